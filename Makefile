@@ -1,0 +1,46 @@
+# The README's commands. Each target bootstraps .venv on a fresh machine.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export DAGSTER_HOME := $(CURDIR)/dagster_home
+
+.PHONY: run test dev lint check-defs bench sample clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+$(DAGSTER_HOME):
+	mkdir -p $(DAGSTER_HOME)
+	test -f $(DAGSTER_HOME)/dagster.yaml || cp pipeline/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+
+## Materialise every asset on the bundled sample into warehouse/survey.duckdb
+run: $(STAMP) $(DAGSTER_HOME)
+	$(BIN)/survey-pipeline run
+
+## The whole test suite (pytest exits 5 when it collects nothing: that fails too)
+test: $(STAMP)
+	$(BIN)/pytest -q
+
+## Dagster UI + daemon on 127.0.0.1:3000, persistent run history in ./dagster_home
+dev: $(STAMP) $(DAGSTER_HOME)
+	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+lint: $(STAMP)
+	$(BIN)/ruff check pipeline tests bench
+
+check-defs: $(STAMP)
+	$(BIN)/dg check defs
+
+bench: $(STAMP)
+	$(BIN)/python bench/coder.py
+
+## Regenerate the bundled synthetic sample (seeded; the committed files are its output)
+sample: $(STAMP)
+	$(BIN)/python -m pipeline.core.synth --out data/sample
+
+clean:
+	rm -rf warehouse/survey.duckdb reports

@@ -1,0 +1,28 @@
+"""The `survey-pipeline` command. Each sub-command lives in its own module and registers on `app`."""
+
+import typer
+
+app = typer.Typer(
+    name="survey-pipeline",
+    help="Validate, code and reconcile coaching-feedback survey exports.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register() -> None:
+    # Imported for their side effect: each module adds its commands to `app`.
+    import importlib
+    import pkgutil
+
+    for mod in pkgutil.iter_modules(__path__):
+        if not mod.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{mod.name}")
+
+
+_register()
+
+
+def main() -> None:
+    app()

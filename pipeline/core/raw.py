@@ -1,0 +1,134 @@
+"""The raw layer: every exported record verbatim, with provenance, plus what could not be read.
+
+Pure functions from files on disk to DataFrames shaped like the warehouse's raw tables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.core.exports import ExportReadError, ExportTable, read_export
+from pipeline.core.mapping import Mapping, MappingError, load_mapping, resolve_columns
+
+MAPPING_FILE = "mapping.yaml"
+
+EXPORT_FILE_COLUMNS = [
+    "school_year", "file_name", "file_sha256", "reader", "detected", "encoding",
+    "n_columns", "columns", "labels", "n_records", "n_rows", "n_problems",
+    "status", "error", "loaded_at",
+]
+SURVEY_ROW_COLUMNS = [
+    "school_year", "file_name", "file_sha256", "row_number", "reader", "record", "loaded_at",
+]
+QUARANTINE_COLUMNS = [
+    "school_year", "file_name", "row_number", "column_name", "stage", "level", "reason",
+    "quarantined_at",
+]
+
+
+@dataclass
+class RawYear:
+    export_files: pd.DataFrame
+    survey_rows: pd.DataFrame
+    quarantine: pd.DataFrame
+
+
+def year_exports(year_dir: str | Path) -> tuple[Mapping, list[Path]]:
+    """The mapping of one school-year folder and the export files it covers, sorted by name."""
+    year_dir = Path(year_dir)
+    mapping = load_mapping(year_dir / MAPPING_FILE)
+    if mapping.school_year != year_dir.name:
+        raise MappingError(
+            f"{mapping.path}: school_year {mapping.school_year!r} does not match its folder "
+            f"{year_dir.name!r}"
+        )
+    files = sorted(p for p in year_dir.glob(mapping.files) if p.is_file() and p.name != MAPPING_FILE)
+    return mapping, files
+
+
+def school_years(landing_dir: str | Path) -> list[str]:
+    """Year folders under the landing folder that hold a mapping file."""
+    landing_dir = Path(landing_dir)
+    if not landing_dir.is_dir():
+        return []
+    return sorted(p.name for p in landing_dir.iterdir() if (p / MAPPING_FILE).is_file())
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _quarantine(year, file_name, row, column, stage, level, reason, at) -> dict:
+    return {"school_year": year, "file_name": file_name, "row_number": row, "column_name": column,
+            "stage": stage, "level": level, "reason": reason, "quarantined_at": at}
+
+
+def read_year(year_dir: str | Path, loaded_at: datetime | None = None) -> RawYear:
+    """Read every export of one school year into raw-layer frames.
+
+    A file that cannot be read at all, or that lacks a mapped column, is recorded with
+    status 'unreadable' and a file-level quarantine row; other files still load.
+    """
+    loaded_at = loaded_at or datetime.now().replace(microsecond=0)
+    mapping, files = year_exports(year_dir)
+    year = mapping.school_year
+    file_rows, row_frames, quarantine = [], [], []
+    for path in files:
+        entry = {c: None for c in EXPORT_FILE_COLUMNS}
+        entry.update(school_year=year, file_name=path.name, loaded_at=loaded_at)
+        try:
+            table = read_export(path, mapping.source)
+            resolve_columns(mapping, table.columns, table.labels, path.name)
+        except (ExportReadError, MappingError) as exc:
+            entry.update(file_sha256=file_sha256(path) if path.exists() else None,
+                         status="unreadable", error=str(exc), n_records=0, n_rows=0,
+                         n_problems=0)
+            quarantine.append(_quarantine(year, path.name, getattr(exc, "row", None),
+                                          getattr(exc, "column", None), "read", "file",
+                                          str(exc), loaded_at))
+            file_rows.append(entry)
+            continue
+        entry.update(_file_entry(table), status="loaded")
+        file_rows.append(entry)
+        row_frames.append(_survey_rows(table, year, loaded_at))
+        for p in table.problems:
+            quarantine.append(_quarantine(year, path.name, p.row, p.column, "read", "row",
+                                          p.reason, loaded_at))
+    survey_rows = (pd.concat(row_frames, ignore_index=True) if row_frames
+                   else pd.DataFrame(columns=SURVEY_ROW_COLUMNS))
+    return RawYear(
+        export_files=pd.DataFrame(file_rows, columns=EXPORT_FILE_COLUMNS),
+        survey_rows=survey_rows,
+        quarantine=pd.DataFrame(quarantine, columns=QUARANTINE_COLUMNS),
+    )
+
+
+def _file_entry(table: ExportTable) -> dict:
+    return {
+        "file_sha256": table.sha256, "reader": table.kind, "detected": table.detected,
+        "encoding": table.encoding, "n_columns": len(table.columns),
+        "columns": json.dumps(table.columns, ensure_ascii=False),
+        "labels": json.dumps(table.labels, ensure_ascii=False),
+        "n_records": len(table.rows) + len(table.problems), "n_rows": len(table.rows),
+        "n_problems": len(table.problems),
+    }
+
+
+def _survey_rows(table: ExportTable, year: str, loaded_at: datetime) -> pd.DataFrame:
+    records = [json.dumps(dict(zip(table.columns, row, strict=True)), ensure_ascii=False)
+               for row in table.rows]
+    return pd.DataFrame({
+        "school_year": year, "file_name": table.path.name, "file_sha256": table.sha256,
+        "row_number": pd.array(table.row_numbers, dtype="int64"), "reader": table.kind,
+        "record": records, "loaded_at": loaded_at,
+    }, columns=SURVEY_ROW_COLUMNS)

@@ -1,0 +1,145 @@
+"""The DuckDB warehouse: table contracts (DDL), connections that wait for a held lock,
+and idempotent writes (delete the slice, insert the new rows, in one transaction)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+# schema.table -> column definitions. The warehouse README documents every column.
+TABLES: dict[str, str] = {
+    "raw.export_files": """
+        school_year VARCHAR NOT NULL, file_name VARCHAR NOT NULL, file_sha256 VARCHAR,
+        reader VARCHAR, detected BOOLEAN, encoding VARCHAR, n_columns INTEGER,
+        columns JSON, labels JSON, n_records INTEGER, n_rows INTEGER, n_problems INTEGER,
+        status VARCHAR NOT NULL, error VARCHAR, loaded_at TIMESTAMP""",
+    "raw.survey_rows": """
+        school_year VARCHAR NOT NULL, file_name VARCHAR NOT NULL, file_sha256 VARCHAR NOT NULL,
+        row_number INTEGER NOT NULL, reader VARCHAR NOT NULL, record JSON NOT NULL,
+        loaded_at TIMESTAMP""",
+    "raw.quarantine": """
+        school_year VARCHAR NOT NULL, file_name VARCHAR NOT NULL, row_number INTEGER,
+        column_name VARCHAR, stage VARCHAR NOT NULL, level VARCHAR NOT NULL,
+        reason VARCHAR NOT NULL, quarantined_at TIMESTAMP""",
+    "raw.redactions": """
+        school_year VARCHAR NOT NULL, file_name VARCHAR NOT NULL, row_number INTEGER NOT NULL,
+        answer_id VARCHAR NOT NULL, question_id VARCHAR NOT NULL, start INTEGER NOT NULL,
+        "end" INTEGER NOT NULL, original VARCHAR NOT NULL, placeholder VARCHAR NOT NULL""",
+    "staging.answers": """
+        answer_id VARCHAR NOT NULL, school_year VARCHAR NOT NULL, session_number INTEGER,
+        session_date DATE, submitted_at TIMESTAMP, response_id VARCHAR NOT NULL,
+        school_id VARCHAR, coach_id VARCHAR, role VARCHAR, question_id VARCHAR NOT NULL,
+        answer_text VARCHAR NOT NULL, non_substantive BOOLEAN NOT NULL,
+        n_redactions INTEGER NOT NULL, file_name VARCHAR NOT NULL, row_number INTEGER NOT NULL""",
+}
+
+
+class WarehouseLockedError(RuntimeError):
+    pass
+
+
+def register_table(name: str, columns_sql: str) -> None:
+    """Stages outside this module declare their tables here."""
+    TABLES[name] = columns_sql
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    schema, name = table.split(".")
+    rows = con.execute(
+        "select column_name from information_schema.columns "
+        "where table_schema = ? and table_name = ? order by ordinal_position",
+        [schema, name],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection, names: list[str] | None = None) -> None:
+    for table in names or list(TABLES):
+        schema = table.split(".")[0]
+        con.execute(f"create schema if not exists {schema}")
+        con.execute(f"create table if not exists {table} ({TABLES[table]})")
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return "lock" in text and ("conflicting" in text or "could not set" in text)
+
+
+@contextmanager
+def connect(
+    path: str | Path,
+    read_only: bool = False,
+    wait_seconds: float = 60.0,
+    on_wait: Callable[[str], None] | None = None,
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse. If another process holds it (an analyst's duckdb CLI, another run),
+    retry with backoff for up to `wait_seconds`, reporting each wait through `on_wait`,
+    then fail with a message that says who to ask to close what."""
+    path = Path(path)
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.5
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as exc:
+            if not _is_lock_error(exc):
+                raise
+            if time.monotonic() >= deadline:
+                raise WarehouseLockedError(
+                    f"warehouse {path} is held open by another process for {wait_seconds:.0f}s "
+                    f"(close the duckdb session or wait for the other run): {exc}"
+                ) from exc
+            if on_wait:
+                on_wait(f"warehouse {path} is locked by another process; retrying in {delay:.1f}s")
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def replace_rows(
+    con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, where: dict | None = None
+) -> int:
+    """Delete the rows matching `where` (all rows when None), insert `frame`; one transaction."""
+    ensure_tables(con, [table])
+    cols = table_columns(con, table)
+    missing = [c for c in cols if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{table}: frame lacks column(s) {', '.join(missing)}")
+    con.execute("begin transaction")
+    try:
+        if where:
+            clause = " and ".join(f'"{k}" = ?' for k in where)
+            con.execute(f"delete from {table} where {clause}", list(where.values()))
+        else:
+            con.execute(f"delete from {table}")
+        if len(frame):
+            con.register("_incoming", frame[cols])
+            quoted = ", ".join(f'"{c}"' for c in cols)
+            con.execute(f"insert into {table} ({quoted}) select {quoted} from _incoming")
+            con.unregister("_incoming")
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+    return len(frame)
+
+
+def read_frame(
+    con: duckdb.DuckDBPyConnection, table: str, where: dict | None = None
+) -> pd.DataFrame:
+    ensure_tables(con, [table])
+    if not where:
+        return con.execute(f"select * from {table}").df()
+    clause = " and ".join(f'"{k}" = ?' for k in where)
+    return con.execute(f"select * from {table} where {clause}", list(where.values())).df()

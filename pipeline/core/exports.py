@@ -356,7 +356,8 @@ def _build_table(path: Path, kind: str, grid: _Grid) -> ExportTable:
     if not data:
         if grid.problems:
             raise ExportReadError(
-                str(path), f"no data rows could be read ({grid.problems[0].reason})",
+                str(path),
+                f"no data rows could be read ({grid.problems[0].reason})",
                 row=grid.problems[0].row,
             )
         raise ExportReadError(str(path), "header only, no data rows")

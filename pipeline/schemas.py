@@ -1,0 +1,65 @@
+"""pandera models: the column contract of every stage, in one place.
+
+Each model is run by a blocking asset check (pipeline/defs/checks.py), whose failure
+metadata names the failing rule and the rows it failed on.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+
+SCHOOL_YEAR = r"^\d{4}-\d{2}$"
+QUESTION_IDS = ["worked", "improve"]
+
+
+class RawSurveyRows(pa.DataFrameModel):
+    school_year: Series[str] = pa.Field(str_matches=SCHOOL_YEAR)
+    file_name: Series[str] = pa.Field(str_length={"min_value": 1})
+    file_sha256: Series[str] = pa.Field(str_matches=r"^[0-9a-f]{64}$")
+    row_number: Series[int] = pa.Field(ge=1)
+    reader: Series[str] = pa.Field(
+        isin=["google-forms", "qualtrics", "qualtrics-legacy", "microsoft-forms",
+              "surveymonkey", "csv", "xlsx"])
+    record: Series[str] = pa.Field(str_startswith="{")
+
+    class Config:
+        strict = False
+        coerce = True
+        unique = ["file_name", "row_number"]
+
+
+class StagingAnswers(pa.DataFrameModel):
+    answer_id: Series[str] = pa.Field(unique=True, str_matches=r"^A[0-9a-f]{12}$")
+    school_year: Series[str] = pa.Field(str_matches=SCHOOL_YEAR)
+    session_number: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=1, le=99)
+    response_id: Series[str] = pa.Field(str_length={"min_value": 1})
+    school_id: Series[str] = pa.Field(nullable=True, str_matches=r"^school_[0-9a-f]{8}$")
+    coach_id: Series[str] = pa.Field(nullable=True, str_matches=r"^coach_[0-9a-f]{8}$")
+    role: Series[str] = pa.Field(
+        nullable=True,
+        isin=["teacher", "administrator", "instructional coach", "counselor",
+              "support staff", "other"])
+    question_id: Series[str] = pa.Field(isin=QUESTION_IDS)
+    answer_text: Series[str] = pa.Field(str_length={"min_value": 1})
+    non_substantive: Series[bool]
+    n_redactions: Series[int] = pa.Field(ge=0)
+
+    class Config:
+        strict = False
+        coerce = True
+        unique = ["response_id", "question_id", "school_year"]
+
+
+def failure_summary(exc: pa.errors.SchemaErrors, limit: int = 20) -> dict:
+    """The failing rules and a sample of failing rows, for asset-check metadata."""
+    cases = exc.failure_cases
+    rules = (cases.groupby(["column", "check"], dropna=False).size()
+             .reset_index(name="n_failures").sort_values("n_failures", ascending=False))
+    return {
+        "n_failures": int(len(cases)),
+        "failing_rules": rules.to_dict("records"),
+        "sample": cases.head(limit)[["column", "check", "failure_case", "index"]]
+        .astype(str).to_dict("records"),
+    }

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.core.exports import (
     READER_KINDS,
@@ -456,3 +458,37 @@ def test_error_message_location_format():
         7,
         None,
     )
+
+
+def test_error_survives_pickling():
+    import pickle
+
+    err = pickle.loads(pickle.dumps(ExportReadError("e.csv", "cannot decode", offset=12)))
+    assert (str(err), err.offset) == ("e.csv: cannot decode at byte offset 12", 12)
+
+
+# --------------------------------------------------------------------------------------
+# property: any cell text written by a CSV writer comes back verbatim
+
+cell_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    answers=st.lists(st.tuples(cell_text, cell_text), min_size=1, max_size=8),
+    encoding=st.sampled_from(["utf-8", "utf-8-sig"]),
+)
+def test_csv_cells_round_trip_verbatim(tmp_path_factory, answers, encoding):
+    import csv
+    import io
+
+    records = [[str(index), q1, q2] for index, (q1, q2) in enumerate(answers, start=1)]
+    buffer = io.StringIO(newline="")
+    csv.writer(buffer, lineterminator="\r\n").writerows([["id", "Q1", "Q2"], *records])
+    path = tmp_path_factory.mktemp("prop") / "export.csv"
+    path.write_bytes(buffer.getvalue().encode(encoding))
+    table = read_export(path, kind="csv")
+    assert table.rows == records
+    assert table.row_numbers == list(range(2, len(records) + 2))
+    assert table.problems == []
+    assert table.encoding == encoding

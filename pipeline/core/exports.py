@@ -73,6 +73,9 @@ class ExportReadError(Exception):
         self.offset = offset
         super().__init__(str(self))
 
+    def __reduce__(self):  # picklable across processes despite keyword-only arguments
+        return (_rebuild_error, (self.file, self.message, self.column, self.row, self.offset))
+
     def __str__(self) -> str:
         where = []
         if self.row is not None:
@@ -83,6 +86,10 @@ class ExportReadError(Exception):
             where.append(f"byte offset {self.offset}")
         location = f" at {', '.join(where)}" if where else ""
         return f"{self.file}: {self.message}{location}"
+
+
+def _rebuild_error(file, message, column, row, offset) -> ExportReadError:
+    return ExportReadError(file, message, column=column, row=row, offset=offset)
 
 
 @dataclass

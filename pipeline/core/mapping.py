@@ -20,6 +20,10 @@ SCHOOL_YEAR_RE = re.compile(r"^(\d{4})-(\d{2})$")
 class MappingError(ValueError):
     """A mapping file that cannot be used, or an export that does not fit its mapping."""
 
+    def __init__(self, message: str, column: str | None = None):
+        super().__init__(message)
+        self.column = column
+
 
 @dataclass(frozen=True)
 class Mapping:
@@ -88,17 +92,17 @@ def resolve_columns(
             exact.setdefault(key, i)
             loose.setdefault(_norm(key), i)
     found: dict[str, int | None] = {}
+    missing = []
     for name in FIELDS:
         wanted = mapping.columns.get(name)
-        if not wanted:
-            found[name] = None
-            continue
-        idx = exact.get(wanted, loose.get(_norm(wanted)))
-        if idx is None:
-            raise MappingError(
-                f"{file_name}: column {wanted!r} (mapped as {name}) not found in the export"
-            )
+        idx = exact.get(wanted, loose.get(_norm(wanted))) if wanted else None
+        if wanted and idx is None:
+            missing.append(f"{wanted!r} (mapped as {name})")
         found[name] = idx
+    if missing:
+        raise MappingError(
+            f"{file_name}: column {', '.join(missing)} not found in the export", column=missing[0]
+        )
     return found
 
 

@@ -73,44 +73,52 @@ def _quarantine(year, file_name, row, column, stage, level, reason, at) -> dict:
             "stage": stage, "level": level, "reason": reason, "quarantined_at": at}
 
 
-def read_year(year_dir: str | Path, loaded_at: datetime | None = None) -> RawYear:
-    """Read every export of one school year into raw-layer frames.
+def read_file(path: Path, mapping: Mapping, loaded_at: datetime | None = None) -> RawYear:
+    """Read one export into raw-layer frames.
 
     A file that cannot be read at all, or that lacks a mapped column, is recorded with
-    status 'unreadable' and a file-level quarantine row; other files still load.
+    status 'unreadable' and a file-level quarantine row instead of raising.
     """
     loaded_at = loaded_at or datetime.now().replace(microsecond=0)
-    mapping, files = year_exports(year_dir)
     year = mapping.school_year
-    file_rows, row_frames, quarantine = [], [], []
-    for path in files:
-        entry = {c: None for c in EXPORT_FILE_COLUMNS}
-        entry.update(school_year=year, file_name=path.name, loaded_at=loaded_at)
-        try:
-            table = read_export(path, mapping.source)
-            resolve_columns(mapping, table.columns, table.labels, path.name)
-        except (ExportReadError, MappingError) as exc:
-            entry.update(file_sha256=file_sha256(path) if path.exists() else None,
-                         status="unreadable", error=str(exc), n_records=0, n_rows=0,
-                         n_problems=0)
-            quarantine.append(_quarantine(year, path.name, getattr(exc, "row", None),
-                                          getattr(exc, "column", None), "read", "file",
-                                          str(exc), loaded_at))
-            file_rows.append(entry)
-            continue
+    entry = {c: None for c in EXPORT_FILE_COLUMNS}
+    entry.update(school_year=year, file_name=path.name, loaded_at=loaded_at)
+    quarantine = []
+    try:
+        table = read_export(path, mapping.source)
+        resolve_columns(mapping, table.columns, table.labels, path.name)
+    except (ExportReadError, MappingError) as exc:
+        entry.update(file_sha256=file_sha256(path) if path.is_file() else None,
+                     status="unreadable", error=str(exc), n_records=0, n_rows=0, n_problems=0)
+        quarantine.append(_quarantine(year, path.name, getattr(exc, "row", None),
+                                      getattr(exc, "column", None), "read", "file", str(exc),
+                                      loaded_at))
+        rows = pd.DataFrame(columns=SURVEY_ROW_COLUMNS)
+    else:
         entry.update(_file_entry(table), status="loaded")
-        file_rows.append(entry)
-        row_frames.append(_survey_rows(table, year, loaded_at))
-        for p in table.problems:
-            quarantine.append(_quarantine(year, path.name, p.row, p.column, "read", "row",
-                                          p.reason, loaded_at))
-    survey_rows = (pd.concat(row_frames, ignore_index=True) if row_frames
-                   else pd.DataFrame(columns=SURVEY_ROW_COLUMNS))
+        rows = _survey_rows(table, year, loaded_at)
+        quarantine += [_quarantine(year, path.name, p.row, p.column, "read", "row", p.reason,
+                                   loaded_at) for p in table.problems]
     return RawYear(
-        export_files=pd.DataFrame(file_rows, columns=EXPORT_FILE_COLUMNS),
-        survey_rows=survey_rows,
+        export_files=pd.DataFrame([entry], columns=EXPORT_FILE_COLUMNS),
+        survey_rows=rows,
         quarantine=pd.DataFrame(quarantine, columns=QUARANTINE_COLUMNS),
     )
+
+
+def read_year(year_dir: str | Path, loaded_at: datetime | None = None) -> RawYear:
+    """Read every export of one school-year folder; one bad file does not stop the others."""
+    loaded_at = loaded_at or datetime.now().replace(microsecond=0)
+    mapping, files = year_exports(year_dir)
+    parts = [read_file(path, mapping, loaded_at) for path in files]
+    return RawYear(*(_concat([getattr(p, f) for p in parts], cols) for f, cols in (
+        ("export_files", EXPORT_FILE_COLUMNS), ("survey_rows", SURVEY_ROW_COLUMNS),
+        ("quarantine", QUARANTINE_COLUMNS))))
+
+
+def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
 def _file_entry(table: ExportTable) -> dict:

@@ -1,0 +1,124 @@
+"""Ingestion assets run with dg.materialize on a tiny hand-made landing area."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from pipeline.defs import ingestion
+from pipeline.defs.resources import ProjectPaths, Warehouse
+from tests.conftest import SESSION_1, write_landing
+
+
+def resources(root: Path) -> dict:
+    return {
+        "paths": ProjectPaths(landing_dir=str(root / "landing"),
+                              roster_path=str(root / "roster.csv"),
+                              codebook_dir=str(root / "codebooks"),
+                              coder_sheets_dir=str(root / "coding"),
+                              reports_dir=str(root / "reports"), pseudonym_salt="test"),
+        "warehouse": Warehouse(path=str(root / "wh.duckdb"), wait_seconds=1),
+    }
+
+
+def run_year(root: Path, year: str = "2020-21"):
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("school_year", [year])
+    return dg.materialize([ingestion.raw_survey_rows, ingestion.staging_answers],
+                          resources=resources(root), instance=instance, partition_key=year,
+                          raise_on_error=False)
+
+
+def query(root: Path, sql: str):
+    with duckdb.connect(str(root / "wh.duckdb"), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_tiny_landing_lands_in_raw_and_staging(tiny_landing: Path):
+    result = run_year(tiny_landing)
+    assert result.success
+    assert query(tiny_landing, "select count(*) from raw.survey_rows") == [(5,)]
+    answers = query(tiny_landing, "select question_id, answer_text, non_substantive "
+                                  "from staging.answers order by row_number, question_id desc")
+    assert answers == [
+        ("worked", "[External Coach name] helped us follow the process.", False),
+        ("improve", "We ran out of time", False),
+        ("worked", "NA", True),
+        ("worked", "Thanks to [Name]'s data slides,\nwe collaborated", False),
+        ("improve", "none", True),
+    ]
+    reasons = query(tiny_landing, "select row_number, level, reason from raw.quarantine "
+                                  "order by row_number")
+    assert [(r, lvl) for r, lvl, _ in reasons] == [(4, "row"), (5, "row")]
+    assert "repeated submission" in reasons[0][2] and "session-01.csv row 3" in reasons[0][2]
+    assert "no answer to either question" in reasons[1][2]
+    # names stay in the raw layer only
+    assert query(tiny_landing, "select count(*) from raw.redactions") == [(2,)]
+    assert query(tiny_landing, "select count(*) from staging.answers "
+                               "where answer_text ilike '%marisol%' or coach_id ilike '%okafor%'"
+                 ) == [(0,)]
+    # the two spellings of the coach's name map to one pseudonym
+    assert query(tiny_landing, "select count(distinct coach_id) from staging.answers") == [(1,)]
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    assert checks == {"raw_rows_schema": True, "answers_schema": True,
+                      "answers_expectations": True, "rows_reconcile": True,
+                      "no_roster_names": True}
+
+
+def test_rerun_is_idempotent_and_follows_file_changes(tiny_landing: Path):
+    assert run_year(tiny_landing).success
+    first = query(tiny_landing, "select answer_id, answer_text from staging.answers order by 1")
+    assert run_year(tiny_landing).success
+    assert query(tiny_landing, "select answer_id, answer_text from staging.answers order by 1"
+                 ) == first
+    # a changed file replaces what it loaded before
+    changed = SESSION_1.replace("We ran out of time", "We need more time")
+    write_landing(tiny_landing, {"session-01.csv": changed})
+    assert run_year(tiny_landing).success
+    texts = [t for (t,) in query(tiny_landing, "select answer_text from staging.answers")]
+    assert "We need more time" in texts and "We ran out of time" not in texts
+    assert query(tiny_landing, "select count(*) from staging.answers") == [(len(first),)]
+    # a removed file's rows go away
+    (tiny_landing / "landing" / "2020-21" / "session-01.csv").unlink()
+    assert run_year(tiny_landing).success
+    for table in ("raw.survey_rows", "staging.answers", "raw.quarantine", "raw.export_files"):
+        assert query(tiny_landing, f"select count(*) from {table}") == [(0,)]
+
+
+def test_unreadable_file_is_quarantined_and_others_still_load(tiny_landing: Path):
+    write_landing(tiny_landing, {"session-02.csv": "Timestamp,Email Address\n1/1/2021 1:00:00,x\n"})
+    result = run_year(tiny_landing)
+    assert result.success
+    rows = query(tiny_landing, "select file_name, level, reason from raw.quarantine "
+                               "where stage = 'read'")
+    assert len(rows) == 1 and rows[0][0] == "session-02.csv" and rows[0][1] == "file"
+    assert "What worked from today's coaching session?" in rows[0][2]
+    assert query(tiny_landing, "select status from raw.export_files order by file_name"
+                 ) == [("loaded",), ("unreadable",)]
+
+
+@pytest.mark.parametrize("broken", ["answer_text", "school_year"])
+def test_checks_can_fail(tiny_landing: Path, broken: str, monkeypatch):
+    """The blocking checks are real: corrupt the staged frame and they fail."""
+    from pipeline.core import staging
+
+    real = staging.stage_year
+
+    def corrupt(*args, **kwargs):
+        out = real(*args, **kwargs)
+        if broken == "answer_text":
+            out.answers.loc[0, "answer_text"] = "Marisol said hi"
+        else:
+            out.answers.loc[0, "school_year"] = "2020/21"
+        return out
+
+    monkeypatch.setattr(staging, "stage_year", corrupt)
+    result = run_year(tiny_landing)
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    if broken == "answer_text":
+        assert checks["no_roster_names"] is False
+    else:
+        assert checks["answers_schema"] is False and checks["answers_expectations"] is False

@@ -44,7 +44,6 @@ def staging_answers_expectations(E) -> list:
 def run_suite(frame: pd.DataFrame, expectations, name: str) -> SuiteOutcome:
     """Validate `frame` against the expectations built by `expectations(E)`."""
     import great_expectations as gx
-
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+MAPPING_FILE_NAME = "mapping.yaml"
 FIELDS = ("submitted_at", "response_id", "school", "coach", "role", "session", "worked", "improve")
 REQUIRED_FIELDS = ("worked", "improve")
 SCHOOL_YEAR_RE = re.compile(r"^(\d{4})-(\d{2})$")
@@ -110,3 +111,27 @@ def identifying_indexes(mapping: Mapping, columns: list[str], labels: list[str])
     wanted = {_norm(c) for c in mapping.identifying}
     return {i for i, (c, lab) in enumerate(zip(columns, labels, strict=True))
             if _norm(c) in wanted or _norm(lab) in wanted}
+
+
+GUESSES = {
+    "submitted_at": ("Timestamp", "RecordedDate", "EndDate", "Completion time", "End Date"),
+    "response_id": ("ResponseId", "ResponseID", "Respondent ID", "Id"),
+    "school": ("Which school are you from?", "School"),
+    "coach": ("Who was your coach today?", "Coach"),
+    "role": ("What is your role?", "Role"),
+    "session": ("SessionNumber", "Session", "Session number"),
+}
+
+
+def guess_mapping(columns: list[str], labels: list[str], school_year: str = "unknown",
+                  source: str | None = None) -> Mapping:
+    """A mapping for an export that has none: the study's question texts and the survey
+    tools' usual column names. Used by `survey-pipeline ingest FILE` without --mapping."""
+    from pipeline.core.ids import QUESTION_TEXT
+
+    present = {_norm(x): x for pair in zip(columns, labels, strict=True) for x in pair}
+    chosen: dict[str, str | None] = {}
+    for name in FIELDS:
+        options = (QUESTION_TEXT[name],) if name in QUESTION_TEXT else GUESSES[name]
+        chosen[name] = next((present[_norm(o)] for o in options if _norm(o) in present), None)
+    return Mapping(school_year=school_year, source=source, columns=chosen)

@@ -14,9 +14,8 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.core.exports import ExportReadError, ExportTable, read_export
+from pipeline.core.mapping import MAPPING_FILE_NAME as MAPPING_FILE
 from pipeline.core.mapping import Mapping, MappingError, load_mapping, resolve_columns
-
-MAPPING_FILE = "mapping.yaml"
 
 EXPORT_FILE_COLUMNS = [
     "school_year", "file_name", "file_sha256", "reader", "detected", "encoding",

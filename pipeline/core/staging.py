@@ -222,8 +222,8 @@ def stage_year(
                      "placeholder": r.placeholder} for r in found)
 
     frame = pd.DataFrame(answers, columns=[c for c in ANSWER_COLUMNS if c != "session_date"])
-    frame["session_date"] = _session_dates(frame)
     frame["session_number"] = frame["session_number"].astype("Int64")
+    frame["session_date"] = _session_dates(frame)
     frame["row_number"] = frame["row_number"].astype("int64")
     frame["n_redactions"] = frame["n_redactions"].astype("int64")
     frame["non_substantive"] = frame["non_substantive"].astype(bool)

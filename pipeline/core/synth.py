@@ -1076,7 +1076,7 @@ def _readme(counts: dict) -> str:
         if f["encoding"] != "utf-8":
             lines.append(f"- `{f['file']}`: {QUIRK_NOTES[f['encoding']]}.")
     lines += [
-        "- All other files: UTF-8 without a BOM. Every file has CRLF record ends; multi-line",
+        "- All other files: UTF-8 without a BOM. Every export has CRLF record ends; multi-line",
         "  answers are quoted and use LF inside the quotes.",
         "",
         "Google Forms (2020-21): `Timestamp` first, as `M/D/YYYY H:MM:SS` without zero padding;",

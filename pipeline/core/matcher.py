@@ -274,14 +274,13 @@ class KeywordCoder:
                 target.setdefault(e.code, []).append((e.pattern, s, stop))
 
     def _drop_placeholders(self, text: str, found: dict) -> None:
+        """Drop hits that cut into a placeholder; a hit may contain a whole one as context."""
         spans = {r: [m.span() for m in r.finditer(text)] for r in self._placeholder_res}
         for code in list(found):
             r = self._placeholders[code]
             if r is None or not spans[r]:
                 continue
-            kept = [
-                h for h in found[code] if not any(h[1] < pe and ps < h[2] for ps, pe in spans[r])
-            ]
+            kept = [h for h in found[code] if not _cuts_into(h[1], h[2], spans[r])]
             if kept:
                 found[code] = kept
             else:
@@ -350,6 +349,10 @@ FRAME_COLUMNS = [
     "n_evidence",
     "evidence",
 ]
+
+
+def _cuts_into(start: int, end: int, spans: list[tuple[int, int]]) -> bool:
+    return any(start < pe and ps < end and not (start <= ps and pe <= end) for ps, pe in spans)
 
 
 def _combine(regexes: list[str]) -> re.Pattern | None:

@@ -1,0 +1,120 @@
+"""`survey-pipeline code` (code any CSV) and `survey-pipeline codebook check` (validate)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+import typer
+
+from pipeline.cli import app
+from pipeline.core.codebook import CodebookError, load_codebooks
+from pipeline.core.matcher import KeywordCoder
+
+OUTPUT_COLUMNS = ["id", "framework", "dimension", "code", "pattern", "matched_text", "start", "end"]
+
+codebook_app = typer.Typer(help="Inspect and validate codebooks.", no_args_is_help=True)
+app.add_typer(codebook_app, name="codebook")
+
+
+def read_answers_csv(path: Path) -> pd.DataFrame:
+    """Every cell as text, verbatim: 'NA', 'n/a', 'none' stay answers (the coder decides)."""
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding)
+        except UnicodeDecodeError:
+            continue
+    raise ValueError(f"{path}: neither UTF-8 nor cp1252 text")
+
+
+def code_table(
+    df: pd.DataFrame,
+    text_column: str,
+    id_column: str | None,
+    codebooks: list,
+    all_hits: bool = False,
+) -> pd.DataFrame:
+    """The CLI's output table: one row per code application (first hit), or per hit."""
+    for col in (text_column, id_column):
+        if col is not None and col not in df.columns:
+            raise KeyError(f"no column {col!r} (columns: {', '.join(map(str, df.columns))})")
+    ids = df[id_column] if id_column is not None else pd.Series(range(len(df)), dtype=object)
+    coder = KeywordCoder(codebooks)
+    rows = []
+    for answer_id, text in zip(ids, df[text_column], strict=True):
+        for a in coder.code_text(text):
+            for ev in a.evidence if all_hits else a.evidence[:1]:
+                rows.append(
+                    (answer_id, a.framework, a.dimension, a.code_id, ev.pattern,
+                     ev.matched_text, ev.start, ev.end)
+                )  # fmt: skip
+    return pd.DataFrame(rows, columns=OUTPUT_COLUMNS)
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=1)
+
+
+@app.command("code")
+def code_command(
+    input_csv: Path = typer.Argument(
+        ..., help="CSV file with one answer per row.", exists=True, dir_okay=False
+    ),
+    text_column: str = typer.Option(..., "--text-column", help="Column with the answer text."),
+    id_column: str = typer.Option(
+        None, "--id-column", help="Column with the answer id (default: 0-based row number)."
+    ),
+    codebook: list[Path] = typer.Option(
+        ..., "--codebook", help="Codebook YAML file or folder of them; repeatable."
+    ),
+    output: Path = typer.Option(None, "--output", "-o", help="Output CSV (default: stdout)."),
+    all_hits: bool = typer.Option(
+        False, "--all-hits", help="One row per evidence hit instead of per code application."
+    ),
+) -> None:
+    """Code the answers in a CSV with keyword codebooks.
+
+    Output: one row per code application (id, framework, dimension, code, pattern,
+    matched_text, start, end), showing the application's first hit in the answer;
+    with --all-hits, one row per hit. Answers with no code give no row.
+    """
+    try:
+        books = load_codebooks(codebook)
+        table = code_table(read_answers_csv(input_csv), text_column, id_column, books, all_hits)
+    except (CodebookError, KeyError, ValueError) as e:
+        _fail(str(e).strip("'\""))
+    if output is None:
+        table.to_csv(sys.stdout, index=False)
+    else:
+        table.to_csv(output, index=False)
+    n_ids = table["id"].nunique()
+    typer.echo(f"{len(table)} rows, {n_ids} answers with at least one code", err=True)
+
+
+@codebook_app.command("check")
+def check_command(
+    paths: list[Path] = typer.Argument(..., help="Codebook YAML files or folders."),
+) -> None:
+    """Validate codebooks and print a summary; exit 1 with 'file:line: problem' if invalid."""
+    try:
+        books = load_codebooks(paths)
+    except CodebookError as e:
+        _fail(str(e))
+    for book in books:
+        n_pat = sum(len(c.patterns) for c in book.codes)
+        n_exc = sum(len(c.exclusions) for c in book.codes)
+        typer.echo(
+            f"{book.path}: framework {book.framework} ({book.label}), version {book.version}"
+        )
+        typer.echo(
+            f"  {len(book.dimensions)} dimensions, {len(book.codes)} codes, "
+            f"{n_pat} patterns, {n_exc} exclusions"
+        )
+        for dim in book.dimensions:
+            codes = [c for c in book.codes if c.dimension == dim]
+            label = book.dimension_labels.get(dim, dim)
+            typer.echo(f"  - {dim} ({label}): {len(codes)} codes, "
+                       f"{sum(len(c.patterns) for c in codes)} patterns")  # fmt: skip
+    typer.echo("OK")

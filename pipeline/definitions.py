@@ -5,7 +5,13 @@ import dagster as dg
 from pipeline.defs import ingestion
 from pipeline.defs.resources import default_resources
 
-defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([ingestion]),
-    resources=default_resources(),
-)
+
+def build_defs(resources: dict | None = None) -> dg.Definitions:
+    """`resources` overrides the defaults (tests point them at a temporary warehouse)."""
+    return dg.Definitions(
+        assets=dg.load_assets_from_modules([ingestion]),
+        resources={**default_resources(), **(resources or {})},
+    )
+
+
+defs = build_defs()

@@ -1,0 +1,107 @@
+"""The bundled sample, every asset, into a temporary warehouse; assertions on table contents."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from pipeline.core.redact import load_roster, name_variants
+from pipeline.definitions import build_defs
+from pipeline.defs.resources import ProjectPaths, Warehouse
+from pipeline.runner import materialize_all
+from tests.conftest import ROOT, SAMPLE
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("e2e")
+    db = tmp / "survey.duckdb"
+    resources = {
+        "paths": ProjectPaths(landing_dir=str(SAMPLE / "landing"),
+                              roster_path=str(SAMPLE / "roster.csv"),
+                              codebook_dir=str(ROOT / "codebooks"),
+                              coder_sheets_dir=str(SAMPLE / "coding"),
+                              reports_dir=str(tmp / "reports"), pseudonym_salt="test-salt"),
+        "warehouse": Warehouse(path=str(db), wait_seconds=5),
+    }
+    summary = materialize_all(build_defs(resources), str(SAMPLE / "landing"),
+                              instance=dg.DagsterInstance.ephemeral(), echo=lambda _: None)
+    assert summary.success, summary
+    assert summary.failed_checks == []
+    assert summary.years == ["2020-21", "2023-24"]
+    return db
+
+
+def q(db: Path, sql: str):
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_study_shape(warehouse: Path):
+    assert q(warehouse, "select count(*) from staging.answers") == [(772,)]
+    assert q(warehouse, "select school_year, count(distinct session_number), "
+                        "count(distinct school_id), count(distinct coach_id) "
+                        "from staging.answers group by 1 order by 1") == [
+        ("2020-21", 4, 43, 6), ("2023-24", 9, 43, 6)]
+    assert q(warehouse, "select count(*) from raw.export_files where status = 'loaded'"
+             ) == [(13,)]
+    assert q(warehouse, "select encoding, count(*) from raw.export_files group by 1 order by 1"
+             ) == [("cp1252", 1), ("utf-8", 11), ("utf-8-sig", 1)]
+
+
+def test_every_raw_row_is_loaded_or_quarantined(warehouse: Path):
+    rows = q(warehouse, """
+        select f.file_name, f.school_year, f.n_records,
+          (select count(*) from raw.survey_rows r where r.file_name = f.file_name
+             and r.school_year = f.school_year),
+          (select count(distinct response_id) from staging.answers a
+             where a.file_name = f.file_name and a.school_year = f.school_year),
+          (select count(*) from raw.quarantine x where x.file_name = f.file_name
+             and x.school_year = f.school_year and x.level = 'row')
+        from raw.export_files f""")
+    for name, year, records, raw_rows, staged, quarantined in rows:
+        assert records == raw_rows == staged + quarantined, (year, name)
+    assert sum(r[5] for r in rows) >= 5   # the sample's duplicates and blank rows
+
+
+def test_raw_rows_are_verbatim(warehouse: Path):
+    # the cp1252 file's smart quotes decoded into the raw record as typed
+    path = next((SAMPLE / "landing" / "2020-21").glob("session-*.csv"))
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as fh:
+        n = sum(1 for _ in csv.reader(fh)) - 1
+    assert q(warehouse, f"select count(*) from raw.survey_rows where school_year = '2020-21' "
+                        f"and file_name = '{path.name}'") == [(n,)]
+
+
+def test_no_roster_name_outside_the_raw_layer(warehouse: Path):
+    names = {v.casefold() for e in load_roster(SAMPLE / "roster.csv")
+             for v in name_variants(e.full_name)}
+    texts = [t for (t,) in q(warehouse, "select answer_text from staging.answers")]
+    import re
+    pattern = re.compile(r"(?<!\w)(" + "|".join(map(re.escape, names)) + r")(?!\w)", re.I)
+    assert [t for t in texts if pattern.search(t)] == []
+    assert q(warehouse, "select count(*) from raw.redactions")[0][0] > 20
+    assert q(warehouse, "select count(*) from staging.answers "
+                        "where answer_text like '%[External Coach name]%'")[0][0] > 10
+
+
+def test_non_substantive_answers_are_kept_and_flagged(warehouse: Path):
+    flagged = [t for (t,) in q(warehouse, "select answer_text from staging.answers "
+                                          "where non_substantive")]
+    assert len(flagged) >= 10
+    assert {t.casefold().strip(".") for t in flagged} & {"na", "n/a", "none", "-"}
+
+
+def test_definitions_load():
+    from pipeline.definitions import defs
+
+    repo = defs.get_repository_def()
+    keys = {k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()}
+    assert {"raw/survey_rows", "staging/answers"} <= keys
+    checks = {k.name for k in repo.asset_graph.asset_check_keys}
+    assert {"raw_rows_schema", "answers_schema", "answers_expectations", "rows_reconcile",
+            "no_roster_names"} <= checks

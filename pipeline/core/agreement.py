@@ -137,9 +137,9 @@ def cohen_kappa(ratings: Any) -> float:
     p_a = counts.sum(axis=1) / n
     p_b = counts.sum(axis=0) / n
     p_o = np.trace(counts) / n
-    p_e = float((p_a * p_b).sum())
-    if math.isclose(p_e, 1.0):
+    if len(categories) < 2:  # then p_e = 1
         raise _single_value_error(categories)
+    p_e = float((p_a * p_b).sum())
     return float((p_o - p_e) / (1 - p_e))
 
 

@@ -53,6 +53,6 @@ SESSION_1 = "\r\n".join([
 
 @pytest.fixture
 def tiny_landing(tmp_path: Path) -> Path:
-    landing = write_landing(tmp_path, {"session-01.csv": SESSION_1})
+    write_landing(tmp_path, {"session-01.csv": SESSION_1})
     (tmp_path / "roster.csv").write_text(ROSTER, encoding="utf-8")
     return tmp_path

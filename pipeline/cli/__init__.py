@@ -11,6 +11,11 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _root() -> None:
+    """Validate, code and reconcile coaching-feedback survey exports."""
+
+
 def _register() -> None:
     # Imported for their side effect: each module adds its commands to `app`.
     import importlib

@@ -33,7 +33,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check pipeline tests bench
 
 check-defs: $(STAMP)
-	$(BIN)/dg check defs
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg check defs
 
 bench: $(STAMP)
 	$(BIN)/python bench/coder.py

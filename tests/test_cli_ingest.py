@@ -93,3 +93,30 @@ def test_real_google_forms_export_with_a_mapping(tmp_path: Path):
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert out["rows"] == 125 and out["loaded"] + out["quarantined"] == 125
+
+
+def test_real_qualtrics_export_flags_na_as_non_substantive(tmp_path: Path):
+    """The developer-data file's literal 'N/A' is staged, kept and flagged."""
+    from pipeline.core import raw, staging
+    from pipeline.core.mapping import load_mapping
+
+    mapping_path = tmp_path / "m.yaml"
+    mapping_path.write_text(
+        'school_year: "2019-20"\nsource: qualtrics\ncolumns:\n'
+        "  submitted_at: RecordedDate\n  response_id: ResponseId\n"
+        "  worked: Q6 Text entry\n"
+        "  improve: Please provide your feedback on the content included in the question tour.\n"
+        "identifying: [IPAddress, RecipientEmail, LocationLatitude, LocationLongitude]\n")
+    mapping = load_mapping(mapping_path)
+    path = SHARED_FIXTURES / "qualtrics" / "qualtrics_developer_data.csv"
+    data = raw.read_file(path, mapping)
+    staged = staging.stage_year(data.export_files, data.survey_rows, mapping, [])
+    answers = staged.answers
+    na = answers[answers["answer_text"] == "N/A"]
+    assert len(na) == 2 and na["non_substantive"].all()
+    assert not answers.loc[answers["answer_text"] != "N/A", "non_substantive"].any()
+    # every one of the 20 responses is staged or quarantined, and ids are Qualtrics' own
+    assert answers["response_id"].nunique() + (staged.quarantine["level"] == "row").sum() == 20
+    assert answers["response_id"].str.startswith("R_").all()
+    # identifying columns never reach staging
+    assert not {"IPAddress", "RecipientEmail"} & set(answers.columns)

@@ -62,6 +62,8 @@ def test_missing_mapped_column_names_every_missing_column(tmp_path: Path):
     ("school_year: '2020-21'\ncolumns: {worked: a}", "columns.improve"),
     ("school_year: '2020-21'\ncolumns: {worked: a, improve: b, shoe: c}", "unknown field"),
     ("school_year: [", "invalid YAML"),
+    ("school_year: '2020-21'\ncolumns: {worked: Email, improve: b}\nidentifying: [email]",
+     "identifying column"),
 ])
 def test_bad_mappings(tmp_path: Path, body, message):
     path = tmp_path / "mapping.yaml"

@@ -62,12 +62,19 @@ def load_mapping(path: str | Path) -> Mapping:
     for name in REQUIRED_FIELDS:
         if not columns.get(name):
             raise MappingError(f"{path}: columns.{name} (the question column) is required")
+    identifying = tuple(str(c) for c in data.get("identifying") or ())
+    # school and coach are hashed into pseudonyms; every other field reaches staging as text
+    leaks = [f for f in FIELDS if f not in ("school", "coach") and columns.get(f)
+             and _norm(str(columns[f])) in {_norm(c) for c in identifying}]
+    if leaks:
+        raise MappingError(f"{path}: identifying column(s) mapped to {', '.join(leaks)}; "
+                           "identifying columns never leave the raw layer")
     return Mapping(
         school_year=year,
         source=data.get("source"),
         files=data.get("files", "*.csv"),
         columns={f: (str(columns[f]) if columns.get(f) else None) for f in FIELDS},
-        identifying=tuple(str(c) for c in data.get("identifying") or ()),
+        identifying=identifying,
         timestamp_format=data.get("timestamp_format"),
         path=path,
     )
@@ -105,12 +112,6 @@ def resolve_columns(
             f"{file_name}: column {', '.join(missing)} not found in the export", column=missing[0]
         )
     return found
-
-
-def identifying_indexes(mapping: Mapping, columns: list[str], labels: list[str]) -> set[int]:
-    wanted = {_norm(c) for c in mapping.identifying}
-    return {i for i, (c, lab) in enumerate(zip(columns, labels, strict=True))
-            if _norm(c) in wanted or _norm(lab) in wanted}
 
 
 GUESSES = {

@@ -1,0 +1,351 @@
+"""Longitudinal marts computed from the final codes (pure pandas; the Dagster assets call these).
+
+Counting rule: a code counts for an answer when its provenance is 'agreed', 'adjudicated' or
+'keyword' ('keyword' rows exist only for school years without human coding); 'unresolved'
+never counts. An answer counts once per code however many rows repeat it. Rates are per 100
+substantive answers (staging.answers with non_substantive = false) of the same school year and
+question (and session / school / coach for the finer marts). docs/report.md explains each
+column and choice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+COUNTED = ("agreed", "adjudicated", "keyword")
+LEVELS = ("code", "dimension", "framework")
+CODE_KEY = ["framework", "dimension", "code_id"]
+LEVEL_KEYS = {
+    "code": ["framework", "dimension", "code_id"],
+    "dimension": ["framework", "dimension"],
+    "framework": ["framework"],
+}
+BASE_KEY = ["school_year", "question_id"]
+FREQ_COLUMNS = [
+    "level", "school_year", "question_id", "framework", "dimension", "code_id", "label",
+    "n_answers", "n_substantive", "rate_per_100", "n_schools", "n_sessions", "coding_source",
+]
+Z95 = float(stats.norm.ppf(0.975))
+
+
+def _require(frame: pd.DataFrame, columns: Sequence[str], name: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{name} lacks column(s): {', '.join(missing)}")
+
+
+def counted_codes(final_codes: pd.DataFrame) -> pd.DataFrame:
+    """The final codes that count, one row per (answer, code)."""
+    _require(final_codes, ["answer_id", *BASE_KEY, *CODE_KEY, "provenance"], "final_codes")
+    kept = final_codes[final_codes["provenance"].isin(COUNTED)]
+    return kept.drop_duplicates(["answer_id", *CODE_KEY]).reset_index(drop=True)
+
+
+def coding_sources(final_codes: pd.DataFrame) -> pd.DataFrame:
+    """Per school year: 'human' (agreed/adjudicated codes), 'keyword' (the keyword coder stands
+    in for human coders), 'mixed' (both, which the reconciliation stage should not produce),
+    with row counts per provenance."""
+    _require(final_codes, ["school_year", "provenance"], "final_codes")
+    counts = pd.crosstab(final_codes["school_year"], final_codes["provenance"])
+    for col in ("agreed", "adjudicated", "keyword", "unresolved"):
+        if col not in counts:
+            counts[col] = 0
+    human = (counts["agreed"] + counts["adjudicated"] + counts["unresolved"]) > 0
+    keyword = counts["keyword"] > 0
+    source = np.where(human & keyword, "mixed", np.where(keyword, "keyword", "human"))
+    out = pd.DataFrame({
+        "school_year": counts.index.astype(str),
+        "coding_source": source,
+        "n_agreed": counts["agreed"].to_numpy(),
+        "n_adjudicated": counts["adjudicated"].to_numpy(),
+        "n_unresolved": counts["unresolved"].to_numpy(),
+        "n_keyword": counts["keyword"].to_numpy(),
+    })
+    return out.sort_values("school_year").reset_index(drop=True)
+
+
+def _labels(codes: pd.DataFrame | None) -> dict[str, str]:
+    if codes is None or codes.empty:
+        return {}
+    return dict(zip(codes["code_id"], codes["label"], strict=False))
+
+
+def _label(code_id: object, labels: dict[str, str]) -> object:
+    if code_id is None or (isinstance(code_id, float) and np.isnan(code_id)):
+        return None
+    return labels.get(code_id) or str(code_id).replace("_", " ").capitalize()
+
+
+def _coded_with_context(final_codes: pd.DataFrame, answers: pd.DataFrame) -> pd.DataFrame:
+    context = answers[["answer_id", "school_id", "coach_id", "session_number"]]
+    context = context.drop_duplicates("answer_id")
+    return counted_codes(final_codes).merge(context, on="answer_id", how="left")
+
+
+def _substantive(answers: pd.DataFrame) -> pd.DataFrame:
+    _require(answers, ["answer_id", *BASE_KEY, "school_id", "coach_id", "session_number",
+                       "non_substantive"], "answers")
+    subst = answers[~answers["non_substantive"].astype(bool)]
+    return subst.drop_duplicates("answer_id")
+
+
+def _grid(base_keys: pd.DataFrame, codes: pd.DataFrame, level: str) -> pd.DataFrame:
+    cols = LEVEL_KEYS[level]
+    return base_keys.merge(codes[cols].drop_duplicates(), how="cross")
+
+
+def _frequencies(
+    final_codes: pd.DataFrame,
+    answers: pd.DataFrame,
+    extra: list[str],
+    codes: pd.DataFrame | None,
+    zero_fill: bool,
+) -> pd.DataFrame:
+    keys = [*BASE_KEY, *extra]
+    coded = _coded_with_context(final_codes, answers)
+    base = _substantive(answers).groupby(keys, dropna=False).size().rename("n_substantive")
+    base = base.reset_index()
+    sessions = coded["school_id"].astype(str) + "\x1f" + coded["session_number"].astype(str)
+    coded = coded.assign(_session=sessions.where(coded["session_number"].notna()))
+    labels = _labels(codes)
+    frames = []
+    for level in LEVELS:
+        group = keys + LEVEL_KEYS[level]
+        agg = coded.groupby(group, dropna=False).agg(
+            n_answers=("answer_id", "nunique"),
+            n_schools=("school_id", "nunique"),
+            n_sessions=("_session", "nunique"),
+        ).reset_index()
+        if zero_fill and codes is not None and not codes.empty:
+            grid = _grid(base[keys].drop_duplicates(), codes, level)
+            agg = grid.merge(agg, on=group, how="outer")
+        agg["level"] = level
+        frames.append(agg)
+    out = pd.concat(frames, ignore_index=True)
+    out = out.merge(base, on=keys, how="left")
+    for col in ("n_answers", "n_schools", "n_sessions", "n_substantive"):
+        out[col] = out[col].fillna(0).astype("int64")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = 100.0 * out["n_answers"] / out["n_substantive"].where(out["n_substantive"] > 0)
+    out["rate_per_100"] = rate.astype("float64")
+    out["label"] = [_label(c, labels) for c in out["code_id"]]
+    sources = coding_sources(final_codes).set_index("school_year")["coding_source"]
+    out["coding_source"] = out["school_year"].map(sources).fillna("none")
+    columns = [c for c in FREQ_COLUMNS if c not in ("school_year", "question_id")]
+    columns = ["level", *keys, *[c for c in columns if c != "level"]]
+    for col in ("dimension", "code_id"):
+        out[col] = out[col].astype(object).where(out[col].notna(), None)
+    order = {lvl: i for i, lvl in enumerate(LEVELS)}
+    out = out.assign(_lvl=out["level"].map(order))
+    sort = ["_lvl", *keys, "framework", "dimension", "code_id"]
+    out = out.sort_values(sort, na_position="first", kind="mergesort")
+    return out[columns].reset_index(drop=True)
+
+
+def code_frequencies(
+    final_codes: pd.DataFrame, answers: pd.DataFrame, codes: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """marts.code_frequencies: one row per level ('code', 'dimension', 'framework') x school year
+    x question x framework [x dimension [x code]]. n_answers = distinct answers coded (a rollup
+    counts an answer once however many of its codes apply); n_substantive = substantive answers
+    of that year and question; rate_per_100 = 100 n_answers / n_substantive; n_schools = schools
+    with a coded answer; n_sessions = coaching sessions (school x session number) with one.
+    With `codes` (coding.codebook_codes) every codebook code appears, with zeros where unused,
+    for every school year and question that has substantive answers."""
+    return _frequencies(final_codes, answers, [], codes, zero_fill=True)
+
+
+def code_trends(
+    final_codes: pd.DataFrame, answers: pd.DataFrame, codes: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """marts.code_trends: code_frequencies per school year x session number (within-year
+    trends); the denominator is the substantive answers of that session number. Answers without
+    a session number form their own group (session_number <NA>)."""
+    out = _frequencies(final_codes, answers, ["session_number"], codes, zero_fill=True)
+    out["session_number"] = out["session_number"].astype("Int64")
+    return out
+
+
+def by_school(final_codes: pd.DataFrame, answers: pd.DataFrame,
+              codes: pd.DataFrame | None = None) -> pd.DataFrame:
+    """marts.by_school: exact counts per school (non-zero rows only). Suppress before showing
+    outside the team (suppress_small_cells)."""
+    out = _frequencies(final_codes, answers, ["school_id"], codes, zero_fill=False)
+    return out.drop(columns=["n_schools"])
+
+
+def by_coach(final_codes: pd.DataFrame, answers: pd.DataFrame,
+             codes: pd.DataFrame | None = None) -> pd.DataFrame:
+    """marts.by_coach: exact counts per external coach (non-zero rows only)."""
+    return _frequencies(final_codes, answers, ["coach_id"], codes, zero_fill=False)
+
+
+def suppress_small_cells(
+    frame: pd.DataFrame,
+    count_columns: Sequence[str],
+    min_count: int = 5,
+    also_mask: Sequence[str] = (),
+) -> pd.DataFrame:
+    """A copy for people outside the team: counts of 1..min_count-1 become the text
+    '<{min_count}' (zero is kept: it discloses no one), and in a row where any count was
+    suppressed the `also_mask` columns (rates derived from it) become None. Count columns turn
+    into object dtype. The warehouse keeps exact counts; only renderings are suppressed."""
+    _require(frame, [*count_columns, *also_mask], "frame")
+    out = frame.copy()
+    hidden = pd.Series(False, index=out.index)
+    for col in count_columns:
+        values = pd.to_numeric(out[col], errors="coerce")
+        small = values.notna() & (values > 0) & (values < min_count)
+        hidden |= small
+        masked = out[col].astype(object)
+        masked[small] = f"<{min_count}"
+        out[col] = masked
+    for col in also_mask:
+        out[col] = out[col].astype(object)
+        out.loc[hidden, col] = None
+    return out
+
+
+# ----------------------------------------------------------------------------- year over year
+
+def _wilson(x: float, n: float) -> tuple[float, float]:
+    p = x / n
+    denom = 1 + Z95**2 / n
+    centre = (p + Z95**2 / (2 * n)) / denom
+    half = Z95 * np.sqrt(p * (1 - p) / n + Z95**2 / (4 * n * n)) / denom
+    return centre - half, centre + half
+
+
+def newcombe_interval(x1: int, n1: int, x2: int, n2: int) -> tuple[float, float]:
+    """95% CI of p2 - p1 by Newcombe's hybrid score method (method 10, from two Wilson
+    intervals); well behaved at 0 and small counts."""
+    p1, p2 = x1 / n1, x2 / n2
+    l1, u1 = _wilson(x1, n1)
+    l2, u2 = _wilson(x2, n2)
+    d = p2 - p1
+    return d - np.sqrt((p2 - l2) ** 2 + (u1 - p1) ** 2), d + np.sqrt((u2 - p2) ** 2 + (p1 - l1) ** 2)
+
+
+def cohens_h(p1: float, p2: float) -> float:
+    return float(2 * np.arcsin(np.sqrt(p2)) - 2 * np.arcsin(np.sqrt(p1)))
+
+
+def two_proportion_test(x1: int, n1: int, x2: int, n2: int) -> tuple[str, float, float]:
+    """(test, statistic, p): Pearson chi-square on the 2x2 table without continuity
+    correction, or Fisher's exact test (two-sided; statistic = odds ratio) when any expected
+    count is below 5."""
+    table = np.array([[x1, n1 - x1], [x2, n2 - x2]], dtype=float)
+    expected = table.sum(1, keepdims=True) * table.sum(0, keepdims=True) / table.sum()
+    if (expected < 5).any():
+        odds, p = stats.fisher_exact(table.astype(int), alternative="two-sided")
+        return "fisher", float(odds), float(p)
+    chi2, p, _, _ = stats.chi2_contingency(table, correction=False)
+    return "chi2", float(chi2), float(p)
+
+
+def year_over_year(
+    frequencies: pd.DataFrame,
+    year_a: str | None = None,
+    year_b: str | None = None,
+    levels: Sequence[str] = ("code", "dimension", "framework"),
+) -> pd.DataFrame:
+    """marts.year_over_year from marts.code_frequencies: the change in rate from year_a to
+    year_b (default: the first and the latest school year present) per level x question x
+    framework [x dimension [x code]]. Rows where the code appears in neither year, or a year has
+    no substantive answers for the question, get no test (p_value NaN). p_adjusted is
+    Benjamini-Hochberg within each level (scipy.stats.false_discovery_control) over the rows
+    with a test."""
+    years = sorted(frequencies["school_year"].dropna().unique())
+    if len(years) < 2 and (year_a is None or year_b is None):
+        return pd.DataFrame(columns=YOY_COLUMNS)
+    year_a = year_a or years[0]
+    year_b = year_b or years[-1]
+    key = ["level", "question_id", "framework", "dimension", "code_id"]
+    freq = frequencies[frequencies["level"].isin(levels)]
+    cols = [*key, "n_answers", "n_substantive", "coding_source"]
+    a = freq[freq["school_year"] == year_a][[*cols, "label"]]
+    b = freq[freq["school_year"] == year_b][cols]
+    both = a.merge(b, on=key, how="outer", suffixes=("_a", "_b"))
+    if both.empty:
+        return pd.DataFrame(columns=YOY_COLUMNS)
+    rows = [_yoy_row(r) for r in both.itertuples(index=False)]
+    counts = ["n_answers_a", "n_substantive_a", "n_answers_b", "n_substantive_b"]
+    out = pd.concat([both.drop(columns=counts).reset_index(drop=True), pd.DataFrame(rows)],
+                    axis=1)
+    out["year_a"], out["year_b"] = year_a, year_b
+    out["p_adjusted"] = np.nan
+    for level in out["level"].unique():
+        mask = (out["level"] == level) & out["p_value"].notna()
+        if mask.any():
+            out.loc[mask, "p_adjusted"] = stats.false_discovery_control(
+                out.loc[mask, "p_value"].to_numpy(), method="bh"
+            )
+    for col in ("dimension", "code_id", "label"):
+        out[col] = out[col].astype(object).where(out[col].notna(), None)
+    order = {lvl: i for i, lvl in enumerate(LEVELS)}
+    out = out.assign(_lvl=out["level"].map(order)).sort_values(
+        ["_lvl", "question_id", "framework", "dimension", "code_id"], na_position="first"
+    )
+    return out[YOY_COLUMNS].reset_index(drop=True)
+
+
+YOY_COLUMNS = [
+    "level", "question_id", "framework", "dimension", "code_id", "label", "year_a", "year_b",
+    "n_answers_a", "n_substantive_a", "rate_a", "n_answers_b", "n_substantive_b", "rate_b",
+    "diff_per_100", "diff_ci_low", "diff_ci_high", "cohens_h", "test", "statistic", "p_value",
+    "p_adjusted", "coding_source_a", "coding_source_b",
+]
+
+
+def _yoy_row(r) -> dict:
+    x1, n1 = int(np.nan_to_num(r.n_answers_a)), int(np.nan_to_num(r.n_substantive_a))
+    x2, n2 = int(np.nan_to_num(r.n_answers_b)), int(np.nan_to_num(r.n_substantive_b))
+    row = {
+        "n_answers_a": x1, "n_substantive_a": n1, "n_answers_b": x2, "n_substantive_b": n2,
+        "rate_a": 100 * x1 / n1 if n1 else np.nan, "rate_b": 100 * x2 / n2 if n2 else np.nan,
+        "diff_per_100": np.nan, "diff_ci_low": np.nan, "diff_ci_high": np.nan,
+        "cohens_h": np.nan, "test": None, "statistic": np.nan, "p_value": np.nan,
+    }
+    if n1 == 0 or n2 == 0:
+        return row
+    low, high = newcombe_interval(x1, n1, x2, n2)
+    row.update(diff_per_100=row["rate_b"] - row["rate_a"], diff_ci_low=100 * low,
+               diff_ci_high=100 * high, cohens_h=cohens_h(x1 / n1, x2 / n2))
+    if x1 + x2 > 0:
+        row["test"], row["statistic"], row["p_value"] = two_proportion_test(x1, n1, x2, n2)
+    return row
+
+
+# ----------------------------------------------------------------------------- reconciliation
+
+def reconcile_marts_with_final_codes(
+    frequencies: pd.DataFrame, final_codes: pd.DataFrame
+) -> pd.DataFrame:
+    """Mismatches between marts.code_frequencies.n_answers and a direct count of distinct
+    answers with counted final codes, at every level. Empty frame = reconciled. Columns: level,
+    school_year, question_id, framework, dimension, code_id, expected, actual."""
+    fc = final_codes[final_codes["provenance"].isin(COUNTED)]
+    expected = []
+    for level, cols in LEVEL_KEYS.items():
+        sets = fc.groupby([*BASE_KEY, *cols], dropna=False)["answer_id"]
+        counts = sets.apply(lambda s: len(set(s))).rename("expected").reset_index()
+        counts["level"] = level
+        expected.append(counts)
+    exp = pd.concat(expected, ignore_index=True)
+    key = ["level", *BASE_KEY, *CODE_KEY]
+    for col in CODE_KEY:
+        exp[col] = exp[col].astype(object).where(exp[col].notna(), None) if col in exp else None
+    act = frequencies[key + ["n_answers"]].rename(columns={"n_answers": "actual"})
+    act = act.astype({c: object for c in CODE_KEY})
+    merged = exp.astype({c: object for c in CODE_KEY}).fillna({"dimension": "", "code_id": ""})
+    act = act.fillna({"dimension": "", "code_id": ""})
+    merged = merged.merge(act, on=key, how="outer")
+    merged[["expected", "actual"]] = merged[["expected", "actual"]].fillna(0).astype("int64")
+    bad = merged[merged["expected"] != merged["actual"]].copy()
+    for col in ("dimension", "code_id"):
+        bad[col] = bad[col].replace("", None)
+    return bad[[*key, "expected", "actual"]].reset_index(drop=True)

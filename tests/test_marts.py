@@ -1,0 +1,286 @@
+"""marts: rates, rollups, trends, year-over-year tests, BH, suppression and reconciliation on
+small hand-made frames with answers worked out by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from pipeline.core import marts
+
+Y1, Y2 = "2020-21", "2023-24"
+CODES = pd.DataFrame(
+    [
+        ("scale", "sustainability", "coaching_support", "Coaching support"),
+        ("scale", "sustainability", "time_allocated", "Time allocated"),
+        ("scale", "depth", "collaboration", "Collaboration"),
+        ("relational_trust", "competence_in_core_responsibilities", "knowledgeable",
+         "Knowledgeable"),
+    ],
+    columns=["framework", "dimension", "code_id", "label"],
+).assign(description="", patterns="[]", codebook_version="v1")
+DIM = {c: d for _, (f, d, c) in CODES[["framework", "dimension", "code_id"]].iterrows()}
+FW = {c: f for _, (f, d, c) in CODES[["framework", "dimension", "code_id"]].iterrows()}
+
+# answer_id, year, session, school, coach, question, text, non_substantive
+ANSWERS = [
+    ("a1", Y1, 1, "school_a", "coach_1", "worked",
+     "The coaching support helped us and our collaboration on the data plan grew stronger.", False),
+    ("a2", Y1, 1, "school_b", "coach_1", "worked",
+     "Great coaching support from [External Coach name] during the whole session today.", False),
+    ("a3", Y1, 2, "school_a", "coach_1", "worked",
+     "Collaboration across the grade-level team was the best part of this session.", False),
+    ("a4", Y1, 2, "school_c", "coach_2", "worked", "It was fine, thanks.", False),
+    ("a5", Y1, 2, "school_c", "coach_2", "worked", "NA", True),
+    ("b1", Y1, 1, "school_a", "coach_1", "improve",
+     "We ran out of time again; more time allocated to planning would help us.", False),
+    ("b2", Y1, 2, "school_b", "coach_1", "improve", "Nothing to change.", False),
+    ("a6", Y2, 1, "school_a", "coach_2", "worked",
+     "[External Coach name] gave coaching support when we were stuck on the root cause.", False),
+    ("a7", Y2, 1, "school_b", "coach_2", "worked",
+     "She was there for us every step, the support from our coach kept us on track.", False),
+    ("a8", Y2, 2, "school_c", "coach_2", "worked",
+     "Maybe some coaching support, but mostly we worked by ourselves this time.", False),
+    ("a9", Y2, 2, "school_a", "coach_1", "worked",
+     "Our team collaborated on the plan and we finally had the time we needed.", False),
+    ("a10", Y2, 3, "school_d", "coach_1", "worked",
+     "[External Coach name] is very knowledgeable about the Data Wise steps.", False),
+    ("b3", Y2, 3, "school_d", "coach_1", "improve",
+     "More time allocated for the protocol, we always rush the last step.", False),
+]
+
+# answer_id, code_id, provenance
+FINAL = [
+    ("a1", "coaching_support", "keyword"), ("a1", "collaboration", "keyword"),
+    ("a2", "coaching_support", "keyword"), ("a3", "collaboration", "keyword"),
+    ("b1", "time_allocated", "keyword"),
+    ("a6", "coaching_support", "agreed"), ("a6", "coaching_support", "agreed"),
+    ("a7", "coaching_support", "adjudicated"), ("a8", "coaching_support", "unresolved"),
+    ("a9", "collaboration", "agreed"), ("a9", "time_allocated", "agreed"),
+    ("a10", "knowledgeable", "agreed"), ("b3", "time_allocated", "adjudicated"),
+]
+
+
+def make_answers() -> pd.DataFrame:
+    cols = ["answer_id", "school_year", "session_number", "school_id", "coach_id",
+            "question_id", "answer_text", "non_substantive"]
+    df = pd.DataFrame(ANSWERS, columns=cols)
+    df["session_number"] = df["session_number"].astype("Int64")
+    df["session_date"] = pd.Timestamp("2021-01-01")
+    df["submitted_at"] = pd.Timestamp("2021-01-01 10:00")
+    df["response_id"] = "r_" + df["answer_id"]
+    df["role"] = "Teacher"
+    df["n_redactions"] = df["answer_text"].str.count(r"\[External Coach name\]")
+    df["file_name"] = np.where(df["school_year"] == Y1, "session-01.csv", "export.csv")
+    df["row_number"] = range(2, len(df) + 2)
+    return df
+
+
+def make_final_codes() -> pd.DataFrame:
+    ans = make_answers().set_index("answer_id")
+    rows = [
+        {"answer_id": a, "school_year": ans.at[a, "school_year"],
+         "question_id": ans.at[a, "question_id"], "framework": FW[c], "dimension": DIM[c],
+         "code_id": c, "provenance": p, "decided_by": "keyword" if p == "keyword" else "c1+c2"}
+        for a, c, p in FINAL
+    ]
+    return pd.DataFrame(rows)
+
+
+def make_codes() -> pd.DataFrame:
+    return CODES.copy()
+
+
+def _row(frame: pd.DataFrame, **where) -> pd.Series:
+    mask = pd.Series(True, index=frame.index)
+    for k, v in where.items():
+        mask &= frame[k].isna() if v is None else frame[k] == v
+    hit = frame[mask]
+    assert len(hit) == 1, (where, hit)
+    return hit.iloc[0]
+
+
+@pytest.fixture
+def freq() -> pd.DataFrame:
+    return marts.code_frequencies(make_final_codes(), make_answers(), make_codes())
+
+
+def test_code_rates_and_counting_rule(freq):
+    r = _row(freq, level="code", school_year=Y1, question_id="worked", code_id="coaching_support")
+    assert (r.n_answers, r.n_substantive, r.rate_per_100) == (2, 4, 50.0)  # a5 is NA
+    assert (r.n_schools, r.n_sessions, r.label) == (2, 2, "Coaching support")  # a/1, b/1
+    assert r.coding_source == "keyword"
+    # 2023-24: a6 twice counts once, a8 unresolved does not count
+    r = _row(freq, level="code", school_year=Y2, question_id="worked", code_id="coaching_support")
+    assert (r.n_answers, r.n_substantive, r.rate_per_100) == (2, 5, 40.0)
+    assert r.coding_source == "human"
+
+
+def test_rollups_count_distinct_answers(freq):
+    r = _row(freq, level="dimension", school_year=Y2, question_id="worked",
+             framework="scale", dimension="sustainability")
+    assert r.n_answers == 3 and r.code_id is None  # a6, a7, a9 (a9 twice: coaching + time)
+    r = _row(freq, level="framework", school_year=Y1, question_id="worked", framework="scale")
+    assert (r.n_answers, r.rate_per_100) == (3, 75.0)  # a1 has two codes, counts once
+    assert r.dimension is None and r.code_id is None
+    r = _row(freq, level="framework", school_year=Y2, question_id="worked",
+             framework="relational_trust")
+    assert (r.n_answers, r.rate_per_100, r.n_schools) == (1, 20.0, 1)
+
+
+def test_zero_fill_lists_every_codebook_code(freq):
+    r = _row(freq, level="code", school_year=Y1, question_id="improve", code_id="knowledgeable")
+    assert (r.n_answers, r.n_substantive, r.rate_per_100) == (0, 2, 0.0)
+    per_slice = freq[freq.level == "code"].groupby(["school_year", "question_id"]).size()
+    assert (per_slice == len(CODES)).all() and len(per_slice) == 4
+    assert list(freq.columns) == marts.FREQ_COLUMNS
+
+
+def test_without_codebook_only_used_codes():
+    f = marts.code_frequencies(make_final_codes(), make_answers())
+    assert (f["n_answers"] > 0).all()
+    assert _row(f, level="code", school_year=Y1, question_id="worked",
+                code_id="collaboration").label == "Collaboration"
+
+
+def test_trends_per_session():
+    t = marts.code_trends(make_final_codes(), make_answers(), make_codes())
+    r = _row(t, level="code", school_year=Y1, session_number=2, question_id="worked",
+             code_id="collaboration")
+    assert (r.n_answers, r.n_substantive, r.rate_per_100) == (1, 2, 50.0)  # a3; a4 (a5 is NA)
+    r = _row(t, level="dimension", school_year=Y2, session_number=2, question_id="worked",
+             framework="scale", dimension="sustainability")
+    assert (r.n_answers, r.n_substantive) == (1, 2)  # a9 only, a8 unresolved
+    assert str(t["session_number"].dtype) == "Int64"
+
+
+def test_by_school_and_coach_exact():
+    s = marts.by_school(make_final_codes(), make_answers(), make_codes())
+    r = _row(s, level="code", school_year=Y1, question_id="worked", school_id="school_a",
+             code_id="collaboration")
+    assert (r.n_answers, r.n_substantive) == (2, 2)
+    c = marts.by_coach(make_final_codes(), make_answers(), make_codes())
+    r = _row(c, level="framework", school_year=Y2, question_id="worked", coach_id="coach_2",
+             framework="scale")
+    assert (r.n_answers, r.n_substantive, r.n_schools) == (2, 3, 2)
+
+
+def test_coding_sources():
+    fc = make_final_codes()
+    src = marts.coding_sources(fc)
+    assert list(src.coding_source) == ["keyword", "human"]
+    assert src.loc[1, "n_unresolved"] == 1
+
+
+# ----------------------------------------------------------------------------- year over year
+
+def test_two_proportion_test_branches():
+    test, _, p = marts.two_proportion_test(40, 100, 60, 100)
+    assert test == "chi2"
+    chi2 = stats.chi2_contingency([[40, 60], [60, 40]], correction=False)
+    assert p == pytest.approx(chi2[1])
+    test, odds, p = marts.two_proportion_test(1, 10, 4, 10)  # expected counts 2.5 < 5
+    assert test == "fisher"
+    assert p == pytest.approx(stats.fisher_exact([[1, 9], [4, 6]])[1])
+
+
+def test_newcombe_and_cohens_h_known_values():
+    # Newcombe (1998) table II example: 56/70 vs 48/80 -> diff 0.2, CI 0.0524 to 0.3339
+    low, high = marts.newcombe_interval(48, 80, 56, 70)
+    assert (round(low, 4), round(high, 4)) == (0.0524, 0.3339)
+    assert marts.cohens_h(0.5, 0.5) == 0
+    assert marts.cohens_h(0.0, 1.0) == pytest.approx(math.pi)
+
+
+def test_year_over_year_rows_and_bh(freq):
+    y = marts.year_over_year(freq)
+    assert list(y.columns) == marts.YOY_COLUMNS
+    assert set(y.year_a) == {Y1} and set(y.year_b) == {Y2}
+    r = _row(y, level="code", question_id="worked", code_id="coaching_support")
+    assert (r.n_answers_a, r.n_substantive_a, r.n_answers_b, r.n_substantive_b) == (2, 4, 2, 5)
+    assert r.diff_per_100 == pytest.approx(-10.0)
+    assert r.test == "fisher"
+    assert r.p_value == pytest.approx(stats.fisher_exact([[2, 2], [2, 3]])[1])
+    assert r.diff_ci_low < r.diff_per_100 < r.diff_ci_high
+    assert (r.coding_source_a, r.coding_source_b) == ("keyword", "human")
+    never = _row(y, level="code", question_id="improve", code_id="knowledgeable")
+    assert never.test is None and np.isnan(never.p_value) and np.isnan(never.p_adjusted)
+    # BH by hand within the 'code' level
+    codes = y[(y.level == "code") & y.p_value.notna()].reset_index(drop=True)
+    p = codes.p_value.to_numpy()
+    m = len(p)
+    order = np.argsort(p)
+    adj = np.empty(m)
+    running = 1.0
+    for rank in range(m, 0, -1):
+        i = order[rank - 1]
+        running = min(running, p[i] * m / rank)
+        adj[i] = running
+    np.testing.assert_allclose(codes.p_adjusted.to_numpy(), adj)
+
+
+def test_bh_hand_computation_small():
+    p = np.array([0.01, 0.04, 0.03, 0.5])
+    # sorted 0.01, 0.03, 0.04, 0.5 -> 0.04, 0.0533, 0.0533, 0.5
+    expected = [0.04, 0.16 / 3, 0.16 / 3, 0.5]
+    np.testing.assert_allclose(stats.false_discovery_control(p, method="bh"), expected)
+
+
+def test_year_over_year_explicit_years_and_single_year(freq):
+    y = marts.year_over_year(freq, year_a=Y2, year_b=Y1, levels=["framework"])
+    assert set(y.level) == {"framework"}
+    r = _row(y, question_id="worked", framework="scale")
+    assert r.diff_per_100 == pytest.approx(15.0)  # 60 -> 75
+    one = marts.year_over_year(freq[freq.school_year == Y1])
+    assert one.empty and list(one.columns) == marts.YOY_COLUMNS
+
+
+def test_year_over_year_chi2_branch():
+    rows = []
+    for year, x, n in ((Y1, 30, 100), (Y2, 60, 100)):
+        rows.append({"level": "code", "school_year": year, "question_id": "worked",
+                     "framework": "scale", "dimension": "depth", "code_id": "collaboration",
+                     "label": "Collaboration", "n_answers": x, "n_substantive": n,
+                     "coding_source": "human"})
+    y = marts.year_over_year(pd.DataFrame(rows))
+    r = y.iloc[0]
+    assert r.test == "chi2" and r.p_adjusted == pytest.approx(r.p_value)
+    assert r.p_value == pytest.approx(
+        stats.chi2_contingency([[30, 70], [60, 40]], correction=False)[1])
+
+
+# ----------------------------------------------------------------------------- suppression
+
+def test_suppress_small_cells():
+    f = pd.DataFrame({"school_id": ["a", "b", "c", "d"], "n_answers": [0, 1, 4, 5],
+                      "n_substantive": [10, 10, 3, 50], "rate_per_100": [0.0, 10.0, 1.0, 10.0]})
+    s = marts.suppress_small_cells(f, ["n_answers", "n_substantive"], also_mask=["rate_per_100"])
+    assert list(s.n_answers) == [0, "<5", "<5", 5]
+    assert list(s.n_substantive) == [10, 10, "<5", 50]
+    assert [v is None for v in s.rate_per_100] == [False, True, True, False]
+    assert list(f.n_answers) == [0, 1, 4, 5]  # the input is not changed
+    s3 = marts.suppress_small_cells(f, ["n_answers"], min_count=2)
+    assert list(s3.n_answers) == [0, "<2", 4, 5]
+    with pytest.raises(ValueError):
+        marts.suppress_small_cells(f, ["nope"])
+
+
+# ----------------------------------------------------------------------------- reconciliation
+
+def test_reconcile_clean_and_broken(freq):
+    fc = make_final_codes()
+    assert marts.reconcile_marts_with_final_codes(freq, fc).empty
+    broken = freq.copy()
+    i = broken.index[(broken.level == "code") & (broken.code_id == "knowledgeable")
+                     & (broken.school_year == Y2) & (broken.question_id == "worked")][0]
+    broken.loc[i, "n_answers"] = 7
+    bad = marts.reconcile_marts_with_final_codes(broken, fc)
+    assert len(bad) == 1
+    assert (bad.iloc[0].expected, bad.iloc[0].actual) == (1, 7)
+    missing = freq[~((freq.level == "framework") & (freq.framework == "scale"))]
+    bad = marts.reconcile_marts_with_final_codes(missing, fc)
+    assert set(bad.level) == {"framework"} and (bad.actual == 0).all() and len(bad) == 4

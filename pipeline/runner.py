@@ -40,6 +40,25 @@ def sync_partitions(instance: dg.DagsterInstance, years: list[str]) -> None:
         instance.add_dynamic_partitions(name, new)
 
 
+def run_order(graph) -> tuple[list, list, list]:
+    """Unpartitioned assets with no partitioned ancestor (run first), the partitioned
+    assets (run per school year), and the unpartitioned assets downstream of them."""
+    keys = list(graph.get_all_asset_keys())
+    partitioned = [k for k in keys if graph.get(k).partitions_def is not None]
+    after = set()
+    for key in partitioned:
+        after |= {k for k in graph.get(key).child_keys}
+    frontier = list(after)
+    while frontier:
+        for child in graph.get(frontier.pop()).child_keys:
+            if child not in after:
+                after.add(child)
+                frontier.append(child)
+    after -= set(partitioned)
+    before = [k for k in keys if k not in after and k not in partitioned]
+    return before, partitioned, [k for k in keys if k in after]
+
+
 def materialize_all(
     defs: dg.Definitions,
     landing_dir: str,
@@ -52,22 +71,24 @@ def materialize_all(
     sync_partitions(instance, years)
     repo = defs.get_repository_def()
     graph = repo.asset_graph
-    assets = list(repo.assets_defs_by_key.values())
-    assets = list({id(a): a for a in assets}.values())
-    keys = list(graph.get_all_asset_keys())
-    partitioned = [k for k in keys if graph.get(k).partitions_def is not None]
-    unpartitioned = [k for k in keys if graph.get(k).partitions_def is None]
+    assets = list({id(a): a for a in repo.assets_defs_by_key.values()}.values())
+    before, partitioned, after = run_order(graph)
     resources = resources if resources is not None else {}
     results = []
+
+    def run(selection, **kwargs):
+        results.append(dg.materialize(assets, instance=instance, resources=resources,
+                                      selection=selection, raise_on_error=False, **kwargs))
+
+    if before:
+        echo(f"materialising {len(before)} shared inputs")
+        run(before)
     for year in years:
         echo(f"materialising school year {year}: {len(partitioned)} partitioned assets")
-        results.append(dg.materialize(assets, instance=instance, resources=resources,
-                                      partition_key=year, selection=partitioned,
-                                      raise_on_error=False))
-    if unpartitioned:
-        echo(f"materialising {len(unpartitioned)} all-years assets")
-        results.append(dg.materialize(assets, instance=instance, resources=resources,
-                                      selection=unpartitioned, raise_on_error=False))
+        run(partitioned, partition_key=year)
+    if after:
+        echo(f"materialising {len(after)} all-years assets")
+        run(after)
     failed = sorted({f"{e.asset_key.to_user_string()}:{e.check_name}" for r in results
                      for e in r.get_asset_check_evaluations() if not e.passed})
     return RunSummary(years=years, runs=len(results), success=all(r.success for r in results),

@@ -101,7 +101,32 @@ def test_definitions_load():
 
     repo = defs.get_repository_def()
     keys = {k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()}
-    assert {"raw/survey_rows", "staging/answers"} <= keys
+    assert {"raw/survey_rows", "staging/answers", "coding/codebook_codes",
+            "coding/keyword_applications"} <= keys
     checks = {k.name for k in repo.asset_graph.asset_check_keys}
     assert {"raw_rows_schema", "answers_schema", "answers_expectations", "rows_reconcile",
-            "no_roster_names"} <= checks
+            "no_roster_names", "codes_in_codebook", "evidence_spans_match"} <= checks
+
+
+def test_keyword_codes_with_evidence(warehouse: Path):
+    import json
+
+    rows = q(warehouse, "select a.answer_text, c.code_id, c.evidence, c.codebook_version "
+                        "from coding.code_applications c join staging.answers a using (answer_id) "
+                        "where c.coder = 'keyword'")
+    assert len(rows) > 500
+    versions = {v for (v,) in q(warehouse, "select distinct codebook_version "
+                                           "from coding.codebook_codes")}
+    for text, _code, evidence, version in rows:
+        assert version in versions
+        for ev in json.loads(evidence):
+            assert text[ev["start"]:ev["end"]] == ev["matched_text"]
+    codes = {c for _, c, _, _ in rows}
+    assert {"coaching_support", "collaboration", "time_allocated", "follow_the_process"} <= codes
+    # a code is applied once per answer
+    assert q(warehouse, "select count(*) from (select answer_id, code_id, coder "
+                        "from coding.code_applications group by all having count(*) > 1)"
+             ) == [(0,)]
+    # non-substantive answers are never coded
+    assert q(warehouse, "select count(*) from coding.code_applications c join staging.answers a "
+                        "using (answer_id) where a.non_substantive") == [(0,)]

@@ -36,6 +36,16 @@ TABLES: dict[str, str] = {
         school_id VARCHAR, coach_id VARCHAR, role VARCHAR, question_id VARCHAR NOT NULL,
         answer_text VARCHAR NOT NULL, non_substantive BOOLEAN NOT NULL,
         n_redactions INTEGER NOT NULL, file_name VARCHAR NOT NULL, row_number INTEGER NOT NULL""",
+    "coding.codebook_codes": """
+        framework VARCHAR NOT NULL, dimension VARCHAR NOT NULL, code_id VARCHAR NOT NULL,
+        label VARCHAR NOT NULL, description VARCHAR, patterns JSON NOT NULL,
+        codebook_version VARCHAR NOT NULL""",
+    "coding.code_applications": """
+        answer_id VARCHAR NOT NULL, school_year VARCHAR NOT NULL, question_id VARCHAR NOT NULL,
+        coder VARCHAR NOT NULL, coder_kind VARCHAR NOT NULL, framework VARCHAR NOT NULL,
+        dimension VARCHAR NOT NULL, code_id VARCHAR NOT NULL, codebook_version VARCHAR,
+        n_evidence INTEGER, evidence JSON, note VARCHAR, source_file VARCHAR,
+        source_row INTEGER""",
 }
 
 

@@ -1,0 +1,174 @@
+"""marts.exemplar_quotes: up to N supporting quotes per code and question, by a deterministic rule.
+
+The rule (docs/report.md):
+1. Candidates: answers with a counted final code (agreed, adjudicated, keyword) for the code and
+   question, not non-substantive, whose redacted text is min_chars..max_chars long (stripped).
+   The quote is always the whole redacted answer text, never cut. Repeated texts count once.
+2. Preference, in this order: provenance (agreed by both coders, then adjudicated, then
+   keyword: the keyword coder standing in for human coders in a year without human coding);
+   a school not yet quoted for this code; keyword evidence in the quote (a keyword-coder
+   application of the code whose matched text is found at its offsets in the answer text, or
+   anywhere in it if the offsets drifted); then sha256(code_id|answer_id), which makes ties
+   independent of row order and of other codes.
+3. Spread across years: school years take turns, oldest first; each turn takes the most
+   preferred remaining candidate of that year. A year with no candidate left is skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+import pandas as pd
+
+from pipeline.core.marts import COUNTED, _label, _labels, _require
+
+QUOTE_COLUMNS = [
+    "question_id", "framework", "dimension", "code_id", "label", "rank", "school_year",
+    "session_number", "school_id", "answer_id", "quote", "n_chars", "provenance",
+    "agreed", "evidence_text", "reason",
+]
+_PROVENANCE_RANK = {p: i for i, p in enumerate(COUNTED)}
+_PROVENANCE_TEXT = {
+    "agreed": "both coders applied the code independently",
+    "adjudicated": "adjudicated after the coders disagreed",
+    "keyword": "keyword coder (stands in: no human coding this year)",
+}
+
+
+def _stable_hash(*parts: object) -> str:
+    return hashlib.sha256("|".join(map(str, parts)).encode("utf-8")).hexdigest()
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip().casefold()
+
+
+def verified_evidence(evidence: object, text: str) -> str | None:
+    """The first matched text of an evidence JSON list that is really in `text`, else None."""
+    if not isinstance(evidence, str) or not evidence.strip():
+        return None
+    try:
+        items = json.loads(evidence)
+    except ValueError:
+        return None
+    folded = text.casefold()
+    for item in items if isinstance(items, list) else []:
+        matched = str(item.get("matched_text") or "")
+        if not matched:
+            continue
+        start, end = item.get("start"), item.get("end")
+        if isinstance(start, int) and isinstance(end, int):
+            if folded[start:end] == matched.casefold():
+                return matched
+        if matched.casefold() in folded:
+            return matched
+    return None
+
+
+def _candidates(final_codes, answers, applications, min_chars, max_chars) -> pd.DataFrame:
+    _require(final_codes, ["answer_id", "question_id", "framework", "dimension", "code_id",
+                           "provenance"], "final_codes")
+    _require(answers, ["answer_id", "school_year", "session_number", "school_id",
+                       "answer_text", "non_substantive"], "answers")
+    fc = final_codes[final_codes["provenance"].isin(COUNTED)].copy()
+    fc["_p"] = fc["provenance"].map(_PROVENANCE_RANK)
+    fc = fc.sort_values("_p").drop_duplicates(["answer_id", "framework", "dimension", "code_id"])
+    text = answers[["answer_id", "school_year", "session_number", "school_id", "answer_text",
+                    "non_substantive"]].drop_duplicates("answer_id")
+    cand = fc.drop(columns=["school_year"], errors="ignore").merge(text, on="answer_id")
+    cand = cand[~cand["non_substantive"].astype(bool) & cand["answer_text"].notna()].copy()
+    cand["quote"] = cand["answer_text"].astype(str).str.strip()
+    cand["n_chars"] = cand["quote"].str.len()
+    cand = cand[cand["n_chars"].between(min_chars, max_chars)]
+    kw = applications
+    if kw is not None and len(kw):
+        _require(kw, ["answer_id", "coder", "framework", "dimension", "code_id", "evidence"],
+                 "applications")
+        kw = kw[kw["coder"] == "keyword"][["answer_id", "framework", "dimension", "code_id",
+                                           "evidence"]]
+        cand = cand.merge(kw, on=["answer_id", "framework", "dimension", "code_id"], how="left")
+    else:
+        cand["evidence"] = None
+    cand["evidence_text"] = [verified_evidence(e, t) for e, t in zip(cand["evidence"],
+                                                                      cand["quote"], strict=True)]
+    cand = cand.sort_values("evidence_text", na_position="last").drop_duplicates(
+        ["answer_id", "framework", "dimension", "code_id"])
+    cand["tier"] = cand["provenance"].map(_PROVENANCE_RANK)
+    cand["_no_evidence"] = cand["evidence_text"].isna()
+    cand["agreed"] = cand["provenance"] == "agreed"
+    cand["_hash"] = [_stable_hash(c, a) for c, a in zip(cand["code_id"], cand["answer_id"],
+                                                        strict=True)]
+    return cand
+
+
+def _pick(group: pd.DataFrame, per_code: int) -> list[dict]:
+    remaining = group.sort_values(["tier", "_no_evidence", "_hash"])
+    years = sorted(remaining["school_year"].astype(str).unique())
+    schools: set = set()
+    texts: set = set()
+    picked: list[dict] = []
+    turn = 0
+    while len(picked) < per_code and len(remaining):
+        year = years[turn % len(years)]
+        turn += 1
+        pool = remaining[(remaining["school_year"].astype(str) == year)
+                         & ~remaining["quote"].map(_norm).isin(texts)]
+        if pool.empty:
+            if not (~remaining["quote"].map(_norm).isin(texts)).any():
+                break
+            continue
+        new_school = ~pool["school_id"].isin(schools)
+        order = ["tier", "_old", "_no_evidence", "_hash"]
+        best = pool.assign(_old=~new_school).sort_values(order).iloc[0]
+        row = best.to_dict()
+        row["reason"] = _reason(row, bool(new_school.loc[best.name]), (turn - 1) // len(years))
+        picked.append(row)
+        schools.add(row["school_id"])
+        texts.add(_norm(row["quote"]))
+        remaining = remaining.drop(index=best.name)
+    return picked
+
+
+def _reason(row: dict, new_school: bool, round_no: int) -> str:
+    ev = row.get("evidence_text")
+    parts = [
+        _PROVENANCE_TEXT[row["provenance"]],
+        f'keyword evidence "{ev}" in the quote' if ev else "coded by meaning (no keyword in it)",
+        f"{row['school_year']} turn {round_no + 1} of the year rotation",
+        "school not yet quoted for this code" if new_school else "school already quoted "
+        "(no better-provenance quote from another school in that year)",
+        f"{row['n_chars']} characters",
+    ]
+    return "; ".join(parts)
+
+
+def exemplar_quotes(
+    final_codes: pd.DataFrame,
+    answers: pd.DataFrame,
+    applications: pd.DataFrame | None = None,
+    codes: pd.DataFrame | None = None,
+    *,
+    per_code: int = 5,
+    min_chars: int = 40,
+    max_chars: int = 300,
+) -> pd.DataFrame:
+    """marts.exemplar_quotes: up to `per_code` quotes per (question, code) by the module's rule,
+    ranked 1..n, each with the reason it was chosen. `applications` is coding.code_applications
+    (only the keyword coder's rows and their evidence are used)."""
+    cand = _candidates(final_codes, answers, applications, min_chars, max_chars)
+    labels = _labels(codes)
+    rows: list[dict] = []
+    key = ["question_id", "framework", "dimension", "code_id"]
+    for _, group in cand.groupby(key, sort=True):
+        for rank, row in enumerate(_pick(group, per_code), start=1):
+            row["rank"] = rank
+            row["label"] = _label(row["code_id"], labels)
+            rows.append(row)
+    out = pd.DataFrame(rows, columns=QUOTE_COLUMNS)
+    out["session_number"] = out["session_number"].astype("Int64")
+    out["rank"] = out["rank"].astype("int64")
+    out["n_chars"] = out["n_chars"].astype("int64")
+    out["agreed"] = out["agreed"].astype(bool)
+    return out.reset_index(drop=True)

@@ -234,6 +234,10 @@ def _patterns(ctx, code: _LDict, key: str, defaults, code_id, exclusion) -> tupl
         ctx.fail(code.line, f"code {code_id!r} has no patterns")
     items = code[key]
     line = code.key_lines[key]
+    if items is None and not exclusion:
+        ctx.fail(line, f"code {code_id!r}: empty pattern list")
+    if items is None:
+        return ()
     if not isinstance(items, list):
         ctx.fail(line, f"code {code_id!r}: {key} must be a list")
     if not items and not exclusion:

@@ -310,7 +310,8 @@ def validate_coder_sheets(rows: pd.DataFrame, answers: pd.DataFrame, codes: pd.D
                                           f"to {aid} ({first})"))
         if problems:
             quarantine.append({**{c: r[c] for c in ("source_file", "source_sheet", "source_row",
-                                                    "source_column", "coder", "code")},
+                                                    "coder", "code")},
+                               "source_column": r["source_column"] or None,
                                "answer_id": aid or r["answer_id"] or None,
                                "column_name": r["source_column"] or problems[0][0],
                                "reason": "; ".join(p for _c, p in problems)})
@@ -318,8 +319,8 @@ def validate_coder_sheets(rows: pd.DataFrame, answers: pd.DataFrame, codes: pd.D
             c = book.code[code_id]
             apps.append({"answer_id": aid, "coder": r["coder"], "framework": c["framework"],
                          "dimension": c["dimension"], "code_id": code_id, "note": r["note"],
-                         **{k: r[k] for k in ("source_file", "source_sheet", "source_row",
-                                              "source_column")}})
+                         **{k: r[k] for k in ("source_file", "source_sheet", "source_row")},
+                         "source_column": r["source_column"] or None})
             listed.append((aid, r["coder"]))
         else:  # an answer listed with no code: coded, nothing applies
             listed.append((aid, r["coder"]))

@@ -1,0 +1,323 @@
+"""pipeline.core.coder_sheets: layouts, workbook and CSV-per-coder, every validation reason,
+the units rule, and (property) that every sheet row is accounted for exactly once."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import xlsxwriter
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline.core.codebook import codebook_codes_frame, load_codebooks
+from pipeline.core.coder_sheets import (
+    SHEET_ROW_COLUMNS,
+    CoderSheetError,
+    coder_sheet_files,
+    read_coder_sheets,
+    sheet_codes,
+    validate_coder_sheets,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOKS = load_codebooks(ROOT / "codebooks")
+CODES = sheet_codes(BOOKS)
+
+ANSWERS = pd.DataFrame(
+    [
+        ("A1", "2020-21", "r1", "worked", "Our team collaborated on the plan", False),
+        ("A2", "2020-21", "r1", "improve", "We ran out of time", False),
+        ("A3", "2020-21", "r2", "worked", "N/A", True),
+        ("A4", "2023-24", "r1", "worked", "The coach is knowledgeable", False),
+        ("A5", "2023-24", "r5", "improve", "More time to plan", False),
+    ],
+    columns=["answer_id", "school_year", "response_id", "question_id", "answer_text",
+             "non_substantive"],
+)
+LONG_HEADER = ["answer_id", "framework", "category", "code", "note"]
+
+
+def write_csv(path: Path, rows: list[list[str]]) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    return path
+
+
+def write_workbook(path: Path, tabs: dict[str, list[list[object]]]) -> Path:
+    wb = xlsxwriter.Workbook(str(path))
+    for name, rows in tabs.items():
+        ws = wb.add_worksheet(name)
+        for i, row in enumerate(rows):
+            for j, v in enumerate(row):
+                if v is not None:
+                    ws.write(i, j, v)
+    wb.close()
+    return path
+
+
+def validate(rows):
+    return validate_coder_sheets(rows, ANSWERS, CODES)
+
+
+def long_rows(tmp_path: Path, rows: list[list[str]], name: str = "coder_jm.csv"):
+    return read_coder_sheets(write_csv(tmp_path / name, [LONG_HEADER, *rows]))
+
+
+def reasons(quarantine: pd.DataFrame) -> list[str]:
+    return list(quarantine["reason"])
+
+
+# ----------------------------------------------------------------------------------- reading
+
+
+def test_csv_per_coder_long_layout_keeps_provenance(tmp_path):
+    write_csv(tmp_path / "coder_jm.csv", [LONG_HEADER,
+                                          ["A1", "Scale", "Depth", "Collaboration", ""],
+                                          ["", "", "", "", ""],  # blank row: not data
+                                          ["A2", "Scale", "Sustainability", "time allocated",
+                                           "ran out"]])
+    write_csv(tmp_path / "coder_ak.csv", [LONG_HEADER, ["A1", "", "", "", ""]])
+    rows = read_coder_sheets([tmp_path / "coder_jm.csv", tmp_path / "coder_ak.csv"])
+    assert list(rows.columns) == SHEET_ROW_COLUMNS
+    assert rows[["coder", "source_file", "source_sheet", "source_row", "layout"]].values.tolist() == [
+        ["coder_jm", "coder_jm.csv", "", 2, "long"],
+        ["coder_jm", "coder_jm.csv", "", 4, "long"],
+        ["coder_ak", "coder_ak.csv", "", 2, "long"],
+    ]
+    apps, units, quarantine = validate(rows)
+    assert apps[["coder", "answer_id", "code_id", "dimension", "note"]].values.tolist() == [
+        ["coder_jm", "A1", "collaboration", "depth", ""],
+        ["coder_jm", "A2", "time_allocated", "sustainability", "ran out"],
+    ]
+    assert quarantine.empty
+    # A1 listed by both; A2 listed by jm and, for ak, covered by the school year.
+    got = units[["coder", "answer_id", "basis"]].values.tolist()
+    assert got == [["coder_ak", "A1", "listed"], ["coder_ak", "A2", "school year"],
+                   ["coder_jm", "A1", "listed"], ["coder_jm", "A2", "listed"]]
+
+
+def test_workbook_one_tab_per_coder_layout_detected_per_tab(tmp_path):
+    path = write_workbook(tmp_path / "sheets.xlsx", {
+        "_instructions": [["anything at all"]],
+        "coder_jm": [LONG_HEADER, ["A1", "Scale", "Depth", "Collaboration"]],
+        "coder_ak": [["answer_id", "Collaboration", "time_allocated", "answer_text"],
+                     ["A1", 1, 0, "Our team collaborated"],
+                     ["A2", 0, None, "We ran out of time"],
+                     ["A4", "x", 1, "The coach"]],
+    })
+    rows = read_coder_sheets(path)
+    assert set(rows["source_sheet"]) == {"coder_jm", "coder_ak"}
+    assert dict(zip(rows["coder"], rows["layout"], strict=True)) == {"coder_jm": "long",
+                                                                      "coder_ak": "wide"}
+    apps, units, quarantine = validate(rows)
+    ak = apps[apps["coder"] == "coder_ak"]
+    assert ak[["answer_id", "code_id", "source_row", "source_column"]].values.tolist() == [
+        ["A1", "collaboration", 2, "Collaboration"],
+        ["A4", "time_allocated", 4, "time_allocated"],
+    ]
+    assert quarantine[["coder", "source_row", "column_name"]].values.tolist() == [
+        ["coder_ak", 4, "Collaboration"]]
+    assert "bad value 'x'" in quarantine["reason"].iloc[0]
+    listed = units[(units["coder"] == "coder_ak") & (units["basis"] == "listed")]
+    assert sorted(listed["answer_id"]) == ["A1", "A2", "A4"]  # A2: all zero = coded, nothing
+
+
+def test_wide_layout_by_response_id_and_question(tmp_path):
+    rows = read_coder_sheets(write_csv(tmp_path / "coder_x.csv", [
+        ["response_id", "question", "school_year", "coaching_support", "Knowledgeable"],
+        ["r1", "Q1", "2023-24", "0", "1"],
+        ["r1", "improve", "", "", ""],  # r1 / improve exists only in 2020-21
+    ]))
+    apps, units, quarantine = validate(rows)
+    assert apps[["answer_id", "code_id"]].values.tolist() == [["A4", "knowledgeable"]]
+    assert quarantine.empty
+    assert set(units.loc[units["basis"] == "listed", "answer_id"]) == {"A4", "A2"}
+
+
+def test_unrecognised_layout_is_an_error(tmp_path):
+    path = write_csv(tmp_path / "coder_x.csv", [["id", "what"], ["A1", "Collaboration"]])
+    with pytest.raises(CoderSheetError, match="cannot tell the layout"):
+        read_coder_sheets(path)
+    path = write_csv(tmp_path / "coder_y.csv", [["code", "category"], ["Collaboration", "Depth"]])
+    with pytest.raises(CoderSheetError, match="needs an 'answer_id' column"):
+        read_coder_sheets(path)
+
+
+def test_folder_skips_queue_files_and_lock_files(tmp_path):
+    write_csv(tmp_path / "coder_jm.csv", [LONG_HEADER, ["A1", "", "", "", ""]])
+    write_csv(tmp_path / "adjudications.csv", [["discrepancy_id", "answer_id", "decision"]])
+    (tmp_path / "~$sheets.xlsx").write_bytes(b"lock")
+    (tmp_path / "README.md").write_text("x")
+    assert [p.name for p in coder_sheet_files(tmp_path)] == ["coder_jm.csv"]
+    assert set(read_coder_sheets(tmp_path)["coder"]) == {"coder_jm"}
+
+
+# ----------------------------------------------------------------------------------- validation
+
+
+def test_unknown_answer_id(tmp_path):
+    _a, _u, q = validate(long_rows(tmp_path, [["A9", "Scale", "Depth", "Collaboration", ""]]))
+    assert q[["source_row", "column_name", "answer_id"]].values.tolist() == [[2, "answer_id",
+                                                                               "A9"]]
+    assert reasons(q) == ["unknown answer id 'A9' (not in staging.answers)"]
+
+
+def test_typo_in_code_suggests_nearest_code(tmp_path):
+    rows = long_rows(tmp_path, [["A1", "Scale", "Depth", "Colaboration", ""],
+                                ["A1", "Scale", "Depth", "Zebra crossing", ""]])
+    _a, _u, q = validate(rows)
+    assert reasons(q) == [
+        "code 'Colaboration' is not in the codebook; did you mean collaboration?",
+        "code 'Zebra crossing' is not in the codebook; no close match",
+    ]
+    assert list(q["column_name"]) == ["code", "code"]
+
+
+def test_code_by_id_label_or_alias_and_category_by_prefix(tmp_path):
+    rows = long_rows(tmp_path, [
+        ["A1", "Coburn's Scale Framework", "depth", "collaboration", ""],
+        ["A2", "relational trust", "Competence", "Accomplishing tasks", ""],  # alias, prefix
+        ["A4", "Relational Trust", "Competence in core responsibilities", "KNOWLEDGEABLE", ""],
+    ])
+    apps, _u, q = validate(rows)
+    assert q.empty, reasons(q)
+    assert list(apps["code_id"]) == ["collaboration", "accomplishes_tasks", "knowledgeable"]
+
+
+def test_category_not_matching_the_dimension_names_both(tmp_path):
+    _a, _u, q = validate(long_rows(tmp_path, [["A2", "Scale", "Depth", "time allocated", ""]]))
+    assert reasons(q) == ["category 'Depth' does not match the dimension of time_allocated "
+                          "(Sustainability)"]
+    assert list(q["column_name"]) == ["category"]
+
+
+def test_framework_not_matching(tmp_path):
+    _a, _u, q = validate(long_rows(tmp_path, [["A1", "Relational trust", "", "Collaboration",
+                                               ""]]))
+    assert reasons(q) == ["framework 'Relational trust' does not match the framework of "
+                          "collaboration (scale)"]
+
+
+def test_duplicate_row_keeps_the_first(tmp_path):
+    rows = long_rows(tmp_path, [["A1", "Scale", "Depth", "Collaboration", ""],
+                                ["A1", "Scale", "Depth", "collaboration", "again"]])
+    apps, _u, q = validate(rows)
+    assert list(apps["source_row"]) == [2]
+    assert reasons(q) == ["duplicate: coder_jm already applied collaboration to A1 "
+                          "(coder_jm.csv row 2)"]
+
+
+def test_human_code_on_non_substantive_answer(tmp_path):
+    rows = long_rows(tmp_path, [["A3", "Scale", "Sustainability", "Coaching support", ""],
+                                ["A3", "", "", "", ""]])  # listing it with no code is fine
+    apps, units, q = validate(rows)
+    assert apps.empty
+    assert reasons(q) == ["human code coaching_support on a non-substantive answer ('N/A')"]
+    assert ["A3", "listed"] in units[["answer_id", "basis"]].values.tolist()
+
+
+def test_category_without_code_and_missing_answer_id(tmp_path):
+    rows = long_rows(tmp_path, [["A1", "Scale", "Depth", "", ""],
+                                ["", "Scale", "Depth", "Collaboration", ""]])
+    _a, _u, q = validate(rows)
+    assert reasons(q) == ["category 'Depth' given without a code",
+                          "no answer id (and no response id)"]
+
+
+def test_response_id_problems(tmp_path):
+    header = ["response_id", "question", "code"]
+    rows = read_coder_sheets(write_csv(tmp_path / "coder_x.csv", [
+        header, ["r1", "worked", "Collaboration"],  # r1/worked in two school years
+        ["r7", "Q2", "Collaboration"], ["r1", "Q3", "Collaboration"],
+        ["r5", "In what ways can we improve today's coaching session?", "time allocated"],
+    ]))
+    apps, _u, q = validate(rows)
+    assert reasons(q) == [
+        "response id 'r1' matches answers in several school years (2020-21, 2023-24); add a "
+        "school_year column",
+        "unknown response id 'r7' for question improve (not in staging.answers)",
+        "question 'Q3' is not worked/improve (Q1/Q2)",
+    ]
+    assert apps[["answer_id", "code_id"]].values.tolist() == [["A5", "time_allocated"]]
+
+
+def test_several_problems_in_one_row_are_all_reported(tmp_path):
+    _a, _u, q = validate(long_rows(tmp_path, [["A9", "Scale", "Depht", "Colaboration", ""]]))
+    assert len(q) == 1
+    assert q["column_name"].iloc[0] == "answer_id"
+    assert q["reason"].iloc[0].startswith(
+        "unknown answer id 'A9' (not in staging.answers); code 'Colaboration' is not")
+
+
+def test_plain_codebook_frame_is_enough(tmp_path):
+    rows = long_rows(tmp_path, [["A1", "scale", "Depth", "Collaboration", ""]])
+    apps, _u, q = validate_coder_sheets(rows, ANSWERS, codebook_codes_frame(BOOKS))
+    assert q.empty and list(apps["code_id"]) == ["collaboration"]
+
+
+def test_units_cover_substantive_answers_of_each_year_the_sheet_refers_to(tmp_path):
+    rows = long_rows(tmp_path, [["A4", "Relational trust", "Competence", "Knowledgeable", ""]])
+    _a, units, _q = validate(rows)
+    assert units[["answer_id", "question_id", "school_year", "basis"]].values.tolist() == [
+        ["A4", "worked", "2023-24", "listed"], ["A5", "improve", "2023-24", "school year"]]
+
+
+# ----------------------------------------------------------------------------------- accounting
+
+CODE_TEXT = st.sampled_from(["", "Collaboration", "collaboration", "Colaboration", "time allocated",
+                             "Knowledgeable", "Accomplishing tasks", "nonsense"])
+CATEGORY = st.sampled_from(["", "Depth", "Sustainability", "Competence", "Depht"])
+ANSWER = st.sampled_from(["A1", "A2", "A3", "A4", "A5", "A9", ""])
+
+
+@st.composite
+def sheet_rows(draw):
+    rows = []
+    for coder in ("coder_a", "coder_b"):
+        for n in range(draw(st.integers(0, 12))):
+            wide = draw(st.booleans())
+            code = draw(CODE_TEXT)
+            rows.append({
+                "source_file": "s.xlsx", "source_sheet": coder, "source_row": n + 2,
+                "source_column": code if wide and code else None, "coder": coder,
+                "layout": "wide" if wide else "long", "answer_id": draw(ANSWER),
+                "response_id": "", "question": "", "school_year": "",
+                "framework": "" if wide else draw(st.sampled_from(["", "Scale", "x"])),
+                "category": "" if wide else draw(CATEGORY), "code": code,
+                "value": (draw(st.sampled_from(["1", "1", "x", "2"])) if wide and code else None),
+                "note": "",
+            })
+    return pd.DataFrame(rows, columns=SHEET_ROW_COLUMNS)
+
+
+@settings(max_examples=150, deadline=None)
+@given(sheet_rows())
+def test_every_sheet_row_is_accounted_for_exactly_once(rows):
+    apps, units, quarantine = validate(rows)
+    key = ["source_file", "source_sheet", "source_row", "source_column"]
+
+    def keys(frame):
+        return list(frame[key].astype(object).where(frame[key].notna(), None)
+                    .itertuples(index=False, name=None))
+
+    all_keys = keys(rows)
+    assert len(set(all_keys)) == len(all_keys)
+    applied, rejected = keys(apps), keys(quarantine)
+    assert not set(applied) & set(rejected)
+    assert set(applied) | set(rejected) <= set(all_keys)
+    done = set(applied) | set(rejected)
+    nothing = rows.loc[pd.Series([k not in done for k in all_keys], index=rows.index,
+                                 dtype=bool)]
+    assert len(apps) + len(quarantine) + len(nothing) == len(rows)
+    # The rows neither applied nor quarantined are "coded, nothing applies" rows...
+    assert (nothing["code"] == "").all()
+    # ...whose answers are units of their coder, as is every applied code's answer.
+    unit_keys = set(zip(units["answer_id"], units["coder"], strict=True))
+    assert set(zip(nothing["answer_id"], nothing["coder"], strict=True)) <= unit_keys
+    assert set(zip(apps["answer_id"], apps["coder"], strict=True)) <= unit_keys
+    # No duplicate application survives; no application on a non-substantive answer.
+    assert not apps.duplicated(["coder", "answer_id", "code_id"]).any()
+    assert not apps["answer_id"].isin(["A3"]).any()

@@ -67,7 +67,8 @@ def verified_evidence(evidence: object, text: str) -> str | None:
     return None
 
 
-def _candidates(final_codes, answers, applications, min_chars, max_chars) -> pd.DataFrame:
+def _candidates(final_codes, answers, applications, min_chars, max_chars,
+                keyword_coder) -> pd.DataFrame:
     _require(final_codes, ["answer_id", "question_id", "framework", "dimension", "code_id",
                            "provenance"], "final_codes")
     _require(answers, ["answer_id", "school_year", "session_number", "school_id",
@@ -86,7 +87,7 @@ def _candidates(final_codes, answers, applications, min_chars, max_chars) -> pd.
     if kw is not None and len(kw):
         _require(kw, ["answer_id", "coder", "framework", "dimension", "code_id", "evidence"],
                  "applications")
-        kw = kw[kw["coder"] == "keyword"][["answer_id", "framework", "dimension", "code_id",
+        kw = kw[kw["coder"] == keyword_coder][["answer_id", "framework", "dimension", "code_id",
                                            "evidence"]]
         cand = cand.merge(kw, on=["answer_id", "framework", "dimension", "code_id"], how="left")
     else:
@@ -153,11 +154,12 @@ def exemplar_quotes(
     per_code: int = 5,
     min_chars: int = 40,
     max_chars: int = 300,
+    keyword_coder: str = "keyword",
 ) -> pd.DataFrame:
     """marts.exemplar_quotes: up to `per_code` quotes per (question, code) by the module's rule,
     ranked 1..n, each with the reason it was chosen. `applications` is coding.code_applications
-    (only the keyword coder's rows and their evidence are used)."""
-    cand = _candidates(final_codes, answers, applications, min_chars, max_chars)
+    (only the rows of `keyword_coder` and their evidence are used)."""
+    cand = _candidates(final_codes, answers, applications, min_chars, max_chars, keyword_coder)
     labels = _labels(codes)
     rows: list[dict] = []
     key = ["question_id", "framework", "dimension", "code_id"]

@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.core.coder_sheets import norm_key, read_tables
+from pipeline.core.ids import QUESTION_IDS
 
 CODE_KEY = ["framework", "dimension", "code_id"]
 DISCREPANCY_COLUMNS = [
@@ -119,8 +120,15 @@ def discrepancies(applications: pd.DataFrame, units: pd.DataFrame, answers: pd.D
         })
     out = pd.DataFrame(rows, columns=DISCREPANCY_COLUMNS)
     out["keyword_applied"] = out["keyword_applied"].astype(bool)
-    order = ["school_year", "question_id", "answer_id", *CODE_KEY]
-    return out.sort_values(order, ignore_index=True)
+    return _in_order(out)
+
+
+def _in_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """School year, then question ('worked' before 'improve'), answer, code."""
+    rank = {q: i for i, q in enumerate(QUESTION_IDS)}
+    return frame.sort_values(
+        ["school_year", "question_id", "answer_id", *CODE_KEY], ignore_index=True,
+        key=lambda col: col.map(rank) if col.name == "question_id" else col)
 
 
 # --------------------------------------------------------------------------------- the queue
@@ -368,8 +376,7 @@ def final_codes(applications: pd.DataFrame, units: pd.DataFrame, adjudications: 
     out = out.drop(columns=["school_year", "question_id"], errors="ignore").join(
         info, on="answer_id")
     out = out.reindex(columns=FINAL_COLUMNS).astype(object).where(lambda f: f.notna(), None)
-    return out.sort_values(["school_year", "question_id", "answer_id", *CODE_KEY],
-                           ignore_index=True)
+    return _in_order(out)
 
 
 def _human_coders(units: pd.DataFrame, discrepancies: pd.DataFrame) -> tuple[str, str] | None:

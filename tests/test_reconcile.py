@@ -1,0 +1,287 @@
+"""pipeline.core.reconcile: discrepancies, the queue round trip (XLSX and CSV), formula
+neutralisation, per-row adjudication problems and the final-code provenance rules."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from pipeline.core.reconcile import (
+    ADJUDICATION_COLUMNS,
+    DISCREPANCY_COLUMNS,
+    FINAL_COLUMNS,
+    QUEUE_COLUMNS,
+    discrepancies,
+    discrepancy_id,
+    final_codes,
+    normalise_decision,
+    read_adjudications,
+    reconciliation_summary,
+    write_queue,
+)
+
+ANSWERS = pd.DataFrame(
+    [
+        ("A1", "2020-21", "worked", "Our team collaborated on the plan"),
+        ("A2", "2020-21", "improve", "=HYPERLINK(\"http://x\",\"click\") more time"),
+        ("A3", "2020-21", "worked", "-We followed the process"),
+        ("A4", "2023-24", "worked", "The coach is knowledgeable"),
+        ("A5", "2024-25", "worked", "We ran out of time"),
+    ],
+    columns=["answer_id", "school_year", "question_id", "answer_text"],
+)
+CODE = {"collaboration": ("scale", "depth"), "time_allocated": ("scale", "sustainability"),
+        "follow_the_process": ("scale", "sustainability"),
+        "knowledgeable": ("relational_trust", "competence_in_core_responsibilities")}
+
+
+def apps(*triples):
+    return pd.DataFrame([{"answer_id": a, "coder": c, "framework": CODE[k][0],
+                          "dimension": CODE[k][1], "code_id": k} for c, a, k in triples],
+                        columns=["answer_id", "coder", "framework", "dimension", "code_id"])
+
+
+def units(*pairs):
+    year = ANSWERS.set_index("answer_id")
+    return pd.DataFrame([{"answer_id": a, "coder": c, "question_id": year.at[a, "question_id"],
+                          "school_year": year.at[a, "school_year"]} for c, a in pairs])
+
+
+APPS = apps(("jm", "A1", "collaboration"), ("ak", "A1", "collaboration"),  # agreed
+            ("jm", "A2", "time_allocated"),  # jm only
+            ("ak", "A3", "follow_the_process"),  # ak only
+            ("jm", "A4", "knowledgeable"))  # A4: only jm coded it
+UNITS = units(("jm", "A1"), ("jm", "A2"), ("jm", "A3"), ("jm", "A4"),
+              ("ak", "A1"), ("ak", "A2"), ("ak", "A3"))
+KEYWORD = pd.DataFrame([
+    ("A2", "scale", "sustainability", "time_allocated", "v1", 1,
+     json.dumps([{"pattern": "more time", "matched_text": "more time", "start": 35, "end": 44}])),
+    ("A5", "scale", "sustainability", "time_allocated", "v1", 1,
+     json.dumps([{"pattern": "ran out of time", "matched_text": "ran out of time", "start": 3,
+                  "end": 18}])),
+], columns=["id", "framework", "dimension", "code_id", "codebook_version", "n_evidence",
+            "evidence"])
+
+
+@pytest.fixture
+def disc():
+    return discrepancies(APPS, UNITS, ANSWERS, KEYWORD, "jm", "ak")
+
+
+def test_discrepancies(disc):
+    assert list(disc.columns) == DISCREPANCY_COLUMNS
+    got = disc[["answer_id", "code_id", "decision_a", "decision_b", "keyword_applied",
+                "keyword_evidence"]].values.tolist()
+    assert got == [  # school year, then 'worked' before 'improve', then answer
+        ["A3", "follow_the_process", "not applied", "applied", False, ""],
+        ["A2", "time_allocated", "applied", "not applied", True, "more time"],
+        ["A4", "knowledgeable", "applied", "not coded", False, ""],
+    ]
+    assert disc["answer_text"].iloc[0] == "-We followed the process"
+    assert disc["discrepancy_id"].iloc[1] == discrepancy_id("A2", "scale", "time_allocated")
+
+
+def test_discrepancy_ids_do_not_depend_on_coder_order(disc):
+    swapped = discrepancies(APPS, UNITS, ANSWERS, KEYWORD, "ak", "jm")
+    assert list(swapped["discrepancy_id"]) == list(disc["discrepancy_id"])
+    assert list(swapped["decision_a"]) == list(disc["decision_b"])
+
+
+def test_normalise_decision():
+    for text in ("apply", "Apply", " YES ", "y", "1", "true", "applied"):
+        assert normalise_decision(text) == "apply", text
+    for text in ("do not apply", "Do Not Apply", "DON'T APPLY", "dont apply", "no", "0",
+                 "false", "not applied"):
+        assert normalise_decision(text) == "do not apply", text
+    for text in ("maybe", "", "2", "apply?!x"):
+        assert normalise_decision(text) is None, text
+
+
+# ----------------------------------------------------------------------------------- queue
+
+
+def test_queue_cells_are_never_formulas(disc, tmp_path):
+    xlsx, csv_path = tmp_path / "queue.xlsx", tmp_path / "queue.csv"
+    counts = write_queue(disc, xlsx, csv_path)
+    assert counts == {"n_rows": 3, "n_open": 3, "n_decided": 0, "n_stale": 0}
+    ws = openpyxl.load_workbook(xlsx)["queue"]
+    assert [c.value for c in ws[1]] == QUEUE_COLUMNS
+    text_col = QUEUE_COLUMNS.index("answer_text") + 1
+    cells = [c for row in ws.iter_rows(min_row=2) for c in row]
+    assert cells and all(c.data_type != "f" for c in cells)
+    formula_like = ws.cell(row=3, column=text_col)
+    assert formula_like.value == ANSWERS.at[1, "answer_text"]  # the text itself, unchanged
+    assert formula_like.quotePrefix  # Excel keeps it text even when the cell is edited
+    assert ws.cell(row=2, column=text_col).value == "-We followed the process"
+    assert not ws.cell(row=4, column=text_col).quotePrefix
+
+    with csv_path.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == QUEUE_COLUMNS
+    texts = [r[QUEUE_COLUMNS.index("answer_text")] for r in rows[1:]]
+    assert texts == ["'-We followed the process", "'" + ANSWERS.at[1, "answer_text"],
+                     "The coach is knowledgeable"]
+    for row in rows[1:]:
+        assert not any(v.startswith(("=", "+", "-", "@", "\t", "\r")) for v in row)
+
+
+def fill_xlsx(path, decisions: dict[int, tuple[str, str, str]]):
+    wb = openpyxl.load_workbook(path)
+    ws = wb["queue"]
+    cols = {name: QUEUE_COLUMNS.index(name) + 1 for name in ("decision", "reason", "adjudicator")}
+    for row, (decision, reason, who) in decisions.items():
+        ws.cell(row=row, column=cols["decision"], value=decision)
+        ws.cell(row=row, column=cols["reason"], value=reason)
+        ws.cell(row=row, column=cols["adjudicator"], value=who)
+    wb.save(path)
+
+
+def test_round_trip_xlsx(disc, tmp_path):
+    xlsx = tmp_path / "queue.xlsx"
+    write_queue(disc, xlsx, None)
+    fill_xlsx(xlsx, {2: ("Yes", "looks right", "jm+ak"), 3: ("do not apply", "other sense",
+                                                               "jm+ak")})
+    adj, problems = read_adjudications(xlsx, disc)
+    assert problems.empty
+    assert list(adj.columns) == ADJUDICATION_COLUMNS
+    assert adj[["discrepancy_id", "decision", "reason", "accepted", "source_row"]].values.tolist(
+    ) == [[disc.at[0, "discrepancy_id"], "apply", "looks right", True, 2],
+          [disc.at[1, "discrepancy_id"], "do not apply", "other sense", True, 3]]
+
+
+def test_round_trip_csv_and_reexport_keeps_decisions(disc, tmp_path):
+    csv_path = tmp_path / "queue.csv"
+    write_queue(disc, None, csv_path)
+    with csv_path.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.reader(fh))
+    d = QUEUE_COLUMNS.index("decision")
+    rows[1][d:d + 3] = ["apply", "-meaning matches", "jm"]
+    with csv_path.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    adj, problems = read_adjudications(csv_path, disc)
+    assert problems.empty
+    assert adj["reason"].tolist() == ["-meaning matches"]  # typed by a person, not neutralised
+
+    # Re-export with the earlier decisions: they are pre-filled, the rest stays open.
+    again = tmp_path / "again.csv"
+    counts = write_queue(disc, tmp_path / "again.xlsx", again, existing_adjudications=adj)
+    assert counts == {"n_rows": 3, "n_open": 2, "n_decided": 1, "n_stale": 0}
+    adj2, problems2 = read_adjudications(again, disc)
+    assert problems2.empty
+    assert adj2[["discrepancy_id", "decision", "reason", "adjudicator"]].values.tolist() == \
+        adj[["discrepancy_id", "decision", "reason", "adjudicator"]].values.tolist()
+    adj3, _p = read_adjudications(tmp_path / "again.xlsx", disc)
+    assert adj3["reason"].tolist() == ["-meaning matches"]
+
+    # A discrepancy that disappeared (the coders now agree) keeps its row as 'stale'.
+    fewer = disc.iloc[1:]
+    counts = write_queue(fewer, None, tmp_path / "stale.csv", existing_adjudications=adj)
+    assert counts["n_stale"] == 1
+    adj4, problems4 = read_adjudications(tmp_path / "stale.csv", fewer)
+    assert not adj4["accepted"].any()
+    assert problems4["reason"].str.startswith("unknown discrepancy id").tolist() == [True]
+
+
+def test_bad_rows_are_reported_per_row(disc, tmp_path):
+    ids = list(disc["discrepancy_id"])
+    path = tmp_path / "filled.csv"
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["discrepancy_id", "decision", "reason", "adjudicator"])
+        w.writerows([
+            [ids[0], "maybe", "", "jm"],  # row 2: bad decision
+            [ids[1], "apply", "", ""],  # row 3: no adjudicator
+            ["Dnope", "apply", "", "jm"],  # row 4: unknown id
+            ["", "no", "", "jm"],  # row 5: no id
+            [ids[2], "apply", "", "jm"],  # rows 6 and 7: conflicting
+            [ids[2], "no", "", "ak"],
+            [ids[1], "", "", ""],  # row 8: open, not a problem
+        ])
+    adj, problems = read_adjudications(path, disc)
+    assert problems[["source_file", "source_row", "column_name"]].values.tolist() == [
+        ["filled.csv", 2, "decision"], ["filled.csv", 3, "adjudicator"],
+        ["filled.csv", 4, "discrepancy_id"], ["filled.csv", 5, "discrepancy_id"],
+        ["filled.csv", 6, "decision"], ["filled.csv", 7, "decision"],
+    ]
+    assert problems["reason"].iloc[0] == "bad decision 'maybe' (use 'apply' or 'do not apply')"
+    assert "conflicting decisions" in problems["reason"].iloc[4]
+    assert not adj["accepted"].any()
+
+
+def test_identical_duplicates_count_once(disc, tmp_path):
+    path = tmp_path / "filled.csv"
+    did = disc.at[0, "discrepancy_id"]
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows([["discrepancy_id", "decision", "adjudicator"],
+                                  [did, "apply", "jm"], [did, "yes", "ak"]])
+    adj, problems = read_adjudications(path, disc)
+    assert adj["accepted"].tolist() == [True, False]
+    assert problems["reason"].tolist() == ["duplicate of row 2 (same decision); ignored"]
+
+
+def test_missing_columns_is_one_problem(disc, tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("id,verdict\nD1,apply\n", encoding="utf-8")
+    adj, problems = read_adjudications(path, disc)
+    assert adj.empty and problems["source_row"].tolist() == [1]
+
+
+# ----------------------------------------------------------------------------------- final codes
+
+
+def adjudications(disc, decided: dict[int, tuple[str, str]]):
+    rows = [{"discrepancy_id": disc.at[i, "discrepancy_id"], "decision": d, "decision_text": d,
+             "reason": "", "adjudicator": who, "accepted": True, "source_file": "q.csv",
+             "source_row": i + 2} for i, (d, who) in decided.items()]
+    return pd.DataFrame(rows, columns=ADJUDICATION_COLUMNS)
+
+
+def test_final_code_provenance(disc):
+    adj = adjudications(disc, {0: ("do not apply", "jm+ak"), 1: ("apply", "jm+ak consensus")})
+    final = final_codes(APPS, UNITS, adj, disc, KEYWORD, ANSWERS)
+    assert list(final.columns) == FINAL_COLUMNS
+    got = final[["answer_id", "code_id", "provenance", "decided_by"]].values.tolist()
+    assert got == [
+        ["A1", "collaboration", "agreed", "jm+ak"],
+        ["A2", "time_allocated", "adjudicated", "jm+ak consensus"],
+        # A3 follow_the_process: decided 'do not apply' -> no row
+        ["A4", "knowledgeable", "unresolved", None],  # single-coded, undecided
+        ["A5", "time_allocated", "keyword", "keyword coder"],  # 2024-25: no human coding
+    ]
+    assert final.set_index("answer_id").at["A5", "school_year"] == "2024-25"
+    assert final.set_index("answer_id").at["A2", "discrepancy_id"] == disc.at[1, "discrepancy_id"]
+    summary = reconciliation_summary(disc, adj, final)
+    assert summary["n_discrepancies"] == 3
+    assert summary["n_decided_apply"] == 1 and summary["n_decided_do_not_apply"] == 1
+    assert summary["n_unresolved"] == 1 and summary["n_final_codes"] == 3
+    assert summary["by_provenance"] == {"agreed": 1, "adjudicated": 1, "unresolved": 1,
+                                        "keyword": 1}
+
+
+def test_unaccepted_decisions_leave_the_discrepancy_unresolved(disc):
+    adj = adjudications(disc, {1: ("apply", "")})
+    adj["accepted"] = False
+    final = final_codes(APPS, UNITS, adj, disc, KEYWORD, ANSWERS)
+    assert final.set_index("answer_id").at["A2", "provenance"] == "unresolved"
+    assert "agreed" not in set(final.loc[final["answer_id"] != "A1", "provenance"])
+
+
+def test_no_human_coding_means_keyword_codes_everywhere():
+    empty_apps = apps()
+    empty_units = pd.DataFrame(columns=["answer_id", "coder", "question_id", "school_year"])
+    disc = discrepancies(empty_apps, empty_units, ANSWERS, KEYWORD, "jm", "ak")
+    final = final_codes(empty_apps, empty_units, adjudications(disc, {}), disc, KEYWORD, ANSWERS)
+    assert final[["answer_id", "provenance"]].values.tolist() == [["A2", "keyword"],
+                                                                  ["A5", "keyword"]]
+    assert disc.empty
+
+
+def test_out_of_date_discrepancies_are_refused(disc):
+    more = apps(("ak", "A2", "time_allocated"))
+    with pytest.raises(ValueError, match="out of date"):
+        final_codes(pd.concat([APPS, more]), UNITS, adjudications(disc, {}), disc, KEYWORD,
+                    ANSWERS)

@@ -258,6 +258,13 @@ def test_minimal_inputs():
     assert "Change per 100" not in html and 'data-question="worked"' in html
 
 
+def test_write_report(tmp_path):
+    html_path, md_path = report.write_report(make_report_inputs(evil=False), tmp_path / "r")
+    assert html_path.name == "findings.html" and md_path.name == "findings.md"
+    assert html_path.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert md_path.read_text(encoding="utf-8").startswith("# Coaching feedback")
+
+
 def test_svg_helpers():
     bars = svg.grouped_bars("b", "T <&>", ["A & B"], ["y1", "y2"], {("A & B", "y1"): 3.0})
     root = ET.fromstring(bars)

@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from html import escape
+from pathlib import Path
 
 import pandas as pd
 
@@ -571,3 +572,15 @@ def render_blocks(blocks: Sequence[Block], title: str) -> tuple[str, str]:
 def render_report(inputs: ReportInputs) -> tuple[str, str]:
     """(html, markdown): the findings report from the marts and the coding/raw summaries."""
     return render_blocks(build_blocks(inputs), inputs.title)
+
+
+def write_report(inputs: ReportInputs, directory: str | Path) -> tuple[Path, Path]:
+    """Render and write findings.html and findings.md into `directory` (created if needed);
+    returns their paths."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    html, markdown = render_report(inputs)
+    html_path, md_path = out / "findings.html", out / "findings.md"
+    html_path.write_text(html, encoding="utf-8")
+    md_path.write_text(markdown, encoding="utf-8")
+    return html_path, md_path

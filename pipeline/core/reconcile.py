@@ -85,6 +85,8 @@ def discrepancies(applications: pd.DataFrame, units: pd.DataFrame, answers: pd.D
     'not coded'), so nothing a single coder decided is taken as agreed. decision_a/decision_b
     are 'applied', 'not applied' or 'not coded'. Columns: DISCREPANCY_COLUMNS.
     """
+    if coder_a == coder_b:
+        raise ValueError(f"discrepancies compare two coders, got {coder_a!r} twice")
     coded = {c: set(units.loc[units["coder"] == c, "answer_id"]) for c in (coder_a, coder_b)}
     apps = applications[applications["coder"].isin([coder_a, coder_b])]
     by_key: dict[tuple, set[str]] = {}

@@ -1,0 +1,155 @@
+"""The single-writer warehouse with a real second process holding the DuckDB file, as an
+analyst's `duckdb warehouse/survey.duckdb` (read-write) or `duckdb -readonly ...` session does.
+
+Decided behaviour (docs/operations.md): a refresh waits, logging each retry, for up to
+Warehouse.wait_seconds; it succeeds if the analyst closes the session in time, else the run
+fails with a message that says what to close. While a refresh writes, an analyst's session
+(even read-only) cannot open the file and gets DuckDB's lock error at once.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from pipeline.core import warehouse as wh
+from pipeline.defs import ingestion
+from pipeline.defs.resources import ProjectPaths, Warehouse
+from pipeline.settings import ROOT
+
+HOLDER = """
+import sys, duckdb
+con = duckdb.connect(sys.argv[1], read_only=sys.argv[2] == "ro")
+con.execute("select count(*) from information_schema.tables").fetchall()
+print("holding", flush=True)
+sys.stdin.readline()  # hold until the parent says so (or closes the pipe)
+con.close()
+print("released", flush=True)
+"""
+
+
+@contextmanager
+def analyst_session(path: Path, read_only: bool) -> Iterator[subprocess.Popen]:
+    """Another OS process with the warehouse open, like the duckdb CLI."""
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(path), "ro" if read_only else "rw"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "holding"
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+
+
+def close_session(proc: subprocess.Popen) -> None:
+    proc.stdin.write("close\n")
+    proc.stdin.flush()
+
+
+def resources(root: Path, wait_seconds: float) -> dict:
+    return {
+        "paths": ProjectPaths(landing_dir=str(root / "landing"),
+                              roster_path=str(root / "roster.csv"),
+                              codebook_dir=str(root / "codebooks"),
+                              coder_sheets_dir=str(root / "coding"),
+                              reports_dir=str(root / "reports"), pseudonym_salt="test"),
+        "warehouse": Warehouse(path=str(root / "wh.duckdb"), wait_seconds=wait_seconds),
+    }
+
+
+def existing_warehouse(root: Path) -> Path:
+    path = root / "wh.duckdb"
+    with wh.connect(path) as con:
+        wh.ensure_tables(con)
+    return path
+
+
+def run_raw(root: Path, wait_seconds: float) -> tuple[dg.ExecuteInProcessResult, float, list]:
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("school_year", ["2020-21"])
+    started = time.monotonic()
+    result = dg.materialize([ingestion.raw_survey_rows], partition_key="2020-21",
+                            resources=resources(root, wait_seconds), instance=instance,
+                            raise_on_error=False)
+    logs = [e.user_message for e in instance.all_logs(result.run_id)]
+    return result, time.monotonic() - started, logs
+
+
+@pytest.mark.parametrize("read_only", [False, True], ids=["rw-session", "readonly-session"])
+def test_run_waits_for_an_analyst_session_and_succeeds_once_it_closes(tiny_landing: Path,
+                                                                      read_only: bool):
+    path = existing_warehouse(tiny_landing)
+    with analyst_session(path, read_only) as session:
+        timer = threading.Timer(2.0, close_session, args=[session])
+        timer.start()
+        result, elapsed, logs = run_raw(tiny_landing, wait_seconds=30)
+        timer.join()
+        assert session.stdout.readline().strip() == "released"
+    assert result.success
+    assert elapsed >= 1.5
+    waits = [m for m in logs if "is locked by another process; retrying" in m]
+    assert waits, "the run should log each wait"
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert con.execute("select count(*) from raw.survey_rows").fetchone() == (5,)
+
+
+def test_run_fails_clearly_when_the_session_stays_open(tiny_landing: Path):
+    path = existing_warehouse(tiny_landing)
+    with analyst_session(path, read_only=False):
+        result, elapsed, _ = run_raw(tiny_landing, wait_seconds=2)
+    assert not result.success
+    assert 2 <= elapsed < 30
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    error = failure.step_failure_data.error
+    while error.cls_name != "WarehouseLockedError" and error.cause:  # unwrap Dagster's wrapper
+        error = error.cause
+    assert error.cls_name == "WarehouseLockedError"
+    text = error.message
+    assert "held open by another process for 2s" in text
+    assert "close the duckdb session or wait for the other run" in text
+    with duckdb.connect(str(path), read_only=True) as con:  # nothing half-written
+        assert con.execute("select count(*) from raw.survey_rows").fetchone() == (0,)
+
+
+def test_analyst_cannot_open_the_file_while_a_refresh_writes(tmp_path: Path):
+    path = existing_warehouse(tmp_path)
+    with Warehouse(path=str(path), wait_seconds=1).connect() as con:
+        con.execute("select 1").fetchall()
+        probe = subprocess.run(
+            [sys.executable, "-c", "import sys, duckdb; duckdb.connect(sys.argv[1], "
+             "read_only=True)", str(path)], capture_output=True, text=True, timeout=60)
+    assert probe.returncode != 0
+    assert "Conflicting lock" in probe.stderr or "Could not set lock" in probe.stderr
+    # and as soon as the refresh closed its connection, read-only sessions work again
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert con.execute("select count(*) from raw.survey_rows").fetchone() == (0,)
+
+
+def test_readers_share_the_file_with_each_other(tmp_path: Path):
+    path = existing_warehouse(tmp_path)
+    with analyst_session(path, read_only=True):
+        with Warehouse(path=str(path), wait_seconds=1).connect(read_only=True) as con:
+            assert con.execute("select count(*) from staging.answers").fetchone() == (0,)
+
+
+def test_instance_config_serialises_warehouse_writers(tmp_path: Path):
+    """pipeline/dagster.yaml, loaded as `make dev` loads it, limits the warehouse pool to 1."""
+    shutil.copy(ROOT / "pipeline" / "dagster.yaml", tmp_path / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        pools = instance.get_concurrency_config().pool_config
+        assert pools.default_pool_limit == 1
+        assert pools.pool_granularity.value == "op"
+        assert instance.run_retries_enabled and instance.run_retries_max_retries == 1
+    for asset in (ingestion.raw_survey_rows, ingestion.staging_answers):
+        assert asset.op.pool == "warehouse"

@@ -22,6 +22,7 @@ class RunSummary:
     runs: int
     success: bool
     failed_checks: list[str]
+    warnings: list[str]
 
 
 def instance_for_cli() -> dg.DagsterInstance:
@@ -89,7 +90,12 @@ def materialize_all(
     if after:
         echo(f"materialising {len(after)} all-years assets")
         run(after)
-    failed = sorted({f"{e.asset_key.to_user_string()}:{e.check_name}" for r in results
-                     for e in r.get_asset_check_evaluations() if not e.passed})
+    evaluations = [e for r in results for e in r.get_asset_check_evaluations() if not e.passed]
+
+    def names(severity):
+        return sorted({f"{e.asset_key.to_user_string()}:{e.check_name}" for e in evaluations
+                       if e.severity == severity})
+
     return RunSummary(years=years, runs=len(results), success=all(r.success for r in results),
-                      failed_checks=failed)
+                      failed_checks=names(dg.AssetCheckSeverity.ERROR),
+                      warnings=names(dg.AssetCheckSeverity.WARN))

@@ -32,6 +32,9 @@ def warehouse(tmp_path_factory) -> Path:
                               instance=dg.DagsterInstance.ephemeral(), echo=lambda _: None)
     assert summary.success, summary
     assert summary.failed_checks == []
+    # the sample is built to leave some discrepancies undecided and one code below alpha 0.667
+    assert summary.warnings == ["coding/agreement:alpha_above_threshold",
+                                "coding/final_codes:no_unresolved_discrepancies"]
     assert summary.years == ["2020-21", "2023-24"]
     return db
 
@@ -102,10 +105,14 @@ def test_definitions_load():
     repo = defs.get_repository_def()
     keys = {k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()}
     assert {"raw/survey_rows", "staging/answers", "coding/codebook_codes",
-            "coding/keyword_applications"} <= keys
+            "coding/keyword_applications", "coding/human_applications", "coding/agreement",
+            "coding/discrepancies", "coding/adjudications", "coding/final_codes",
+            "coding/keyword_quality"} <= keys
     checks = {k.name for k in repo.asset_graph.asset_check_keys}
     assert {"raw_rows_schema", "answers_schema", "answers_expectations", "rows_reconcile",
-            "no_roster_names", "codes_in_codebook", "evidence_spans_match"} <= checks
+            "no_roster_names", "codes_in_codebook", "evidence_spans_match",
+            "sheet_rows_accounted", "alpha_above_threshold", "adjudication_rows_valid",
+            "final_codes_valid", "no_unresolved_discrepancies"} <= checks
 
 
 def test_keyword_codes_with_evidence(warehouse: Path):
@@ -130,3 +137,42 @@ def test_keyword_codes_with_evidence(warehouse: Path):
     # non-substantive answers are never coded
     assert q(warehouse, "select count(*) from coding.code_applications c join staging.answers a "
                         "using (answer_id) where a.non_substantive") == [(0,)]
+
+
+def test_human_coding_agreement_and_final_codes(warehouse: Path):
+    assert q(warehouse, "select coder, count(distinct answer_id) from coding.coder_units "
+                        "group by 1 order by 1") == [("coder_ak", 723), ("coder_jm", 723)]
+    # the sample's deliberate slips are quarantined, each with a reason naming the problem
+    reasons = [r for (r,) in q(warehouse, "select reason from coding.sheet_quarantine")]
+    assert len(reasons) == 8
+    assert any("did you mean collaboration" in r for r in reasons)
+    pairs = q(warehouse, "select coder_a, coder_b, cohen_kappa, krippendorff_alpha, n_units "
+                         "from coding.agreement where level = 'overall' order by 1, 2")
+    assert [(a, b) for a, b, *_ in pairs] == [("coder_ak", "coder_jm"),
+                                              ("coder_ak", "keyword"), ("coder_jm", "keyword")]
+    for _, _, kappa, alpha, n_units in pairs:
+        assert 0.6 < kappa < 0.95 and 0.6 < alpha < 0.95
+        assert n_units == 723 * 91
+    # final codes: agreed + adjudicated + unresolved, and the counts reconcile
+    prov = dict(q(warehouse, "select provenance, count(*) from coding.final_codes group by 1"))
+    n_disc = q(warehouse, "select count(*) from coding.discrepancies")[0][0]
+    decided = dict(q(warehouse, "select decision, count(*) from coding.adjudications "
+                                "where accepted group by 1"))
+    assert prov["adjudicated"] == decided["apply"]
+    assert prov["unresolved"] == n_disc - sum(decided.values()) > 0
+    both = q(warehouse, """select count(*) from (
+        select answer_id, code_id from coding.code_applications where coder = 'coder_ak'
+        intersect select answer_id, code_id from coding.code_applications
+        where coder = 'coder_jm')""")[0][0]
+    assert prov["agreed"] == both
+    quality = q(warehouse, "select precision, recall from coding.keyword_quality "
+                           "where code_id is null")[0]
+    assert 0.5 < quality[0] < 1 and 0.5 < quality[1] < 1
+
+
+def test_discrepancy_queue_exported(warehouse: Path):
+    queue = warehouse.parent / "reports" / "discrepancy_queue.csv"
+    with queue.open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) >= q(warehouse, "select count(*) from coding.discrepancies")[0][0]
+    assert {"discrepancy_id", "decision", "reason", "adjudicator"} <= set(rows[0])

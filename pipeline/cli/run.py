@@ -13,6 +13,8 @@ def run() -> None:
     from pipeline.runner import materialize_all
 
     summary = materialize_all(defs, settings.landing_dir(), echo=typer.echo)
+    for check in summary.warnings:
+        typer.echo(f"check warning: {check} (see its metadata in the UI)", err=True)
     for check in summary.failed_checks:
         typer.echo(f"check failed: {check}", err=True)
     if not summary.success:

@@ -46,6 +46,44 @@ TABLES: dict[str, str] = {
         dimension VARCHAR NOT NULL, code_id VARCHAR NOT NULL, codebook_version VARCHAR,
         n_evidence INTEGER, evidence JSON, note VARCHAR, source_file VARCHAR,
         source_row INTEGER""",
+    "coding.coder_units": """
+        answer_id VARCHAR NOT NULL, coder VARCHAR NOT NULL, question_id VARCHAR NOT NULL,
+        school_year VARCHAR NOT NULL, basis VARCHAR NOT NULL""",
+    "coding.sheet_quarantine": """
+        source_file VARCHAR NOT NULL, source_sheet VARCHAR, source_row INTEGER,
+        source_column VARCHAR, column_name VARCHAR, coder VARCHAR, answer_id VARCHAR,
+        code VARCHAR, reason VARCHAR NOT NULL""",
+    "coding.agreement": """
+        coder_a VARCHAR NOT NULL, coder_b VARCHAR NOT NULL, level VARCHAR NOT NULL,
+        framework VARCHAR, dimension VARCHAR, code_id VARCHAR, question_id VARCHAR,
+        school_year VARCHAR, n_units BIGINT, n_answers BIGINT, n_both BIGINT,
+        n_only_a BIGINT, n_only_b BIGINT, n_neither BIGINT, prevalence DOUBLE,
+        percent_agreement DOUBLE, cohen_kappa DOUBLE, krippendorff_alpha DOUBLE,
+        gwet_ac1 DOUBLE, pabak DOUBLE,
+        percent_agreement_ci_low DOUBLE, percent_agreement_ci_high DOUBLE,
+        cohen_kappa_ci_low DOUBLE, cohen_kappa_ci_high DOUBLE,
+        krippendorff_alpha_ci_low DOUBLE, krippendorff_alpha_ci_high DOUBLE,
+        gwet_ac1_ci_low DOUBLE, gwet_ac1_ci_high DOUBLE,
+        pabak_ci_low DOUBLE, pabak_ci_high DOUBLE, undefined_reason VARCHAR""",
+    "coding.discrepancies": """
+        discrepancy_id VARCHAR NOT NULL, answer_id VARCHAR NOT NULL, school_year VARCHAR,
+        question_id VARCHAR, framework VARCHAR NOT NULL, dimension VARCHAR NOT NULL,
+        code_id VARCHAR NOT NULL, answer_text VARCHAR, coder_a VARCHAR, decision_a VARCHAR,
+        coder_b VARCHAR, decision_b VARCHAR, keyword_applied BOOLEAN, keyword_evidence VARCHAR""",
+    "coding.adjudications": """
+        discrepancy_id VARCHAR NOT NULL, decision VARCHAR, decision_text VARCHAR,
+        reason VARCHAR, adjudicator VARCHAR, accepted BOOLEAN, source_file VARCHAR,
+        source_row INTEGER""",
+    "coding.adjudication_problems": """
+        source_file VARCHAR, source_row INTEGER, column_name VARCHAR, discrepancy_id VARCHAR,
+        reason VARCHAR NOT NULL""",
+    "coding.final_codes": """
+        answer_id VARCHAR NOT NULL, school_year VARCHAR NOT NULL, question_id VARCHAR NOT NULL,
+        framework VARCHAR NOT NULL, dimension VARCHAR NOT NULL, code_id VARCHAR NOT NULL,
+        provenance VARCHAR NOT NULL, decided_by VARCHAR, discrepancy_id VARCHAR""",
+    "coding.keyword_quality": """
+        framework VARCHAR, dimension VARCHAR, code_id VARCHAR, n_answers BIGINT, tp BIGINT,
+        fp BIGINT, fn BIGINT, precision DOUBLE, recall DOUBLE, f1 DOUBLE""",
 }
 
 
@@ -56,6 +94,15 @@ class WarehouseLockedError(RuntimeError):
 def register_table(name: str, columns_sql: str) -> None:
     """Stages outside this module declare their tables here."""
     TABLES[name] = columns_sql
+
+
+def column_names(table: str) -> list[str]:
+    """Column names of a table as declared in TABLES (no connection needed)."""
+    return [part.split()[0].strip('"') for part in TABLES[table].split(",") if part.strip()]
+
+
+def empty_frame(table: str) -> pd.DataFrame:
+    return pd.DataFrame(columns=column_names(table))
 
 
 def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:

@@ -1,0 +1,67 @@
+"""Glue between the coder-sheet import, the agreement statistics and reconciliation: the shapes
+the warehouse stores, and the coder pairs compared."""
+
+from __future__ import annotations
+
+from itertools import combinations
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.core.coder_sheets import (
+    coder_sheet_files,
+    read_coder_sheets,
+    sheet_codes,
+    validate_coder_sheets,
+)
+from pipeline.core.coding import APPLICATION_COLUMNS
+
+KEYWORD = "keyword"
+ADJUDICATION_NAMES = ("adjudications.xlsx", "adjudications.csv")
+QUEUE_NAMES = ("discrepancy_queue.xlsx", "discrepancy_queue.csv")
+
+
+def import_sheets(sheet_dir: str | Path, answers: pd.DataFrame, codebooks):
+    """Read and validate every coder sheet in `sheet_dir`.
+
+    Returns (applications in coding.code_applications' shape, units, quarantine, unaccounted):
+    `unaccounted` lists sheet rows naming a code that became neither an application nor a
+    quarantine row (always empty unless the validator has a bug: a check asserts it)."""
+    files = coder_sheet_files([Path(sheet_dir)]) if Path(sheet_dir).is_dir() else []
+    if not files:
+        empty = pd.DataFrame(columns=APPLICATION_COLUMNS)
+        return empty, pd.DataFrame(columns=["answer_id", "coder", "question_id", "school_year",
+                                            "basis"]), pd.DataFrame(), pd.DataFrame()
+    rows = read_coder_sheets(files)
+    apps, units, quarantine = validate_coder_sheets(rows, answers, sheet_codes(codebooks))
+    key = ["source_file", "source_sheet", "source_row", "source_column"]
+    named = rows[rows["code"].fillna("").astype(str).str.strip() != ""]
+    seen = pd.concat([apps[key], quarantine[key]]).astype(str).drop_duplicates()
+    probe = named[key].astype(str).merge(seen, on=key, how="left", indicator=True)
+    unaccounted = named[(probe["_merge"] == "left_only").to_numpy()]
+    meta = answers.set_index("answer_id")[["school_year", "question_id"]]
+    out = apps.join(meta, on="answer_id")
+    out["coder_kind"] = "human"
+    out["codebook_version"] = None
+    out["n_evidence"] = pd.array([None] * len(out), dtype="Int64")
+    out["evidence"] = None
+    return out[APPLICATION_COLUMNS], units, quarantine, unaccounted
+
+
+def keyword_units(answers: pd.DataFrame) -> pd.DataFrame:
+    """The keyword coder codes every substantive answer."""
+    sub = answers.loc[~answers["non_substantive"].astype(bool),
+                      ["answer_id", "question_id", "school_year"]].copy()
+    sub["coder"] = KEYWORD
+    sub["basis"] = "all substantive"
+    return sub
+
+
+def coder_pairs(human_coders: list[str]) -> list[tuple[str, str]]:
+    """Human A vs B, then each human vs the keyword coder."""
+    humans = sorted(human_coders)
+    return [*combinations(humans, 2), *((h, KEYWORD) for h in humans)]
+
+
+def first_existing(folder: str | Path, names: tuple[str, ...]) -> Path | None:
+    return next((Path(folder) / n for n in names if (Path(folder) / n).is_file()), None)

@@ -169,6 +169,21 @@ def test_by_school_and_coach_exact():
     assert (r.n_answers, r.n_substantive, r.n_schools) == (2, 3, 2)
 
 
+def test_codes_on_non_substantive_or_unknown_answers_do_not_count():
+    fc = make_final_codes()
+    extra = pd.DataFrame([{**fc.iloc[0].to_dict(), "answer_id": "a5"},
+                          {**fc.iloc[0].to_dict(), "answer_id": "ghost"}])
+    fc2 = pd.concat([fc, extra], ignore_index=True)
+    freq = marts.code_frequencies(fc2, make_answers(), make_codes())
+    r = _row(freq, level="code", school_year=Y1, question_id="worked", code_id="coaching_support")
+    assert r.n_answers == 2
+    out = marts.uncounted_codes(fc2, make_answers())
+    assert dict(zip(out.answer_id, out.why, strict=True)) == {
+        "a5": "non-substantive answer", "ghost": "answer not in staging.answers"}
+    assert marts.reconcile_marts_with_final_codes(freq, fc2, make_answers()).empty
+    assert len(marts.reconcile_marts_with_final_codes(freq, fc2)) == 3  # code, dim, framework
+
+
 def test_coding_sources():
     fc = make_final_codes()
     src = marts.coding_sources(fc)
@@ -281,6 +296,47 @@ def test_reconcile_clean_and_broken(freq):
     bad = marts.reconcile_marts_with_final_codes(broken, fc)
     assert len(bad) == 1
     assert (bad.iloc[0].expected, bad.iloc[0].actual) == (1, 7)
+    assert marts.reconcile_marts_with_final_codes(freq, fc, make_answers()).empty
     missing = freq[~((freq.level == "framework") & (freq.framework == "scale"))]
     bad = marts.reconcile_marts_with_final_codes(missing, fc)
     assert set(bad.level) == {"framework"} and (bad.actual == 0).all() and len(bad) == 4
+
+
+# ----------------------------------------------------------------------------- properties
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_ANSWER_IDS = [a[0] for a in ANSWERS]
+_CODE_IDS = list(CODES["code_id"])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_ANSWER_IDS), st.sampled_from(_CODE_IDS),
+                          st.sampled_from(["agreed", "adjudicated", "keyword", "unresolved"])),
+                max_size=40))
+def test_properties_on_random_final_codes(rows):
+    ans = make_answers().set_index("answer_id")
+    fc = pd.DataFrame(
+        [{"answer_id": a, "school_year": ans.at[a, "school_year"],
+          "question_id": ans.at[a, "question_id"], "framework": FW[c], "dimension": DIM[c],
+          "code_id": c, "provenance": p, "decided_by": "x"} for a, c, p in rows],
+        columns=["answer_id", "school_year", "question_id", "framework", "dimension",
+                 "code_id", "provenance", "decided_by"])
+    freq = marts.code_frequencies(fc, make_answers(), make_codes())
+    assert marts.reconcile_marts_with_final_codes(freq, fc, make_answers()).empty
+    rates = freq["rate_per_100"].dropna()
+    assert ((rates >= 0) & (rates <= 100)).all()
+    assert (freq["n_answers"] <= freq["n_substantive"]).all()
+    code = freq[freq.level == "code"]
+    for level, parent in (("dimension", ["framework", "dimension"]), ("framework",
+                                                                      ["framework"])):
+        up = freq[freq.level == level].set_index(["school_year", "question_id", *parent])
+        grouped = code.groupby(["school_year", "question_id", *parent])["n_answers"]
+        for key, n in up["n_answers"].items():
+            if key in grouped.groups:
+                children = grouped.get_group(key)
+                assert children.max() <= n <= children.sum()
+    y = marts.year_over_year(freq)
+    p = y["p_adjusted"].dropna()
+    assert ((p >= y.loc[p.index, "p_value"] - 1e-12) & (p <= 1)).all()

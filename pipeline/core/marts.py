@@ -2,7 +2,8 @@
 
 Counting rule: a code counts for an answer when its provenance is 'agreed', 'adjudicated' or
 'keyword' ('keyword' rows exist only for school years without human coding); 'unresolved'
-never counts. An answer counts once per code however many rows repeat it. Rates are per 100
+never counts, nor does a code on a non-substantive answer or one missing from staging
+(uncounted_codes lists those). An answer counts once per code however many rows repeat it. Rates are per 100
 substantive answers (staging.answers with non_substantive = false) of the same school year and
 question (and session / school / coach for the finer marts). docs/report.md explains each
 column and choice.
@@ -81,9 +82,22 @@ def _label(code_id: object, labels: dict[str, str]) -> object:
 
 
 def _coded_with_context(final_codes: pd.DataFrame, answers: pd.DataFrame) -> pd.DataFrame:
-    context = answers[["answer_id", "school_id", "coach_id", "session_number"]]
-    context = context.drop_duplicates("answer_id")
-    return counted_codes(final_codes).merge(context, on="answer_id", how="left")
+    """Counted codes on substantive answers, with the answer's school, coach and session."""
+    context = _substantive(answers)[["answer_id", "school_id", "coach_id", "session_number"]]
+    return counted_codes(final_codes).merge(context, on="answer_id", how="inner")
+
+
+def uncounted_codes(final_codes: pd.DataFrame, answers: pd.DataFrame) -> pd.DataFrame:
+    """Final codes that would count but sit on an answer that is non-substantive or not in
+    staging.answers: the marts leave them out (a rate's numerator must be part of its
+    denominator). Columns of final_codes plus `why`. For a warning check."""
+    counted = counted_codes(final_codes)
+    known = answers.drop_duplicates("answer_id").set_index("answer_id")["non_substantive"]
+    status = counted["answer_id"].map(known)
+    why = pd.Series(None, index=counted.index, dtype=object)
+    why[status.isna()] = "answer not in staging.answers"
+    why[status.fillna(False).astype(bool)] = "non-substantive answer"
+    return counted.assign(why=why)[why.notna()].reset_index(drop=True)
 
 
 def _substantive(answers: pd.DataFrame) -> pd.DataFrame:
@@ -310,6 +324,9 @@ def _yoy_row(r) -> dict:
         "diff_per_100": np.nan, "diff_ci_low": np.nan, "diff_ci_high": np.nan,
         "cohens_h": np.nan, "test": None, "statistic": np.nan, "p_value": np.nan,
     }
+    if x1 > n1 or x2 > n2:
+        raise ValueError(f"{r.level} {r.code_id or r.dimension or r.framework} "
+                         f"({r.question_id}): more coded than substantive answers")
     if n1 == 0 or n2 == 0:
         return row
     low, high = newcombe_interval(x1, n1, x2, n2)
@@ -323,12 +340,17 @@ def _yoy_row(r) -> dict:
 # ----------------------------------------------------------------------------- reconciliation
 
 def reconcile_marts_with_final_codes(
-    frequencies: pd.DataFrame, final_codes: pd.DataFrame
+    frequencies: pd.DataFrame, final_codes: pd.DataFrame, answers: pd.DataFrame | None = None
 ) -> pd.DataFrame:
     """Mismatches between marts.code_frequencies.n_answers and a direct count of distinct
-    answers with counted final codes, at every level. Empty frame = reconciled. Columns: level,
+    answers with counted final codes, at every level. With `answers`, codes that
+    `uncounted_codes` lists are left out of the direct count too (the marts' rule); without it
+    every counted final code must be in the marts. Empty frame = reconciled. Columns: level,
     school_year, question_id, framework, dimension, code_id, expected, actual."""
     fc = final_codes[final_codes["provenance"].isin(COUNTED)]
+    if answers is not None:
+        ok = answers.loc[~answers["non_substantive"].astype(bool), "answer_id"]
+        fc = fc[fc["answer_id"].isin(set(ok))]
     expected = []
     for level, cols in LEVEL_KEYS.items():
         sets = fc.groupby([*BASE_KEY, *cols], dropna=False)["answer_id"]

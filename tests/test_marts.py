@@ -8,6 +8,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from pipeline.core import marts
@@ -304,8 +306,6 @@ def test_reconcile_clean_and_broken(freq):
 
 # ----------------------------------------------------------------------------- properties
 
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 _ANSWER_IDS = [a[0] for a in ANSWERS]
 _CODE_IDS = list(CODES["code_id"])

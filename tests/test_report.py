@@ -277,3 +277,4 @@ def test_svg_helpers():
     assert heat.count('fill="#eeeeee"') == 1
     ET.fromstring(line)
     ET.fromstring(heat)
+    assert [svg._nice_max(v) for v in (0, 28.4, 50, 51, 0.7)] == [10.0, 30, 50, 60, 0.8]

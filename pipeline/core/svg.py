@@ -56,7 +56,7 @@ def _nice_max(v: float) -> float:
     if v <= 0:
         return 10.0
     step = 10 ** math.floor(math.log10(v))
-    for m in (1, 2, 2.5, 5, 10):
+    for m in (1, 1.2, 1.6, 2, 2.4, 3, 4, 5, 6, 8, 10):  # quarters stay readable
         if v <= m * step:
             return m * step
     return 10 * step

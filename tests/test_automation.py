@@ -5,6 +5,8 @@ from tick to tick), on a hand-made landing folder."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -279,3 +281,33 @@ def test_all_years_assets_wait_while_a_partition_run_is_in_progress():
         gate.set()
         slow.join()
     assert auto.tick() == [{"marts/stub", "report/stub"}]
+
+
+# --- backfill from the command line ---------------------------------------------------------
+
+def test_command_line_backfill_of_a_year(tiny_landing: Path, tmp_path: Path):
+    """`dg launch --assets ... --partition YEAR`, as docs/operations.md gives it, against a
+    persistent DAGSTER_HOME that knows the year: the year lands in the warehouse and the run is
+    recorded in the instance (so the UI shows it)."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    root = Path(__file__).resolve().parents[1]
+    (home / "dagster.yaml").write_text((root / "pipeline" / "dagster.yaml").read_text())
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        instance.add_dynamic_partitions("school_year", [YEAR])
+    venv_bin = Path(sys.executable).parent
+    env = {**os.environ, "DAGSTER_HOME": str(home), "VIRTUAL_ENV": str(venv_bin.parent),
+           "SURVEY_LANDING_DIR": str(tiny_landing / "landing"),
+           "SURVEY_ROSTER": str(tiny_landing / "roster.csv"),
+           "SURVEY_WAREHOUSE": str(tmp_path / "cli.duckdb")}
+    done = subprocess.run(
+        [str(venv_bin / "dg"), "launch", "--assets", "raw/survey_rows,staging/answers",
+         "--partition", YEAR, "--config-json", '{"execution": {"config": {"in_process": {}}}}'],
+        cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    with duckdb.connect(str(tmp_path / "cli.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from raw.survey_rows").fetchone() == (5,)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        [run] = instance.get_runs()
+        assert run.status == dg.DagsterRunStatus.SUCCESS
+        assert run.tags["dagster/partition"] == YEAR

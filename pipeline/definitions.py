@@ -2,14 +2,14 @@
 
 import dagster as dg
 
-from pipeline.defs import coding, ingestion, reconciliation
+from pipeline.defs import coding, ingestion, marts, reconciliation, report
 from pipeline.defs.resources import default_resources
 
 
 def build_defs(resources: dict | None = None) -> dg.Definitions:
     """`resources` overrides the defaults (tests point them at a temporary warehouse)."""
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([ingestion, coding, reconciliation]),
+        assets=dg.load_assets_from_modules([ingestion, coding, reconciliation, marts, report]),
         resources={**default_resources(), **(resources or {})},
     )
 

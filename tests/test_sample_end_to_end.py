@@ -107,12 +107,16 @@ def test_definitions_load():
     assert {"raw/survey_rows", "staging/answers", "coding/codebook_codes",
             "coding/keyword_applications", "coding/human_applications", "coding/agreement",
             "coding/discrepancies", "coding/adjudications", "coding/final_codes",
-            "coding/keyword_quality"} <= keys
+            "coding/keyword_quality", "marts/code_frequencies", "marts/code_trends",
+            "marts/year_over_year", "marts/by_school", "marts/by_coach",
+            "marts/exemplar_quotes", "reports/findings"} <= keys
     checks = {k.name for k in repo.asset_graph.asset_check_keys}
     assert {"raw_rows_schema", "answers_schema", "answers_expectations", "rows_reconcile",
             "no_roster_names", "codes_in_codebook", "evidence_spans_match",
             "sheet_rows_accounted", "alpha_above_threshold", "adjudication_rows_valid",
-            "final_codes_valid", "no_unresolved_discrepancies"} <= checks
+            "final_codes_valid", "no_unresolved_discrepancies",
+            "marts_reconcile_with_final_codes", "no_roster_names_in_marts", "uncounted_codes",
+            "no_roster_names_in_report"} <= checks
 
 
 def test_keyword_codes_with_evidence(warehouse: Path):
@@ -176,3 +180,46 @@ def test_discrepancy_queue_exported(warehouse: Path):
         rows = list(csv.DictReader(fh))
     assert len(rows) >= q(warehouse, "select count(*) from coding.discrepancies")[0][0]
     assert {"discrepancy_id", "decision", "reason", "adjudicator"} <= set(rows[0])
+
+
+def test_marts_count_the_final_codes(warehouse: Path):
+    direct = dict(((y, qid, c), n) for y, qid, c, n in q(warehouse, """
+        select f.school_year, f.question_id, f.code_id, count(distinct f.answer_id)
+        from coding.final_codes f join staging.answers a using (answer_id)
+        where f.provenance in ('agreed', 'adjudicated', 'keyword') and not a.non_substantive
+        group by all"""))
+    mart = {(y, qid, c): n for y, qid, c, n in q(warehouse, """
+        select school_year, question_id, code_id, n_answers from marts.code_frequencies
+        where level = 'code' and n_answers > 0""")}
+    assert mart == direct and len(mart) > 50
+    # rates are per 100 substantive answers of that year and question
+    for n, sub, rate in q(warehouse, "select n_answers, n_substantive, rate_per_100 "
+                                     "from marts.code_frequencies where level = 'code'"):
+        assert rate == pytest.approx(100 * n / sub)
+    years = q(warehouse, "select distinct year_a, year_b from marts.year_over_year")
+    assert years == [("2020-21", "2023-24")]
+    assert q(warehouse, "select count(*) from marts.exemplar_quotes where quote like "
+                        "'%External Coach name%'")[0][0] > 0
+    assert q(warehouse, "select max(rank) from marts.exemplar_quotes")[0][0] == 5
+
+
+def test_views_answer_the_common_questions(warehouse: Path):
+    from pipeline.core.views import VIEWS
+
+    for view in VIEWS:
+        cols = q(warehouse, f"select count(*) from (select * from {view})")
+        assert cols[0][0] >= 0
+    assert q(warehouse, "select count(*) from marts.top_codes_by_year")[0][0] > 0
+    assert q(warehouse, "select count(*) from marts.unresolved_discrepancies")[0][0] == \
+        q(warehouse, "select count(*) from coding.final_codes "
+                     "where provenance = 'unresolved'")[0][0]
+
+
+def test_findings_report_written(warehouse: Path):
+    html = (warehouse.parent / "reports" / "findings.html").read_text(encoding="utf-8")
+    md = (warehouse.parent / "reports" / "findings.md").read_text(encoding="utf-8")
+    for question in ("worked", "improve"):
+        assert f'data-question="{question}"' in html
+    assert "<svg" in html and "http://" not in html.replace("http://www.w3.org", "")
+    assert "Coaching support" in md and "Time allocated" in md.replace("time allocated",
+                                                                         "Time allocated")

@@ -195,7 +195,10 @@ def replace_rows(
 def read_frame(
     con: duckdb.DuckDBPyConnection, table: str, where: dict | None = None
 ) -> pd.DataFrame:
-    ensure_tables(con, [table])
+    """Rows of `table` (optionally where column = value); a table not yet built reads as empty,
+    so this works on read-only connections too."""
+    if not table_columns(con, table):
+        return empty_frame(table)
     if not where:
         return con.execute(f"select * from {table}").df()
     clause = " and ".join(f'"{k}" = ?' for k in where)

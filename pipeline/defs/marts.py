@@ -1,0 +1,111 @@
+"""Marts: longitudinal aggregates of the final codes, exemplar quotes and SQL views."""
+
+import dagster as dg
+
+from pipeline.core import marts, quotes, views
+from pipeline.core import warehouse as wh
+from pipeline.core.redact import Redactor, load_roster
+from pipeline.defs.checks import md_table
+from pipeline.defs.coding import CODEBOOK
+from pipeline.defs.ingestion import ANSWERS
+from pipeline.defs.reconciliation import FINAL
+from pipeline.defs.resources import ProjectPaths, Warehouse
+
+for _name, _columns in marts.MART_TABLES.items():
+    wh.register_table(_name, _columns)
+
+FREQ = dg.AssetKey(["marts", "code_frequencies"])
+TRENDS = dg.AssetKey(["marts", "code_trends"])
+YOY = dg.AssetKey(["marts", "year_over_year"])
+SCHOOL = dg.AssetKey(["marts", "by_school"])
+COACH = dg.AssetKey(["marts", "by_coach"])
+QUOTES = dg.AssetKey(["marts", "exemplar_quotes"])
+MART_KEYS = [FREQ, TRENDS, YOY, SCHOOL, COACH, QUOTES]
+UPSTREAM = [FINAL, ANSWERS, CODEBOOK]
+
+
+class MartsConfig(dg.Config):
+    year_a: str | None = None     # default: the first school year present
+    year_b: str | None = None     # default: the latest
+    quotes_per_code: int = 5
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(FREQ, deps=UPSTREAM, description="school year x question x framework x "
+                     "dimension x code: answers coded, substantive answers, rate per 100, "
+                     "schools and sessions; rolled up to dimension and framework (level)"),
+        dg.AssetSpec(TRENDS, deps=UPSTREAM, description="the same per session number"),
+        dg.AssetSpec(YOY, deps=[FREQ], description="change in rate between two years, "
+                     "chi-square or Fisher's exact, Newcombe CI, Cohen's h, BH-adjusted p"),
+        dg.AssetSpec(SCHOOL, deps=UPSTREAM, description="exact counts per school (suppress "
+                     "cells under 5 before sharing)"),
+        dg.AssetSpec(COACH, deps=UPSTREAM, description="exact counts per coach"),
+        dg.AssetSpec(QUOTES, deps=[*UPSTREAM, dg.AssetKey(["coding", "keyword_applications"])],
+                     description="up to 5 redacted supporting quotes per code and question"),
+    ],
+    group_name="marts",
+    pool="warehouse",
+    check_specs=[
+        dg.AssetCheckSpec("marts_reconcile_with_final_codes", asset=FREQ, blocking=True,
+                          description="answers counted per code, dimension and framework "
+                          "equal a direct count of coding.final_codes"),
+        dg.AssetCheckSpec("no_roster_names_in_marts", asset=QUOTES, blocking=True,
+                          description="no roster name in any mart's text"),
+        dg.AssetCheckSpec("uncounted_codes", asset=FREQ,
+                          description="warns on final codes the marts cannot count (code on "
+                          "a non-substantive or unknown answer)"),
+    ],
+)
+def mart_tables(context: dg.AssetExecutionContext, config: MartsConfig, paths: ProjectPaths,
+                warehouse: Warehouse):
+    with warehouse.connect(context.log) as con:
+        final = wh.read_frame(con, "coding.final_codes")
+        answers = wh.read_frame(con, "staging.answers")
+        codes = wh.read_frame(con, "coding.codebook_codes")
+        apps = wh.read_frame(con, "coding.code_applications", {"coder_kind": "keyword"})
+        freq = marts.code_frequencies(final, answers, codes)
+        tables = {
+            FREQ: freq,
+            TRENDS: marts.code_trends(final, answers, codes),
+            YOY: marts.year_over_year(freq, config.year_a, config.year_b),
+            SCHOOL: marts.by_school(final, answers, codes),
+            COACH: marts.by_coach(final, answers, codes),
+            QUOTES: quotes.exemplar_quotes(final, answers, apps, codes,
+                                           per_code=config.quotes_per_code),
+        }
+        for key, frame in tables.items():
+            wh.replace_rows(con, ".".join(key.path), frame)
+        views.create_views(con)
+    mismatches = marts.reconcile_marts_with_final_codes(freq, final, answers)
+    uncounted = marts.uncounted_codes(final, answers)
+    names = _roster_hits(paths.roster_path, tables)
+    for key, frame in tables.items():
+        yield dg.MaterializeResult(asset_key=key, metadata={
+            "dagster/row_count": len(frame), "preview": md_table(frame)})
+    yield dg.AssetCheckResult(
+        check_name="marts_reconcile_with_final_codes", asset_key=FREQ, passed=mismatches.empty,
+        metadata={"mismatches": len(mismatches), "sample": md_table(mismatches)})
+    yield dg.AssetCheckResult(
+        check_name="no_roster_names_in_marts", asset_key=QUOTES, passed=not names,
+        metadata={"cells_with_names": len(names)})
+    yield dg.AssetCheckResult(
+        check_name="uncounted_codes", asset_key=FREQ, passed=uncounted.empty,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"uncounted": len(uncounted), "sample": md_table(uncounted)})
+
+
+def _roster_hits(roster_path: str, tables: dict) -> list[str]:
+    """Every text cell of every mart, scanned for roster names (not just the quotes)."""
+    redactor = Redactor(load_roster(roster_path))
+    hits = []
+    for key, frame in tables.items():
+        for col in frame.columns:
+            if frame[col].dtype == object:
+                for value in frame[col].dropna():
+                    if isinstance(value, str) and redactor.find(value):
+                        hits.append(f"{key.to_user_string()}.{col}")
+                        break
+    return hits
+
+

@@ -1,0 +1,66 @@
+"""The findings report: reports/findings.html (self-contained) and reports/findings.md."""
+
+from pathlib import Path
+
+import dagster as dg
+
+from pipeline.core import warehouse as wh
+from pipeline.core.redact import load_roster, name_variants
+from pipeline.core.report import ReportInputs, find_roster_names, write_report
+from pipeline.defs.marts import COACH, FREQ, QUOTES, SCHOOL, TRENDS, YOY
+from pipeline.defs.reconciliation import AGREEMENT, QUALITY
+from pipeline.defs.resources import ProjectPaths, Warehouse
+
+REPORT = dg.AssetKey(["reports", "findings"])
+
+
+class ReportConfig(dg.Config):
+    min_cell: int = 5     # per-school / per-coach counts under this are shown as "<5"
+
+
+@dg.asset(
+    key=REPORT,
+    deps=[FREQ, TRENDS, YOY, SCHOOL, COACH, QUOTES, AGREEMENT, QUALITY],
+    group_name="report",
+    pool="warehouse",
+    kinds={"html"},
+    description="The study's tables per question (category, code, count, supporting quotes) "
+    "compared across school years, charts, agreement, keyword-coder quality and data quality.",
+    check_specs=[dg.AssetCheckSpec("no_roster_names_in_report", asset=REPORT, blocking=True,
+                                   description="no roster name appears in the report")],
+)
+def findings_report(context: dg.AssetExecutionContext, config: ReportConfig,
+                    paths: ProjectPaths, warehouse: Warehouse) -> dg.MaterializeResult:
+    with warehouse.connect(context.log, read_only=True) as con:
+        def read(table, where=None):
+            return wh.read_frame(con, table, where)
+
+        inputs = ReportInputs(
+            frequencies=read("marts.code_frequencies"),
+            quotes=read("marts.exemplar_quotes"),
+            year_over_year=read("marts.year_over_year"),
+            trends=read("marts.code_trends"),
+            agreement=read("coding.agreement"),
+            keyword_quality=read("coding.keyword_quality"),
+            export_files=read("raw.export_files"),
+            quarantine=read("raw.quarantine"),
+            redactions=con.execute("select school_year, count(*) as n from raw.redactions "
+                                   "group by 1 order by 1").df(),
+            codebook_codes=read("coding.codebook_codes"),
+            by_school=read("marts.by_school"),
+            by_coach=read("marts.by_coach"),
+            min_cell=config.min_cell,
+        )
+    html_path, md_path = write_report(inputs, Path(paths.reports_dir))
+    names = {v for e in load_roster(paths.roster_path) for v in name_variants(e.full_name)}
+    found = sorted(set(find_roster_names(html_path.read_text(encoding="utf-8"), names))
+                   | set(find_roster_names(md_path.read_text(encoding="utf-8"), names)))
+    return dg.MaterializeResult(
+        metadata={"html": dg.MetadataValue.path(str(html_path)),
+                  "markdown": dg.MetadataValue.path(str(md_path)),
+                  "html_bytes": html_path.stat().st_size,
+                  "summary": dg.MetadataValue.md(md_path.read_text(encoding="utf-8")[:3000])},
+        check_results=[dg.AssetCheckResult(
+            check_name="no_roster_names_in_report", asset_key=REPORT, passed=not found,
+            metadata={"names_found": len(found)})],
+    )

@@ -13,12 +13,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-$(DAGSTER_HOME):
+$(DAGSTER_HOME)/dagster.yaml: pipeline/dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
-	test -f $(DAGSTER_HOME)/dagster.yaml || cp pipeline/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+	cp pipeline/dagster.yaml $@
 
 ## Materialise every asset on the bundled sample into warehouse/survey.duckdb
-run: $(STAMP) $(DAGSTER_HOME)
+run: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/survey-pipeline run
 
 ## The whole test suite (pytest exits 5 when it collects nothing: that fails too)
@@ -26,7 +26,7 @@ test: $(STAMP)
 	$(BIN)/pytest -q
 
 ## Dagster UI + daemon on 127.0.0.1:3000, persistent run history in ./dagster_home
-dev: $(STAMP) $(DAGSTER_HOME)
+dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
 
 lint: $(STAMP)

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from pipeline.defs import coding, ingestion, marts, reconciliation, report
+from pipeline.defs import automation, coding, ingestion, marts, reconciliation, report
 from pipeline.defs.resources import default_resources
 
 
@@ -10,6 +10,9 @@ def build_defs(resources: dict | None = None) -> dg.Definitions:
     """`resources` overrides the defaults (tests point them at a temporary warehouse)."""
     return dg.Definitions(
         assets=dg.load_assets_from_modules([ingestion, coding, reconciliation, marts, report]),
+        jobs=automation.jobs,
+        sensors=automation.sensors,
+        schedules=automation.schedules,
         resources={**default_resources(), **(resources or {})},
     )
 

@@ -51,6 +51,20 @@ SESSION_1 = "\r\n".join([
 ]) + "\r\n"
 
 
+def make_resources(root: Path, wait_seconds: float = 1) -> dict:
+    """Resources pointing every path of the pipeline into `root` (a tmp folder)."""
+    from pipeline.defs.resources import ProjectPaths, Warehouse
+
+    return {
+        "paths": ProjectPaths(landing_dir=str(root / "landing"),
+                              roster_path=str(root / "roster.csv"),
+                              codebook_dir=str(root / "codebooks"),
+                              coder_sheets_dir=str(root / "coding"),
+                              reports_dir=str(root / "reports"), pseudonym_salt="test"),
+        "warehouse": Warehouse(path=str(root / "wh.duckdb"), wait_seconds=wait_seconds),
+    }
+
+
 @pytest.fixture
 def tiny_landing(tmp_path: Path) -> Path:
     write_landing(tmp_path, {"session-01.csv": SESSION_1})

@@ -21,21 +21,13 @@ from dagster._utils.schedules import cron_string_iterator  # the daemon's own fi
 
 from pipeline.defs import automation, ingestion
 from pipeline.defs.partitions import school_years
-from pipeline.defs.resources import ProjectPaths, Warehouse
-from tests.conftest import SESSION_1, write_landing
+from tests.conftest import SESSION_1, make_resources, write_landing
 
 YEAR = "2020-21"
 
 
 def resources(root: Path) -> dict:
-    return {
-        "paths": ProjectPaths(landing_dir=str(root / "landing"),
-                              roster_path=str(root / "roster.csv"),
-                              codebook_dir=str(root / "codebooks"),
-                              coder_sheets_dir=str(root / "coding"),
-                              reports_dir=str(root / "reports"), pseudonym_salt="test"),
-        "warehouse": Warehouse(path=str(root / "wh.duckdb"), wait_seconds=1),
-    }
+    return make_resources(root)
 
 
 def settle(landing: Path, seconds_ago: float = 600) -> None:

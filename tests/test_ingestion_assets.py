@@ -9,19 +9,11 @@ import duckdb
 import pytest
 
 from pipeline.defs import ingestion
-from pipeline.defs.resources import ProjectPaths, Warehouse
-from tests.conftest import SESSION_1, write_landing
+from tests.conftest import SESSION_1, make_resources, write_landing
 
 
 def resources(root: Path) -> dict:
-    return {
-        "paths": ProjectPaths(landing_dir=str(root / "landing"),
-                              roster_path=str(root / "roster.csv"),
-                              codebook_dir=str(root / "codebooks"),
-                              coder_sheets_dir=str(root / "coding"),
-                              reports_dir=str(root / "reports"), pseudonym_salt="test"),
-        "warehouse": Warehouse(path=str(root / "wh.duckdb"), wait_seconds=1),
-    }
+    return make_resources(root)
 
 
 def run_year(root: Path, year: str = "2020-21"):

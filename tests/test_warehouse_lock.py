@@ -24,8 +24,9 @@ import pytest
 
 from pipeline.core import warehouse as wh
 from pipeline.defs import ingestion
-from pipeline.defs.resources import ProjectPaths, Warehouse
+from pipeline.defs.resources import Warehouse
 from pipeline.settings import ROOT
+from tests.conftest import make_resources
 
 HOLDER = """
 import sys, duckdb
@@ -58,14 +59,7 @@ def close_session(proc: subprocess.Popen) -> None:
 
 
 def resources(root: Path, wait_seconds: float) -> dict:
-    return {
-        "paths": ProjectPaths(landing_dir=str(root / "landing"),
-                              roster_path=str(root / "roster.csv"),
-                              codebook_dir=str(root / "codebooks"),
-                              coder_sheets_dir=str(root / "coding"),
-                              reports_dir=str(root / "reports"), pseudonym_salt="test"),
-        "warehouse": Warehouse(path=str(root / "wh.duckdb"), wait_seconds=wait_seconds),
-    }
+    return make_resources(root, wait_seconds)
 
 
 def existing_warehouse(root: Path) -> Path:

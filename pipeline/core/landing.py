@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.core.hashing import file_sha256
 from pipeline.core.raw import school_years
 
 CURSOR_VERSION = 1
@@ -107,12 +108,7 @@ def is_ignored(name: str) -> bool:
     return name.startswith(IGNORED_PREFIXES) or name.lower().endswith(IGNORED_SUFFIXES)
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+sha256_of = file_sha256   # a module-level name, so tests can simulate a locked file
 
 
 def probe(path: Path, name: str, now: float, settle_seconds: float) -> FileState | Pending:

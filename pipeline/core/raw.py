@@ -5,7 +5,6 @@ Pure functions from files on disk to DataFrames shaped like the warehouse's raw 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.core.exports import ExportReadError, ExportTable, read_export
+from pipeline.core.hashing import file_sha256
 from pipeline.core.mapping import MAPPING_FILE_NAME as MAPPING_FILE
 from pipeline.core.mapping import Mapping, MappingError, load_mapping, resolve_columns
 
@@ -57,14 +57,6 @@ def school_years(landing_dir: str | Path) -> list[str]:
     if not landing_dir.is_dir():
         return []
     return sorted(p.name for p in landing_dir.iterdir() if (p / MAPPING_FILE).is_file())
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _quarantine(year, file_name, row, column, stage, level, reason, at) -> dict:

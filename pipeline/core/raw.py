@@ -14,8 +14,13 @@ import pandas as pd
 
 from pipeline.core.exports import ExportReadError, ExportTable, read_export
 from pipeline.core.hashing import file_sha256
-from pipeline.core.mapping import MAPPING_FILE_NAME as MAPPING_FILE
-from pipeline.core.mapping import Mapping, MappingError, load_mapping, resolve_columns
+from pipeline.core.mapping import (
+    MAPPING_FILE_NAME,
+    Mapping,
+    MappingError,
+    load_mapping,
+    resolve_columns,
+)
 
 EXPORT_FILE_COLUMNS = [
     "school_year", "file_name", "file_sha256", "reader", "detected", "encoding",
@@ -41,13 +46,13 @@ class RawYear:
 def year_exports(year_dir: str | Path) -> tuple[Mapping, list[Path]]:
     """The mapping of one school-year folder and the export files it covers, sorted by name."""
     year_dir = Path(year_dir)
-    mapping = load_mapping(year_dir / MAPPING_FILE)
+    mapping = load_mapping(year_dir / MAPPING_FILE_NAME)
     if mapping.school_year != year_dir.name:
         raise MappingError(
             f"{mapping.path}: school_year {mapping.school_year!r} does not match its folder "
             f"{year_dir.name!r}"
         )
-    files = sorted(p for p in year_dir.glob(mapping.files) if p.is_file() and p.name != MAPPING_FILE)
+    files = sorted(p for p in year_dir.glob(mapping.files) if p.is_file() and p.name != MAPPING_FILE_NAME)
     return mapping, files
 
 
@@ -56,7 +61,7 @@ def school_years(landing_dir: str | Path) -> list[str]:
     landing_dir = Path(landing_dir)
     if not landing_dir.is_dir():
         return []
-    return sorted(p.name for p in landing_dir.iterdir() if (p / MAPPING_FILE).is_file())
+    return sorted(p.name for p in landing_dir.iterdir() if (p / MAPPING_FILE_NAME).is_file())
 
 
 def _quarantine(year, file_name, row, column, stage, level, reason, at) -> dict:

@@ -8,7 +8,7 @@ import pandas as pd
 
 from pipeline.core import raw, staging
 from pipeline.core import warehouse as wh
-from pipeline.core.mapping import load_mapping
+from pipeline.core.mapping import MAPPING_FILE_NAME, load_mapping
 from pipeline.core.redact import Redactor, load_roster
 from pipeline.defs.checks import gx_result, md_table, pandera_result
 from pipeline.defs.partitions import school_years
@@ -83,7 +83,7 @@ def raw_survey_rows(context: dg.AssetExecutionContext, paths: ProjectPaths,
 def staging_answers(context: dg.AssetExecutionContext, paths: ProjectPaths,
                     warehouse: Warehouse) -> dg.MaterializeResult:
     year = context.partition_key
-    mapping = load_mapping(Path(paths.landing_dir) / year / raw.MAPPING_FILE)
+    mapping = load_mapping(Path(paths.landing_dir) / year / MAPPING_FILE_NAME)
     roster = load_roster(paths.roster_path)
     where = {"school_year": year}
     with warehouse.connect(context.log) as con:

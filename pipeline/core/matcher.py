@@ -9,20 +9,31 @@ How it works (see docs/codebooks.md for the pattern language):
 2. One Aho-Corasick pass over the phrase text finds every phrase key and every word form of
    every stem pattern (generated when the coder is built) of every codebook at once, plus the
    literal *triggers* of the regexes; candidates only need a word-boundary check.
-3. A regex pattern runs on the regex text only when one of its triggers (literal strings
-   every match must contain, read off the parsed regex) occurs in the answer.
+3. A regex pattern runs on the regex text only when all its trigger sets (literal strings
+   every match must contain, read off the parsed regex) occur in the answer. When every match
+   must also *start* with one of a few literals that the same pass finds, the regex is only
+   tried (re.match) where one of them starts; finditer would find exactly the same matches.
 4. Hits inside redaction placeholders ("[External Coach name]") are dropped; exclusion
    patterns veto overlapping hits (or the whole code); a code with a hit left is applied once
    and lists every hit as evidence.
+
+Batch path: code_frame (and code_text, with a batch of one) normalise chunks of 20,000
+answers joined by a separator in one go and run the automaton once per chunk; answers without
+a key cost nothing after that pass. The answer-by-answer path (`_hits`) is kept as the oracle
+the batch path is tested against, and decides the evidence order in the rare case of two
+regex patterns of one code matching the very same span.
 """
 
 from __future__ import annotations
 
-import json
+import gc
 import re
 from bisect import bisect_right
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from json.encoder import encode_basestring as _json_str
+from operator import itemgetter
 from typing import NamedTuple
 
 import ahocorasick
@@ -67,6 +78,31 @@ _REGEX_BYTES = bytes.maketrans(
 _PHRASE_BYTES = bytes.maketrans(
     _ASCII_UPPER + _ASCII_SPACES + b"-/", _ASCII_UPPER.lower() + b" " * (len(_ASCII_SPACES) + 2)
 )
+
+
+# Batch normalisation (a chunk of answers at once), the same characters as regex_text and
+# phrase_text give answer by answer: the non-ASCII specials by one regex substitution, the
+# ASCII ones by a bytes table on the UTF-8 bytes (multi-byte sequences have no ASCII bytes).
+_SPECIAL_MAP = {
+    chr(k): v if isinstance(v, str) else chr(v) for k, v in _REGEX_TABLE.items() if k > 127
+}
+_SPECIAL = re.compile("[" + "".join(map(re.escape, sorted(_SPECIAL_MAP))) + "]")
+
+
+def _special(m: re.Match) -> str:
+    return _SPECIAL_MAP[m.group()]
+
+
+def _regex_buffer(texts: list[str], sep: str) -> str:
+    """regex_text of every text, joined (and framed) by `sep`."""
+    if "`" in (joined := sep + sep.join(texts) + sep) and not joined.isascii():
+        # regex_text maps '`' to "'" only in non-ASCII answers (ASCII fast path keeps it)
+        texts = [t.replace("`", "'") if "`" in t and not t.isascii() else t for t in texts]
+        joined = sep + sep.join(texts) + sep
+    if joined.isascii():
+        return joined.encode("ascii").translate(_REGEX_BYTES).decode("ascii")
+    raw = _SPECIAL.sub(_special, joined).encode("utf-8", "surrogatepass")
+    return raw.translate(_REGEX_BYTES).decode("utf-8", "surrogatepass").lower()
 
 
 def regex_text(text: str) -> str:
@@ -193,6 +229,21 @@ class _Regex:
     exclusion: bool
     search: re.Pattern
     all_sets: int = 0  # bit mask of its trigger sets; it runs when all of them occur
+    pid: int = 0  # index into KeywordCoder._patterns
+    need: int = 0  # its trigger sets as bits of the coder-wide trigger mask
+    _base: int = 0  # its first bit there
+    # Literal strings every match starts with (None: unknown). When the automaton finds them,
+    # the regex is tried only where one of them starts (re.match at those offsets, which is
+    # exactly what finditer would find, see _run_anchored) instead of scanning the answer.
+    prefixes: tuple[str, ...] | None = None
+
+
+_START_END = itemgetter(0, 1)
+# Answers are coded in chunks joined by a separator: the automaton runs once per chunk.
+_CHUNK = 20_000
+# A separator must be no word character, no space, unchanged by normalisation and by
+# lower() (and neutral to its final-sigma rule), and in no automaton key.
+_SEPARATORS = "\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0e\x0f\x10"
 
 
 class KeywordCoder:
@@ -203,31 +254,65 @@ class KeywordCoder:
             codebooks = [codebooks]
         self.codebooks = list(codebooks)
         self.codes = [(book, code) for book in self.codebooks for code in book.codes]
+        self._patterns: list[Pattern] = []  # pid -> pattern (evidence names it)
+        self._pid: dict[Pattern, int] = {}  # by value: equal patterns of a code hit once
+
+        def pid_of(p: Pattern) -> int:
+            if p not in self._pid:
+                self._pid[p] = len(self._patterns)
+                self._patterns.append(p)
+            return self._pid[p]
+
         self._always: list[_Regex] = []  # regexes without triggers: run on every answer
-        # Aho-Corasick key -> tuple of items. A literal item is
-        # (key length, check left boundary, check right boundary, is exclusion, code, pattern);
-        # a regex trigger item is (-1, _Regex, bit of its trigger set).
-        keys: dict[str, dict[tuple, None]] = {}
+        self._regexes: list[_Regex] = []  # regexes with triggers
+        # Aho-Corasick key -> its items: literal items (check left boundary, check right
+        # boundary, is exclusion, code, pid), trigger items (_Regex, bit of its trigger set)
+        # and the regexes this key is a prefix of.
+        keys: dict[str, tuple[dict, dict, dict]] = {}
+
+        def entry(k: str) -> tuple[dict, dict, dict]:
+            return keys.setdefault(k, ({}, {}, {}))
+
         for i, (_book, code) in enumerate(self.codes):
             for excl, pats in ((False, code.patterns), (True, code.exclusions)):
                 for p in pats:
+                    pid = pid_of(p)
                     if p.kind == "regex":
                         triggers = regex_triggers(p.text) or []
-                        rx = _Regex(i, p, excl, _compile_regex(p.text, p.boundary))
+                        rx = _Regex(i, p, excl, _compile_regex(p.text, p.boundary), pid=pid)
                         rx.all_sets = (1 << len(triggers)) - 1
                         if not triggers:
                             self._always.append(rx)
+                            continue
+                        self._regexes.append(rx)
                         for bit, trigger_set in enumerate(triggers):
                             for t in trigger_set:
-                                keys.setdefault(t, {})[(-1, rx, 1 << bit)] = None
+                                entry(t)[1][(rx, 1 << bit)] = None
                         continue
                     left, right = p.boundary != "none", p.boundary == "word"
                     forms = [phrase_key(p.text)] if p.kind == "phrase" else stem_keys(p.text)
                     for k in forms:
-                        keys.setdefault(k, {})[(len(k), left, right, excl, i, p)] = None
+                        entry(k)[0][(left, right, excl, i, pid)] = None
+        # Coder-wide trigger bits: regex r's trigger set b is bit base_r + b.
+        base = 0
+        for rx in self._regexes:
+            n_sets = rx.all_sets.bit_length()
+            rx.need = ((1 << n_sets) - 1) << base
+            rx._base = base
+            base += n_sets
+        for r, rx in enumerate(self._regexes):
+            rx.prefixes = _anchor_prefixes(rx.search)
+            for k in rx.prefixes or ():
+                entry(k)[2][r] = None
+        self._sep = next(s for s in _SEPARATORS if not any(s in k for k in keys))
+        # Automaton value: (key length, literal items, trigger mask, prefix-of regexes,
+        # trigger items in order -- the reference path's view).
         self._automaton = ahocorasick.Automaton()
-        for key, items in keys.items():
-            self._automaton.add_word(key, tuple(items))
+        for key, (lits, trigs, pres) in keys.items():
+            mask = 0
+            for rx, bit in trigs:
+                mask |= bit << rx._base
+            self._automaton.add_word(key, (len(key), tuple(lits), mask, tuple(pres), tuple(trigs)))
         self._literal = bool(keys)
         if self._literal:
             self._automaton.make_automaton()
@@ -239,8 +324,193 @@ class KeywordCoder:
         self._custom_placeholders = any(
             r.pattern != DEFAULT_PLACEHOLDERS for r in self._placeholder_res
         )
+        self._satisfied: dict[int, tuple[_Regex, ...]] = {}
+        # Per pattern: the start of its evidence JSON object, up to the matched text.
+        self._json_head = [
+            '{"pattern": ' + _json_str(p.text) + ', "matched_text": ' for p in self._patterns
+        ]
+        self._is_regex = [p.kind == "regex" for p in self._patterns]
 
-    # ----------------------------------------------------------------------- matching
+    # ----------------------------------------------------------------------- batch path
+
+    def _coded(self, texts: list) -> Iterator[tuple[int, dict[int, list[tuple[int, int, int]]]]]:
+        """(index into texts, found) for every text with a code applied; found maps code index
+        -> [(start, end, pid)] sorted by position (original offsets, after vetoes)."""
+        # The cyclic garbage collector would walk the coder's large automaton tables again
+        # and again while the batch allocates many small objects (none of them in cycles).
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            for lo in range(0, len(texts), _CHUNK):
+                yield from self._coded_chunk(texts, lo, min(len(texts), lo + _CHUNK))
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+
+    def _coded_chunk(self, texts: list, lo: int, hi: int):
+        index = [i for i in range(lo, hi) if isinstance(texts[i], str) and texts[i]]
+        if not index:
+            return
+        tx = [texts[i] for i in index]
+        sep = self._sep
+        # One buffer per chunk: SEP text SEP text ... SEP. Offsets of text k: ostarts[k].
+        ostarts = [1]
+        for t in tx:
+            ostarts.append(ostarts[-1] + len(t) + 1)
+        rb = _regex_buffer(tx, sep)
+        # phrase text = regex text with hyphens and slashes read as spaces (all dashes are
+        # '-' in the regex text); then runs of spaces collapsed
+        pb = rb.replace("-", " ").replace("/", " ")
+        # Phrase text: runs of spaces read as one (runs never cross a separator).
+        has_runs: set[int] = set()
+        if "  " in pb:
+            removed = [0] * len(tx)
+            for m in _RUNS.finditer(pb):
+                k = bisect_right(ostarts, m.start()) - 1
+                removed[k] += m.end() - m.start() - 1
+                has_runs.add(k)
+            pb = _RUNS.sub(" ", pb)
+            pstarts, gone = [], 0
+            for k, o in enumerate(ostarts[:-1]):
+                pstarts.append(o - gone)
+                gone += removed[k]
+            pstarts.append(ostarts[-1] - gone)
+        else:
+            pstarts = ostarts
+
+        # Pass 1: one automaton pass over the chunk; per answer with a key: [k, trigger
+        # mask, literal hits that pass their boundary checks, prefix hits].
+        records: list[list] = []
+        if self._literal:
+            nxt = -1
+            hits: list = []
+            pres: list = []
+            rec: list = []
+            tm = 0
+            for end, (klen, lits, km, pre, _t) in self._automaton.iter(pb):
+                if end >= nxt:
+                    if rec:
+                        rec[1] = tm
+                    k = bisect_right(pstarts, end) - 1
+                    nxt = pstarts[k + 1]
+                    hits, pres, tm = [], [], 0
+                    rec = [k, 0, hits, pres]
+                    records.append(rec)
+                if km:
+                    tm |= km
+                if pre:
+                    pres.append((end - klen + 1, pre))
+                if lits:
+                    s = end - klen + 1
+                    for left, right, excl, code, pid in lits:
+                        if left:
+                            ch = pb[s - 1]
+                            if ch.isalnum() or ch == "_":
+                                continue
+                        if right:
+                            ch = pb[end + 1]
+                            if ch.isalnum() or ch == "_":
+                                continue
+                        hits.append((s, end, excl, code, pid))
+            if rec:
+                rec[1] = tm
+        if self._always:  # every answer needs a look
+            seen = {r[0] for r in records}
+            records += [[k, 0, [], []] for k in range(len(tx)) if k not in seen]
+            records.sort(key=itemgetter(0))
+
+        # Pass 2: per answer, verify and assemble.
+        satisfied = self._satisfied
+        for k, tm, hits, pres in records:
+            text = tx[k]
+            off = pstarts[k]
+            starts = shifts = None
+            if k in has_runs:
+                _p, starts, shifts = phrase_text(text)
+            found: dict[int, list] = {}
+            vetoes: dict[int, list] = {}
+            for s, end, excl, code, pid in hits:
+                s -= off
+                end -= off
+                stop = end + 1
+                if starts is not None:
+                    s += shifts[bisect_right(starts, s) - 1]
+                    stop = end + shifts[bisect_right(starts, end) - 1] + 1
+                (vetoes if excl else found).setdefault(code, []).append((s, stop, pid))
+            sat = satisfied.get(tm)
+            if sat is None:
+                sat = self._satisfied_by(tm)
+            if sat:
+                o = ostarts[k]
+                rtext = rb[o : o + len(text)]
+                cands = None
+                for rx in sat:
+                    target = vetoes if rx.exclusion else found
+                    if rx.prefixes is None:
+                        for m in rx.search.finditer(rtext):
+                            if m.end() > m.start():
+                                target.setdefault(rx.code, []).append((m.start(), m.end(), rx.pid))
+                        continue
+                    if cands is None:
+                        cands = self._candidates(pres, off, starts, shifts)
+                    at = cands.get(rx)
+                    if at:
+                        _run_anchored(rx, rtext, at, target)
+            if not found:
+                continue
+            if self._placeholder_res and ("[" in text or self._custom_placeholders):
+                self._drop_placeholders(text, found, 0)
+            for code in vetoes.keys() & found.keys():
+                self._apply_vetoes(code, found, vetoes[code], 0)
+            if not found:
+                continue
+            for h in found.values():
+                if len(h) > 1:
+                    h.sort(key=_START_END)
+                    if self._regex_tie(h):  # order of equal regex spans: as the reference
+                        found = self._reference_found(text)
+                        break
+            yield index[k], found
+
+    def _satisfied_by(self, tm: int) -> tuple[_Regex, ...]:
+        """The regexes to run on an answer whose trigger mask is `tm` (cached)."""
+        if len(self._satisfied) > 100_000:
+            self._satisfied.clear()
+        sat = tuple(self._always) + tuple(rx for rx in self._regexes if tm & rx.need == rx.need)
+        self._satisfied[tm] = sat
+        return sat
+
+    def _candidates(self, pres: list, off: int, starts, shifts) -> dict[_Regex, list[int]]:
+        """regex -> sorted distinct original offsets where one of its prefixes starts."""
+        out: dict[_Regex, set[int]] = {}
+        regexes = self._regexes
+        for s, pre in pres:
+            s -= off
+            if starts is not None:
+                s += shifts[bisect_right(starts, s) - 1]
+            for r in pre:
+                out.setdefault(regexes[r], set()).add(s)
+        return {rx: sorted(v) for rx, v in out.items()}
+
+    def _regex_tie(self, hits: list) -> bool:
+        is_regex = self._is_regex
+        for a, b in zip(hits, hits[1:], strict=False):
+            if a[0] == b[0] and a[1] == b[1] and is_regex[a[2]] and is_regex[b[2]]:
+                return True
+        return False
+
+    def _reference_found(self, text: str) -> dict[int, list[tuple[int, int, int]]]:
+        """The reference path's result for one answer, in the batch path's shape."""
+        pid = self._pid
+        found = self._hits(text)
+        return {
+            code: sorted(((s, e, pid[p]) for p, s, e in h), key=_START_END)
+            for code, h in found.items()
+        }
+
+    # ----------------------------------------------------------------------- reference path
+    # Answer by answer, as the coder worked before the batch path; kept as the oracle the
+    # batch path is tested against (tests/test_matcher_batch.py) and for ties it defers to.
 
     def _hits(self, text: str) -> dict[int, list[tuple[Pattern, int, int]]]:
         """code index -> [(pattern, start, end)] in original offsets, after vetoes."""
@@ -259,24 +529,21 @@ class KeywordCoder:
         if not found:
             return found
         if self._placeholder_res and ("[" in text or self._custom_placeholders):
-            self._drop_placeholders(text, found)
+            self._drop_placeholders(text, found, 1)
         for code in vetoes.keys() & found.keys():
-            self._apply_vetoes(code, found, vetoes[code])
+            self._apply_vetoes(code, found, vetoes[code], 1)
         return found
 
-    def _literal_hits(self, text: str, found: dict, vetoes: dict) -> dict:
+    def _literal_hits(self, text: str, found: dict, vetoes: dict) -> list[_Regex]:
         """Phrase and stem hits into found/vetoes; returns the regexes whose trigger occurs."""
         ptext, starts, shifts = phrase_text(text)
         last = len(ptext) - 1
         triggered: dict[_Regex, int] = {}
-        for end, items in self._automaton.iter(ptext):
-            for item in items:
-                key_len = item[0]
-                if key_len < 0:
-                    rx = item[1]
-                    triggered[rx] = triggered.get(rx, 0) | item[2]
-                    continue
-                _n, left, right, excl, code, pattern = item
+        patterns = self._patterns
+        for end, (key_len, lits, _m, _p, trigs) in self._automaton.iter(ptext):
+            for rx, bit in trigs:
+                triggered[rx] = triggered.get(rx, 0) | bit
+            for left, right, excl, code, pid in lits:
                 s = end - key_len + 1
                 if left and s > 0:
                     ch = ptext[s - 1]
@@ -291,28 +558,36 @@ class KeywordCoder:
                     s += shifts[bisect_right(starts, s) - 1]
                     stop = end + shifts[bisect_right(starts, end) - 1] + 1
                 target = vetoes if excl else found
-                target.setdefault(code, []).append((pattern, s, stop))
+                target.setdefault(code, []).append((patterns[pid], s, stop))
         return [rx for rx, bits in triggered.items() if bits == rx.all_sets]
 
-    def _drop_placeholders(self, text: str, found: dict) -> None:
+    # ----------------------------------------------------------------------- shared steps
+    # Hits are tuples with start and end at positions `at`, `at + 1` (batch: (start, end,
+    # pid), at=0; reference: (pattern, start, end), at=1).
+
+    def _drop_placeholders(self, text: str, found: dict, at: int) -> None:
         """Drop hits that cut into a placeholder; a hit may contain a whole one as context."""
         spans = {r: [m.span() for m in r.finditer(text)] for r in self._placeholder_res}
         for code in list(found):
             r = self._placeholders[code]
             if r is None or not spans[r]:
                 continue
-            kept = [h for h in found[code] if not _cuts_into(h[1], h[2], spans[r])]
+            kept = [h for h in found[code] if not _cuts_into(h[at], h[at + 1], spans[r])]
             if kept:
                 found[code] = kept
             else:
                 del found[code]
 
-    @staticmethod
-    def _apply_vetoes(code: int, found: dict, vetoes: list) -> None:
-        if any(p.scope == "answer" for p, _s, _e in vetoes):
+    def _apply_vetoes(self, code: int, found: dict, vetoes: list, at: int) -> None:
+        patterns = self._patterns
+        pattern_of = (lambda v: patterns[v[2]]) if at == 0 else itemgetter(0)
+        if any(pattern_of(v).scope == "answer" for v in vetoes):
             del found[code]
             return
-        kept = [h for h in found[code] if not any(h[1] < ve and vs < h[2] for _p, vs, ve in vetoes)]
+        spans = [(v[at], v[at + 1]) for v in vetoes]
+        kept = [
+            h for h in found[code] if not any(h[at] < ve and vs < h[at + 1] for vs, ve in spans)
+        ]
         if kept:
             found[code] = kept
         else:
@@ -324,41 +599,103 @@ class KeywordCoder:
         """Every code that applies to `text`, in codebook order, each with all its evidence."""
         if not isinstance(text, str) or not text:
             return []
-        found = self._hits(text)
         out = []
-        for code_idx in sorted(found):
-            book, code = self.codes[code_idx]
-            hits = sorted(found[code_idx], key=lambda h: (h[1], h[2]))
-            out.append(
-                Application(
-                    framework=code.framework,
-                    dimension=code.dimension,
-                    code_id=code.code_id,
-                    codebook_version=book.version,
-                    evidence=[Evidence(p.text, text[s:e], s, e) for p, s, e in hits],
+        patterns = self._patterns
+        for _i, found in self._coded([text]):
+            for code_idx in sorted(found):
+                book, code = self.codes[code_idx]
+                out.append(
+                    Application(
+                        framework=code.framework,
+                        dimension=code.dimension,
+                        code_id=code.code_id,
+                        codebook_version=book.version,
+                        evidence=[
+                            Evidence(patterns[pid].text, text[s:e], s, e)
+                            for s, e, pid in found[code_idx]
+                        ],
+                    )
                 )
-            )
         return out
 
     def code_frame(self, df, id_column: str, text_column: str):
-        """One row per (id, code) with the evidence as JSON text; ids without codes give no row."""
+        """One row per (id, code) with the evidence as JSON text; ids without codes give no row.
+
+        All answers go through one automaton pass per chunk of 20,000; the evidence JSON is
+        written directly (byte for byte what json.dumps gives for Evidence.to_dict lists)."""
+        import numpy as np
         import pandas as pd
 
-        rows = []
-        for answer_id, text in zip(df[id_column], df[text_column], strict=True):
-            for a in self.code_text(text):
-                rows.append(
-                    (
-                        answer_id,
-                        a.framework,
-                        a.dimension,
-                        a.code_id,
-                        a.codebook_version,
-                        len(a.evidence),
-                        json.dumps([ev.to_dict() for ev in a.evidence], ensure_ascii=False),
+        ids = list(df[id_column])
+        texts = list(df[text_column])
+        if len(ids) != len(texts):  # pragma: no cover - same frame
+            raise ValueError("id and text columns differ in length")
+        heads = self._json_head
+        rows: list[int] = []
+        codes: list[int] = []
+        n_ev: list[int] = []
+        evidence: list[str] = []
+        for i, found in self._coded(texts):
+            text = texts[i]
+            for code in sorted(found):
+                hits = found[code]
+                rows.append(i)
+                codes.append(code)
+                n_ev.append(len(hits))
+                evidence.append(
+                    "["
+                    + ", ".join(
+                        f'{heads[pid]}{_json_str(text[s:e])}, "start": {s}, "end": {e}}}'
+                        for s, e, pid in hits
                     )
+                    + "]"
                 )
-        return pd.DataFrame(rows, columns=FRAME_COLUMNS)
+        if not rows:
+            return pd.DataFrame([], columns=FRAME_COLUMNS)
+        code_arr = np.asarray(codes, dtype=np.intp)
+        per_code = [
+            (code.framework, code.dimension, code.code_id, book.version)
+            for book, code in self.codes
+        ]
+        columns = {"id": _id_column([ids[i] for i in rows], df[id_column].dtype)}
+        for j, name in enumerate(("framework", "dimension", "code_id", "codebook_version")):
+            values = np.empty(len(per_code), dtype=object)
+            values[:] = [c[j] for c in per_code]
+            columns[name] = values[code_arr]
+        columns["n_evidence"] = np.asarray(n_ev, dtype=np.int64)
+        ev = np.empty(len(evidence), dtype=object)
+        ev[:] = evidence
+        columns["evidence"] = ev
+        return pd.DataFrame(columns, copy=False)
+
+
+def _id_column(values: list, dtype):
+    """The id column as pd.DataFrame(list of row tuples) would infer it from these values."""
+    import numpy as np
+    import pandas as pd
+
+    if dtype == np.int64 and all(type(v) is int for v in values):
+        return np.asarray(values, dtype=np.int64)
+    if dtype == np.dtype(object) and all(type(v) is str for v in values):
+        out = np.empty(len(values), dtype=object)
+        out[:] = values
+        return out
+    return pd.DataFrame([(v,) for v in values], columns=["id"])["id"]
+
+
+def _run_anchored(rx: _Regex, rtext: str, at: list[int], target: dict) -> None:
+    """finditer, tried only at `at`: every match starts with one of rx.prefixes, so the
+    leftmost match at or after a position is the first offset of `at` from there where
+    re.match succeeds (lookbehinds still see the text before the offset)."""
+    match = rx.search.match
+    pos = 0
+    for p in at:
+        if p < pos:
+            continue
+        m = match(rtext, p)
+        if m is not None:
+            pos = m.end()
+            target.setdefault(rx.code, []).append((p, pos, rx.pid))
 
 
 FRAME_COLUMNS = [
@@ -387,21 +724,25 @@ except ImportError:  # pragma: no cover
 _MAX_SET = 64
 
 
-def _exact(items) -> set[str] | None:
-    """The finite set of strings a parsed sequence matches exactly, or None."""
+def _exact(items, fold: bool = True) -> set[str] | None:
+    """The finite set of strings a parsed sequence matches exactly (lower-cased when `fold`),
+    or None."""
     out = {""}
+    case = str.lower if fold else str
     for op, av in items:
         if op is _sc.LITERAL:
-            alts = {chr(av).lower()}
+            alts = {case(chr(av))}
         elif op is _sc.IN and all(o is _sc.LITERAL for o, _ in av):
-            alts = {chr(c).lower() for _, c in av}
+            alts = {case(chr(c)) for _, c in av}
         elif op is _sc.SUBPATTERN:
-            alts = _exact(av[-1])
+            if not fold and (av[1] or av[2]):  # scoped flags, e.g. (?i:...)
+                return None
+            alts = _exact(av[-1], fold)
         elif op is _sc.BRANCH:
-            subs = [_exact(b) for b in av[1]]
+            subs = [_exact(b, fold) for b in av[1]]
             alts = None if any(x is None for x in subs) else set().union(*subs)
         elif op in (_sc.MAX_REPEAT, _sc.MIN_REPEAT) and av[0] == 0 and av[1] == 1:
-            body = _exact(av[2])
+            body = _exact(av[2], fold)
             alts = None if body is None else body | {""}
         else:
             return None
@@ -469,6 +810,62 @@ def regex_triggers(regex: str, most: int = 2) -> list[list[str]] | None:
         if len(out) == most:
             break
     return out or None
+
+
+_ZERO_WIDTH = (_sc.ASSERT, _sc.ASSERT_NOT, _sc.AT)
+_REPEATS = (_sc.MAX_REPEAT, _sc.MIN_REPEAT, getattr(_sc, "POSSESSIVE_REPEAT", _sc.MAX_REPEAT))
+
+
+def _starts(items) -> set[str] | None:
+    """Strings (case as written) one of which every match of the parsed sequence starts with;
+    '' among them or None: nothing known."""
+    out = {""}
+    for op, av in items:
+        if op in _ZERO_WIDTH:  # consumes nothing: what follows still starts the match
+            continue
+        alts = _exact([(op, av)], fold=False)
+        last = alts is None  # not a finite set of strings: its starts end the prefix
+        if last:
+            if op is _sc.SUBPATTERN and not (av[1] or av[2]):
+                alts = _starts(av[-1])
+            elif op is _sc.BRANCH:
+                subs = [_starts(b) for b in av[1]]
+                alts = None if any(x is None for x in subs) else set().union(*subs)
+            elif op in _REPEATS and av[0] >= 1:
+                alts = _starts(av[2])
+            elif op is getattr(_sc, "ATOMIC_GROUP", None):
+                alts = _starts(av)
+            else:
+                alts = {""}
+            if alts is None:
+                return None
+        out = {a + b for a in out for b in alts}
+        if len(out) > _MAX_SET:
+            return None
+        if last:
+            break
+    return out
+
+
+def _anchor_prefixes(compiled: re.Pattern) -> tuple[str, ...] | None:
+    """Literal strings every match of `compiled` starts with, usable as automaton keys, or
+    None. Only for case-sensitive regexes (they run on case-folded text); each string must be
+    its own phrase key (no spaces, hyphens, slashes, capitals) and not too common a string
+    (three characters or more, or one with punctuation such as '[')."""
+    if compiled.flags & re.IGNORECASE:
+        return None
+    try:
+        starts = _starts(list(_sp.parse(compiled.pattern, compiled.flags)))
+    except Exception:
+        return None
+    if not starts or "" in starts:
+        return None
+    for s in starts:
+        if " " in s or phrase_text(s)[0] != s:
+            return None
+        if len(s) < 3 and all(ch.isalnum() or ch == "_" for ch in s):
+            return None
+    return tuple(sorted(starts))
 
 
 def _compile_regex(text: str, boundary: str) -> re.Pattern:

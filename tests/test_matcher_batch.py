@@ -1,0 +1,208 @@
+"""The batch path (code_frame, code_text) against the answer-by-answer reference path.
+
+The coder's speed work must not change what it codes: for every answer the batch path has to
+give exactly the codes, evidence patterns, spans and evidence order of the reference path
+(KeywordCoder._hits, the coder as it worked before the batch path), and code_frame's JSON has
+to be what json.dumps gives. Checked on synthetic answers, on answers mangled with the
+characters normalisation cares about, and on hypothesis-generated text.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline.core.codebook import load_codebook, load_codebooks
+from pipeline.core.matcher import (
+    _RUNS,
+    KeywordCoder,
+    _anchor_prefixes,
+    _regex_buffer,
+    phrase_text,
+    regex_text,
+)
+from pipeline.core.synth import synthetic_answer_texts
+
+ROOT = Path(__file__).resolve().parents[1]
+JUPYTER = ROOT / "examples" / "jupyter-2015-ux" / "codebook.yaml"
+
+CODER = KeywordCoder(load_codebooks(ROOT / "codebooks"))
+
+
+def reference_rows(coder: KeywordCoder, ids, texts) -> list[tuple]:
+    """code_frame's rows as the reference path gives them (json.dumps of Evidence dicts)."""
+    rows = []
+    for answer_id, text in zip(ids, texts, strict=True):
+        if not isinstance(text, str) or not text:
+            continue
+        found = coder._hits(text)
+        for code_idx in sorted(found):
+            book, code = coder.codes[code_idx]
+            hits = sorted(found[code_idx], key=lambda h: (h[1], h[2]))
+            evidence = [
+                {"pattern": p.text, "matched_text": text[s:e], "start": s, "end": e}
+                for p, s, e in hits
+            ]
+            rows.append(
+                (answer_id, code.framework, code.dimension, code.code_id, book.version,
+                 len(hits), json.dumps(evidence, ensure_ascii=False))
+            )  # fmt: skip
+    return rows
+
+
+def assert_same(coder: KeywordCoder, texts: list) -> None:
+    ids = list(range(len(texts)))
+    out = coder.code_frame(pd.DataFrame({"id": ids, "t": texts}), "id", "t")
+    assert list(out.itertuples(index=False, name=None)) == reference_rows(coder, ids, texts)
+    for text in texts[:300]:
+        got = [(a.code_id, [tuple(e) for e in a.evidence]) for a in coder.code_text(text)]
+        want = [
+            (coder.codes[c][1].code_id, [(p.text, text[s:e], s, e) for p, s, e in
+             sorted(h, key=lambda h: (h[1], h[2]))])
+            for c, h in sorted(coder._hits(text).items())
+        ] if isinstance(text, str) and text else []  # fmt: skip
+        assert got == want, text
+
+
+def mangle(texts: list[str], seed: int) -> list[str]:
+    """Answers with the characters normalisation and boundaries care about mixed in."""
+    rnd = random.Random(seed)
+    extras = [
+        "\u2019", "\u201c", "\u2014", "\u2013", "-", "/", "  ", "\n", "\t", "\u00a0", "\u0130",
+        "`", "[External Coach name]", "[Name]", "[", "]", "\U0001f60a", "_", "'s", "\u03a3",
+        "\x00", "K", "\u212a", "coach", "support", "time", "...", "\r\n", "CAPS",
+    ]  # fmt: skip
+    out = []
+    for t in texts:
+        chars = list(t)
+        for _ in range(rnd.randint(0, 4)):
+            i = rnd.randrange(len(chars) + 1)
+            if rnd.random() < 0.7:
+                chars[i:i] = list(rnd.choice(extras))
+            elif chars:
+                chars = list("".join(chars).upper())
+        out.append("".join(chars))
+    return out
+
+
+def test_synthetic_answers_same_as_reference():
+    assert_same(CODER, synthetic_answer_texts(6000, seed=11))
+
+
+def test_mangled_answers_same_as_reference():
+    assert_same(CODER, mangle(synthetic_answer_texts(6000, seed=12), seed=3))
+
+
+def test_every_pattern_in_context_same_as_reference():
+    texts = []
+    for _book, code in CODER.codes:
+        for p in (*code.patterns, *code.exclusions):
+            t = p.text
+            texts += [t, t.upper(), f"x{t}", f"{t}s.", f"The coach's {t} - [External Coach name]"]
+    assert_same(CODER, texts)
+
+
+def test_odd_cells_and_chunks(monkeypatch):
+    import pipeline.core.matcher as matcher
+
+    monkeypatch.setattr(matcher, "_CHUNK", 7)  # answers spread over many chunks
+    texts = ["", None, float("nan"), "We collaborated", "   ", "time  to   plan", 3] * 5
+    assert_same(CODER, texts)
+
+
+@pytest.mark.skipif(not JUPYTER.is_file(), reason="example codebook missing")
+def test_jupyter_codebook_same_as_reference():
+    coder = KeywordCoder([load_codebook(JUPYTER)])
+    assert_same(coder, mangle(synthetic_answer_texts(2000, seed=13), seed=4) + [
+        "Installation was hard", "no time", "the documentation!", "IPython kernels"
+    ])  # fmt: skip
+
+
+def test_regex_ties_follow_the_reference(tmp_path):
+    # two regexes of one code matching the same span: the evidence order is the reference's
+    path = tmp_path / "tie.yaml"
+    path.write_text(
+        "framework: tie\ndimensions:\n  d: A dimension.\ncodes:\n"
+        "  - id: t\n    dimension: d\n    patterns:\n"
+        "      - {regex: 'zeta\\W+beta'}\n      - {regex: 'alpha\\W+beta'}\n"
+        "      - {regex: 'beta'}\n      - {regex: '(?:alpha|zeta)\\W+beta'}\n",
+        encoding="utf-8",
+    )
+    coder = KeywordCoder([load_codebook(path)])
+    assert_same(coder, ["alpha beta", "zeta beta and alpha beta", "beta alpha beta"])
+
+
+def test_anchor_prefixes():
+    import re
+
+    assert _anchor_prefixes(re.compile(r"(?<!\w)(?:coach\w*\W+support)")) == ("coach",)
+    assert _anchor_prefixes(re.compile(r"r[au]n\w*")) == ("ran", "run")
+    assert _anchor_prefixes(re.compile(r"\[[^\]]*\]")) == ("[",)
+    assert _anchor_prefixes(re.compile(r"(?:we|i)\W+led")) is None  # too common
+    assert _anchor_prefixes(re.compile(r"\w+ing")) is None
+    assert _anchor_prefixes(re.compile(r"Coach", re.IGNORECASE)) is None
+    assert _anchor_prefixes(re.compile(r"(?i:coach)")) is None
+    assert _anchor_prefixes(re.compile(r"time\W+to")) == ("time",)
+    assert _anchor_prefixes(re.compile(r"co-plan")) is None  # hyphen: not a phrase key
+
+
+NORMALISE = st.text(
+    alphabet=st.sampled_from(
+        list("aZ \t\n\r\x0b\x1c-/_'`\"") + ["\u2019", "\u2032", "\u2014", "\u0130", "\u00a0",
+        "\u03a3", "\u03b1", "\u212a", "\u017f", "\U0001f60a", "\ud800", "\x85", "\u3000"]
+    ),
+    max_size=20,
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(NORMALISE, max_size=6))
+def test_chunk_normalisation_is_per_answer_normalisation(texts):
+    texts = [t for t in texts if t]
+    rb = _regex_buffer(texts, "\x00")
+    assert rb == "\x00" + "\x00".join(regex_text(t) for t in texts) + "\x00"
+    pb = _RUNS.sub(" ", rb.replace("-", " ").replace("/", " "))
+    assert pb == "\x00" + "\x00".join(phrase_text(t)[0] for t in texts) + "\x00"
+
+
+WORDS = st.sampled_from(
+    ["coach", "support", "[External Coach name]", "time", "to", "plan", "ran out of", "the",
+     "steps", "3", "collaborat", "ed", " ", "  ", "-", "/", ".", "'s", "\u2019", "\u2014",
+     "every", "one", "data", "look", "at", "helped", "us", "grade level", "change", "not"]
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(WORDS, max_size=14).map("".join), min_size=1, max_size=8))
+def test_generated_answers_same_as_reference(texts):
+    assert_same(CODER, texts)
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [
+        ["a", "b", "c"],
+        [1, 2, 3],
+        [1.5, 2.5, float("nan")],
+        [pd.Timestamp("2024-01-01"), pd.Timestamp("2024-01-02"), pd.Timestamp("2024-01-03")],
+        ["a", 1, None],
+        [True, False, True],
+    ],
+)
+def test_id_column_dtype_as_before(ids):
+    texts = ["We collaborated", "more time", "ran out of time and collaborated"]
+    df = pd.DataFrame({"id": ids, "t": texts})
+    out = CODER.code_frame(df, "id", "t")
+    before = pd.DataFrame(reference_rows(CODER, list(df["id"]), texts), columns=out.columns)
+    pd.testing.assert_frame_equal(out, before)
+
+
+def test_no_rows_frame_as_before():
+    out = CODER.code_frame(pd.DataFrame({"id": [1], "t": ["nothing here"]}), "id", "t")
+    pd.testing.assert_frame_equal(out, pd.DataFrame([], columns=out.columns))

@@ -1,0 +1,43 @@
+"""Every asset on a tiny landing with no coder sheets: the keyword codes stand in for final
+codes, the marts count them, and the report says so."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from pipeline.definitions import build_defs
+from pipeline.defs.resources import ProjectPaths, Warehouse
+from pipeline.runner import materialize_all
+from tests.conftest import ROOT
+
+
+def test_years_without_human_coding_use_keyword_codes(tiny_landing: Path):
+    root = tiny_landing
+    resources = {
+        "paths": ProjectPaths(landing_dir=str(root / "landing"),
+                              roster_path=str(root / "roster.csv"),
+                              codebook_dir=str(ROOT / "codebooks"),
+                              coder_sheets_dir=str(root / "no-sheets"),
+                              reports_dir=str(root / "reports"), pseudonym_salt="t"),
+        "warehouse": Warehouse(path=str(root / "wh.duckdb"), wait_seconds=1),
+    }
+    summary = materialize_all(build_defs(resources), str(root / "landing"),
+                              instance=dg.DagsterInstance.ephemeral(), echo=lambda _: None)
+    assert summary.success and summary.failed_checks == []
+    with duckdb.connect(str(root / "wh.duckdb"), read_only=True) as con:
+        final = con.execute("select provenance, decided_by, code_id from coding.final_codes "
+                            "order by code_id").fetchall()
+        keyword = con.execute("select code_id from coding.code_applications "
+                              "where coder = 'keyword' order by code_id").fetchall()
+        sources = con.execute("select distinct coding_source from marts.code_frequencies "
+                              "where n_answers > 0").fetchall()
+        assert con.execute("select count(*) from coding.agreement").fetchone() == (0,)
+    assert final and {(p, d) for p, d, _ in final} == {("keyword", "keyword coder")}
+    assert [c for *_, c in final] == [c for (c,) in keyword]
+    assert {"collaboration", "time_allocated", "follow_the_process"} <= {c for (c,) in keyword}
+    assert sources == [("keyword",)]
+    html = (root / "reports" / "findings.html").read_text(encoding="utf-8")
+    assert 'class="note keyword-standin" data-year="2020-21"' in html

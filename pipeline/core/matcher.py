@@ -32,6 +32,7 @@ from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain
 from json.encoder import encode_basestring as _json_str
 from operator import itemgetter
 from typing import NamedTuple
@@ -305,17 +306,21 @@ class KeywordCoder:
             for k in rx.prefixes or ():
                 entry(k)[2][r] = None
         self._sep = next(s for s in _SEPARATORS if not any(s in k for k in keys))
-        # Automaton value: (key length, literal items, trigger mask, prefix-of regexes,
-        # trigger items in order -- the reference path's view).
+        # Automaton value: the key's index. Per key (reference path): (key length, literal
+        # items, trigger mask, prefix-of regexes, trigger items in order); the batch path
+        # reads the same from flat arrays (_tables).
         self._automaton = ahocorasick.Automaton()
+        self._keys: list[tuple] = []
         for key, (lits, trigs, pres) in keys.items():
             mask = 0
             for rx, bit in trigs:
                 mask |= bit << rx._base
-            self._automaton.add_word(key, (len(key), tuple(lits), mask, tuple(pres), tuple(trigs)))
+            self._automaton.add_word(key, len(self._keys))
+            self._keys.append((len(key), tuple(lits), mask, tuple(pres), tuple(trigs)))
         self._literal = bool(keys)
         if self._literal:
             self._automaton.make_automaton()
+        self._tables = _Tables(self._keys, self._regexes, base)
         self._placeholders = {
             i: re.compile(book.placeholders) if book.placeholders else None
             for i, (book, _c) in enumerate(self.codes)
@@ -324,7 +329,6 @@ class KeywordCoder:
         self._custom_placeholders = any(
             r.pattern != DEFAULT_PLACEHOLDERS for r in self._placeholder_res
         )
-        self._satisfied: dict[int, tuple[_Regex, ...]] = {}
         # Per pattern: the start of its evidence JSON object, up to the matched text.
         self._json_head = [
             '{"pattern": ' + _json_str(p.text) + ', "matched_text": ' for p in self._patterns
@@ -378,50 +382,74 @@ class KeywordCoder:
         else:
             pstarts = ostarts
 
-        # Pass 1: one automaton pass over the chunk; per answer with a key: [k, trigger
-        # mask, literal hits that pass their boundary checks, prefix hits].
-        records: list[list] = []
+        # Pass 1, vectorised: one automaton pass over the chunk, then boundary checks, trigger
+        # masks and regex start candidates for all hits at once (numpy).
+        np = _numpy()
+        t = self._tables
+        pst = np.asarray(pstarts, dtype=np.int64)
         if self._literal:
-            nxt = -1
-            hits: list = []
-            pres: list = []
-            rec: list = []
-            tm = 0
-            for end, (klen, lits, km, pre, _t) in self._automaton.iter(pb):
-                if end >= nxt:
-                    if rec:
-                        rec[1] = tm
-                    k = bisect_right(pstarts, end) - 1
-                    nxt = pstarts[k + 1]
-                    hits, pres, tm = [], [], 0
-                    rec = [k, 0, hits, pres]
-                    records.append(rec)
-                if km:
-                    tm |= km
-                if pre:
-                    pres.append((end - klen + 1, pre))
-                if lits:
-                    s = end - klen + 1
-                    for left, right, excl, code, pid in lits:
-                        if left:
-                            ch = pb[s - 1]
-                            if ch.isalnum() or ch == "_":
-                                continue
-                        if right:
-                            ch = pb[end + 1]
-                            if ch.isalnum() or ch == "_":
-                                continue
-                        hits.append((s, end, excl, code, pid))
-            if rec:
-                rec[1] = tm
-        if self._always:  # every answer needs a look
-            seen = {r[0] for r in records}
-            records += [[k, 0, [], []] for k in range(len(tx)) if k not in seen]
-            records.sort(key=itemgetter(0))
+            flat = np.fromiter(chain.from_iterable(self._automaton.iter(pb)), dtype=np.int64)
+        else:
+            flat = np.empty(0, dtype=np.int64)
+        ends, kids = flat[0::2], flat[1::2]
+        n_hits = len(kids)
+        lit_rows: dict[int, tuple[int, int]] = {}  # answer k -> slice of the literal lists
+        cand_rows: dict[int, tuple[int, int]] = {}  # answer k -> slice of the candidate lists
+        plain: dict[int, list[_Regex]] = {}  # answer k -> regexes to run with finditer
+        lit_s = lit_e = lit_x = lit_c = lit_p = cand_r = cand_s = ()
+        if n_hits:
+            ans = np.searchsorted(pst, ends, side="right") - 1
+            starts_g = ends - t.klen[kids] + 1
+            # literal items that pass their boundary checks, in automaton order
+            hi, item = _expand(np, t.lit_count[kids], t.lit_start[kids])
+            if len(item):
+                s_, e_ = starts_g[hi], ends[hi]
+                word = _word_at(np, pb, np.concatenate((s_ - 1, e_ + 1)))
+                ok = ~(
+                    (t.it_left[item] & word[: len(item)]) | (t.it_right[item] & word[len(item) :])
+                )
+                hi, item = hi[ok], item[ok]
+                lit_s, lit_e = starts_g[hi].tolist(), ends[hi].tolist()
+                lit_x, lit_c, lit_p = (t.it_excl[item].tolist(), t.it_code[item].tolist(),
+                                       t.it_pid[item].tolist())  # fmt: skip
+                _slices(np, ans[hi], lit_rows)
+            # trigger masks per answer -> the regexes every trigger set of which occurs
+            if t.n_regex:
+                new = np.empty(n_hits, dtype=bool)
+                new[0] = True
+                np.not_equal(ans[1:], ans[:-1], out=new[1:])
+                first = np.flatnonzero(new)
+                masks = np.bitwise_or.reduceat(t.tmask[kids], first, axis=0)
+                sat = np.ones((len(first), t.n_regex), dtype=bool)
+                for w in range(t.tmask.shape[1]):
+                    need = t.need[:, w]
+                    sat &= (masks[:, w : w + 1] & need) == need
+                group = np.cumsum(new) - 1
+                # anchored regexes: where one of their prefixes starts
+                hp, pos = _expand(np, t.pre_count[kids], t.pre_start[kids])
+                if len(pos):
+                    r = t.pre_rx[pos]
+                    g = group[hp]
+                    keep = sat[g, r]
+                    r, g, st_ = r[keep], g[keep], starts_g[hp][keep]
+                    order = np.lexsort((st_, r, g))
+                    cand_r, cand_s = r[order].tolist(), st_[order].tolist()
+                    _slices(np, ans[first][g[order]], cand_rows)
+                # the other regexes: finditer on the whole answer
+                if t.plain_cols.size:
+                    gg, rr = np.nonzero(sat[:, t.plain_cols])
+                    regexes = self._regexes
+                    for k, r in zip(ans[first][gg].tolist(), t.plain_cols[rr].tolist(),
+                                    strict=True):  # fmt: skip
+                        plain.setdefault(k, []).append(regexes[r])
+        if self._always:
+            active = range(len(tx))
+        else:
+            active = sorted(lit_rows.keys() | cand_rows.keys() | plain.keys())
 
-        # Pass 2: per answer, verify and assemble.
-        satisfied = self._satisfied
-        for k, tm, hits, pres in records:
+        # Pass 2: per answer with something to check, verify and assemble.
+        regexes = self._regexes
+        for k in active:
             text = tx[k]
             off = pstarts[k]
             starts = shifts = None
@@ -429,33 +457,56 @@ class KeywordCoder:
                 _p, starts, shifts = phrase_text(text)
             found: dict[int, list] = {}
             vetoes: dict[int, list] = {}
-            for s, end, excl, code, pid in hits:
-                s -= off
-                end -= off
-                stop = end + 1
-                if starts is not None:
-                    s += shifts[bisect_right(starts, s) - 1]
-                    stop = end + shifts[bisect_right(starts, end) - 1] + 1
-                (vetoes if excl else found).setdefault(code, []).append((s, stop, pid))
-            sat = satisfied.get(tm)
-            if sat is None:
-                sat = self._satisfied_by(tm)
-            if sat:
+            rows = lit_rows.get(k)
+            if (
+                rows is not None
+                and rows[1] - rows[0] == 1
+                and starts is None
+                and not lit_x[rows[0]]
+                and k not in cand_rows
+                and k not in plain
+                and not self._always
+                and (
+                    not self._placeholder_res or ("[" not in text and not self._custom_placeholders)
+                )
+            ):  # one literal hit and nothing else to check: the common case
+                i = rows[0]
+                yield index[k], {lit_c[i]: [(lit_s[i] - off, lit_e[i] - off + 1, lit_p[i])]}
+                continue
+            if rows is not None:
+                a, b = rows
+                for i in range(a, b):
+                    s, stop = lit_s[i] - off, lit_e[i] - off + 1
+                    if starts is not None:
+                        end = stop - 1
+                        s += shifts[bisect_right(starts, s) - 1]
+                        stop = end + shifts[bisect_right(starts, end) - 1] + 1
+                    (vetoes if lit_x[i] else found).setdefault(lit_c[i], []).append(
+                        (s, stop, lit_p[i])
+                    )
+            run = self._always + plain.get(k, [])
+            if run or k in cand_rows:
                 o = ostarts[k]
                 rtext = rb[o : o + len(text)]
-                cands = None
-                for rx in sat:
+                for rx in run:
                     target = vetoes if rx.exclusion else found
-                    if rx.prefixes is None:
-                        for m in rx.search.finditer(rtext):
-                            if m.end() > m.start():
-                                target.setdefault(rx.code, []).append((m.start(), m.end(), rx.pid))
-                        continue
-                    if cands is None:
-                        cands = self._candidates(pres, off, starts, shifts)
-                    at = cands.get(rx)
-                    if at:
-                        _run_anchored(rx, rtext, at, target)
+                    for m in rx.search.finditer(rtext):
+                        if m.end() > m.start():
+                            target.setdefault(rx.code, []).append((m.start(), m.end(), rx.pid))
+                if k in cand_rows:
+                    a, b = cand_rows[k]
+                    i = a
+                    while i < b:
+                        r = cand_r[i]
+                        at = []
+                        while i < b and cand_r[i] == r:
+                            p = cand_s[i] - off
+                            if starts is not None:
+                                p += shifts[bisect_right(starts, p) - 1]
+                            at.append(p)
+                            i += 1
+                        rx = regexes[r]
+                        _run_anchored(rx, rtext, at, vetoes if rx.exclusion else found)
             if not found:
                 continue
             if self._placeholder_res and ("[" in text or self._custom_placeholders):
@@ -471,26 +522,6 @@ class KeywordCoder:
                         found = self._reference_found(text)
                         break
             yield index[k], found
-
-    def _satisfied_by(self, tm: int) -> tuple[_Regex, ...]:
-        """The regexes to run on an answer whose trigger mask is `tm` (cached)."""
-        if len(self._satisfied) > 100_000:
-            self._satisfied.clear()
-        sat = tuple(self._always) + tuple(rx for rx in self._regexes if tm & rx.need == rx.need)
-        self._satisfied[tm] = sat
-        return sat
-
-    def _candidates(self, pres: list, off: int, starts, shifts) -> dict[_Regex, list[int]]:
-        """regex -> sorted distinct original offsets where one of its prefixes starts."""
-        out: dict[_Regex, set[int]] = {}
-        regexes = self._regexes
-        for s, pre in pres:
-            s -= off
-            if starts is not None:
-                s += shifts[bisect_right(starts, s) - 1]
-            for r in pre:
-                out.setdefault(regexes[r], set()).add(s)
-        return {rx: sorted(v) for rx, v in out.items()}
 
     def _regex_tie(self, hits: list) -> bool:
         is_regex = self._is_regex
@@ -540,7 +571,9 @@ class KeywordCoder:
         last = len(ptext) - 1
         triggered: dict[_Regex, int] = {}
         patterns = self._patterns
-        for end, (key_len, lits, _m, _p, trigs) in self._automaton.iter(ptext):
+        values = self._keys
+        for end, kid in self._automaton.iter(ptext):
+            key_len, lits, _m, _p, trigs = values[kid]
             for rx, bit in trigs:
                 triggered[rx] = triggered.get(rx, 0) | bit
             for left, right, excl, code, pid in lits:
@@ -635,21 +668,28 @@ class KeywordCoder:
         codes: list[int] = []
         n_ev: list[int] = []
         evidence: list[str] = []
+        add_row, add_code, add_n, add_ev = rows.append, codes.append, n_ev.append, evidence.append
         for i, found in self._coded(texts):
             text = texts[i]
-            for code in sorted(found):
+            for code in sorted(found) if len(found) > 1 else found:
                 hits = found[code]
-                rows.append(i)
-                codes.append(code)
-                n_ev.append(len(hits))
-                evidence.append(
-                    "["
-                    + ", ".join(
-                        f'{heads[pid]}{_json_str(text[s:e])}, "start": {s}, "end": {e}}}'
-                        for s, e, pid in hits
+                add_row(i)
+                add_code(code)
+                add_n(len(hits))
+                if len(hits) == 1:
+                    ((s, e, pid),) = hits
+                    add_ev(f'[{heads[pid]}{_json_str(text[s:e])}, "start": {s}, "end": {e}}}]')
+                else:
+                    add_ev(
+                        "["
+                        + ", ".join(
+                            [
+                                f'{heads[pid]}{_json_str(text[s:e])}, "start": {s}, "end": {e}}}'
+                                for s, e, pid in hits
+                            ]
+                        )
+                        + "]"
                     )
-                    + "]"
-                )
         if not rows:
             return pd.DataFrame([], columns=FRAME_COLUMNS)
         code_arr = np.asarray(codes, dtype=np.intp)
@@ -667,6 +707,89 @@ class KeywordCoder:
         ev[:] = evidence
         columns["evidence"] = ev
         return pd.DataFrame(columns, copy=False)
+
+
+class _Tables:
+    """The automaton keys' items as flat numpy arrays, for the vectorised pass."""
+
+    def __init__(self, keys: list[tuple], regexes: list[_Regex], n_bits: int):
+        np = _numpy()
+        n = len(keys)
+        self.klen = np.array([v[0] for v in keys] or [0], dtype=np.int64)
+        lits = [v[1] for v in keys]
+        self.lit_count = np.array([len(x) for x in lits] or [0], dtype=np.int64)
+        self.lit_start = np.concatenate(([0], np.cumsum(self.lit_count)[:-1])).astype(np.int64)
+        items = [it for x in lits for it in x] or [(False, False, False, 0, 0)]
+        self.it_left, self.it_right, self.it_excl = (
+            np.array([it[j] for it in items], dtype=bool) for j in range(3)
+        )
+        self.it_code, self.it_pid = (
+            np.array([it[j] for it in items], dtype=np.int64) for j in (3, 4)
+        )
+        words = max(1, -(-n_bits // 64))
+        self.tmask = np.zeros((max(n, 1), words), dtype=np.uint64)
+        for i, v in enumerate(keys):
+            for w in range(words):
+                self.tmask[i, w] = (v[2] >> (64 * w)) & 0xFFFFFFFFFFFFFFFF
+        self.need = np.zeros((len(regexes), words), dtype=np.uint64)
+        for r, rx in enumerate(regexes):
+            for w in range(words):
+                self.need[r, w] = (rx.need >> (64 * w)) & 0xFFFFFFFFFFFFFFFF
+        self.n_regex = len(regexes)
+        pres = [v[3] for v in keys]
+        self.pre_count = np.array([len(x) for x in pres] or [0], dtype=np.int64)
+        self.pre_start = np.concatenate(([0], np.cumsum(self.pre_count)[:-1])).astype(np.int64)
+        self.pre_rx = np.array([r for x in pres for r in x] or [0], dtype=np.int64)
+        self.plain_cols = np.array(
+            [r for r, rx in enumerate(regexes) if rx.prefixes is None], dtype=np.int64
+        )
+
+
+def _numpy():
+    import numpy
+
+    return numpy
+
+
+def _expand(np, counts, firsts):
+    """For rows with `counts[i]` items starting at `firsts[i]`: (row of each item, item)."""
+    total = int(counts.sum())
+    rows = np.repeat(np.arange(len(counts)), counts)
+    if not total:
+        return rows, rows
+    within = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+    return rows, firsts[rows] + within
+
+
+def _slices(np, keys, out: dict) -> None:
+    """out[key] = (start, stop) of each run of equal values in the sorted array `keys`."""
+    if not len(keys):
+        return
+    cut = np.flatnonzero(keys[1:] != keys[:-1]) + 1
+    bounds = np.concatenate(([0], cut, [len(keys)])).tolist()
+    for key, a, b in zip(keys[np.concatenate(([0], cut))].tolist(), bounds, bounds[1:],
+                         strict=False):  # fmt: skip
+        out[key] = (a, b)
+
+
+_WORD_ASCII = None
+
+
+def _word_at(np, text: str, positions):
+    """Whether text[p] is a word character (isalnum() or '_') for each position."""
+    global _WORD_ASCII
+    if _WORD_ASCII is None:
+        _WORD_ASCII = np.array([chr(c).isalnum() or c == 95 for c in range(128)], dtype=bool)
+    if text.isascii():
+        codes = np.frombuffer(text.encode("ascii"), dtype=np.uint8)[positions]
+        return _WORD_ASCII[codes]
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)[positions]
+    out = _WORD_ASCII[np.minimum(codes, 127)]
+    wide = codes > 127
+    if wide.any():
+        uniq, inv = np.unique(codes[wide], return_inverse=True)
+        out[wide] = np.array([chr(c).isalnum() for c in uniq.tolist()], dtype=bool)[inv]
+    return out
 
 
 def _id_column(values: list, dtype):

@@ -1,14 +1,23 @@
 """Benchmark: the keyword coder against two baselines on the same synthetic answers.
 
     .venv/bin/python bench/coder.py [--n 1000000] [--repeats 3] [--naive-n 20000]
+        [--save-reference PATH | --check-reference PATH] [--code-text]
 
-- coder: KeywordCoder.code_text on every answer with the shipped codebooks (codebooks/).
+- coder: KeywordCoder.code_frame on a DataFrame (id, text) of all answers with the shipped
+  codebooks (codebooks/) -- the path the Dagster asset and the pipeline use: every code
+  application as a row with its evidence JSON, returned as a pandas DataFrame.
+  With --code-text, also KeywordCoder.code_text per answer (Application/Evidence objects),
+  reported on its own line.
 - naive: one precompiled, case-insensitive re.search per pattern per answer (phrases as
   escaped regexes with word boundaries, stems as prefix regexes, regexes as written). It is
   measured on the first --naive-n answers and extrapolated to answers/s.
 - floor: one pyahocorasick pass over the lower-cased answers finding only the literal keys
   (the same phrase keys and stem anchors the coder's automaton holds); no verification.
 Each figure is the median over --repeats runs. Peak memory is the process's max RSS.
+
+--save-reference PATH writes the coder's rows (id, framework, dimension, code_id, n_evidence,
+evidence) to a pickle; --check-reference PATH compares this run's rows with such a file and
+exits 1 on any difference (e.g. save with the coder before a change, check after it).
 """
 
 from __future__ import annotations
@@ -55,11 +64,32 @@ def naive_patterns(books) -> list[re.Pattern]:
     return out
 
 
-def run_coder(coder: KeywordCoder, texts: list[str]) -> int:
+def run_coder(coder: KeywordCoder, frame) -> int:
+    return len(coder.code_frame(frame, "id", "text"))
+
+
+def run_code_text(coder: KeywordCoder, texts: list[str]) -> int:
     n = 0
     for t in texts:
         n += len(coder.code_text(t))
     return n
+
+
+REFERENCE_COLUMNS = ["id", "framework", "dimension", "code_id", "n_evidence", "evidence"]
+
+
+def check_reference(coder: KeywordCoder, frame, path: str) -> bool:
+    import pandas as pd
+
+    got = coder.code_frame(frame, "id", "text")[REFERENCE_COLUMNS].reset_index(drop=True)
+    want = pd.read_pickle(path)[REFERENCE_COLUMNS].reset_index(drop=True)
+    if got.equals(want):
+        print(f"reference: identical to {path} ({len(got):,} rows)")
+        return True
+    diff = got.merge(want, how="outer", indicator=True)
+    print(f"reference: DIFFERENT from {path}: {len(got):,} rows vs {len(want):,}")
+    print(diff[diff["_merge"] != "both"].head(20).to_string())
+    return False
 
 
 def run_naive(patterns: list[re.Pattern], texts: list[str]) -> int:
@@ -95,6 +125,10 @@ def main() -> None:
     ap.add_argument("--naive-n", type=int, default=20_000, help="answers for the naive baseline")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--codebook", action="append", default=None, help="default: codebooks/")
+    ap.add_argument("--code-text", action="store_true", help="also time code_text per answer")
+    ref = ap.add_mutually_exclusive_group()
+    ref.add_argument("--save-reference", metavar="PATH", help="save the coder's rows")
+    ref.add_argument("--check-reference", metavar="PATH", help="compare the rows with PATH")
     args = ap.parse_args()
 
     t0 = time.perf_counter()
@@ -117,7 +151,17 @@ def main() -> None:
                     floor.add_word(key, key)
     floor.make_automaton()
 
-    t_coder, n_apps = timed(run_coder, coder, texts, repeats=args.repeats)
+    import pandas as pd
+
+    frame = pd.DataFrame({"id": range(len(texts)), "text": texts})
+    if args.save_reference:
+        coder.code_frame(frame, "id", "text")[REFERENCE_COLUMNS].to_pickle(args.save_reference)
+        print(f"reference: saved to {args.save_reference}")
+    if args.check_reference and not check_reference(coder, frame, args.check_reference):
+        sys.exit(1)
+    t_coder, n_apps = timed(run_coder, coder, frame, repeats=args.repeats)
+    if args.code_text:
+        t_text, _n = timed(run_code_text, coder, texts, repeats=args.repeats)
     t_floor, n_floor = timed(run_floor, floor, texts, repeats=args.repeats)
     sub = texts[: args.naive_n]
     patterns = naive_patterns(books)
@@ -128,8 +172,13 @@ def main() -> None:
     naive_rate = len(sub) / t_naive
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
-        f"coder: {coder_rate:12,.0f} answers/s  ({t_coder:.2f}s for {len(texts):,}; {n_apps:,} code applications)"
+        f"coder: {coder_rate:12,.0f} answers/s  ({t_coder:.2f}s for {len(texts):,}; code_frame, "
+        f"{n_apps:,} code applications)"
     )
+    if args.code_text:
+        print(
+            f"code_text: {len(texts) / t_text:8,.0f} answers/s  ({t_text:.2f}s, one call per answer)"
+        )
     print(f"floor: {floor_rate:12,.0f} answers/s  ({t_floor:.2f}s; {n_floor:,} literal key hits)")
     print(f"naive: {naive_rate:12,.0f} answers/s  ({t_naive:.2f}s for a subsample of {len(sub):,}, "
           f"extrapolated; {len(patterns)} re.search per answer)")  # fmt: skip

@@ -17,11 +17,11 @@ How it works (see docs/codebooks.md for the pattern language):
    patterns veto overlapping hits (or the whole code); a code with a hit left is applied once
    and lists every hit as evidence.
 
-Batch path: code_frame (and code_text, with a batch of one) normalise chunks of 20,000
-answers joined by a separator in one go and run the automaton once per chunk; answers without
-a key cost nothing after that pass. The answer-by-answer path (`_hits`) is kept as the oracle
-the batch path is tested against, and decides the evidence order in the rare case of two
-regex patterns of one code matching the very same span.
+Batch path: code_frame normalises chunks of 20,000 answers joined by a separator in one go,
+runs the automaton once per chunk and checks all its hits with numpy; answers without a key
+cost nothing after that pass. The answer-by-answer path (`_hits`, used by code_text)
+is the oracle the batch path is tested against, and decides the evidence order in the rare
+case of two regex patterns of one code matching the very same span.
 """
 
 from __future__ import annotations
@@ -629,26 +629,26 @@ class KeywordCoder:
     # ----------------------------------------------------------------------- public API
 
     def code_text(self, text: str) -> list[Application]:
-        """Every code that applies to `text`, in codebook order, each with all its evidence."""
+        """Every code that applies to `text`, in codebook order, each with all its evidence.
+
+        One answer at a time: the answer-by-answer path (the batch path's set-up costs more
+        than it saves on a single answer). code_frame gives the same codes and evidence."""
         if not isinstance(text, str) or not text:
             return []
+        found = self._hits(text)
         out = []
-        patterns = self._patterns
-        for _i, found in self._coded([text]):
-            for code_idx in sorted(found):
-                book, code = self.codes[code_idx]
-                out.append(
-                    Application(
-                        framework=code.framework,
-                        dimension=code.dimension,
-                        code_id=code.code_id,
-                        codebook_version=book.version,
-                        evidence=[
-                            Evidence(patterns[pid].text, text[s:e], s, e)
-                            for s, e, pid in found[code_idx]
-                        ],
-                    )
+        for code_idx in sorted(found):
+            book, code = self.codes[code_idx]
+            hits = sorted(found[code_idx], key=lambda h: (h[1], h[2]))
+            out.append(
+                Application(
+                    framework=code.framework,
+                    dimension=code.dimension,
+                    code_id=code.code_id,
+                    codebook_version=book.version,
+                    evidence=[Evidence(p.text, text[s:e], s, e) for p, s, e in hits],
                 )
+            )
         return out
 
     def code_frame(self, df, id_column: str, text_column: str):

@@ -1,9 +1,9 @@
-"""The batch path (code_frame, code_text) against the answer-by-answer reference path.
+"""The batch path (code_frame) against the answer-by-answer path (code_text, KeywordCoder._hits).
 
 The coder's speed work must not change what it codes: for every answer the batch path has to
-give exactly the codes, evidence patterns, spans and evidence order of the reference path
-(KeywordCoder._hits, the coder as it worked before the batch path), and code_frame's JSON has
-to be what json.dumps gives. Checked on synthetic answers, on answers mangled with the
+give exactly the codes, evidence patterns, spans and evidence order of the answer-by-answer
+path (the coder as it worked before the batch path), and code_frame's JSON has to be what
+json.dumps gives for the Evidence dicts, as before. Checked on synthetic answers, on answers mangled with the
 characters normalisation cares about, and on hypothesis-generated text.
 """
 

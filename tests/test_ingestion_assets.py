@@ -112,5 +112,8 @@ def test_checks_can_fail(tiny_landing: Path, broken: str, monkeypatch):
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
     if broken == "answer_text":
         assert checks["no_roster_names"] is False
+        # the answer with the name was never written
+        assert query(tiny_landing, "select count(*) from staging.answers "
+                                   "where answer_text ilike '%marisol%'") == [(0,)]
     else:
         assert checks["answers_schema"] is False and checks["answers_expectations"] is False

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import re
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pipeline.core.name_scan import NameScanner
 from pipeline.core.redact import (
     COACH_PLACEHOLDER,
     STAFF_PLACEHOLDER,
     Redactor,
     RosterEntry,
+    fold,
     name_variants,
 )
 
@@ -28,9 +28,11 @@ FILLER = ["we", "the", "team", "data", "was", "great", "and", "session", "helped
           ".", "!", "😊", "’", "\n", "protocol", "Name", "coach"]
 
 
+SCANNER = NameScanner(ROSTER)   # the independent oracle: token-based, shares no code
+
+
 def survivors(text: str) -> list[str]:
-    return [n for n in ALL_NAMES
-            if re.search(rf"(?<!\w){re.escape(n)}(?!\w)", text, re.IGNORECASE)]
+    return SCANNER.find(text)
 
 
 def test_full_first_last_possessive_any_case():
@@ -44,8 +46,18 @@ def test_full_first_last_possessive_any_case():
 
 
 def test_names_inside_other_words_are_left_alone():
-    assert REDACTOR.redact("Marisolita and Okafors-like words stay")[0] == \
-        "Marisolita and Okafors-like words stay"
+    assert REDACTOR.redact("Marisolita and Okaforesque words stay")[0] == \
+        "Marisolita and Okaforesque words stay"
+
+
+def test_accents_either_way_and_plural_possessive():
+    accented = Redactor([RosterEntry("Giedrė Ulfsdóttir", "teacher")])
+    assert accented.redact("Thanks Giedre and GIEDRĖ")[0] == "Thanks [Name] and [Name]"
+    assert accented.redact("ulfsdottir's notes")[0] == "[Name]'s notes"
+    assert REDACTOR.redact("Marísol helped")[0] == f"{COACH_PLACEHOLDER} helped"
+    # decomposed accent (e + combining acute) is consumed with its letter
+    assert REDACTOR.redact("Jose\u0301 came")[0] == f"{STAFF_PLACEHOLDER} came"
+    assert REDACTOR.redact("the Okafors' classroom")[0] == f"the {COACH_PLACEHOLDER}' classroom"
 
 
 def test_spans_point_at_the_original_text():
@@ -59,8 +71,8 @@ def test_spans_point_at_the_original_text():
     st.one_of(
         st.sampled_from(FILLER),
         st.tuples(st.sampled_from(ALL_NAMES),
-                  st.sampled_from([str.lower, str.upper, str.title, str]),
-                  st.sampled_from(["", "'s", "’s", "s'"]))
+                  st.sampled_from([str.lower, str.upper, str.title, str, fold]),
+                  st.sampled_from(["", "'s", "’s", "s'", "s"]))
         .map(lambda t: t[1](t[0]) + t[2]),
         st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=5),
     ), max_size=25),

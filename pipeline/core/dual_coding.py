@@ -15,14 +15,26 @@ from pipeline.core.coder_sheets import (
     validate_coder_sheets,
 )
 from pipeline.core.coding import APPLICATION_COLUMNS
+from pipeline.core.redact import Redactor
 
 KEYWORD = "keyword"
 ADJUDICATION_NAMES = ("adjudications.xlsx", "adjudications.csv")
 QUEUE_NAMES = ("discrepancy_queue.xlsx", "discrepancy_queue.csv")
 
 
-def import_sheets(sheet_dir: str | Path, answers: pd.DataFrame, codebooks):
-    """Read and validate every coder sheet in `sheet_dir`.
+def redact_columns(frame: pd.DataFrame, redactor: Redactor, columns) -> pd.DataFrame:
+    """Free text typed by coders and adjudicators (notes, reasons) can name people too."""
+    frame = frame.copy()
+    for column in columns:
+        if column in frame.columns:
+            frame[column] = redactor.redact_all(frame[column].tolist())
+    return frame
+
+
+def import_sheets(sheet_dir: str | Path, answers: pd.DataFrame, codebooks,
+                  redactor: Redactor):
+    """Read and validate every coder sheet in `sheet_dir`; notes and quarantine texts are
+    redacted (the sheets themselves are the raw record).
 
     Returns (applications in coding.code_applications' shape, units, quarantine, unaccounted):
     `unaccounted` lists sheet rows naming a code that became neither an application nor a
@@ -34,6 +46,8 @@ def import_sheets(sheet_dir: str | Path, answers: pd.DataFrame, codebooks):
                                             "basis"]), pd.DataFrame(), pd.DataFrame()
     rows = read_coder_sheets(files)
     apps, units, quarantine = validate_coder_sheets(rows, answers, sheet_codes(codebooks))
+    apps = redact_columns(apps, redactor, ["note"])
+    quarantine = redact_columns(quarantine, redactor, ["code", "reason", "answer_id"])
     key = ["source_file", "source_sheet", "source_row", "source_column"]
     named = rows[rows["code"].fillna("").astype(str).str.strip() != ""]
     seen = pd.concat([apps[key], quarantine[key]]).astype(str).drop_duplicates()

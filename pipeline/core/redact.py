@@ -59,30 +59,48 @@ def load_roster(path: str | Path) -> list[RosterEntry]:
     return entries
 
 
-def _fold_accents(text: str) -> str:
+def fold(text: str) -> str:
+    """Accents and compatibility forms removed ("Giedrė" -> "Giedre", "ﬁ" -> "fi")."""
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
+def _fold_with_offsets(text: str) -> tuple[str, list[int] | None]:
+    """The folded text and, per folded character, its index in `text` (None: identical)."""
+    if text.isascii():
+        return text, None
+    chars, index = [], []
+    for i, ch in enumerate(text):
+        for c in fold(ch):
+            chars.append(c)
+            index.append(i)
+    return "".join(chars), index
+
+
 def name_variants(full_name: str) -> set[str]:
-    """Full name, first name, last name (all after the first word), each also accent-free."""
+    """Full name, first name, last name (all after the first word), and the last word."""
     words = full_name.split()
     variants = {" ".join(words)}
     if len(words) > 1:
         variants |= {words[0], " ".join(words[1:]), words[-1]}
-    variants |= {_fold_accents(v) for v in variants}
     return {v for v in variants if len(v) >= 2}
 
 
+def _key(name: str) -> str:
+    return " ".join(fold(name).split()).casefold()
+
+
 class Redactor:
+    """Finds roster names on accent-folded text (so "Marísol" and "Marisol" both match a
+    roster "Marisol", and a roster "Giedrė" matches "Giedre"), in any case, as whole words,
+    with an optional plural/possessive "s" ("the Okafors'")."""
+
     def __init__(self, roster: list[RosterEntry]):
         placeholder_for: dict[str, str] = {}
-        variants: set[str] = set()
         for entry in roster:
             ph = COACH_PLACEHOLDER if entry.is_coach else STAFF_PLACEHOLDER
             for variant in name_variants(entry.full_name):
-                variants.add(variant)
-                key = variant.casefold()
+                key = _key(variant)
                 # a name shared by a coach and a staff member is treated as a coach's
                 if placeholder_for.get(key) != COACH_PLACEHOLDER:
                     placeholder_for[key] = ph
@@ -90,18 +108,23 @@ class Redactor:
         self._pattern = None
         if placeholder_for:
             # longest first so "Ana Okafor" wins over "Ana"; flexible whitespace inside names
-            alts = sorted(variants, key=len, reverse=True)
+            alts = sorted(placeholder_for, key=len, reverse=True)
             body = "|".join(r"\s+".join(map(re.escape, a.split())) for a in alts)
-            self._pattern = re.compile(rf"(?<!\w)(?:{body})(?!\w)", re.IGNORECASE)
+            self._pattern = re.compile(rf"(?<!\w)({body})(s?)(?!\w)", re.IGNORECASE)
 
     def find(self, text: str) -> list[Redaction]:
         if not text or self._pattern is None:
             return []
+        folded, index = _fold_with_offsets(text)
         out = []
-        for m in self._pattern.finditer(text):
-            key = " ".join(m.group(0).split()).casefold()
-            ph = self._placeholder_for.get(key, COACH_PLACEHOLDER)
-            out.append(Redaction(m.start(), m.end(), m.group(0), ph))
+        for m in self._pattern.finditer(folded):
+            ph = self._placeholder_for.get(_key(m.group(1)), COACH_PLACEHOLDER)
+            start, end = m.start(), m.end(2) if m.group(2) else m.end(1)
+            if index is not None:
+                start, end = index[start], index[end - 1] + 1
+                while end < len(text) and unicodedata.combining(text[end]):
+                    end += 1
+            out.append(Redaction(start, end, text[start:end], ph))
         return out
 
     def redact(self, text: str) -> tuple[str, list[Redaction]]:
@@ -114,3 +137,7 @@ class Redactor:
             pos = r.end
         parts.append(text[pos:])
         return "".join(parts), found
+
+    def redact_all(self, values) -> list:
+        """Redact every text in a sequence (None and non-text pass through)."""
+        return [self.redact(v)[0] if isinstance(v, str) else v for v in values]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
@@ -145,17 +145,6 @@ def _short_year(y: str) -> str:
 
 def _session_label(year: str, session: object) -> str:
     return f"{_short_year(year)} S{'?' if _missing(session) else int(session)}"
-
-
-def find_roster_names(text: str, names: Iterable[str]) -> list[str]:
-    """Roster names (or any of their words of 3+ letters) found as whole words, case-folded:
-    the check that no name reached a mart or the report."""
-    found = []
-    for name in names:
-        for word in {name, *[w for w in re.split(r"[\s,]+", name) if len(w) >= 3]}:
-            if word and re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text, re.IGNORECASE):
-                found.append(word)
-    return sorted(set(found))
 
 
 # ----------------------------------------------------------------------------- sections

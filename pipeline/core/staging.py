@@ -18,6 +18,7 @@ import pandas as pd
 
 from pipeline.core.ids import QUESTION_IDS, answer_id, default_response_id, pseudonym
 from pipeline.core.mapping import Mapping, resolve_columns
+from pipeline.core.name_scan import NameScanner
 from pipeline.core.raw import QUARANTINE_COLUMNS
 from pipeline.core.redact import Redactor, RosterEntry
 
@@ -134,6 +135,7 @@ def stage_year(
 ) -> StagedYear:
     staged_at = staged_at or datetime.now().replace(microsecond=0)
     redactor = Redactor(roster)
+    scanner = NameScanner(roster)
     coaches = CoachNames(roster)
     answers, quarantine, redactions = [], [], []
     seen_content: dict[str, str] = {}
@@ -179,6 +181,15 @@ def stage_year(
                                f"repeated submission: identical to {seen_content[content]}")
                 continue
             seen_response[rid], seen_content[content] = here, here
+            redacted = {q: redactor.redact(t) for q, t in texts.items() if t}
+            leaky = [q for q, (t, _) in redacted.items() if scanner.find(t)]
+            for q in leaky:   # the independent scanner still sees a name: never stage it
+                del redacted[q]
+                quarantine_row(f.file_name, row_number, name_of[q],
+                               "cell" if redacted else "row",
+                               "a roster name is left after redaction; answer withheld")
+            if not redacted:
+                continue
 
             submitted = None
             if name_of["submitted_at"]:
@@ -206,14 +217,11 @@ def stage_year(
                 "role": normalise_role(cell("role") or ""),
                 "file_name": f.file_name, "row_number": row_number,
             }
-            for q in QUESTION_IDS:
-                if not texts[q]:
-                    continue
+            for q, (text, found) in redacted.items():
                 aid = answer_id(mapping.school_year, rid, q)
-                redacted, found = redactor.redact(texts[q])
                 answers.append({**base, "answer_id": aid, "question_id": q,
-                                "answer_text": redacted,
-                                "non_substantive": is_non_substantive(redacted),
+                                "answer_text": text,
+                                "non_substantive": is_non_substantive(text),
                                 "n_redactions": len(found)})
                 redactions.extend(
                     {"school_year": mapping.school_year, "file_name": f.file_name,

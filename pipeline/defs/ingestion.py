@@ -9,7 +9,8 @@ import pandas as pd
 from pipeline.core import raw, staging
 from pipeline.core import warehouse as wh
 from pipeline.core.mapping import MAPPING_FILE_NAME, load_mapping
-from pipeline.core.redact import Redactor, load_roster
+from pipeline.core.name_scan import NameScanner
+from pipeline.core.redact import load_roster
 from pipeline.defs.checks import gx_result, md_table, pandera_result
 from pipeline.defs.partitions import school_years
 from pipeline.defs.resources import ProjectPaths, Warehouse
@@ -90,6 +91,9 @@ def staging_answers(context: dg.AssetExecutionContext, paths: ProjectPaths,
         files = wh.read_frame(con, "raw.export_files", where)
         rows = wh.read_frame(con, "raw.survey_rows", where)
         staged = staging.stage_year(files, rows, mapping, roster, salt=paths.pseudonym_salt)
+        # scanned before anything is written: an answer with a name never reaches staging
+        leaks = name_leaks(staged.answers, NameScanner(roster))
+        staged.answers = staged.answers[~staged.answers["answer_id"].isin(leaks)]
         wh.replace_rows(con, "staging.answers", staged.answers, where)
         wh.replace_rows(con, "raw.redactions", staged.redactions, where)
         wh.replace_rows(con, "raw.quarantine", staged.quarantine,
@@ -117,7 +121,7 @@ def staging_answers(context: dg.AssetExecutionContext, paths: ProjectPaths,
             gx_result("answers_expectations", staging_answers_expectations, answers,
                       "staging_answers", ANSWERS),
             reconcile_result(reconcile),
-            no_names_result(answers, Redactor(roster)),
+            no_names_result(len(answers) + len(leaks), leaks),
         ],
     )
 
@@ -159,11 +163,16 @@ def reconcile_result(frame: pd.DataFrame) -> dg.AssetCheckResult:
     )
 
 
-def no_names_result(answers: pd.DataFrame, redactor: Redactor) -> dg.AssetCheckResult:
-    hits = [aid for aid, text in zip(answers["answer_id"], answers["answer_text"], strict=True)
-            if redactor.find(text)]
+def name_leaks(answers: pd.DataFrame, scanner: NameScanner) -> list[str]:
+    """Ids of answers in which the independent scanner still finds a roster name."""
+    return [aid for aid, text in zip(answers["answer_id"], answers["answer_text"], strict=True)
+            if scanner.find(text)]
+
+
+def no_names_result(scanned: int, leaks: list[str]) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
-        check_name="no_roster_names", asset_key=ANSWERS, passed=not hits,
-        metadata={"answers_scanned": len(answers), "answers_with_names": len(hits),
-                  "answer_ids": dg.MetadataValue.json(hits[:20])},
+        check_name="no_roster_names", asset_key=ANSWERS, passed=not leaks,
+        description="answers with a name are withheld from staging, not written",
+        metadata={"answers_scanned": scanned, "answers_withheld": len(leaks),
+                  "answer_ids": dg.MetadataValue.json(leaks[:20])},
     )

@@ -4,7 +4,8 @@ import dagster as dg
 
 from pipeline.core import marts, quotes, views
 from pipeline.core import warehouse as wh
-from pipeline.core.redact import Redactor, load_roster
+from pipeline.core.name_scan import NameScanner
+from pipeline.core.redact import load_roster
 from pipeline.defs.checks import md_table
 from pipeline.defs.coding import CODEBOOK
 from pipeline.defs.ingestion import ANSWERS
@@ -20,7 +21,6 @@ YOY = dg.AssetKey(["marts", "year_over_year"])
 SCHOOL = dg.AssetKey(["marts", "by_school"])
 COACH = dg.AssetKey(["marts", "by_coach"])
 QUOTES = dg.AssetKey(["marts", "exemplar_quotes"])
-MART_KEYS = [FREQ, TRENDS, YOY, SCHOOL, COACH, QUOTES]
 UPSTREAM = [FINAL, ANSWERS, CODEBOOK]
 
 
@@ -74,12 +74,15 @@ def mart_tables(context: dg.AssetExecutionContext, config: MartsConfig, paths: P
             QUOTES: quotes.exemplar_quotes(final, answers, apps, codes,
                                            per_code=config.quotes_per_code),
         }
+        # scanned before anything is written: a row with a roster name is withheld
+        names = NameScanner(load_roster(paths.roster_path)).scan_frames(
+            {key.to_user_string(): frame for key, frame in tables.items()})
         for key, frame in tables.items():
-            wh.replace_rows(con, ".".join(key.path), frame)
+            leaking = {int(h["row"]) for h in names if h["table"] == key.to_user_string()}
+            wh.replace_rows(con, ".".join(key.path), frame.drop(index=sorted(leaking)))
         views.create_views(con)
     mismatches = marts.reconcile_marts_with_final_codes(freq, final, answers)
     uncounted = marts.uncounted_codes(final, answers)
-    names = _roster_hits(paths.roster_path, tables)
     for key, frame in tables.items():
         yield dg.MaterializeResult(asset_key=key, metadata={
             "dagster/row_count": len(frame), "preview": md_table(frame)})
@@ -88,24 +91,8 @@ def mart_tables(context: dg.AssetExecutionContext, config: MartsConfig, paths: P
         metadata={"mismatches": len(mismatches), "sample": md_table(mismatches)})
     yield dg.AssetCheckResult(
         check_name="no_roster_names_in_marts", asset_key=QUOTES, passed=not names,
-        metadata={"cells_with_names": len(names)})
+        metadata={"cells_with_names": len(names), "rows_withheld": dg.MetadataValue.json(names[:20])})
     yield dg.AssetCheckResult(
         check_name="uncounted_codes", asset_key=FREQ, passed=uncounted.empty,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={"uncounted": len(uncounted), "sample": md_table(uncounted)})
-
-
-def _roster_hits(roster_path: str, tables: dict) -> list[str]:
-    """Every text cell of every mart, scanned for roster names (not just the quotes)."""
-    redactor = Redactor(load_roster(roster_path))
-    hits = []
-    for key, frame in tables.items():
-        for col in frame.columns:
-            if frame[col].dtype == object:
-                for value in frame[col].dropna():
-                    if isinstance(value, str) and redactor.find(value):
-                        hits.append(f"{key.to_user_string()}.{col}")
-                        break
-    return hits
-
-

@@ -8,6 +8,8 @@ import pandas as pd
 from pipeline.core import agreement, dual_coding, reconcile
 from pipeline.core import warehouse as wh
 from pipeline.core.codebook import load_codebooks
+from pipeline.core.name_scan import NameScanner
+from pipeline.core.redact import Redactor, load_roster
 from pipeline.defs.checks import md_table
 from pipeline.defs.coding import CODEBOOK, KEYWORD
 from pipeline.defs.ingestion import ANSWERS
@@ -19,6 +21,9 @@ DISCREPANCIES = dg.AssetKey(["coding", "discrepancies"])
 ADJUDICATIONS = dg.AssetKey(["coding", "adjudications"])
 FINAL = dg.AssetKey(["coding", "final_codes"])
 QUALITY = dg.AssetKey(["coding", "keyword_quality"])
+
+
+ADJUDICATION_TEXT = ["reason", "decision_text", "adjudicator"]
 
 
 class AgreementConfig(dg.Config):
@@ -36,17 +41,25 @@ def _read(con, *tables):
     kinds={"duckdb", "xlsx"},
     description="The human coders' sheets, validated against the codebook and staging.answers: "
     "coding.code_applications (coder_kind 'human'), coding.coder_units, coding.sheet_quarantine.",
-    check_specs=[dg.AssetCheckSpec("sheet_rows_accounted", asset=HUMAN, blocking=True,
-                                   description="every sheet row naming a code is an application "
-                                   "or quarantined with a reason")],
+    check_specs=[
+        dg.AssetCheckSpec("sheet_rows_accounted", asset=HUMAN, blocking=True,
+                          description="every sheet row naming a code is an application or "
+                          "quarantined with a reason"),
+        dg.AssetCheckSpec("no_roster_names_in_sheets", asset=HUMAN, blocking=True,
+                          description="coders' notes and quarantine texts carry no roster "
+                          "name (they are redacted on import)"),
+    ],
 )
 def human_applications(context: dg.AssetExecutionContext, paths: ProjectPaths,
                        warehouse: Warehouse) -> dg.MaterializeResult:
     books = load_codebooks([Path(paths.codebook_dir)])
+    roster = load_roster(paths.roster_path)
     with warehouse.connect(context.log) as con:
         answers, = _read(con, "staging.answers")
         apps, units, quarantine, unaccounted = dual_coding.import_sheets(
-            paths.coder_sheets_dir, answers, books)
+            paths.coder_sheets_dir, answers, books, Redactor(roster))
+        names = NameScanner(roster).scan_frames({"code_applications": apps,
+                                                 "sheet_quarantine": quarantine})
         wh.replace_rows(con, "coding.code_applications", apps, {"coder_kind": "human"})
         wh.replace_rows(con, "coding.coder_units", units)
         wh.replace_rows(con, "coding.sheet_quarantine",
@@ -64,9 +77,15 @@ def human_applications(context: dg.AssetExecutionContext, paths: ProjectPaths,
                                                "coder", "reason"]] if len(quarantine)
                                    else quarantine, 20),
         },
-        check_results=[dg.AssetCheckResult(
-            check_name="sheet_rows_accounted", asset_key=HUMAN, passed=unaccounted.empty,
-            metadata={"unaccounted_rows": len(unaccounted)})],
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="sheet_rows_accounted", asset_key=HUMAN, passed=unaccounted.empty,
+                metadata={"unaccounted_rows": len(unaccounted)}),
+            dg.AssetCheckResult(
+                check_name="no_roster_names_in_sheets", asset_key=HUMAN, passed=not names,
+                metadata={"cells_with_names": len(names),
+                          "where": dg.MetadataValue.json(names[:20])}),
+        ],
     )
 
 
@@ -140,7 +159,9 @@ def discrepancies(context: dg.AssetExecutionContext, paths: ProjectPaths,
             table = reconcile.discrepancies(human, units, answers, keyword, *humans)
         wh.replace_rows(con, "coding.discrepancies", table)
     adj_path = dual_coding.first_existing(paths.coder_sheets_dir, dual_coding.ADJUDICATION_NAMES)
-    existing = reconcile.read_adjudications(adj_path, table)[0] if adj_path else None
+    existing = (dual_coding.redact_columns(reconcile.read_adjudications(adj_path, table)[0],
+                                           Redactor(load_roster(paths.roster_path)),
+                                           ADJUDICATION_TEXT) if adj_path else None)
     out = Path(paths.reports_dir)
     out.mkdir(parents=True, exist_ok=True)
     queue = reconcile.write_queue(table, out / dual_coding.QUEUE_NAMES[0],
@@ -159,9 +180,14 @@ def discrepancies(context: dg.AssetExecutionContext, paths: ProjectPaths,
     kinds={"duckdb", "csv"},
     description="The researchers' decisions re-imported from the filled queue "
     "(<coder sheets>/adjudications.xlsx or .csv); bad rows in coding.adjudication_problems.",
-    check_specs=[dg.AssetCheckSpec("adjudication_rows_valid", asset=ADJUDICATIONS,
-                                   description="warns on adjudication rows that could not be "
-                                   "used (bad decision, unknown id, no adjudicator)")],
+    check_specs=[
+        dg.AssetCheckSpec("adjudication_rows_valid", asset=ADJUDICATIONS,
+                          description="warns on adjudication rows that could not be used "
+                          "(bad decision, unknown id, no adjudicator)"),
+        dg.AssetCheckSpec("no_roster_names_in_adjudications", asset=ADJUDICATIONS,
+                          blocking=True, description="reasons typed by adjudicators carry no "
+                          "roster name (they are redacted on import)"),
+    ],
 )
 def adjudications(context: dg.AssetExecutionContext, paths: ProjectPaths,
                   warehouse: Warehouse) -> dg.MaterializeResult:
@@ -169,9 +195,15 @@ def adjudications(context: dg.AssetExecutionContext, paths: ProjectPaths,
     with warehouse.connect(context.log) as con:
         disc, = _read(con, "coding.discrepancies")
         if path is None:
-            adj, problems = wh.empty_frame("coding.adjudications"), wh.empty_frame("coding.adjudication_problems")
+            adj = wh.empty_frame("coding.adjudications")
+            problems = wh.empty_frame("coding.adjudication_problems")
         else:
+            redactor = Redactor(load_roster(paths.roster_path))
             adj, problems = reconcile.read_adjudications(path, disc)
+            adj = dual_coding.redact_columns(adj, redactor, ADJUDICATION_TEXT)
+            problems = dual_coding.redact_columns(problems, redactor, ["reason"])
+        names = NameScanner(load_roster(paths.roster_path)).scan_frames(
+            {"adjudications": adj, "adjudication_problems": problems})
         wh.replace_rows(con, "coding.adjudications", adj)
         wh.replace_rows(con, "coding.adjudication_problems", problems)
     return dg.MaterializeResult(
@@ -179,7 +211,11 @@ def adjudications(context: dg.AssetExecutionContext, paths: ProjectPaths,
         check_results=[dg.AssetCheckResult(
             check_name="adjudication_rows_valid", asset_key=ADJUDICATIONS,
             passed=problems.empty, severity=dg.AssetCheckSeverity.WARN,
-            metadata={"problems": md_table(problems, 20)})],
+            metadata={"problems": md_table(problems, 20)}),
+            dg.AssetCheckResult(
+                check_name="no_roster_names_in_adjudications", asset_key=ADJUDICATIONS,
+                passed=not names, metadata={"cells_with_names": len(names),
+                                            "where": dg.MetadataValue.json(names[:20])})],
     )
 
 

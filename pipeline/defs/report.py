@@ -5,8 +5,9 @@ from pathlib import Path
 import dagster as dg
 
 from pipeline.core import warehouse as wh
-from pipeline.core.redact import load_roster, name_variants
-from pipeline.core.report import ReportInputs, find_roster_names, write_report
+from pipeline.core.name_scan import NameScanner
+from pipeline.core.redact import load_roster
+from pipeline.core.report import ReportInputs, render_report
 from pipeline.defs.marts import COACH, FREQ, QUOTES, SCHOOL, TRENDS, YOY
 from pipeline.defs.reconciliation import AGREEMENT, QUALITY
 from pipeline.defs.resources import ProjectPaths, Warehouse
@@ -51,16 +52,25 @@ def findings_report(context: dg.AssetExecutionContext, config: ReportConfig,
             by_coach=read("marts.by_coach"),
             min_cell=config.min_cell,
         )
-    html_path, md_path = write_report(inputs, Path(paths.reports_dir))
-    names = {v for e in load_roster(paths.roster_path) for v in name_variants(e.full_name)}
-    found = sorted(set(find_roster_names(html_path.read_text(encoding="utf-8"), names))
-                   | set(find_roster_names(md_path.read_text(encoding="utf-8"), names)))
+    html, md = render_report(inputs)
+    # scanned before writing: a report with a name is not written (the old one is removed)
+    scanner = NameScanner(load_roster(paths.roster_path))
+    found = len(scanner.find(html)) + len(scanner.find(md))
+    out = Path(paths.reports_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    html_path, md_path = out / "findings.html", out / "findings.md"
+    metadata = {"written": not found}
+    for path, text in ((html_path, html), (md_path, md)):
+        if found:
+            path.unlink(missing_ok=True)
+        else:
+            path.write_text(text, encoding="utf-8")
+            metadata[path.suffix.lstrip(".")] = dg.MetadataValue.path(str(path))
+    if not found:
+        metadata["summary"] = dg.MetadataValue.md(md[:3000])
     return dg.MaterializeResult(
-        metadata={"html": dg.MetadataValue.path(str(html_path)),
-                  "markdown": dg.MetadataValue.path(str(md_path)),
-                  "html_bytes": html_path.stat().st_size,
-                  "summary": dg.MetadataValue.md(md_path.read_text(encoding="utf-8")[:3000])},
+        metadata=metadata,
         check_results=[dg.AssetCheckResult(
             check_name="no_roster_names_in_report", asset_key=REPORT, passed=not found,
-            metadata={"names_found": len(found)})],
+            metadata={"names_found": found})],
     )

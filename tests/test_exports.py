@@ -492,3 +492,22 @@ def test_csv_cells_round_trip_verbatim(tmp_path_factory, answers, encoding):
     assert table.row_numbers == list(range(2, len(records) + 2))
     assert table.problems == []
     assert table.encoding == encoding
+
+
+def test_utf16_export_is_refused_by_name(tmp_path):
+    path = tmp_path / "unicode.csv"
+    path.write_bytes("Timestamp,Q1\n1/1/2021,Hi\n".encode("utf-16"))
+    with pytest.raises(ExportReadError, match="UTF-16 or UTF-32"):
+        read_export(path)
+
+
+def test_microsoft_forms_headers_any_case(tmp_path):
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["ID", "Start Time", "Completion Time", "Email", "Name", "What worked?"])
+    ws.append([1, "2024-01-05 10:00", "2024-01-05 10:05", "a@x", "A", "Coaching support"])
+    path = tmp_path / "forms.xlsx"
+    wb.save(path)
+    assert read_export(path).kind == "microsoft-forms"

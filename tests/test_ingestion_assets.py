@@ -117,3 +117,19 @@ def test_checks_can_fail(tiny_landing: Path, broken: str, monkeypatch):
                                    "where answer_text ilike '%marisol%'") == [(0,)]
     else:
         assert checks["answers_schema"] is False and checks["answers_expectations"] is False
+
+
+def test_files_the_mapping_does_not_cover_are_reported(tiny_landing: Path):
+    from pipeline.core.raw import folders_without_mapping
+
+    year = tiny_landing / "landing" / "2020-21"
+    (year / "Session 10.csv").write_text("Timestamp\n", encoding="utf-8")
+    (year / "~$session-01.xlsx").write_bytes(b"lock")           # Office lock file: ignored
+    (tiny_landing / "landing" / "2024-25").mkdir()               # no mapping.yaml
+    assert run_year(tiny_landing).success
+    assert query(tiny_landing, "select file_name, status from raw.export_files "
+                               "order by file_name") == [("Session 10.csv", "skipped"),
+                                                         ("session-01.csv", "loaded")]
+    reason = query(tiny_landing, "select reason from raw.quarantine where level = 'file'")
+    assert len(reason) == 1 and "'session-*.csv' does not cover it" in reason[0][0]
+    assert folders_without_mapping(tiny_landing / "landing") == ["2024-25"]

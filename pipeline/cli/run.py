@@ -9,10 +9,20 @@ from pipeline.cli import app
 def run() -> None:
     """Materialise every asset (all school years) on the configured landing folder."""
     from pipeline import settings
+    from pipeline.core.raw import folders_without_mapping
+    from pipeline.core.warehouse import years_in_warehouse
     from pipeline.definitions import defs
     from pipeline.runner import materialize_all
 
+    for folder in folders_without_mapping(settings.landing_dir()):
+        typer.echo(f"warning: landing folder {folder!r} has no mapping.yaml: not a school year, "
+                   "nothing in it was read", err=True)
     summary = materialize_all(defs, settings.landing_dir(), echo=typer.echo)
+    stale = sorted(set(years_in_warehouse(settings.warehouse_path())) - set(summary.years))
+    if stale:
+        typer.echo(f"warning: the warehouse still holds school year(s) {', '.join(stale)} whose "
+                   "landing folder is gone; their rows are kept (docs/operations.md: "
+                   "retiring a year)", err=True)
     for check in summary.warnings:
         typer.echo(f"check warning: {check} (see its metadata in the UI)", err=True)
     for check in summary.failed_checks:

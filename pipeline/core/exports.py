@@ -46,7 +46,7 @@ READER_KINDS = (
 
 HEADER_ROWS = {"qualtrics": 3, "qualtrics-legacy": 2, "surveymonkey": 2}
 SURVEYMONKEY_PLAIN_SUBLABELS = {"", "Response", "Open-Ended Response"}
-MICROSOFT_FORMS_HEADERS = {"Id", "Start time", "Completion time"}
+MICROSOFT_FORMS_HEADERS = {"id", "start time", "completion time"}   # compared case-folded
 
 _XLSX_SUFFIXES = {".xlsx", ".xlsm"}
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -185,7 +185,14 @@ def _load_grid(path: Path, data: bytes) -> _Grid:
 
 
 def _decode(path: Path, data: bytes) -> tuple[str, str]:
-    """Text and encoding name: UTF-8 with BOM, UTF-8, then cp1252 (Excel)."""
+    """Text and encoding name: UTF-8 with BOM, UTF-8, then cp1252 (Excel). UTF-16/32 (Excel's
+    "Unicode text") is refused by name: cp1252 would decode it into nonsense."""
+    head = data[:4]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or (
+            len(head) == 4 and (head[1] == head[3] == 0 or head[0] == head[2] == 0)):
+        raise ExportReadError(
+            str(path), "looks UTF-16 or UTF-32 encoded (a BOM or NUL bytes between letters); "
+            "save the export as CSV UTF-8", offset=0)
     if data.startswith(_UTF8_BOM):
         try:
             return data.decode("utf-8-sig"), "utf-8-sig"
@@ -299,7 +306,7 @@ def _detect(grid: _Grid) -> str:
     row2 = _stripped(nonblank[1]) if len(nonblank) > 1 else []
     row3 = nonblank[2] if len(nonblank) > 2 else []
     if grid.is_workbook:
-        if MICROSOFT_FORMS_HEADERS <= set(row1):
+        if MICROSOFT_FORMS_HEADERS <= {c.strip().casefold() for c in row1}:
             return "microsoft-forms"
         if _is_surveymonkey(row1, row2):
             return "surveymonkey"
@@ -422,7 +429,7 @@ def _check_qualtrics_headers(
     raise ExportReadError(
         str(path),
         "Qualtrics header rows 2-3 (question text, ImportId JSON) are missing or malformed; "
-        'row 3 should hold cells like {"ImportId":"QID1"}',
+        'the ImportId row should hold cells like {"ImportId":"QID1"}',
         row=row,
     )
 

@@ -25,14 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.core.hashing import file_sha256
-from pipeline.core.raw import school_years
+from pipeline.core.raw import is_ignored, school_years
 
 CURSOR_VERSION = 1
 DEFAULT_SETTLE_SECONDS = 10.0
-IGNORED_PREFIXES = (".", "~")  # .hidden, ~$lock files of Office, ~backups
-IGNORED_SUFFIXES = (".tmp", ".temp", ".part", ".partial", ".crdownload", ".download", ".swp",
-                    ".lock", "~")
-
 
 @dataclass(frozen=True)
 class FileState:
@@ -102,10 +98,6 @@ class Plan:
     unchanged: list[str]
     years_gone: list[str]              # years in the cursor that are no longer year folders
     cursor: Cursor
-
-
-def is_ignored(name: str) -> bool:
-    return name.startswith(IGNORED_PREFIXES) or name.lower().endswith(IGNORED_SUFFIXES)
 
 
 sha256_of = file_sha256   # a module-level name, so tests can simulate a locked file

@@ -36,6 +36,16 @@ QUARANTINE_COLUMNS = [
 ]
 
 
+IGNORED_PREFIXES = (".", "~")  # .hidden, ~$lock files of Office, ~backups
+IGNORED_SUFFIXES = (".tmp", ".temp", ".part", ".partial", ".crdownload", ".download", ".swp",
+                    ".lock", "~")
+
+
+def is_ignored(name: str) -> bool:
+    """Temporary, hidden and lock files: never exports, never reported."""
+    return name.startswith(IGNORED_PREFIXES) or name.lower().endswith(IGNORED_SUFFIXES)
+
+
 @dataclass
 class RawYear:
     export_files: pd.DataFrame
@@ -44,7 +54,8 @@ class RawYear:
 
 
 def year_exports(year_dir: str | Path) -> tuple[Mapping, list[Path]]:
-    """The mapping of one school-year folder and the export files it covers, sorted by name."""
+    """The mapping of one school-year folder and the export files it covers, sorted by name
+    (see `unmatched_files` for the others)."""
     year_dir = Path(year_dir)
     mapping = load_mapping(year_dir / MAPPING_FILE_NAME)
     if mapping.school_year != year_dir.name:
@@ -52,8 +63,26 @@ def year_exports(year_dir: str | Path) -> tuple[Mapping, list[Path]]:
             f"{mapping.path}: school_year {mapping.school_year!r} does not match its folder "
             f"{year_dir.name!r}"
         )
-    files = sorted(p for p in year_dir.glob(mapping.files) if p.is_file() and p.name != MAPPING_FILE_NAME)
+    files = sorted(p for p in year_dir.glob(mapping.files)
+                   if p.is_file() and p.name != MAPPING_FILE_NAME and not is_ignored(p.name))
     return mapping, files
+
+
+def unmatched_files(year_dir: str | Path, mapping: Mapping) -> list[Path]:
+    """Files in a year folder that the mapping's `files` pattern does not cover."""
+    year_dir = Path(year_dir)
+    matched = set(year_dir.glob(mapping.files))
+    return sorted(p for p in year_dir.iterdir() if p.is_file() and p not in matched
+                  and p.name != MAPPING_FILE_NAME and not is_ignored(p.name))
+
+
+def folders_without_mapping(landing_dir: str | Path) -> list[str]:
+    """Sub-folders of the landing folder that hold no mapping.yaml (so no school year)."""
+    landing_dir = Path(landing_dir)
+    if not landing_dir.is_dir():
+        return []
+    return sorted(p.name for p in landing_dir.iterdir() if p.is_dir()
+                  and not is_ignored(p.name) and not (p / MAPPING_FILE_NAME).is_file())
 
 
 def school_years(landing_dir: str | Path) -> list[str]:
@@ -107,9 +136,27 @@ def read_year(year_dir: str | Path, loaded_at: datetime | None = None) -> RawYea
     loaded_at = loaded_at or datetime.now().replace(microsecond=0)
     mapping, files = year_exports(year_dir)
     parts = [read_file(path, mapping, loaded_at) for path in files]
+    parts += [skipped_file(path, mapping, loaded_at) for path in unmatched_files(year_dir, mapping)]
     return RawYear(*(_concat([getattr(p, f) for p in parts], cols) for f, cols in (
         ("export_files", EXPORT_FILE_COLUMNS), ("survey_rows", SURVEY_ROW_COLUMNS),
         ("quarantine", QUARANTINE_COLUMNS))))
+
+
+def skipped_file(path: Path, mapping: Mapping, loaded_at: datetime) -> RawYear:
+    """A file the mapping does not cover is reported, not silently left behind."""
+    reason = (f"{path.name}: not read: the mapping's files pattern {mapping.files!r} does not "
+              "cover it (rename it, or widen `files` in mapping.yaml)")
+    entry = {c: None for c in EXPORT_FILE_COLUMNS}
+    entry.update(school_year=mapping.school_year, file_name=path.name,
+                 file_sha256=file_sha256(path), status="skipped", error=reason, n_records=0,
+                 n_rows=0, n_problems=0, loaded_at=loaded_at)
+    return RawYear(
+        export_files=pd.DataFrame([entry], columns=EXPORT_FILE_COLUMNS),
+        survey_rows=pd.DataFrame(columns=SURVEY_ROW_COLUMNS),
+        quarantine=pd.DataFrame([_quarantine(mapping.school_year, path.name, None, None, "read",
+                                             "file", reason, loaded_at)],
+                                columns=QUARANTINE_COLUMNS),
+    )
 
 
 def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:

@@ -164,6 +164,17 @@ def connect(
         con.close()
 
 
+def years_in_warehouse(path: str | Path) -> list[str]:
+    """School years with staged answers (empty when the warehouse does not exist yet)."""
+    if not Path(path).exists():
+        return []
+    with connect(path, read_only=True, wait_seconds=5) as con:
+        if not table_columns(con, "staging.answers"):
+            return []
+        return [y for (y,) in con.execute(
+            "select distinct school_year from staging.answers order by 1").fetchall()]
+
+
 def replace_rows(
     con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, where: dict | None = None
 ) -> int:

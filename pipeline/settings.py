@@ -13,7 +13,7 @@ def _path(env: str, default: Path) -> str:
 
 
 def landing_dir() -> str:
-    return _path("SURVEY_LANDING_DIR", ROOT / "data" / "sample" / "landing")
+    return _path("SURVEY_LANDING_DIR", SAMPLE_LANDING)
 
 
 def roster_path() -> str:
@@ -36,7 +36,16 @@ def reports_dir() -> str:
     return _path("SURVEY_REPORTS", ROOT / "reports")
 
 
+DEFAULT_SALT = "survey-coding-pipeline"
+SAMPLE_LANDING = ROOT / "data" / "sample" / "landing"
+
+
 def pseudonym_salt() -> str:
     # Set SURVEY_PSEUDONYM_SALT privately in production: with the default, anyone holding the
     # list of school names can recompute the pseudonyms.
-    return os.environ.get("SURVEY_PSEUDONYM_SALT", "survey-coding-pipeline")
+    return os.environ.get("SURVEY_PSEUDONYM_SALT", DEFAULT_SALT)
+
+
+def public_salt_on_real_data(salt: str, landing: str) -> bool:
+    """True when real (non-sample) exports would be pseudonymised with the public salt."""
+    return salt == DEFAULT_SALT and Path(landing).resolve() != SAMPLE_LANDING.resolve()

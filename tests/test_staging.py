@@ -122,3 +122,11 @@ def test_every_row_is_staged_or_quarantined(tmp_path_factory, answers):
     quarantined = int((staged.quarantine["level"] == "row").sum())
     assert respondents + quarantined == len(data.survey_rows) == len(answers)
     assert not staged.answers["answer_text"].str.contains("Marisol").any()
+
+
+def test_public_salt_is_flagged_only_for_real_data():
+    from pipeline import settings
+
+    assert not settings.public_salt_on_real_data(settings.DEFAULT_SALT, settings.landing_dir())
+    assert settings.public_salt_on_real_data(settings.DEFAULT_SALT, "/srv/district/landing")
+    assert not settings.public_salt_on_real_data("a private salt", "/srv/district/landing")

@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from pipeline import settings
 from pipeline.core import raw, staging
 from pipeline.core import warehouse as wh
 from pipeline.core.mapping import MAPPING_FILE_NAME, load_mapping
@@ -84,6 +85,10 @@ def raw_survey_rows(context: dg.AssetExecutionContext, paths: ProjectPaths,
 def staging_answers(context: dg.AssetExecutionContext, paths: ProjectPaths,
                     warehouse: Warehouse) -> dg.MaterializeResult:
     year = context.partition_key
+    if settings.public_salt_on_real_data(paths.pseudonym_salt, paths.landing_dir):
+        context.log.warning("school and coach ids use the public default salt: set "
+                            "SURVEY_PSEUDONYM_SALT privately, or the ids can be recomputed "
+                            "from the names")
     mapping = load_mapping(Path(paths.landing_dir) / year / MAPPING_FILE_NAME)
     roster = load_roster(paths.roster_path)
     where = {"school_year": year}

@@ -51,16 +51,17 @@ SESSION_1 = "\r\n".join([
 ]) + "\r\n"
 
 
-def make_resources(root: Path, wait_seconds: float = 1) -> dict:
-    """Resources pointing every path of the pipeline into `root` (a tmp folder)."""
+def make_resources(root: Path, wait_seconds: float = 1, **paths) -> dict:
+    """Resources writing into `root` (a tmp folder): its landing/, roster.csv, coding/,
+    reports/ and wh.duckdb, the shipped codebooks; keyword arguments override a path."""
     from pipeline.defs.resources import ProjectPaths, Warehouse
 
+    defaults = {"landing_dir": root / "landing", "roster_path": root / "roster.csv",
+                "codebook_dir": ROOT / "codebooks", "coder_sheets_dir": root / "coding",
+                "reports_dir": root / "reports"}
+    chosen = {k: str(v) for k, v in {**defaults, **paths}.items()}
     return {
-        "paths": ProjectPaths(landing_dir=str(root / "landing"),
-                              roster_path=str(root / "roster.csv"),
-                              codebook_dir=str(root / "codebooks"),
-                              coder_sheets_dir=str(root / "coding"),
-                              reports_dir=str(root / "reports"), pseudonym_salt="test"),
+        "paths": ProjectPaths(**chosen, pseudonym_salt="test"),
         "warehouse": Warehouse(path=str(root / "wh.duckdb"), wait_seconds=wait_seconds),
     }
 

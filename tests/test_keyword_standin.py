@@ -9,21 +9,13 @@ import dagster as dg
 import duckdb
 
 from pipeline.definitions import build_defs
-from pipeline.defs.resources import ProjectPaths, Warehouse
 from pipeline.runner import materialize_all
-from tests.conftest import ROOT
+from tests.conftest import make_resources
 
 
 def test_years_without_human_coding_use_keyword_codes(tiny_landing: Path):
     root = tiny_landing
-    resources = {
-        "paths": ProjectPaths(landing_dir=str(root / "landing"),
-                              roster_path=str(root / "roster.csv"),
-                              codebook_dir=str(ROOT / "codebooks"),
-                              coder_sheets_dir=str(root / "no-sheets"),
-                              reports_dir=str(root / "reports"), pseudonym_salt="t"),
-        "warehouse": Warehouse(path=str(root / "wh.duckdb"), wait_seconds=1),
-    }
+    resources = make_resources(root, coder_sheets_dir=root / "no-sheets")
     summary = materialize_all(build_defs(resources), str(root / "landing"),
                               instance=dg.DagsterInstance.ephemeral(), echo=lambda _: None)
     assert summary.success and summary.failed_checks == []

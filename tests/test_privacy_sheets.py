@@ -8,9 +8,8 @@ import dagster as dg
 
 from pipeline.core.ids import answer_id
 from pipeline.definitions import build_defs
-from pipeline.defs.resources import ProjectPaths, Warehouse
 from pipeline.runner import materialize_all
-from tests.conftest import ROOT
+from tests.conftest import make_resources
 from tests.privacy import names_outside_raw
 
 
@@ -24,14 +23,7 @@ def test_notes_and_reasons_are_redacted(tiny_landing: Path):
         (sheets / f"{coder}.csv").write_text(
             "answer_id,framework,category,code,note\n"
             f"{a1},Scale,Sustainability,{code},{note}\n", encoding="utf-8")
-    resources = {
-        "paths": ProjectPaths(landing_dir=str(root / "landing"),
-                              roster_path=str(root / "roster.csv"),
-                              codebook_dir=str(ROOT / "codebooks"),
-                              coder_sheets_dir=str(sheets),
-                              reports_dir=str(root / "reports"), pseudonym_salt="t"),
-        "warehouse": Warehouse(path=str(root / "wh.duckdb"), wait_seconds=1),
-    }
+    resources = make_resources(root, coder_sheets_dir=sheets)
     defs = build_defs(resources)
     instance = dg.DagsterInstance.ephemeral()
     summary = materialize_all(defs, str(root / "landing"), instance=instance,

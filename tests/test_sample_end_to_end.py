@@ -10,24 +10,18 @@ import duckdb
 import pytest
 
 from pipeline.definitions import build_defs
-from pipeline.defs.resources import ProjectPaths, Warehouse
 from pipeline.runner import materialize_all
-from tests.conftest import ROOT, SAMPLE
+from tests.conftest import SAMPLE, make_resources
 from tests.privacy import names_outside_raw
 
 
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("e2e")
-    db = tmp / "survey.duckdb"
-    resources = {
-        "paths": ProjectPaths(landing_dir=str(SAMPLE / "landing"),
-                              roster_path=str(SAMPLE / "roster.csv"),
-                              codebook_dir=str(ROOT / "codebooks"),
-                              coder_sheets_dir=str(SAMPLE / "coding"),
-                              reports_dir=str(tmp / "reports"), pseudonym_salt="test-salt"),
-        "warehouse": Warehouse(path=str(db), wait_seconds=5),
-    }
+    resources = make_resources(tmp, wait_seconds=5, landing_dir=SAMPLE / "landing",
+                               roster_path=SAMPLE / "roster.csv",
+                               coder_sheets_dir=SAMPLE / "coding")
+    db = tmp / "wh.duckdb"
     summary = materialize_all(build_defs(resources), str(SAMPLE / "landing"),
                               instance=dg.DagsterInstance.ephemeral(), echo=lambda _: None)
     assert summary.success, summary

@@ -16,6 +16,7 @@ from pipeline.core.coder_sheets import (
 )
 from pipeline.core.coding import APPLICATION_COLUMNS
 from pipeline.core.redact import Redactor
+from pipeline.core.warehouse import empty_frame
 
 KEYWORD = "keyword"
 ADJUDICATION_NAMES = ("adjudications.xlsx", "adjudications.csv")
@@ -41,9 +42,8 @@ def import_sheets(sheet_dir: str | Path, answers: pd.DataFrame, codebooks,
     quarantine row (always empty unless the validator has a bug: a check asserts it)."""
     files = coder_sheet_files([Path(sheet_dir)]) if Path(sheet_dir).is_dir() else []
     if not files:
-        empty = pd.DataFrame(columns=APPLICATION_COLUMNS)
-        return empty, pd.DataFrame(columns=["answer_id", "coder", "question_id", "school_year",
-                                            "basis"]), pd.DataFrame(), pd.DataFrame()
+        return (empty_frame("coding.code_applications"), empty_frame("coding.coder_units"),
+                empty_frame("coding.sheet_quarantine"), pd.DataFrame())
     rows = read_coder_sheets(files)
     apps, units, quarantine = validate_coder_sheets(rows, answers, sheet_codes(codebooks))
     apps = redact_columns(apps, redactor, ["note"])

@@ -62,20 +62,17 @@ def human_applications(context: dg.AssetExecutionContext, paths: ProjectPaths,
                                                  "sheet_quarantine": quarantine})
         wh.replace_rows(con, "coding.code_applications", apps, {"coder_kind": "human"})
         wh.replace_rows(con, "coding.coder_units", units)
-        wh.replace_rows(con, "coding.sheet_quarantine",
-                        quarantine if len(quarantine) else wh.empty_frame("coding.sheet_quarantine"))
-    per_coder = apps.groupby("coder").size().to_dict() if len(apps) else {}
+        wh.replace_rows(con, "coding.sheet_quarantine", quarantine)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(apps),
-            "applications_per_coder": dg.MetadataValue.json({k: int(v) for k, v in
-                                                             per_coder.items()}),
+            "applications_per_coder": dg.MetadataValue.json(
+                {k: int(v) for k, v in apps.groupby("coder").size().items()}),
             "answers_coded_per_coder": dg.MetadataValue.json(
                 {k: int(v) for k, v in units.groupby("coder").size().items()}),
             "rows_quarantined": len(quarantine),
             "quarantine": md_table(quarantine[["source_file", "source_sheet", "source_row",
-                                               "coder", "reason"]] if len(quarantine)
-                                   else quarantine, 20),
+                                               "coder", "reason"]], 20),
         },
         check_results=[
             dg.AssetCheckResult(
@@ -113,10 +110,9 @@ def agreement_figures(context: dg.AssetExecutionContext, config: AgreementConfig
                                            n_boot=config.n_boot, seed=config.seed)
                  if humans else wh.empty_frame("coding.agreement"))
         wh.replace_rows(con, "coding.agreement", table)
-    frameworks = table[(table["level"] == "framework")] if len(table) else table
-    low = (table[(table["level"] == "code") & (table["coder_b"] != dual_coding.KEYWORD)
-                 & (table["krippendorff_alpha"] < config.alpha_threshold)]
-           if len(table) else table)
+    frameworks = table[table["level"] == "framework"]
+    low = table[(table["level"] == "code") & (table["coder_b"] != dual_coding.KEYWORD)
+                & (table["krippendorff_alpha"] < config.alpha_threshold)]
     summary = {f"{r.coder_a} vs {r.coder_b} / {r.framework}": {
         "kappa": _num(r.cohen_kappa), "alpha": _num(r.krippendorff_alpha),
         "ac1": _num(r.gwet_ac1)} for r in frameworks.itertuples()}
@@ -132,8 +128,7 @@ def agreement_figures(context: dg.AssetExecutionContext, config: AgreementConfig
             severity=dg.AssetCheckSeverity.WARN,
             metadata={"threshold": config.alpha_threshold, "codes_below": len(low),
                       "codes": md_table(low[["coder_a", "coder_b", "code_id", "n_units",
-                                             "krippendorff_alpha", "cohen_kappa"]]
-                                        if len(low) else low, 30)})],
+                                             "krippendorff_alpha", "cohen_kappa"]], 30)})],
     )
 
 
@@ -141,10 +136,9 @@ def agreement_figures(context: dg.AssetExecutionContext, config: AgreementConfig
     key=DISCREPANCIES, deps=[HUMAN, KEYWORD], group_name="reconciliation", pool="warehouse",
     kinds={"duckdb", "xlsx"},
     description="One row per (answer, code) where the two human coders disagree, with the "
-    "answer text and the keyword coder's evidence; also exported as the adjudication queue "
-    "(reports/discrepancy_queue.xlsx and .csv) with earlier decisions pre-filled.",
+    "answer text and the keyword coder's evidence.",
 )
-def discrepancies(context: dg.AssetExecutionContext, paths: ProjectPaths,
+def discrepancies(context: dg.AssetExecutionContext,
                   warehouse: Warehouse) -> dg.MaterializeResult:
     with warehouse.connect(context.log) as con:
         answers, apps, units = _read(con, "staging.answers", "coding.code_applications",
@@ -158,20 +152,10 @@ def discrepancies(context: dg.AssetExecutionContext, paths: ProjectPaths,
             keyword = apps[apps["coder_kind"] == "keyword"]
             table = reconcile.discrepancies(human, units, answers, keyword, *humans)
         wh.replace_rows(con, "coding.discrepancies", table)
-    adj_path = dual_coding.first_existing(paths.coder_sheets_dir, dual_coding.ADJUDICATION_NAMES)
-    existing = (dual_coding.redact_columns(reconcile.read_adjudications(adj_path, table)[0],
-                                           Redactor(load_roster(paths.roster_path)),
-                                           ADJUDICATION_TEXT) if adj_path else None)
-    out = Path(paths.reports_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    queue = reconcile.write_queue(table, out / dual_coding.QUEUE_NAMES[0],
-                                  out / dual_coding.QUEUE_NAMES[1], existing)
     return dg.MaterializeResult(metadata={
         "dagster/row_count": len(table),
-        "queue_xlsx": dg.MetadataValue.path(str(out / dual_coding.QUEUE_NAMES[0])),
-        **{f"queue_{k}": int(v) for k, v in queue.items()},
         "by_code": md_table(table.groupby("code_id").size().sort_values(ascending=False)
-                            .reset_index(name="discrepancies") if len(table) else table, 20),
+                            .reset_index(name="discrepancies"), 20),
     })
 
 
@@ -179,7 +163,9 @@ def discrepancies(context: dg.AssetExecutionContext, paths: ProjectPaths,
     key=ADJUDICATIONS, deps=[DISCREPANCIES], group_name="reconciliation", pool="warehouse",
     kinds={"duckdb", "csv"},
     description="The researchers' decisions re-imported from the filled queue "
-    "(<coder sheets>/adjudications.xlsx or .csv); bad rows in coding.adjudication_problems.",
+    "(<coder sheets>/adjudications.xlsx or .csv); bad rows in coding.adjudication_problems. "
+    "Writes the queue for the next round (reports/discrepancy_queue.xlsx and .csv): every "
+    "discrepancy, with the decisions made so far pre-filled.",
     check_specs=[
         dg.AssetCheckSpec("adjudication_rows_valid", asset=ADJUDICATIONS,
                           description="warns on adjudication rows that could not be used "
@@ -206,8 +192,14 @@ def adjudications(context: dg.AssetExecutionContext, paths: ProjectPaths,
             {"adjudications": adj, "adjudication_problems": problems})
         wh.replace_rows(con, "coding.adjudications", adj)
         wh.replace_rows(con, "coding.adjudication_problems", problems)
+    out = Path(paths.reports_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    queue_paths = [out / name for name in dual_coding.QUEUE_NAMES]
+    queue = reconcile.write_queue(disc, *queue_paths, adj if path else None)
     return dg.MaterializeResult(
-        metadata={"dagster/row_count": len(adj), "file": str(path), "problems": len(problems)},
+        metadata={"dagster/row_count": len(adj), "file": str(path), "problems": len(problems),
+                  "queue_xlsx": dg.MetadataValue.path(str(queue_paths[0])),
+                  **{f"queue_{k}": int(v) for k, v in queue.items()}},
         check_results=[dg.AssetCheckResult(
             check_name="adjudication_rows_valid", asset_key=ADJUDICATIONS,
             passed=problems.empty, severity=dg.AssetCheckSeverity.WARN,

@@ -113,10 +113,11 @@ def read_file(path: Path, mapping: Mapping, loaded_at: datetime | None = None) -
         table = read_export(path, mapping.source)
         resolve_columns(mapping, table.columns, table.labels, path.name)
     except (ExportReadError, MappingError) as exc:
+        error = str(exc).replace(str(path), path.name)   # the warehouse names files, not paths
         entry.update(file_sha256=file_sha256(path) if path.is_file() else None,
-                     status="unreadable", error=str(exc), n_records=0, n_rows=0, n_problems=0)
+                     status="unreadable", error=error, n_records=0, n_rows=0, n_problems=0)
         quarantine.append(_quarantine(year, path.name, getattr(exc, "row", None),
-                                      getattr(exc, "column", None), "read", "file", str(exc),
+                                      getattr(exc, "column", None), "read", "file", error,
                                       loaded_at))
         rows = pd.DataFrame(columns=SURVEY_ROW_COLUMNS)
     else:

@@ -88,6 +88,7 @@ def test_unreadable_file_is_quarantined_and_others_still_load(tiny_landing: Path
                                "where stage = 'read'")
     assert len(rows) == 1 and rows[0][0] == "session-02.csv" and rows[0][1] == "file"
     assert "What worked from today's coaching session?" in rows[0][2]
+    assert rows[0][2].startswith("session-02.csv: ")   # the file's name, not this machine's path
     assert query(tiny_landing, "select status from raw.export_files order by file_name"
                  ) == [("loaded",), ("unreadable",)]
 

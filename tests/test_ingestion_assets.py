@@ -134,3 +134,17 @@ def test_files_the_mapping_does_not_cover_are_reported(tiny_landing: Path):
     reason = query(tiny_landing, "select reason from raw.quarantine where level = 'file'")
     assert len(reason) == 1 and "'session-*.csv' does not cover it" in reason[0][0]
     assert folders_without_mapping(tiny_landing / "landing") == ["2024-25"]
+
+
+def test_a_year_refresh_on_a_new_warehouse_codes_without_the_codebook_table(tiny_landing: Path):
+    """What the landing sensor runs: only the partitioned assets of one year."""
+    from pipeline.defs import coding
+
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("school_year", ["2020-21"])
+    result = dg.materialize(
+        [ingestion.raw_survey_rows, ingestion.staging_answers, coding.keyword_applications],
+        resources=make_resources(tiny_landing), instance=instance, partition_key="2020-21")
+    assert result.success
+    assert all(c.passed for c in result.get_asset_check_evaluations())
+    assert query(tiny_landing, "select count(*) from coding.code_applications")[0][0] > 0

@@ -66,7 +66,9 @@ def keyword_applications(context: dg.AssetExecutionContext, paths: ProjectPaths,
         apps = coding.keyword_applications(answers, books)
         wh.replace_rows(con, "coding.code_applications", apps,
                         {"school_year": year, "coder_kind": "keyword"})
-        codes = wh.read_frame(con, "coding.codebook_codes")
+    # against the codebooks this run coded with (coding.codebook_codes may not be built yet
+    # when a sensor refreshes one school year on a new warehouse)
+    codes = codebook_codes_frame(books)
     substantive = answers[~answers["non_substantive"]]
     per_code = (apps.groupby(["framework", "dimension", "code_id"]).size()
                 .reset_index(name="answers").sort_values("answers", ascending=False))

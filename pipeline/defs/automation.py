@@ -83,10 +83,12 @@ def landing_folder_sensor(context: dg.SensorEvaluationContext, paths: ProjectPat
 
 # AutomationCondition.eager() minus its "no missing dependency" clause: an all-years asset
 # depends on every school-year partition, and one year that failed would otherwise hold the
-# marts back for good. Still waits while any upstream partition is in progress.
+# marts back for good. Still waits while any upstream partition is in progress. `missing()`
+# rather than eager's `newly_missing()`: an asset already missing when the sensor first looks
+# (coding/codebook_codes on a new warehouse, which has no upstream to update) is built too.
 ALL_YEARS_CONDITION = (
     (
-        (dg.AutomationCondition.newly_missing() & ~dg.AutomationCondition.any_deps_missing())
+        (dg.AutomationCondition.missing() & ~dg.AutomationCondition.any_deps_missing())
         | dg.AutomationCondition.any_deps_updated()
     ).since_last_handled()
     & ~dg.AutomationCondition.any_deps_in_progress()

@@ -17,6 +17,13 @@ CODEBOOK = dg.AssetKey(["coding", "codebook_codes"])
 KEYWORD = dg.AssetKey(["coding", "keyword_applications"])
 
 
+def codebook_frame(paths: ProjectPaths) -> pd.DataFrame:
+    """The codebooks as coding.codebook_codes rows, read from the YAML files themselves: the
+    stages that need the codebook use its source, so they never depend on the table having
+    been published first (a sensor refresh on a new warehouse runs them in any order)."""
+    return codebook_codes_frame(load_codebooks([Path(paths.codebook_dir)]))
+
+
 @dg.asset(
     key=CODEBOOK,
     group_name="coding",
@@ -50,8 +57,8 @@ def codebook_codes(context: dg.AssetExecutionContext, paths: ProjectPaths,
     "per (substantive answer, code), with every matching pattern, matched text and span.",
     check_specs=[
         dg.AssetCheckSpec("codes_in_codebook", asset=KEYWORD, blocking=True,
-                          description="every applied code exists in coding.codebook_codes "
-                          "under the same framework and dimension"),
+                          description="every applied code exists in the codebook under the "
+                          "same framework and dimension"),
         dg.AssetCheckSpec("evidence_spans_match", asset=KEYWORD, blocking=True,
                           description="every evidence span's text equals the recorded "
                           "matched text in the redacted answer"),
@@ -66,9 +73,7 @@ def keyword_applications(context: dg.AssetExecutionContext, paths: ProjectPaths,
         apps = coding.keyword_applications(answers, books)
         wh.replace_rows(con, "coding.code_applications", apps,
                         {"school_year": year, "coder_kind": "keyword"})
-    # against the codebooks this run coded with (coding.codebook_codes may not be built yet
-    # when a sensor refreshes one school year on a new warehouse)
-    codes = codebook_codes_frame(books)
+    codes = codebook_codes_frame(books)   # the codebooks this run coded with
     substantive = answers[~answers["non_substantive"]]
     per_code = (apps.groupby(["framework", "dimension", "code_id"]).size()
                 .reset_index(name="answers").sort_values("answers", ascending=False))

@@ -7,7 +7,7 @@ from pipeline.core import warehouse as wh
 from pipeline.core.name_scan import NameScanner
 from pipeline.core.redact import load_roster
 from pipeline.defs.checks import md_table
-from pipeline.defs.coding import CODEBOOK
+from pipeline.defs.coding import CODEBOOK, codebook_frame
 from pipeline.defs.ingestion import ANSWERS
 from pipeline.defs.reconciliation import FINAL
 from pipeline.defs.resources import ProjectPaths, Warehouse
@@ -62,7 +62,7 @@ def mart_tables(context: dg.AssetExecutionContext, config: MartsConfig, paths: P
     with warehouse.connect(context.log) as con:
         final = wh.read_frame(con, "coding.final_codes")
         answers = wh.read_frame(con, "staging.answers")
-        codes = wh.read_frame(con, "coding.codebook_codes")
+        codes = codebook_frame(paths)
         apps = wh.read_frame(con, "coding.code_applications", {"coder_kind": "keyword"})
         freq = marts.code_frequencies(final, answers, codes)
         tables = {

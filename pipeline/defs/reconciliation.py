@@ -11,7 +11,7 @@ from pipeline.core.codebook import load_codebooks
 from pipeline.core.name_scan import NameScanner
 from pipeline.core.redact import Redactor, load_roster
 from pipeline.defs.checks import md_table
-from pipeline.defs.coding import CODEBOOK, KEYWORD
+from pipeline.defs.coding import CODEBOOK, KEYWORD, codebook_frame
 from pipeline.defs.ingestion import ANSWERS
 from pipeline.defs.resources import ProjectPaths, Warehouse
 
@@ -98,10 +98,11 @@ def human_applications(context: dg.AssetExecutionContext, paths: ProjectPaths,
                                    "below the configured threshold (default 0.667)")],
 )
 def agreement_figures(context: dg.AssetExecutionContext, config: AgreementConfig,
-                      warehouse: Warehouse) -> dg.MaterializeResult:
+                      paths: ProjectPaths, warehouse: Warehouse) -> dg.MaterializeResult:
+    codes = codebook_frame(paths)
     with warehouse.connect(context.log) as con:
-        answers, apps, units, codes = _read(con, "staging.answers", "coding.code_applications",
-                                            "coding.coder_units", "coding.codebook_codes")
+        answers, apps, units = _read(con, "staging.answers", "coding.code_applications",
+                                     "coding.coder_units")
         all_units = pd.concat([units, dual_coding.keyword_units(answers)], ignore_index=True)
         humans = sorted(units["coder"].unique())
         apps = apps.merge(all_units[["answer_id", "coder"]], on=["answer_id", "coder"])
@@ -224,11 +225,13 @@ def adjudications(context: dg.AssetExecutionContext, paths: ProjectPaths,
                           description="warns while discrepancies remain undecided"),
     ],
 )
-def final_codes(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+def final_codes(context: dg.AssetExecutionContext, paths: ProjectPaths,
+                warehouse: Warehouse) -> dg.MaterializeResult:
+    codes = codebook_frame(paths)
     with warehouse.connect(context.log) as con:
-        answers, apps, units, adj, disc, codes = _read(
+        answers, apps, units, adj, disc = _read(
             con, "staging.answers", "coding.code_applications", "coding.coder_units",
-            "coding.adjudications", "coding.discrepancies", "coding.codebook_codes")
+            "coding.adjudications", "coding.discrepancies")
         human = apps[apps["coder_kind"] == "human"]
         keyword = apps[apps["coder_kind"] == "keyword"]
         final = reconcile.final_codes(human, units, adj, disc, keyword, answers)
@@ -262,11 +265,12 @@ def final_codes(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.M
     description="Keyword coder against the final human codes (agreed + adjudicated): "
     "precision, recall and F1 per code and overall, over human-coded answers.",
 )
-def keyword_quality(context: dg.AssetExecutionContext,
+def keyword_quality(context: dg.AssetExecutionContext, paths: ProjectPaths,
                     warehouse: Warehouse) -> dg.MaterializeResult:
+    codes = codebook_frame(paths)
     with warehouse.connect(context.log) as con:
-        apps, units, final, codes = _read(con, "coding.code_applications", "coding.coder_units",
-                                          "coding.final_codes", "coding.codebook_codes")
+        apps, units, final = _read(con, "coding.code_applications", "coding.coder_units",
+                                   "coding.final_codes")
         reference = final[final["provenance"].isin(["agreed", "adjudicated"])]
         keyword = apps[apps["coder_kind"] == "keyword"]
         human_units = units.drop_duplicates("answer_id")

@@ -8,6 +8,7 @@ from pipeline.core import warehouse as wh
 from pipeline.core.name_scan import NameScanner
 from pipeline.core.redact import load_roster
 from pipeline.core.report import ReportInputs, render_report
+from pipeline.defs.coding import codebook_frame
 from pipeline.defs.marts import COACH, FREQ, QUOTES, SCHOOL, TRENDS, YOY
 from pipeline.defs.reconciliation import AGREEMENT, QUALITY
 from pipeline.defs.resources import ProjectPaths, Warehouse
@@ -47,7 +48,7 @@ def findings_report(context: dg.AssetExecutionContext, config: ReportConfig,
             quarantine=read("raw.quarantine"),
             redactions=con.execute("select school_year, count(*) as n from raw.redactions "
                                    "group by 1 order by 1").df(),
-            codebook_codes=read("coding.codebook_codes"),
+            codebook_codes=codebook_frame(paths),
             by_school=read("marts.by_school"),
             by_coach=read("marts.by_coach"),
             min_cell=config.min_cell,

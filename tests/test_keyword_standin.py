@@ -33,3 +33,26 @@ def test_years_without_human_coding_use_keyword_codes(tiny_landing: Path):
     assert sources == [("keyword",)]
     html = (root / "reports" / "findings.html").read_text(encoding="utf-8")
     assert 'class="note keyword-standin" data-year="2020-21"' in html
+
+
+def test_all_years_assets_do_not_need_the_published_codebook_table(tiny_landing: Path):
+    """Under `make dev` the automation may build the all-years assets before
+    coding/codebook_codes: they read the codebook from its YAML source."""
+    from pipeline.runner import run_order, sync_partitions
+
+    root = tiny_landing
+    defs = build_defs(make_resources(root, coder_sheets_dir=root / "no-sheets"))
+    repo = defs.get_repository_def()
+    before, partitioned, after = run_order(repo.asset_graph)
+    assets = list({id(a): a for a in repo.assets_defs_by_key.values()}.values())
+    instance = dg.DagsterInstance.ephemeral()
+    sync_partitions(instance, ["2020-21"])
+    assert dg.materialize(assets, instance=instance, selection=partitioned,
+                          partition_key="2020-21").success
+    result = dg.materialize(assets, instance=instance, selection=after)   # no codebook table
+    assert result.success
+    with duckdb.connect(str(root / "wh.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from marts.code_frequencies "
+                           "where n_answers > 0").fetchone()[0] > 0
+        # never published in this run: the views created it empty
+        assert con.execute("select count(*) from coding.codebook_codes").fetchone() == (0,)

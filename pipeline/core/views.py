@@ -25,6 +25,11 @@ def view_sql(file_name: str) -> str:
 
 
 def create_views(con) -> list[str]:
+    """(Re)create the views; every warehouse table they read is created first if a stage has
+    not built it yet, so a view never fails on a missing table."""
+    from pipeline.core.warehouse import ensure_tables
+
+    ensure_tables(con)
     for name, file_name in VIEWS.items():
         con.execute(f"create or replace view {name} as {view_sql(file_name)}")
     return list(VIEWS)

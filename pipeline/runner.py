@@ -66,7 +66,9 @@ def materialize_all(
     instance: dg.DagsterInstance | None = None,
     resources: dict | None = None,
     echo: Callable[[str], None] = print,
+    log_level: str | None = None,
 ) -> RunSummary:
+    """`log_level` ("INFO", "WARNING"...) quiets Dagster's console logger (default: DEBUG)."""
     instance = instance or instance_for_cli()
     years = school_years(landing_dir)
     sync_partitions(instance, years)
@@ -77,9 +79,13 @@ def materialize_all(
     resources = resources if resources is not None else {}
     results = []
 
+    run_config = ({"loggers": {"console": {"config": {"log_level": log_level}}}}
+                  if log_level else None)
+
     def run(selection, **kwargs):
         results.append(dg.materialize(assets, instance=instance, resources=resources,
-                                      selection=selection, raise_on_error=False, **kwargs))
+                                      selection=selection, raise_on_error=False,
+                                      run_config=run_config, **kwargs))
 
     if before:
         echo(f"materialising {len(before)} shared inputs")

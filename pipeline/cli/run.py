@@ -6,18 +6,21 @@ from pipeline.cli import app
 
 
 @app.command()
-def run() -> None:
+def run(log_level: str = typer.Option("INFO", help="Dagster console log level: DEBUG shows "
+                                       "every event")) -> None:
     """Materialise every asset (all school years) on the configured landing folder."""
     from pipeline import settings
     from pipeline.core.raw import folders_without_mapping
     from pipeline.core.warehouse import years_in_warehouse
-    from pipeline.definitions import defs
+    from pipeline.definitions import build_defs
     from pipeline.runner import materialize_all
 
     for folder in folders_without_mapping(settings.landing_dir()):
         typer.echo(f"warning: landing folder {folder!r} has no mapping.yaml: not a school year, "
                    "nothing in it was read", err=True)
-    summary = materialize_all(defs, settings.landing_dir(), echo=typer.echo)
+    # built now, so the SURVEY_* settings of this process apply
+    summary = materialize_all(build_defs(), settings.landing_dir(), echo=typer.echo,
+                              log_level=log_level)
     stale = sorted(set(years_in_warehouse(settings.warehouse_path())) - set(summary.years))
     if stale:
         typer.echo(f"warning: the warehouse still holds school year(s) {', '.join(stale)} whose "

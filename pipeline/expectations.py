@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from pipeline.core.ids import QUESTION_IDS
+
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 
@@ -28,7 +30,7 @@ def staging_answers_expectations(E) -> list:
         E.ExpectColumnValuesToBeUnique(column="answer_id"),
         E.ExpectColumnValuesToNotBeNull(column="answer_id"),
         E.ExpectColumnValuesToMatchRegex(column="school_year", regex=r"^\d{4}-\d{2}$"),
-        E.ExpectColumnValuesToBeInSet(column="question_id", value_set=["worked", "improve"]),
+        E.ExpectColumnValuesToBeInSet(column="question_id", value_set=list(QUESTION_IDS)),
         E.ExpectColumnValuesToNotBeNull(column="question_id"),
         E.ExpectColumnValuesToBeInSet(column="non_substantive", value_set=[True, False]),
         # substantive answers always carry text (rows flagged non-substantive are kept too)

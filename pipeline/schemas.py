@@ -10,8 +10,11 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
+from pipeline.core.exports import READER_KINDS
+from pipeline.core.ids import QUESTION_IDS
+from pipeline.core.staging import ROLE_VALUES
+
 SCHOOL_YEAR = r"^\d{4}-\d{2}$"
-QUESTION_IDS = ["worked", "improve"]
 
 
 class RawSurveyRows(pa.DataFrameModel):
@@ -20,8 +23,7 @@ class RawSurveyRows(pa.DataFrameModel):
     file_sha256: Series[str] = pa.Field(str_matches=r"^[0-9a-f]{64}$")
     row_number: Series[int] = pa.Field(ge=1)
     reader: Series[str] = pa.Field(
-        isin=["google-forms", "qualtrics", "qualtrics-legacy", "microsoft-forms",
-              "surveymonkey", "csv", "xlsx"])
+        isin=list(READER_KINDS))
     record: Series[str] = pa.Field(str_startswith="{")
 
     class Config:
@@ -39,9 +41,8 @@ class StagingAnswers(pa.DataFrameModel):
     coach_id: Series[str] = pa.Field(nullable=True, str_matches=r"^coach_[0-9a-f]{8}$")
     role: Series[str] = pa.Field(
         nullable=True,
-        isin=["teacher", "administrator", "instructional coach", "counselor",
-              "support staff", "other"])
-    question_id: Series[str] = pa.Field(isin=QUESTION_IDS)
+        isin=ROLE_VALUES)
+    question_id: Series[str] = pa.Field(isin=list(QUESTION_IDS))
     answer_text: Series[str] = pa.Field(str_length={"min_value": 1})
     non_substantive: Series[bool]
     n_redactions: Series[int] = pa.Field(ge=0)

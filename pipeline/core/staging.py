@@ -50,6 +50,7 @@ ROLES = {
     "social worker": "support staff",
     "paraprofessional": "support staff",
 }
+ROLE_VALUES = sorted({*ROLES.values(), "other"})   # what normalise_role can return
 SESSION_FROM_NAME = re.compile(r"session[-_ ]?(\d+)", re.IGNORECASE)
 FIRST_INT = re.compile(r"\d+")
 

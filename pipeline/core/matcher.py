@@ -29,10 +29,8 @@ from __future__ import annotations
 import gc
 import re
 from bisect import bisect_right
-from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
-from itertools import chain
+from functools import cached_property, lru_cache
 from json.encoder import encode_basestring as _json_str
 from operator import itemgetter
 from typing import NamedTuple
@@ -40,6 +38,7 @@ from typing import NamedTuple
 import ahocorasick
 import snowballstemmer
 
+from pipeline.core._scanner import Scanner
 from pipeline.core.codebook import DEFAULT_PLACEHOLDERS, Codebook, Pattern
 
 # --------------------------------------------------------------------------- normalisation
@@ -306,21 +305,17 @@ class KeywordCoder:
             for k in rx.prefixes or ():
                 entry(k)[2][r] = None
         self._sep = next(s for s in _SEPARATORS if not any(s in k for k in keys))
-        # Automaton value: the key's index. Per key (reference path): (key length, literal
-        # items, trigger mask, prefix-of regexes, trigger items in order); the batch path
-        # reads the same from flat arrays (_tables).
-        self._automaton = ahocorasick.Automaton()
+        # Per key, in key id order: (key length, literal items, trigger mask, prefix-of
+        # regexes, trigger items in order).
+        self._key_text = list(keys)
         self._keys: list[tuple] = []
         for key, (lits, trigs, pres) in keys.items():
             mask = 0
             for rx, bit in trigs:
                 mask |= bit << rx._base
-            self._automaton.add_word(key, len(self._keys))
             self._keys.append((len(key), tuple(lits), mask, tuple(pres), tuple(trigs)))
         self._literal = bool(keys)
-        if self._literal:
-            self._automaton.make_automaton()
-        self._tables = _Tables(self._keys, self._regexes, base)
+        self._n_bits = base
         self._placeholders = {
             i: re.compile(book.placeholders) if book.placeholders else None
             for i, (book, _c) in enumerate(self.codes)
@@ -335,203 +330,81 @@ class KeywordCoder:
         ]
         self._is_regex = [p.kind == "regex" for p in self._patterns]
 
+        self._scanner = self._build_scanner()
+
+    def _build_scanner(self) -> Scanner:
+        """The compiled batch scan (pipeline/core/_scanner.c) with this coder's tables."""
+        words = max(1, -(-self._n_bits // 64))
+
+        def split(mask: int) -> list[int]:
+            return [(mask >> (64 * w)) & 0xFFFFFFFFFFFFFFFF for w in range(words)]
+
+        n_always = len(self._always)
+        regexes = [
+            (rx.search, rx.code, rx.pid, rx.exclusion, False, split(0)) for rx in self._always
+        ] + [
+            (rx.search, rx.code, rx.pid, rx.exclusion, rx.prefixes is not None, split(rx.need))
+            for rx in self._regexes
+        ]
+        placeholder_res = sorted(self._placeholder_res, key=lambda r: r.pattern)
+        return Scanner(
+            self._key_text,
+            [list(v[1]) for v in self._keys],
+            [split(v[2]) for v in self._keys],
+            [[r + n_always for r in v[3]] for v in self._keys],
+            regexes,
+            [
+                (head, p.kind == "regex", p.scope == "answer")
+                for head, p in zip(self._json_head, self._patterns, strict=True)
+            ],
+            [
+                -1 if r is None else placeholder_res.index(r)
+                for _i, r in sorted(self._placeholders.items())
+            ],
+            placeholder_res,
+            self._custom_placeholders,
+            words,
+        )
+
+    @cached_property
+    def _automaton(self) -> ahocorasick.Automaton:
+        """The reference path's automaton (value: key id), built when first needed."""
+        automaton = ahocorasick.Automaton()
+        for kid, key in enumerate(self._key_text):
+            automaton.add_word(key, kid)
+        if self._key_text:
+            automaton.make_automaton()
+        return automaton
+
     # ----------------------------------------------------------------------- batch path
 
-    def _coded(self, texts: list) -> Iterator[tuple[int, dict[int, list[tuple[int, int, int]]]]]:
-        """(index into texts, found) for every text with a code applied; found maps code index
-        -> [(start, end, pid)] sorted by position (original offsets, after vetoes)."""
-        # The cyclic garbage collector would walk the coder's large automaton tables again
-        # and again while the batch allocates many small objects (none of them in cycles).
-        gc_was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            for lo in range(0, len(texts), _CHUNK):
-                yield from self._coded_chunk(texts, lo, min(len(texts), lo + _CHUNK))
-        finally:
-            if gc_was_enabled:
-                gc.enable()
+    def _code_chunk(self, texts: list[str]) -> tuple:
+        """(answer index, code index, n_evidence, evidence JSON) arrays for `texts` (all
+        non-empty str), rows in answer then code order: the compiled scan, which defers to
+        the reference path for an answer where two regexes of one code match the same span."""
 
-    def _coded_chunk(self, texts: list, lo: int, hi: int):
-        index = [i for i in range(lo, hi) if isinstance(texts[i], str) and texts[i]]
-        if not index:
-            return
-        tx = [texts[i] for i in index]
-        sep = self._sep
-        # One buffer per chunk: SEP text SEP text ... SEP. Offsets of text k: ostarts[k].
-        ostarts = [1]
-        for t in tx:
-            ostarts.append(ostarts[-1] + len(t) + 1)
-        rb = _regex_buffer(tx, sep)
-        # phrase text = regex text with hyphens and slashes read as spaces (all dashes are
-        # '-' in the regex text); then runs of spaces collapsed
-        pb = rb.replace("-", " ").replace("/", " ")
-        # Phrase text: runs of spaces read as one (runs never cross a separator).
-        has_runs: set[int] = set()
-        if "  " in pb:
-            removed = [0] * len(tx)
-            for m in _RUNS.finditer(pb):
-                k = bisect_right(ostarts, m.start()) - 1
-                removed[k] += m.end() - m.start() - 1
-                has_runs.add(k)
-            pb = _RUNS.sub(" ", pb)
-            pstarts, gone = [], 0
-            for k, o in enumerate(ostarts[:-1]):
-                pstarts.append(o - gone)
-                gone += removed[k]
-            pstarts.append(ostarts[-1] - gone)
-        else:
-            pstarts = ostarts
+        def fallback(k: int) -> list[tuple[int, int, str]]:
+            text = texts[k]
+            found = self._reference_found(text)
+            return [(code, len(found[code]), self._evidence_json(text, found[code]))
+                    for code in sorted(found)]  # fmt: skip
 
-        # Pass 1, vectorised: one automaton pass over the chunk, then boundary checks, trigger
-        # masks and regex start candidates for all hits at once (numpy).
-        np = _numpy()
-        t = self._tables
-        pst = np.asarray(pstarts, dtype=np.int64)
-        if self._literal:
-            flat = np.fromiter(chain.from_iterable(self._automaton.iter(pb)), dtype=np.int64)
-        else:
-            flat = np.empty(0, dtype=np.int64)
-        ends, kids = flat[0::2], flat[1::2]
-        n_hits = len(kids)
-        lit_rows: dict[int, tuple[int, int]] = {}  # answer k -> slice of the literal lists
-        cand_rows: dict[int, tuple[int, int]] = {}  # answer k -> slice of the candidate lists
-        plain: dict[int, list[_Regex]] = {}  # answer k -> regexes to run with finditer
-        lit_s = lit_e = lit_x = lit_c = lit_p = cand_r = cand_s = ()
-        if n_hits:
-            ans = np.searchsorted(pst, ends, side="right") - 1
-            starts_g = ends - t.klen[kids] + 1
-            # literal items that pass their boundary checks, in automaton order
-            hi, item = _expand(np, t.lit_count[kids], t.lit_start[kids])
-            if len(item):
-                s_, e_ = starts_g[hi], ends[hi]
-                word = _word_at(np, pb, np.concatenate((s_ - 1, e_ + 1)))
-                ok = ~(
-                    (t.it_left[item] & word[: len(item)]) | (t.it_right[item] & word[len(item) :])
-                )
-                hi, item = hi[ok], item[ok]
-                lit_s, lit_e = starts_g[hi].tolist(), ends[hi].tolist()
-                lit_x, lit_c, lit_p = (t.it_excl[item].tolist(), t.it_code[item].tolist(),
-                                       t.it_pid[item].tolist())  # fmt: skip
-                _slices(np, ans[hi], lit_rows)
-            # trigger masks per answer -> the regexes every trigger set of which occurs
-            if t.n_regex:
-                new = np.empty(n_hits, dtype=bool)
-                new[0] = True
-                np.not_equal(ans[1:], ans[:-1], out=new[1:])
-                first = np.flatnonzero(new)
-                masks = np.bitwise_or.reduceat(t.tmask[kids], first, axis=0)
-                sat = np.ones((len(first), t.n_regex), dtype=bool)
-                for w in range(t.tmask.shape[1]):
-                    need = t.need[:, w]
-                    sat &= (masks[:, w : w + 1] & need) == need
-                group = np.cumsum(new) - 1
-                # anchored regexes: where one of their prefixes starts
-                hp, pos = _expand(np, t.pre_count[kids], t.pre_start[kids])
-                if len(pos):
-                    r = t.pre_rx[pos]
-                    g = group[hp]
-                    keep = sat[g, r]
-                    r, g, st_ = r[keep], g[keep], starts_g[hp][keep]
-                    order = np.lexsort((st_, r, g))
-                    cand_r, cand_s = r[order].tolist(), st_[order].tolist()
-                    _slices(np, ans[first][g[order]], cand_rows)
-                # the other regexes: finditer on the whole answer
-                if t.plain_cols.size:
-                    gg, rr = np.nonzero(sat[:, t.plain_cols])
-                    regexes = self._regexes
-                    for k, r in zip(ans[first][gg].tolist(), t.plain_cols[rr].tolist(),
-                                    strict=True):  # fmt: skip
-                        plain.setdefault(k, []).append(regexes[r])
-        if self._always:
-            active = range(len(tx))
-        else:
-            active = sorted(lit_rows.keys() | cand_rows.keys() | plain.keys())
+        return self._scanner.code_chunk(texts, _regex_buffer(texts, self._sep), fallback)
 
-        # Pass 2: per answer with something to check, verify and assemble.
-        regexes = self._regexes
-        for k in active:
-            text = tx[k]
-            off = pstarts[k]
-            starts = shifts = None
-            if k in has_runs:
-                _p, starts, shifts = phrase_text(text)
-            found: dict[int, list] = {}
-            vetoes: dict[int, list] = {}
-            rows = lit_rows.get(k)
-            if (
-                rows is not None
-                and rows[1] - rows[0] == 1
-                and starts is None
-                and not lit_x[rows[0]]
-                and k not in cand_rows
-                and k not in plain
-                and not self._always
-                and (
-                    not self._placeholder_res or ("[" not in text and not self._custom_placeholders)
-                )
-            ):  # one literal hit and nothing else to check: the common case
-                i = rows[0]
-                yield index[k], {lit_c[i]: [(lit_s[i] - off, lit_e[i] - off + 1, lit_p[i])]}
-                continue
-            if rows is not None:
-                a, b = rows
-                for i in range(a, b):
-                    s, stop = lit_s[i] - off, lit_e[i] - off + 1
-                    if starts is not None:
-                        end = stop - 1
-                        s += shifts[bisect_right(starts, s) - 1]
-                        stop = end + shifts[bisect_right(starts, end) - 1] + 1
-                    (vetoes if lit_x[i] else found).setdefault(lit_c[i], []).append(
-                        (s, stop, lit_p[i])
-                    )
-            run = self._always + plain.get(k, [])
-            if run or k in cand_rows:
-                o = ostarts[k]
-                rtext = rb[o : o + len(text)]
-                for rx in run:
-                    target = vetoes if rx.exclusion else found
-                    for m in rx.search.finditer(rtext):
-                        if m.end() > m.start():
-                            target.setdefault(rx.code, []).append((m.start(), m.end(), rx.pid))
-                if k in cand_rows:
-                    a, b = cand_rows[k]
-                    i = a
-                    while i < b:
-                        r = cand_r[i]
-                        at = []
-                        while i < b and cand_r[i] == r:
-                            p = cand_s[i] - off
-                            if starts is not None:
-                                p += shifts[bisect_right(starts, p) - 1]
-                            at.append(p)
-                            i += 1
-                        rx = regexes[r]
-                        _run_anchored(rx, rtext, at, vetoes if rx.exclusion else found)
-            if not found:
-                continue
-            if self._placeholder_res and ("[" in text or self._custom_placeholders):
-                self._drop_placeholders(text, found, 0)
-            for code in vetoes.keys() & found.keys():
-                self._apply_vetoes(code, found, vetoes[code], 0)
-            if not found:
-                continue
-            for h in found.values():
-                if len(h) > 1:
-                    h.sort(key=_START_END)
-                    if self._regex_tie(h):  # order of equal regex spans: as the reference
-                        found = self._reference_found(text)
-                        break
-            yield index[k], found
-
-    def _regex_tie(self, hits: list) -> bool:
-        is_regex = self._is_regex
-        for a, b in zip(hits, hits[1:], strict=False):
-            if a[0] == b[0] and a[1] == b[1] and is_regex[a[2]] and is_regex[b[2]]:
-                return True
-        return False
+    def _evidence_json(self, text: str, hits: list[tuple[int, int, int]]) -> str:
+        """What json.dumps(ensure_ascii=False) gives for the hits' Evidence dicts."""
+        heads = self._json_head
+        return (
+            "["
+            + ", ".join(
+                f'{heads[pid]}{_json_str(text[s:e])}, "start": {s}, "end": {e}}}'
+                for s, e, pid in hits
+            )
+            + "]"
+        )
 
     def _reference_found(self, text: str) -> dict[int, list[tuple[int, int, int]]]:
-        """The reference path's result for one answer, in the batch path's shape."""
+        """The reference path's result for one answer, as (start, end, pid) by position."""
         pid = self._pid
         found = self._hits(text)
         return {
@@ -654,8 +527,8 @@ class KeywordCoder:
     def code_frame(self, df, id_column: str, text_column: str):
         """One row per (id, code) with the evidence as JSON text; ids without codes give no row.
 
-        All answers go through one automaton pass per chunk of 20,000; the evidence JSON is
-        written directly (byte for byte what json.dumps gives for Evidence.to_dict lists)."""
+        Answers go through the compiled scan in chunks of 20,000 (one regex buffer each);
+        the evidence JSON is byte for byte what json.dumps gives for Evidence.to_dict lists."""
         import numpy as np
         import pandas as pd
 
@@ -663,133 +536,43 @@ class KeywordCoder:
         texts = list(df[text_column])
         if len(ids) != len(texts):  # pragma: no cover - same frame
             raise ValueError("id and text columns differ in length")
-        heads = self._json_head
-        rows: list[int] = []
-        codes: list[int] = []
-        n_ev: list[int] = []
-        evidence: list[str] = []
-        add_row, add_code, add_n, add_ev = rows.append, codes.append, n_ev.append, evidence.append
-        for i, found in self._coded(texts):
-            text = texts[i]
-            for code in sorted(found) if len(found) > 1 else found:
-                hits = found[code]
-                add_row(i)
-                add_code(code)
-                add_n(len(hits))
-                if len(hits) == 1:
-                    ((s, e, pid),) = hits
-                    add_ev(f'[{heads[pid]}{_json_str(text[s:e])}, "start": {s}, "end": {e}}}]')
-                else:
-                    add_ev(
-                        "["
-                        + ", ".join(
-                            [
-                                f'{heads[pid]}{_json_str(text[s:e])}, "start": {s}, "end": {e}}}'
-                                for s, e, pid in hits
-                            ]
-                        )
-                        + "]"
-                    )
-        if not rows:
+        rows, codes, n_ev, evidence = [], [], [], []
+        # The cyclic garbage collector would walk the coder's large tables again and again
+        # while the batch allocates many small objects (none of them in cycles).
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            for lo in range(0, len(texts), _CHUNK):
+                index = [i for i in range(lo, min(len(texts), lo + _CHUNK))
+                         if isinstance(texts[i], str) and texts[i]]  # fmt: skip
+                if not index:
+                    continue
+                ks, cs, ns, ev = self._code_chunk([texts[i] for i in index])
+                rows.append(np.asarray(index, dtype=np.int64)[np.frombuffer(ks, dtype=np.int64)])
+                codes.append(np.frombuffer(cs, dtype=np.int64))
+                n_ev.append(np.frombuffer(ns, dtype=np.int64))
+                evidence.extend(ev)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+        if not evidence:
             return pd.DataFrame([], columns=FRAME_COLUMNS)
-        code_arr = np.asarray(codes, dtype=np.intp)
+        row_arr = np.concatenate(rows)
+        code_arr = np.concatenate(codes)
         per_code = [
             (code.framework, code.dimension, code.code_id, book.version)
             for book, code in self.codes
         ]
-        columns = {"id": _id_column([ids[i] for i in rows], df[id_column].dtype)}
+        columns = {"id": _id_column([ids[i] for i in row_arr.tolist()], df[id_column].dtype)}
         for j, name in enumerate(("framework", "dimension", "code_id", "codebook_version")):
             values = np.empty(len(per_code), dtype=object)
             values[:] = [c[j] for c in per_code]
             columns[name] = values[code_arr]
-        columns["n_evidence"] = np.asarray(n_ev, dtype=np.int64)
-        ev = np.empty(len(evidence), dtype=object)
-        ev[:] = evidence
-        columns["evidence"] = ev
+        columns["n_evidence"] = np.concatenate(n_ev)
+        ev_col = np.empty(len(evidence), dtype=object)
+        ev_col[:] = evidence
+        columns["evidence"] = ev_col
         return pd.DataFrame(columns, copy=False)
-
-
-class _Tables:
-    """The automaton keys' items as flat numpy arrays, for the vectorised pass."""
-
-    def __init__(self, keys: list[tuple], regexes: list[_Regex], n_bits: int):
-        np = _numpy()
-        n = len(keys)
-        self.klen = np.array([v[0] for v in keys] or [0], dtype=np.int64)
-        lits = [v[1] for v in keys]
-        self.lit_count = np.array([len(x) for x in lits] or [0], dtype=np.int64)
-        self.lit_start = np.concatenate(([0], np.cumsum(self.lit_count)[:-1])).astype(np.int64)
-        items = [it for x in lits for it in x] or [(False, False, False, 0, 0)]
-        self.it_left, self.it_right, self.it_excl = (
-            np.array([it[j] for it in items], dtype=bool) for j in range(3)
-        )
-        self.it_code, self.it_pid = (
-            np.array([it[j] for it in items], dtype=np.int64) for j in (3, 4)
-        )
-        words = max(1, -(-n_bits // 64))
-        self.tmask = np.zeros((max(n, 1), words), dtype=np.uint64)
-        for i, v in enumerate(keys):
-            for w in range(words):
-                self.tmask[i, w] = (v[2] >> (64 * w)) & 0xFFFFFFFFFFFFFFFF
-        self.need = np.zeros((len(regexes), words), dtype=np.uint64)
-        for r, rx in enumerate(regexes):
-            for w in range(words):
-                self.need[r, w] = (rx.need >> (64 * w)) & 0xFFFFFFFFFFFFFFFF
-        self.n_regex = len(regexes)
-        pres = [v[3] for v in keys]
-        self.pre_count = np.array([len(x) for x in pres] or [0], dtype=np.int64)
-        self.pre_start = np.concatenate(([0], np.cumsum(self.pre_count)[:-1])).astype(np.int64)
-        self.pre_rx = np.array([r for x in pres for r in x] or [0], dtype=np.int64)
-        self.plain_cols = np.array(
-            [r for r, rx in enumerate(regexes) if rx.prefixes is None], dtype=np.int64
-        )
-
-
-def _numpy():
-    import numpy
-
-    return numpy
-
-
-def _expand(np, counts, firsts):
-    """For rows with `counts[i]` items starting at `firsts[i]`: (row of each item, item)."""
-    total = int(counts.sum())
-    rows = np.repeat(np.arange(len(counts)), counts)
-    if not total:
-        return rows, rows
-    within = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
-    return rows, firsts[rows] + within
-
-
-def _slices(np, keys, out: dict) -> None:
-    """out[key] = (start, stop) of each run of equal values in the sorted array `keys`."""
-    if not len(keys):
-        return
-    cut = np.flatnonzero(keys[1:] != keys[:-1]) + 1
-    bounds = np.concatenate(([0], cut, [len(keys)])).tolist()
-    for key, a, b in zip(keys[np.concatenate(([0], cut))].tolist(), bounds, bounds[1:],
-                         strict=False):  # fmt: skip
-        out[key] = (a, b)
-
-
-_WORD_ASCII = None
-
-
-def _word_at(np, text: str, positions):
-    """Whether text[p] is a word character (isalnum() or '_') for each position."""
-    global _WORD_ASCII
-    if _WORD_ASCII is None:
-        _WORD_ASCII = np.array([chr(c).isalnum() or c == 95 for c in range(128)], dtype=bool)
-    if text.isascii():
-        codes = np.frombuffer(text.encode("ascii"), dtype=np.uint8)[positions]
-        return _WORD_ASCII[codes]
-    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)[positions]
-    out = _WORD_ASCII[np.minimum(codes, 127)]
-    wide = codes > 127
-    if wide.any():
-        uniq, inv = np.unique(codes[wide], return_inverse=True)
-        out[wide] = np.array([chr(c).isalnum() for c in uniq.tolist()], dtype=bool)[inv]
-    return out
 
 
 def _id_column(values: list, dtype):
@@ -804,21 +587,6 @@ def _id_column(values: list, dtype):
         out[:] = values
         return out
     return pd.DataFrame([(v,) for v in values], columns=["id"])["id"]
-
-
-def _run_anchored(rx: _Regex, rtext: str, at: list[int], target: dict) -> None:
-    """finditer, tried only at `at`: every match starts with one of rx.prefixes, so the
-    leftmost match at or after a position is the first offset of `at` from there where
-    re.match succeeds (lookbehinds still see the text before the offset)."""
-    match = rx.search.match
-    pos = 0
-    for p in at:
-        if p < pos:
-            continue
-        m = match(rtext, p)
-        if m is not None:
-            pos = m.end()
-            target.setdefault(rx.code, []).append((p, pos, rx.pid))
 
 
 FRAME_COLUMNS = [

@@ -7,7 +7,7 @@ export DAGSTER_HOME := $(CURDIR)/dagster_home
 
 .PHONY: run test dev lint check-defs bench sample clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml pipeline/core/_scanner.c
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'

@@ -3,11 +3,14 @@
  * What it does is exactly what the answer-by-answer path in matcher.py does (that path is the
  * oracle it is tested against, tests/test_matcher_batch.py); this file only makes it fast:
  *
+ *   - each answer's *regex text* (matcher.regex_text: lower case, quotes, dashes and spaces
+ *     uniform, same length) read on the fly: through a table for ASCII answers, made by
+ *     the same translation and str.lower() for the others;
  *   - one Aho-Corasick automaton (a dense DFA over the characters that occur in the keys)
- *     run over each answer's *phrase text*, read on the fly from the chunk's regex buffer:
- *     '-' and '/' read as ' ', runs of spaces as one space, positions kept in the original
- *     answer's offsets (a ring buffer remembers where each phrase character came from);
- *   - word-boundary checks of literal keys (on the regex buffer, which has the same word
+ *     run over each answer's *phrase text*, read from its regex text on the fly: '-' and '/'
+ *     read as ' ', runs of spaces as one space, positions kept in the original answer's
+ *     offsets (a ring buffer remembers where each phrase character came from);
+ *   - word-boundary checks of literal keys (on the regex text, which has the same word
  *     characters around a hit as the phrase text);
  *   - per answer: the trigger mask, the regexes it satisfies, the start candidates of the
  *     anchored regexes; Python's own `re` runs the regexes (match at candidates, finditer for
@@ -19,7 +22,7 @@
  * patterns of one code matching the very same span (the `fallback` callable).
  *
  * Scanner(keys, key_items, key_masks, key_prefixes, regexes, patterns, code_placeholders,
- *         placeholder_res, custom_placeholders, n_words)
+ *         placeholder_res, custom_placeholders,
  *   keys:           list[str], automaton keys (index = key id)
  *   key_items:      list[list[(left, right, excl, code, pid)]] literal items per key
  *   key_masks:      list[list[int]] trigger mask per key, n_words 64-bit words each
@@ -31,9 +34,14 @@
  *   placeholder_res:   list[compiled]
  *   custom_placeholders: bool: look for placeholders in every answer, not only with '['
  *
- * Scanner.code_chunk(texts, rb, fallback) -> (ks bytes int64, codes bytes int64,
- *                                             n_evidence bytes int64, evidence list[str])
- *   texts: list[str] (non-empty); rb: sep + sep.join(regex_text(t)) + sep;
+ *         n_words, ascii_table, translate)
+ *   ascii_table:    bytes, regex_text of each ASCII character in an ASCII answer
+ *   translate:      sorted [(char, char)]: regex_text of other answers is str.translate by
+ *                   this table, then str.lower()
+ *
+ * Scanner.code_chunk(texts, fallback) -> (ks bytes int64, codes bytes int64,
+ *                                         n_evidence bytes int64, evidence list[str])
+ *   texts: list (what is not a non-empty str has no codes); rows in answer then code order;
  *   fallback(k) -> list[(code, n_evidence, evidence)] for answer k, from the reference path.
  */
 #define PY_SSIZE_T_CLEAN
@@ -117,6 +125,19 @@ typedef struct {
     int32_t nph;
     PyObject **ph_finditer;
     int custom_ph;
+    uint8_t ascii_table[128]; /* regex_text of an ASCII answer: one table */
+    /* regex_text of other answers: str.translate by this table, then str.lower() */
+    Py_UCS4 tr_ascii[128], *tr_from, *tr_to;
+    int32_t ntr;
+    /* per ASCII character of a regex text: automaton symbol of its phrase character, whether
+     * that is a space, whether it is a word character */
+    int32_t psym[128];
+    uint8_t pspace[128], word[128];
+    uint8_t *head_ascii;   /* per pid: its JSON head is ASCII */
+    uint8_t *rx_always;    /* per regex: no trigger, runs on every answer */
+    int32_t *rx_base, *rx_nsets; /* per regex: its trigger sets as bits of the mask */
+    int32_t nbits, *last_end; /* per trigger bit: end of its last key in this answer */
+    Py_ssize_t n_match, n_match_skipped;
     /* scratch, reused between answers */
     Vec found, vetoes, cands;
     int32_t *ring, ring_mask; /* phrase position -> offset in the answer */
@@ -124,6 +145,8 @@ typedef struct {
     uint8_t *sat;
     Py_UCS4 *out;
     Py_ssize_t out_cap;
+    char *outb;
+    Py_ssize_t outb_cap;
 } Scanner;
 
 static PyObject *str_span; /* "span" */
@@ -211,7 +234,10 @@ static void Scanner_dealloc(Scanner *s) {
     }
     PyMem_Free(s->found.data); PyMem_Free(s->vetoes.data); PyMem_Free(s->cands.data);
     PyMem_Free(s->ring);
-    PyMem_Free(s->mask); PyMem_Free(s->sat); PyMem_Free(s->out);
+    PyMem_Free(s->tr_from); PyMem_Free(s->tr_to);
+    PyMem_Free(s->head_ascii); PyMem_Free(s->rx_always); PyMem_Free(s->rx_base);
+    PyMem_Free(s->rx_nsets); PyMem_Free(s->last_end);
+    PyMem_Free(s->mask); PyMem_Free(s->sat); PyMem_Free(s->out); PyMem_Free(s->outb);
     Py_TYPE(s)->tp_free((PyObject *)s);
 }
 
@@ -344,13 +370,19 @@ static int read_words(PyObject *list, uint64_t *out, int32_t nwords) {
 }
 
 static int Scanner_init(Scanner *s, PyObject *args, PyObject *kw) {
-    PyObject *keys, *items, *masks, *prefixes, *regexes, *patterns, *code_ph, *ph_res;
+    PyObject *keys, *items, *masks, *prefixes, *regexes, *patterns, *code_ph, *ph_res, *trans;
     int custom, nwords;
-    if (!PyArg_ParseTuple(args, "O!O!O!O!O!O!O!O!pi", &PyList_Type, &keys, &PyList_Type, &items,
-                          &PyList_Type, &masks, &PyList_Type, &prefixes, &PyList_Type, &regexes,
-                          &PyList_Type, &patterns, &PyList_Type, &code_ph, &PyList_Type, &ph_res,
-                          &custom, &nwords))
+    const char *table;
+    Py_ssize_t table_len;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!O!O!O!O!piy#O!", &PyList_Type, &keys, &PyList_Type,
+                          &items, &PyList_Type, &masks, &PyList_Type, &prefixes, &PyList_Type,
+                          &regexes, &PyList_Type, &patterns, &PyList_Type, &code_ph, &PyList_Type,
+                          &ph_res, &custom, &nwords, &table, &table_len, &PyList_Type, &trans))
         return -1;
+    if (table_len < 128) {
+        PyErr_SetString(PyExc_ValueError, "the ASCII table needs 128 entries");
+        return -1;
+    }
     if (s->next) { PyErr_SetString(PyExc_RuntimeError, "Scanner already initialised"); return -1; }
     Py_ssize_t nkeys = PyList_GET_SIZE(keys);
     if (PyList_GET_SIZE(items) != nkeys || PyList_GET_SIZE(masks) != nkeys ||
@@ -405,6 +437,7 @@ static int Scanner_init(Scanner *s, PyObject *args, PyObject *kw) {
     ALLOC(s->rx, nrx);
     ALLOC(s->need, nrx * nwords);
     s->nalways = 0;
+    ALLOC(s->rx_always, nrx); ALLOC(s->rx_base, nrx); ALLOC(s->rx_nsets, nrx);
     for (Py_ssize_t r = 0; r < nrx; r++) {
         PyObject *compiled, *need;
         int code, pid, excl, anchored;
@@ -417,10 +450,20 @@ static int Scanner_init(Scanner *s, PyObject *args, PyObject *kw) {
         x->finditer = PyObject_GetAttrString(compiled, "finditer");
         if (!x->match || !x->finditer) return -1;
         if (read_words(need, &s->need[r * nwords], nwords) < 0) return -1;
-        int zero = 1;
-        for (int32_t w = 0; w < nwords; w++) zero &= s->need[r * nwords + w] == 0;
-        if (zero && !anchored) s->nalways++;
+        /* its trigger sets are consecutive bits: base, base + 1, ... */
+        int32_t base = -1, nsets = 0;
+        for (int32_t w = 0; w < nwords; w++) {
+            uint64_t x = s->need[r * nwords + w];
+            if (x && base < 0) base = 64 * w + __builtin_ctzll(x);
+            nsets += __builtin_popcountll(x);
+        }
+        s->rx_base[r] = base < 0 ? 0 : base;
+        s->rx_nsets[r] = nsets;
+        s->rx_always[r] = nsets == 0 && !anchored;
+        s->nalways += s->rx_always[r];
     }
+    s->nbits = 64 * nwords;
+    ALLOC(s->last_end, s->nbits);
 
     Py_ssize_t npid = PyList_GET_SIZE(patterns);
     s->npid = (int32_t)npid;
@@ -434,6 +477,8 @@ static int Scanner_init(Scanner *s, PyObject *args, PyObject *kw) {
         s->is_regex[p] = (uint8_t)isrx;
         s->scope_answer[p] = (uint8_t)scope;
     }
+    ALLOC(s->head_ascii, npid);
+    for (Py_ssize_t p = 0; p < npid; p++) s->head_ascii[p] = (uint8_t)PyUnicode_IS_ASCII(s->heads[p]);
     Py_ssize_t ncodes = PyList_GET_SIZE(code_ph);
     s->ncodes = (int32_t)ncodes;
     ALLOC(s->code_ph, ncodes);
@@ -450,6 +495,30 @@ static int Scanner_init(Scanner *s, PyObject *args, PyObject *kw) {
         if (!s->ph_finditer[i]) return -1;
     }
     s->custom_ph = custom;
+    memcpy(s->ascii_table, table, 128);
+    for (int c = 0; c < 128; c++) {
+        Py_UCS4 t = (unsigned char)table[c];
+        if (t >= 128) { PyErr_SetString(PyExc_ValueError, "ASCII table must be ASCII"); return -1; }
+        s->word[c] = (uint8_t)is_word(t);
+        if (t == '-' || t == '/') t = ' ';
+        s->pspace[c] = t == ' ';
+        s->psym[c] = s->ascii_sym[t];
+    }
+    for (int c = 0; c < 128; c++) s->tr_ascii[c] = (Py_UCS4)c;
+    Py_ssize_t ntr = PyList_GET_SIZE(trans);
+    ALLOC(s->tr_from, ntr); ALLOC(s->tr_to, ntr);
+    s->ntr = 0;
+    for (Py_ssize_t i = 0; i < ntr; i++) { /* sorted by the Python side */
+        unsigned int a, b;
+        if (!PyArg_ParseTuple(PyList_GET_ITEM(trans, i), "II", &a, &b)) return -1;
+        if (a < 128) { s->tr_ascii[a] = b; continue; }
+        if (s->ntr && s->tr_from[s->ntr - 1] >= a) {
+            PyErr_SetString(PyExc_ValueError, "translate table must be sorted");
+            return -1;
+        }
+        s->tr_from[s->ntr] = a;
+        s->tr_to[s->ntr++] = b;
+    }
     ALLOC(s->mask, nwords);
     ALLOC(s->sat, nrx);
     int32_t ring = 1; /* a power of two above the longest key */
@@ -519,6 +588,73 @@ static Py_ssize_t put_json(Scanner *s, Py_ssize_t at, int kind, const void *data
     return at;
 }
 
+/* `, "start": S, "end": E}` into buf (room for 64 chars); returns its length */
+static int put_pos(char *buf, int32_t start, int32_t end) {
+    static const char a[] = ", \"start\": ", b[] = ", \"end\": ";
+    int at = 0;
+    memcpy(buf, a, sizeof(a) - 1);
+    at += sizeof(a) - 1;
+    for (int pass = 0; pass < 2; pass++) {
+        uint32_t v = (uint32_t)(pass ? end : start);
+        char digits[12];
+        int nd = 0;
+        do { digits[nd++] = (char)('0' + v % 10); v /= 10; } while (v);
+        while (nd) buf[at++] = digits[--nd];
+        if (!pass) { memcpy(buf + at, b, sizeof(b) - 1); at += sizeof(b) - 1; }
+    }
+    buf[at++] = '}';
+    return at;
+}
+
+/* The evidence JSON of hits h[0..nh) of one code when the answer and the patterns' heads are
+ * ASCII: written as bytes. */
+static PyObject *evidence_ascii(Scanner *s, const Hit *h, Py_ssize_t nh, const Py_UCS1 *text) {
+    static const char hex[] = "0123456789abcdef";
+    Py_ssize_t need = 2;
+    for (Py_ssize_t i = 0; i < nh; i++)
+        need += PyUnicode_GET_LENGTH(s->heads[h[i].pid]) + 6 * (h[i].end - h[i].start) + 2 + 64 + 2;
+    if (need > s->outb_cap) {
+        char *p = PyMem_Realloc(s->outb, (size_t)need);
+        if (!p) return PyErr_NoMemory();
+        s->outb = p;
+        s->outb_cap = need;
+    }
+    char *o = s->outb;
+    Py_ssize_t at = 0;
+    o[at++] = '[';
+    for (Py_ssize_t i = 0; i < nh; i++) {
+        if (i) { o[at++] = ','; o[at++] = ' '; }
+        PyObject *head = s->heads[h[i].pid];
+        memcpy(o + at, PyUnicode_1BYTE_DATA(head), (size_t)PyUnicode_GET_LENGTH(head));
+        at += PyUnicode_GET_LENGTH(head);
+        o[at++] = '"';
+        for (int32_t j = h[i].start; j < h[i].end; j++) {
+            Py_UCS1 c = text[j];
+            if (c >= 0x20 && c != '"' && c != '\\') { o[at++] = (char)c; continue; }
+            o[at++] = '\\';
+            switch (c) {
+            case '"': o[at++] = '"'; break;
+            case '\\': o[at++] = '\\'; break;
+            case '\b': o[at++] = 'b'; break;
+            case '\f': o[at++] = 'f'; break;
+            case '\n': o[at++] = 'n'; break;
+            case '\r': o[at++] = 'r'; break;
+            case '\t': o[at++] = 't'; break;
+            default:
+                o[at++] = 'u'; o[at++] = '0'; o[at++] = '0';
+                o[at++] = hex[(c >> 4) & 0xf]; o[at++] = hex[c & 0xf];
+            }
+        }
+        o[at++] = '"';
+        at += put_pos(o + at, h[i].start, h[i].end);
+    }
+    o[at++] = ']';
+    PyObject *ev = PyUnicode_New(at, 127);
+    if (!ev) return NULL;
+    memcpy(PyUnicode_1BYTE_DATA(ev), o, (size_t)at);
+    return ev;
+}
+
 /* ------------------------------------------------------------------ one chunk */
 
 typedef struct {
@@ -570,57 +706,167 @@ static int ph_spans(Scanner *s, int32_t ph, PyObject *text, Vec *spans, uint8_t 
     return run_finditer(s->ph_finditer[ph], text, &spans[ph], 0, 0, 0);
 }
 
-static int code_answer(Scanner *s, Py_ssize_t k, PyObject *text, PyObject *rb, Py_ssize_t o,
-                       PyObject *fallback, Rows *rows, Vec *spans, uint8_t *done) {
-    const Py_ssize_t n = PyUnicode_GET_LENGTH(text);
-    const int rkind = PyUnicode_KIND(rb);
-    const void *rdata = PyUnicode_DATA(rb);
-    const int32_t nsym = s->nsym, nwords = s->nwords;
-    const int32_t ring_mask = s->ring_mask;
-    int32_t *ring = s->ring;
-    Vec *found = &s->found, *vetoes = &s->vetoes, *cands = &s->cands;
-    found->len = vetoes->len = cands->len = 0;
-    memset(s->mask, 0, (size_t)nwords * sizeof(uint64_t));
-    int any_key = 0;
+/* The regex text (matcher.regex_text) of an answer: read through the ASCII table from the
+ * answer itself when it is ASCII, else from `norm` (norm_wide). */
+typedef struct {
+    int kind;
+    const void *data;
+    const uint8_t *table;
+} Norm;
 
-    /* 1. the automaton over the phrase text, read from the regex text */
-    int32_t st = 0;
+static inline Py_UCS4 norm_at(const Norm *t, Py_ssize_t i) {
+    Py_UCS4 c = PyUnicode_READ(t->kind, t->data, i);
+    return c < 128 ? t->table[c] : c;
+}
+
+static PyObject *str_lower; /* "lower" */
+
+/* matcher.regex_text of an answer that is not ASCII: translate, then str.lower() */
+static PyObject *norm_wide(Scanner *s, PyObject *text) {
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_UCS4 *buf = PyMem_Malloc((size_t)(n ? n : 1) * sizeof(Py_UCS4));
+    if (!buf) return PyErr_NoMemory();
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (c < 128) { buf[i] = s->tr_ascii[c]; continue; }
+        int32_t lo = 0, hi = s->ntr - 1;
+        while (lo <= hi) {
+            int32_t mid = (lo + hi) / 2;
+            if (s->tr_from[mid] == c) { c = s->tr_to[mid]; break; }
+            if (s->tr_from[mid] < c) lo = mid + 1; else hi = mid - 1;
+        }
+        buf[i] = c;
+    }
+    PyObject *mapped = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, buf, n);
+    PyMem_Free(buf);
+    if (!mapped) return NULL;
+    PyObject *low = PyObject_CallMethodNoArgs(mapped, str_lower);
+    Py_DECREF(mapped);
+    if (low && PyUnicode_GET_LENGTH(low) != n) {
+        Py_DECREF(low);
+        PyErr_SetString(PyExc_ValueError, "regex text must keep the answer's length");
+        return NULL;
+    }
+    return low;
+}
+
+/* regex_text(answer) as a str, for Python's re */
+static PyObject *norm_str(Scanner *s, PyObject *text, PyObject *norm) {
+    if (norm) { Py_INCREF(norm); return norm; }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    PyObject *out = PyUnicode_New(n, 127);
+    if (!out) return NULL;
+    const Py_UCS1 *src = PyUnicode_1BYTE_DATA(text);
+    Py_UCS1 *dst = PyUnicode_1BYTE_DATA(out);
+    for (Py_ssize_t i = 0; i < n; i++) dst[i] = s->ascii_table[src[i]];
+    return out;
+}
+
+static int code_norm(Scanner *s, Py_ssize_t k, PyObject *text, PyObject *norm,
+                     PyObject *fallback, Rows *rows, Vec *spans, uint8_t *done);
+
+static int code_answer(Scanner *s, Py_ssize_t k, PyObject *text, PyObject *fallback, Rows *rows,
+                       Vec *spans, uint8_t *done) {
+    if (PyUnicode_IS_ASCII(text)) return code_norm(s, k, text, NULL, fallback, rows, spans, done);
+    PyObject *norm = norm_wide(s, text);
+    if (!norm) return -1;
+    int r = code_norm(s, k, text, norm, fallback, rows, spans, done);
+    Py_DECREF(norm);
+    return r;
+}
+
+/* A key ends at `stop` (exclusive) and starts at `start` (original offsets): its trigger
+ * bits, its literal items that pass their boundary checks, its regex start candidates. */
+static int on_key(Scanner *s, int32_t kid, int32_t start, int32_t stop, const Norm *rt,
+                  Py_ssize_t n) {
+    const int32_t nwords = s->nwords;
+    const uint64_t *tm = &s->tmask[(size_t)kid * nwords];
+    for (int32_t w = 0; w < nwords; w++) {
+        uint64_t x = tm[w];
+        s->mask[w] |= x;
+        while (x) {
+            s->last_end[64 * w + __builtin_ctzll(x)] = stop;
+            x &= x - 1;
+        }
+    }
+    int32_t a = s->lit_start[kid], b = a + s->lit_count[kid];
+    if (a < b) {
+        Py_UCS4 cl = start > 0 ? norm_at(rt, start - 1) : ' ';
+        Py_UCS4 cr = stop < n ? norm_at(rt, stop) : ' ';
+        int wl = cl < 128 ? s->word[cl] : is_word(cl);
+        int wr = cr < 128 ? s->word[cr] : is_word(cr);
+        for (int32_t it = a; it < b; it++) {
+            if ((s->it_left[it] && wl) || (s->it_right[it] && wr)) continue;
+            if (add_hit(s->it_excl[it] ? &s->vetoes : &s->found, start, stop, s->it_pid[it],
+                        s->it_code[it]) < 0)
+                return -1;
+        }
+    }
+    for (int32_t p = s->pre_start[kid], pe = p + s->pre_count[kid]; p < pe; p++) {
+        Cand *cd = vec_push(&s->cands);
+        if (!cd) return -1;
+        cd->rx = s->pre_rx[p]; cd->pos = start; cd->seq = (int32_t)(s->cands.len - 1);
+    }
+    return 0;
+}
+
+/* The automaton over the phrase text of an answer, read from its regex text: '-' and '/'
+ * as spaces, a run of spaces as one. Specialised per string kind (ASCII answers: raw). */
+static inline __attribute__((always_inline)) int scan(Scanner *s, const Norm *rt, Py_ssize_t n,
+                                                      const int kind, const int raw_ascii) {
+    const int32_t nsym = s->nsym, ring_mask = s->ring_mask;
+    int32_t *ring = s->ring;
+    const int32_t *next = s->next, *out_key = s->out_key, *dict_link = s->dict_link;
+    int32_t st = 0, any = 0;
     int64_t j = 0; /* phrase position */
     int prev_space = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
-        Py_UCS4 c = PyUnicode_READ(rkind, rdata, o + i);
-        if (c == '-' || c == '/') c = ' ';
-        if (c == ' ') {
+        Py_UCS4 c = PyUnicode_READ(kind, rt->data, i);
+        int32_t sym;
+        int space;
+        if (raw_ascii || c < 128) {
+            sym = s->psym[c];
+            space = s->pspace[c];
+        } else {
+            sym = sym_of(s, c);
+            space = 0;
+        }
+        if (space) {
             if (prev_space) continue;
             prev_space = 1;
         } else prev_space = 0;
         ring[j & ring_mask] = (int32_t)i;
         j++;
-        st = s->next[(size_t)st * nsym + sym_of(s, c)];
-        for (int32_t q = s->out_key[st] >= 0 ? st : s->dict_link[st]; q >= 0; q = s->dict_link[q]) {
-            int32_t kid = s->out_key[q];
-            any_key = 1;
-            int32_t start = ring[(j - s->klen[kid]) & ring_mask], stop = (int32_t)i + 1;
-            const uint64_t *tm = &s->tmask[(size_t)kid * nwords];
-            for (int32_t w = 0; w < nwords; w++) s->mask[w] |= tm[w];
-            int32_t a = s->lit_start[kid], b = a + s->lit_count[kid];
-            if (a < b) {
-                int wl = is_word(PyUnicode_READ(rkind, rdata, o + start - 1));
-                int wr = is_word(PyUnicode_READ(rkind, rdata, o + stop));
-                for (int32_t it = a; it < b; it++) {
-                    if ((s->it_left[it] && wl) || (s->it_right[it] && wr)) continue;
-                    if (add_hit(s->it_excl[it] ? vetoes : found, start, stop, s->it_pid[it],
-                                s->it_code[it]) < 0)
-                        return -1;
-                }
-            }
-            for (int32_t p = s->pre_start[kid], pe = p + s->pre_count[kid]; p < pe; p++) {
-                Cand *cd = vec_push(cands);
-                if (!cd) return -1;
-                cd->rx = s->pre_rx[p]; cd->pos = start; cd->seq = (int32_t)(cands->len - 1);
-            }
+        st = next[(size_t)st * nsym + sym];
+        for (int32_t q = out_key[st] >= 0 ? st : dict_link[st]; q >= 0; q = dict_link[q]) {
+            int32_t kid = out_key[q];
+            any = 1;
+            if (on_key(s, kid, ring[(j - s->klen[kid]) & ring_mask], (int32_t)i + 1, rt, n) < 0)
+                return -1;
         }
     }
+    return any;
+}
+
+static int code_norm(Scanner *s, Py_ssize_t k, PyObject *text, PyObject *norm,
+                     PyObject *fallback, Rows *rows, Vec *spans, uint8_t *done) {
+    const Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    PyObject *src = norm ? norm : text;
+    const Norm rt = {PyUnicode_KIND(src), PyUnicode_DATA(src), s->ascii_table};
+    const int32_t nwords = s->nwords;
+    Vec *found = &s->found, *vetoes = &s->vetoes, *cands = &s->cands;
+    found->len = vetoes->len = cands->len = 0;
+    memset(s->mask, 0, (size_t)nwords * sizeof(uint64_t));
+
+    /* 1. the automaton */
+    int any_key;
+    if (!norm) any_key = scan(s, &rt, n, PyUnicode_1BYTE_KIND, 1);
+    else if (rt.kind == PyUnicode_1BYTE_KIND) any_key = scan(s, &rt, n, PyUnicode_1BYTE_KIND, 0);
+    else if (rt.kind == PyUnicode_2BYTE_KIND) any_key = scan(s, &rt, n, PyUnicode_2BYTE_KIND, 0);
+    else any_key = scan(s, &rt, n, PyUnicode_4BYTE_KIND, 0);
+    if (any_key < 0) return -1;
     if (!any_key && !s->nalways) return 0;
 
     /* 2. regexes: those whose trigger sets all occur (and the always ones) */
@@ -632,21 +878,27 @@ static int code_answer(Scanner *s, Py_ssize_t k, PyObject *text, PyObject *rb, P
         s->sat[r] = (uint8_t)ok;
         need_regex |= ok && !s->rx[r].anchored;
     }
+    /* a candidate needs its regex satisfied, and a key of each trigger set ending after it
+     * (every match contains one, after its start) */
     int32_t nc = 0;
-    for (Py_ssize_t c = 0; c < cands->len; c++)
-        if (s->sat[AT(*cands, Cand, c).rx]) AT(*cands, Cand, nc++) = AT(*cands, Cand, c);
+    for (Py_ssize_t c = 0; c < cands->len; c++) {
+        Cand cd = AT(*cands, Cand, c);
+        if (!s->sat[cd.rx]) continue;
+        int ok = 1;
+        for (int32_t b = s->rx_base[cd.rx], be = b + s->rx_nsets[cd.rx]; ok && b < be; b++)
+            ok = s->last_end[b] > cd.pos;
+        s->n_match_skipped += !ok;
+        if (ok) AT(*cands, Cand, nc++) = cd;
+    }
     cands->len = nc;
     if (need_regex || nc) {
-        PyObject *rtext = PyUnicode_Substring(rb, o, o + n);
+        PyObject *rtext = norm_str(s, text, norm);
         if (!rtext) return -1;
         /* always regexes first, then the other triggered ones, in regex order */
         for (int pass = 0; pass < 2; pass++) {
             for (int32_t r = 0; r < s->nregex; r++) {
                 Regex *x = &s->rx[r];
-                if (!s->sat[r] || x->anchored) continue;
-                int zero = 1;
-                for (int32_t w = 0; w < nwords; w++) zero &= s->need[(size_t)r * nwords + w] == 0;
-                if (zero != (pass == 0)) continue;
+                if (!s->sat[r] || x->anchored || s->rx_always[r] != (pass == 0)) continue;
                 if (run_finditer(x->finditer, rtext, x->excl ? vetoes : found, x->pid, x->code, 1) < 0) {
                     Py_DECREF(rtext); return -1;
                 }
@@ -661,6 +913,7 @@ static int code_answer(Scanner *s, Py_ssize_t k, PyObject *text, PyObject *rb, P
             for (; c < nc && AT(*cands, Cand, c).rx == r; c++) {
                 Py_ssize_t p = AT(*cands, Cand, c).pos;
                 if (p < pos) continue;
+                s->n_match++;
                 PyObject *pp = PyLong_FromSsize_t(p);
                 if (!pp) { Py_DECREF(rtext); return -1; }
                 PyObject *argv[2] = {rtext, pp};
@@ -755,9 +1008,18 @@ static int code_answer(Scanner *s, Py_ssize_t k, PyObject *text, PyObject *rb, P
         }
     }
     char num[64];
+    const int text_ascii = PyUnicode_IS_ASCII(text);
     for (Py_ssize_t a = 0; a < nk;) {
         Py_ssize_t b = a;
-        while (b < nk && f[b].code == f[a].code) b++;
+        int ascii = text_ascii;
+        while (b < nk && f[b].code == f[a].code) ascii &= s->head_ascii[f[b++].pid];
+        PyObject *ev = ascii ? evidence_ascii(s, f + a, b - a, PyUnicode_1BYTE_DATA(text))
+                             : NULL;
+        if (ascii) {
+            if (!ev || emit(rows, k, f[a].code, b - a, ev) < 0) return -1;
+            a = b;
+            continue;
+        }
         Py_ssize_t at = 0;
         if (out_reserve(s, 1) < 0) return -1;
         s->out[at++] = '[';
@@ -765,11 +1027,11 @@ static int code_answer(Scanner *s, Py_ssize_t k, PyObject *text, PyObject *rb, P
             if (h > a && (at = put_ascii(s, at, ", ")) < 0) return -1;
             if ((at = put_str(s, at, s->heads[f[h].pid])) < 0) return -1;
             if ((at = put_json(s, at, tkind, tdata, f[h].start, f[h].end)) < 0) return -1;
-            snprintf(num, sizeof(num), ", \"start\": %d, \"end\": %d}", f[h].start, f[h].end);
+            num[put_pos(num, f[h].start, f[h].end)] = 0;
             if ((at = put_ascii(s, at, num)) < 0) return -1;
         }
         if ((at = put_ascii(s, at, "]")) < 0) return -1;
-        PyObject *ev = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, s->out, at);
+        ev = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, s->out, at);
         if (!ev) return -1;
         if (emit(rows, k, f[a].code, b - a, ev) < 0) return -1;
         a = b;
@@ -782,31 +1044,26 @@ static PyObject *vec_bytes(Vec *v) {
 }
 
 static PyObject *Scanner_code_chunk(Scanner *s, PyObject *args) {
-    PyObject *texts, *rb, *fallback;
-    if (!PyArg_ParseTuple(args, "O!UO", &PyList_Type, &texts, &rb, &fallback)) return NULL;
+    PyObject *texts, *fallback;
+    if (!PyArg_ParseTuple(args, "O!O", &PyList_Type, &texts, &fallback)) return NULL;
     Py_ssize_t ntexts = PyList_GET_SIZE(texts);
-    Py_ssize_t total = 1;
     for (Py_ssize_t k = 0; k < ntexts; k++) {
         PyObject *t = PyList_GET_ITEM(texts, k);
-        if (!PyUnicode_Check(t)) { PyErr_SetString(PyExc_TypeError, "texts must be str"); return NULL; }
-        total += PyUnicode_GET_LENGTH(t) + 1;
+        if (PyUnicode_Check(t) && PyUnicode_GET_LENGTH(t) >= INT32_MAX) {
+            PyErr_SetString(PyExc_ValueError, "answer too long");
+            return NULL;
+        }
     }
-    if (PyUnicode_GET_LENGTH(rb) != total) {
-        PyErr_SetString(PyExc_ValueError, "regex buffer does not frame the texts");
-        return NULL;
-    }
-    if (total > INT32_MAX) { PyErr_SetString(PyExc_ValueError, "chunk too large"); return NULL; }
     Rows rows = {VEC(int64_t), VEC(int64_t), VEC(int64_t), PyList_New(0)};
     Vec *spans = PyMem_Calloc((size_t)s->nph + 1, sizeof(Vec));
     uint8_t *done = PyMem_Calloc((size_t)s->nph + 1, 1);
     PyObject *result = NULL;
     if (!rows.evidence || !spans || !done) { PyErr_NoMemory(); goto out; }
     for (int32_t i = 0; i < s->nph; i++) spans[i].item = sizeof(Hit);
-    Py_ssize_t o = 1;
     for (Py_ssize_t k = 0; k < ntexts; k++) {
         PyObject *t = PyList_GET_ITEM(texts, k);
-        if (code_answer(s, k, t, rb, o, fallback, &rows, spans, done) < 0) goto out;
-        o += PyUnicode_GET_LENGTH(t) + 1;
+        if (!PyUnicode_Check(t) || PyUnicode_GET_LENGTH(t) == 0) continue; /* no answer */
+        if (code_answer(s, k, t, fallback, &rows, spans, done) < 0) goto out;
     }
     result = Py_BuildValue("NNNO", vec_bytes(&rows.ks), vec_bytes(&rows.codes),
                            vec_bytes(&rows.nev), rows.evidence);
@@ -820,9 +1077,11 @@ out:
 }
 
 static PyObject *Scanner_stats(Scanner *s, PyObject *Py_UNUSED(ignored)) {
-    return Py_BuildValue("{s:i,s:i,s:i,s:n}", "states", s->nstates, "symbols", s->nsym,
+    return Py_BuildValue("{s:i,s:i,s:i,s:n,s:n,s:n}", "states", s->nstates, "symbols", s->nsym,
                          "keys", s->nkeys, "table_bytes",
-                         (Py_ssize_t)s->nstates * s->nsym * (Py_ssize_t)sizeof(int32_t));
+                         (Py_ssize_t)s->nstates * s->nsym * (Py_ssize_t)sizeof(int32_t),
+                         "regex_matches_tried", s->n_match,
+                         "regex_matches_skipped", s->n_match_skipped);
 }
 
 static PyMethodDef Scanner_methods[] = {
@@ -851,7 +1110,8 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC PyInit__scanner(void) {
     if (PyType_Ready(&ScannerType) < 0) return NULL;
     str_span = PyUnicode_InternFromString("span");
-    if (!str_span) return NULL;
+    str_lower = PyUnicode_InternFromString("lower");
+    if (!str_span || !str_lower) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
     Py_INCREF(&ScannerType);

@@ -17,11 +17,12 @@ How it works (see docs/codebooks.md for the pattern language):
    patterns veto overlapping hits (or the whole code); a code with a hit left is applied once
    and lists every hit as evidence.
 
-Batch path: code_frame normalises chunks of 20,000 answers joined by a separator in one go,
-runs the automaton once per chunk and checks all its hits with numpy; answers without a key
-cost nothing after that pass. The answer-by-answer path (`_hits`, used by code_text)
-is the oracle the batch path is tested against, and decides the evidence order in the rare
-case of two regex patterns of one code matching the very same span.
+Batch path: code_frame hands the answers to a compiled scan (pipeline/core/_scanner.c, built
+by pip install) that does all of the above in C for each answer but the regexes themselves,
+which Python's re runs, and writes the evidence JSON. The answer-by-answer path (`_hits`, used
+by code_text) is the oracle the batch path is tested against (tests/test_matcher_batch.py),
+and decides the evidence order in the rare case of two regex patterns of one code matching
+the very same span.
 """
 
 from __future__ import annotations
@@ -78,31 +79,6 @@ _REGEX_BYTES = bytes.maketrans(
 _PHRASE_BYTES = bytes.maketrans(
     _ASCII_UPPER + _ASCII_SPACES + b"-/", _ASCII_UPPER.lower() + b" " * (len(_ASCII_SPACES) + 2)
 )
-
-
-# Batch normalisation (a chunk of answers at once), the same characters as regex_text and
-# phrase_text give answer by answer: the non-ASCII specials by one regex substitution, the
-# ASCII ones by a bytes table on the UTF-8 bytes (multi-byte sequences have no ASCII bytes).
-_SPECIAL_MAP = {
-    chr(k): v if isinstance(v, str) else chr(v) for k, v in _REGEX_TABLE.items() if k > 127
-}
-_SPECIAL = re.compile("[" + "".join(map(re.escape, sorted(_SPECIAL_MAP))) + "]")
-
-
-def _special(m: re.Match) -> str:
-    return _SPECIAL_MAP[m.group()]
-
-
-def _regex_buffer(texts: list[str], sep: str) -> str:
-    """regex_text of every text, joined (and framed) by `sep`."""
-    if "`" in (joined := sep + sep.join(texts) + sep) and not joined.isascii():
-        # regex_text maps '`' to "'" only in non-ASCII answers (ASCII fast path keeps it)
-        texts = [t.replace("`", "'") if "`" in t and not t.isascii() else t for t in texts]
-        joined = sep + sep.join(texts) + sep
-    if joined.isascii():
-        return joined.encode("ascii").translate(_REGEX_BYTES).decode("ascii")
-    raw = _SPECIAL.sub(_special, joined).encode("utf-8", "surrogatepass")
-    return raw.translate(_REGEX_BYTES).decode("utf-8", "surrogatepass").lower()
 
 
 def regex_text(text: str) -> str:
@@ -239,11 +215,8 @@ class _Regex:
 
 
 _START_END = itemgetter(0, 1)
-# Answers are coded in chunks joined by a separator: the automaton runs once per chunk.
+# code_frame hands the compiled scan 20,000 answers at a time.
 _CHUNK = 20_000
-# A separator must be no word character, no space, unchanged by normalisation and by
-# lower() (and neutral to its final-sigma rule), and in no automaton key.
-_SEPARATORS = "\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0e\x0f\x10"
 
 
 class KeywordCoder:
@@ -304,7 +277,6 @@ class KeywordCoder:
             rx.prefixes = _anchor_prefixes(rx.search)
             for k in rx.prefixes or ():
                 entry(k)[2][r] = None
-        self._sep = next(s for s in _SEPARATORS if not any(s in k for k in keys))
         # Per key, in key id order: (key length, literal items, trigger mask, prefix-of
         # regexes, trigger items in order).
         self._key_text = list(keys)
@@ -364,6 +336,8 @@ class KeywordCoder:
             placeholder_res,
             self._custom_placeholders,
             words,
+            _REGEX_BYTES[:128],
+            sorted((k, ord(v) if isinstance(v, str) else v) for k, v in _REGEX_TABLE.items()),
         )
 
     @cached_property
@@ -378,10 +352,11 @@ class KeywordCoder:
 
     # ----------------------------------------------------------------------- batch path
 
-    def _code_chunk(self, texts: list[str]) -> tuple:
-        """(answer index, code index, n_evidence, evidence JSON) arrays for `texts` (all
-        non-empty str), rows in answer then code order: the compiled scan, which defers to
-        the reference path for an answer where two regexes of one code match the same span."""
+    def _code_chunk(self, texts: list) -> tuple:
+        """(answer index, code index, n_evidence, evidence JSON) for `texts` (anything but a
+        non-empty str has no code), rows in answer then code order: the compiled scan, which
+        defers to the reference path for an answer where two regexes of one code match the
+        very same span."""
 
         def fallback(k: int) -> list[tuple[int, int, str]]:
             text = texts[k]
@@ -389,7 +364,7 @@ class KeywordCoder:
             return [(code, len(found[code]), self._evidence_json(text, found[code]))
                     for code in sorted(found)]  # fmt: skip
 
-        return self._scanner.code_chunk(texts, _regex_buffer(texts, self._sep), fallback)
+        return self._scanner.code_chunk(texts, fallback)
 
     def _evidence_json(self, text: str, hits: list[tuple[int, int, int]]) -> str:
         """What json.dumps(ensure_ascii=False) gives for the hits' Evidence dicts."""
@@ -527,15 +502,12 @@ class KeywordCoder:
     def code_frame(self, df, id_column: str, text_column: str):
         """One row per (id, code) with the evidence as JSON text; ids without codes give no row.
 
-        Answers go through the compiled scan in chunks of 20,000 (one regex buffer each);
-        the evidence JSON is byte for byte what json.dumps gives for Evidence.to_dict lists."""
+        Answers go through the compiled scan in chunks of 20,000; the evidence JSON is byte
+        for byte what json.dumps gives for Evidence.to_dict lists."""
         import numpy as np
         import pandas as pd
 
-        ids = list(df[id_column])
         texts = list(df[text_column])
-        if len(ids) != len(texts):  # pragma: no cover - same frame
-            raise ValueError("id and text columns differ in length")
         rows, codes, n_ev, evidence = [], [], [], []
         # The cyclic garbage collector would walk the coder's large tables again and again
         # while the batch allocates many small objects (none of them in cycles).
@@ -543,12 +515,8 @@ class KeywordCoder:
         gc.disable()
         try:
             for lo in range(0, len(texts), _CHUNK):
-                index = [i for i in range(lo, min(len(texts), lo + _CHUNK))
-                         if isinstance(texts[i], str) and texts[i]]  # fmt: skip
-                if not index:
-                    continue
-                ks, cs, ns, ev = self._code_chunk([texts[i] for i in index])
-                rows.append(np.asarray(index, dtype=np.int64)[np.frombuffer(ks, dtype=np.int64)])
+                ks, cs, ns, ev = self._code_chunk(texts[lo : lo + _CHUNK])
+                rows.append(np.frombuffer(ks, dtype=np.int64) + lo)
                 codes.append(np.frombuffer(cs, dtype=np.int64))
                 n_ev.append(np.frombuffer(ns, dtype=np.int64))
                 evidence.extend(ev)
@@ -563,7 +531,7 @@ class KeywordCoder:
             (code.framework, code.dimension, code.code_id, book.version)
             for book, code in self.codes
         ]
-        columns = {"id": _id_column([ids[i] for i in row_arr.tolist()], df[id_column].dtype)}
+        columns = {"id": _id_column(df[id_column], row_arr)}
         for j, name in enumerate(("framework", "dimension", "code_id", "codebook_version")):
             values = np.empty(len(per_code), dtype=object)
             values[:] = [c[j] for c in per_code]
@@ -575,18 +543,17 @@ class KeywordCoder:
         return pd.DataFrame(columns, copy=False)
 
 
-def _id_column(values: list, dtype):
-    """The id column as pd.DataFrame(list of row tuples) would infer it from these values."""
+def _id_column(ids, rows):
+    """ids at `rows`, typed as pd.DataFrame(list of row tuples) would infer them."""
     import numpy as np
     import pandas as pd
 
-    if dtype == np.int64 and all(type(v) is int for v in values):
-        return np.asarray(values, dtype=np.int64)
-    if dtype == np.dtype(object) and all(type(v) is str for v in values):
-        out = np.empty(len(values), dtype=object)
-        out[:] = values
-        return out
-    return pd.DataFrame([(v,) for v in values], columns=["id"])["id"]
+    if ids.dtype == np.int64:
+        return ids.to_numpy()[rows]
+    values = ids.to_numpy()[rows]
+    if values.dtype == np.dtype(object) and all(type(v) is str for v in values):
+        return values
+    return pd.DataFrame([(v,) for v in ids.iloc[rows].tolist()], columns=["id"])["id"]
 
 
 FRAME_COLUMNS = [

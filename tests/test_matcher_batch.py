@@ -9,8 +9,10 @@ characters normalisation cares about, and on hypothesis-generated text.
 
 from __future__ import annotations
 
+import functools
 import json
 import random
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -132,6 +134,70 @@ def test_regex_ties_follow_the_reference(tmp_path):
     )
     coder = KeywordCoder([load_codebook(path)])
     assert_same(coder, ["alpha beta", "zeta beta and alpha beta", "beta alpha beta"])
+
+
+FEATURES = """\
+framework: features
+dimensions:
+  d: A dimension.
+placeholders: '<[^<>]{1,20}>'
+codes:
+  - id: plain
+    dimension: d
+    patterns:
+      - café
+      - {stem: collaboration}
+      - {text: co, boundary: start}
+      - {text: "x", boundary: none}
+      - {regex: '\\d+'}
+      - {regex: 'ab\\w*\\W+"?cd'}
+    exclude:
+      - {text: co op}
+      - {regex: 'x\\d'}
+  - id: vetoed
+    dimension: d
+    patterns:
+      - team
+      - {regex: 'team\\w*'}
+      - {regex: '(?:team|group)\\w*'}
+    exclude:
+      - {text: warm up, scope: answer}
+"""
+FEATURE_WORDS = st.sampled_from(
+    ["café", "CAFÉ", "cafe", "collaborated", "co", "cop", "co op", "x", "x1", "42", "ab", "abc",
+     "cd", '"', "\\", "\x01", "\n", "team", "teams", "group", "warm up", "warm", "<Name>", "<",
+     ">", "[Name]", " ", "  ", "-", "\u2014", "\U0001f60a", "\u03a3", "\u0130", "é"]
+)  # fmt: skip
+
+
+@functools.cache
+def feature_coder() -> KeywordCoder:
+    path = Path(tempfile.mkdtemp()) / "features.yaml"
+    path.write_text(FEATURES, encoding="utf-8")
+    return KeywordCoder([load_codebook(path), load_codebooks(ROOT / "codebooks")[0]])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(FEATURE_WORDS, max_size=12).map("".join), min_size=1, max_size=6))
+def test_every_feature_same_as_reference(texts):
+    """Custom placeholders beside the default ones, regexes without triggers (run on every
+    answer), answer-scope and regex exclusions, start/none boundaries, a non-ASCII pattern,
+    JSON escapes."""
+    assert_same(feature_coder(), texts)
+
+
+def test_feature_examples():
+    coder = feature_coder()
+    assert coder._always and coder._custom_placeholders  # \d+ has no trigger
+    texts = ["team work", "team warm up", "Café 42", 'ab "cd', "co op x1", "<team> teams",
+             "[Name] team", "x\x01\"\\ 7", "teams\u2014group", "\U0001f60a café"]  # fmt: skip
+    assert_same(coder, texts)
+    out = coder.code_frame(pd.DataFrame({"id": range(len(texts)), "t": texts}), "id", "t")
+    codes = out.groupby("id")["code_id"].apply(list).to_dict()
+    assert codes[0] == ["vetoed"] and 1 not in codes  # warm up vetoes the whole answer
+    assert codes[2] == ["plain"]  # café and 42 (no trigger: runs on every answer)
+    assert codes[5] == ["vetoed"]  # "<team>" is a placeholder; "teams" is not
+    assert json.loads(out[out["id"] == 7]["evidence"].iloc[0])[0]["matched_text"] == "x"
 
 
 def test_anchor_prefixes():

@@ -274,7 +274,7 @@ static int build_automaton(Scanner *s, PyObject *keys) {
             if (nsym > 255) { PyErr_SetString(PyExc_ValueError, "too many distinct key characters"); goto fail; }
         }
     }
-    qsort(wide.data, (size_t)wide.len, sizeof(Py_UCS4), cmp_ucs4);
+    if (wide.len) qsort(wide.data, (size_t)wide.len, sizeof(Py_UCS4), cmp_ucs4);
     s->wide_chars = PyMem_Calloc((size_t)wide.len + 1, sizeof(Py_UCS4));
     s->wide_syms = PyMem_Calloc((size_t)wide.len + 1, sizeof(int32_t));
     if (!s->wide_chars || !s->wide_syms) { PyErr_NoMemory(); goto fail; }

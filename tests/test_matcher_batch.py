@@ -151,6 +151,8 @@ codes:
       - {text: "x", boundary: none}
       - {regex: '\\d+'}
       - {regex: 'ab\\w*\\W+"?cd'}
+      - {regex: '(?:it has|we|i)\\W+(?:changed|led)'}
+      - {regex: '(?: |_)+x{2}'}
     exclude:
       - {text: co op}
       - {regex: 'x\\d'}
@@ -166,7 +168,8 @@ codes:
 FEATURE_WORDS = st.sampled_from(
     ["café", "CAFÉ", "cafe", "collaborated", "co", "cop", "co op", "x", "x1", "42", "ab", "abc",
      "cd", '"', "\\", "\x01", "\n", "team", "teams", "group", "warm up", "warm", "<Name>", "<",
-     ">", "[Name]", " ", "  ", "-", "\u2014", "\U0001f60a", "\u03a3", "\u0130", "é"]
+     ">", "[Name]", " ", "  ", "-", "\u2014", "\U0001f60a", "\u03a3", "\u0130", "é", "it has",
+     "it  has", "we", "i", "I", "changed", "led", "xx", "_"]
 )  # fmt: skip
 
 
@@ -189,6 +192,9 @@ def test_every_feature_same_as_reference(texts):
 def test_feature_examples():
     coder = feature_coder()
     assert coder._always and coder._custom_placeholders  # \d+ has no trigger
+    prefixes = {rx.pattern.text: rx.prefixes for rx in coder._regexes}
+    assert prefixes["(?:it has|we|i)\\W+(?:changed|led)"] == ("i", "it has", "we")
+    assert prefixes["(?: |_)+x{2}"] is None
     texts = ["team work", "team warm up", "Café 42", 'ab "cd', "co op x1", "<team> teams",
              "[Name] team", "x\x01\"\\ 7", "teams\u2014group", "\U0001f60a café"]  # fmt: skip
     assert_same(coder, texts)
@@ -206,7 +212,10 @@ def test_anchor_prefixes():
     assert _anchor_prefixes(re.compile(r"(?<!\w)(?:coach\w*\W+support)")) == ("coach",)
     assert _anchor_prefixes(re.compile(r"r[au]n\w*")) == ("ran", "run")
     assert _anchor_prefixes(re.compile(r"\[[^\]]*\]")) == ("[",)
-    assert _anchor_prefixes(re.compile(r"(?:we|i)\W+led")) is None  # too common
+    assert _anchor_prefixes(re.compile(r"(?:we|i)\W+led")) == ("i", "we")  # short is fine
+    assert _anchor_prefixes(re.compile(r"(?:it has|the)\W+x")) == ("it has", "the")
+    assert _anchor_prefixes(re.compile(r"(?: x|y)z")) is None  # a leading space can move
+    assert _anchor_prefixes(re.compile(r"a  b")) is None  # a run of spaces: not a phrase key
     assert _anchor_prefixes(re.compile(r"\w+ing")) is None
     assert _anchor_prefixes(re.compile(r"Coach", re.IGNORECASE)) is None
     assert _anchor_prefixes(re.compile(r"(?i:coach)")) is None

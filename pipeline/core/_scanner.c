@@ -103,6 +103,7 @@ typedef struct {
     int32_t *wide_syms, nwide;
     int32_t *next;      /* nstates * nsym */
     int32_t *out_key;   /* key ending at the state, or -1 */
+    /* next: the DFA, nstates * nsym; the sign bit flags a target state where a key ends */
     int32_t *dict_link; /* next state on the fail chain with a key, or -1 */
     /* keys */
     int32_t nkeys;
@@ -137,6 +138,8 @@ typedef struct {
     uint8_t *rx_always;    /* per regex: no trigger, runs on every answer */
     int32_t *rx_base, *rx_nsets; /* per regex: its trigger sets as bits of the mask */
     int32_t nbits, *last_end; /* per trigger bit: end of its last key in this answer */
+    int32_t *bit_rx;          /* per trigger bit: its regex, or -1 */
+    int32_t *sat_list, *always; /* this answer's satisfied regexes; the always ones */
     Py_ssize_t n_match, n_match_skipped;
     /* scratch, reused between answers */
     Vec found, vetoes, cands;
@@ -237,6 +240,7 @@ static void Scanner_dealloc(Scanner *s) {
     PyMem_Free(s->tr_from); PyMem_Free(s->tr_to);
     PyMem_Free(s->head_ascii); PyMem_Free(s->rx_always); PyMem_Free(s->rx_base);
     PyMem_Free(s->rx_nsets); PyMem_Free(s->last_end);
+    PyMem_Free(s->bit_rx); PyMem_Free(s->sat_list); PyMem_Free(s->always);
     PyMem_Free(s->mask); PyMem_Free(s->sat); PyMem_Free(s->out); PyMem_Free(s->outb);
     Py_TYPE(s)->tp_free((PyObject *)s);
 }
@@ -351,6 +355,12 @@ static int build_automaton(Scanner *s, PyObject *keys) {
     }
     PyMem_Free(fail);
     PyMem_Free(queue);
+    /* a transition into a state where a key ends (itself or down its fail chain) is flagged
+     * with the sign bit, so the scan reads one table per character */
+    for (size_t e = 0; e < (size_t)nstates * nsym; e++) {
+        int32_t t = s->next[e];
+        if (s->out_key[t] >= 0 || s->dict_link[t] >= 0) s->next[e] = (int32_t)((uint32_t)t | 0x80000000u);
+    }
     return 0;
 fail:
     PyMem_Free(wide.data);
@@ -464,6 +474,14 @@ static int Scanner_init(Scanner *s, PyObject *args, PyObject *kw) {
     }
     s->nbits = 64 * nwords;
     ALLOC(s->last_end, s->nbits);
+    ALLOC(s->bit_rx, s->nbits);
+    ALLOC(s->sat_list, nrx);
+    ALLOC(s->always, nrx);
+    for (int32_t b = 0; b < s->nbits; b++) s->bit_rx[b] = -1;
+    for (int32_t r = 0, na = 0; r < nrx; r++) {
+        if (s->rx_always[r]) s->always[na++] = r;
+        for (int32_t b = s->rx_base[r]; b < s->rx_base[r] + s->rx_nsets[r]; b++) s->bit_rx[b] = r;
+    }
 
     Py_ssize_t npid = PyList_GET_SIZE(patterns);
     s->npid = (int32_t)npid;
@@ -839,7 +857,9 @@ static inline __attribute__((always_inline)) int scan(Scanner *s, const Norm *rt
         } else prev_space = 0;
         ring[j & ring_mask] = (int32_t)i;
         j++;
-        st = next[(size_t)st * nsym + sym];
+        int32_t t = next[(size_t)st * nsym + sym];
+        st = t & 0x7fffffff;
+        if (t >= 0) continue; /* no key ends here */
         for (int32_t q = out_key[st] >= 0 ? st : dict_link[st]; q >= 0; q = dict_link[q]) {
             int32_t kid = out_key[q];
             any = 1;
@@ -869,14 +889,22 @@ static int code_norm(Scanner *s, Py_ssize_t k, PyObject *text, PyObject *norm,
     if (any_key < 0) return -1;
     if (!any_key && !s->nalways) return 0;
 
-    /* 2. regexes: those whose trigger sets all occur (and the always ones) */
-    int need_regex = 0;
-    for (int32_t r = 0; r < s->nregex; r++) {
-        const uint64_t *nd = &s->need[(size_t)r * nwords];
-        int ok = 1;
-        for (int32_t w = 0; w < nwords; w++) ok &= (s->mask[w] & nd[w]) == nd[w];
-        s->sat[r] = (uint8_t)ok;
-        need_regex |= ok && !s->rx[r].anchored;
+    /* 2. regexes: those whose trigger sets all occur (found from the mask's bits, in regex
+     * order), and the always ones */
+    int need_regex = s->nalways > 0;
+    int32_t nsat = 0;
+    for (int32_t w = 0; w < nwords; w++) {
+        for (uint64_t x = s->mask[w]; x; x &= x - 1) {
+            int32_t r = s->bit_rx[64 * w + __builtin_ctzll(x)];
+            if (r < 0 || (nsat && s->sat_list[nsat - 1] == r)) continue;
+            const uint64_t *nd = &s->need[(size_t)r * nwords];
+            int ok = 1;
+            for (int32_t v = 0; v < nwords; v++) ok &= (s->mask[v] & nd[v]) == nd[v];
+            if (!ok) continue;
+            s->sat[r] = 1;
+            s->sat_list[nsat++] = r;
+            need_regex |= !s->rx[r].anchored;
+        }
     }
     /* a candidate needs its regex satisfied, and a key of each trigger set ending after it
      * (every match contains one, after its start) */
@@ -891,17 +919,17 @@ static int code_norm(Scanner *s, Py_ssize_t k, PyObject *text, PyObject *norm,
         if (ok) AT(*cands, Cand, nc++) = cd;
     }
     cands->len = nc;
+    for (int32_t i = 0; i < nsat; i++) s->sat[s->sat_list[i]] = 0;
     if (need_regex || nc) {
         PyObject *rtext = norm_str(s, text, norm);
         if (!rtext) return -1;
         /* always regexes first, then the other triggered ones, in regex order */
-        for (int pass = 0; pass < 2; pass++) {
-            for (int32_t r = 0; r < s->nregex; r++) {
-                Regex *x = &s->rx[r];
-                if (!s->sat[r] || x->anchored || s->rx_always[r] != (pass == 0)) continue;
-                if (run_finditer(x->finditer, rtext, x->excl ? vetoes : found, x->pid, x->code, 1) < 0) {
-                    Py_DECREF(rtext); return -1;
-                }
+        for (int32_t i = 0; i < s->nalways + nsat; i++) {
+            int32_t r = i < s->nalways ? s->always[i] : s->sat_list[i - s->nalways];
+            Regex *x = &s->rx[r];
+            if (x->anchored) continue;
+            if (run_finditer(x->finditer, rtext, x->excl ? vetoes : found, x->pid, x->code, 1) < 0) {
+                Py_DECREF(rtext); return -1;
             }
         }
         /* anchored regexes: re.match where a prefix starts, as finditer would find them */

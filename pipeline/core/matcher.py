@@ -708,8 +708,10 @@ def _starts(items) -> set[str] | None:
 def _anchor_prefixes(compiled: re.Pattern) -> tuple[str, ...] | None:
     """Literal strings every match of `compiled` starts with, usable as automaton keys, or
     None. Only for case-sensitive regexes (they run on case-folded text); each string must be
-    its own phrase key (no spaces, hyphens, slashes, capitals) and not too common a string
-    (three characters or more, or one with punctuation such as '[')."""
+    its own phrase key (no hyphens, slashes, capitals or runs of spaces) that does not start
+    with a space (the phrase text may have moved such a space onto the one before it).
+    Short strings are fine: a try of re.match where "we" or "i" starts costs less than
+    finditer over the answer."""
     if compiled.flags & re.IGNORECASE:
         return None
     try:
@@ -719,9 +721,7 @@ def _anchor_prefixes(compiled: re.Pattern) -> tuple[str, ...] | None:
     if not starts or "" in starts:
         return None
     for s in starts:
-        if " " in s or phrase_text(s)[0] != s:
-            return None
-        if len(s) < 3 and all(ch.isalnum() or ch == "_" for ch in s):
+        if s.startswith(" ") or phrase_text(s)[0] != s:
             return None
     return tuple(sorted(starts))
 

@@ -972,7 +972,7 @@ static int code_norm(Scanner *s, Py_ssize_t k, PyObject *text, PyObject *norm,
     /* 3. placeholders: drop hits that cut into one */
     if (s->nph) {
         int look = s->custom_ph;
-        for (Py_ssize_t i = 0; !look && i < n; i++) look = PyUnicode_READ(tkind, tdata, i) == '[';
+        if (!look) look = PyUnicode_FindChar(text, '[', 0, n, 1) >= 0;
         if (look) {
             memset(done, 0, (size_t)s->nph);
             for (Py_ssize_t h = 0; h < nf; h++) {

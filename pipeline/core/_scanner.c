@@ -22,7 +22,7 @@
  * patterns of one code matching the very same span (the `fallback` callable).
  *
  * Scanner(keys, key_items, key_masks, key_prefixes, regexes, patterns, code_placeholders,
- *         placeholder_res, custom_placeholders,
+ *         placeholder_res, custom_placeholders, n_words, ascii_table, translate)
  *   keys:           list[str], automaton keys (index = key id)
  *   key_items:      list[list[(left, right, excl, code, pid)]] literal items per key
  *   key_masks:      list[list[int]] trigger mask per key, n_words 64-bit words each
@@ -33,8 +33,7 @@
  *   code_placeholders: list[int] per code: index into placeholder_res or -1
  *   placeholder_res:   list[compiled]
  *   custom_placeholders: bool: look for placeholders in every answer, not only with '['
- *
- *         n_words, ascii_table, translate)
+ *   n_words:        64-bit words per trigger mask
  *   ascii_table:    bytes, regex_text of each ASCII character in an ASCII answer
  *   translate:      sorted [(char, char)]: regex_text of other answers is str.translate by
  *                   this table, then str.lower()
@@ -101,9 +100,9 @@ typedef struct {
     uint8_t ascii_sym[128];
     Py_UCS4 *wide_chars;
     int32_t *wide_syms, nwide;
-    int32_t *next;      /* nstates * nsym */
+    int32_t *next;      /* the DFA, nstates * nsym; the sign bit flags a target state where
+                           a key ends (itself or down its fail chain) */
     int32_t *out_key;   /* key ending at the state, or -1 */
-    /* next: the DFA, nstates * nsym; the sign bit flags a target state where a key ends */
     int32_t *dict_link; /* next state on the fail chain with a key, or -1 */
     /* keys */
     int32_t nkeys;

@@ -267,14 +267,27 @@ def _nan_percentiles(values: np.ndarray, q: float) -> np.ndarray:
 
 
 def _bootstrap_many(
-    cells: np.ndarray, seeds: Sequence[Any], n_boot: int, confidence: float
+    cells: np.ndarray,
+    seeds: Sequence[Any],
+    n_boot: int,
+    confidence: float,
+    clusters: Sequence[tuple[np.ndarray, np.ndarray] | None] | None = None,
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Percentile intervals for G 2x2 tables (cells: G x 4), one generator per table."""
-    n = cells.sum(axis=1)
+    """Percentile intervals for G 2x2 tables (cells: G x 4), one generator per table.
+
+    A table's units are resampled one by one (a multinomial draw of its four cells), or, when
+    `clusters[g]` is given as (patterns K x 4, answers per pattern K), by answer: each answer
+    carries the cells of all its units, answers with the same cells share a pattern, and a
+    replicate draws the answers with replacement (a multinomial draw over the patterns).
+    """
     draws = np.zeros((len(cells), n_boot, 4), dtype=np.int64)
-    for g, (row, total, seed) in enumerate(zip(cells, n, seeds, strict=True)):
+    for g, (row, seed) in enumerate(zip(cells, seeds, strict=True)):
+        cluster = clusters[g] if clusters is not None else None
+        patterns, weights = (np.eye(4, dtype=np.int64), row) if cluster is None else cluster
+        total = int(weights.sum())
         if total > 0:
-            draws[g] = np.random.default_rng(seed).multinomial(total, row / total, size=n_boot)
+            picks = np.random.default_rng(seed).multinomial(total, weights / total, size=n_boot)
+            draws[g] = picks @ patterns
     stats = binary_stats(draws[..., 0], draws[..., 1], draws[..., 2], draws[..., 3])
     tail = (1 - confidence) / 2
     return {
@@ -411,8 +424,42 @@ def _stable_int(*parts: object) -> int:
     return int.from_bytes(hashlib.blake2b(raw.encode("utf-8"), digest_size=8).digest(), "big")
 
 
-def _pair_counts(coder_a: str, coder_b: str, data: _Prepared) -> pd.DataFrame:
-    """2x2 cell counts for every (level, group) of one coder pair, from integer keys."""
+def _answer_patterns(
+    answer_of: dict[str, np.ndarray],
+    group_of: dict[str, np.ndarray],
+    n_groups: int,
+    n_answers: int,
+    units_per_answer: np.ndarray,
+    answer_in_group: np.ndarray | None,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per group: the distinct (both, only_a, only_b, neither) cells of its answers and how
+    many answers have each. answer_of / group_of: per cell, each unit's answer position (among
+    the answers both coders coded) and group; units_per_answer: per group, units an answer
+    has in it (the group's codes); answer_in_group: per answer its group (None: every answer
+    is in every group)."""
+    per_cell = [
+        np.bincount(group_of[c] * n_answers + answer_of[c], minlength=n_groups * n_answers)
+        .reshape(n_groups, n_answers)
+        for c in ("n_both", "n_only_a", "n_only_b")
+    ]  # fmt: skip
+    out = []
+    for g in range(n_groups):
+        members = slice(None) if answer_in_group is None else answer_in_group == g
+        both, only_a, only_b = (c[g][members].astype(np.int64) for c in per_cell)
+        base = int(units_per_answer[g]) + 1  # each count is at most the group's codes
+        keys, weights = np.unique((both * base + only_a) * base + only_b, return_counts=True)
+        both, rest = np.divmod(keys, base * base)
+        only_a, only_b = np.divmod(rest, base)
+        neither = units_per_answer[g] - both - only_a - only_b
+        out.append((np.stack([both, only_a, only_b, neither], axis=1), weights.astype(np.int64)))
+    return out
+
+
+def _pair_counts(
+    coder_a: str, coder_b: str, data: _Prepared
+) -> tuple[pd.DataFrame, list[tuple[np.ndarray, np.ndarray] | None]]:
+    """2x2 cell counts for every (level, group) of one coder pair, from integer keys, and per
+    row the answers' cell patterns its bootstrap resamples (None: one unit per answer)."""
     book, answers = data.book, data.answers
     n_codes = len(book)
     both_coded = data.coded.get(coder_a, data.no_answers) & data.coded.get(coder_b, data.no_answers)
@@ -430,7 +477,13 @@ def _pair_counts(coder_a: str, coder_b: str, data: _Prepared) -> pd.DataFrame:
         "n_only_b": np.setdiff1d(keys_b, keys_a, assume_unique=True),
     }
 
-    parts = []
+    # Each unit's answer, as a position among the answers both coders coded (the bootstrap of a
+    # pooled row resamples those answers, each with all its units).
+    position = np.cumsum(both_coded) - 1
+    answer_of = {cell: position[keys // n_codes] for cell, keys in cells.items()}
+    code_of = {cell: keys % n_codes for cell, keys in cells.items()}
+
+    parts, clusters = [], []
     # Per code: every code of the codebook, also those nobody applied.
     code_rows = book[_CODE_KEY].copy()
     for cell, keys in cells.items():
@@ -438,16 +491,23 @@ def _pair_counts(coder_a: str, coder_b: str, data: _Prepared) -> pd.DataFrame:
     code_rows["n_answers"] = n_answers
     code_rows["n_units"] = n_answers
     parts.append(code_rows.assign(level="code"))
+    clusters += [None] * len(code_rows)
     # Per dimension and per framework: units = answers x codes in the group.
     for level, group_keys in (
         ("dimension", ["framework", "dimension"]),
         ("framework", ["framework"]),
     ):
         grouped = code_rows.groupby(group_keys, sort=False, dropna=False)
+        group_idx = grouped.ngroup().to_numpy()  # same order as the aggregated rows
         rows = grouped[list(cells)].sum().join(grouped.size().rename("n_codes")).reset_index()
         rows["n_answers"] = n_answers
-        rows["n_units"] = n_answers * rows.pop("n_codes")
+        codes_per_group = rows.pop("n_codes").to_numpy()
+        rows["n_units"] = n_answers * codes_per_group
         parts.append(rows.assign(level=level))
+        clusters += _answer_patterns(
+            answer_of, {c: group_idx[k] for c, k in code_of.items()}, len(rows), n_answers,
+            codes_per_group, None,
+        )  # fmt: skip
     # Per question and per school year: units = answers in the group x all codes.
     for level, column in (("question", "question_id"), ("school_year", "school_year")):
         group_idx, labels = pd.factorize(answers[column], use_na_sentinel=False)
@@ -456,19 +516,29 @@ def _pair_counts(coder_a: str, coder_b: str, data: _Prepared) -> pd.DataFrame:
         for cell, keys in cells.items():
             rows[cell] = np.bincount(group_idx[keys // n_codes], minlength=len(labels))
         rows["n_units"] = rows["n_answers"] * n_codes
-        parts.append(rows[rows["n_answers"] > 0].assign(level=level))
+        kept = rows["n_answers"].to_numpy() > 0
+        parts.append(rows[kept].assign(level=level))
+        patterns = _answer_patterns(
+            answer_of, {c: group_idx[k // n_codes] for c, k in cells.items()}, len(labels),
+            n_answers, np.full(len(labels), n_codes), group_idx[both_coded],
+        )  # fmt: skip
+        clusters += [p for p, keep in zip(patterns, kept, strict=True) if keep]
     overall = {cell: [len(keys)] for cell, keys in cells.items()}
     parts.append(
         pd.DataFrame(overall).assign(
             n_answers=n_answers, n_units=n_answers * n_codes, level="overall"
         )
     )
+    clusters += _answer_patterns(
+        answer_of, {c: np.zeros(len(k), dtype=np.int64) for c, k in cells.items()}, 1,
+        n_answers, np.array([n_codes]), None,
+    )  # fmt: skip
 
     out = pd.concat(parts, ignore_index=True)
     out["n_neither"] = out["n_units"] - out["n_both"] - out["n_only_a"] - out["n_only_b"]
     out.insert(0, "coder_b", coder_b)
     out.insert(0, "coder_a", coder_a)
-    return out
+    return out, clusters
 
 
 @dataclass(frozen=True)
@@ -543,8 +613,10 @@ def agreement_table(
     is 1 if they applied the code, else 0. Each group pools its units into one 2x2 table:
     level 'code' (framework, dimension, code_id), 'dimension' (framework, dimension),
     'framework', 'question' (question_id), 'school_year' and 'overall'; group columns not part
-    of the level are None. The bootstrap resamples a group's units with a seed derived from
-    `seed` and the row's key, so an interval does not change when other rows are added.
+    of the level are None. The bootstrap resamples answers (a code's row: its units; a pooled
+    row: the group's answers, each with all its units, so codes on one answer stay together)
+    with a seed derived from `seed` and the row's key, so an interval does not change when
+    other rows are added.
     Statistic columns are nullable Float64 (<NA> where undefined, never NaN).
 
     Raises AgreementError for missing columns, applications with codes not in the codebook,
@@ -560,7 +632,9 @@ def agreement_table(
     if not coder_pairs:
         raise AgreementError("no coder pair to compare")
 
-    counts = pd.concat([_pair_counts(a, b, data) for a, b in coder_pairs], ignore_index=True)
+    per_pair = [_pair_counts(a, b, data) for a, b in coder_pairs]
+    counts = pd.concat([c for c, _ in per_pair], ignore_index=True)
+    clusters = [x for _, pair_clusters in per_pair for x in pair_clusters]
     cells = counts[["n_both", "n_only_a", "n_only_b", "n_neither"]].to_numpy(dtype=np.int64)
     stats = binary_stats(cells[:, 0], cells[:, 1], cells[:, 2], cells[:, 3])
 
@@ -574,7 +648,7 @@ def agreement_table(
     row_keys = result[["coder_a", "coder_b", "level", *_GROUP_COLS]].itertuples(index=False)
     seeds = [[seed, _stable_int(*key)] for key in row_keys]
     if n_boot > 0:
-        intervals = _bootstrap_many(cells, seeds, n_boot, confidence)
+        intervals = _bootstrap_many(cells, seeds, n_boot, confidence, clusters)
     else:
         missing = np.full(len(cells), np.nan)
         intervals = {s: (missing, missing) for s in CI_STATS}

@@ -95,6 +95,8 @@ typedef struct {
 
 typedef struct {
     PyObject_HEAD
+    int state; /* 0: new, 1: __init__ started, 2: ready */
+    int busy;  /* in code_chunk: the scratch below is in use (not reentrant) */
     /* automaton */
     int32_t nsym, nstates, maxlen;
     uint8_t ascii_sym[128];
@@ -274,7 +276,6 @@ static int build_automaton(Scanner *s, PyObject *keys) {
                 if (!p) goto fail;
                 *p = c;
             }
-            if (nsym > 255) { PyErr_SetString(PyExc_ValueError, "too many distinct key characters"); goto fail; }
         }
     }
     if (wide.len) qsort(wide.data, (size_t)wide.len, sizeof(Py_UCS4), cmp_ucs4);
@@ -378,6 +379,31 @@ static int read_words(PyObject *list, uint64_t *out, int32_t nwords) {
     return 0;
 }
 
+/* Indices from Python index C arrays: refuse any out of range. */
+static int check_indices(Scanner *s) {
+    Py_ssize_t nit = 0, npre = 0;
+    for (int32_t k = 0; k < s->nkeys; k++) {
+        nit += s->lit_count[k];
+        npre += s->pre_count[k];
+    }
+    for (Py_ssize_t i = 0; i < nit; i++)
+        if (s->it_code[i] < 0 || s->it_code[i] >= s->ncodes || s->it_pid[i] < 0 || s->it_pid[i] >= s->npid)
+            goto bad;
+    for (Py_ssize_t i = 0; i < npre; i++)
+        if (s->pre_rx[i] < 0 || s->pre_rx[i] >= s->nregex || !s->rx[s->pre_rx[i]].anchored) goto bad;
+    for (int32_t r = 0; r < s->nregex; r++)
+        if (s->rx[r].code < 0 || s->rx[r].code >= s->ncodes || s->rx[r].pid < 0 ||
+            s->rx[r].pid >= s->npid || s->rx_base[r] + s->rx_nsets[r] > s->nbits)
+            goto bad;
+    for (int32_t c = 0; c < s->ncodes; c++)
+        if (s->code_ph[c] < -1 || s->code_ph[c] >= s->nph) goto bad;
+    return 0;
+bad:
+    PyErr_SetString(PyExc_ValueError, "Scanner tables refer to a code, pattern, regex or "
+                                      "placeholder that does not exist");
+    return -1;
+}
+
 static int Scanner_init(Scanner *s, PyObject *args, PyObject *kw) {
     PyObject *keys, *items, *masks, *prefixes, *regexes, *patterns, *code_ph, *ph_res, *trans;
     int custom, nwords;
@@ -392,7 +418,12 @@ static int Scanner_init(Scanner *s, PyObject *args, PyObject *kw) {
         PyErr_SetString(PyExc_ValueError, "the ASCII table needs 128 entries");
         return -1;
     }
-    if (s->next) { PyErr_SetString(PyExc_RuntimeError, "Scanner already initialised"); return -1; }
+    if (kw && PyDict_GET_SIZE(kw)) {
+        PyErr_SetString(PyExc_TypeError, "Scanner takes no keyword arguments");
+        return -1;
+    }
+    if (s->state) { PyErr_SetString(PyExc_RuntimeError, "a Scanner is initialised once"); return -1; }
+    s->state = 1;
     Py_ssize_t nkeys = PyList_GET_SIZE(keys);
     if (PyList_GET_SIZE(items) != nkeys || PyList_GET_SIZE(masks) != nkeys ||
         PyList_GET_SIZE(prefixes) != nkeys || nwords < 1) {
@@ -462,9 +493,9 @@ static int Scanner_init(Scanner *s, PyObject *args, PyObject *kw) {
         /* its trigger sets are consecutive bits: base, base + 1, ... */
         int32_t base = -1, nsets = 0;
         for (int32_t w = 0; w < nwords; w++) {
-            uint64_t x = s->need[r * nwords + w];
-            if (x && base < 0) base = 64 * w + __builtin_ctzll(x);
-            nsets += __builtin_popcountll(x);
+            uint64_t bits = s->need[r * nwords + w];
+            if (bits && base < 0) base = 64 * w + __builtin_ctzll(bits);
+            nsets += __builtin_popcountll(bits);
         }
         s->rx_base[r] = base < 0 ? 0 : base;
         s->rx_nsets[r] = nsets;
@@ -544,6 +575,8 @@ static int Scanner_init(Scanner *s, PyObject *args, PyObject *kw) {
     s->ring_mask = ring - 1;
     s->found.item = s->vetoes.item = sizeof(Hit);
     s->cands.item = sizeof(Cand);
+    if (check_indices(s) < 0) return -1;
+    s->state = 2;
     return 0;
 }
 
@@ -629,7 +662,7 @@ static PyObject *evidence_ascii(Scanner *s, const Hit *h, Py_ssize_t nh, const P
     static const char hex[] = "0123456789abcdef";
     Py_ssize_t need = 2;
     for (Py_ssize_t i = 0; i < nh; i++)
-        need += PyUnicode_GET_LENGTH(s->heads[h[i].pid]) + 6 * (h[i].end - h[i].start) + 2 + 64 + 2;
+        need += PyUnicode_GET_LENGTH(s->heads[h[i].pid]) + 6 * (Py_ssize_t)(h[i].end - h[i].start) + 68;
     if (need > s->outb_cap) {
         char *p = PyMem_Realloc(s->outb, (size_t)need);
         if (!p) return PyErr_NoMemory();
@@ -1071,16 +1104,25 @@ static PyObject *vec_bytes(Vec *v) {
 }
 
 static PyObject *Scanner_code_chunk(Scanner *s, PyObject *args) {
-    PyObject *texts, *fallback;
-    if (!PyArg_ParseTuple(args, "O!O", &PyList_Type, &texts, &fallback)) return NULL;
-    Py_ssize_t ntexts = PyList_GET_SIZE(texts);
+    PyObject *list, *fallback;
+    if (!PyArg_ParseTuple(args, "O!O", &PyList_Type, &list, &fallback)) return NULL;
+    if (s->state != 2) { PyErr_SetString(PyExc_RuntimeError, "Scanner not initialised"); return NULL; }
+    if (s->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "Scanner.code_chunk is not reentrant");
+        return NULL;
+    }
+    Py_ssize_t ntexts = PyList_GET_SIZE(list);
     for (Py_ssize_t k = 0; k < ntexts; k++) {
-        PyObject *t = PyList_GET_ITEM(texts, k);
+        PyObject *t = PyList_GET_ITEM(list, k);
         if (PyUnicode_Check(t) && PyUnicode_GET_LENGTH(t) >= INT32_MAX) {
             PyErr_SetString(PyExc_ValueError, "answer too long");
             return NULL;
         }
     }
+    /* a tuple: Python code that runs during the scan (regexes, the fallback) cannot change it */
+    PyObject *texts = PyList_AsTuple(list);
+    if (!texts) return NULL;
+    s->busy = 1;
     Rows rows = {VEC(int64_t), VEC(int64_t), VEC(int64_t), PyList_New(0)};
     Vec *spans = PyMem_Calloc((size_t)s->nph + 1, sizeof(Vec));
     uint8_t *done = PyMem_Calloc((size_t)s->nph + 1, 1);
@@ -1088,13 +1130,15 @@ static PyObject *Scanner_code_chunk(Scanner *s, PyObject *args) {
     if (!rows.evidence || !spans || !done) { PyErr_NoMemory(); goto out; }
     for (int32_t i = 0; i < s->nph; i++) spans[i].item = sizeof(Hit);
     for (Py_ssize_t k = 0; k < ntexts; k++) {
-        PyObject *t = PyList_GET_ITEM(texts, k);
+        PyObject *t = PyTuple_GET_ITEM(texts, k);
         if (!PyUnicode_Check(t) || PyUnicode_GET_LENGTH(t) == 0) continue; /* no answer */
         if (code_answer(s, k, t, fallback, &rows, spans, done) < 0) goto out;
     }
     result = Py_BuildValue("NNNO", vec_bytes(&rows.ks), vec_bytes(&rows.codes),
                            vec_bytes(&rows.nev), rows.evidence);
 out:
+    s->busy = 0;
+    Py_DECREF(texts);
     PyMem_Free(rows.ks.data); PyMem_Free(rows.codes.data); PyMem_Free(rows.nev.data);
     Py_XDECREF(rows.evidence);
     if (spans) for (int32_t i = 0; i < s->nph; i++) PyMem_Free(spans[i].data);
@@ -1113,7 +1157,7 @@ static PyObject *Scanner_stats(Scanner *s, PyObject *Py_UNUSED(ignored)) {
 
 static PyMethodDef Scanner_methods[] = {
     {"code_chunk", (PyCFunction)Scanner_code_chunk, METH_VARARGS,
-     "code_chunk(texts, regex_buffer, fallback) -> (ks, codes, n_evidence, evidence)"},
+     "code_chunk(texts, fallback) -> (ks, codes, n_evidence, evidence)"},
     {"stats", (PyCFunction)Scanner_stats, METH_NOARGS, "automaton size"},
     {NULL, NULL, 0, NULL},
 };

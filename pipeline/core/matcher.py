@@ -302,10 +302,10 @@ class KeywordCoder:
         ]
         self._is_regex = [p.kind == "regex" for p in self._patterns]
 
-        self._scanner = self._build_scanner()
-
-    def _build_scanner(self) -> Scanner:
-        """The compiled batch scan (pipeline/core/_scanner.c) with this coder's tables."""
+    @cached_property
+    def _scanner(self) -> Scanner:
+        """The compiled batch scan (pipeline/core/_scanner.c) with this coder's tables, built
+        when code_frame first needs it (~1 s and a 66 MB table for the shipped codebooks)."""
         words = max(1, -(-self._n_bits // 64))
 
         def split(mask: int) -> list[int]:

@@ -139,7 +139,8 @@ def main() -> None:
     n_patterns = sum(len(c.patterns) + len(c.exclusions) for b in books for c in b.codes)
     t0 = time.perf_counter()
     coder = KeywordCoder(books)
-    coder._scanner  # build the compiled scan's tables now (lazily built otherwise), not timed
+    scanner = coder._scanner  # build the compiled scan now (it is built lazily), not timed
+    assert scanner.stats()["keys"] > 0
     print(f"codebooks: {', '.join(f'{b.framework}@{b.version}' for b in books)}; "
           f"{n_patterns} patterns; coder built in {time.perf_counter() - t0:.2f}s")  # fmt: skip
 

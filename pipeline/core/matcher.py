@@ -300,7 +300,6 @@ class KeywordCoder:
         self._json_head = [
             '{"pattern": ' + _json_str(p.text) + ', "matched_text": ' for p in self._patterns
         ]
-        self._is_regex = [p.kind == "regex" for p in self._patterns]
 
     @cached_property
     def _scanner(self) -> Scanner:

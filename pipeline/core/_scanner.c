@@ -609,30 +609,41 @@ static Py_ssize_t put_str(Scanner *s, Py_ssize_t at, PyObject *str) {
     return at + n;
 }
 
+/* How json's encode_basestring writes c when it escapes it ('"', '\\', control characters):
+ * that many characters into esc (at most 6), or 0 (c is written as it is). */
+static inline int json_escape(Py_UCS4 c, char *esc) {
+    static const char hex[] = "0123456789abcdef";
+    if (c >= 0x20 && c != '"' && c != '\\') return 0;
+    esc[0] = '\\';
+    switch (c) {
+    case '"': esc[1] = '"'; return 2;
+    case '\\': esc[1] = '\\'; return 2;
+    case '\b': esc[1] = 'b'; return 2;
+    case '\f': esc[1] = 'f'; return 2;
+    case '\n': esc[1] = 'n'; return 2;
+    case '\r': esc[1] = 'r'; return 2;
+    case '\t': esc[1] = 't'; return 2;
+    default:
+        memcpy(esc + 1, "u00", 3);
+        esc[4] = hex[(c >> 4) & 0xf];
+        esc[5] = hex[c & 0xf];
+        return 6;
+    }
+}
+
 /* text[start:end] as a JSON string (json's encode_basestring: '"', '\\' and control
  * characters escaped, everything else as is). */
 static Py_ssize_t put_json(Scanner *s, Py_ssize_t at, int kind, const void *data,
                            Py_ssize_t start, Py_ssize_t end) {
-    static const char hex[] = "0123456789abcdef";
     if (out_reserve(s, at + 6 * (end - start) + 2) < 0) return -1;
     Py_UCS4 *o = s->out;
+    char esc[6];
     o[at++] = '"';
     for (Py_ssize_t i = start; i < end; i++) {
         Py_UCS4 c = PyUnicode_READ(kind, data, i);
-        if (c >= 0x20 && c != '"' && c != '\\') { o[at++] = c; continue; }
-        o[at++] = '\\';
-        switch (c) {
-        case '"': o[at++] = '"'; break;
-        case '\\': o[at++] = '\\'; break;
-        case '\b': o[at++] = 'b'; break;
-        case '\f': o[at++] = 'f'; break;
-        case '\n': o[at++] = 'n'; break;
-        case '\r': o[at++] = 'r'; break;
-        case '\t': o[at++] = 't'; break;
-        default:
-            o[at++] = 'u'; o[at++] = '0'; o[at++] = '0';
-            o[at++] = (Py_UCS4)hex[(c >> 4) & 0xf]; o[at++] = (Py_UCS4)hex[c & 0xf];
-        }
+        int ne = json_escape(c, esc);
+        if (!ne) o[at++] = c;
+        for (int e = 0; e < ne; e++) o[at++] = (Py_UCS4)(unsigned char)esc[e];
     }
     o[at++] = '"';
     return at;
@@ -659,7 +670,6 @@ static int put_pos(char *buf, int32_t start, int32_t end) {
 /* The evidence JSON of hits h[0..nh) of one code when the answer and the patterns' heads are
  * ASCII: written as bytes. */
 static PyObject *evidence_ascii(Scanner *s, const Hit *h, Py_ssize_t nh, const Py_UCS1 *text) {
-    static const char hex[] = "0123456789abcdef";
     Py_ssize_t need = 2;
     for (Py_ssize_t i = 0; i < nh; i++)
         need += PyUnicode_GET_LENGTH(s->heads[h[i].pid]) + 6 * (Py_ssize_t)(h[i].end - h[i].start) + 68;
@@ -680,20 +690,9 @@ static PyObject *evidence_ascii(Scanner *s, const Hit *h, Py_ssize_t nh, const P
         o[at++] = '"';
         for (int32_t j = h[i].start; j < h[i].end; j++) {
             Py_UCS1 c = text[j];
-            if (c >= 0x20 && c != '"' && c != '\\') { o[at++] = (char)c; continue; }
-            o[at++] = '\\';
-            switch (c) {
-            case '"': o[at++] = '"'; break;
-            case '\\': o[at++] = '\\'; break;
-            case '\b': o[at++] = 'b'; break;
-            case '\f': o[at++] = 'f'; break;
-            case '\n': o[at++] = 'n'; break;
-            case '\r': o[at++] = 'r'; break;
-            case '\t': o[at++] = 't'; break;
-            default:
-                o[at++] = 'u'; o[at++] = '0'; o[at++] = '0';
-                o[at++] = hex[(c >> 4) & 0xf]; o[at++] = hex[c & 0xf];
-            }
+            int ne = json_escape(c, o + at);
+            if (!ne) o[at++] = (char)c;
+            at += ne;
         }
         o[at++] = '"';
         at += put_pos(o + at, h[i].start, h[i].end);

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -40,15 +41,18 @@ def code_table(
         if col is not None and col not in df.columns:
             raise KeyError(f"no column {col!r} (columns: {', '.join(map(str, df.columns))})")
     ids = df[id_column] if id_column is not None else pd.Series(range(len(df)), dtype=object)
-    coder = KeywordCoder(codebooks)
+    answers = pd.DataFrame({"id": ids.to_numpy(), "text": df[text_column].to_numpy()})
+    # the pipeline's own path (the compiled batch scan), one row per code application
+    coded = KeywordCoder(codebooks).code_frame(answers, "id", "text")
     rows = []
-    for answer_id, text in zip(ids, df[text_column], strict=True):
-        for a in coder.code_text(text):
-            for ev in a.evidence if all_hits else a.evidence[:1]:
-                rows.append(
-                    (answer_id, a.framework, a.dimension, a.code_id, ev.pattern,
-                     ev.matched_text, ev.start, ev.end)
-                )  # fmt: skip
+    columns = ["id", "framework", "dimension", "code_id", "evidence"]
+    for answer_id, framework, dimension, code, evidence in coded[columns].itertuples(index=False):
+        hits = json.loads(evidence)
+        for ev in hits if all_hits else hits[:1]:
+            rows.append(
+                (answer_id, framework, dimension, code, ev["pattern"], ev["matched_text"],
+                 ev["start"], ev["end"])
+            )  # fmt: skip
     return pd.DataFrame(rows, columns=OUTPUT_COLUMNS)
 
 

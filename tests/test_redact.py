@@ -60,6 +60,18 @@ def test_accents_either_way_and_plural_possessive():
     assert REDACTOR.redact("the Okafors' classroom")[0] == f"the {COACH_PLACEHOLDER}' classroom"
 
 
+def test_capitalised_near_misses_of_long_names():
+    text, found = REDACTOR.redact(
+        "Thanks Marisl, Halvorsne and Okafr's notes; Priyanak and Dimitri helped")
+    assert text == (f"Thanks {COACH_PLACEHOLDER}, {COACH_PLACEHOLDER} and {COACH_PLACEHOLDER}'s "
+                    f"notes; {STAFF_PLACEHOLDER} and {COACH_PLACEHOLDER} helped")
+    assert [r.original for r in found] == ["Marisl", "Halvorsne", "Okafr", "Priyanak", "Dimitri"]
+    # lower case, two edits away, another first letter, short names, placeholders: left alone
+    for kept in ("marisl and okafr", "Marsl and Mariposa", "Narisol", "Jase and Cruzz",
+                 "[External Coach name] and [Name]"):
+        assert REDACTOR.redact(kept)[0] == kept, kept
+
+
 def test_spans_point_at_the_original_text():
     text = "thanks Okafor and José!"
     for r in REDACTOR.find(text):

@@ -2,7 +2,8 @@
 
 Coaches' names become "[External Coach name]", other staff "[Name]". A name matches as a whole
 word in any case, as the full name, the first name or the last name, with or without accents,
-and in the possessive ("Okafor's" -> "[Name]'s").
+and in the possessive ("Okafor's" -> "[Name]'s"). A capitalised word one typo away from a
+roster name word of six letters or more ("Marisl", "Halvorsne") is taken for that name too.
 """
 
 from __future__ import annotations
@@ -13,9 +14,17 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
+from rapidfuzz.distance import OSA
+
 COACH_PLACEHOLDER = "[External Coach name]"
 STAFF_PLACEHOLDER = "[Name]"
 COACH_ROLES = {"external coach", "coach"}
+# Near misses: a capitalised word of NEAR_MIN_WORD - 1 letters or more, one edit (a letter
+# changed, added, dropped, or two neighbours swapped) from a roster name word of NEAR_MIN_WORD
+# letters or more that starts with the same letter. Shorter names are too close to words.
+NEAR_MIN_WORD = 6
+_WORD = re.compile(r"[^\W\d_]+")
+_PLACEHOLDER_WORDS = {w.casefold() for w in _WORD.findall(COACH_PLACEHOLDER + STAFF_PLACEHOLDER)}
 
 
 class RosterError(ValueError):
@@ -105,6 +114,14 @@ class Redactor:
                 if placeholder_for.get(key) != COACH_PLACEHOLDER:
                     placeholder_for[key] = ph
         self._placeholder_for = placeholder_for
+        # name words for near misses, by first letter: word -> placeholder
+        self._near: dict[str, dict[str, str]] = {}
+        for key, ph in placeholder_for.items():
+            for word in key.split():
+                if len(word) >= NEAR_MIN_WORD and _WORD.fullmatch(word):
+                    near = self._near.setdefault(word[0], {})
+                    if near.get(word) != COACH_PLACEHOLDER:
+                        near[word] = ph
         self._pattern = None
         if placeholder_for:
             # longest first so "Ana Okafor" wins over "Ana"; flexible whitespace inside names
@@ -125,6 +142,31 @@ class Redactor:
                 while end < len(text) and unicodedata.combining(text[end]):
                     end += 1
             out.append(Redaction(start, end, text[start:end], ph))
+        if self._near:
+            out = sorted(out + self._near_misses(text, folded, index, out), key=lambda r: r.start)
+        return out
+
+    def _near_misses(self, text: str, folded: str, index: list[int] | None,
+                     exact: list[Redaction]) -> list[Redaction]:
+        """Capitalised words one typo away from a roster name word (see NEAR_MIN_WORD)."""
+        out = []
+        for m in _WORD.finditer(folded):
+            word = m.group().casefold()
+            if len(word) < NEAR_MIN_WORD - 1 or word in _PLACEHOLDER_WORDS:
+                continue
+            start, end = m.start(), m.end()
+            if index is not None:
+                start, end = index[start], index[end - 1] + 1
+                while end < len(text) and unicodedata.combining(text[end]):
+                    end += 1
+            if not text[start].isupper() or word in self._placeholder_for:
+                continue
+            if any(r.start < end and start < r.end for r in exact):
+                continue
+            for name, ph in self._near.get(word[0], {}).items():
+                if abs(len(name) - len(word)) <= 1 and OSA.distance(word, name, score_cutoff=1) <= 1:
+                    out.append(Redaction(start, end, text[start:end], ph))
+                    break
         return out
 
     def redact(self, text: str) -> tuple[str, list[Redaction]]:

@@ -86,6 +86,16 @@ def _fold_with_offsets(text: str) -> tuple[str, list[int] | None]:
     return "".join(chars), index
 
 
+def _original_span(text: str, index: list[int] | None, start: int, end: int) -> tuple[int, int]:
+    """A span of the folded text as a span of `text` (with the combining accents after it)."""
+    if index is None:
+        return start, end
+    start, end = index[start], index[end - 1] + 1
+    while end < len(text) and unicodedata.combining(text[end]):
+        end += 1
+    return start, end
+
+
 def name_variants(full_name: str) -> set[str]:
     """Full name, first name, last name (all after the first word), and the last word."""
     words = full_name.split()
@@ -136,11 +146,8 @@ class Redactor:
         out = []
         for m in self._pattern.finditer(folded):
             ph = self._placeholder_for.get(_key(m.group(1)), COACH_PLACEHOLDER)
-            start, end = m.start(), m.end(2) if m.group(2) else m.end(1)
-            if index is not None:
-                start, end = index[start], index[end - 1] + 1
-                while end < len(text) and unicodedata.combining(text[end]):
-                    end += 1
+            end = m.end(2) if m.group(2) else m.end(1)
+            start, end = _original_span(text, index, m.start(), end)
             out.append(Redaction(start, end, text[start:end], ph))
         if self._near:
             out = sorted(out + self._near_misses(text, folded, index, out), key=lambda r: r.start)
@@ -152,18 +159,15 @@ class Redactor:
         out = []
         for m in _WORD.finditer(folded):
             word = m.group().casefold()
-            if len(word) < NEAR_MIN_WORD - 1 or word in _PLACEHOLDER_WORDS:
+            names = self._near.get(word[0])
+            if not names or len(word) < NEAR_MIN_WORD - 1 or word in _PLACEHOLDER_WORDS:
                 continue
-            start, end = m.start(), m.end()
-            if index is not None:
-                start, end = index[start], index[end - 1] + 1
-                while end < len(text) and unicodedata.combining(text[end]):
-                    end += 1
+            start, end = _original_span(text, index, m.start(), m.end())
             if not text[start].isupper() or word in self._placeholder_for:
                 continue
             if any(r.start < end and start < r.end for r in exact):
                 continue
-            for name, ph in self._near.get(word[0], {}).items():
+            for name, ph in names.items():
                 if abs(len(name) - len(word)) <= 1 and OSA.distance(word, name, score_cutoff=1) <= 1:
                     out.append(Redaction(start, end, text[start:end], ph))
                     break

@@ -513,14 +513,15 @@ def _pair_counts(
         group_idx, labels = pd.factorize(answers[column], use_na_sentinel=False)
         sizes = np.bincount(group_idx[both_coded], minlength=len(labels))
         rows = pd.DataFrame({column: labels, "n_answers": sizes})
-        for cell, keys in cells.items():
-            rows[cell] = np.bincount(group_idx[keys // n_codes], minlength=len(labels))
+        unit_group = {cell: group_idx[keys // n_codes] for cell, keys in cells.items()}
+        for cell, groups in unit_group.items():
+            rows[cell] = np.bincount(groups, minlength=len(labels))
         rows["n_units"] = rows["n_answers"] * n_codes
         kept = rows["n_answers"].to_numpy() > 0
         parts.append(rows[kept].assign(level=level))
         patterns = _answer_patterns(
-            answer_of, {c: group_idx[k // n_codes] for c, k in cells.items()}, len(labels),
-            n_answers, np.full(len(labels), n_codes), group_idx[both_coded],
+            answer_of, unit_group, len(labels), n_answers, np.full(len(labels), n_codes),
+            group_idx[both_coded],
         )  # fmt: skip
         clusters += [p for p, keep in zip(patterns, kept, strict=True) if keep]
     overall = {cell: [len(keys)] for cell, keys in cells.items()}

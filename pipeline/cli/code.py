@@ -10,7 +10,7 @@ import pandas as pd
 import typer
 
 from pipeline.cli import app
-from pipeline.core.codebook import CodebookError, load_codebooks
+from pipeline.core.codebook import CodebookError, load_codebooks, meaning_gaps
 from pipeline.core.matcher import KeywordCoder
 
 OUTPUT_COLUMNS = ["id", "framework", "dimension", "code", "pattern", "matched_text", "start", "end"]
@@ -100,8 +100,16 @@ def code_command(
 @codebook_app.command("check")
 def check_command(
     paths: list[Path] = typer.Argument(..., help="Codebook YAML files or folders."),
+    require_meaning: bool = typer.Option(
+        False, "--require-meaning",
+        help="Also fail when a code lacks a definition, use/not-use rule or 4 examples.",
+    ),
 ) -> None:
-    """Validate codebooks and print a summary; exit 1 with 'file:line: problem' if invalid."""
+    """Validate codebooks and print a summary; exit 1 with 'file:line: problem' if invalid.
+
+    Codes without meaning (definition, when to use, when not to, examples) are listed as
+    warnings: the keyword coder does not need them, the suggester does.
+    """
     try:
         books = load_codebooks(paths)
     except CodebookError as e:
@@ -120,5 +128,11 @@ def check_command(
             codes = [c for c in book.codes if c.dimension == dim]
             label = book.dimension_labels.get(dim, dim)
             typer.echo(f"  - {dim} ({label}): {len(codes)} codes, "
-                       f"{sum(len(c.patterns) for c in codes)} patterns")  # fmt: skip
+                       f"{sum(len(c.patterns) for c in codes)} patterns, "
+                       f"{sum(len(c.examples) for c in codes)} examples")  # fmt: skip
+    gaps = meaning_gaps(books)
+    for gap in gaps:
+        typer.echo(f"warning: {gap}", err=True)
+    if gaps and require_meaning:
+        _fail(f"{len(gaps)} codes lack meaning (see the warnings above)")
     typer.echo("OK")

@@ -54,6 +54,11 @@ class Code:
     exclusions: tuple[Pattern, ...] = ()
     aliases: tuple[str, ...] = ()  # other words the study reports this code under
     line: int = 0
+    # Meaning (MacQueen et al.'s codebook structure), read by the suggester and coder sheets.
+    definition: str = ""
+    use_when: str = ""
+    not_when: str = ""
+    examples: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -186,7 +191,10 @@ class _Ctx:
 
 
 _PATTERN_KEYS = ("kind", "text", "boundary", "scope", *KINDS)
-_CODE_KEYS = ("id", "dimension", "label", "description", "patterns", "exclude", "aliases")
+_CODE_KEYS = ("id", "dimension", "label", "description", "definition", "use_when", "not_when",
+              "examples", "patterns", "exclude", "aliases")
+MEANING_FIELDS = ("definition", "use_when", "not_when")
+MIN_EXAMPLES = 4
 _TOP_KEYS = ("framework", "label", "description", "defaults", "placeholders", "dimensions", "codes")
 
 
@@ -250,6 +258,39 @@ def _patterns(ctx, code: _LDict, key: str, defaults, code_id, exclusion) -> tupl
         seen[(p.kind, p.text)] = p.line
         out.append(p)
     return tuple(out)
+
+
+def _examples(ctx: _Ctx, code: _LDict, what: str) -> tuple[str, ...]:
+    """Example answers: a list of distinct non-empty strings."""
+    if "examples" not in code:
+        return ()
+    items, line = code["examples"], code.key_lines["examples"]
+    if not isinstance(items, list):
+        ctx.fail(line, f"{what}: examples must be a list of strings")
+    out: dict[str, int] = {}
+    for item, item_line in zip(items, items.item_lines, strict=True):
+        if not isinstance(item, str) or not item.strip():
+            ctx.fail(item_line, f"{what}: example must be a non-empty string, not {item!r}")
+        text = " ".join(item.split())
+        if text.casefold() in out:
+            ctx.fail(item_line, f"{what}: duplicate example {text!r} (line {out[text.casefold()]})")
+        out[text.casefold()] = item_line
+    return tuple(" ".join(i.split()) for i in items)
+
+
+def meaning_gaps(codebooks) -> list[str]:
+    """'file:line: problem' for each code whose meaning is incomplete (no definition, use/not-use
+    rule, or fewer than MIN_EXAMPLES examples). A keyword-only codebook is valid; these gaps only
+    mean the suggester has less to go on."""
+    gaps = []
+    for book in codebooks:
+        for c in book.codes:
+            missing = [f for f in MEANING_FIELDS if not getattr(c, f)]
+            if len(c.examples) < MIN_EXAMPLES:
+                missing.append(f"examples ({len(c.examples)} of {MIN_EXAMPLES})")
+            if missing:
+                gaps.append(f"{book.path}:{c.line}: code {c.code_id!r} lacks {', '.join(missing)}")
+    return gaps
 
 
 def _parse(path: Path, data, version: str) -> Codebook:
@@ -331,6 +372,7 @@ def _parse(path: Path, data, version: str) -> Codebook:
                 item.key_lines.get("aliases", line),
                 f"code {code_id!r}: aliases must be a list of strings",
             )
+        what = f"code {code_id!r}"
         codes.append(
             Code(
                 framework=framework,
@@ -342,6 +384,10 @@ def _parse(path: Path, data, version: str) -> Codebook:
                 exclusions=_patterns(ctx, item, "exclude", defaults, code_id, True),
                 aliases=tuple(str(a) for a in aliases),
                 line=id_line,
+                definition=ctx.text(item, "definition", what, False, ""),
+                use_when=ctx.text(item, "use_when", what, False, ""),
+                not_when=ctx.text(item, "not_when", what, False, ""),
+                examples=_examples(ctx, item, what),
             )
         )
     return Codebook(

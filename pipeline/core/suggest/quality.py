@@ -1,0 +1,95 @@
+"""How often suggestions (and, beside them, the keyword coder) agree with the human final codes.
+
+Over the answers humans coded (agreed or adjudicated codes; an answer both coders saw with no
+code counts as "nothing applies"), per school year and question, at three levels: each code,
+each dimension (an answer counts when any code of the dimension is applied) and each framework.
+Per row: n answers, tp / fp / fn / tn, precision, recall, F1 and Cohen's kappa of the suggester,
+and the keyword coder's precision, recall, F1 and kappa on the same answers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pipeline.core.agreement import binary_stats
+
+LEVELS = ("code", "dimension", "framework")
+QUALITY_COLUMNS = [
+    "evaluation", "source", "level", "framework", "dimension", "code_id", "question_id",
+    "school_year", "n_answers", "tp", "fp", "fn", "tn", "precision", "recall", "f1",
+    "cohen_kappa", "keyword_precision", "keyword_recall", "keyword_f1", "keyword_kappa",
+]
+
+
+def _keys(frame: pd.DataFrame, level: str) -> pd.DataFrame:
+    cols = {"code": ["framework", "dimension", "code_id"], "dimension": ["framework", "dimension"],
+            "framework": ["framework"]}[level]
+    out = frame[["answer_id", *cols]].drop_duplicates()
+    for c in ("framework", "dimension", "code_id"):
+        if c not in cols:
+            out[c] = None
+    return out
+
+
+def _scores(tp, fp, fn, tn) -> dict[str, np.ndarray]:
+    tp, fp, fn, tn = (np.asarray(x, dtype=np.float64) for x in (tp, fp, fn, tn))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(tp + fp > 0, tp / (tp + fp), np.nan)
+        recall = np.where(tp + fn > 0, tp / (tp + fn), np.nan)
+        f1 = np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), np.nan)
+    kappa = binary_stats(tp, fp, fn, tn)["cohen_kappa"]
+    return {"precision": precision, "recall": recall, "f1": f1, "cohen_kappa": kappa}
+
+
+def quality_table(suggested: pd.DataFrame, keyword: pd.DataFrame, reference: pd.DataFrame,
+                  answers: pd.DataFrame, codes: pd.DataFrame, evaluation: str) -> pd.DataFrame:
+    """`answers`: the human-coded answers (answer_id, school_year, question_id);
+    `suggested`, `keyword`, `reference`: (answer_id, framework, dimension, code_id) rows;
+    `codes`: the codebook (framework, dimension, code_id) so codes nobody applied get a row too;
+    `suggested` may carry a `source` column (zero_shot / trained), reported as 'mixed' if both."""
+    answers = answers[["answer_id", "school_year", "question_id"]].drop_duplicates("answer_id")
+    ids = set(answers["answer_id"])
+    sources = sorted(set(suggested.get("source", pd.Series(dtype=object)).dropna()))
+    source = sources[0] if len(sources) == 1 else ("mixed" if sources else None)
+    parts = []
+    for level in LEVELS:
+        sets = {name: _keys(f[f["answer_id"].isin(ids)], level).assign(**{name: 1})
+                for name, f in (("s", suggested), ("k", keyword), ("r", reference))}
+        grid = _keys(codes.assign(answer_id=0), level).drop(columns="answer_id").drop_duplicates()
+        keys = ["framework", "dimension", "code_id"]
+        full = answers.merge(grid, how="cross")
+        for name, f in sets.items():
+            full = full.merge(f, on=["answer_id", *keys], how="left")
+            full[name] = full[name].fillna(0).astype(int)
+        full["tp"] = full["s"] & full["r"]
+        full["fp"] = full["s"] & (1 - full["r"])
+        full["fn"] = (1 - full["s"]) & full["r"]
+        full["tn"] = (1 - full["s"]) & (1 - full["r"])
+        full["ktp"] = full["k"] & full["r"]
+        full["kfp"] = full["k"] & (1 - full["r"])
+        full["kfn"] = (1 - full["k"]) & full["r"]
+        full["ktn"] = (1 - full["k"]) & (1 - full["r"])
+        by = ["school_year", "question_id", *keys]
+        counts = (full.astype({k: object for k in keys}).fillna({k: "" for k in keys})
+                  .groupby(by, sort=True)
+                  [["tp", "fp", "fn", "tn", "ktp", "kfp", "kfn", "ktn"]].sum().reset_index())
+        for k in keys:
+            counts[k] = counts[k].replace("", None)
+        counts["n_answers"] = counts[["tp", "fp", "fn", "tn"]].sum(axis=1)
+        s = _scores(counts["tp"], counts["fp"], counts["fn"], counts["tn"])
+        k = _scores(counts["ktp"], counts["kfp"], counts["kfn"], counts["ktn"])
+        for name, values in s.items():
+            counts[name] = values
+        for name, values in k.items():
+            counts["keyword_" + ("kappa" if name == "cohen_kappa" else name)] = values
+        counts["level"] = level
+        parts.append(counts)
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    out["evaluation"] = evaluation
+    out["source"] = source
+    out = out.reindex(columns=QUALITY_COLUMNS)
+    for col in ("precision", "recall", "f1", "cohen_kappa", "keyword_precision",
+                "keyword_recall", "keyword_f1", "keyword_kappa"):
+        out[col] = out[col].astype("float64").round(4)
+    return out.astype(object).where(out.notna(), None)

@@ -1,0 +1,60 @@
+"""Which codes to suggest for an answer, from its probability for every code.
+
+Coders read suggestions by category first, so the rule works on categories (framework
+dimensions): a category's probability is that of its most likely code. Every substantive answer
+gets its most likely category; further categories only when they are likely in their own right
+(`min_probability`) and close to the first (`relative`); at most `max_categories`. Within a
+chosen category, its most likely code, plus any other of its codes that reaches
+`min_probability` (at most `max_codes_per_category`). The defaults keep about two categories per
+answer at most on average (docs/suggestions.md has the figures they were chosen on).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SelectionRule:
+    min_probability: float = 0.04
+    relative: float = 0.1
+    max_categories: int = 3
+    max_codes_per_category: int = 2
+    floor: float = 0.0  # below this, not even the first category is suggested
+
+
+def select(probs: np.ndarray, dims: list[tuple[str, str]], rule: SelectionRule = SelectionRule()
+           ) -> list[list[int]]:
+    """For each answer row of `probs` (n_answers, n_codes), the code indices to suggest."""
+    dim_keys = sorted(set(dims))
+    dim_of = np.array([dim_keys.index(d) for d in dims])
+    members = [np.flatnonzero(dim_of == k) for k in range(len(dim_keys))]
+    out = []
+    for row in probs:
+        dim_p = np.array([row[m].max() if len(m) else 0.0 for m in members])
+        order = np.argsort(-dim_p, kind="stable")
+        top = dim_p[order[0]] if len(order) else 0.0
+        chosen = []
+        for rank, k in enumerate(order[: rule.max_categories]):
+            p = dim_p[k]
+            if rank == 0:
+                if p > rule.floor:
+                    chosen.append(k)
+            elif p >= rule.min_probability and p >= rule.relative * top:
+                chosen.append(k)
+        codes = []
+        for k in chosen:
+            m = members[k]
+            ranked = m[np.argsort(-row[m], kind="stable")]
+            codes.append(int(ranked[0]))
+            for c in ranked[1 : rule.max_codes_per_category]:
+                if row[c] >= max(rule.min_probability, row[ranked[0]] / 2):
+                    codes.append(int(c))
+        out.append(codes)
+    return out
+
+
+ZERO_SHOT_RULE = SelectionRule()
+TRAINED_RULE = SelectionRule(min_probability=0.3, relative=0.3)

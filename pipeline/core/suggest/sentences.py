@@ -1,0 +1,57 @@
+"""Split an answer into the units a code is about: sentences and list items, with their spans.
+
+One answer often praises three different things ("Collaboration. Clear steps. [Coach] kept us
+on time"), so each unit is scored on its own and the answer keeps the best unit per code as the
+evidence. `answer[start:end] == unit text` always.
+"""
+
+from __future__ import annotations
+
+import re
+
+# A unit ends at . ! ? ; or a line break (a period inside "e.g." or "3.5" does not end it), and a
+# list item starts at a bullet ("-", "*", "•", "1.", "2)") at the start of a line or after a
+# sentence end.
+_BREAK = re.compile(
+    r"(?<!\b[a-z]\.[a-z])(?<!\be\.g)(?<!\bi\.e)(?<!\d)[.!?;]+(?=\s|$)"  # sentence ends
+    r"|\s*\n\s*"  # line breaks
+    r"|(?:^|(?<=\s))(?:[-*•·▪◦]|\d{1,2}[.)])\s+",  # bullets and numbered items
+    re.IGNORECASE,
+)
+_WORD = re.compile(r"\w")
+MIN_CHARS = 3  # "ok" is not a unit
+
+
+def split_units(text: str) -> list[tuple[int, int]]:
+    """(start, end) spans of the answer's units, stripped of spaces and the break characters."""
+    spans, start = [], 0
+    for m in _BREAK.finditer(text):
+        spans.append((start, m.start()))
+        start = m.end()
+    spans.append((start, len(text)))
+    out = []
+    for s, e in spans:
+        while s < e and (text[s].isspace() or text[s] in "-*•·▪◦,"):
+            s += 1
+        while e > s and (text[e - 1].isspace() or text[e - 1] in ",:"):
+            e -= 1
+        if e - s >= MIN_CHARS and _WORD.search(text, s, e):
+            out.append((s, e))
+    return out or ([(0, len(text))] if text.strip() else [])
+
+
+def units_frame(answers, id_column: str, text_column: str):
+    """One row per unit: id, unit (0-based), start, end, text. Whole answers of more than one unit
+    also get a row with unit = -1 (the whole answer), so meaning spread over sentences counts."""
+    import pandas as pd
+
+    rows = []
+    for answer_id, text in zip(answers[id_column], answers[text_column], strict=True):
+        text = "" if text is None else str(text)
+        spans = split_units(text)
+        for i, (s, e) in enumerate(spans):
+            rows.append((answer_id, i, s, e, text[s:e]))
+        if len(spans) > 1:
+            s, e = spans[0][0], spans[-1][1]
+            rows.append((answer_id, -1, s, e, text[s:e]))
+    return pd.DataFrame(rows, columns=["id", "unit", "start", "end", "text"])

@@ -1,0 +1,99 @@
+"""The suggestion stage in the warehouse's shape.
+
+In:  staged answers of one school year; the human final codes (agreed or adjudicated) of the
+     other years. Out: `coding.suggestions` rows of that year.
+A year's trained suggestions never learn from that year (leave-one-school-year-out by
+construction), so `coding.suggestion_quality` can compare them with the year's human codes
+honestly; school-grouped cross-validation over every coded answer is reported beside it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pipeline.core.suggest.quality import quality_table
+from pipeline.core.suggest.suggester import load_zero_shot, scored, suggest, train
+from pipeline.core.suggest.trained import MIN_POSITIVES, cross_validated, label_matrix
+
+TABLE_COLUMNS = [
+    "answer_id", "school_year", "question_id", "framework", "dimension", "code_id",
+    "probability", "source", "evidence_text", "evidence_start", "evidence_end", "model_sha256",
+    "codebook_version",
+]
+HUMAN_PROVENANCES = ("agreed", "adjudicated")
+
+
+_FITTED: dict = {}
+
+
+def zero_shot_for(codebooks, model_folder: str | None = None):
+    """One fitted zero-shot suggester per (codebook versions, model folder) in this process: the
+    per-year assets of one run share it instead of loading and fitting it once each."""
+    from pipeline.core.suggest.model import EmbeddingModel
+
+    key = (tuple((b.framework, b.version) for b in codebooks), model_folder)
+    if key not in _FITTED:
+        _FITTED.clear()
+        _FITTED[key] = load_zero_shot(list(codebooks), EmbeddingModel.load(model_folder))
+    return _FITTED[key]
+
+
+def substantive(answers: pd.DataFrame) -> pd.DataFrame:
+    return answers[~answers["non_substantive"].astype(bool)]
+
+
+def year_suggestions(zs, answers: pd.DataFrame, train_answers: pd.DataFrame,
+                     train_codes: pd.DataFrame) -> pd.DataFrame:
+    """Suggestions for `answers` (staging rows of one year): trained on the other years' human
+    codes when they hold at least MIN_POSITIVES answers, else zero-shot only."""
+    answers = substantive(answers)
+    trained = None
+    if len(train_answers) >= 2 * MIN_POSITIVES and len(train_codes):
+        trained = train(zs, substantive(train_answers), "answer_id", "answer_text", train_codes)
+        if not trained.models:
+            trained = None
+    rows = suggest(zs, answers, "answer_id", "answer_text", trained)
+    rows = rows.rename(columns={"id": "answer_id"}).merge(
+        answers[["answer_id", "school_year", "question_id"]], on="answer_id")
+    return rows.reindex(columns=TABLE_COLUMNS)
+
+
+def human_reference(final_codes: pd.DataFrame) -> pd.DataFrame:
+    return final_codes[final_codes["provenance"].isin(HUMAN_PROVENANCES)]
+
+
+def coded_answers(answers: pd.DataFrame, coder_units: pd.DataFrame) -> pd.DataFrame:
+    """Substantive answers that human coders saw (their units)."""
+    return substantive(answers[answers["answer_id"].isin(set(coder_units["answer_id"]))])
+
+
+def school_grouped_cv(zs, answers: pd.DataFrame, reference: pd.DataFrame, n_splits: int = 5
+                      ) -> tuple[pd.DataFrame, np.ndarray]:
+    """Trained suggestions for every coded answer from models that never saw its school, as
+    suggestion rows (source 'trained'), and the fold of each answer."""
+    from pipeline.core.suggest.select import TRAINED_RULE
+    from pipeline.core.suggest.suggester import suggestion_rows
+
+    units, probs, carrier, x = scored(zs, answers, "answer_id", "answer_text")
+    y = label_matrix(answers["answer_id"], reference, [c.code_id for c in zs.protos.codes])
+    groups = answers["school_id"].fillna("unknown").astype(str).to_numpy()
+    oof, folds = cross_validated(x, y, probs, groups, n_splits)
+    source = np.full(probs.shape[1], "trained", dtype=object)
+    rows = suggestion_rows(zs, answers["answer_id"], units, oof, carrier, source, TRAINED_RULE)
+    return rows.rename(columns={"id": "answer_id"}), folds
+
+
+def suggestion_quality(suggestions: pd.DataFrame, keyword: pd.DataFrame,
+                       final_codes: pd.DataFrame, answers: pd.DataFrame,
+                       coder_units: pd.DataFrame, codes: pd.DataFrame,
+                       cv_suggestions: pd.DataFrame | None = None) -> pd.DataFrame:
+    """coding.suggestion_quality: the stored suggestions (leave-one-school-year-out for trained
+    ones) and, if given, school-grouped cross-validated ones, against the human codes."""
+    coded = coded_answers(answers, coder_units)
+    reference = human_reference(final_codes)
+    parts = [quality_table(suggestions, keyword, reference, coded, codes, "stored")]
+    if cv_suggestions is not None:
+        parts.append(quality_table(cv_suggestions, keyword, reference, coded, codes,
+                                   "school_grouped_cv"))
+    return pd.concat(parts, ignore_index=True)

@@ -1,0 +1,97 @@
+"""Trained suggestions: one logistic model per code, fitted on what the humans decided.
+
+Features of an answer: the zero-shot probability of every code (which already folds in the
+keyword coder's evidence and the similarity to the codebook) and the mean embedding of its units.
+Labels: the answer's final human codes (`coding.final_codes`, agreed or adjudicated). A code with
+fewer than MIN_POSITIVES positive (or negative) answers keeps its zero-shot probability; the
+`source` column says which. Logistic regression is fitted by log-loss, so its probabilities are
+calibrated on the training answers; `cross_validated` measures them honestly (grouped folds: an
+answer, and where grouped a school or a school year, is never in both train and test).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+MIN_POSITIVES = 5
+
+
+def answer_features(zero_shot_probs: np.ndarray, units: pd.DataFrame, unit_vectors: np.ndarray,
+                    ids) -> np.ndarray:
+    """(n_answers, n_codes + dim): zero-shot probabilities and the mean unit embedding."""
+    ids = list(ids)
+    dim = unit_vectors.shape[1] if unit_vectors.ndim == 2 else 0
+    mean = np.zeros((len(ids), dim), dtype=np.float64)
+    if len(units):
+        idx = pd.Index(ids).get_indexer(units["id"])
+        keep = (units["unit"].to_numpy() >= 0) & (idx >= 0)
+        np.add.at(mean, idx[keep], unit_vectors[keep])
+        counts = np.bincount(idx[keep], minlength=len(ids)).astype(np.float64)
+        mean /= np.clip(counts, 1, None)[:, None]
+    return np.hstack([zero_shot_probs, mean])
+
+
+@dataclass
+class TrainedSuggester:
+    models: dict[int, object]  # code index -> fitted classifier
+    n_codes: int
+
+    @classmethod
+    def fit(cls, x: np.ndarray, y: np.ndarray) -> TrainedSuggester:
+        from sklearn.linear_model import LogisticRegression
+
+        models = {}
+        for c in range(y.shape[1]):
+            pos = int(y[:, c].sum())
+            if pos >= MIN_POSITIVES and len(y) - pos >= MIN_POSITIVES:
+                models[c] = LogisticRegression(C=1.0, max_iter=2000).fit(x, y[:, c])
+        return cls(models, y.shape[1])
+
+    def predict(self, x: np.ndarray, zero_shot_probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities, trained mask): codes without a model keep the zero-shot figure."""
+        probs = zero_shot_probs.astype(np.float64).copy()
+        trained = np.zeros(self.n_codes, dtype=bool)
+        for c, model in self.models.items():
+            probs[:, c] = model.predict_proba(x)[:, 1]
+            trained[c] = True
+        return probs, trained
+
+
+def label_matrix(ids, final_codes: pd.DataFrame, code_ids: list[str]) -> np.ndarray:
+    """(n_answers, n_codes) 0/1 from final codes (answer_id, code_id)."""
+    row = {a: i for i, a in enumerate(ids)}
+    col = {c: j for j, c in enumerate(code_ids)}
+    y = np.zeros((len(row), len(col)), dtype=np.int64)
+    for a, c in zip(final_codes["answer_id"], final_codes["code_id"], strict=True):
+        if a in row and c in col:
+            y[row[a], col[c]] = 1
+    return y
+
+
+def grouped_splits(groups, n_splits: int = 5):
+    """Folds that keep each group whole: (train index, test index) pairs."""
+    from sklearn.model_selection import GroupKFold, LeaveOneGroupOut
+
+    groups = np.asarray(groups)
+    n_groups = len(set(groups.tolist()))
+    if n_groups < 2:
+        return []
+    splitter = GroupKFold(n_splits=min(n_splits, n_groups)) if n_groups > n_splits else \
+        LeaveOneGroupOut()
+    return list(splitter.split(np.zeros(len(groups)), groups=groups))
+
+
+def cross_validated(x: np.ndarray, y: np.ndarray, zero_shot_probs: np.ndarray, groups,
+                    n_splits: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold probabilities for every answer, and the fold each answer was tested in (-1 for
+    none). Each answer is predicted by a model that never saw it nor its group."""
+    probs = zero_shot_probs.astype(np.float64).copy()
+    fold_of = np.full(len(y), -1, dtype=np.int64)
+    for k, (train, test) in enumerate(grouped_splits(groups, n_splits)):
+        model = TrainedSuggester.fit(x[train], y[train])
+        probs[test], _ = model.predict(x[test], zero_shot_probs[test])
+        fold_of[test] = k
+    return probs, fold_of

@@ -1,0 +1,129 @@
+"""Zero-shot suggestions: codes by meaning for answers no human has coded.
+
+Each unit of an answer (sentence or list item, see sentences.py) is compared with every code's
+prototypes (prototypes.py). Four figures per (unit, code) go into one logistic model shared by
+all codes: the best similarity, the mean of the three best, the margin over the best other code,
+and whether the keyword coder found the code in the answer. The model is fitted on the codebook
+itself, leave-one-out: each example is scored against every other prototype (its own excluded),
+with its own code as the positive. No answer from any survey is used, so the probabilities are
+the codebook's, not a human coder's: `suggestion_quality` measures them against humans.
+
+An answer's probability for a code is its best unit's; that unit is the evidence.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from pipeline.core.suggest.prototypes import Prototypes, build_prototypes, code_similarity
+from pipeline.core.suggest.sentences import units_frame
+
+FEATURES = ("best", "top3", "margin", "keyword")
+
+
+def unit_features(best: np.ndarray, top3: np.ndarray, keyword: np.ndarray) -> np.ndarray:
+    """(n_units * n_codes, 4) feature rows, unit-major."""
+    n, k = best.shape
+    if k > 1:
+        part = -np.partition(-best, 1, axis=1)
+        first, second = part[:, :1], part[:, 1:2]
+        other_best = np.where(best >= first, second, first)
+    else:
+        other_best = np.zeros_like(best)
+    margin = best - other_best
+    return np.stack([best, top3, margin, keyword.astype(np.float32)], axis=-1).reshape(n * k, 4)
+
+
+def keyword_matrix(texts: list[str], ids: list, codebooks, protos: Prototypes) -> np.ndarray:
+    """(n_texts, n_codes) 0/1: the keyword coder's codes for each text."""
+    from pipeline.core.matcher import KeywordCoder
+
+    frame = pd.DataFrame({"id": range(len(texts)), "text": texts})
+    coded = KeywordCoder(codebooks).code_frame(frame, "id", "text")
+    col = {c.code_id: j for j, c in enumerate(protos.codes)}
+    out = np.zeros((len(texts), len(protos.codes)), dtype=np.float32)
+    for row, code_id in zip(coded["id"], coded["code_id"], strict=True):
+        if code_id in col:
+            out[int(row), col[code_id]] = 1.0
+    return out
+
+
+@dataclass
+class ZeroShot:
+    model: object  # EmbeddingModel
+    codebooks: list
+    protos: Prototypes
+    coef: np.ndarray  # logistic weights for FEATURES
+    intercept: float
+
+    @classmethod
+    def fit(cls, model, codebooks) -> ZeroShot:
+        from sklearn.linear_model import LogisticRegression
+
+        protos = build_prototypes(codebooks, model)
+        ex = np.flatnonzero(np.array(protos.kinds) == "example")
+        if len(ex) < 2:
+            raise ValueError("the codebooks have no examples: add examples to suggest by meaning")
+        exclude = np.zeros((len(ex), len(protos.texts)), dtype=bool)
+        exclude[np.arange(len(ex)), ex] = True
+        best, top3 = code_similarity(protos.vectors[ex], protos, exclude)
+        texts = [protos.texts[i] for i in ex]
+        kw = keyword_matrix(texts, list(range(len(texts))), codebooks, protos)
+        x = unit_features(best, top3, kw)
+        y = np.zeros((len(ex), len(protos.codes)), dtype=int)
+        y[np.arange(len(ex)), protos.code_of[ex]] = 1
+        clf = LogisticRegression(C=1.0, max_iter=1000).fit(x, y.ravel())
+        return cls(model, codebooks, protos, clf.coef_[0], float(clf.intercept_[0]))
+
+    def unit_probabilities(self, answers: pd.DataFrame, id_column: str, text_column: str):
+        """Units of the answers and their (n_units, n_codes) probabilities."""
+        units = units_frame(answers, id_column, text_column)
+        vecs = self.model.embed(units["text"].tolist())
+        best, top3 = code_similarity(vecs, self.protos)
+        texts = answers[text_column].fillna("").astype(str).tolist()
+        kw_answer = keyword_matrix(texts, list(answers[id_column]), self.codebooks, self.protos)
+        pos = {a: i for i, a in enumerate(answers[id_column])}
+        kw = kw_answer[[pos[a] for a in units["id"]]] if len(units) else kw_answer[:0]
+        z = unit_features(best, top3, kw) @ self.coef + self.intercept
+        probs = (1.0 / (1.0 + np.exp(-z))).reshape(best.shape)
+        return units, probs
+
+    def probabilities(self, answers: pd.DataFrame, id_column: str, text_column: str
+                      ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+        """Per answer (in `answers` order): (n_answers, n_codes) probabilities and the unit row
+        that carries each. Also returns the units frame."""
+        units, probs = self.unit_probabilities(answers, id_column, text_column)
+        return best_units(answers[id_column], units, probs)
+
+
+def best_units(ids, units: pd.DataFrame, probs: np.ndarray):
+    """Max over each answer's units: (units, answer probs, index of the carrying unit row)."""
+    ids = list(ids)
+    n_codes = probs.shape[1]
+    out = np.zeros((len(ids), n_codes), dtype=np.float64)
+    carrier = np.full((len(ids), n_codes), -1, dtype=np.int64)
+    if len(units):
+        answer_idx = pd.Index(ids).get_indexer(units["id"])
+        order = np.argsort(answer_idx, kind="stable")
+        a_sorted = answer_idx[order]
+        starts = np.flatnonzero(np.r_[True, a_sorted[1:] != a_sorted[:-1]])
+        ends = np.r_[starts[1:], len(order)]
+        for s, e in zip(starts, ends, strict=True):
+            rows = order[s:e]
+            block = probs[rows]
+            arg = block.argmax(axis=0)
+            out[a_sorted[s]] = block[arg, np.arange(n_codes)]
+            carrier[a_sorted[s]] = rows[arg]
+    return units, out, carrier
+
+
+def evidence_json(units: pd.DataFrame, row: int) -> str:
+    if row < 0:
+        return "[]"
+    u = units.iloc[row]
+    return json.dumps([{"text": u["text"], "start": int(u["start"]), "end": int(u["end"])}],
+                      ensure_ascii=False)

@@ -2,14 +2,23 @@
 
 import dagster as dg
 
-from pipeline.defs import automation, coding, ingestion, marts, reconciliation, report
+from pipeline.defs import (
+    automation,
+    coding,
+    ingestion,
+    marts,
+    reconciliation,
+    report,
+    suggestions,
+)
 from pipeline.defs.resources import default_resources
 
 
 def build_defs(resources: dict | None = None) -> dg.Definitions:
     """`resources` overrides the defaults (tests point them at a temporary warehouse)."""
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([ingestion, coding, reconciliation, marts, report]),
+        assets=dg.load_assets_from_modules([ingestion, coding, reconciliation, suggestions, marts,
+                                                report]),
         jobs=automation.jobs,
         sensors=automation.sensors,
         schedules=automation.schedules,

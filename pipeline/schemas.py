@@ -13,6 +13,7 @@ from pandera.typing import Series
 from pipeline.core.exports import READER_KINDS
 from pipeline.core.ids import QUESTION_IDS
 from pipeline.core.staging import ROLE_VALUES
+from pipeline.core.suggest.suggester import SOURCES as SUGGESTION_SOURCES
 
 SCHOOL_YEAR = r"^\d{4}-\d{2}$"
 
@@ -51,6 +52,49 @@ class StagingAnswers(pa.DataFrameModel):
         strict = False
         coerce = True
         unique = ["response_id", "question_id", "school_year"]
+
+
+class Suggestions(pa.DataFrameModel):
+    """coding.suggestions: one row per suggested (answer, code)."""
+
+    answer_id: Series[str] = pa.Field(str_matches=r"^A[0-9a-f]{12}$")
+    school_year: Series[str] = pa.Field(str_matches=SCHOOL_YEAR)
+    question_id: Series[str] = pa.Field(isin=list(QUESTION_IDS))
+    framework: Series[str] = pa.Field(str_length={"min_value": 1})
+    dimension: Series[str] = pa.Field(str_length={"min_value": 1})
+    code_id: Series[str] = pa.Field(str_matches=r"^[a-z][a-z0-9_]*$")
+    probability: Series[float] = pa.Field(ge=0, le=1)
+    source: Series[str] = pa.Field(isin=list(SUGGESTION_SOURCES))
+    evidence_start: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=0)
+    evidence_end: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=0)
+    model_sha256: Series[str] = pa.Field(str_matches=r"^[0-9a-f]{64}$")
+
+    class Config:
+        strict = False
+        coerce = True
+        unique = ["answer_id", "code_id"]
+
+
+class SuggestionQuality(pa.DataFrameModel):
+    """coding.suggestion_quality: suggester and keyword coder against the human final codes."""
+
+    evaluation: Series[str] = pa.Field(isin=["stored", "school_grouped_cv"])
+    level: Series[str] = pa.Field(isin=["code", "dimension", "framework"])
+    n_answers: Series[int] = pa.Field(ge=0)
+    tp: Series[int] = pa.Field(ge=0)
+    fp: Series[int] = pa.Field(ge=0)
+    fn: Series[int] = pa.Field(ge=0)
+    tn: Series[int] = pa.Field(ge=0)
+    precision: Series[float] = pa.Field(nullable=True, ge=0, le=1)
+    recall: Series[float] = pa.Field(nullable=True, ge=0, le=1)
+    f1: Series[float] = pa.Field(nullable=True, ge=0, le=1)
+    cohen_kappa: Series[float] = pa.Field(nullable=True, ge=-1, le=1)
+
+    class Config:
+        strict = False
+        coerce = True
+        unique = ["evaluation", "level", "framework", "dimension", "code_id", "question_id",
+                  "school_year"]
 
 
 def failure_summary(exc: pa.errors.SchemaErrors, limit: int = 20) -> dict:

@@ -59,6 +59,21 @@ def year_suggestions(zs, answers: pd.DataFrame, train_answers: pd.DataFrame,
     return rows.reindex(columns=TABLE_COLUMNS)
 
 
+def all_year_suggestions(zs, answers: pd.DataFrame, reference: pd.DataFrame,
+                         coder_units: pd.DataFrame) -> pd.DataFrame:
+    """Suggestions for every school year, each trained on the other years' human codes."""
+    coded = set(coder_units["answer_id"])
+    parts = []
+    for year in sorted(answers["school_year"].unique()):
+        others = answers[(answers["school_year"] != year) & answers["answer_id"].isin(coded)]
+        train_codes = reference[reference["answer_id"].isin(set(others["answer_id"]))]
+        parts.append(year_suggestions(zs, answers[answers["school_year"] == year], others,
+                                      train_codes))
+    if not parts:
+        return pd.DataFrame(columns=TABLE_COLUMNS)
+    return pd.concat(parts, ignore_index=True)
+
+
 def human_reference(final_codes: pd.DataFrame) -> pd.DataFrame:
     return final_codes[final_codes["provenance"].isin(HUMAN_PROVENANCES)]
 

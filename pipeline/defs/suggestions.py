@@ -1,0 +1,198 @@
+"""Assisted coding: codes suggested by meaning, their agreement with humans, next cycle's sheets.
+
+The suggestions never become human codes: final codes take them only for a school year nobody
+coded by hand, with a provenance that says so (pipeline/core/reconcile.py).
+"""
+
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from pipeline.core import reconcile
+from pipeline.core import warehouse as wh
+from pipeline.core.codebook import codebook_codes_frame, load_codebooks
+from pipeline.core.sheet_writer import write_coder_sheets
+from pipeline.core.suggest import stage
+from pipeline.defs.checks import md_table, pandera_result
+from pipeline.defs.coding import CODEBOOK, KEYWORD
+from pipeline.defs.ingestion import ANSWERS
+from pipeline.defs.reconciliation import ADJUDICATIONS, DISCREPANCIES, FINAL, HUMAN
+from pipeline.defs.resources import ProjectPaths, Warehouse
+from pipeline.schemas import SuggestionQuality, Suggestions
+
+SUGGESTIONS = dg.AssetKey(["coding", "suggestions"])
+SUGGESTION_QUALITY = dg.AssetKey(["coding", "suggestion_quality"])
+CODER_SHEETS = dg.AssetKey(["coding", "next_cycle_coder_sheets"])
+
+
+class SuggestionConfig(dg.Config):
+    model_folder: str | None = None  # default: $SURVEY_EMBEDDING_MODEL, else the installed model
+
+
+class QualityConfig(dg.Config):
+    min_kappa: float = 0.4  # a code whose dimension-level kappa falls below this warns
+    cv_folds: int = 5
+
+
+class CoderSheetsConfig(dg.Config):
+    school_year: str | None = None  # default: the latest year in staging.answers
+    coders: list[str] = ["coder_a", "coder_b"]
+    with_suggestions: bool = False  # blind by default: double coding must stay independent
+
+
+def human_final_codes(con, answers: pd.DataFrame) -> pd.DataFrame:
+    """Agreed and adjudicated codes, computed from the coders' sheets and the adjudications (not
+    read from coding.final_codes, which takes the suggestions as a stand-in: reading it would
+    make a cycle)."""
+    apps, units, adj, disc = (wh.read_frame(con, t) for t in (
+        "coding.code_applications", "coding.coder_units", "coding.adjudications",
+        "coding.discrepancies"))
+    human = apps[apps["coder_kind"] == "human"]
+    no_standin = apps.iloc[:0].assign(provenance=None, decided_by=None)
+    final = reconcile.final_codes(human, units, adj, disc, no_standin, answers)
+    return stage.human_reference(final)
+
+
+@dg.asset(
+    key=SUGGESTIONS,
+    deps=[ANSWERS, CODEBOOK, HUMAN, DISCREPANCIES, ADJUDICATIONS],
+    group_name="coding",
+    pool="warehouse",
+    kinds={"duckdb", "onnx"},
+    description="Codes suggested by meaning for every substantive answer: the offline "
+    "sentence-embedding model against each code's definition, examples and keywords "
+    "(zero_shot), or, per school year, per-code models trained on the OTHER years' human codes "
+    "(trained). One row per suggested (answer, code) with its probability and the sentence "
+    "that carries it. All years in one step: a year's training set is every other year.",
+    check_specs=[dg.AssetCheckSpec("suggestions_schema", asset=SUGGESTIONS, blocking=True,
+                                   description="pandera: coding.suggestions' contract")],
+)
+def suggestions(context: dg.AssetExecutionContext, config: SuggestionConfig,
+                paths: ProjectPaths, warehouse: Warehouse) -> dg.MaterializeResult:
+    books = load_codebooks([Path(paths.codebook_dir)])
+    zs = stage.zero_shot_for(books, config.model_folder)
+    with warehouse.connect(context.log) as con:
+        answers = wh.read_frame(con, "staging.answers")
+        reference = human_final_codes(con, answers)
+        units = wh.read_frame(con, "coding.coder_units")
+        rows = stage.all_year_suggestions(zs, answers, reference, units)
+        check = pandera_result("suggestions_schema", Suggestions, rows, SUGGESTIONS)
+        if check.passed:
+            wh.replace_rows(con, "coding.suggestions", rows)
+    per_year = (rows.groupby(["school_year", "source"]).agg(
+        suggestions=("code_id", "size"), answers=("answer_id", "nunique")).reset_index())
+    n_answers = rows["answer_id"].nunique()
+    n_categories = rows.drop_duplicates(["answer_id", "framework", "dimension"]).shape[0]
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(rows),
+            "answers_with_suggestions": n_answers,
+            "categories_per_answer": round(n_categories / n_answers, 2) if n_answers else 0.0,
+            "per_year": md_table(per_year, 20),
+            "model": zs.model.files.model_id,
+            "model_sha256": zs.model.sha256,
+            "preview": md_table(rows[["answer_id", "code_id", "probability", "source",
+                                      "evidence_text"]].head(10)),
+        },
+        check_results=[check],
+    )
+
+
+@dg.asset(
+    key=SUGGESTION_QUALITY,
+    deps=[SUGGESTIONS, FINAL, KEYWORD],
+    group_name="coding",
+    pool="warehouse",
+    kinds={"duckdb"},
+    description="Suggestions against the human final codes, per code, dimension and framework, "
+    "question and year: precision, recall, F1, Cohen's kappa, with the keyword coder's beside. "
+    "evaluation 'stored': the stored suggestions (trained ones never saw their year); "
+    "'school_grouped_cv': trained models that never saw the answer's school.",
+    check_specs=[
+        dg.AssetCheckSpec("suggestion_quality_schema", asset=SUGGESTION_QUALITY, blocking=True,
+                          description="pandera: coding.suggestion_quality's contract"),
+        dg.AssetCheckSpec("suggestion_kappa_floor", asset=SUGGESTION_QUALITY,
+                          description="warns when a category's kappa with the human codes "
+                          "(all years and questions) falls below the configured level"),
+    ],
+)
+def suggestion_quality(context: dg.AssetExecutionContext, config: QualityConfig,
+                       paths: ProjectPaths, warehouse: Warehouse) -> dg.MaterializeResult:
+    books = load_codebooks([Path(paths.codebook_dir)])
+    codes = codebook_codes_frame(books)
+    with warehouse.connect(context.log) as con:
+        answers, sugg, apps, final, units = (wh.read_frame(con, t) for t in (
+            "staging.answers", "coding.suggestions", "coding.code_applications",
+            "coding.final_codes", "coding.coder_units"))
+        keyword = apps[apps["coder_kind"] == "keyword"]
+        coded = stage.coded_answers(answers, units)
+        cv = None
+        if len(coded) and coded["school_id"].nunique() >= 2:
+            zs = stage.zero_shot_for(books)
+            cv, _ = stage.school_grouped_cv(zs, coded, stage.human_reference(final),
+                                            config.cv_folds)
+        table = stage.suggestion_quality(sugg, keyword, final, answers, units, codes, cv)
+        check = pandera_result("suggestion_quality_schema", SuggestionQuality, table,
+                               SUGGESTION_QUALITY)
+        if check.passed:
+            wh.replace_rows(con, "coding.suggestion_quality", table)
+    overall = pooled_dimension_kappa(table)
+    low = overall[overall["cohen_kappa"].notna() & (overall["cohen_kappa"] < config.min_kappa)]
+    return dg.MaterializeResult(
+        metadata={"dagster/row_count": len(table), "coded_answers": len(coded),
+                  "by_dimension": md_table(overall, 20)},
+        check_results=[check, dg.AssetCheckResult(
+            check_name="suggestion_kappa_floor", asset_key=SUGGESTION_QUALITY,
+            passed=low.empty, severity=dg.AssetCheckSeverity.WARN,
+            metadata={"min_kappa": config.min_kappa, "below": md_table(low, 20)})],
+    )
+
+
+def pooled_dimension_kappa(table: pd.DataFrame) -> pd.DataFrame:
+    """Per evaluation and dimension, counts summed over years and questions, with kappa."""
+    from pipeline.core.suggest.quality import _scores
+
+    dims = table[table["level"] == "dimension"]
+    if dims.empty:
+        return pd.DataFrame(columns=["evaluation", "framework", "dimension", "n", "f1",
+                                     "cohen_kappa", "keyword_kappa"])
+    g = (dims.groupby(["evaluation", "framework", "dimension"])[["tp", "fp", "fn", "tn"]]
+         .sum().reset_index())
+    s = _scores(g["tp"], g["fp"], g["fn"], g["tn"])
+    g["n"] = g[["tp", "fp", "fn", "tn"]].sum(axis=1)
+    g["f1"] = s["f1"].round(3)
+    g["cohen_kappa"] = s["cohen_kappa"].round(3)
+    return g[["evaluation", "framework", "dimension", "n", "f1", "cohen_kappa"]]
+
+
+@dg.asset(
+    key=CODER_SHEETS,
+    deps=[ANSWERS, CODEBOOK, SUGGESTIONS],
+    group_name="coding",
+    pool="warehouse",
+    kinds={"xlsx"},
+    description="One XLSX per coder for a school year's answers (default: the latest year) in "
+    "reports/coder_sheets/<year>/: a 0/1 column per code, the codebook on a second tab; blind "
+    "unless configured with_suggestions.",
+)
+def next_cycle_coder_sheets(context: dg.AssetExecutionContext, config: CoderSheetsConfig,
+                            paths: ProjectPaths, warehouse: Warehouse) -> dg.MaterializeResult:
+    books = load_codebooks([Path(paths.codebook_dir)])
+    with warehouse.connect(context.log) as con:
+        answers = wh.read_frame(con, "staging.answers")
+        year = config.school_year or (max(answers["school_year"]) if len(answers) else None)
+        answers = answers[answers["school_year"] == year]
+        sugg = wh.read_frame(con, "coding.suggestions", {"school_year": year}) \
+            if config.with_suggestions and year else None
+    if answers.empty or answers["non_substantive"].astype(bool).all():
+        return dg.MaterializeResult(metadata={"school_year": str(year), "files": 0,
+                                              "note": "no substantive answers"})
+    out_dir = Path(paths.reports_dir) / "coder_sheets" / year
+    files = write_coder_sheets(answers, books, list(config.coders), out_dir, year, sugg)
+    return dg.MaterializeResult(metadata={
+        "school_year": year,
+        "files": dg.MetadataValue.json([str(f) for f in files]),
+        "answers": int((~answers["non_substantive"].astype(bool)).sum()),
+        "blind": not config.with_suggestions,
+    })

@@ -186,3 +186,84 @@ def test_folder_and_missing_paths(tmp_path):
     empty.mkdir()
     with pytest.raises(CodebookError, match="no \\*.yaml"):
         load_codebooks(empty)
+
+
+# ------------------------------------------------------------------------- meaning (issue 11)
+
+MEANING = """\
+    definition: What alpha means.
+    use_when: When alpha is meant.
+    not_when: Not beta.
+    examples:
+      - "first example"
+      - "second example"
+      - "third example"
+      - "fourth example"
+"""
+
+
+def test_shipped_codes_carry_meaning():
+    from pipeline.core.codebook import MIN_EXAMPLES, meaning_gaps
+
+    books = load_codebooks(CODEBOOKS)
+    assert meaning_gaps(books) == []
+    for book in books:
+        for code in book.codes:
+            assert code.definition and code.use_when and code.not_when, code.code_id
+            assert len(code.examples) >= MIN_EXAMPLES, code.code_id
+
+
+def test_meaning_is_parsed_and_gaps_listed(tmp_path):
+    from pipeline.core.codebook import meaning_gaps
+
+    full = load_codebook(write(tmp_path, GOOD.replace("    patterns:\n", MEANING + "    patterns:\n")))
+    (code,) = full.codes
+    assert code.definition == "What alpha means."
+    assert code.examples == ("first example", "second example", "third example", "fourth example")
+    assert meaning_gaps([full]) == []
+    bare = load_codebook(write(tmp_path, GOOD, "bare.yaml"))
+    (gap,) = meaning_gaps([bare])
+    assert gap.startswith(f"{bare.path}:5: code 'alpha' lacks definition, use_when, not_when")
+    assert "examples (0 of 4)" in gap
+
+
+@pytest.mark.parametrize(
+    "old, new, line, problem",
+    [
+        ('      - "second example"\n', '      - "First  example"\n', 12,
+         "duplicate example 'First example' (line 11)"),
+        ('      - "second example"\n', "      - 12\n", 12, "example must be a non-empty string"),
+        ('    examples:\n', "    examples: many\n", 10, "examples must be a list of strings"),
+        ("    definition: What alpha means.\n", "    definition: [a, b]\n", 7,
+         "'definition' must be a non-empty string"),
+    ],
+)
+def test_invalid_meaning_names_file_line(tmp_path, old, new, line, problem):
+    text = GOOD.replace("    patterns:\n", MEANING + "    patterns:\n")
+    assert old in text
+    path = write(tmp_path, text.replace(old, new, 1))
+    with pytest.raises(CodebookError) as err:
+        load_codebook(path)
+    assert str(err.value).startswith(f"{path}:{line}: "), str(err.value)
+    assert problem in str(err.value)
+
+
+def test_version_covers_examples(tmp_path):
+    text = GOOD.replace("    patterns:\n", MEANING + "    patterns:\n")
+    before = load_codebook(write(tmp_path, text)).version
+    after = load_codebook(write(tmp_path, text.replace("fourth example", "4th example"))).version
+    assert before != after
+
+
+def test_check_require_meaning(tmp_path):
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    bare = write(tmp_path, GOOD)
+    ok = CliRunner().invoke(app, ["codebook", "check", str(bare)])
+    assert ok.exit_code == 0 and "lacks definition" in ok.output
+    strict = CliRunner().invoke(app, ["codebook", "check", "--require-meaning", str(bare)])
+    assert strict.exit_code == 1 and "1 codes lack meaning" in strict.output
+    shipped = CliRunner().invoke(app, ["codebook", "check", "--require-meaning", str(CODEBOOKS)])
+    assert shipped.exit_code == 0, shipped.output

@@ -28,7 +28,9 @@ the very same span.
 from __future__ import annotations
 
 import gc
+import os
 import re
+import warnings
 from bisect import bisect_right
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
@@ -39,8 +41,19 @@ from typing import NamedTuple
 import ahocorasick
 import snowballstemmer
 
-from pipeline.core._scanner import Scanner
 from pipeline.core.codebook import DEFAULT_PLACEHOLDERS, Codebook, Pattern
+
+# The compiled scan is the fast path; without a C compiler at install time (the extension is
+# optional in pyproject.toml) or with SURVEY_PURE_PYTHON_SCAN=1, the pure-Python reference path
+# codes every answer instead, with identical output (tests/test_matcher_batch.py), only slower.
+try:
+    if os.environ.get("SURVEY_PURE_PYTHON_SCAN") == "1":
+        raise ImportError("SURVEY_PURE_PYTHON_SCAN=1")
+    from pipeline.core._scanner import Scanner
+except ImportError as _why:
+    Scanner = None
+    warnings.warn(f"keyword coder: compiled scan unavailable ({_why}); using the pure-Python "
+                  "path (same codes, slower)", RuntimeWarning, stacklevel=1)
 
 # --------------------------------------------------------------------------- normalisation
 
@@ -363,6 +376,8 @@ class KeywordCoder:
             return [(code, len(found[code]), self._evidence_json(text, found[code]))
                     for code in sorted(found)]  # fmt: skip
 
+        if Scanner is None:
+            return _python_chunk(texts, fallback)
         return self._scanner.code_chunk(texts, fallback)
 
     def _evidence_json(self, text: str, hits: list[tuple[int, int, int]]) -> str:
@@ -540,6 +555,23 @@ class KeywordCoder:
         ev_col[:] = evidence
         columns["evidence"] = ev_col
         return pd.DataFrame(columns, copy=False)
+
+
+def _python_chunk(texts: list, code_of) -> tuple:
+    """The compiled scan's output shape, from the reference path (`code_of(k)` per answer)."""
+    import numpy as np
+
+    ks, cs, ns, ev = [], [], [], []
+    for k, text in enumerate(texts):
+        if not isinstance(text, str) or not text:
+            continue
+        for code, n, evidence in code_of(k):
+            ks.append(k)
+            cs.append(code)
+            ns.append(n)
+            ev.append(evidence)
+    as_bytes = [np.array(v, dtype=np.int64).tobytes() for v in (ks, cs, ns)]
+    return (*as_bytes, ev)
 
 
 def _id_column(ids, rows):

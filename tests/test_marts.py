@@ -191,6 +191,56 @@ def test_coding_sources():
     src = marts.coding_sources(fc)
     assert list(src.coding_source) == ["keyword", "human"]
     assert src.loc[1, "n_unresolved"] == 1
+    assert list(src.columns) == ["school_year", "coding_source", "n_agreed", "n_adjudicated",
+                                 "n_unresolved", "n_keyword", "n_trained_suggestion",
+                                 "n_zero_shot_suggestion"]
+
+
+def suggested(provenance: str | dict) -> pd.DataFrame:
+    """make_final_codes with 2020-21's keyword rows coded by a suggester instead (a dict maps
+    code_id -> provenance)."""
+    fc = make_final_codes()
+    kw = fc["provenance"] == "keyword"
+    prov = fc.loc[kw, "code_id"].map(provenance) if isinstance(provenance, dict) else provenance
+    fc.loc[kw, "provenance"] = prov
+    fc.loc[kw, "decided_by"] = "suggester 0123456789ab"
+    return fc
+
+
+@pytest.mark.parametrize("provenance", ["zero_shot_suggestion", "trained_suggestion"])
+def test_a_suggested_year_counts_and_says_so(provenance):
+    fc = suggested(provenance)
+    src = marts.coding_sources(fc).set_index("school_year")
+    assert src.at[Y1, "coding_source"] == provenance
+    assert src.at[Y1, f"n_{provenance}"] == 5 and src.at[Y1, "n_keyword"] == 0
+    assert src.at[Y2, "coding_source"] == "human"
+    freq = marts.code_frequencies(fc, make_answers(), make_codes())
+    r = _row(freq, level="code", school_year=Y1, question_id="worked", code_id="coaching_support")
+    assert (r.n_answers, r.rate_per_100, r.coding_source) == (2, 50.0, provenance)
+    assert set(freq.loc[freq.school_year == Y1, "coding_source"]) == {provenance}
+    # the human year is unaffected
+    before = marts.code_frequencies(make_final_codes(), make_answers(), make_codes())
+    pd.testing.assert_frame_equal(freq[freq.school_year == Y2], before[before.school_year == Y2])
+    for mart in (marts.code_trends, marts.by_school, marts.by_coach):
+        out = mart(fc, make_answers(), make_codes())
+        assert set(out.loc[out.school_year == Y1, "coding_source"]) == {provenance}
+    assert marts.reconcile_marts_with_final_codes(freq, fc, make_answers()).empty
+
+
+def test_two_sources_in_a_year_are_mixed():
+    # trained for the codes with enough examples, zero-shot for the rest
+    fc = suggested({"coaching_support": "trained_suggestion",
+                    "collaboration": "zero_shot_suggestion",
+                    "time_allocated": "zero_shot_suggestion"})
+    src = marts.coding_sources(fc).set_index("school_year")
+    assert src.at[Y1, "coding_source"] == "mixed"
+    assert (src.at[Y1, "n_trained_suggestion"], src.at[Y1, "n_zero_shot_suggestion"]) == (2, 3)
+    human_and_machine = pd.concat([make_final_codes(), suggested("trained_suggestion").assign(
+        school_year=Y2)])
+    assert marts.coding_sources(human_and_machine).set_index(
+        "school_year").at[Y2, "coding_source"] == "mixed"
+    assert marts.machine_coded("mixed") and marts.machine_coded("keyword")
+    assert not marts.machine_coded("human") and not marts.machine_coded("none")
 
 
 # ----------------------------------------------------------------------------- year over year
@@ -224,6 +274,10 @@ def test_year_over_year_rows_and_bh(freq):
     assert r.p_value == pytest.approx(stats.fisher_exact([[2, 2], [2, 3]])[1])
     assert r.diff_ci_low < r.diff_per_100 < r.diff_ci_high
     assert (r.coding_source_a, r.coding_source_b) == ("keyword", "human")
+    assert not y["comparable"].any()   # keyword vs human: flagged, not dropped
+    assert set(y["note"]) == {"not comparable: year a coded by the keyword coder, year b by "
+                              "human coders; the change mixes a change of method with a "
+                              "change of feedback"}
     never = _row(y, level="code", question_id="improve", code_id="knowledgeable")
     assert never.test is None and np.isnan(never.p_value) and np.isnan(never.p_adjusted)
     # BH by hand within the 'code' level
@@ -304,6 +358,52 @@ def test_reconcile_clean_and_broken(freq):
     assert set(bad.level) == {"framework"} and (bad.actual == 0).all() and len(bad) == 4
 
 
+def _three_years(third: str) -> pd.DataFrame:
+    """make_final_codes plus a 2024-25 whose answers copy 2023-24's, coded by `third`."""
+    ans = make_answers()
+    y3 = ans[ans.school_year == Y2].assign(
+        school_year="2024-25", answer_id=lambda f: f.answer_id + "_25")
+    fc = make_final_codes()
+    fc3 = fc[(fc.school_year == Y2) & (fc.provenance != "unresolved")].assign(
+        school_year="2024-25", answer_id=lambda f: f.answer_id + "_25", provenance=third)
+    return (pd.concat([fc.assign(provenance=fc.provenance.replace("keyword", "agreed")), fc3]),
+            pd.concat([ans, y3], ignore_index=True))
+
+
+def test_year_over_year_compares_like_with_like_by_default():
+    fc, ans = _three_years("zero_shot_suggestion")   # 2020-21, 2023-24 human; 2024-25 not
+    freq = marts.code_frequencies(fc, ans, make_codes())
+    y = marts.year_over_year(freq)
+    assert (set(y.year_a), set(y.year_b)) == ({Y1}, {Y2})   # the two human years
+    assert y["comparable"].all() and y["note"].isna().all()
+    assert set(zip(y.coding_source_a, y.coding_source_b, strict=True)) == {("human", "human")}
+    # asked for explicitly, human vs suggested is kept and flagged
+    z = marts.year_over_year(freq, Y2, "2024-25")
+    assert len(z) == len(y) and not z["comparable"].any()
+    assert set(z.coding_source_b) == {"zero_shot_suggestion"}
+    assert z["note"].str.contains("the zero-shot suggester").all()
+    r = _row(z, level="code", question_id="worked", code_id="coaching_support")
+    assert r.diff_per_100 == pytest.approx(0.0) and r.test is not None
+    # only one human year: the first and the latest year, flagged
+    fc2, ans2 = _three_years("trained_suggestion")
+    fc2 = fc2[fc2.school_year != Y1]
+    freq2 = marts.code_frequencies(fc2, ans2[ans2.school_year != Y1], make_codes())
+    w = marts.year_over_year(freq2)
+    assert (set(w.year_a), set(w.year_b)) == ({Y2}, {"2024-25"})
+    assert not w["comparable"].any() and w["note"].str.contains("trained suggester").all()
+
+
+def test_comparability():
+    assert marts.comparability("human", "human") == (True, None)
+    ok, note = marts.comparability("keyword", "keyword")
+    assert ok and "not by human coders" in note
+    for a, b in (("human", "trained_suggestion"), ("zero_shot_suggestion",
+                                                    "trained_suggestion"),
+                 ("mixed", "mixed"), ("human", None)):
+        ok, note = marts.comparability(a, b)
+        assert not ok and note.startswith("not comparable")
+
+
 # ----------------------------------------------------------------------------- properties
 
 
@@ -313,7 +413,8 @@ _CODE_IDS = list(CODES["code_id"])
 
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(_ANSWER_IDS), st.sampled_from(_CODE_IDS),
-                          st.sampled_from(["agreed", "adjudicated", "keyword", "unresolved"])),
+                          st.sampled_from(["agreed", "adjudicated", "keyword", "unresolved",
+                                           "trained_suggestion", "zero_shot_suggestion"])),
                 max_size=40))
 def test_properties_on_random_final_codes(rows):
     ans = make_answers().set_index("answer_id")

@@ -18,9 +18,12 @@ from pipeline.core.reconcile import (
     discrepancies,
     discrepancy_id,
     final_codes,
+    keyword_standin,
     normalise_decision,
     read_adjudications,
     reconciliation_summary,
+    standin_by_year,
+    suggestion_standin,
     write_queue,
 )
 
@@ -242,7 +245,7 @@ def adjudications(disc, decided: dict[int, tuple[str, str]]):
 
 def test_final_code_provenance(disc):
     adj = adjudications(disc, {0: ("do not apply", "jm+ak"), 1: ("apply", "jm+ak consensus")})
-    final = final_codes(APPS, UNITS, adj, disc, KEYWORD, ANSWERS)
+    final = final_codes(APPS, UNITS, adj, disc, keyword_standin(KEYWORD), ANSWERS)
     assert list(final.columns) == FINAL_COLUMNS
     got = final[["answer_id", "code_id", "provenance", "decided_by"]].values.tolist()
     assert got == [
@@ -259,13 +262,14 @@ def test_final_code_provenance(disc):
     assert summary["n_decided_apply"] == 1 and summary["n_decided_do_not_apply"] == 1
     assert summary["n_unresolved"] == 1 and summary["n_final_codes"] == 3
     assert summary["by_provenance"] == {"agreed": 1, "adjudicated": 1, "unresolved": 1,
+                                        "trained_suggestion": 0, "zero_shot_suggestion": 0,
                                         "keyword": 1}
 
 
 def test_unaccepted_decisions_leave_the_discrepancy_unresolved(disc):
     adj = adjudications(disc, {1: ("apply", "")})
     adj["accepted"] = False
-    final = final_codes(APPS, UNITS, adj, disc, KEYWORD, ANSWERS)
+    final = final_codes(APPS, UNITS, adj, disc, keyword_standin(KEYWORD), ANSWERS)
     assert final.set_index("answer_id").at["A2", "provenance"] == "unresolved"
     assert "agreed" not in set(final.loc[final["answer_id"] != "A1", "provenance"])
 
@@ -274,7 +278,8 @@ def test_no_human_coding_means_keyword_codes_everywhere():
     empty_apps = apps()
     empty_units = pd.DataFrame(columns=["answer_id", "coder", "question_id", "school_year"])
     disc = discrepancies(empty_apps, empty_units, ANSWERS, KEYWORD, "jm", "ak")
-    final = final_codes(empty_apps, empty_units, adjudications(disc, {}), disc, KEYWORD, ANSWERS)
+    final = final_codes(empty_apps, empty_units, adjudications(disc, {}), disc,
+                        keyword_standin(KEYWORD), ANSWERS)
     assert final[["answer_id", "provenance"]].values.tolist() == [["A2", "keyword"],
                                                                   ["A5", "keyword"]]
     assert disc.empty
@@ -283,5 +288,90 @@ def test_no_human_coding_means_keyword_codes_everywhere():
 def test_out_of_date_discrepancies_are_refused(disc):
     more = apps(("ak", "A2", "time_allocated"))
     with pytest.raises(ValueError, match="out of date"):
-        final_codes(pd.concat([APPS, more]), UNITS, adjudications(disc, {}), disc, KEYWORD,
-                    ANSWERS)
+        final_codes(pd.concat([APPS, more]), UNITS, adjudications(disc, {}), disc,
+                    keyword_standin(KEYWORD), ANSWERS)
+
+
+# ----------------------------------------------------------------------------- suggestions stand in
+
+SHA = "0123456789ab" + "c" * 52
+
+
+def suggestions(*rows):
+    """coding.suggestions rows: (answer_id, code_id, source, probability)."""
+    info = ANSWERS.set_index("answer_id")
+    return pd.DataFrame(
+        [{"answer_id": a, "school_year": info.at[a, "school_year"],
+          "question_id": info.at[a, "question_id"], "framework": CODE[k][0],
+          "dimension": CODE[k][1], "code_id": k, "probability": p, "source": src,
+          "evidence_text": None, "evidence_start": None, "evidence_end": None,
+          "model_sha256": SHA, "codebook_version": "v1"} for a, k, src, p in rows])
+
+
+SUGGESTED = suggestions(
+    ("A1", "knowledgeable", "zero_shot", 0.7),            # 2020-21 is human-coded: ignored
+    ("A4", "knowledgeable", "trained", 0.9),              # 2023-24: A4 is in a human unit
+    ("A5", "time_allocated", "zero_shot", 0.8),           # 2024-25: no human coding
+    ("A5", "follow_the_process", "trained", 0.6),
+    ("A5", "follow_the_process", "zero_shot", 0.95),      # the same code twice: trained wins
+)
+
+
+def test_suggestion_standin_rows():
+    s = suggestion_standin(SUGGESTED)
+    assert list(s.columns) == ["answer_id", "framework", "dimension", "code_id", "provenance",
+                               "decided_by"]
+    got = {(r.answer_id, r.code_id): r.provenance for r in s.itertuples()}
+    assert got == {("A1", "knowledgeable"): "zero_shot_suggestion",
+                   ("A4", "knowledgeable"): "trained_suggestion",
+                   ("A5", "time_allocated"): "zero_shot_suggestion",
+                   ("A5", "follow_the_process"): "trained_suggestion"}
+    assert set(s["decided_by"]) == {"suggester 0123456789ab"}
+    assert suggestion_standin(SUGGESTED.iloc[:0]).empty
+    with pytest.raises(ValueError, match="unknown source"):
+        suggestion_standin(SUGGESTED.assign(source="keyword"))
+
+
+def test_suggestions_stand_in_only_where_nobody_coded(disc):
+    adj = adjudications(disc, {0: ("do not apply", "jm+ak"), 1: ("apply", "jm+ak consensus")})
+    final = final_codes(APPS, UNITS, adj, disc, suggestion_standin(SUGGESTED), ANSWERS)
+    got = final[["answer_id", "code_id", "provenance", "decided_by"]].values.tolist()
+    assert got == [
+        ["A1", "collaboration", "agreed", "jm+ak"],          # human years: as before,
+        ["A2", "time_allocated", "adjudicated", "jm+ak consensus"],   # no suggestion added
+        ["A4", "knowledgeable", "unresolved", None],
+        ["A5", "follow_the_process", "trained_suggestion", "suggester 0123456789ab"],
+        ["A5", "time_allocated", "zero_shot_suggestion", "suggester 0123456789ab"],
+    ]
+    human = final_codes(APPS, UNITS, adj, disc, keyword_standin(KEYWORD), ANSWERS)
+    assert human[human["school_year"] != "2024-25"].equals(
+        final[final["school_year"] != "2024-25"])
+    summary = reconciliation_summary(disc, adj, final)
+    assert summary["by_provenance"] == {"agreed": 1, "adjudicated": 1, "unresolved": 1,
+                                        "trained_suggestion": 1, "zero_shot_suggestion": 1,
+                                        "keyword": 0}
+
+
+def test_standin_by_year_falls_back_to_the_keyword_coder():
+    empty = apps()
+    no_units = pd.DataFrame(columns=["answer_id", "coder", "question_id", "school_year"])
+    no_disc = discrepancies(empty, no_units, ANSWERS, KEYWORD, "jm", "ak")
+
+    def final(sugg):
+        standin = standin_by_year(sugg, KEYWORD, ANSWERS)
+        return final_codes(empty, no_units, adjudications(no_disc, {}), no_disc, standin,
+                           ANSWERS)[["answer_id", "code_id", "provenance"]].values.tolist()
+
+    # no suggestions at all (coding.suggestions not built): the keyword coder everywhere
+    assert final(SUGGESTED.iloc[:0]) == [["A2", "time_allocated", "keyword"],
+                                         ["A5", "time_allocated", "keyword"]]
+    # suggestions for 2024-25 only: that year is suggested, 2020-21 keeps the keyword coder
+    only_2024 = SUGGESTED[SUGGESTED["school_year"] == "2024-25"]
+    assert final(only_2024) == [["A2", "time_allocated", "keyword"],
+                                ["A5", "follow_the_process", "trained_suggestion"],
+                                ["A5", "time_allocated", "zero_shot_suggestion"]]
+
+
+def test_a_standin_frame_must_say_its_provenance(disc):
+    with pytest.raises(ValueError, match="lack column"):
+        final_codes(APPS, UNITS, adjudications(disc, {}), disc, KEYWORD, ANSWERS)

@@ -144,7 +144,8 @@ def test_each_question_has_the_study_table(rendered):
     worked = p.table("findings", **{"data-question": "worked"})
     header = worked["rows"][0]
     assert header[:3] == ["Framework", "Category", "Code"]
-    assert f"{Y1} answers" in header and f"{Y2} per 100" in header
+    # 2020-21 is keyword-coded: its columns are marked (a dagger, and class machine-coded)
+    assert f"{Y1} † answers" in header and f"{Y2} per 100" in header
     assert header[-1] == "Supporting quotes"
     cs = _row(worked, "Coaching support")
     assert cs[:2] == ["Scale (Coburn)", "Sustainability"]
@@ -282,3 +283,115 @@ def test_svg_helpers():
     ET.fromstring(line)
     ET.fromstring(heat)
     assert [svg._nice_max(v) for v in (0, 28.4, 50, 51, 0.7)] == [10.0, 30, 50, 60, 0.8]
+
+
+# ----------------------------------------------------------------------------- suggestions
+
+def make_suggestion_quality() -> pd.DataFrame:
+    rows = []
+    for evaluation, kappa in (("stored", 0.61), ("school_grouped_cv", 0.55)):
+        for level, dim in (("dimension", "sustainability"), ("dimension", "depth"),
+                           ("code", "sustainability"), ("framework", None)):
+            rows.append({"evaluation": evaluation, "source": "trained", "level": level,
+                         "framework": "scale", "dimension": dim,
+                         "code_id": "coaching_support" if level == "code" else None,
+                         "question_id": "worked", "school_year": Y2, "n_answers": 5, "tp": 2,
+                         "fp": 1, "fn": 0, "tn": 2, "precision": 0.667, "recall": 1.0,
+                         "f1": 0.8, "cohen_kappa": kappa, "keyword_precision": 0.5,
+                         "keyword_recall": 0.5, "keyword_f1": 0.5, "keyword_kappa": 0.2})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module", params=["zero_shot_suggestion", "trained_suggestion"])
+def suggested(request) -> tuple[str, str, str, Tables]:
+    """The report with 2020-21 coded by a suggester instead of the keyword coder."""
+    source = request.param
+    ans, codes = make_answers(), make_codes()
+    fc = make_final_codes()
+    kw = fc["provenance"] == "keyword"
+    fc.loc[kw, "provenance"] = source
+    fc.loc[kw, "decided_by"] = "suggester 0123456789ab"
+    freq = marts.code_frequencies(fc, ans, codes)
+    inp = report.ReportInputs(
+        frequencies=freq, quotes=quotes.exemplar_quotes(fc, ans, make_applications(), codes),
+        year_over_year=marts.year_over_year(freq), trends=marts.code_trends(fc, ans, codes),
+        by_school=marts.by_school(fc, ans, codes), by_coach=marts.by_coach(fc, ans, codes),
+        suggestion_quality=make_suggestion_quality(), coding_sources=marts.coding_sources(fc))
+    html, md = report.render_report(inp)
+    parsed = Tables()
+    parsed.feed(html)
+    return source, html, md, parsed
+
+
+def test_a_suggested_year_is_marked_and_names_the_suggester(suggested):
+    source, html, md, p = suggested
+    model = {"zero_shot_suggestion": "zero-shot", "trained_suggestion": "trained"}[source]
+    notes = {n["attrs"].get("data-year"): n for n in p.paras if "data-year" in n["attrs"]}
+    assert notes[Y1]["attrs"]["class"] == "note suggestion-standin"
+    assert notes[Y1]["attrs"]["data-coding-source"] == source
+    assert (f"codes suggested by the {model} model standing in for the two researchers; its "
+            "measured agreement with humans: see coding.suggestion_quality") in notes[Y1]["text"]
+    assert "keyword coder" not in notes[Y1]["text"]
+    assert notes[Y2]["attrs"]["class"] == "note human-coded"
+    assert f"> **Note:** {Y1}: no human coding yet" in md
+    # every column / row of the machine-coded year is marked, never the human year's
+    marked = f'class="machine-coded" data-year="{Y1}" data-coding-source="{source}"'
+    assert html.count(f'data-year="{Y2}" data-coding-source') == 1   # its note only
+    worked = p.table("findings", **{"data-question": "worked"})
+    assert f"{Y1} † answers" in worked["rows"][0] and f"{Y2} answers" in worked["rows"][0]
+    assert html.count(f"<th {marked}>{Y1} † answers</th>") == 2   # worked, improve
+    for css in ("by-school", "by-coach"):
+        rows = p.table(css)["rows"][1:]
+        assert {r[1] for r in rows} == {f"{Y1} †", Y2}
+    n_marked_rows = html.count(f"<tr {marked}>")
+    assert n_marked_rows == sum(r[1] == f"{Y1} †" for css in ("by-school", "by-coach")
+                                for r in p.table(css)["rows"][1:])
+    assert f"{_short(Y1)} S1 †" in html and f"{_short(Y2)} S1 †" not in html   # chart labels
+    # quotes say who coded them; the change is flagged as mixing two methods
+    tag = {"zero_shot_suggestion": "zero-shot suggester",
+           "trained_suggestion": "trained suggester"}[source]
+    cs = _row(worked, "Coaching support")
+    assert f"({Y1}, session 1; {tag})" in cs[-1]
+    assert f"({Y2}, session 1)" in cs[-1]
+    assert "not comparable: year a coded by the" in md
+
+
+def _short(year: str) -> str:
+    return year[2:]
+
+
+def test_suggestion_quality_table(suggested):
+    _, _, md, p = suggested
+    t = p.table("suggestion-quality")
+    assert t["rows"][0][-2:] == ["Cohen's kappa", "Keyword coder's kappa"]
+    body = t["rows"][1:]
+    assert [(r[0].split()[0], r[5]) for r in body] == [
+        ("stored", "Depth"), ("stored", "Sustainability"),
+        ("school-grouped", "Depth"), ("school-grouped", "Sustainability")]
+    assert [r[-2:] for r in body] == [["0.61", "0.20"]] * 2 + [["0.55", "0.20"]] * 2
+    assert "## Suggestions against the human codes" in md
+
+
+def test_no_suggestion_quality_no_table(rendered):
+    html, _, _ = rendered
+    assert "suggestion-quality" not in html
+
+
+def test_mixed_suggested_year_names_both_models():
+    ans, codes = make_answers(), make_codes()
+    fc = make_final_codes()
+    kw = fc["provenance"] == "keyword"
+    fc.loc[kw, "provenance"] = fc.loc[kw, "code_id"].map(
+        {"coaching_support": "trained_suggestion"}).fillna("zero_shot_suggestion")
+    freq = marts.code_frequencies(fc, ans, codes)
+    html, _ = report.render_report(report.ReportInputs(
+        frequencies=freq, quotes=quotes.exemplar_quotes(fc, ans, None, codes),
+        coding_sources=marts.coding_sources(fc)))
+    p = Tables()
+    p.feed(html)
+    note = next(n for n in p.paras if n["attrs"].get("data-year") == Y1)
+    assert note["attrs"]["class"] == "note suggestion-standin"
+    assert note["attrs"]["data-coding-source"] == "mixed"
+    assert "codes suggested by the trained and the zero-shot models" in note["text"]
+    assert "2 trained, 3 zero-shot" in note["text"]
+    assert f'class="machine-coded" data-year="{Y1}" data-coding-source="mixed"' in html

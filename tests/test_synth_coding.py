@@ -15,6 +15,7 @@ from pipeline.core.matcher import KeywordCoder
 from pipeline.core.reconcile import (
     discrepancies,
     final_codes,
+    keyword_standin,
     read_adjudications,
     reconciliation_summary,
 )
@@ -97,8 +98,8 @@ def test_adjudications_resolve_most_but_not_all(sample):
     assert problems.empty
     assert adj["accepted"].all()
     assert 0.75 * len(disc) < len(adj) < len(disc)
-    final = final_codes(sample["apps"], sample["units"], adj, disc, sample["keyword"],
-                        sample["answers"])
+    final = final_codes(sample["apps"], sample["units"], adj, disc,
+                        keyword_standin(sample["keyword"]), sample["answers"])
     summary = reconciliation_summary(disc, adj, final)
     assert summary["n_unresolved"] == len(disc) - len(adj)  # the undecided ones
     assert summary["by_provenance"]["keyword"] == 0  # both school years were coded by hand

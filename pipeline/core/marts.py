@@ -1,12 +1,13 @@
 """Longitudinal marts computed from the final codes (pure pandas; the Dagster assets call these).
 
-Counting rule: a code counts for an answer when its provenance is 'agreed', 'adjudicated' or
-'keyword' ('keyword' rows exist only for school years without human coding); 'unresolved'
-never counts, nor does a code on a non-substantive answer or one missing from staging
-(uncounted_codes lists those). An answer counts once per code however many rows repeat it. Rates are per 100
-substantive answers (staging.answers with non_substantive = false) of the same school year and
-question (and session / school / coach for the finer marts). docs/report.md explains each
-column and choice.
+Counting rule: a code counts for an answer when its provenance is 'agreed', 'adjudicated', or a
+machine stand-in ('trained_suggestion', 'zero_shot_suggestion', 'keyword': such rows exist only
+for school years without human coding); 'unresolved' never counts, nor does a code on a
+non-substantive answer or one missing from staging (uncounted_codes lists those). An answer
+counts once per code however many rows repeat it. Every row carries its year's coding_source
+(coding_sources). Rates are per 100 substantive answers (staging.answers with non_substantive =
+false) of the same school year and question (and session / school / coach for the finer marts).
+docs/report.md explains each column and choice.
 """
 
 from __future__ import annotations
@@ -17,7 +18,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-COUNTED = ("agreed", "adjudicated", "keyword")
+# in order of preference (exemplar quotes): human codes, then the machine stand-ins
+COUNTED = ("agreed", "adjudicated", "trained_suggestion", "zero_shot_suggestion", "keyword")
+HUMAN_PROVENANCES = ("agreed", "adjudicated", "unresolved")
+# a machine stand-in's provenance is also the coding_source of a year it codes alone
+MACHINE_SOURCES = ("trained_suggestion", "zero_shot_suggestion", "keyword")
+CODING_SOURCES = ("human", *MACHINE_SOURCES, "mixed", "none")
 LEVELS = ("code", "dimension", "framework")
 CODE_KEY = ["framework", "dimension", "code_id"]
 LEVEL_KEYS = {
@@ -47,17 +53,23 @@ def counted_codes(final_codes: pd.DataFrame) -> pd.DataFrame:
 
 
 def coding_sources(final_codes: pd.DataFrame) -> pd.DataFrame:
-    """Per school year: 'human' (agreed/adjudicated codes), 'keyword' (the keyword coder stands
-    in for human coders), 'mixed' (both, which the reconciliation stage should not produce),
-    with row counts per provenance."""
+    """Per school year, who coded it (coding_source): 'human' (agreed / adjudicated /
+    unresolved rows only), one machine stand-in alone ('trained_suggestion',
+    'zero_shot_suggestion' or 'keyword'), or 'mixed' (more than one of those four: human and
+    machine rows, which the reconciliation stage does not produce, or trained and zero-shot
+    suggestions in one year, which it does when some codes were too rare to train); with row
+    counts per provenance (n_agreed, n_adjudicated, n_unresolved, n_keyword,
+    n_trained_suggestion, n_zero_shot_suggestion)."""
     _require(final_codes, ["school_year", "provenance"], "final_codes")
     counts = pd.crosstab(final_codes["school_year"], final_codes["provenance"])
-    for col in ("agreed", "adjudicated", "keyword", "unresolved"):
+    for col in (*HUMAN_PROVENANCES, *MACHINE_SOURCES):
         if col not in counts:
             counts[col] = 0
-    human = (counts["agreed"] + counts["adjudicated"] + counts["unresolved"]) > 0
-    keyword = counts["keyword"] > 0
-    source = np.where(human & keyword, "mixed", np.where(keyword, "keyword", "human"))
+    kinds = pd.DataFrame({"human": counts[list(HUMAN_PROVENANCES)].sum(axis=1) > 0,
+                          **{m: counts[m] > 0 for m in MACHINE_SOURCES}})
+    n_kinds = kinds.sum(axis=1)
+    source = [("mixed" if n > 1 else next((k for k in kinds.columns if row[k]), "none"))
+              for n, (_, row) in zip(n_kinds, kinds.iterrows(), strict=True)]
     out = pd.DataFrame({
         "school_year": counts.index.astype(str),
         "coding_source": source,
@@ -65,8 +77,15 @@ def coding_sources(final_codes: pd.DataFrame) -> pd.DataFrame:
         "n_adjudicated": counts["adjudicated"].to_numpy(),
         "n_unresolved": counts["unresolved"].to_numpy(),
         "n_keyword": counts["keyword"].to_numpy(),
+        "n_trained_suggestion": counts["trained_suggestion"].to_numpy(),
+        "n_zero_shot_suggestion": counts["zero_shot_suggestion"].to_numpy(),
     })
     return out.sort_values("school_year").reset_index(drop=True)
+
+
+def machine_coded(source: object) -> bool:
+    """A coding_source whose counts come (at least partly) from a machine stand-in."""
+    return source in MACHINE_SOURCES or source == "mixed"
 
 
 def _labels(codes: pd.DataFrame | None) -> dict[str, str]:
@@ -261,6 +280,45 @@ def two_proportion_test(x1: int, n1: int, x2: int, n2: int) -> tuple[str, float,
     return "chi2", float(chi2), float(p)
 
 
+def year_sources(frequencies: pd.DataFrame) -> dict[str, str]:
+    """school_year -> coding_source, as the marts carry it."""
+    f = frequencies[["school_year", "coding_source"]].dropna(subset=["school_year"])
+    f = f.drop_duplicates("school_year")
+    return {str(y): (s if isinstance(s, str) else "none")
+            for y, s in zip(f["school_year"], f["coding_source"], strict=True)}
+
+
+def default_years(frequencies: pd.DataFrame) -> tuple[str, str] | None:
+    """The pair year_over_year compares by default, like with like: the first and the latest
+    human-coded school year when there are two; otherwise the first and the latest year
+    present (then the rows say the sources differ). None with fewer than two years."""
+    sources = year_sources(frequencies)
+    years = sorted(sources)
+    human = [y for y in years if sources[y] == "human"]
+    if len(human) >= 2:
+        return human[0], human[-1]
+    return (years[0], years[-1]) if len(years) >= 2 else None
+
+
+def comparability(source_a: object, source_b: object) -> tuple[bool, str | None]:
+    """(comparable, note) for two years' coding sources: comparable when both years were coded
+    the same way (human and human, or the same machine stand-in alone); otherwise the note
+    says what differs, since the change then measures the change of method too."""
+    names = {"human": "human coders", "trained_suggestion": "the trained suggester",
+             "zero_shot_suggestion": "the zero-shot suggester", "keyword": "the keyword coder",
+             "mixed": "several sources", "none": "no final codes"}
+    a = source_a if isinstance(source_a, str) else "none"
+    b = source_b if isinstance(source_b, str) else "none"
+    if a == b and a not in ("mixed", "none"):
+        note = None if a == "human" else (
+            f"both years coded by {names[a]}, not by human coders (like with like, but "
+            "machine codes)")
+        return True, note
+    return False, (f"not comparable: year a coded by {names.get(a, a)}, year b by "
+                   f"{names.get(b, b)}; the change mixes a change of method with a change "
+                   "of feedback")
+
+
 def year_over_year(
     frequencies: pd.DataFrame,
     year_a: str | None = None,
@@ -268,19 +326,28 @@ def year_over_year(
     levels: Sequence[str] = ("code", "dimension", "framework"),
 ) -> pd.DataFrame:
     """marts.year_over_year from marts.code_frequencies: the change in rate from year_a to
-    year_b (default: the first and the latest school year present) per level x question x
-    framework [x dimension [x code]]. Rows where the code appears in neither year, or a year has
+    year_b per level x question x framework [x dimension [x code]]. Default years
+    (default_years): like with like, the first and the latest human-coded year when there are
+    two, else the first and the latest year present; naming only one year compares it with the
+    latest (year_a) or the first (year_b) year present. `comparable` says whether both years were
+    coded the same way and `note` says how they differ (a comparison across coding sources is
+    kept, flagged, never dropped). Rows where the code appears in neither year, or a year has
     no substantive answers for the question, get no test (p_value NaN). p_adjusted is
     Benjamini-Hochberg within each level (scipy.stats.false_discovery_control) over the rows
     with a test."""
-    years = sorted(frequencies["school_year"].dropna().unique())
-    if len(years) < 2 and (year_a is None or year_b is None):
-        return pd.DataFrame(columns=YOY_COLUMNS)
-    year_a = year_a or years[0]
-    year_b = year_b or years[-1]
+    if year_a is None or year_b is None:
+        pair = default_years(frequencies)
+        if pair is None:
+            return pd.DataFrame(columns=YOY_COLUMNS)
+        if year_a is None and year_b is None:
+            year_a, year_b = pair
+        else:   # one year named: the other is the first / the latest year present
+            years = sorted(year_sources(frequencies))
+            year_a, year_b = year_a or years[0], year_b or years[-1]
+    sources = year_sources(frequencies)
     key = ["level", "question_id", "framework", "dimension", "code_id"]
     freq = frequencies[frequencies["level"].isin(levels)]
-    cols = [*key, "n_answers", "n_substantive", "coding_source"]
+    cols = [*key, "n_answers", "n_substantive"]
     a = freq[freq["school_year"] == year_a][[*cols, "label"]]
     b = freq[freq["school_year"] == year_b][cols]
     both = a.merge(b, on=key, how="outer", suffixes=("_a", "_b"))
@@ -291,6 +358,11 @@ def year_over_year(
     out = pd.concat([both.drop(columns=counts).reset_index(drop=True), pd.DataFrame(rows)],
                     axis=1)
     out["year_a"], out["year_b"] = year_a, year_b
+    out["coding_source_a"] = sources.get(str(year_a), "none")
+    out["coding_source_b"] = sources.get(str(year_b), "none")
+    comparable, note = comparability(out["coding_source_a"].iloc[0],
+                                     out["coding_source_b"].iloc[0])
+    out["comparable"], out["note"] = comparable, note
     out["p_adjusted"] = np.nan
     for level in out["level"].unique():
         mask = (out["level"] == level) & out["p_value"].notna()
@@ -298,8 +370,9 @@ def year_over_year(
             out.loc[mask, "p_adjusted"] = stats.false_discovery_control(
                 out.loc[mask, "p_value"].to_numpy(), method="bh"
             )
-    for col in ("dimension", "code_id", "label"):
+    for col in ("dimension", "code_id", "label", "note"):
         out[col] = out[col].astype(object).where(out[col].notna(), None)
+    out["comparable"] = out["comparable"].astype(bool)
     order = {lvl: i for i, lvl in enumerate(LEVELS)}
     out = out.assign(_lvl=out["level"].map(order)).sort_values(
         ["_lvl", "question_id", "framework", "dimension", "code_id"], na_position="first"
@@ -311,7 +384,7 @@ YOY_COLUMNS = [
     "level", "question_id", "framework", "dimension", "code_id", "label", "year_a", "year_b",
     "n_answers_a", "n_substantive_a", "rate_a", "n_answers_b", "n_substantive_b", "rate_b",
     "diff_per_100", "diff_ci_low", "diff_ci_high", "cohens_h", "test", "statistic", "p_value",
-    "p_adjusted", "coding_source_a", "coding_source_b",
+    "p_adjusted", "coding_source_a", "coding_source_b", "comparable", "note",
 ]
 
 
@@ -397,7 +470,8 @@ MART_TABLES: dict[str, str] = {
         n_substantive_a INTEGER, rate_a DOUBLE, n_answers_b INTEGER, n_substantive_b INTEGER,
         rate_b DOUBLE, diff_per_100 DOUBLE, diff_ci_low DOUBLE, diff_ci_high DOUBLE,
         cohens_h DOUBLE, test VARCHAR, statistic DOUBLE, p_value DOUBLE, p_adjusted DOUBLE,
-        coding_source_a VARCHAR, coding_source_b VARCHAR""",
+        coding_source_a VARCHAR, coding_source_b VARCHAR, comparable BOOLEAN NOT NULL,
+        note VARCHAR""",
     "marts.exemplar_quotes": """question_id VARCHAR NOT NULL, framework VARCHAR NOT NULL,
         dimension VARCHAR NOT NULL, code_id VARCHAR NOT NULL, label VARCHAR,
         rank INTEGER NOT NULL, school_year VARCHAR NOT NULL, session_number INTEGER,

@@ -1,11 +1,14 @@
 """marts.exemplar_quotes: up to N supporting quotes per code and question, by a deterministic rule.
 
 The rule (docs/report.md):
-1. Candidates: answers with a counted final code (agreed, adjudicated, keyword) for the code and
-   question, not non-substantive, whose redacted text is min_chars..max_chars long (stripped).
+1. Candidates: answers with a counted final code (agreed, adjudicated, or a machine stand-in:
+   trained_suggestion, zero_shot_suggestion, keyword) for the code and question, not
+   non-substantive, whose redacted text is min_chars..max_chars long (stripped).
    The quote is always the whole redacted answer text, never cut. Repeated texts count once.
-2. Preference, in this order: provenance (agreed by both coders, then adjudicated, then
-   keyword: the keyword coder standing in for human coders in a year without human coding);
+2. Preference, in this order: provenance (agreed by both coders, then adjudicated, then the
+   machine stand-ins for a year without human coding: the trained suggester, the zero-shot
+   suggester, the keyword coder; a quote's reason names its provenance, and the suggester's
+   model for suggested codes);
    a school not yet quoted for this code; keyword evidence in the quote (a keyword-coder
    application of the code whose matched text is found at its offsets in the answer text, or
    anywhere in it if the offsets drifted); then sha256(code_id|answer_id), which makes ties
@@ -33,8 +36,13 @@ _PROVENANCE_RANK = {p: i for i, p in enumerate(COUNTED)}
 _PROVENANCE_TEXT = {
     "agreed": "both coders applied the code independently",
     "adjudicated": "adjudicated after the coders disagreed",
+    "trained_suggestion": "suggested by the trained model (stands in: no human coding this "
+                          "year)",
+    "zero_shot_suggestion": "suggested by the zero-shot model (stands in: no human coding "
+                            "this year)",
     "keyword": "keyword coder (stands in: no human coding this year)",
 }
+MACHINE = ("trained_suggestion", "zero_shot_suggestion", "keyword")
 
 
 def _stable_hash(*parts: object) -> str:
@@ -134,8 +142,12 @@ def _pick(group: pd.DataFrame, per_code: int) -> list[dict]:
 
 def _reason(row: dict, new_school: bool, round_no: int) -> str:
     ev = row.get("evidence_text")
+    who = row.get("decided_by")
+    provenance = _PROVENANCE_TEXT[row["provenance"]]
+    if row["provenance"] in MACHINE[:2] and isinstance(who, str) and who:
+        provenance += f", {who}"
     parts = [
-        _PROVENANCE_TEXT[row["provenance"]],
+        provenance,
         f'keyword evidence "{ev}" in the quote' if ev else "coded by meaning (no keyword in it)",
         f"{row['school_year']} turn {round_no + 1} of the year rotation",
         "school not yet quoted for this code" if new_school else "school already quoted "

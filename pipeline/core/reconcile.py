@@ -3,8 +3,10 @@
 - `discrepancies`: one row per (answer, code) the two coders decided differently.
 - `write_queue` / `read_adjudications`: the queue as XLSX and CSV for the researchers, and the
   filled file read back with a problem report per row.
-- `final_codes`: agreed + adjudicated codes, undecided discrepancies as 'unresolved', and the
-  keyword coder's codes for school years nobody coded by hand; each row says who decided.
+- `final_codes`: agreed + adjudicated codes, undecided discrepancies as 'unresolved', and a
+  machine stand-in's codes for school years nobody coded by hand (the meaning-based
+  suggestions, `suggestion_standin`, or the keyword coder's codes, `keyword_standin`); each row
+  says who decided.
 
 The workflow and the rules are in docs/reconciliation.md.
 """
@@ -38,8 +40,13 @@ FINAL_COLUMNS = [
     "answer_id", "school_year", "question_id", "framework", "dimension", "code_id",
     "provenance", "decided_by", "discrepancy_id",
 ]
-PROVENANCES = ("agreed", "adjudicated", "unresolved", "keyword")
+PROVENANCES = ("agreed", "adjudicated", "unresolved", "trained_suggestion",
+               "zero_shot_suggestion", "keyword")
+# provenance of a stand-in row, by coding.suggestions.source
+SUGGESTION_PROVENANCE = {"trained": "trained_suggestion", "zero_shot": "zero_shot_suggestion"}
+STANDIN_COLUMNS = ["answer_id", "framework", "dimension", "code_id", "provenance", "decided_by"]
 KEYWORD_CODER = "keyword coder"
+SUGGESTER = "suggester"
 APPLY, DO_NOT_APPLY = "apply", "do not apply"
 DECISIONS = {
     **dict.fromkeys(["apply", "applies", "applied", "yes", "y", "1", "true", "keep", "include",
@@ -339,7 +346,7 @@ def _problem_frame(problems: list[dict]) -> pd.DataFrame:
 
 
 def final_codes(applications: pd.DataFrame, units: pd.DataFrame, adjudications: pd.DataFrame,
-                discrepancies: pd.DataFrame, keyword_applications: pd.DataFrame,
+                discrepancies: pd.DataFrame, standin: pd.DataFrame,
                 answers: pd.DataFrame) -> pd.DataFrame:
     """The reconciled codes, one row per (answer, code), with provenance and who decided.
 
@@ -347,8 +354,11 @@ def final_codes(applications: pd.DataFrame, units: pd.DataFrame, adjudications: 
     - adjudicated: a discrepancy with an accepted 'apply' (decided_by = the adjudicator); an
       accepted 'do not apply' gives no row;
     - unresolved: a discrepancy with no accepted decision (decided_by empty) — never agreed;
-    - keyword: in school years where nobody coded by hand, the keyword coder's codes
-      (decided_by 'keyword coder').
+    - in school years where nobody coded by hand (no row of `units` in that year), the rows of
+      `standin` (columns STANDIN_COLUMNS), with their own provenance and decided_by: from
+      `suggestion_standin` ('trained_suggestion' / 'zero_shot_suggestion', decided_by
+      'suggester <model sha256 prefix>') or `keyword_standin` ('keyword', decided_by
+      'keyword coder'). Stand-in rows of human-coded years are ignored.
     The two human coders are those named in `discrepancies` or, when it is empty, the coders in
     `units` (there must then be exactly two, or none). Columns: FINAL_COLUMNS.
     """
@@ -371,7 +381,7 @@ def final_codes(applications: pd.DataFrame, units: pd.DataFrame, adjudications: 
             raise ValueError(f"discrepancies are out of date: {len(clash)} agreed codes are "
                              f"also listed as discrepancies (e.g. {clash[0]})")
     parts.append(_decided(discrepancies, adjudications))
-    parts.append(_keyword_years(units, keyword_applications, answers))
+    parts.append(_standin_years(units, standin, answers))
     out = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(
         len(p) for p in parts) else pd.DataFrame(columns=FINAL_COLUMNS)
     info = answers.set_index("answer_id")[["school_year", "question_id"]]
@@ -379,6 +389,36 @@ def final_codes(applications: pd.DataFrame, units: pd.DataFrame, adjudications: 
         info, on="answer_id")
     out = out.reindex(columns=FINAL_COLUMNS).astype(object).where(lambda f: f.notna(), None)
     return _in_order(out)
+
+
+def keyword_standin(keyword_applications: pd.DataFrame) -> pd.DataFrame:
+    """The keyword coder's codes as a stand-in for `final_codes`: provenance 'keyword',
+    decided_by 'keyword coder'. Columns: STANDIN_COLUMNS."""
+    kw = _keyword_frame(keyword_applications)
+    return (kw[["answer_id", *CODE_KEY]].drop_duplicates()
+            .assign(provenance="keyword", decided_by=KEYWORD_CODER)
+            .reindex(columns=STANDIN_COLUMNS).reset_index(drop=True))
+
+
+def suggestion_standin(suggestions: pd.DataFrame) -> pd.DataFrame:
+    """coding.suggestions rows as a stand-in for `final_codes`: provenance 'trained_suggestion'
+    or 'zero_shot_suggestion' (from `source`), decided_by 'suggester <model_sha256[:12]>'. One
+    row per (answer, code): a code suggested twice keeps its trained row (then the higher
+    probability). Columns: STANDIN_COLUMNS."""
+    if suggestions is None or suggestions.empty:
+        return pd.DataFrame(columns=STANDIN_COLUMNS)
+    unknown = sorted(set(suggestions["source"].dropna()) - set(SUGGESTION_PROVENANCE))
+    if unknown or suggestions["source"].isna().any():
+        raise ValueError(f"coding.suggestions: unknown source(s) {unknown or [None]}; "
+                         f"expected {sorted(SUGGESTION_PROVENANCE)}")
+    s = suggestions.assign(
+        provenance=suggestions["source"].map(SUGGESTION_PROVENANCE),
+        decided_by=SUGGESTER + " " + suggestions["model_sha256"].fillna("").astype(str).str[:12],
+        _trained=(suggestions["source"] == "trained").astype(int),
+        _p=pd.to_numeric(suggestions.get("probability", 0.0), errors="coerce").fillna(0.0))
+    s = s.sort_values(["_trained", "_p"], ascending=False, kind="mergesort")
+    s = s.drop_duplicates(["answer_id", *CODE_KEY])
+    return s.reindex(columns=STANDIN_COLUMNS).reset_index(drop=True)
 
 
 def _human_coders(units: pd.DataFrame, discrepancies: pd.DataFrame) -> tuple[str, str] | None:
@@ -415,14 +455,36 @@ def _decided(discrepancies: pd.DataFrame, adjudications: pd.DataFrame) -> pd.Dat
                                        "discrepancy_id"])
 
 
-def _keyword_years(units: pd.DataFrame, keyword_applications: pd.DataFrame,
+def standin_by_year(suggestions: pd.DataFrame, keyword_applications: pd.DataFrame,
+                    answers: pd.DataFrame) -> pd.DataFrame:
+    """The stand-in `final_codes` takes: the suggestions in the school years coding.suggestions
+    covers, the keyword coder's codes in the other years (so a warehouse without suggestions,
+    or a year whose suggestions were not built yet, still gets codes). Each year has one kind
+    of machine source. Columns: STANDIN_COLUMNS."""
+    covered = set(suggestions["school_year"].dropna()) if len(suggestions) else set()
+    years = answers.drop_duplicates("answer_id").set_index("answer_id")["school_year"]
+    kw = keyword_standin(keyword_applications)
+    kw = kw[~kw["answer_id"].map(years).isin(covered)]
+    parts = [p for p in (suggestion_standin(suggestions), kw) if len(p)]
+    return (pd.concat(parts, ignore_index=True) if parts
+            else pd.DataFrame(columns=STANDIN_COLUMNS))
+
+
+def _standin_years(units: pd.DataFrame, standin: pd.DataFrame,
                    answers: pd.DataFrame) -> pd.DataFrame:
+    """The stand-in's rows on answers of school years without human coding."""
+    missing = [c for c in STANDIN_COLUMNS if c not in standin.columns]
+    if missing:
+        raise ValueError(f"the stand-in codes lack column(s) {', '.join(missing)}: build them "
+                         "with keyword_standin() or suggestion_standin()")
+    unknown = sorted(set(standin["provenance"].dropna()) - set(PROVENANCES))
+    if unknown:
+        raise ValueError(f"stand-in provenance(s) {unknown} are not in {PROVENANCES}")
     human_years = set(units["school_year"])
     years = answers.set_index("answer_id")["school_year"]
-    kw = _keyword_frame(keyword_applications)
-    kw = kw[kw["answer_id"].map(years).isin(set(years) - human_years)]
-    return kw[["answer_id", *CODE_KEY]].drop_duplicates().assign(
-        provenance="keyword", decided_by=KEYWORD_CODER, discrepancy_id=None)
+    rows = standin[standin["answer_id"].map(years).isin(set(years) - human_years)]
+    return rows[STANDIN_COLUMNS].drop_duplicates(["answer_id", *CODE_KEY]).assign(
+        discrepancy_id=None)
 
 
 def reconciliation_summary(discrepancies: pd.DataFrame, adjudications: pd.DataFrame,

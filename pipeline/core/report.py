@@ -4,8 +4,11 @@ Both are rendered from one list of blocks (headings, paragraphs, tables, charts)
 the same content; a chart's data goes into the Markdown as a table. All text is escaped.
 Stable hooks for tests and readers: table.findings[data-question], svg#chart-rates-<q>,
 svg#chart-heatmap-<q>, svg#chart-trend-<q>, table.agreement, table.keyword-quality,
-table.by-school, table.by-coach, table.dq-files, table.dq-quarantine, table.dq-redactions,
-table.dq-codebooks, p.keyword-standin[data-year]. docs/report.md describes the sections.
+table.suggestion-quality, table.by-school, table.by-coach, table.dq-files,
+table.dq-quarantine, table.dq-redactions, table.dq-codebooks, p.keyword-standin[data-year],
+p.suggestion-standin[data-year], and .machine-coded[data-year][data-coding-source] on every
+table column, table row and chart label of a school year coded by a machine stand-in (header
+text marked with a dagger). docs/report.md describes the sections.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.core import svg
-from pipeline.core.marts import suppress_small_cells
+from pipeline.core.marts import machine_coded, suppress_small_cells
 
 QUESTIONS = {
     "worked": "What worked from today's coaching session?",
@@ -48,6 +51,8 @@ class ReportInputs:
     trends: pd.DataFrame | None = None              # marts.code_trends
     agreement: pd.DataFrame | None = None           # coding.agreement
     keyword_quality: pd.DataFrame | None = None     # coding.keyword_quality
+    suggestion_quality: pd.DataFrame | None = None  # coding.suggestion_quality
+    coding_sources: pd.DataFrame | None = None      # marts.coding_sources(final codes)
     export_files: pd.DataFrame | None = None        # raw.export_files
     quarantine: pd.DataFrame | None = None          # raw.quarantine
     redactions: pd.DataFrame | None = None          # school_year, n (counts only)
@@ -71,6 +76,8 @@ class Table:
     css_class: str
     attrs: dict[str, str] = field(default_factory=dict)
     caption: str | None = None
+    col_attrs: dict[int, dict[str, str]] = field(default_factory=dict)   # th and td of a column
+    row_attrs: list[dict[str, str]] = field(default_factory=list)        # tr of a body row
 
 
 @dataclass
@@ -147,42 +154,131 @@ def _session_label(year: str, session: object) -> str:
     return f"{_short_year(year)} S{'?' if _missing(session) else int(session)}"
 
 
+def _session_key(shown: dict, r) -> str:
+    """The shown label of a trends row's (school year, session) column."""
+    for (y, s), label in shown.items():
+        if y == r.school_year and (s == r.session_number or (_missing(s) and
+                                                              _missing(r.session_number))):
+            return label
+    return _session_label(r.school_year, r.session_number)
+
+
 # ----------------------------------------------------------------------------- sections
 
 def _years(inp: ReportInputs) -> list[str]:
     return sorted(inp.frequencies["school_year"].dropna().astype(str).unique())
 
 
-def _source_notes(inp: ReportInputs) -> list[Block]:
+MARK = " †"   # after a machine-coded year's name in headers and chart labels
+SUGGESTERS = {"trained_suggestion": "trained", "zero_shot_suggestion": "zero-shot"}
+MACHINE_TAGS = {"trained_suggestion": "trained suggester",
+                "zero_shot_suggestion": "zero-shot suggester", "keyword": "keyword coder"}
+
+
+def _sources(inp: ReportInputs) -> dict[str, str]:
+    """school_year -> coding_source, as the marts carry it."""
     freq = inp.frequencies
-    blocks: list[Block] = []
+    out = {}
     for year in _years(inp):
         src = freq.loc[freq["school_year"] == year, "coding_source"].dropna()
-        source = src.iloc[0] if len(src) else "none"
+        out[year] = str(src.iloc[0]) if len(src) else "none"
+    return out
+
+
+def _machine(inp: ReportInputs, year: object) -> str | None:
+    """The coding source of a machine-coded year, else None."""
+    src = _sources(inp).get(str(year))
+    return src if machine_coded(src) else None
+
+
+def _mark(inp: ReportInputs, year: object) -> str:
+    return f"{year}{MARK}" if _machine(inp, year) else str(year)
+
+
+def _mark_attrs(inp: ReportInputs, year: object) -> dict[str, str]:
+    src = _machine(inp, year)
+    return {"class": "machine-coded", "data-year": str(year),
+            "data-coding-source": src} if src else {}
+
+
+def _mark_caption(inp: ReportInputs, years: Sequence[str], caption: str) -> str:
+    marked = [f"{y} by the {MACHINE_TAGS.get(_machine(inp, y), 'machine (several sources)')}"
+              for y in years if _machine(inp, y)]
+    if not marked:
+        return caption
+    return (f"{caption}. †: coded by a machine standing in for the two researchers: "
+            f"{'; '.join(marked)} (see the note for the year)")
+
+
+def _counts(inp: ReportInputs, year: str) -> dict[str, int]:
+    cs = inp.coding_sources
+    if cs is None or cs.empty or year not in set(cs["school_year"].astype(str)):
+        return {}
+    row = cs[cs["school_year"].astype(str) == year].iloc[0]
+    return {k[2:]: int(row[k]) for k in row.index if k.startswith("n_") and not _missing(row[k])}
+
+
+def _suggester_text(kinds: Sequence[str]) -> str:
+    names = [SUGGESTERS[k] for k in kinds]
+    model = " and the ".join(names) + (" models" if len(names) > 1 else " model")
+    return (f"codes suggested by the {model} standing in for the two researchers; its "
+            "measured agreement with humans: see coding.suggestion_quality")
+
+
+def _source_notes(inp: ReportInputs) -> list[Block]:
+    blocks: list[Block] = []
+    for year, source in _sources(inp).items():
+        attrs = {"data-year": year, "data-coding-source": source}
         if source == "keyword":
             text = (f"{year}: no human coding yet. The counts and quotes for this year come "
                     "from the keyword coder standing in for the two researchers; keywords "
                     "miss answers that match a code by meaning, so rates are likely lower "
                     "than human coding would give, and comparisons with human-coded years "
                     "mix two methods.")
-            blocks.append(Para(text, "note keyword-standin", {"data-year": year}))
+            blocks.append(Para(text, "note keyword-standin", attrs))
+        elif source in SUGGESTERS:
+            text = (f"{year}: no human coding yet. The counts and quotes for this year are "
+                    f"{_suggester_text([source])}. Comparisons with human-coded years mix "
+                    "two methods.")
+            blocks.append(Para(text, "note suggestion-standin", attrs))
         elif source == "mixed":
-            blocks.append(Para(f"{year}: partly human-coded; the rest of the answers carry "
-                               "keyword codes standing in for human codes.",
-                               "note keyword-standin", {"data-year": year}))
+            blocks.append(_mixed_note(inp, year, attrs))
         elif source == "none":
             blocks.append(Para(f"{year}: no final codes.", "note", {"data-year": year}))
         else:
             blocks.append(Para(f"{year}: codes agreed by two coders (or adjudicated).",
-                               "note human-coded", {"data-year": year}))
+                               "note human-coded", attrs))
     return blocks
+
+
+def _mixed_note(inp: ReportInputs, year: str, attrs: dict[str, str]) -> Para:
+    n = _counts(inp, year)
+    human = sum(n.get(k, 0) for k in ("agreed", "adjudicated", "unresolved"))
+    suggested = [k for k in SUGGESTERS if n.get(k, 0)]
+    keyword = n.get("keyword", 0)
+    if not n:
+        return Para(f"{year}: the codes of this year come from more than one coding source "
+                    "(human coders and a machine standing in, or two suggesters); see "
+                    "coding.final_codes.provenance.", "note machine-standin", attrs)
+    if suggested and not human and not keyword:
+        detail = ", ".join(f"{n[k]:,} {SUGGESTERS[k]}" for k in suggested)
+        return Para(f"{year}: no human coding yet. The counts and quotes for this year are "
+                    f"{_suggester_text(suggested)} (final-code rows: {detail}; the zero-shot "
+                    "model covers the codes too rare to train). Comparisons with human-coded "
+                    "years mix two methods.", "note suggestion-standin", attrs)
+    machine = ", ".join(f"{n[k]:,} {MACHINE_TAGS[k]}" for k in MACHINE_TAGS if n.get(k, 0))
+    css = "note suggestion-standin" if suggested else "note keyword-standin"
+    return Para(f"{year}: partly human-coded ({human:,} final-code rows); the rest of the "
+                f"answers carry machine codes standing in for human codes ({machine}).",
+                css, attrs)
 
 
 def _quotes_for(quotes: pd.DataFrame, question: str, code_id: str) -> list[str]:
     q = quotes[(quotes["question_id"] == question) & (quotes["code_id"] == code_id)]
     q = q.sort_values("rank")
     return [f"“{r.quote}” ({r.school_year}, session "
-            f"{'?' if _missing(r.session_number) else int(r.session_number)})"
+            f"{'?' if _missing(r.session_number) else int(r.session_number)}"
+            f"{'; ' + MACHINE_TAGS[r.provenance] if r.provenance in MACHINE_TAGS else ''})"
             for r in q.itertuples()]
 
 
@@ -196,10 +292,15 @@ def _findings_table(inp: ReportInputs, question: str, years: list[str]) -> Table
                              aggfunc="first")
     labels = codes.drop_duplicates("code_id").set_index("code_id")["label"]
     yoy = _yoy(inp, "code", question)
-    first_last = f"{years[0]} → {years[-1]}" if len(years) > 1 else ""
+    pair = _yoy_pair(inp, years)
+    first_last = f"{_mark(inp, pair[0])} → {_mark(inp, pair[1])}" if pair else ""
     headers = ["Framework", "Category", "Code"]
+    col_attrs = {}
     for y in years:
-        headers += [f"{y} answers", f"{y} per 100"]
+        for col in (f"{_mark(inp, y)} answers", f"{_mark(inp, y)} per 100"):
+            if _machine(inp, y):
+                col_attrs[len(headers)] = _mark_attrs(inp, y)
+            headers.append(col)
     if first_last:
         headers += [f"Change per 100 ({first_last}, 95% CI)", "p (BH-adjusted)"]
     headers.append("Supporting quotes")
@@ -220,12 +321,36 @@ def _findings_table(inp: ReportInputs, question: str, years: list[str]) -> Table
                 _p(change.p_adjusted)]
         row.append(_quotes_for(inp.quotes, question, r.code_id))
         rows.append(row)
-    return Table(headers, rows, "findings", {"data-question": question},
-                 caption=f"Codes applied to answers to “{inp.questions.get(question, question)}”")
+    caption = _yoy_caption(inp, _mark_caption(
+        inp, years, f"Codes applied to answers to “{inp.questions.get(question, question)}”"))
+    return Table(headers, rows, "findings", {"data-question": question}, caption=caption,
+                 col_attrs=col_attrs)
 
 
 def _sort_key(col: pd.Series) -> pd.Series:
     return _order(col) if col.name in ("framework", "dimension") else col
+
+
+def _yoy_pair(inp: ReportInputs, years: list[str]) -> tuple[str, str] | None:
+    """The two years marts.year_over_year compares (by default like with like), else the
+    first and the latest year; None with one year."""
+    y = inp.year_over_year
+    if y is not None and not y.empty:
+        return str(y["year_a"].iloc[0]), str(y["year_b"].iloc[0])
+    return (years[0], years[-1]) if len(years) > 1 else None
+
+
+def _yoy_caption(inp: ReportInputs, caption: str) -> str:
+    """The caption, plus the year-over-year note when the two years were coded differently."""
+    y = inp.year_over_year
+    if y is None or y.empty or "comparable" not in y.columns:
+        return caption
+    row = y.iloc[0]
+    if bool(row["comparable"]) and _missing(row.get("note")):
+        return caption
+    note = row.get("note")
+    return f"{caption}. Change {row['year_a']} → {row['year_b']}: {note}" if isinstance(
+        note, str) and note else caption
 
 
 def _yoy(inp: ReportInputs, level: str, question: str) -> dict:
@@ -241,9 +366,12 @@ def _dimension_table(inp: ReportInputs, question: str, years: list[str]) -> Tabl
     freq = inp.frequencies
     dims = freq[(freq["level"] == "dimension") & (freq["question_id"] == question)]
     yoy = _yoy(inp, "dimension", question)
-    headers = ["Framework", "Category", *[f"{y} answers (per 100)" for y in years]]
+    headers = ["Framework", "Category", *[f"{_mark(inp, y)} answers (per 100)" for y in years]]
+    col_attrs = {2 + i: _mark_attrs(inp, y) for i, y in enumerate(years) if _machine(inp, y)}
+    pair = _yoy_pair(inp, years)
     if len(years) > 1:
-        headers += ["Change per 100 (95% CI)", "p (BH-adjusted)"]
+        headers += [f"Change per 100 ({_mark(inp, pair[0])} → {_mark(inp, pair[1])}, 95% CI)",
+                    "p (BH-adjusted)"]
     rows = []
     pairs = dims[["framework", "dimension"]].drop_duplicates()
     pairs = pairs.sort_values(["framework", "dimension"], key=_sort_key)
@@ -259,8 +387,10 @@ def _dimension_table(inp: ReportInputs, question: str, years: list[str]) -> Tabl
             row += ["", ""] if c is None else [
                 _ci(c.diff_per_100, c.diff_ci_low, c.diff_ci_high, 1), _p(c.p_adjusted)]
         rows.append(row)
-    return Table(headers, rows, "dimensions", {"data-question": question},
-                 caption="Answers with any code of the category (an answer counts once)")
+    caption = _yoy_caption(inp, _mark_caption(
+        inp, years, "Answers with any code of the category (an answer counts once)"))
+    return Table(headers, rows, "dimensions", {"data-question": question}, caption=caption,
+                 col_attrs=col_attrs)
 
 
 def _rates_chart(inp: ReportInputs, question: str, years: list[str]) -> Chart:
@@ -269,13 +399,25 @@ def _rates_chart(inp: ReportInputs, question: str, years: list[str]) -> Chart:
     top = (codes.groupby("label")["rate_per_100"].max().sort_values(ascending=False)
            .loc[lambda s: s > 0].head(inp.top_codes))
     cats = list(top.index)
-    values = {(r.label, r.school_year): r.rate_per_100 for r in codes.itertuples()
+    shown = [_mark(inp, y) for y in years]
+    values = {(r.label, _mark(inp, r.school_year)): r.rate_per_100 for r in codes.itertuples()
               if r.label in top.index}
     title = f"Code rates by school year: {inp.questions.get(question, question)}"
-    chart = svg.grouped_bars(f"chart-rates-{question}", title, cats, years, values)
-    data = Table(["Code", *years], [[c, *[_f(values.get((c, y))) for y in years]]
-                                    for c in cats], "chart-data")
-    return Chart(chart, data, f"Top {len(cats)} codes, per 100 substantive answers")
+    chart = svg.grouped_bars(f"chart-rates-{question}", title, cats, shown, values)
+    data = Table(["Code", *shown], [[c, *[_f(values.get((c, y))) for y in shown]]
+                                    for c in cats], "chart-data",
+                 col_attrs={1 + i: _mark_attrs(inp, y) for i, y in enumerate(years)
+                            if _machine(inp, y)})
+    return Chart(chart, data, _mark_caption(
+        inp, years, f"Top {len(cats)} codes, per 100 substantive answers"))
+
+
+def _session_labels(inp: ReportInputs, cols: list[tuple[str, object]]) -> list[str]:
+    return [_session_label(y, s) + (MARK if _machine(inp, y) else "") for y, s in cols]
+
+
+def _session_attrs(inp: ReportInputs, cols: list[tuple[str, object]]) -> dict[int, dict]:
+    return {1 + i: _mark_attrs(inp, y) for i, (y, _) in enumerate(cols) if _machine(inp, y)}
 
 
 def _session_columns(trends: pd.DataFrame) -> list[tuple[str, object]]:
@@ -290,7 +432,8 @@ def _heatmap(inp: ReportInputs, question: str) -> Chart | None:
         return None
     t = t[(t["level"] == "dimension") & (t["question_id"] == question)]
     cols = _session_columns(t)
-    labels = [_session_label(y, s) for y, s in cols]
+    labels = _session_labels(inp, cols)
+    shown = dict(zip(cols, labels, strict=True))
     rows, values = [], {}
     pairs = t[["framework", "dimension"]].drop_duplicates()
     for fw, dim in pairs.sort_values(["framework", "dimension"], key=_sort_key).itertuples(
@@ -299,13 +442,15 @@ def _heatmap(inp: ReportInputs, question: str) -> Chart | None:
         name = _dim(dim)
         rows.append(name)
         for r in g.itertuples():
-            values[(name, _session_label(r.school_year, r.session_number))] = r.rate_per_100
+            values[(name, _session_key(shown, r))] = r.rate_per_100
     title = f"Categories by session: {inp.questions.get(question, question)}"
     chart = svg.heatmap(f"chart-heatmap-{question}", title, rows, labels, values)
     data = Table(["Category", *labels], [[r, *[_f(values.get((r, c))) for c in labels]]
-                                         for r in rows], "chart-data")
-    return Chart(chart, data, "Answers with any code of the category, per 100 substantive "
-                 "answers, by school year and session")
+                                         for r in rows], "chart-data",
+                 col_attrs=_session_attrs(inp, cols))
+    return Chart(chart, data, _mark_caption(
+        inp, sorted({y for y, _ in cols}), "Answers with any code of the category, per 100 "
+        "substantive answers, by school year and session"))
 
 
 def _trend_chart(inp: ReportInputs, question: str) -> Chart | None:
@@ -316,20 +461,21 @@ def _trend_chart(inp: ReportInputs, question: str) -> Chart | None:
     top = (t.groupby("label")["n_answers"].sum().sort_values(ascending=False)
            .loc[lambda s: s > 0].head(inp.trend_codes))
     cols = _session_columns(t)
-    labels = [_session_label(y, s) for y, s in cols]
+    labels = _session_labels(inp, cols)
+    shown = dict(zip(cols, labels, strict=True))
     series = {}
     for name in top.index:
         g = t[t["label"] == name]
-        by = {_session_label(r.school_year, r.session_number): r.rate_per_100
-              for r in g.itertuples()}
+        by = {_session_key(shown, r): r.rate_per_100 for r in g.itertuples()}
         series[name] = [by.get(lab) for lab in labels]
     title = f"Top codes across sessions: {inp.questions.get(question, question)}"
     chart = svg.line_chart(f"chart-trend-{question}", title, labels, series,
                            groups=[y for y, _ in cols])
     data = Table(["Code", *labels], [[n, *[_f(v) for v in vs]] for n, vs in series.items()],
-                 "chart-data")
-    return Chart(chart, data, f"The {len(series)} most frequent codes, per 100 substantive "
-                 "answers, by session (lines are not joined across school years)")
+                 "chart-data", col_attrs=_session_attrs(inp, cols))
+    return Chart(chart, data, _mark_caption(
+        inp, sorted({y for y, _ in cols}), f"The {len(series)} most frequent codes, per 100 "
+        "substantive answers, by session (lines are not joined across school years)"))
 
 
 def _question_section(inp: ReportInputs, question: str, years: list[str]) -> list[Block]:
@@ -388,22 +534,56 @@ def _keyword_quality(inp: ReportInputs) -> list[Block]:
     return blocks
 
 
-def _suppressed_view(frame: pd.DataFrame | None, key: str, css: str, title: str,
-                     min_cell: int) -> list[Block]:
+EVALUATIONS = {"stored": "stored suggestions (trained: leave-one-school-year-out)",
+               "school_grouped_cv": "school-grouped cross-validation"}
+
+
+def _suggestion_quality(inp: ReportInputs) -> list[Block]:
+    q = inp.suggestion_quality
+    if q is None or q.empty:
+        return []
+    q = q[(q["level"] == "dimension") & q["evaluation"].isin(list(EVALUATIONS))].copy()
+    if q.empty:
+        return []
+    q["_e"] = q["evaluation"].map({e: i for i, e in enumerate(EVALUATIONS)})
+    q = q.sort_values(["_e", "school_year", "question_id", "framework", "dimension"],
+                      key=lambda c: _order(c) if c.name in ("framework", "dimension") else c)
+    rows = [[EVALUATIONS[r.evaluation], "" if _missing(r.source) else str(r.source),
+             "" if _missing(r.school_year) else r.school_year,
+             "" if _missing(r.question_id) else r.question_id, _fw(r.framework),
+             _dim(r.dimension), _int(r.n_answers), _f(r.precision, 2), _f(r.recall, 2),
+             _f(r.f1, 2), _f(r.cohen_kappa, 2), _f(r.keyword_kappa, 2)]
+            for r in q.itertuples()]
+    headers = ["Evaluation", "Suggester", "School year", "Question", "Framework", "Category",
+               "Answers", "Precision", "Recall", "F1", "Cohen's kappa", "Keyword coder's kappa"]
+    return [Heading("Suggestions against the human codes", 2, "suggestions"),
+            Para("How far the meaning-based suggestions (which stand in for the two "
+                 "researchers in a year without human coding) agree with the human final "
+                 "codes, per category, over the answers humans coded; the keyword coder's "
+                 "kappa on the same answers beside it. From coding.suggestion_quality."),
+            Table(headers, rows, "suggestion-quality")]
+
+
+def _suppressed_view(inp: ReportInputs, frame: pd.DataFrame | None, key: str, css: str,
+                     title: str, min_cell: int) -> list[Block]:
     if frame is None or frame.empty:
         return []
     f = frame[frame["level"] == "framework"]
     f = suppress_small_cells(f, ["n_answers", "n_substantive"], min_cell, ["rate_per_100"])
     f = f.sort_values([key, "school_year", "question_id", "framework"])
-    rows = [[getattr(r, key), r.school_year, r.question_id, _fw(r.framework),
+    rows = [[getattr(r, key), _mark(inp, r.school_year), r.question_id, _fw(r.framework),
              _int(r.n_answers), _int(r.n_substantive), _f(r.rate_per_100)]
             for r in f.itertuples()]
+    row_attrs = [_mark_attrs(inp, y) for y in f["school_year"]]
     headers = [key, "School year", "Question", "Framework", "Coded answers",
                "Substantive answers", "Per 100"]
     return [Heading(title, 3, css),
             Para(f"Counts from 1 to {min_cell - 1} are shown as <{min_cell}, and their "
                  "rates are left blank.", "note"),
-            Table(headers, rows, css)]
+            Table(headers, rows, css, row_attrs=row_attrs,
+                  caption=_mark_caption(inp, sorted(set(f["school_year"].astype(str))),
+                                        "Framework level") if row_attrs and any(row_attrs)
+                  else None)]
 
 
 def _data_quality(inp: ReportInputs) -> list[Block]:
@@ -447,8 +627,10 @@ def build_blocks(inp: ReportInputs) -> list[Block]:
         meta += f" Generated {inp.generated_at}."
     blocks.append(Para(meta, "meta"))
     blocks.append(Para("A code counts for an answer when both coders agreed on it or it was "
-                       "adjudicated (or, in a year without human coding, the keyword coder "
-                       "applied it). Rates are per 100 substantive answers to the question in "
+                       "adjudicated (or, in a year without human coding, a machine standing in "
+                       "applied it: the trained or zero-shot suggester, or the keyword coder; "
+                       "such years are marked † and have a note). Rates are per 100 "
+                       "substantive answers to the question in "
                        "that year; blank and 'N/A'-style answers are left out. Quotes are "
                        "redacted answer text, chosen by a fixed rule (docs/report.md)."))
     blocks += _source_notes(inp)
@@ -458,9 +640,11 @@ def build_blocks(inp: ReportInputs) -> list[Block]:
         blocks += _question_section(inp, question, years)
     blocks += _agreement(inp)
     blocks += _keyword_quality(inp)
-    views = (_suppressed_view(inp.by_school, "school_id", "by-school", "By school",
+    blocks += _suggestion_quality(inp)
+    views = (_suppressed_view(inp, inp.by_school, "school_id", "by-school", "By school",
                               inp.min_cell)
-             + _suppressed_view(inp.by_coach, "coach_id", "by-coach", "By coach", inp.min_cell))
+             + _suppressed_view(inp, inp.by_coach, "coach_id", "by-coach", "By coach",
+                                inp.min_cell))
     if views:
         blocks += [Heading("By school and coach (small cells suppressed)", 2, "views"), *views]
     blocks += _data_quality(inp)
@@ -480,6 +664,7 @@ table.findings td:last-child{min-width:24em}
 td ul{margin:0;padding-left:1.2em}td li{margin-bottom:.3em}
 .note{background:#fff8e1;border-left:4px solid #e69f00;padding:.5em .8em}
 .human-coded{background:#eef6ee;border-left-color:#009e73}
+.machine-coded{background:#fff8e1}
 figure{margin:1.5em 0}figcaption{font-size:.85em;color:#555}
 svg.chart{max-width:100%;height:auto;display:block}
 details{margin:.5em 0}
@@ -497,9 +682,14 @@ def _attrs(attrs: dict[str, str]) -> str:
 
 
 def _table_html(t: Table) -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in t.headers)
-    body = "".join("<tr>" + "".join(f"<td>{_cell_html(c)}</td>" for c in row) + "</tr>"
-                   for row in t.rows)
+    def col(j: int) -> str:
+        return _attrs(t.col_attrs.get(j, {}))
+
+    head = "".join(f"<th{col(j)}>{escape(h)}</th>" for j, h in enumerate(t.headers))
+    body = "".join(
+        f"<tr{_attrs(t.row_attrs[i] if i < len(t.row_attrs) else {})}>"
+        + "".join(f"<td{col(j)}>{_cell_html(c)}</td>" for j, c in enumerate(row)) + "</tr>"
+        for i, row in enumerate(t.rows))
     cap = f"<caption>{escape(t.caption)}</caption>" if t.caption else ""
     return (f'<table class="{escape(t.css_class)}"{_attrs(t.attrs)}>{cap}'
             f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")

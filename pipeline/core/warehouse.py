@@ -84,6 +84,18 @@ TABLES: dict[str, str] = {
     "coding.keyword_quality": """
         framework VARCHAR, dimension VARCHAR, code_id VARCHAR, n_answers BIGINT, tp BIGINT,
         fp BIGINT, fn BIGINT, precision DOUBLE, recall DOUBLE, f1 DOUBLE""",
+    "coding.suggestions": """
+        answer_id VARCHAR NOT NULL, school_year VARCHAR NOT NULL, question_id VARCHAR NOT NULL,
+        framework VARCHAR NOT NULL, dimension VARCHAR NOT NULL, code_id VARCHAR NOT NULL,
+        probability DOUBLE NOT NULL, source VARCHAR NOT NULL, evidence_text VARCHAR,
+        evidence_start INTEGER, evidence_end INTEGER, model_sha256 VARCHAR NOT NULL,
+        codebook_version VARCHAR""",
+    "coding.suggestion_quality": """
+        evaluation VARCHAR NOT NULL, source VARCHAR, level VARCHAR NOT NULL, framework VARCHAR,
+        dimension VARCHAR, code_id VARCHAR, question_id VARCHAR, school_year VARCHAR,
+        n_answers BIGINT, tp BIGINT, fp BIGINT, fn BIGINT, tn BIGINT, precision DOUBLE,
+        recall DOUBLE, f1 DOUBLE, cohen_kappa DOUBLE, keyword_precision DOUBLE,
+        keyword_recall DOUBLE, keyword_f1 DOUBLE, keyword_kappa DOUBLE""",
 }
 
 

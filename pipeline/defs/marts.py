@@ -25,8 +25,10 @@ UPSTREAM = [FINAL, ANSWERS, CODEBOOK]
 
 
 class MartsConfig(dg.Config):
-    year_a: str | None = None     # default: the first school year present
-    year_b: str | None = None     # default: the latest
+    # default (both unset), like with like: the first and the latest human-coded school year
+    # when there are two, else the first and the latest year (rows flagged not comparable)
+    year_a: str | None = None
+    year_b: str | None = None
     quotes_per_code: int = 5
 
 
@@ -36,8 +38,11 @@ class MartsConfig(dg.Config):
                      "dimension x code: answers coded, substantive answers, rate per 100, "
                      "schools and sessions; rolled up to dimension and framework (level)"),
         dg.AssetSpec(TRENDS, deps=UPSTREAM, description="the same per session number"),
-        dg.AssetSpec(YOY, deps=[FREQ], description="change in rate between two years, "
-                     "chi-square or Fisher's exact, Newcombe CI, Cohen's h, BH-adjusted p"),
+        dg.AssetSpec(YOY, deps=[FREQ], description="change in rate between two years "
+                     "(by default the first and the latest human-coded year), chi-square or "
+                     "Fisher's exact, Newcombe CI, Cohen's h, BH-adjusted p; `comparable` and "
+                     "`note` flag years coded by different sources (human, suggester, "
+                     "keyword coder)"),
         dg.AssetSpec(SCHOOL, deps=UPSTREAM, description="exact counts per school (suppress "
                      "cells under 5 before sharing)"),
         dg.AssetSpec(COACH, deps=UPSTREAM, description="exact counts per coach"),

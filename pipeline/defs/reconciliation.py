@@ -213,10 +213,16 @@ def adjudications(context: dg.AssetExecutionContext, paths: ProjectPaths,
 
 
 @dg.asset(
-    key=FINAL, deps=[ADJUDICATIONS, DISCREPANCIES, HUMAN, KEYWORD],
+    # coding/suggestions is spelled out: importing its key from pipeline.defs.suggestions
+    # would be circular
+    key=FINAL, deps=[ADJUDICATIONS, DISCREPANCIES, HUMAN, KEYWORD,
+                     dg.AssetKey(["coding", "suggestions"])],
     group_name="reconciliation", pool="warehouse", kinds={"duckdb"},
     description="Agreed and adjudicated code applications with provenance (agreed, "
-    "adjudicated, unresolved; keyword where a year has no human coding) and who decided.",
+    "adjudicated, unresolved) and who decided; in a school year with no human coding, the "
+    "meaning-based suggestions stand in (trained_suggestion / zero_shot_suggestion, from "
+    "coding.suggestions), or the keyword coder's codes (keyword) in a year coding.suggestions "
+    "does not cover (e.g. a warehouse without suggestions).",
     check_specs=[
         dg.AssetCheckSpec("final_codes_valid", asset=FINAL, blocking=True,
                           description="every final code exists in the codebook and every "
@@ -232,9 +238,13 @@ def final_codes(context: dg.AssetExecutionContext, paths: ProjectPaths,
         answers, apps, units, adj, disc = _read(
             con, "staging.answers", "coding.code_applications", "coding.coder_units",
             "coding.adjudications", "coding.discrepancies")
+        suggestions, = _read(con, "coding.suggestions")
         human = apps[apps["coder_kind"] == "human"]
-        keyword = apps[apps["coder_kind"] == "keyword"]
-        final = reconcile.final_codes(human, units, adj, disc, keyword, answers)
+        # suggestions where coding.suggestions has the year; else (table not built, or the
+        # year missing from it) the keyword coder stands in
+        standin = reconcile.standin_by_year(
+            suggestions, apps[apps["coder_kind"] == "keyword"], answers)
+        final = reconcile.final_codes(human, units, adj, disc, standin, answers)
         wh.replace_rows(con, "coding.final_codes", final)
     summary = reconcile.reconciliation_summary(disc, adj, final)
     unknown_codes = final.merge(codes[["framework", "dimension", "code_id"]], how="left",
@@ -243,7 +253,8 @@ def final_codes(context: dg.AssetExecutionContext, paths: ProjectPaths,
     return dg.MaterializeResult(
         metadata={"dagster/row_count": len(final),
                   **{k: v for k, v in summary.items() if isinstance(v, int)},
-                  "by_provenance": dg.MetadataValue.json(summary["by_provenance"])},
+                  "by_provenance": dg.MetadataValue.json(summary["by_provenance"]),
+                  "suggestion_rows_read": len(suggestions)},
         check_results=[
             dg.AssetCheckResult(
                 check_name="final_codes_valid", asset_key=FINAL,

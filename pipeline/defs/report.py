@@ -4,16 +4,20 @@ from pathlib import Path
 
 import dagster as dg
 
+from pipeline.core import marts
 from pipeline.core import warehouse as wh
 from pipeline.core.name_scan import NameScanner
 from pipeline.core.redact import load_roster
 from pipeline.core.report import ReportInputs, render_report
 from pipeline.defs.coding import codebook_frame
 from pipeline.defs.marts import COACH, FREQ, QUOTES, SCHOOL, TRENDS, YOY
-from pipeline.defs.reconciliation import AGREEMENT, QUALITY
+from pipeline.defs.reconciliation import AGREEMENT, FINAL, QUALITY
 from pipeline.defs.resources import ProjectPaths, Warehouse
 
 REPORT = dg.AssetKey(["reports", "findings"])
+# built in pipeline.defs.suggestions (spelled out here like the final codes' dependency on
+# coding/suggestions); read as empty while it is not built
+SUGGESTION_QUALITY = dg.AssetKey(["coding", "suggestion_quality"])
 
 
 class ReportConfig(dg.Config):
@@ -22,12 +26,15 @@ class ReportConfig(dg.Config):
 
 @dg.asset(
     key=REPORT,
-    deps=[FREQ, TRENDS, YOY, SCHOOL, COACH, QUOTES, AGREEMENT, QUALITY],
+    deps=[FREQ, TRENDS, YOY, SCHOOL, COACH, QUOTES, AGREEMENT, QUALITY, FINAL,
+          SUGGESTION_QUALITY],
     group_name="report",
     pool="warehouse",
     kinds={"html"},
     description="The study's tables per question (category, code, count, supporting quotes) "
-    "compared across school years, charts, agreement, keyword-coder quality and data quality.",
+    "compared across school years, charts, agreement, keyword-coder and suggestion quality "
+    "and data quality; every figure of a year coded by a machine stand-in (suggester or "
+    "keyword coder) is marked and the year's note names it.",
     check_specs=[dg.AssetCheckSpec("no_roster_names_in_report", asset=REPORT, blocking=True,
                                    description="no roster name appears in the report")],
 )
@@ -44,6 +51,8 @@ def findings_report(context: dg.AssetExecutionContext, config: ReportConfig,
             trends=read("marts.code_trends"),
             agreement=read("coding.agreement"),
             keyword_quality=read("coding.keyword_quality"),
+            suggestion_quality=read("coding.suggestion_quality"),
+            coding_sources=marts.coding_sources(read("coding.final_codes")),
             export_files=read("raw.export_files"),
             quarantine=read("raw.quarantine"),
             redactions=con.execute("select school_year, count(*) as n from raw.redactions "

@@ -228,12 +228,12 @@ def test_a_suggested_year_counts_and_says_so(provenance):
 
 
 def test_two_sources_in_a_year_are_mixed():
-    # trained for the codes with enough examples, zero-shot for the rest
+    # trained for the codes with enough examples, zero-shot for the rest: the trained suggester
     fc = suggested({"coaching_support": "trained_suggestion",
                     "collaboration": "zero_shot_suggestion",
                     "time_allocated": "zero_shot_suggestion"})
     src = marts.coding_sources(fc).set_index("school_year")
-    assert src.at[Y1, "coding_source"] == "mixed"
+    assert src.at[Y1, "coding_source"] == "trained_suggestion"
     assert (src.at[Y1, "n_trained_suggestion"], src.at[Y1, "n_zero_shot_suggestion"]) == (2, 3)
     human_and_machine = pd.concat([make_final_codes(), suggested("trained_suggestion").assign(
         school_year=Y2)])

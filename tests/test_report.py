@@ -377,7 +377,7 @@ def test_no_suggestion_quality_no_table(rendered):
     assert "suggestion-quality" not in html
 
 
-def test_mixed_suggested_year_names_both_models():
+def test_trained_year_with_zero_shot_codes_names_both_models():
     ans, codes = make_answers(), make_codes()
     fc = make_final_codes()
     kw = fc["provenance"] == "keyword"
@@ -391,7 +391,8 @@ def test_mixed_suggested_year_names_both_models():
     p.feed(html)
     note = next(n for n in p.paras if n["attrs"].get("data-year") == Y1)
     assert note["attrs"]["class"] == "note suggestion-standin"
-    assert note["attrs"]["data-coding-source"] == "mixed"
+    assert note["attrs"]["data-coding-source"] == "trained_suggestion"
     assert "codes suggested by the trained and the zero-shot models" in note["text"]
     assert "2 trained, 3 zero-shot" in note["text"]
-    assert f'class="machine-coded" data-year="{Y1}" data-coding-source="mixed"' in html
+    assert (f'class="machine-coded" data-year="{Y1}" data-coding-source="trained_suggestion"'
+            in html)

@@ -54,11 +54,12 @@ def counted_codes(final_codes: pd.DataFrame) -> pd.DataFrame:
 
 def coding_sources(final_codes: pd.DataFrame) -> pd.DataFrame:
     """Per school year, who coded it (coding_source): 'human' (agreed / adjudicated /
-    unresolved rows only), one machine stand-in alone ('trained_suggestion',
-    'zero_shot_suggestion' or 'keyword'), or 'mixed' (more than one of those four: human and
-    machine rows, which the reconciliation stage does not produce, or trained and zero-shot
-    suggestions in one year, which it does when some codes were too rare to train); with row
-    counts per provenance (n_agreed, n_adjudicated, n_unresolved, n_keyword,
+    unresolved rows only), one machine stand-in ('trained_suggestion', 'zero_shot_suggestion'
+    or 'keyword'), or 'mixed' (more than one of those: human and machine rows, which the
+    reconciliation stage does not produce). A year of trained suggestions whose rarest codes
+    kept their zero-shot figures (too few human examples to train them) is
+    'trained_suggestion': that is how the trained suggester works; the counts show the share.
+    With row counts per provenance (n_agreed, n_adjudicated, n_unresolved, n_keyword,
     n_trained_suggestion, n_zero_shot_suggestion)."""
     _require(final_codes, ["school_year", "provenance"], "final_codes")
     counts = pd.crosstab(final_codes["school_year"], final_codes["provenance"])
@@ -67,6 +68,7 @@ def coding_sources(final_codes: pd.DataFrame) -> pd.DataFrame:
             counts[col] = 0
     kinds = pd.DataFrame({"human": counts[list(HUMAN_PROVENANCES)].sum(axis=1) > 0,
                           **{m: counts[m] > 0 for m in MACHINE_SOURCES}})
+    kinds.loc[kinds["trained_suggestion"], "zero_shot_suggestion"] = False
     n_kinds = kinds.sum(axis=1)
     source = [("mixed" if n > 1 else next((k for k in kinds.columns if row[k]), "none"))
               for n, (_, row) in zip(n_kinds, kinds.iterrows(), strict=True)]

@@ -237,10 +237,9 @@ def _source_notes(inp: ReportInputs) -> list[Block]:
                     "mix two methods.")
             blocks.append(Para(text, "note keyword-standin", attrs))
         elif source in SUGGESTERS:
-            text = (f"{year}: no human coding yet. The counts and quotes for this year are "
-                    f"{_suggester_text([source])}. Comparisons with human-coded years mix "
-                    "two methods.")
-            blocks.append(Para(text, "note suggestion-standin", attrs))
+            n = _counts(inp, year)
+            kinds = [k for k in SUGGESTERS if n.get(k, 0)] or [source]
+            blocks.append(_suggested_note(year, kinds, n, attrs))
         elif source == "mixed":
             blocks.append(_mixed_note(inp, year, attrs))
         elif source == "none":
@@ -249,6 +248,19 @@ def _source_notes(inp: ReportInputs) -> list[Block]:
             blocks.append(Para(f"{year}: codes agreed by two coders (or adjudicated).",
                                "note human-coded", attrs))
     return blocks
+
+
+def _suggested_note(year: str, kinds: list[str], n: dict[str, int], attrs: dict[str, str]
+                    ) -> Para:
+    """A year no human coded, reported with suggested codes (one suggester or both)."""
+    detail = ""
+    if len(kinds) > 1:
+        rows = ", ".join(f"{n[k]:,} {SUGGESTERS[k]}" for k in kinds)
+        detail = (f" (final-code rows: {rows}; the zero-shot model covers the codes too rare "
+                  "to train)")
+    return Para(f"{year}: no human coding yet. The counts and quotes for this year are "
+                f"{_suggester_text(kinds)}{detail}. Comparisons with human-coded years mix "
+                "two methods.", "note suggestion-standin", attrs)
 
 
 def _mixed_note(inp: ReportInputs, year: str, attrs: dict[str, str]) -> Para:
@@ -261,11 +273,7 @@ def _mixed_note(inp: ReportInputs, year: str, attrs: dict[str, str]) -> Para:
                     "(human coders and a machine standing in, or two suggesters); see "
                     "coding.final_codes.provenance.", "note machine-standin", attrs)
     if suggested and not human and not keyword:
-        detail = ", ".join(f"{n[k]:,} {SUGGESTERS[k]}" for k in suggested)
-        return Para(f"{year}: no human coding yet. The counts and quotes for this year are "
-                    f"{_suggester_text(suggested)} (final-code rows: {detail}; the zero-shot "
-                    "model covers the codes too rare to train). Comparisons with human-coded "
-                    "years mix two methods.", "note suggestion-standin", attrs)
+        return _suggested_note(year, suggested, n, attrs)
     machine = ", ".join(f"{n[k]:,} {MACHINE_TAGS[k]}" for k in MACHINE_TAGS if n.get(k, 0))
     css = "note suggestion-standin" if suggested else "note keyword-standin"
     return Para(f"{year}: partly human-coded ({human:,} final-code rows); the rest of the "

@@ -141,6 +141,12 @@ def units(text: str) -> list[str]:
     return [text[s:e] for s, e in spans]
 
 
+def test_split_units_keeps_numbers_and_titles():
+    assert units("I would give it a 10. Loved it") == ["I would give it a 10. Loved it"]
+    assert units("Ms. Lopez was great. Dr. Reyes too") == ["Ms. Lopez was great", "Dr. Reyes too"]
+    assert units("1. more time 2. more examples") == ["more time", "more examples"]
+
+
 def test_split_units_sentences_bullets_and_numbers():
     assert units("We talked. Then we planned! Did it work? Yes; mostly.") == [
         "We talked", "Then we planned", "Did it work", "Yes", "mostly"]

@@ -26,10 +26,6 @@ SUGGESTION_QUALITY = dg.AssetKey(["coding", "suggestion_quality"])
 CODER_SHEETS = dg.AssetKey(["coding", "next_cycle_coder_sheets"])
 
 
-class SuggestionConfig(dg.Config):
-    model_folder: str | None = None  # default: $SURVEY_EMBEDDING_MODEL, else the installed model
-
-
 class QualityConfig(dg.Config):
     min_kappa: float = 0.4  # a code whose dimension-level kappa falls below this warns
     cv_folds: int = 5
@@ -68,10 +64,12 @@ def human_final_codes(con, answers: pd.DataFrame) -> pd.DataFrame:
     check_specs=[dg.AssetCheckSpec("suggestions_schema", asset=SUGGESTIONS, blocking=True,
                                    description="pandera: coding.suggestions' contract")],
 )
-def suggestions(context: dg.AssetExecutionContext, config: SuggestionConfig,
-                paths: ProjectPaths, warehouse: Warehouse) -> dg.MaterializeResult:
+def suggestions(context: dg.AssetExecutionContext, paths: ProjectPaths,
+                warehouse: Warehouse) -> dg.MaterializeResult:
+    # The model: $SURVEY_EMBEDDING_MODEL, else the installed one (the quality asset's CV uses
+    # the same, through the same process-wide cache).
     books = load_codebooks([Path(paths.codebook_dir)])
-    zs = stage.zero_shot_for(books, config.model_folder)
+    zs = stage.zero_shot_for(books)
     with warehouse.connect(context.log) as con:
         answers = wh.read_frame(con, "staging.answers")
         reference = human_final_codes(con, answers)

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import re
 
-# A unit ends at . ! ? ; or a line break (a period inside "e.g." or "3.5" does not end it), and a
-# list item starts at a bullet ("-", "*", "•", "1.", "2)") at the start of a line or after a
-# sentence end.
-_BREAK = re.compile(
-    r"(?<!\b[a-z]\.[a-z])(?<!\be\.g)(?<!\bi\.e)(?<!\d)[.!?;]+(?=\s|$)"  # sentence ends
-    r"|\s*\n\s*"  # line breaks
-    r"|(?:^|(?<=\s))(?:[-*•·▪◦]|\d{1,2}[.)])\s+",  # bullets and numbered items
-    re.IGNORECASE,
-)
+# A unit ends at . ! ? ; or a line break (a period after "e.g.", "Mr", "Dr" or a number does not
+# end it), and a list item starts at a bullet ("-", "*", "•") at the start of a line or after a
+# space. Numbered items ("1.", "2)") start a unit at the start of a line, or anywhere in an
+# answer that has a line starting as a numbered list ("1. more time 2. more examples"), so "we
+# gave it a 10. Loved it" keeps its number.
+_ENDS = (r"(?<!\b[a-z]\.[a-z])(?<!\be\.g)(?<!\bi\.e)(?<!\bmr)(?<!\bms)(?<!\bmrs)(?<!\bdr)"
+         r"(?<!\d)[.!?;]+(?=\s|$)"
+         r"|\s*\n\s*"
+         r"|(?:^|(?<=\s))[-*•·▪◦]\s+")
+_BREAK = re.compile(_ENDS + r"|(?:^|(?<=\n))\s*\d{1,2}[.)]\s+", re.IGNORECASE)
+_BREAK_NUMBERED = re.compile(_ENDS + r"|(?:^|(?<=\s))\d{1,2}[.)]\s+", re.IGNORECASE)
+_NUMBERED_LIST = re.compile(r"(?:^|\n)\s*\d{1,2}[.)]\s")
 _WORD = re.compile(r"\w")
 MIN_CHARS = 3  # "ok" is not a unit
 
@@ -25,7 +28,8 @@ MIN_CHARS = 3  # "ok" is not a unit
 def split_units(text: str) -> list[tuple[int, int]]:
     """(start, end) spans of the answer's units, stripped of spaces and the break characters."""
     spans, start = [], 0
-    for m in _BREAK.finditer(text):
+    breaks = _BREAK_NUMBERED if _NUMBERED_LIST.search(text) else _BREAK
+    for m in breaks.finditer(text):
         spans.append((start, m.start()))
         start = m.end()
     spans.append((start, len(text)))

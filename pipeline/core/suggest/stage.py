@@ -27,15 +27,17 @@ HUMAN_PROVENANCES = ("agreed", "adjudicated")
 _FITTED: dict = {}
 
 
-def zero_shot_for(codebooks, model_folder: str | None = None):
-    """One fitted zero-shot suggester per (codebook versions, model folder) in this process: the
-    per-year assets of one run share it instead of loading and fitting it once each."""
-    from pipeline.core.suggest.model import EmbeddingModel
+def zero_shot_for(codebooks):
+    """One fitted zero-shot suggester per (codebook versions, model files) in this process: the
+    assets of one run share it instead of loading and fitting it once each."""
+    from pipeline.core.suggest.model import EmbeddingModel, resolve_files
 
-    key = (tuple((b.framework, b.version) for b in codebooks), model_folder)
+    files = resolve_files()
+    key = (tuple((b.framework, b.version) for b in codebooks), str(files.model),
+           str(files.tokenizer))
     if key not in _FITTED:
         _FITTED.clear()
-        _FITTED[key] = load_zero_shot(list(codebooks), EmbeddingModel.load(model_folder))
+        _FITTED[key] = load_zero_shot(list(codebooks), EmbeddingModel.load())
     return _FITTED[key]
 
 

@@ -43,12 +43,10 @@ def unit_features(best: np.ndarray, top3: np.ndarray, keyword: np.ndarray) -> np
     return np.stack([best, top3, margin, keyword.astype(np.float32)], axis=-1).reshape(n * k, 4)
 
 
-def keyword_matrix(texts: list[str], ids: list, codebooks, protos: Prototypes) -> np.ndarray:
+def keyword_matrix(texts: list[str], coder, protos: Prototypes) -> np.ndarray:
     """(n_texts, n_codes) 0/1: the keyword coder's codes for each text."""
-    from pipeline.core.matcher import KeywordCoder
-
     frame = pd.DataFrame({"id": range(len(texts)), "text": texts})
-    coded = KeywordCoder(codebooks).code_frame(frame, "id", "text")
+    coded = coder.code_frame(frame, "id", "text")
     col = {c.code_id: j for j, c in enumerate(protos.codes)}
     out = np.zeros((len(texts), len(protos.codes)), dtype=np.float32)
     for row, code_id in zip(coded["id"], coded["code_id"], strict=True):
@@ -70,11 +68,15 @@ class ZeroShot:
     center: np.ndarray  # mean raw prototype vector
     coef: np.ndarray  # logistic weights for FEATURES
     intercept: float
+    keyword_coder: object  # KeywordCoder of the same codebooks, built once
 
     @classmethod
     def fit(cls, model, codebooks) -> ZeroShot:
         from sklearn.linear_model import LogisticRegression
 
+        from pipeline.core.matcher import KeywordCoder
+
+        coder = KeywordCoder(codebooks)
         protos = build_prototypes(codebooks, model)
         center = protos.vectors.mean(axis=0)
         protos.vectors = centred(protos.vectors, center)
@@ -85,12 +87,13 @@ class ZeroShot:
         exclude[np.arange(len(ex)), ex] = True
         best, top3 = code_similarity(protos.vectors[ex], protos, exclude)
         texts = [protos.texts[i] for i in ex]
-        kw = keyword_matrix(texts, list(range(len(texts))), codebooks, protos)
+        kw = keyword_matrix(texts, coder, protos)
         x = unit_features(best, top3, kw)
         y = np.zeros((len(ex), len(protos.codes)), dtype=int)
         y[np.arange(len(ex)), protos.code_of[ex]] = 1
         clf = LogisticRegression(C=1.0, max_iter=1000).fit(x, y.ravel())
-        return cls(model, codebooks, protos, center, clf.coef_[0], float(clf.intercept_[0]))
+        return cls(model, codebooks, protos, center, clf.coef_[0], float(clf.intercept_[0]),
+                   coder)
 
     def unit_probabilities(self, answers: pd.DataFrame, id_column: str, text_column: str):
         """Units of the answers and their (n_units, n_codes) probabilities."""
@@ -98,7 +101,7 @@ class ZeroShot:
         vecs = centred(self.model.embed(units["text"].tolist()), self.center)
         best, top3 = code_similarity(vecs, self.protos)
         texts = answers[text_column].fillna("").astype(str).tolist()
-        kw_answer = keyword_matrix(texts, list(answers[id_column]), self.codebooks, self.protos)
+        kw_answer = keyword_matrix(texts, self.keyword_coder, self.protos)
         pos = {a: i for i, a in enumerate(answers[id_column])}
         kw = kw_answer[[pos[a] for a in units["id"]]] if len(units) else kw_answer[:0]
         z = unit_features(best, top3, kw) @ self.coef + self.intercept

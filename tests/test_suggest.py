@@ -177,8 +177,8 @@ def test_spans_cut_the_exact_text():
     for row in frame.itertuples():
         source = text if row.id == "a" else "one thing"
         assert source[row.start:row.end] == row.text
-    # a multi-unit answer also gets its whole span as unit -1; a one-unit answer does not
-    assert frame[frame["id"] == "a"]["unit"].tolist() == [0, 1, 2, -1]
+    # units only: the whole of a multi-unit answer is not embedded again
+    assert frame[frame["id"] == "a"]["unit"].tolist() == [0, 1, 2]
     assert frame[frame["id"] == "b"]["unit"].tolist() == [0]
 
 

@@ -27,7 +27,7 @@ def answer_features(zero_shot_probs: np.ndarray, units: pd.DataFrame, unit_vecto
     mean = np.zeros((len(ids), dim), dtype=np.float64)
     if len(units):
         idx = pd.Index(ids).get_indexer(units["id"])
-        keep = (units["unit"].to_numpy() >= 0) & (idx >= 0)
+        keep = idx >= 0
         np.add.at(mean, idx[keep], unit_vectors[keep])
         counts = np.bincount(idx[keep], minlength=len(ids)).astype(np.float64)
         mean /= np.clip(counts, 1, None)[:, None]

@@ -27,7 +27,7 @@ test: $(STAMP)
 
 ## Dagster UI + daemon on 127.0.0.1:3000, persistent run history in ./dagster_home
 dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg dev --host 127.0.0.1 --port 3000
 
 lint: $(STAMP)
 	$(BIN)/ruff check pipeline tests bench

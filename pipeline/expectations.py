@@ -1,75 +1,250 @@
-"""Great Expectations (GX Core 1.x) suites run as Dagster asset checks.
+"""Great Expectations (GX Core 1.x): the data-quality expectations a schema cannot express.
 
-dagster-ge only supports great_expectations < 1.0, so the checks call GX directly: an
-ephemeral context, a pandas dataframe asset, `batch.validate(suite)`, and the result's
-statistics and failed expectations as check metadata.
+pandera (pipeline/schemas.py) holds each table's contract: types, keys, allowed values. The
+expectations here judge a school year's staged answers against figures a row cannot know:
+
+- answers per session within a band of the median of the year's previous sessions (WARN),
+- the non-substantive share of the year's answers below a ceiling (WARN),
+- the share of each export's rows that did not reach staging below a ceiling (WARN),
+- submission dates inside the school year window, Aug 1 - Jul 31 of the label (ERROR),
+- no response id (that the export itself supplied) and no export file (sha256) already loaded
+  for another school year (ERROR).
+
+The figures from history (the prior median, the window, the other years' ids and hashes) are
+computed in pandas and passed to the expectations as parameters, so GX Data Docs show them.
+dagster-ge only supports great_expectations < 1.0, so GX is called directly: an ephemeral
+context, a pandas data source with one dataframe asset per frame, a ValidationDefinition per
+frame (it stores its result, which `batch.validate` does not, so Data Docs can render it),
+and a local Data Docs site built under `<reports_dir>/data_docs/`.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
 
 import pandas as pd
 
-from pipeline.core.ids import QUESTION_IDS
-
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+ERROR, WARN = "error", "warn"
+DOCS_SITE = "survey_data_docs"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The judgement calls; environment variables override the defaults."""
+
+    session_band_low: float = 0.25       # x the median of the year's previous sessions
+    session_band_high: float = 4.0
+    max_non_substantive_share: float = 0.5
+    max_unstaged_share: float = 0.5      # per export: rows quarantined or withheld / rows
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        env = os.environ.get
+        low, high = (float(v) for v in env("SURVEY_SESSION_BAND", "0.25,4").split(","))
+        return cls(session_band_low=low, session_band_high=high,
+                   max_non_substantive_share=float(env("SURVEY_MAX_NON_SUBSTANTIVE_SHARE", "0.5")),
+                   max_unstaged_share=float(env("SURVEY_MAX_QUARANTINE_SHARE", "0.5")))
+
+
+def school_year_window(label: str) -> tuple[datetime, datetime]:
+    """'2020-21' -> (2020-08-01 00:00, 2021-07-31 23:59:59.999999)."""
+    m = re.fullmatch(r"(\d{4})-(\d{2})", label)
+    if not m or (int(m.group(1)) + 1) % 100 != int(m.group(2)):
+        raise ValueError(f"school year {label!r} is not of the form 2020-21")
+    start = datetime(int(m.group(1)), 8, 1)
+    return start, datetime(start.year + 1, 8, 1) - timedelta(microseconds=1)
+
+
+def session_volumes(answers: pd.DataFrame, limits: Limits) -> pd.DataFrame:
+    """Answers per session, with the median of the year's earlier sessions and its band
+    (no band for the first session: there is no history)."""
+    counts = (answers.dropna(subset=["session_number"])
+              .groupby("session_number").size().sort_index())
+    rows = []
+    for i, (session, n) in enumerate(counts.items()):
+        prior = counts.iloc[:i]
+        median = float(prior.median()) if len(prior) else None
+        rows.append({"session_number": int(session), "n_answers": int(n),
+                     "prior_sessions": len(prior), "prior_median": median,
+                     "band_low": limits.session_band_low * median if median else None,
+                     "band_high": limits.session_band_high * median if median else None})
+    return pd.DataFrame(rows, columns=["session_number", "n_answers", "prior_sessions",
+                                       "prior_median", "band_low", "band_high"])
+
+
+def unstaged_shares(by_file: pd.DataFrame) -> pd.DataFrame:
+    """Per loaded export: exported rows, staged respondents, and the share not staged."""
+    frame = by_file[["file_name", "exported_rows", "staged_respondents"]].copy()
+    exported = frame["exported_rows"].astype(float)
+    frame["unstaged_share"] = ((exported - frame["staged_respondents"]) / exported.where(
+        exported > 0)).fillna(0.0)
+    return frame
+
+
+def supplied_response_ids(answers: pd.DataFrame) -> pd.DataFrame:
+    """The year's response ids that came from the export, not synthesised from file stem and
+    row (those repeat across years by design; their files are compared by sha256 instead)."""
+    frame = answers[["response_id", "file_name", "row_number"]].drop_duplicates("response_id")
+    stems = frame["file_name"].str.rsplit(".", n=1).str[0]
+    synthesised = frame["response_id"] == stems + "-r" + frame["row_number"].astype(str)
+    return frame.loc[~synthesised, ["response_id", "file_name"]].reset_index(drop=True)
+
+
+@dataclass
+class Batch:
+    """One frame validated against its expectations (`build(E)`, E = gx.expectations)."""
+
+    name: str
+    frame: pd.DataFrame
+    build: Callable[[object], list]
+
+
+@dataclass
+class History:
+    """What other school years already loaded."""
+
+    response_ids: set[str] = field(default_factory=set)
+    file_sha256: set[str] = field(default_factory=set)
+
+
+def staging_batches(year: str, answers: pd.DataFrame, by_file: pd.DataFrame,
+                    files: pd.DataFrame, history: History, limits: Limits) -> list[Batch]:
+    """The year's batches and expectations; each expectation's meta carries its severity."""
+    volumes = session_volumes(answers, limits)
+    with_history = volumes.dropna(subset=["prior_median"])
+    start, end = school_year_window(year)
+    shares = unstaged_shares(by_file)
+    loaded = files.loc[files["status"] == "loaded", ["file_name", "file_sha256"]]
+
+    def sessions(E) -> list:
+        return [E.ExpectColumnValuesToBeBetween(
+            column="n_answers", row_condition=_column("session_number") == int(s.session_number),
+            min_value=float(s.band_low), max_value=float(s.band_high), meta={"severity": WARN},
+            description=f"session {s.session_number}: answers within "
+                        f"{limits.session_band_low:g}x-{limits.session_band_high:g}x the median "
+                        f"({s.prior_median:g}) of the {s.prior_sessions} earlier session(s)")
+            for s in with_history.itertuples()]
+
+    def shares_and_dates(E) -> list:
+        return [
+            E.ExpectColumnMeanToBeBetween(
+                column="non_substantive", min_value=0.0,
+                max_value=limits.max_non_substantive_share, meta={"severity": WARN},
+                description="share of non-substantive answers ('NA', 'none') below the ceiling"),
+            E.ExpectColumnValuesToBeBetween(
+                column="submitted_at", min_value=start, max_value=end, meta={"severity": ERROR},
+                description=f"submitted inside the school year {year} (Aug 1 - Jul 31)"),
+            E.ExpectColumnValuesToNotBeInSet(
+                column="response_id", value_set=sorted(history.response_ids),
+                meta={"severity": ERROR},
+                description="no response id already loaded for another school year"),
+        ]
+
+    answers_frame = pd.DataFrame({
+        "non_substantive": answers["non_substantive"].astype(float),
+        "submitted_at": pd.to_datetime(answers["submitted_at"]),
+        "response_id": answers["response_id"].where(
+            answers["response_id"].isin(supplied_response_ids(answers)["response_id"])),
+    })
+
+    def files_expectations(E) -> list:
+        return [
+            E.ExpectColumnValuesToBeBetween(
+                column="unstaged_share", min_value=0.0, max_value=limits.max_unstaged_share,
+                meta={"severity": WARN},
+                description="share of an export's rows quarantined or withheld below the ceiling"),
+            E.ExpectColumnValuesToNotBeInSet(
+                column="file_sha256", value_set=sorted(history.file_sha256),
+                meta={"severity": ERROR},
+                description="no export file (same sha256) already loaded for another year"),
+        ]
+
+    files_frame = shares.merge(loaded, on="file_name", how="outer")
+    batches = [Batch("answers", answers_frame, shares_and_dates),
+               Batch("files", files_frame, files_expectations)]
+    if len(with_history):
+        batches.insert(0, Batch("sessions", volumes, sessions))
+    return batches
+
+
+def _column(name: str):
+    from great_expectations.expectations.row_conditions import Column
+
+    return Column(name)
 
 
 @dataclass
 class SuiteOutcome:
     success: bool
+    severity: str                 # ERROR if any failed expectation is an error, else WARN
     statistics: dict
     failed: list[dict]
+    docs_url: str | None = None
 
 
-def staging_answers_expectations(E) -> list:
-    """E is `great_expectations.expectations`; imported lazily (about 3 s)."""
-    return [
-        E.ExpectColumnValuesToBeUnique(column="answer_id"),
-        E.ExpectColumnValuesToNotBeNull(column="answer_id"),
-        E.ExpectColumnValuesToMatchRegex(column="school_year", regex=r"^\d{4}-\d{2}$"),
-        E.ExpectColumnValuesToBeInSet(column="question_id", value_set=list(QUESTION_IDS)),
-        E.ExpectColumnValuesToNotBeNull(column="question_id"),
-        E.ExpectColumnValuesToBeInSet(column="non_substantive", value_set=[True, False]),
-        # substantive answers always carry text (rows flagged non-substantive are kept too)
-        E.ExpectColumnValuesToNotBeNull(
-            column="answer_text", row_condition='non_substantive == False',
-            condition_parser="pandas"),
-        E.ExpectColumnValueLengthsToBeBetween(
-            column="answer_text", min_value=1, row_condition='non_substantive == False',
-            condition_parser="pandas"),
-    ]
-
-
-def run_suite(frame: pd.DataFrame, expectations, name: str) -> SuiteOutcome:
-    """Validate `frame` against the expectations built by `expectations(E)`."""
+def run_batches(suite_name: str, batches: list[Batch],
+                docs_dir: str | Path | None = None) -> SuiteOutcome:
+    """Validate every batch in one ephemeral context; build Data Docs into `docs_dir`."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    suite = context.suites.add(gx.ExpectationSuite(name=name))
-    for exp in expectations(gx.expectations):
-        suite.add_expectation(exp)
-    source = context.data_sources.add_pandas(f"{name}_source")
-    asset = source.add_dataframe_asset(name=name)
-    batch_def = asset.add_batch_definition_whole_dataframe(f"{name}_batch")
-    batch = batch_def.get_batch(batch_parameters={"dataframe": frame})
-    result = batch.validate(suite)
-    failed = []
-    for r in result.results:
-        if r.success:
-            continue
-        cfg = r.expectation_config
-        detail = r.result or {}
-        failed.append({
-            "expectation": cfg.type,
-            "column": cfg.kwargs.get("column"),
-            "unexpected_count": detail.get("unexpected_count"),
-            "partial_unexpected_list": [str(v) for v in
-                                        (detail.get("partial_unexpected_list") or [])[:10]],
+    if docs_dir is not None:
+        Path(docs_dir).mkdir(parents=True, exist_ok=True)
+        context.add_data_docs_site(DOCS_SITE, {
+            "class_name": "SiteBuilder",
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend",
+                              "base_directory": str(Path(docs_dir).resolve())},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
         })
-    stats = {k: (float(v) if v is not None else None) for k, v in result.statistics.items()}
-    return SuiteOutcome(success=bool(result.success), statistics=stats, failed=failed)
+    source = context.data_sources.add_pandas(f"{suite_name}_source")
+    failed, evaluated, passed = [], 0, 0
+    for batch in batches:
+        name = f"{suite_name}.{batch.name}"
+        suite = context.suites.add(gx.ExpectationSuite(name=name))
+        for exp in batch.build(gx.expectations):
+            suite.add_expectation(exp)
+        asset = source.add_dataframe_asset(name=batch.name)
+        definition = context.validation_definitions.add(gx.ValidationDefinition(
+            name=name, data=asset.add_batch_definition_whole_dataframe(batch.name),
+            suite=suite))
+        result = definition.run(batch_parameters={"dataframe": batch.frame})
+        for r in result.results:
+            evaluated += 1
+            if r.success:
+                passed += 1
+                continue
+            cfg, detail = r.expectation_config, r.result or {}
+            failed.append({
+                "batch": batch.name,
+                "expectation": cfg.type,
+                "description": cfg.description,
+                "severity": (cfg.meta or {}).get("severity", ERROR),
+                "column": cfg.kwargs.get("column"),
+                "observed_value": _plain(detail.get("observed_value")),
+                "unexpected_count": detail.get("unexpected_count"),
+                "partial_unexpected_list": [str(v) for v in
+                                            (detail.get("partial_unexpected_list") or [])[:10]],
+            })
+    docs_url = None
+    if docs_dir is not None:
+        docs_url = context.build_data_docs(site_names=[DOCS_SITE]).get(DOCS_SITE)
+    severity = ERROR if any(f["severity"] == ERROR for f in failed) else WARN
+    stats = {"evaluated_expectations": float(evaluated),
+             "successful_expectations": float(passed),
+             "unsuccessful_expectations": float(evaluated - passed),
+             "success_percent": 100.0 * passed / evaluated if evaluated else 100.0}
+    return SuiteOutcome(success=not failed, severity=severity, statistics=stats,
+                        failed=failed, docs_url=docs_url)
+
+
+def _plain(value):
+    return value if value is None or isinstance(value, (int, float, str, bool)) else str(value)

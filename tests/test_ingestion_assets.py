@@ -117,7 +117,8 @@ def test_checks_can_fail(tiny_landing: Path, broken: str, monkeypatch):
         assert query(tiny_landing, "select count(*) from staging.answers "
                                    "where answer_text ilike '%marisol%'") == [(0,)]
     else:
-        assert checks["answers_schema"] is False and checks["answers_expectations"] is False
+        # the contract is pandera's alone; the GX suite judges data quality (tests/test_checks_*)
+        assert checks["answers_schema"] is False and checks["answers_expectations"] is True
 
 
 def test_files_the_mapping_does_not_cover_are_reported(tiny_landing: Path):

@@ -5,9 +5,11 @@ with redaction (and catch its mistakes)."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 
 import pandas as pd
+from rapidfuzz import fuzz, process
 
 from pipeline.core.redact import RosterEntry, fold, name_variants
 
@@ -52,3 +54,101 @@ class NameScanner:
                     if isinstance(value, str) and self.find(value):
                         hits.append({"table": table, "column": column, "row": str(row)})
         return hits
+
+
+# --- the independent check ------------------------------------------------------------------
+# NameScanner above shares the Redactor's folding and its name variants, and staging already
+# withholds what it finds: a check built on it repeats the step it guards and cannot fail.
+# FuzzyNameScan is the check's own method: it strips the invisible characters that split a
+# word without showing (zero-width spaces and joiners, soft hyphens, bidi marks: Unicode
+# category Cf), cuts text into letter-only tokens with str.isalpha (digits, "_" and "-" split),
+# also joins each token with the next one ("Mari sol", "Mari-sol"), and scores every token
+# and pair against every roster name word and whole name with rapidfuzz's normalised Indel
+# similarity, so a spelling two edits away, in lower case or without its capital, still
+# scores high. Text inside the redactor's placeholders is not scanned.
+
+INVISIBLE_CATEGORIES = {"Cf"}            # format characters: U+200B-U+200D, U+00AD, U+2060...
+FUZZY_THRESHOLD = 85.0                   # rapidfuzz ratio (0-100) that counts as the name
+FUZZY_MIN_LENGTH = 5                     # shorter name words must match exactly
+_PLACEHOLDER_TEXT = ("[external coach name]", "[name]")
+
+
+def normalise_for_check(text: str) -> str:
+    """NFKD, marks and invisible format characters dropped, casefolded."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    kept = (ch for ch in decomposed
+            if not unicodedata.combining(ch)
+            and unicodedata.category(ch) not in INVISIBLE_CATEGORIES)
+    out = "".join(kept).casefold()
+    for placeholder in _PLACEHOLDER_TEXT:
+        out = out.replace(placeholder, " | ")
+    return out
+
+
+def letter_tokens(text: str) -> list[str]:
+    """Runs of letters (str.isalpha); anything else separates, and '|' breaks windows."""
+    tokens, current = [], []
+    for ch in text:
+        if ch.isalpha():
+            current.append(ch)
+            continue
+        if current:
+            tokens.append("".join(current))
+            current = []
+        if ch == "|":
+            tokens.append("|")
+    if current:
+        tokens.append("".join(current))
+    return tokens
+
+
+def windows(tokens: list[str]) -> set[str]:
+    """Each token, and each token joined with the next one (no window spans a placeholder)."""
+    out = {t for t in tokens if t != "|"}
+    for a, b in zip(tokens, tokens[1:], strict=False):
+        if a != "|" and b != "|":
+            out.add(a + b)
+    return out
+
+
+class FuzzyNameScan:
+    """Flags text in which a token or a pair of tokens scores >= `threshold` against a roster
+    name word or a whole roster name (words joined). Name words shorter than `min_length`
+    count only when matched exactly."""
+
+    def __init__(self, roster: Iterable[RosterEntry], threshold: float = FUZZY_THRESHOLD,
+                 min_length: int = FUZZY_MIN_LENGTH):
+        self.threshold = threshold
+        exact, fuzzy = set(), set()
+        for entry in roster:
+            words = letter_tokens(normalise_for_check(entry.full_name))
+            forms = set(words) | {"".join(words)}
+            if len(words) > 1:
+                forms.add("".join(words[1:]))
+            for form in forms:
+                (fuzzy if len(form) >= min_length else exact).add(form)
+        self._exact = exact
+        self._fuzzy = sorted(fuzzy)
+        self._min_length = min_length
+        self._cache: dict[str, str | None] = {}
+
+    def match(self, window: str) -> str | None:
+        """The roster form a window is taken for, or None."""
+        if window in self._cache:
+            return self._cache[window]
+        found = None
+        if window in self._exact:
+            found = window
+        elif len(window) >= self._min_length - 1 and self._fuzzy:
+            best = process.extractOne(window, self._fuzzy, scorer=fuzz.ratio,
+                                      score_cutoff=self.threshold)
+            found = best[0] if best else None
+        self._cache[window] = found
+        return found
+
+    def find(self, text: str) -> list[str]:
+        """The windows of `text` taken for a roster name (folded, for tests; never logged)."""
+        if not isinstance(text, str) or not text:
+            return []
+        return sorted(w for w in windows(letter_tokens(normalise_for_check(text)))
+                      if self.match(w))

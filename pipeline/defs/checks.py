@@ -5,7 +5,7 @@ import dagster as dg
 import pandas as pd
 import pandera.pandas as pa
 
-from pipeline.expectations import run_suite
+from pipeline.expectations import ERROR, Batch, run_batches
 from pipeline.schemas import failure_summary
 
 
@@ -25,15 +25,21 @@ def pandera_result(check_name: str, model: type[pa.DataFrameModel], frame: pd.Da
                                metadata={"n_rows": len(frame), "model": model.__name__})
 
 
-def gx_result(check_name: str, expectations, frame: pd.DataFrame, suite_name: str,
-              asset_key: dg.AssetKey) -> dg.AssetCheckResult:
-    outcome = run_suite(frame, expectations, suite_name)
-    return dg.AssetCheckResult(
-        check_name=check_name, asset_key=asset_key, passed=outcome.success,
-        metadata={"suite": suite_name, "n_rows": len(frame),
-                  **{k: v for k, v in outcome.statistics.items() if v is not None},
-                  "failed_expectations": dg.MetadataValue.json(outcome.failed)},
-    )
+def gx_result(check_name: str, suite_name: str, batches: list[Batch], asset_key: dg.AssetKey,
+              docs_dir: str | None = None) -> dg.AssetCheckResult:
+    """A GX run as a check result: fails on any failed expectation, with ERROR severity when
+    one of them is an error-level expectation, WARN when all failures are judgement calls."""
+    outcome = run_batches(suite_name, batches, docs_dir)
+    severity = (dg.AssetCheckSeverity.ERROR if outcome.severity == ERROR
+                else dg.AssetCheckSeverity.WARN)
+    metadata = {"suite": suite_name,
+                **{b.name + "_rows": len(b.frame) for b in batches},
+                **outcome.statistics,
+                "failed_expectations": dg.MetadataValue.json(outcome.failed)}
+    if outcome.docs_url:
+        metadata["data_docs"] = dg.MetadataValue.url(outcome.docs_url)
+    return dg.AssetCheckResult(check_name=check_name, asset_key=asset_key,
+                               passed=outcome.success, severity=severity, metadata=metadata)
 
 
 def md_table(frame: pd.DataFrame, max_rows: int = 10) -> dg.MetadataValue:

@@ -10,12 +10,12 @@ from pipeline import settings
 from pipeline.core import raw, staging
 from pipeline.core import warehouse as wh
 from pipeline.core.mapping import MAPPING_FILE_NAME, load_mapping
-from pipeline.core.name_scan import NameScanner
+from pipeline.core.name_scan import FuzzyNameScan
 from pipeline.core.redact import load_roster
 from pipeline.defs.checks import gx_result, md_table, pandera_result
 from pipeline.defs.partitions import school_years
 from pipeline.defs.resources import ProjectPaths, Warehouse
-from pipeline.expectations import staging_answers_expectations
+from pipeline.expectations import History, Limits, staging_batches
 from pipeline.schemas import RawSurveyRows, StagingAnswers
 
 RAW_ROWS = dg.AssetKey(["raw", "survey_rows"])
@@ -73,13 +73,17 @@ def raw_survey_rows(context: dg.AssetExecutionContext, paths: ProjectPaths,
         dg.AssetCheckSpec("answers_schema", asset=ANSWERS, blocking=True,
                           description="pandera StagingAnswers model"),
         dg.AssetCheckSpec("answers_expectations", asset=ANSWERS, blocking=True,
-                          description="GX suite: unique ids, school-year format, question ids, "
-                          "text on substantive answers"),
+                          description="GX data quality (docs/checks.md): ERROR if a submission "
+                          "date is outside the school year or a response id / export file was "
+                          "loaded for another year; WARN if answers per session leave the band "
+                          "of earlier sessions, or the non-substantive or quarantine share is "
+                          "over its ceiling. Data Docs: reports/data_docs/"),
         dg.AssetCheckSpec("rows_reconcile", asset=ANSWERS, blocking=True,
                           description="per file: raw rows = staged respondents + quarantined "
                           "rows"),
         dg.AssetCheckSpec("no_roster_names", asset=ANSWERS, blocking=True,
-                          description="no roster name survives redaction"),
+                          description="an independent fuzzy scan (not the redactor's method) "
+                          "finds no roster name in the redacted answers"),
     ],
 )
 def staging_answers(context: dg.AssetExecutionContext, paths: ProjectPaths,
@@ -97,13 +101,14 @@ def staging_answers(context: dg.AssetExecutionContext, paths: ProjectPaths,
         rows = wh.read_frame(con, "raw.survey_rows", where)
         staged = staging.stage_year(files, rows, mapping, roster, salt=paths.pseudonym_salt)
         # scanned before anything is written: an answer with a name never reaches staging
-        leaks = name_leaks(staged.answers, NameScanner(roster))
+        leaks = name_leaks(staged.answers, FuzzyNameScan(roster))
         staged.answers = staged.answers[~staged.answers["answer_id"].isin(leaks)]
         wh.replace_rows(con, "staging.answers", staged.answers, where)
         wh.replace_rows(con, "raw.redactions", staged.redactions, where)
         wh.replace_rows(con, "raw.quarantine", staged.quarantine,
                                {**where, "stage": "stage"})
         reconcile = reconciliation_by_file(con, year)
+        history = other_years(con, year)
     answers = staged.answers
     by_reason = staged.quarantine.groupby("reason").size() if len(staged.quarantine) else {}
     return dg.MaterializeResult(
@@ -123,8 +128,10 @@ def staging_answers(context: dg.AssetExecutionContext, paths: ProjectPaths,
         },
         check_results=[
             pandera_result("answers_schema", StagingAnswers, answers, ANSWERS),
-            gx_result("answers_expectations", staging_answers_expectations, answers,
-                      "staging_answers", ANSWERS),
+            gx_result("answers_expectations", f"staging_answers.{year}",
+                      staging_batches(year, answers, reconcile, files, history,
+                                      Limits.from_env()),
+                      ANSWERS, docs_dir=str(Path(paths.reports_dir) / "data_docs")),
             reconcile_result(reconcile),
             no_names_result(len(answers) + len(leaks), leaks),
         ],
@@ -168,8 +175,18 @@ def reconcile_result(frame: pd.DataFrame) -> dg.AssetCheckResult:
     )
 
 
-def name_leaks(answers: pd.DataFrame, scanner: NameScanner) -> list[str]:
-    """Ids of answers in which the independent scanner still finds a roster name."""
+def other_years(con, year: str) -> History:
+    """Response ids and export hashes already loaded for other school years."""
+    ids = con.execute("select distinct response_id from staging.answers "
+                      "where school_year <> $year", {"year": year}).fetchall()
+    hashes = con.execute("select distinct file_sha256 from raw.export_files "
+                         "where school_year <> $year and status = 'loaded'",
+                         {"year": year}).fetchall()
+    return History(response_ids={r for (r,) in ids}, file_sha256={h for (h,) in hashes})
+
+
+def name_leaks(answers: pd.DataFrame, scanner: FuzzyNameScan) -> list[str]:
+    """Ids of answers in which the independent fuzzy scan still finds a roster name."""
     return [aid for aid, text in zip(answers["answer_id"], answers["answer_text"], strict=True)
             if scanner.find(text)]
 

@@ -31,6 +31,14 @@ MAX_TOKENS = 128  # the model's training length; longer sentences are truncated
 BATCH = 64
 
 
+def cache_dir() -> Path:
+    """Where derived vectors are kept: $SURVEY_CACHE_DIR, else ~/.cache/survey-coding-pipeline."""
+    base = os.environ.get("SURVEY_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
+        "survey-coding-pipeline")
+    return Path(base)
+
+
 class ModelError(RuntimeError):
     """The embedding model cannot be found, or a file does not match its pinned sha256."""
 
@@ -144,6 +152,33 @@ class EmbeddingModel:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack([self._cache[t] for t in texts])
+
+    def embed_stored(self, texts) -> np.ndarray:
+        """`embed`, with the result kept on disk under cache_dir(), keyed by the model's and the
+        tokenizer's sha256 and the texts themselves: the codebook's prototypes are the same run
+        after run, so a run only embeds them again when the codebook or the model changed."""
+        import hashlib
+
+        texts = [str(t) for t in texts]
+        key = hashlib.sha256("\x00".join([self.sha256, str(self.files.tokenizer), *texts])
+                             .encode("utf-8")).hexdigest()[:32]
+        path = cache_dir() / f"vectors-{key}.npy"
+        if path.is_file():
+            try:
+                vectors = np.load(path, allow_pickle=False)
+                if vectors.shape == (len(texts), self.dim):
+                    return vectors
+            except (OSError, ValueError):
+                pass  # a damaged cache file: embed again and overwrite it
+        vectors = self.embed(texts)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+            np.save(tmp, vectors, allow_pickle=False)
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a read-only home: no cache, same result
+        return vectors
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         encodings = self._tokenizer.encode_batch(texts)

@@ -15,11 +15,13 @@ computed in pandas and passed to the expectations as parameters, so GX Data Docs
 dagster-ge only supports great_expectations < 1.0, so GX is called directly: an ephemeral
 context, a pandas data source with one dataframe asset per frame, a ValidationDefinition per
 frame (it stores its result, which `batch.validate` does not, so Data Docs can render it),
-and a local Data Docs site built under `<reports_dir>/data_docs/`.
+and a local Data Docs site per suite and year under `<reports_dir>/data_docs/` (its
+index.html links them).
 """
 
 from __future__ import annotations
 
+import html
 import os
 import re
 from collections.abc import Callable
@@ -197,12 +199,16 @@ def run_batches(suite_name: str, batches: list[Batch],
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    site_dir = None
     if docs_dir is not None:
-        Path(docs_dir).mkdir(parents=True, exist_ok=True)
+        # one site per suite (= per school year): a site's index builder deletes the pages of
+        # results its (in-memory) store does not hold, so years cannot share one site
+        site_dir = Path(docs_dir).resolve() / suite_name
+        site_dir.mkdir(parents=True, exist_ok=True)
         context.add_data_docs_site(DOCS_SITE, {
             "class_name": "SiteBuilder",
             "store_backend": {"class_name": "TupleFilesystemStoreBackend",
-                              "base_directory": str(Path(docs_dir).resolve())},
+                              "base_directory": str(site_dir)},
             "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
         })
     source = context.data_sources.add_pandas(f"{suite_name}_source")
@@ -235,15 +241,30 @@ def run_batches(suite_name: str, batches: list[Batch],
                                             (detail.get("partial_unexpected_list") or [])[:10]],
             })
     docs_url = None
-    if docs_dir is not None:
+    if site_dir is not None:
         docs_url = context.build_data_docs(site_names=[DOCS_SITE]).get(DOCS_SITE)
-    severity = ERROR if any(f["severity"] == ERROR for f in failed) else WARN
+        write_docs_index(site_dir.parent)
+    # WARN only when every failure is a judgement call; a pass reports the check's top severity
+    severity = WARN if failed and all(f["severity"] == WARN for f in failed) else ERROR
     stats = {"evaluated_expectations": float(evaluated),
              "successful_expectations": float(passed),
              "unsuccessful_expectations": float(evaluated - passed),
              "success_percent": 100.0 * passed / evaluated if evaluated else 100.0}
     return SuiteOutcome(success=not failed, severity=severity, statistics=stats,
                         failed=failed, docs_url=docs_url)
+
+
+def write_docs_index(docs_dir: Path) -> Path:
+    """`docs_dir/index.html`: a link to each suite's Data Docs site under it."""
+    sites = sorted(p.parent.name for p in docs_dir.glob("*/index.html"))
+    items = "\n".join(f'<li><a href="{html.escape(name)}/index.html">{html.escape(name)}</a></li>'
+                      for name in sites)
+    index = docs_dir / "index.html"
+    index.write_text("<!doctype html><meta charset=utf-8><title>Data Docs</title>\n"
+                     "<h1>Great Expectations Data Docs</h1>\n"
+                     f"<p>One site per suite and school year (latest run).</p>\n<ul>\n{items}\n</ul>\n",
+                     encoding="utf-8")
+    return index
 
 
 def _plain(value):

@@ -1,7 +1,8 @@
 """The suggestion stage in the warehouse's shape.
 
-In:  staged answers of one school year; the human final codes (agreed or adjudicated) of the
-     other years. Out: `coding.suggestions` rows of that year.
+In:  staged answers of every school year; the human final codes (agreed or adjudicated).
+Out: `coding.suggestions` rows, each year's from a model trained on the OTHER years' human codes
+(zero-shot where there are none), and `coding.suggestion_quality`.
 A year's trained suggestions never learn from that year (leave-one-school-year-out by
 construction), so `coding.suggestion_quality` can compare them with the year's human codes
 honestly; school-grouped cross-validation over every coded answer is reported beside it.
@@ -13,7 +14,14 @@ import numpy as np
 import pandas as pd
 
 from pipeline.core.suggest.quality import quality_table
-from pipeline.core.suggest.suggester import load_zero_shot, scored, suggest, train
+from pipeline.core.suggest.select import TRAINED_RULE
+from pipeline.core.suggest.suggester import (
+    load_zero_shot,
+    scored,
+    suggest,
+    suggestion_rows,
+    train,
+)
 from pipeline.core.suggest.trained import MIN_POSITIVES, cross_validated, label_matrix
 
 TABLE_COLUMNS = [
@@ -22,8 +30,6 @@ TABLE_COLUMNS = [
     "codebook_version",
 ]
 HUMAN_PROVENANCES = ("agreed", "adjudicated")
-
-
 _FITTED: dict = {}
 
 
@@ -88,10 +94,8 @@ def coded_answers(answers: pd.DataFrame, coder_units: pd.DataFrame) -> pd.DataFr
 def school_grouped_cv(zs, answers: pd.DataFrame, reference: pd.DataFrame, n_splits: int = 5
                       ) -> tuple[pd.DataFrame, np.ndarray]:
     """Trained suggestions for every coded answer from models that never saw its school, as
-    suggestion rows (source 'trained'), and the fold of each answer."""
-    from pipeline.core.suggest.select import TRAINED_RULE
-    from pipeline.core.suggest.suggester import suggestion_rows
-
+    suggestion rows (source 'trained'; a code too rare to train in a fold keeps its zero-shot
+    probability there), and the fold of each answer."""
     units, probs, carrier, x = scored(zs, answers, "answer_id", "answer_text")
     y = label_matrix(answers["answer_id"], reference, [c.code_id for c in zs.protos.codes])
     groups = answers["school_id"].fillna("unknown").astype(str).to_numpy()

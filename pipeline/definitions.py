@@ -5,6 +5,7 @@ import dagster as dg
 from pipeline.defs import (
     automation,
     coding,
+    contracts,
     ingestion,
     marts,
     reconciliation,
@@ -19,6 +20,7 @@ def build_defs(resources: dict | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=dg.load_assets_from_modules([ingestion, coding, reconciliation, suggestions, marts,
                                                 report]),
+        asset_checks=contracts.checks,
         jobs=automation.jobs,
         sensors=automation.sensors,
         schedules=automation.schedules,

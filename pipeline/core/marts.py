@@ -450,34 +450,13 @@ def reconcile_marts_with_final_codes(
 
 # ----------------------------------------------------------------------------- warehouse DDL
 
-_FREQ_TAIL = """framework VARCHAR NOT NULL, dimension VARCHAR, code_id VARCHAR, label VARCHAR,
-    n_answers INTEGER NOT NULL, n_substantive INTEGER NOT NULL, rate_per_100 DOUBLE"""
-# Column definitions for warehouse.register_table, in the order the functions return them.
-MART_TABLES: dict[str, str] = {
-    "marts.code_frequencies": f"""level VARCHAR NOT NULL, school_year VARCHAR NOT NULL,
-        question_id VARCHAR NOT NULL, {_FREQ_TAIL}, n_schools INTEGER NOT NULL,
-        n_sessions INTEGER NOT NULL, coding_source VARCHAR NOT NULL""",
-    "marts.code_trends": f"""level VARCHAR NOT NULL, school_year VARCHAR NOT NULL,
-        question_id VARCHAR NOT NULL, session_number INTEGER, {_FREQ_TAIL},
-        n_schools INTEGER NOT NULL, n_sessions INTEGER NOT NULL, coding_source VARCHAR NOT NULL""",
-    "marts.by_school": f"""level VARCHAR NOT NULL, school_year VARCHAR NOT NULL,
-        question_id VARCHAR NOT NULL, school_id VARCHAR, {_FREQ_TAIL},
-        n_sessions INTEGER NOT NULL, coding_source VARCHAR NOT NULL""",
-    "marts.by_coach": f"""level VARCHAR NOT NULL, school_year VARCHAR NOT NULL,
-        question_id VARCHAR NOT NULL, coach_id VARCHAR, {_FREQ_TAIL},
-        n_schools INTEGER NOT NULL, n_sessions INTEGER NOT NULL, coding_source VARCHAR NOT NULL""",
-    "marts.year_over_year": """level VARCHAR NOT NULL, question_id VARCHAR NOT NULL,
-        framework VARCHAR NOT NULL, dimension VARCHAR, code_id VARCHAR, label VARCHAR,
-        year_a VARCHAR NOT NULL, year_b VARCHAR NOT NULL, n_answers_a INTEGER,
-        n_substantive_a INTEGER, rate_a DOUBLE, n_answers_b INTEGER, n_substantive_b INTEGER,
-        rate_b DOUBLE, diff_per_100 DOUBLE, diff_ci_low DOUBLE, diff_ci_high DOUBLE,
-        cohens_h DOUBLE, test VARCHAR, statistic DOUBLE, p_value DOUBLE, p_adjusted DOUBLE,
-        coding_source_a VARCHAR, coding_source_b VARCHAR, comparable BOOLEAN NOT NULL,
-        note VARCHAR""",
-    "marts.exemplar_quotes": """question_id VARCHAR NOT NULL, framework VARCHAR NOT NULL,
-        dimension VARCHAR NOT NULL, code_id VARCHAR NOT NULL, label VARCHAR,
-        rank INTEGER NOT NULL, school_year VARCHAR NOT NULL, session_number INTEGER,
-        school_id VARCHAR, answer_id VARCHAR NOT NULL, quote VARCHAR NOT NULL,
-        n_chars INTEGER NOT NULL, provenance VARCHAR NOT NULL, agreed BOOLEAN NOT NULL,
-        evidence_text VARCHAR, reason VARCHAR NOT NULL""",
-}
+# The marts' columns are declared in the table catalog (pipeline/core/catalog.py), which imports
+# this module's constants; MART_TABLES (schema.table -> DDL) is derived from it on access, and
+# YOY_COLUMNS above is checked against it by tests/test_catalog.py.
+
+def __getattr__(name: str):
+    if name == "MART_TABLES":
+        from pipeline.core import catalog
+
+        return {t: catalog.ddl(t) for t in catalog.TABLES if t.startswith("marts.")}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

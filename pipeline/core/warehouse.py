@@ -1,5 +1,5 @@
-"""The DuckDB warehouse: table contracts (DDL), connections that wait for a held lock,
-and idempotent writes (delete the slice, insert the new rows, in one transaction)."""
+"""The DuckDB warehouse: the tables' DDL (generated from the catalog), connections that wait
+for a held lock, and idempotent writes (delete the slice, insert the new rows, in one transaction)."""
 
 from __future__ import annotations
 
@@ -11,92 +11,11 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-# schema.table -> column definitions. The warehouse README documents every column.
-TABLES: dict[str, str] = {
-    "raw.export_files": """
-        school_year VARCHAR NOT NULL, file_name VARCHAR NOT NULL, file_sha256 VARCHAR,
-        reader VARCHAR, detected BOOLEAN, encoding VARCHAR, n_columns INTEGER,
-        columns JSON, labels JSON, n_records INTEGER, n_rows INTEGER, n_problems INTEGER,
-        status VARCHAR NOT NULL, error VARCHAR, loaded_at TIMESTAMP""",
-    "raw.survey_rows": """
-        school_year VARCHAR NOT NULL, file_name VARCHAR NOT NULL, file_sha256 VARCHAR NOT NULL,
-        row_number INTEGER NOT NULL, reader VARCHAR NOT NULL, record JSON NOT NULL,
-        loaded_at TIMESTAMP""",
-    "raw.quarantine": """
-        school_year VARCHAR NOT NULL, file_name VARCHAR NOT NULL, row_number INTEGER,
-        column_name VARCHAR, stage VARCHAR NOT NULL, level VARCHAR NOT NULL,
-        reason VARCHAR NOT NULL, quarantined_at TIMESTAMP""",
-    "raw.redactions": """
-        school_year VARCHAR NOT NULL, file_name VARCHAR NOT NULL, row_number INTEGER NOT NULL,
-        answer_id VARCHAR NOT NULL, question_id VARCHAR NOT NULL, start INTEGER NOT NULL,
-        "end" INTEGER NOT NULL, original VARCHAR NOT NULL, placeholder VARCHAR NOT NULL""",
-    "staging.answers": """
-        answer_id VARCHAR NOT NULL, school_year VARCHAR NOT NULL, session_number INTEGER,
-        session_date DATE, submitted_at TIMESTAMP, response_id VARCHAR NOT NULL,
-        school_id VARCHAR, coach_id VARCHAR, role VARCHAR, question_id VARCHAR NOT NULL,
-        answer_text VARCHAR NOT NULL, non_substantive BOOLEAN NOT NULL,
-        n_redactions INTEGER NOT NULL, file_name VARCHAR NOT NULL, row_number INTEGER NOT NULL""",
-    "coding.codebook_codes": """
-        framework VARCHAR NOT NULL, dimension VARCHAR NOT NULL, code_id VARCHAR NOT NULL,
-        label VARCHAR NOT NULL, description VARCHAR, patterns JSON NOT NULL,
-        codebook_version VARCHAR NOT NULL""",
-    "coding.code_applications": """
-        answer_id VARCHAR NOT NULL, school_year VARCHAR NOT NULL, question_id VARCHAR NOT NULL,
-        coder VARCHAR NOT NULL, coder_kind VARCHAR NOT NULL, framework VARCHAR NOT NULL,
-        dimension VARCHAR NOT NULL, code_id VARCHAR NOT NULL, codebook_version VARCHAR,
-        n_evidence INTEGER, evidence JSON, note VARCHAR, source_file VARCHAR,
-        source_row INTEGER""",
-    "coding.coder_units": """
-        answer_id VARCHAR NOT NULL, coder VARCHAR NOT NULL, question_id VARCHAR NOT NULL,
-        school_year VARCHAR NOT NULL, basis VARCHAR NOT NULL""",
-    "coding.sheet_quarantine": """
-        source_file VARCHAR NOT NULL, source_sheet VARCHAR, source_row INTEGER,
-        source_column VARCHAR, column_name VARCHAR, coder VARCHAR, answer_id VARCHAR,
-        code VARCHAR, reason VARCHAR NOT NULL""",
-    "coding.agreement": """
-        coder_a VARCHAR NOT NULL, coder_b VARCHAR NOT NULL, level VARCHAR NOT NULL,
-        framework VARCHAR, dimension VARCHAR, code_id VARCHAR, question_id VARCHAR,
-        school_year VARCHAR, n_units BIGINT, n_answers BIGINT, n_both BIGINT,
-        n_only_a BIGINT, n_only_b BIGINT, n_neither BIGINT, prevalence DOUBLE,
-        percent_agreement DOUBLE, cohen_kappa DOUBLE, krippendorff_alpha DOUBLE,
-        gwet_ac1 DOUBLE, pabak DOUBLE,
-        percent_agreement_ci_low DOUBLE, percent_agreement_ci_high DOUBLE,
-        cohen_kappa_ci_low DOUBLE, cohen_kappa_ci_high DOUBLE,
-        krippendorff_alpha_ci_low DOUBLE, krippendorff_alpha_ci_high DOUBLE,
-        gwet_ac1_ci_low DOUBLE, gwet_ac1_ci_high DOUBLE,
-        pabak_ci_low DOUBLE, pabak_ci_high DOUBLE, undefined_reason VARCHAR""",
-    "coding.discrepancies": """
-        discrepancy_id VARCHAR NOT NULL, answer_id VARCHAR NOT NULL, school_year VARCHAR,
-        question_id VARCHAR, framework VARCHAR NOT NULL, dimension VARCHAR NOT NULL,
-        code_id VARCHAR NOT NULL, answer_text VARCHAR, coder_a VARCHAR, decision_a VARCHAR,
-        coder_b VARCHAR, decision_b VARCHAR, keyword_applied BOOLEAN, keyword_evidence VARCHAR""",
-    "coding.adjudications": """
-        discrepancy_id VARCHAR NOT NULL, decision VARCHAR, decision_text VARCHAR,
-        reason VARCHAR, adjudicator VARCHAR, accepted BOOLEAN, source_file VARCHAR,
-        source_row INTEGER""",
-    "coding.adjudication_problems": """
-        source_file VARCHAR, source_row INTEGER, column_name VARCHAR, discrepancy_id VARCHAR,
-        reason VARCHAR NOT NULL""",
-    "coding.final_codes": """
-        answer_id VARCHAR NOT NULL, school_year VARCHAR NOT NULL, question_id VARCHAR NOT NULL,
-        framework VARCHAR NOT NULL, dimension VARCHAR NOT NULL, code_id VARCHAR NOT NULL,
-        provenance VARCHAR NOT NULL, decided_by VARCHAR, discrepancy_id VARCHAR""",
-    "coding.keyword_quality": """
-        framework VARCHAR, dimension VARCHAR, code_id VARCHAR, n_answers BIGINT, tp BIGINT,
-        fp BIGINT, fn BIGINT, precision DOUBLE, recall DOUBLE, f1 DOUBLE""",
-    "coding.suggestions": """
-        answer_id VARCHAR NOT NULL, school_year VARCHAR NOT NULL, question_id VARCHAR NOT NULL,
-        framework VARCHAR NOT NULL, dimension VARCHAR NOT NULL, code_id VARCHAR NOT NULL,
-        probability DOUBLE NOT NULL, source VARCHAR NOT NULL, evidence_text VARCHAR,
-        evidence_start INTEGER, evidence_end INTEGER, model_sha256 VARCHAR NOT NULL,
-        codebook_version VARCHAR""",
-    "coding.suggestion_quality": """
-        evaluation VARCHAR NOT NULL, source VARCHAR, level VARCHAR NOT NULL, framework VARCHAR,
-        dimension VARCHAR, code_id VARCHAR, question_id VARCHAR, school_year VARCHAR,
-        n_answers BIGINT, tp BIGINT, fp BIGINT, fn BIGINT, tn BIGINT, precision DOUBLE,
-        recall DOUBLE, f1 DOUBLE, cohen_kappa DOUBLE, keyword_precision DOUBLE,
-        keyword_recall DOUBLE, keyword_f1 DOUBLE, keyword_kappa DOUBLE""",
-}
+from pipeline.core import catalog
+
+# schema.table -> column definitions, generated from the table catalog (pipeline/core/catalog.py,
+# which also documents every column and generates warehouse/README.md's column tables).
+TABLES: dict[str, str] = {name: catalog.ddl(name) for name in catalog.TABLES}
 
 
 class WarehouseLockedError(RuntimeError):
@@ -104,17 +23,22 @@ class WarehouseLockedError(RuntimeError):
 
 
 def register_table(name: str, columns_sql: str) -> None:
-    """Stages outside this module declare their tables here."""
-    TABLES[name] = columns_sql
+    """Deprecated: every table is declared in the catalog. Kept so that callers not yet updated
+    keep working; it only checks that their column list is the catalog's."""
+    declared = [part.split()[0].strip('"') for part in columns_sql.split(",") if part.strip()]
+    if declared != catalog.columns(name):
+        raise ValueError(f"{name}: columns {declared} differ from the catalog's "
+                         f"{catalog.columns(name)} (pipeline/core/catalog.py)")
 
 
 def column_names(table: str) -> list[str]:
-    """Column names of a table as declared in TABLES (no connection needed)."""
-    return [part.split()[0].strip('"') for part in TABLES[table].split(",") if part.strip()]
+    """Column names of a table as declared in the catalog (no connection needed)."""
+    return catalog.columns(table)
 
 
 def empty_frame(table: str) -> pd.DataFrame:
-    return pd.DataFrame(columns=column_names(table))
+    """No rows, the table's columns, typed."""
+    return catalog.empty_frame(table)
 
 
 def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:

@@ -1,0 +1,114 @@
+"""Contract checks: one blocking pandera check per (table, writing asset), generated from the
+table catalog (pipeline/core/catalog.py), run on the rows the asset wrote.
+
+Each check reads the asset's slice of the table (its school year for a partitioned asset, its
+`coder_kind` or `stage` where two assets write one table) through the Warehouse resource,
+read-only and in the "warehouse" pool, so it waits for a writer instead of deadlocking it; its
+failure metadata names the failing rules and a sample of failing rows (checks.pandera_result).
+
+Tables whose writer already validates the frame with its catalog model before writing it are
+not checked twice: raw.survey_rows (raw_rows_schema), staging.answers (answers_schema),
+coding.suggestions (suggestions_schema), coding.suggestion_quality (suggestion_quality_schema).
+"""
+
+import warnings
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+from pipeline.core import catalog
+from pipeline.core import warehouse as wh
+from pipeline.defs.checks import pandera_result
+from pipeline.defs.partitions import school_years
+from pipeline.defs.resources import Warehouse
+
+# table -> the check that already holds its contract (run on the frame before it is written)
+VALIDATED_BEFORE_WRITE = {
+    "raw.survey_rows": "raw/survey_rows:raw_rows_schema",
+    "staging.answers": "staging/answers:answers_schema",
+    "coding.suggestions": "coding/suggestions:suggestions_schema",
+    "coding.suggestion_quality": "coding/suggestion_quality:suggestion_quality_schema",
+}
+
+
+@dataclass(frozen=True)
+class Contract:
+    table: str
+    asset: str                      # the writing asset's key, "/"-separated
+    where: dict = field(default_factory=dict)   # the slice this asset replaces (besides year)
+    partitioned: bool = False       # the asset is partitioned by school year: check its year
+
+    @property
+    def asset_key(self) -> dg.AssetKey:
+        return dg.AssetKey.from_user_string(self.asset)
+
+    @property
+    def check_name(self) -> str:
+        return self.table.replace(".", "_") + "_contract"
+
+
+# who writes what (grep replace_rows in pipeline/defs); tests/test_catalog.py checks that every
+# catalog table is covered here or in VALIDATED_BEFORE_WRITE
+CONTRACTS = (
+    Contract("raw.export_files", "raw/survey_rows", partitioned=True),
+    Contract("raw.quarantine", "raw/survey_rows", {"stage": "read"}, partitioned=True),
+    Contract("raw.quarantine", "staging/answers", {"stage": "stage"}, partitioned=True),
+    Contract("raw.redactions", "staging/answers", partitioned=True),
+    Contract("coding.codebook_codes", "coding/codebook_codes"),
+    Contract("coding.code_applications", "coding/keyword_applications",
+             {"coder_kind": "keyword"}, partitioned=True),
+    Contract("coding.code_applications", "coding/human_applications", {"coder_kind": "human"}),
+    Contract("coding.coder_units", "coding/human_applications"),
+    Contract("coding.sheet_quarantine", "coding/human_applications"),
+    Contract("coding.agreement", "coding/agreement"),
+    Contract("coding.discrepancies", "coding/discrepancies"),
+    Contract("coding.adjudications", "coding/adjudications"),
+    Contract("coding.adjudication_problems", "coding/adjudications"),
+    Contract("coding.final_codes", "coding/final_codes"),
+    Contract("coding.keyword_quality", "coding/keyword_quality"),
+    *(Contract(name, name.replace(".", "/")) for name in catalog.TABLES
+      if name.startswith("marts.")),
+)
+
+
+def contract_result(contract: Contract, con, partition_key: str | None = None
+                    ) -> dg.AssetCheckResult:
+    """Validate the contract's slice of its table (read from `con`) with the catalog model."""
+    where = dict(contract.where)
+    if contract.partitioned and partition_key is not None:
+        where["school_year"] = partition_key
+    frame = wh.read_frame(con, contract.table, where or None)
+    result = pandera_result(contract.check_name, catalog.model(contract.table), frame,
+                            contract.asset_key)
+    return dg.AssetCheckResult(
+        check_name=result.check_name, asset_key=result.asset_key, passed=result.passed,
+        metadata={**result.metadata, "table": dg.MetadataValue.text(contract.table),
+                  "slice": dg.MetadataValue.json(where)})
+
+
+def _build(contract: Contract) -> dg.AssetChecksDefinition:
+    spec = catalog.table(contract.table)
+    rules = f"pandera contract of {contract.table} (pipeline/core/catalog.py): types, " \
+        "nullability, key, allowed values"
+    slice_text = ", ".join(f"{k} = {v!r}" for k, v in contract.where.items())
+
+    @dg.asset_check(
+        asset=contract.asset_key, name=contract.check_name, blocking=True, pool="warehouse",
+        partitions_def=school_years if contract.partitioned else None,
+        description=rules + (f"; the rows with {slice_text}" if slice_text else "")
+        + (f". {spec.description}" if spec.description else ""),
+    )
+    def _check(context: dg.AssetCheckExecutionContext, warehouse: Warehouse
+               ) -> dg.AssetCheckResult:
+        key = context.partition_key if contract.partitioned else None
+        with warehouse.connect(context.log, read_only=True) as con:
+            return contract_result(contract, con, key)
+
+    return _check
+
+
+with warnings.catch_warnings():
+    # partitions_def on an asset check is a Dagster preview feature (1.13): the check of a
+    # partitioned asset validates the partition's school year, in the run that wrote it
+    warnings.simplefilter("ignore", dg.PreviewWarning)
+    checks: list[dg.AssetChecksDefinition] = [_build(c) for c in CONTRACTS]

@@ -240,3 +240,28 @@ def test_markdown_cli(capsys):
     assert catalog.main(["--markdown"]) == 0
     assert capsys.readouterr().out == catalog.markdown()
     assert catalog.main([]) == 2
+
+
+def test_partitioned_writers_and_their_contract_checks_run_together_and_pass(tiny_landing):
+    """In one partitioned run the asset writes, then its checks read the year's slice
+    read-only (no deadlock with the writer, which has closed its connection)."""
+    from pipeline.defs import ingestion
+    from tests.conftest import make_resources
+
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("school_year", ["2020-21"])
+    assets = dg.load_assets_from_modules([ingestion])
+    keys = [dg.AssetKey(["raw", "survey_rows"]), dg.AssetKey(["staging", "answers"])]
+    mine = [c for c in contracts.checks
+            if any(s.asset_key in keys for s in c.check_specs)]
+    result = dg.materialize([*assets, *mine], instance=instance, partition_key="2020-21",
+                            selection=dg.AssetSelection.assets(*keys)
+                            | dg.AssetSelection.checks(*mine),
+                            resources=make_resources(tiny_landing, wait_seconds=5))
+    assert result.success
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()
+                   if e.check_name.endswith("_contract")}
+    assert set(evaluations) == {"raw_export_files_contract", "raw_quarantine_contract",
+                                "raw_redactions_contract"}
+    assert all(e.passed for e in evaluations.values())
+    assert evaluations["raw_redactions_contract"].metadata["n_rows"].value > 0

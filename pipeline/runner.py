@@ -74,7 +74,10 @@ def materialize_all(
     sync_partitions(instance, years)
     repo = defs.get_repository_def()
     graph = repo.asset_graph
-    assets = list({id(a): a for a in repo.assets_defs_by_key.values()}.values())
+    # Asset checks defined outside their asset (pipeline/defs/contracts.py) run with it: a
+    # selected asset's checks are part of its step selection.
+    assets = list({id(a): a for a in [*repo.assets_defs_by_key.values(),
+                                      *repo.asset_checks_defs_by_key.values()]}.values())
     before, partitioned, after = run_order(graph)
     resources = resources if resources is not None else {}
     results = []

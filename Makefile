@@ -7,7 +7,7 @@ export DAGSTER_HOME := $(CURDIR)/dagster_home
 
 .PHONY: run test dev lint check-defs bench sample clean
 
-$(STAMP): pyproject.toml pipeline/core/_scanner.c
+$(STAMP): pyproject.toml pipeline/core/coding/_scanner.c
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
@@ -40,7 +40,7 @@ bench: $(STAMP)
 
 ## Regenerate the bundled synthetic sample (seeded; the committed files are its output)
 sample: $(STAMP)
-	$(BIN)/python -m pipeline.core.synth --out data/sample
+	$(BIN)/python -m tools.sample.synth --out data/sample
 
 clean:
 	rm -rf warehouse/survey.duckdb reports

@@ -25,7 +25,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.core.agreement import agreement_table  # noqa: E402
+from pipeline.core.reconciliation.agreement import agreement_table  # noqa: E402
 
 
 def synthetic(n_answers: int, n_codes: int, seed: int = 0):

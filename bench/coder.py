@@ -35,12 +35,12 @@ import ahocorasick
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.core.codebook import load_codebooks  # noqa: E402
-from pipeline.core.matcher import KeywordCoder, _bounded, phrase_key  # noqa: E402
+from pipeline.core.coding.codebook import load_codebooks  # noqa: E402
+from pipeline.core.coding.matcher import KeywordCoder, _bounded, phrase_key  # noqa: E402
 
 
 def answer_texts(n: int, seed: int) -> list[str]:
-    from pipeline.core.synth import synthetic_answer_texts
+    from tools.sample.synth import synthetic_answer_texts
 
     return synthetic_answer_texts(n, seed=seed)
 

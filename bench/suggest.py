@@ -8,7 +8,7 @@ All in one process, with the shipped codebooks (codebooks/) and the installed mo
   `ZeroShot.fit` (embedding every prototype of the codebooks and the leave-one-out calibration
   on the codebook's examples). A fresh model per repeat, so nothing is cached between repeats.
 - zero-shot: `suggest(zs, answers)` on the --n synthetic answers
-  (`pipeline.core.synth.synthetic_answer_texts`, seed 0), the path the CLI and the Dagster
+  (`tools.sample.synth.synthetic_answer_texts`, seed 0), the path the CLI and the Dagster
   asset use: split into units, embed, compare with the prototypes, keyword coder, logistic
   calibration, selection, suggestion rows.
 - trained: per-code logistic models fitted (`suggester.train`) on the first half of the
@@ -45,8 +45,8 @@ sys.path.insert(0, str(ROOT))
 
 import pandas as pd  # noqa: E402
 
-from pipeline.core.codebook import load_codebooks  # noqa: E402
-from pipeline.core.matcher import KeywordCoder  # noqa: E402
+from pipeline.core.coding.codebook import load_codebooks  # noqa: E402
+from pipeline.core.coding.matcher import KeywordCoder  # noqa: E402
 from pipeline.core.suggest import zero_shot as zs_mod  # noqa: E402
 from pipeline.core.suggest.model import BATCH, EmbeddingModel  # noqa: E402
 from pipeline.core.suggest.sentences import units_frame  # noqa: E402
@@ -204,7 +204,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
 
-    from pipeline.core.synth import synthetic_answer_texts
+    from tools.sample.synth import synthetic_answer_texts
 
     texts = synthetic_answer_texts(args.n, seed=args.seed)
     frame = pd.DataFrame({"id": [f"a{i}" for i in range(len(texts))], "text": texts})

@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 
 import pandas as pd  # noqa: E402
 
-from pipeline.core.codebook import load_codebooks  # noqa: E402
+from pipeline.core.coding.codebook import load_codebooks  # noqa: E402
 from pipeline.core.suggest.evaluate import category_coverage  # noqa: E402
 from pipeline.core.suggest.select import SelectionRule, select  # noqa: E402
 from pipeline.core.suggest.suggester import load_zero_shot  # noqa: E402

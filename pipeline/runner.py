@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from pipeline.core.raw import school_years
+from pipeline.core.ingest.raw import school_years
 from pipeline.defs.partitions import school_years as school_year_partitions
 
 

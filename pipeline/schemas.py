@@ -1,5 +1,5 @@
 """pandera models: the column contract of every warehouse table, generated from the table
-catalog (pipeline/core/catalog.py: dtypes, nullability, keys, allowed values, value rules).
+catalog (pipeline/core/warehouse/catalog.py: dtypes, nullability, keys, allowed values, value rules).
 
 `MODELS` holds one per table. The blocking contract checks (pipeline/defs/contracts.py, and
 the checks of the assets that validate their frame before writing it) run them; the failure
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pandera.pandas as pa
 
-from pipeline.core import catalog
-from pipeline.core.catalog import SCHOOL_YEAR  # noqa: F401  (kept for importers)
+from pipeline.core.warehouse import catalog
+from pipeline.core.warehouse.catalog import SCHOOL_YEAR  # noqa: F401  (kept for importers)
 
 MODELS: dict[str, type[pa.DataFrameModel]] = catalog.models()
 

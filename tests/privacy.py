@@ -6,8 +6,8 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline.core.name_scan import NameScanner
-from pipeline.core.redact import load_roster
+from pipeline.core.privacy.name_scan import NameScanner
+from pipeline.core.privacy.redact import load_roster
 
 
 def names_outside_raw(db: Path, roster_path: Path, files: list[Path] = ()) -> list[dict]:

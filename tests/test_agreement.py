@@ -1,4 +1,4 @@
-"""pipeline.core.agreement: published reference values, properties, and the agreement table.
+"""pipeline.core.reconciliation.agreement: published reference values, properties, and the agreement table.
 
 Reference values are hard-coded with their source next to each one. Where a source prints a
 value rounded to 3 decimals the test compares at that precision.
@@ -15,7 +15,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from pipeline.core.agreement import (
+from pipeline.core.reconciliation.agreement import (
     CI_STATS,
     AgreementError,
     _pair_counts,

@@ -1,4 +1,4 @@
-"""The table catalog (pipeline/core/catalog.py) is the one declaration of every warehouse table:
+"""The table catalog (pipeline/core/warehouse/catalog.py) is the one declaration of every warehouse table:
 the DDL, the empty frames, the pandera models, the contract checks and warehouse/README.md's
 column tables all come from it or are checked against it here."""
 
@@ -13,10 +13,15 @@ import pandas as pd
 import pandera.pandas as pa
 import pytest
 
-from pipeline.core import catalog, codebook, coder_sheets, coding, marts, quotes, raw, reconcile
-from pipeline.core import views as views_module
-from pipeline.core import warehouse as wh
+from pipeline.core.coding import codebook, coder_sheets
+from pipeline.core.coding import keyword as coding
+from pipeline.core.ingest import raw
+from pipeline.core.marts import marts, quotes
+from pipeline.core.reconciliation import reconcile
 from pipeline.core.suggest import quality
+from pipeline.core.warehouse import catalog
+from pipeline.core.warehouse import connection as wh
+from pipeline.core.warehouse import views as views_module
 from pipeline.defs import contracts
 from pipeline.schemas import MODELS
 
@@ -230,7 +235,7 @@ def test_readme_holds_the_catalogs_generated_column_tables():
     generated = catalog.markdown()
     text = README.read_text(encoding="utf-8")
     assert generated in text, ("warehouse/README.md is out of date: regenerate its column "
-                               "tables with `python -m pipeline.core.catalog --markdown`")
+                               "tables with `python -m pipeline.core.warehouse.catalog --markdown`")
     for t in catalog.TABLES.values():
         for col in t.columns:
             assert f"| {col.name} | {col.type} |" in text, (t.name, col.name)

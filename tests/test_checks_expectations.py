@@ -10,9 +10,9 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from pipeline.core import raw, staging
-from pipeline.core.mapping import MAPPING_FILE_NAME, load_mapping
-from pipeline.core.redact import load_roster
+from pipeline.core.ingest import raw, staging
+from pipeline.core.ingest.mapping import MAPPING_FILE_NAME, load_mapping
+from pipeline.core.privacy.redact import load_roster
 from pipeline.defs import ingestion
 from pipeline.expectations import (
     ERROR,

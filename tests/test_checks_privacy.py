@@ -10,10 +10,10 @@ import dagster as dg
 import duckdb
 import pytest
 
-from pipeline.core import raw, staging
-from pipeline.core.mapping import MAPPING_FILE_NAME, load_mapping
-from pipeline.core.name_scan import FuzzyNameScan, NameScanner, normalise_for_check
-from pipeline.core.redact import Redactor, load_roster
+from pipeline.core.ingest import raw, staging
+from pipeline.core.ingest.mapping import MAPPING_FILE_NAME, load_mapping
+from pipeline.core.privacy.name_scan import FuzzyNameScan, NameScanner, normalise_for_check
+from pipeline.core.privacy.redact import Redactor, load_roster
 from pipeline.defs import ingestion
 from tests.conftest import GF_HEADER, SAMPLE, make_resources, write_landing
 

@@ -97,8 +97,8 @@ def test_real_google_forms_export_with_a_mapping(tmp_path: Path):
 
 def test_real_qualtrics_export_flags_na_as_non_substantive(tmp_path: Path):
     """The developer-data file's literal 'N/A' is staged, kept and flagged."""
-    from pipeline.core import raw, staging
-    from pipeline.core.mapping import load_mapping
+    from pipeline.core.ingest import raw, staging
+    from pipeline.core.ingest.mapping import load_mapping
 
     mapping_path = tmp_path / "m.yaml"
     mapping_path.write_text(

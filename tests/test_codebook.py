@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.core.codebook import (
+from pipeline.core.coding.codebook import (
     CodebookError,
     codebook_codes_frame,
     load_codebook,
@@ -203,7 +203,7 @@ MEANING = """\
 
 
 def test_shipped_codes_carry_meaning():
-    from pipeline.core.codebook import MIN_EXAMPLES, meaning_gaps
+    from pipeline.core.coding.codebook import MIN_EXAMPLES, meaning_gaps
 
     books = load_codebooks(CODEBOOKS)
     assert meaning_gaps(books) == []
@@ -214,7 +214,7 @@ def test_shipped_codes_carry_meaning():
 
 
 def test_meaning_is_parsed_and_gaps_listed(tmp_path):
-    from pipeline.core.codebook import meaning_gaps
+    from pipeline.core.coding.codebook import meaning_gaps
 
     full = load_codebook(write(tmp_path, GOOD.replace("    patterns:\n", MEANING + "    patterns:\n")))
     (code,) = full.codes

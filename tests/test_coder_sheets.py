@@ -1,4 +1,4 @@
-"""pipeline.core.coder_sheets: layouts, workbook and CSV-per-coder, every validation reason,
+"""pipeline.core.coding.coder_sheets: layouts, workbook and CSV-per-coder, every validation reason,
 the units rule, and (property) that every sheet row is accounted for exactly once."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import xlsxwriter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.core.codebook import codebook_codes_frame, load_codebooks
-from pipeline.core.coder_sheets import (
+from pipeline.core.coding.codebook import codebook_codes_frame, load_codebooks
+from pipeline.core.coding.coder_sheets import (
     SHEET_ROW_COLUMNS,
     CoderSheetError,
     coder_sheet_files,

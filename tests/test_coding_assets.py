@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 
-from pipeline.core.coding import span_mismatches, unknown_codes
+from pipeline.core.coding.keyword import span_mismatches, unknown_codes
 from pipeline.defs.coding import codes_in_codebook_result, spans_result
 
 ANSWERS = pd.DataFrame({"answer_id": ["A1", "A2"],

@@ -1,4 +1,4 @@
-"""Tests for pipeline.core.exports against real fixtures and small hand-made exports."""
+"""Tests for pipeline.core.ingest.exports against real fixtures and small hand-made exports."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.core.exports import (
+from pipeline.core.ingest.exports import (
     READER_KINDS,
     ExportReadError,
     ExportTable,

@@ -96,7 +96,7 @@ def test_unreadable_file_is_quarantined_and_others_still_load(tiny_landing: Path
 @pytest.mark.parametrize("broken", ["answer_text", "school_year"])
 def test_checks_can_fail(tiny_landing: Path, broken: str, monkeypatch):
     """The blocking checks are real: corrupt the staged frame and they fail."""
-    from pipeline.core import staging
+    from pipeline.core.ingest import staging
 
     real = staging.stage_year
 
@@ -122,7 +122,7 @@ def test_checks_can_fail(tiny_landing: Path, broken: str, monkeypatch):
 
 
 def test_files_the_mapping_does_not_cover_are_reported(tiny_landing: Path):
-    from pipeline.core.raw import folders_without_mapping
+    from pipeline.core.ingest.raw import folders_without_mapping
 
     year = tiny_landing / "landing" / "2020-21"
     (year / "Session 10.csv").write_text("Timestamp\n", encoding="utf-8")

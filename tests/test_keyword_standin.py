@@ -10,7 +10,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from pipeline.core import warehouse as wh
+from pipeline.core.warehouse import connection as wh
 from pipeline.definitions import build_defs
 from pipeline.defs import coding, ingestion, marts, reconciliation, report
 from pipeline.defs.coding import KEYWORD

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.core import landing
+from pipeline.core.ingest import landing
 
 NOW = 1_750_000_000.0
 OLD = NOW - 3600

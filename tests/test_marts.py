@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from pipeline.core import marts
+from pipeline.core.marts import marts
 
 Y1, Y2 = "2020-21", "2023-24"
 CODES = pd.DataFrame(

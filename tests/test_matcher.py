@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.core.codebook import load_codebook, load_codebooks
-from pipeline.core.matcher import KeywordCoder, phrase_text, regex_triggers, word_forms
+from pipeline.core.coding.codebook import load_codebook, load_codebooks
+from pipeline.core.coding.matcher import KeywordCoder, phrase_text, regex_triggers, word_forms
 
 ROOT = Path(__file__).resolve().parents[1]
 

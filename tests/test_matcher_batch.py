@@ -20,12 +20,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.core.codebook import load_codebook, load_codebooks
-from pipeline.core.matcher import (
+from pipeline.core.coding.codebook import load_codebook, load_codebooks
+from pipeline.core.coding.matcher import (
     KeywordCoder,
     _anchor_prefixes,
 )
-from pipeline.core.synth import synthetic_answer_texts
+from tools.sample.synth import synthetic_answer_texts
 
 ROOT = Path(__file__).resolve().parents[1]
 JUPYTER = ROOT / "examples" / "jupyter-2015-ux" / "codebook.yaml"
@@ -107,7 +107,7 @@ def test_every_pattern_in_context_same_as_reference():
 
 
 def test_odd_cells_and_chunks(monkeypatch):
-    import pipeline.core.matcher as matcher
+    import pipeline.core.coding.matcher as matcher
 
     monkeypatch.setattr(matcher, "_CHUNK", 7)  # answers spread over many chunks
     texts = ["", None, float("nan"), "We collaborated", "   ", "time  to   plan", 3] * 5

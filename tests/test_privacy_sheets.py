@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from pipeline.core.ids import answer_id
+from pipeline.core.ingest.ids import answer_id
 from pipeline.definitions import build_defs
 from pipeline.runner import materialize_all
 from tests.conftest import make_resources

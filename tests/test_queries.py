@@ -12,7 +12,8 @@ from test_marts import Y1, Y2, make_answers, make_codes, make_final_codes
 from test_quotes import make_applications
 from test_report import make_keyword_quality
 
-from pipeline.core import marts, quotes, warehouse
+from pipeline.core.marts import marts, quotes
+from pipeline.core.warehouse import connection as warehouse
 
 QUERIES = Path(__file__).resolve().parents[1] / "warehouse" / "queries"
 

@@ -8,7 +8,7 @@ import json
 import pandas as pd
 from test_marts import Y1, Y2, make_answers, make_codes, make_final_codes
 
-from pipeline.core import quotes
+from pipeline.core.marts import quotes
 
 
 def _evidence(text: str, phrase: str) -> str:

@@ -1,4 +1,4 @@
-"""pipeline.core.reconcile: discrepancies, the queue round trip (XLSX and CSV), formula
+"""pipeline.core.reconciliation.reconcile: discrepancies, the queue round trip (XLSX and CSV), formula
 neutralisation, per-row adjudication problems and the final-code provenance rules."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from pipeline.core.reconcile import (
+from pipeline.core.reconciliation.reconcile import (
     ADJUDICATION_COLUMNS,
     DISCREPANCY_COLUMNS,
     FINAL_COLUMNS,

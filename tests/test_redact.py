@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.core.name_scan import NameScanner
-from pipeline.core.redact import (
+from pipeline.core.privacy.name_scan import NameScanner
+from pipeline.core.privacy.redact import (
     COACH_PLACEHOLDER,
     STAFF_PLACEHOLDER,
     Redactor,

@@ -12,7 +12,8 @@ import pytest
 from test_marts import Y1, Y2, make_answers, make_codes, make_final_codes
 from test_quotes import make_applications
 
-from pipeline.core import marts, quotes, report, svg
+from pipeline.core.marts import marts, quotes
+from pipeline.core.report import report, svg
 
 ROSTER = ["Marisol Okafor", "Teodora Vasquez-Lind", "Dwayne Abernathy"]
 EVIL = 'Loved it <script>alert("x")</script> & the | pipes | kept us going all session long.'
@@ -230,8 +231,8 @@ def test_data_quality(rendered):
 
 
 def test_no_roster_name_in_report(rendered):
-    from pipeline.core.name_scan import NameScanner
-    from pipeline.core.redact import RosterEntry
+    from pipeline.core.privacy.name_scan import NameScanner
+    from pipeline.core.privacy.redact import RosterEntry
 
     scanner = NameScanner([RosterEntry(n, "teacher") for n in ROSTER])
     html, md, _ = rendered

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from test_report import Tables, make_report_inputs
 
-from pipeline.core import report
+from pipeline.core.report import report
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(

@@ -197,7 +197,7 @@ def test_marts_count_the_final_codes(warehouse: Path):
 
 
 def test_views_answer_the_common_questions(warehouse: Path):
-    from pipeline.core.views import VIEWS
+    from pipeline.core.warehouse.views import VIEWS
 
     for view in VIEWS:
         cols = q(warehouse, f"select count(*) from (select * from {view})")

@@ -1,11 +1,11 @@
-"""The compiled scan's guards (pipeline/core/_scanner.c): what it does with tables or calls
+"""The compiled scan's guards (pipeline/core/coding/_scanner.c): what it does with tables or calls
 that KeywordCoder never makes. Its results are tested against the reference path in
 tests/test_matcher_batch.py."""
 
 from __future__ import annotations
 
 import pytest
-from pipeline.core._scanner import Scanner
+from pipeline.core.coding._scanner import Scanner
 
 TABLE = bytes(range(128))
 

@@ -11,9 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-from pipeline.core.codebook import load_codebooks
-from pipeline.core.coder_sheets import read_coder_sheets, sheet_codes, validate_coder_sheets
-from pipeline.core.sheet_writer import (
+from pipeline.core.coding.codebook import load_codebooks
+from pipeline.core.coding.coder_sheets import read_coder_sheets, sheet_codes, validate_coder_sheets
+from pipeline.core.coding.sheet_writer import (
     CODEBOOK_TAB,
     CONTEXT,
     INSTRUCTIONS_TAB,

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.core import raw, staging
-from pipeline.core.mapping import MappingError, load_mapping, resolve_columns
-from pipeline.core.redact import RosterEntry
+from pipeline.core.ingest import raw, staging
+from pipeline.core.ingest.mapping import MappingError, load_mapping, resolve_columns
+from pipeline.core.privacy.redact import RosterEntry
 from tests.conftest import GF_HEADER, SESSION_1, write_landing
 
 

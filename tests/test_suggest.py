@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-from pipeline.core.codebook import load_codebooks
+from pipeline.core.coding.codebook import load_codebooks
 from pipeline.core.suggest import stage
 from pipeline.core.suggest.evaluate import category_coverage
 from pipeline.core.suggest.model import (

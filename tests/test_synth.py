@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.core import synth
-from pipeline.core.synth import generate_sample, synthetic_answer_texts
+from tools.sample import synth
+from tools.sample.synth import generate_sample, synthetic_answer_texts
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 ENCODING = {"2020-21/session-02.csv": "cp1252", "2020-21/session-03.csv": "utf-8-sig"}
@@ -114,7 +114,7 @@ def test_counts_are_exact_at_other_sizes(tmp_path):
 def test_readme_states_synthetic_and_counts():
     readme = (SAMPLE / "README.md").read_text(encoding="utf-8")
     assert "synthetic" in readme.lower()
-    assert "python -m pipeline.core.synth --out data/sample --answers 772 --seed 2024" in readme
+    assert "python -m tools.sample.synth --out data/sample --answers 772 --seed 2024" in readme
     assert "**772**" in readme
     for name in ("session-02.csv", "session-03.csv", "cp1252", "BOM"):
         assert name in readme

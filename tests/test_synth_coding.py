@@ -1,4 +1,4 @@
-"""pipeline.core.synth_coding: the committed sample coding regenerates byte for byte, and it
+"""tools.sample.synth_coding: the committed sample coding regenerates byte for byte, and it
 validates, disagrees and reconciles the way its README says."""
 
 from __future__ import annotations
@@ -8,18 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.core.agreement import agreement_table
-from pipeline.core.codebook import load_codebooks
-from pipeline.core.coder_sheets import read_coder_sheets, sheet_codes, validate_coder_sheets
-from pipeline.core.matcher import KeywordCoder
-from pipeline.core.reconcile import (
+from pipeline.core.coding.codebook import load_codebooks
+from pipeline.core.coding.coder_sheets import read_coder_sheets, sheet_codes, validate_coder_sheets
+from pipeline.core.coding.matcher import KeywordCoder
+from pipeline.core.reconciliation.agreement import agreement_table
+from pipeline.core.reconciliation.reconcile import (
     discrepancies,
     final_codes,
     keyword_standin,
     read_adjudications,
     reconciliation_summary,
 )
-from pipeline.core.synth_coding import CODERS, EASY, HARD, generate_coding_sample, staged_answers
+from tools.sample.synth_coding import CODERS, EASY, HARD, generate_coding_sample, staged_answers
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"

@@ -22,7 +22,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from pipeline.core import warehouse as wh
+from pipeline.core.warehouse import connection as wh
 from pipeline.defs import ingestion
 from pipeline.defs.resources import Warehouse
 from pipeline.settings import ROOT

@@ -9,7 +9,7 @@ import pandas as pd
 import typer
 
 from pipeline.cli import app
-from pipeline.core.agreement import (
+from pipeline.core.reconciliation.agreement import (
     AgreementError,
     cohen_kappa,
     krippendorff_alpha_nominal,

@@ -10,8 +10,8 @@ import pandas as pd
 import typer
 
 from pipeline.cli import app
-from pipeline.core.codebook import CodebookError, load_codebooks, meaning_gaps
-from pipeline.core.matcher import KeywordCoder
+from pipeline.core.coding.codebook import CodebookError, load_codebooks, meaning_gaps
+from pipeline.core.coding.matcher import KeywordCoder
 
 OUTPUT_COLUMNS = ["id", "framework", "dimension", "code", "pattern", "matched_text", "start", "end"]
 

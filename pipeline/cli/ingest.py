@@ -9,9 +9,9 @@ import typer
 
 from pipeline import settings
 from pipeline.cli import app
-from pipeline.core import raw, staging
-from pipeline.core.exports import READER_KINDS, ExportReadError, read_export
-from pipeline.core.mapping import (
+from pipeline.core.ingest import raw, staging
+from pipeline.core.ingest.exports import READER_KINDS, ExportReadError, read_export
+from pipeline.core.ingest.mapping import (
     MAPPING_FILE_NAME,
     Mapping,
     MappingError,
@@ -19,7 +19,7 @@ from pipeline.core.mapping import (
     load_mapping,
     valid_school_year,
 )
-from pipeline.core.redact import RosterError, load_roster
+from pipeline.core.privacy.redact import RosterError, load_roster
 
 
 def _fail(message: str) -> None:

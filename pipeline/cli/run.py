@@ -10,8 +10,8 @@ def run(log_level: str = typer.Option("INFO", help="Dagster console log level: D
                                        "every event")) -> None:
     """Materialise every asset (all school years) on the configured landing folder."""
     from pipeline import settings
-    from pipeline.core.raw import folders_without_mapping
-    from pipeline.core.warehouse import years_in_warehouse
+    from pipeline.core.ingest.raw import folders_without_mapping
+    from pipeline.core.warehouse.connection import years_in_warehouse
     from pipeline.definitions import build_defs
     from pipeline.runner import materialize_all
 

@@ -25,7 +25,7 @@ def read_year(warehouse: Path, school_year: str, with_suggestions: bool):
     """(answers of the year, suggestions or None) from the warehouse, opened read-only."""
     import duckdb
 
-    from pipeline.core.warehouse import WarehouseLockedError, connect, table_columns
+    from pipeline.core.warehouse.connection import WarehouseLockedError, connect, table_columns
 
     if not warehouse.is_file():
         raise _SheetsError(f"no warehouse at {warehouse}; run the pipeline first "
@@ -86,8 +86,8 @@ def sheets_command(
     answer id. Fill in the sheets, put them in the coder-sheets folder and re-run the pipeline.
     """
     from pipeline import settings
-    from pipeline.core.codebook import CodebookError, load_codebooks
-    from pipeline.core.sheet_writer import write_coder_sheets
+    from pipeline.core.coding.codebook import CodebookError, load_codebooks
+    from pipeline.core.coding.sheet_writer import write_coder_sheets
 
     if not coder:
         _fail("no coder given: add --coder ID for each coder (e.g. --coder jm --coder ak)")

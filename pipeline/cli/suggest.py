@@ -11,7 +11,7 @@ import typer
 
 from pipeline.cli import app
 from pipeline.cli.code import read_answers_csv
-from pipeline.core.codebook import CodebookError, load_codebooks
+from pipeline.core.coding.codebook import CodebookError, load_codebooks
 
 OUTPUT_COLUMNS = ["id", "framework", "dimension", "code", "probability", "source", "evidence"]
 

@@ -19,7 +19,7 @@ import warnings
 
 import dagster as dg
 
-from pipeline.core import landing
+from pipeline.core.ingest import landing
 from pipeline.defs.partitions import school_years
 from pipeline.defs.resources import ProjectPaths
 

@@ -5,9 +5,9 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from pipeline.core import coding
-from pipeline.core import warehouse as wh
-from pipeline.core.codebook import codebook_codes_frame, load_codebooks
+from pipeline.core.coding import keyword as coding
+from pipeline.core.coding.codebook import codebook_codes_frame, load_codebooks
+from pipeline.core.warehouse import connection as wh
 from pipeline.defs.checks import md_table
 from pipeline.defs.ingestion import ANSWERS
 from pipeline.defs.partitions import school_years

@@ -1,5 +1,5 @@
 """Contract checks: one blocking pandera check per (table, writing asset), generated from the
-table catalog (pipeline/core/catalog.py), run on the rows the asset wrote.
+table catalog (pipeline/core/warehouse/catalog.py), run on the rows the asset wrote.
 
 Each check reads the asset's slice of the table (its school year for a partitioned asset, its
 `coder_kind` or `stage` where two assets write one table) through the Warehouse resource,
@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from pipeline.core import catalog
-from pipeline.core import warehouse as wh
+from pipeline.core.warehouse import catalog
+from pipeline.core.warehouse import connection as wh
 from pipeline.defs.checks import pandera_result
 from pipeline.defs.partitions import school_years
 from pipeline.defs.resources import Warehouse
@@ -88,7 +88,7 @@ def contract_result(contract: Contract, con, partition_key: str | None = None
 
 def _build(contract: Contract) -> dg.AssetChecksDefinition:
     spec = catalog.table(contract.table)
-    rules = f"pandera contract of {contract.table} (pipeline/core/catalog.py): types, " \
+    rules = f"pandera contract of {contract.table} (pipeline/core/warehouse/catalog.py): types, " \
         "nullability, key, allowed values"
     slice_text = ", ".join(f"{k} = {v!r}" for k, v in contract.where.items())
 

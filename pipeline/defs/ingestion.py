@@ -7,11 +7,11 @@ import dagster as dg
 import pandas as pd
 
 from pipeline import settings
-from pipeline.core import raw, staging
-from pipeline.core import warehouse as wh
-from pipeline.core.mapping import MAPPING_FILE_NAME, load_mapping
-from pipeline.core.name_scan import FuzzyNameScan
-from pipeline.core.redact import load_roster
+from pipeline.core.ingest import raw, staging
+from pipeline.core.ingest.mapping import MAPPING_FILE_NAME, load_mapping
+from pipeline.core.privacy.name_scan import FuzzyNameScan
+from pipeline.core.privacy.redact import load_roster
+from pipeline.core.warehouse import connection as wh
 from pipeline.defs.checks import gx_result, md_table, pandera_result
 from pipeline.defs.partitions import school_years
 from pipeline.defs.resources import ProjectPaths, Warehouse

@@ -2,10 +2,11 @@
 
 import dagster as dg
 
-from pipeline.core import marts, quotes, views
-from pipeline.core import warehouse as wh
-from pipeline.core.name_scan import NameScanner
-from pipeline.core.redact import load_roster
+from pipeline.core.marts import marts, quotes
+from pipeline.core.privacy.name_scan import NameScanner
+from pipeline.core.privacy.redact import load_roster
+from pipeline.core.warehouse import connection as wh
+from pipeline.core.warehouse import views
 from pipeline.defs.checks import md_table
 from pipeline.defs.coding import CODEBOOK, codebook_frame
 from pipeline.defs.ingestion import ANSWERS

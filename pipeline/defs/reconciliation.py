@@ -5,11 +5,12 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from pipeline.core import agreement, dual_coding, reconcile
-from pipeline.core import warehouse as wh
-from pipeline.core.codebook import load_codebooks
-from pipeline.core.name_scan import NameScanner
-from pipeline.core.redact import Redactor, load_roster
+from pipeline.core.coding import dual_coding
+from pipeline.core.coding.codebook import load_codebooks
+from pipeline.core.privacy.name_scan import NameScanner
+from pipeline.core.privacy.redact import Redactor, load_roster
+from pipeline.core.reconciliation import agreement, reconcile
+from pipeline.core.warehouse import connection as wh
 from pipeline.defs.checks import md_table
 from pipeline.defs.coding import CODEBOOK, KEYWORD, codebook_frame
 from pipeline.defs.ingestion import ANSWERS

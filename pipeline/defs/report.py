@@ -4,11 +4,11 @@ from pathlib import Path
 
 import dagster as dg
 
-from pipeline.core import marts
-from pipeline.core import warehouse as wh
-from pipeline.core.name_scan import NameScanner
-from pipeline.core.redact import load_roster
-from pipeline.core.report import ReportInputs, render_report
+from pipeline.core.marts import marts
+from pipeline.core.privacy.name_scan import NameScanner
+from pipeline.core.privacy.redact import load_roster
+from pipeline.core.report.report import ReportInputs, render_report
+from pipeline.core.warehouse import connection as wh
 from pipeline.defs.coding import codebook_frame
 from pipeline.defs.marts import COACH, FREQ, QUOTES, SCHOOL, TRENDS, YOY
 from pipeline.defs.reconciliation import AGREEMENT, FINAL, QUALITY

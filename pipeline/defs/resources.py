@@ -8,7 +8,7 @@ import dagster as dg
 import duckdb
 
 from pipeline import settings
-from pipeline.core import warehouse
+from pipeline.core.warehouse import connection as warehouse
 
 
 class ProjectPaths(dg.ConfigurableResource):

@@ -1,7 +1,7 @@
 """Assisted coding: codes suggested by meaning, their agreement with humans, next cycle's sheets.
 
 The suggestions never become human codes: final codes take them only for a school year nobody
-coded by hand, with a provenance that says so (pipeline/core/reconcile.py).
+coded by hand, with a provenance that says so (pipeline/core/reconciliation/reconcile.py).
 """
 
 from pathlib import Path
@@ -9,11 +9,11 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from pipeline.core import reconcile
-from pipeline.core import warehouse as wh
-from pipeline.core.codebook import codebook_codes_frame, load_codebooks
-from pipeline.core.sheet_writer import write_coder_sheets
+from pipeline.core.coding.codebook import codebook_codes_frame, load_codebooks
+from pipeline.core.coding.sheet_writer import write_coder_sheets
+from pipeline.core.reconciliation import reconcile
 from pipeline.core.suggest import stage
+from pipeline.core.warehouse import connection as wh
 from pipeline.defs.checks import md_table, pandera_result
 from pipeline.defs.coding import CODEBOOK, KEYWORD
 from pipeline.defs.ingestion import ANSWERS

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.core.hashing import file_sha256
+from pipeline.core.ingest.hashing import file_sha256
 
 MODEL_ENV = "SURVEY_EMBEDDING_MODEL"
 DEFAULT_MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline.core.agreement import binary_stats
+from pipeline.core.reconciliation.agreement import binary_stats
 
 LEVELS = ("code", "dimension", "framework")
 QUALITY_COLUMNS = [

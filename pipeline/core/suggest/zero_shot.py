@@ -74,7 +74,7 @@ class ZeroShot:
     def fit(cls, model, codebooks) -> ZeroShot:
         from sklearn.linear_model import LogisticRegression
 
-        from pipeline.core.matcher import KeywordCoder
+        from pipeline.core.coding.matcher import KeywordCoder
 
         coder = KeywordCoder(codebooks)
         protos = build_prototypes(codebooks, model)

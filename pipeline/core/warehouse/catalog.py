@@ -9,7 +9,7 @@ year's slice). Everything else is generated from it:
 - empty typed frames (`empty_frame`, `warehouse.empty_frame`),
 - one pandera model per table (`model`; `pipeline/schemas.py` re-exports them and the blocking
   contract checks of `pipeline/defs/contracts.py` run them on the written tables),
-- warehouse/README.md's column tables (`python -m pipeline.core.catalog --markdown`; a test
+- warehouse/README.md's column tables (`python -m pipeline.core.warehouse.catalog --markdown`; a test
   checks the README contains that output).
 
 Allowed values reuse the constants of the modules whose code produces them. This module never
@@ -24,14 +24,14 @@ from functools import cache
 
 import pandas as pd
 
-from pipeline.core.agreement import LEVELS as AGREEMENT_LEVELS
-from pipeline.core.exports import READER_KINDS
-from pipeline.core.ids import QUESTION_IDS
-from pipeline.core.marts import CODING_SOURCES, COUNTED
-from pipeline.core.marts import LEVELS as MART_LEVELS
-from pipeline.core.reconcile import APPLY, DO_NOT_APPLY, PROVENANCES
-from pipeline.core.redact import COACH_PLACEHOLDER, STAFF_PLACEHOLDER
-from pipeline.core.staging import ROLE_VALUES
+from pipeline.core.ingest.exports import READER_KINDS
+from pipeline.core.ingest.ids import QUESTION_IDS
+from pipeline.core.ingest.staging import ROLE_VALUES
+from pipeline.core.marts.marts import CODING_SOURCES, COUNTED
+from pipeline.core.marts.marts import LEVELS as MART_LEVELS
+from pipeline.core.privacy.redact import COACH_PLACEHOLDER, STAFF_PLACEHOLDER
+from pipeline.core.reconciliation.agreement import LEVELS as AGREEMENT_LEVELS
+from pipeline.core.reconciliation.reconcile import APPLY, DO_NOT_APPLY, PROVENANCES
 from pipeline.core.suggest.quality import LEVELS as QUALITY_LEVELS
 from pipeline.core.suggest.suggester import SOURCES as SUGGESTION_SOURCES
 
@@ -668,7 +668,7 @@ _MARTS = (
 
 TABLES: dict[str, Table] = {t.name: t for t in (*_RAW, *_STAGING, *_CODING, *_MARTS)}
 
-# the views of pipeline/core/views.py (each the query file of the same number in
+# the views of pipeline/core/warehouse/views.py (each the query file of the same number in
 # warehouse/queries/); a test checks the two lists agree
 VIEWS: dict[str, View] = {v.name: v for v in (
     View("marts.top_codes_by_year", "the most frequent codes per school year and question",
@@ -693,7 +693,7 @@ def table(name: str) -> Table:
     try:
         return TABLES[name]
     except KeyError:
-        raise KeyError(f"{name} is not in the table catalog (pipeline/core/catalog.py)") from None
+        raise KeyError(f"{name} is not in the table catalog (pipeline/core/warehouse/catalog.py)") from None
 
 
 def columns(name: str) -> list[str]:
@@ -802,7 +802,7 @@ def markdown_table(name: str) -> str:
 
 
 def markdown() -> str:
-    """warehouse/README.md's column tables, generated (`python -m pipeline.core.catalog
+    """warehouse/README.md's column tables, generated (`python -m pipeline.core.warehouse.catalog
     --markdown`)."""
     parts = [markdown_table(name) for name in TABLES]
     views = ["## Views", "", "Each the query file of the same name in `warehouse/queries/`.", "",
@@ -814,7 +814,7 @@ def markdown() -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv != ["--markdown"]:
-        print("usage: python -m pipeline.core.catalog --markdown", file=sys.stderr)
+        print("usage: python -m pipeline.core.warehouse.catalog --markdown", file=sys.stderr)
         return 2
     sys.stdout.write(markdown())
     return 0

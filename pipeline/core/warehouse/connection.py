@@ -11,9 +11,9 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from pipeline.core import catalog
+from pipeline.core.warehouse import catalog
 
-# schema.table -> column definitions, generated from the table catalog (pipeline/core/catalog.py,
+# schema.table -> column definitions, generated from the table catalog (pipeline/core/warehouse/catalog.py,
 # which also documents every column and generates warehouse/README.md's column tables).
 TABLES: dict[str, str] = {name: catalog.ddl(name) for name in catalog.TABLES}
 
@@ -28,7 +28,7 @@ def register_table(name: str, columns_sql: str) -> None:
     declared = [part.split()[0].strip('"') for part in columns_sql.split(",") if part.strip()]
     if declared != catalog.columns(name):
         raise ValueError(f"{name}: columns {declared} differ from the catalog's "
-                         f"{catalog.columns(name)} (pipeline/core/catalog.py)")
+                         f"{catalog.columns(name)} (pipeline/core/warehouse/catalog.py)")
 
 
 def column_names(table: str) -> list[str]:

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 import pandas as pd
 from rapidfuzz import fuzz, process
 
-from pipeline.core.redact import RosterEntry, fold, name_variants
+from pipeline.core.privacy.redact import RosterEntry, fold, name_variants
 
 TOKEN = re.compile(r"\w+")
 

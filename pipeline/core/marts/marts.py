@@ -450,13 +450,13 @@ def reconcile_marts_with_final_codes(
 
 # ----------------------------------------------------------------------------- warehouse DDL
 
-# The marts' columns are declared in the table catalog (pipeline/core/catalog.py), which imports
+# The marts' columns are declared in the table catalog (pipeline/core/warehouse/catalog.py), which imports
 # this module's constants; MART_TABLES (schema.table -> DDL) is derived from it on access, and
 # YOY_COLUMNS above is checked against it by tests/test_catalog.py.
 
 def __getattr__(name: str):
     if name == "MART_TABLES":
-        from pipeline.core import catalog
+        from pipeline.core.warehouse import catalog
 
         return {t: catalog.ddl(t) for t in catalog.TABLES if t.startswith("marts.")}
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,11 +16,11 @@ from datetime import datetime
 
 import pandas as pd
 
-from pipeline.core.ids import QUESTION_IDS, answer_id, default_response_id, pseudonym
-from pipeline.core.mapping import Mapping, resolve_columns
-from pipeline.core.name_scan import NameScanner
-from pipeline.core.raw import QUARANTINE_COLUMNS
-from pipeline.core.redact import Redactor, RosterEntry
+from pipeline.core.ingest.ids import QUESTION_IDS, answer_id, default_response_id, pseudonym
+from pipeline.core.ingest.mapping import Mapping, resolve_columns
+from pipeline.core.ingest.raw import QUARANTINE_COLUMNS
+from pipeline.core.privacy.name_scan import NameScanner
+from pipeline.core.privacy.redact import Redactor, RosterEntry
 
 ANSWER_COLUMNS = [
     "answer_id", "school_year", "session_number", "session_date", "submitted_at",

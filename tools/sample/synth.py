@@ -7,7 +7,7 @@ Qualtrics, one export file per session, with the quirks real exports have (cp125
 Excel, a UTF-8 BOM, smart quotes, emoji, typos, "NA"-style answers, blank answers, repeated
 submissions, names typed into free text).
 
-    python -m pipeline.core.synth --out data/sample [--answers 772] [--seed 2024]
+    python -m tools.sample.synth --out data/sample [--answers 772] [--seed 2024]
 
 Pure Python (no Dagster); the same seed gives the same bytes on every run.
 """
@@ -1011,7 +1011,7 @@ def _file_counts(subs: list[_Submission]) -> dict:
 
 
 def _command(n_answers: int, seed: int) -> str:
-    return f"python -m pipeline.core.synth --out data/sample --answers {n_answers} --seed {seed}"
+    return f"python -m tools.sample.synth --out data/sample --answers {n_answers} --seed {seed}"
 
 
 def _readme(counts: dict) -> str:
@@ -1019,7 +1019,7 @@ def _readme(counts: dict) -> str:
         "# data/sample — SYNTHETIC survey exports",
         "",
         "**Everything in this folder is synthetic.** It was generated for this project by",
-        "`pipeline/core/synth.py`; no real school, person or answer is in it. It is shaped like",
+        "`tools/sample/synth.py`; no real school, person or answer is in it. It is shaped like",
         "the study in `DOMAIN.md` (43 schools, 6 external coaches, 4 surveyed sessions in",
         "2020-21 exported from Google Forms, 9 in 2023-24 exported from Qualtrics, two",
         "open-ended questions) so the pipeline can be run and tested end to end.",
@@ -1189,7 +1189,7 @@ def _totals(per_file: list[dict], years: list[_Year], n_answers: int, seed: int)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.core.synth", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m tools.sample.synth", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True, help="output folder (data/sample)")
     parser.add_argument("--answers", type=int, default=772, help="answered responses (772)")

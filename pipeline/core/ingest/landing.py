@@ -24,8 +24,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.core.hashing import file_sha256
-from pipeline.core.raw import is_ignored, school_years
+from pipeline.core.ingest.hashing import file_sha256
+from pipeline.core.ingest.raw import is_ignored, school_years
 
 CURSOR_VERSION = 1
 DEFAULT_SETTLE_SECONDS = 10.0

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.core.coder_sheets import (
+from pipeline.core.coding.coder_sheets import (
     coder_sheet_files,
     read_coder_sheets,
     sheet_codes,
     validate_coder_sheets,
 )
-from pipeline.core.coding import APPLICATION_COLUMNS
-from pipeline.core.redact import Redactor
-from pipeline.core.warehouse import empty_frame
+from pipeline.core.coding.keyword import APPLICATION_COLUMNS
+from pipeline.core.privacy.redact import Redactor
+from pipeline.core.warehouse.connection import empty_frame
 
 KEYWORD = "keyword"
 ADJUDICATION_NAMES = ("adjudications.xlsx", "adjudications.csv")

@@ -17,7 +17,7 @@ How it works (see docs/codebooks.md for the pattern language):
    patterns veto overlapping hits (or the whole code); a code with a hit left is applied once
    and lists every hit as evidence.
 
-Batch path: code_frame hands the answers to a compiled scan (pipeline/core/_scanner.c, built
+Batch path: code_frame hands the answers to a compiled scan (pipeline/core/coding/_scanner.c, built
 by pip install) that does all of the above in C for each answer but the regexes themselves,
 which Python's re runs, and writes the evidence JSON. The answer-by-answer path (`_hits`, used
 by code_text) is the oracle the batch path is tested against (tests/test_matcher_batch.py),
@@ -41,7 +41,7 @@ from typing import NamedTuple
 import ahocorasick
 import snowballstemmer
 
-from pipeline.core.codebook import DEFAULT_PLACEHOLDERS, Codebook, Pattern
+from pipeline.core.coding.codebook import DEFAULT_PLACEHOLDERS, Codebook, Pattern
 
 # The compiled scan is the fast path; without a C compiler at install time (the extension is
 # optional in pyproject.toml) or with SURVEY_PURE_PYTHON_SCAN=1, the pure-Python reference path
@@ -49,7 +49,7 @@ from pipeline.core.codebook import DEFAULT_PLACEHOLDERS, Codebook, Pattern
 try:
     if os.environ.get("SURVEY_PURE_PYTHON_SCAN") == "1":
         raise ImportError("SURVEY_PURE_PYTHON_SCAN=1")
-    from pipeline.core._scanner import Scanner
+    from pipeline.core.coding._scanner import Scanner
 except ImportError as _why:
     Scanner = None
     warnings.warn(f"keyword coder: compiled scan unavailable ({_why}); using the pure-Python "
@@ -316,7 +316,7 @@ class KeywordCoder:
 
     @cached_property
     def _scanner(self) -> Scanner:
-        """The compiled batch scan (pipeline/core/_scanner.c) with this coder's tables, built
+        """The compiled batch scan (pipeline/core/coding/_scanner.c) with this coder's tables, built
         when code_frame first needs it (~1 s and a 66 MB table for the shipped codebooks)."""
         words = max(1, -(-self._n_bits // 64))
 

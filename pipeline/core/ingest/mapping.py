@@ -128,7 +128,7 @@ def guess_mapping(columns: list[str], labels: list[str], school_year: str = "unk
                   source: str | None = None) -> Mapping:
     """A mapping for an export that has none: the study's question texts and the survey
     tools' usual column names. Used by `survey-pipeline ingest FILE` without --mapping."""
-    from pipeline.core.ids import QUESTION_TEXT
+    from pipeline.core.ingest.ids import QUESTION_TEXT
 
     present = {_norm(x): x for pair in zip(columns, labels, strict=True) for x in pair}
     chosen: dict[str, str | None] = {}

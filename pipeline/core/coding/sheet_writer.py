@@ -32,8 +32,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.core.coder_sheets import CONTEXT_COLUMNS, FIELDS, _Book, norm_key, sheet_codes
-from pipeline.core.reconcile import FORMULA_START
+from pipeline.core.coding.coder_sheets import CONTEXT_COLUMNS, FIELDS, _Book, norm_key, sheet_codes
+from pipeline.core.reconciliation.reconcile import FORMULA_START
 
 # Data tab: context columns, in this order, before the code columns (header -> answers column).
 CONTEXT = [("answer_id", "answer_id"), ("school_year", "school_year"),

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.core.exports import ExportReadError, ExportTable, read_export
-from pipeline.core.hashing import file_sha256
-from pipeline.core.mapping import (
+from pipeline.core.ingest.exports import ExportReadError, ExportTable, read_export
+from pipeline.core.ingest.hashing import file_sha256
+from pipeline.core.ingest.mapping import (
     MAPPING_FILE_NAME,
     Mapping,
     MappingError,

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.core.coder_sheets import norm_key, read_tables
-from pipeline.core.ids import QUESTION_IDS
+from pipeline.core.coding.coder_sheets import norm_key, read_tables
+from pipeline.core.ingest.ids import QUESTION_IDS
 
 CODE_KEY = ["framework", "dimension", "code_id"]
 DISCREPANCY_COLUMNS = [

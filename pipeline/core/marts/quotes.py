@@ -25,7 +25,7 @@ import re
 
 import pandas as pd
 
-from pipeline.core.marts import COUNTED, _label, _labels, _require
+from pipeline.core.marts.marts import COUNTED, _label, _labels, _require
 
 QUOTE_COLUMNS = [
     "question_id", "framework", "dimension", "code_id", "label", "rank", "school_year",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-QUERIES = Path(__file__).resolve().parents[2] / "warehouse" / "queries"
+QUERIES = Path(__file__).resolve().parents[3] / "warehouse" / "queries"
 
 # view name -> query file. Not views: queries that take a SET VARIABLE parameter, and
 # 07 (it reads raw.quarantine, whose cells may quote raw text: raw layer only).
@@ -27,7 +27,7 @@ def view_sql(file_name: str) -> str:
 def create_views(con) -> list[str]:
     """(Re)create the views; every warehouse table they read is created first if a stage has
     not built it yet, so a view never fails on a missing table."""
-    from pipeline.core.warehouse import ensure_tables
+    from pipeline.core.warehouse.connection import ensure_tables
 
     ensure_tables(con)
     for name, file_name in VIEWS.items():

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.core import svg
-from pipeline.core.marts import machine_coded, suppress_small_cells
+from pipeline.core.marts.marts import machine_coded, suppress_small_cells
+from pipeline.core.report import svg
 
 QUESTIONS = {
     "worked": "What worked from today's coaching session?",

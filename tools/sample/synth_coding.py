@@ -1,6 +1,6 @@
 """Synthetic dual coding of the bundled sample: two coders' sheets and an adjudication file.
 
-    python -m pipeline.core.synth_coding [--sample data/sample] [--codebooks codebooks]
+    python -m tools.sample.synth_coding [--sample data/sample] [--codebooks codebooks]
                                          [--seed 2024]
 
 writes data/sample/coding/coder_sheets.xlsx (tabs coder_jm and coder_ak, long layout),
@@ -30,12 +30,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.core import raw, staging
-from pipeline.core.codebook import load_codebooks
-from pipeline.core.coder_sheets import read_coder_sheets, sheet_codes, validate_coder_sheets
-from pipeline.core.matcher import KeywordCoder
-from pipeline.core.reconcile import APPLY, DO_NOT_APPLY, discrepancies, queue_frame, write_queue_csv
-from pipeline.core.redact import load_roster
+from pipeline.core.coding.codebook import load_codebooks
+from pipeline.core.coding.coder_sheets import read_coder_sheets, sheet_codes, validate_coder_sheets
+from pipeline.core.coding.matcher import KeywordCoder
+from pipeline.core.ingest import raw, staging
+from pipeline.core.privacy.redact import load_roster
+from pipeline.core.reconciliation.reconcile import (
+    APPLY,
+    DO_NOT_APPLY,
+    discrepancies,
+    queue_frame,
+    write_queue_csv,
+)
 
 CODERS = ("coder_jm", "coder_ak")
 ADJUDICATOR = "jm+ak consensus"
@@ -199,7 +205,7 @@ def write_workbook(path: Path, sheets: dict[str, list[list[str]]]) -> None:
         bold = wb.add_format({"bold": True})
         notes = wb.add_worksheet("_instructions")
         for i, line in enumerate([
-            "SYNTHETIC coder sheets for the bundled sample (pipeline/core/synth_coding.py).",
+            "SYNTHETIC coder sheets for the bundled sample (tools/sample/synth_coding.py).",
             "One tab per coder; tab name = coder id. Tabs starting with _ are not read.",
             "One row per code applied: answer_id, framework, category, code, note.",
             "An answer id with an empty code means: coded, nothing applies.",
@@ -276,12 +282,12 @@ def _readme(c: dict, quarantine: pd.DataFrame) -> str:
                         for r in quarantine.itertuples(index=False))
     return f"""# data/sample/coding — SYNTHETIC dual coding of the sample answers
 
-**Everything here is synthetic**, made by `pipeline/core/synth_coding.py` for the synthetic
+**Everything here is synthetic**, made by `tools/sample/synth_coding.py` for the synthetic
 answers in `data/sample/landing`. No researcher coded these answers. Regenerate (byte-for-byte
 identical):
 
 ```sh
-.venv/bin/python -m pipeline.core.synth_coding --sample data/sample --codebooks codebooks --seed {c['seed']}
+.venv/bin/python -m tools.sample.synth_coding --sample data/sample --codebooks codebooks --seed {c['seed']}
 ```
 
 - `coder_sheets.xlsx`: one tab per coder (`coder_jm`, `coder_ak`; `_instructions` is not read),

@@ -7,7 +7,7 @@ import json
 
 import pandas as pd
 
-from pipeline.core.matcher import KeywordCoder
+from pipeline.core.coding.matcher import KeywordCoder
 
 APPLICATION_COLUMNS = [
     "answer_id", "school_year", "question_id", "coder", "coder_kind", "framework",

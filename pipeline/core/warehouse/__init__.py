@@ -1,0 +1,9 @@
+"""The warehouse: where every stage reads and writes.
+
+In: frames from the stages. Out: DuckDB tables and views.
+
+    catalog.py     every table declared once: columns, types, keys, partition; DDL, empty frames
+                   and pandera models come from it
+    connection.py  connections that wait for a held lock, idempotent slice replacement
+    views.py       the SQL views over the marts (warehouse/queries/*.sql)
+"""

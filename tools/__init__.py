@@ -1,0 +1,1 @@
+"""Tools around the pipeline that are not part of the installed package."""

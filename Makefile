@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DAGSTER_HOME := $(CURDIR)/dagster_home
 
-.PHONY: run test dev lint check-defs bench sample clean
+.PHONY: run test test-fast dev lint check-defs bench sample clean
 
 $(STAMP): pyproject.toml pipeline/core/coding/_scanner.c
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -24,6 +24,10 @@ run: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 ## The whole test suite (pytest exits 5 when it collects nothing: that fails too)
 test: $(STAMP)
 	$(BIN)/pytest -q
+
+## The unit tier only: the pure core, no Dagster run, no UI, no model (under a minute)
+test-fast: $(STAMP)
+	$(BIN)/pytest -q -m "not slow and not browser"
 
 ## Dagster UI + daemon on 127.0.0.1:3000, persistent run history in ./dagster_home
 dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml

@@ -21,7 +21,7 @@ from dagster._utils.schedules import cron_string_iterator  # the daemon's own fi
 
 from pipeline.defs import automation, ingestion
 from pipeline.defs.partitions import school_years
-from tests.conftest import SESSION_1, make_resources, write_landing
+from tests.helpers import SESSION_1, make_resources, write_landing
 
 YEAR = "2020-21"
 

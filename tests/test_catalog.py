@@ -251,7 +251,7 @@ def test_partitioned_writers_and_their_contract_checks_run_together_and_pass(tin
     """In one partitioned run the asset writes, then its checks read the year's slice
     read-only (no deadlock with the writer, which has closed its connection)."""
     from pipeline.defs import ingestion
-    from tests.conftest import make_resources
+    from tests.helpers import make_resources
 
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("school_year", ["2020-21"])

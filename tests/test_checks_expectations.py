@@ -24,7 +24,7 @@ from pipeline.expectations import (
     session_volumes,
     staging_batches,
 )
-from tests.conftest import GF_MAPPING, SAMPLE, SESSION_1, make_resources, write_landing
+from tests.helpers import GF_MAPPING, SAMPLE, SESSION_1, make_resources, write_landing
 
 YEAR = "2020-21"
 

@@ -15,7 +15,7 @@ from pipeline.core.ingest.mapping import MAPPING_FILE_NAME, load_mapping
 from pipeline.core.privacy.name_scan import FuzzyNameScan, NameScanner, normalise_for_check
 from pipeline.core.privacy.redact import Redactor, load_roster
 from pipeline.defs import ingestion
-from tests.conftest import GF_HEADER, SAMPLE, make_resources, write_landing
+from tests.helpers import GF_HEADER, SAMPLE, make_resources, write_landing
 
 ROSTER = load_roster(SAMPLE / "roster.csv")
 

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-from tests.conftest import SHARED_FIXTURES, write_landing
+from tests.helpers import SHARED_FIXTURES, write_landing
 
 runner = CliRunner()
 

@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from pipeline.defs import ingestion
-from tests.conftest import SESSION_1, make_resources, write_landing
+from tests.helpers import SESSION_1, make_resources, write_landing
 
 
 def resources(root: Path) -> dict:

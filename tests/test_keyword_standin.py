@@ -17,7 +17,7 @@ from pipeline.defs.coding import KEYWORD
 from pipeline.defs.ingestion import ANSWERS
 from pipeline.defs.resources import Warehouse
 from pipeline.runner import materialize_all
-from tests.conftest import make_resources
+from tests.helpers import make_resources
 
 SUGGESTIONS = dg.AssetKey(["coding", "suggestions"])
 SUGGESTION_QUALITY = dg.AssetKey(["coding", "suggestion_quality"])

@@ -411,6 +411,7 @@ _ANSWER_IDS = [a[0] for a in ANSWERS]
 _CODE_IDS = list(CODES["code_id"])
 
 
+@pytest.mark.slow  # a property test over 40 generated tables
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(_ANSWER_IDS), st.sampled_from(_CODE_IDS),
                           st.sampled_from(["agreed", "adjudicated", "keyword", "unresolved",

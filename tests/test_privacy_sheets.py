@@ -9,7 +9,7 @@ import dagster as dg
 from pipeline.core.ingest.ids import answer_id
 from pipeline.definitions import build_defs
 from pipeline.runner import materialize_all
-from tests.conftest import make_resources
+from tests.helpers import make_resources
 from tests.privacy import names_outside_raw
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from pipeline.definitions import build_defs
 from pipeline.runner import materialize_all
-from tests.conftest import SAMPLE, make_resources
+from tests.helpers import SAMPLE, make_resources
 from tests.privacy import names_outside_raw
 
 

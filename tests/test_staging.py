@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from pipeline.core.ingest import raw, staging
 from pipeline.core.ingest.mapping import MappingError, load_mapping, resolve_columns
 from pipeline.core.privacy.redact import RosterEntry
-from tests.conftest import GF_HEADER, SESSION_1, write_landing
+from tests.helpers import GF_HEADER, SESSION_1, write_landing
 
 
 @pytest.mark.parametrize("text", ["NA", "n/a", "N/A", "none", "None.", "-", "--", "nothing",

@@ -19,7 +19,7 @@ from pipeline.defs.resources import default_resources
 from pipeline.defs.suggestions import SUGGESTIONS
 from pipeline.runner import materialize_all
 from pipeline.schemas import Suggestions
-from tests.conftest import SAMPLE, make_resources
+from tests.helpers import SAMPLE, make_resources
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ from pipeline.core.warehouse import connection as wh
 from pipeline.defs import ingestion
 from pipeline.defs.resources import Warehouse
 from pipeline.settings import ROOT
-from tests.conftest import make_resources
+from tests.helpers import make_resources
 
 HOLDER = """
 import sys, duckdb

@@ -570,3 +570,19 @@ def test_cli_model_sha_mismatch_is_a_clear_error(tmp_path):
     assert "sha256" in res.stderr and str(folder / "model.onnx") in res.stderr
     assert "Traceback" not in res.output
     assert os.environ.get(MODEL_ENV) is None
+
+
+def test_pooled_dimension_kappa_sums_years_and_questions():
+    from pipeline.core.suggest.quality import pooled_dimension_kappa
+
+    rows = [  # two years of one dimension: pooled 2x2 = tp 8, fp 2, fn 2, tn 8 -> kappa 0.6
+        {"evaluation": "stored", "level": "dimension", "framework": "scale", "dimension": "depth",
+         "tp": 4, "fp": 1, "fn": 1, "tn": 4},
+        {"evaluation": "stored", "level": "dimension", "framework": "scale", "dimension": "depth",
+         "tp": 4, "fp": 1, "fn": 1, "tn": 4},
+        {"evaluation": "stored", "level": "code", "framework": "scale", "dimension": "depth",
+         "tp": 0, "fp": 9, "fn": 9, "tn": 0},  # another level: not counted
+    ]
+    (row,) = pooled_dimension_kappa(pd.DataFrame(rows)).to_dict("records")
+    assert (row["n"], row["f1"], row["cohen_kappa"]) == (20, 0.8, 0.6)
+    assert pooled_dimension_kappa(pd.DataFrame(rows[2:])).empty

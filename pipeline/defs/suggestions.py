@@ -12,7 +12,7 @@ import pandas as pd
 from pipeline.core.coding.codebook import codebook_codes_frame, load_codebooks
 from pipeline.core.coding.sheet_writer import write_coder_sheets
 from pipeline.core.reconciliation import reconcile
-from pipeline.core.suggest import stage
+from pipeline.core.suggest import quality, stage
 from pipeline.core.warehouse import connection as wh
 from pipeline.defs.checks import md_table, pandera_result
 from pipeline.defs.coding import CODEBOOK, KEYWORD
@@ -135,7 +135,7 @@ def suggestion_quality(context: dg.AssetExecutionContext, config: QualityConfig,
                                SUGGESTION_QUALITY)
         if check.passed:
             wh.replace_rows(con, "coding.suggestion_quality", table)
-    overall = pooled_dimension_kappa(table)
+    overall = quality.pooled_dimension_kappa(table)
     low = overall[overall["cohen_kappa"].notna() & (overall["cohen_kappa"] < config.min_kappa)]
     return dg.MaterializeResult(
         metadata={"dagster/row_count": len(table), "coded_answers": len(coded),
@@ -145,23 +145,6 @@ def suggestion_quality(context: dg.AssetExecutionContext, config: QualityConfig,
             passed=low.empty, severity=dg.AssetCheckSeverity.WARN,
             metadata={"min_kappa": config.min_kappa, "below": md_table(low, 20)})],
     )
-
-
-def pooled_dimension_kappa(table: pd.DataFrame) -> pd.DataFrame:
-    """Per evaluation and dimension, counts summed over years and questions, with kappa."""
-    from pipeline.core.suggest.quality import _scores
-
-    dims = table[table["level"] == "dimension"]
-    if dims.empty:
-        return pd.DataFrame(columns=["evaluation", "framework", "dimension", "n", "f1",
-                                     "cohen_kappa", "keyword_kappa"])
-    g = (dims.groupby(["evaluation", "framework", "dimension"])[["tp", "fp", "fn", "tn"]]
-         .sum().reset_index())
-    s = _scores(g["tp"], g["fp"], g["fn"], g["tn"])
-    g["n"] = g[["tp", "fp", "fn", "tn"]].sum(axis=1)
-    g["f1"] = s["f1"].round(3)
-    g["cohen_kappa"] = s["cohen_kappa"].round(3)
-    return g[["evaluation", "framework", "dimension", "n", "f1", "cohen_kappa"]]
 
 
 @dg.asset(

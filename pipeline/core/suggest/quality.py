@@ -32,7 +32,7 @@ def _keys(frame: pd.DataFrame, level: str) -> pd.DataFrame:
     return out
 
 
-def _scores(tp, fp, fn, tn) -> dict[str, np.ndarray]:
+def scores(tp, fp, fn, tn) -> dict[str, np.ndarray]:
     tp, fp, fn, tn = (np.asarray(x, dtype=np.float64) for x in (tp, fp, fn, tn))
     with np.errstate(divide="ignore", invalid="ignore"):
         precision = np.where(tp + fp > 0, tp / (tp + fp), np.nan)
@@ -77,8 +77,8 @@ def quality_table(suggested: pd.DataFrame, keyword: pd.DataFrame, reference: pd.
         for k in keys:
             counts[k] = counts[k].replace("", None)
         counts["n_answers"] = counts[["tp", "fp", "fn", "tn"]].sum(axis=1)
-        s = _scores(counts["tp"], counts["fp"], counts["fn"], counts["tn"])
-        k = _scores(counts["ktp"], counts["kfp"], counts["kfn"], counts["ktn"])
+        s = scores(counts["tp"], counts["fp"], counts["fn"], counts["tn"])
+        k = scores(counts["ktp"], counts["kfp"], counts["kfn"], counts["ktn"])
         for name, values in s.items():
             counts[name] = values
         for name, values in k.items():
@@ -93,3 +93,19 @@ def quality_table(suggested: pd.DataFrame, keyword: pd.DataFrame, reference: pd.
                 "keyword_recall", "keyword_f1", "keyword_kappa"):
         out[col] = out[col].astype("float64").round(4)
     return out.astype(object).where(out.notna(), None)
+
+
+def pooled_dimension_kappa(table: pd.DataFrame) -> pd.DataFrame:
+    """Per evaluation and dimension, counts summed over years and questions, with F1 and kappa
+    (what the `suggestion_kappa_floor` check compares with its level)."""
+    dims = table[table["level"] == "dimension"]
+    if dims.empty:
+        return pd.DataFrame(columns=["evaluation", "framework", "dimension", "n", "f1",
+                                     "cohen_kappa"])
+    g = (dims.groupby(["evaluation", "framework", "dimension"])[["tp", "fp", "fn", "tn"]]
+         .sum().reset_index())
+    s = scores(g["tp"], g["fp"], g["fn"], g["tn"])
+    g["n"] = g[["tp", "fp", "fn", "tn"]].sum(axis=1)
+    g["f1"] = s["f1"].round(3)
+    g["cohen_kappa"] = s["cohen_kappa"].round(3)
+    return g[["evaluation", "framework", "dimension", "n", "f1", "cohen_kappa"]]

@@ -11,6 +11,12 @@ app = typer.Typer(
 )
 
 
+def fail(message: str) -> None:
+    """One line on stderr, exit code 1, no traceback: how every command reports bad input."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=1)
+
+
 @app.callback()
 def _root() -> None:
     """Validate, code and reconcile coaching-feedback survey exports."""

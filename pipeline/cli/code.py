@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import typer
 
-from pipeline.cli import app
+from pipeline.cli import app, fail
 from pipeline.core.coding.codebook import CodebookError, load_codebooks, meaning_gaps
 from pipeline.core.coding.matcher import KeywordCoder
 
@@ -56,11 +56,6 @@ def code_table(
     return pd.DataFrame(rows, columns=OUTPUT_COLUMNS)
 
 
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code=1)
-
-
 @app.command("code")
 def code_command(
     input_csv: Path = typer.Argument(
@@ -88,7 +83,7 @@ def code_command(
         books = load_codebooks(codebook)
         table = code_table(read_answers_csv(input_csv), text_column, id_column, books, all_hits)
     except (CodebookError, KeyError, ValueError) as e:
-        _fail(str(e).strip("'\""))
+        fail(str(e).strip("'\""))
     if output is None:
         table.to_csv(sys.stdout, index=False)
     else:
@@ -113,7 +108,7 @@ def check_command(
     try:
         books = load_codebooks(paths)
     except CodebookError as e:
-        _fail(str(e))
+        fail(str(e))
     for book in books:
         n_pat = sum(len(c.patterns) for c in book.codes)
         n_exc = sum(len(c.exclusions) for c in book.codes)
@@ -134,5 +129,5 @@ def check_command(
     for gap in gaps:
         typer.echo(f"warning: {gap}", err=True)
     if gaps and require_meaning:
-        _fail(f"{len(gaps)} codes lack meaning (see the warnings above)")
+        fail(f"{len(gaps)} codes lack meaning (see the warnings above)")
     typer.echo("OK")

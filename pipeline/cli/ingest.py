@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from pipeline import settings
-from pipeline.cli import app
+from pipeline.cli import app, fail
 from pipeline.core.ingest import raw, staging
 from pipeline.core.ingest.exports import READER_KINDS, ExportReadError, read_export
 from pipeline.core.ingest.mapping import (
@@ -20,11 +20,6 @@ from pipeline.core.ingest.mapping import (
     valid_school_year,
 )
 from pipeline.core.privacy.redact import RosterError, load_roster
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code=1)
 
 
 def _mapping_for(path: Path, mapping_path: Path | None, source: str | None) -> Mapping:
@@ -51,7 +46,7 @@ def ingest(
 ) -> None:
     """Validate one export and print what would load and what would be quarantined."""
     if source is not None and source not in READER_KINDS:
-        _fail(f"--source {source!r} is not one of {', '.join(READER_KINDS)}")
+        fail(f"--source {source!r} is not one of {', '.join(READER_KINDS)}")
     try:
         the_mapping = _mapping_for(file, mapping, source)
         for q in ("worked", "improve"):
@@ -62,10 +57,10 @@ def ingest(
         data = raw.read_file(file, the_mapping)
         entry = data.export_files.iloc[0]
         if entry["status"] != "loaded":
-            _fail(entry["error"])
+            fail(entry["error"])
         staged = staging.stage_year(data.export_files, data.survey_rows, the_mapping, people)
     except (ExportReadError, MappingError, RosterError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     quarantine = [*data.quarantine.to_dict("records"), *staged.quarantine.to_dict("records")]
     rows_out = [q for q in quarantine if q["level"] == "row"]
     summary = {

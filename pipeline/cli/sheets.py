@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from pipeline.cli import app
+from pipeline.cli import app, fail
 
 ANSWER_COLUMNS = ["answer_id", "response_id", "school_year", "question_id", "session_number",
                   "school_id", "role", "answer_text", "non_substantive"]
@@ -14,11 +14,6 @@ ANSWER_COLUMNS = ["answer_id", "response_id", "school_year", "question_id", "ses
 
 class _SheetsError(Exception):
     """A problem to report in one line (no traceback)."""
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code=1)
 
 
 def read_year(warehouse: Path, school_year: str, with_suggestions: bool):
@@ -90,14 +85,14 @@ def sheets_command(
     from pipeline.core.coding.sheet_writer import write_coder_sheets
 
     if not coder:
-        _fail("no coder given: add --coder ID for each coder (e.g. --coder jm --coder ak)")
+        fail("no coder given: add --coder ID for each coder (e.g. --coder jm --coder ak)")
     wh = Path(warehouse) if warehouse is not None else Path(settings.warehouse_path())
     try:
         books = load_codebooks(codebook or [settings.codebook_dir()])
         answers, suggestions = read_year(wh, school_year, with_suggestions)
         paths = write_coder_sheets(answers, books, coder, out, school_year, suggestions)
     except (_SheetsError, CodebookError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     n = int((~answers["non_substantive"].astype(bool)).sum())
     n_codes = sum(len(b.codes) for b in books)
     mode = (f"with {len(suggestions)} suggestions, least-sure answers first"

@@ -9,30 +9,25 @@ from pathlib import Path
 import pandas as pd
 import typer
 
-from pipeline.cli import app
+from pipeline.cli import app, fail
 from pipeline.cli.code import read_answers_csv
 from pipeline.core.coding.codebook import CodebookError, load_codebooks
 
 OUTPUT_COLUMNS = ["id", "framework", "dimension", "code", "probability", "source", "evidence"]
 
 
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code=1)
-
-
 def _column(df: pd.DataFrame, name: str | None, path: Path, what: str) -> None:
     if name is not None and name not in df.columns:
-        _fail(f"{path}: no {what} column {name!r} (columns: {', '.join(map(str, df.columns))})")
+        fail(f"{path}: no {what} column {name!r} (columns: {', '.join(map(str, df.columns))})")
 
 
 def _read(path: Path, text_column: str, id_column: str | None) -> pd.DataFrame:
     try:
         df = read_answers_csv(path)
     except (ValueError, pd.errors.EmptyDataError) as e:
-        _fail(f"{path}: {e}" if str(path) not in str(e) else str(e))
+        fail(f"{path}: {e}" if str(path) not in str(e) else str(e))
     if df.empty:
-        _fail(f"{path}: no rows below the header")
+        fail(f"{path}: no rows below the header")
     _column(df, text_column, path, "text")
     _column(df, id_column, path, "id")
     if id_column is None:
@@ -69,7 +64,7 @@ def suggest_command(
     try:
         books = load_codebooks(codebook)
     except CodebookError as e:
-        _fail(str(e))
+        fail(str(e))
     df = _read(input_csv, text_column, id_column)
     id_col = id_column or "_id"
     answers = pd.DataFrame({"id": df[id_col].astype(str), "text": df[text_column]})
@@ -77,9 +72,9 @@ def suggest_command(
     try:
         zs = load_zero_shot(books)
     except ModelError as e:
-        _fail(str(e))
+        fail(str(e))
     except ValueError as e:
-        _fail(f"{', '.join(b.path for b in books)}: {e}")
+        fail(f"{', '.join(b.path for b in books)}: {e}")
     trained = None
     if train_csv is not None:
         coded = _read(train_csv, text_column, id_column)
@@ -87,7 +82,7 @@ def suggest_command(
         coded_ids = coded[id_col].astype(str)
         unknown = sorted(set(coded["code_id"]) - {c.code_id for c in zs.protos.codes} - {""})
         if unknown:
-            _fail(f"{train_csv}: codes not in the codebook: {', '.join(unknown[:5])}")
+            fail(f"{train_csv}: codes not in the codebook: {', '.join(unknown[:5])}")
         train_answers = pd.DataFrame({"id": coded_ids, "text": coded[text_column]}
                                      ).drop_duplicates("id")
         finals = pd.DataFrame({"answer_id": coded_ids, "code_id": coded["code_id"]})

@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from pipeline.core.frames import CODE_KEY, require_columns
+
 # in order of preference (exemplar quotes): human codes, then the machine stand-ins
 COUNTED = ("agreed", "adjudicated", "trained_suggestion", "zero_shot_suggestion", "keyword")
 HUMAN_PROVENANCES = ("agreed", "adjudicated", "unresolved")
@@ -25,7 +27,6 @@ HUMAN_PROVENANCES = ("agreed", "adjudicated", "unresolved")
 MACHINE_SOURCES = ("trained_suggestion", "zero_shot_suggestion", "keyword")
 CODING_SOURCES = ("human", *MACHINE_SOURCES, "mixed", "none")
 LEVELS = ("code", "dimension", "framework")
-CODE_KEY = ["framework", "dimension", "code_id"]
 LEVEL_KEYS = {
     "code": ["framework", "dimension", "code_id"],
     "dimension": ["framework", "dimension"],
@@ -39,15 +40,9 @@ FREQ_COLUMNS = [
 Z95 = float(stats.norm.ppf(0.975))
 
 
-def _require(frame: pd.DataFrame, columns: Sequence[str], name: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{name} lacks column(s): {', '.join(missing)}")
-
-
 def counted_codes(final_codes: pd.DataFrame) -> pd.DataFrame:
     """The final codes that count, one row per (answer, code)."""
-    _require(final_codes, ["answer_id", *BASE_KEY, *CODE_KEY, "provenance"], "final_codes")
+    require_columns(final_codes, ["answer_id", *BASE_KEY, *CODE_KEY, "provenance"], "final_codes")
     kept = final_codes[final_codes["provenance"].isin(COUNTED)]
     return kept.drop_duplicates(["answer_id", *CODE_KEY]).reset_index(drop=True)
 
@@ -61,7 +56,7 @@ def coding_sources(final_codes: pd.DataFrame) -> pd.DataFrame:
     'trained_suggestion': that is how the trained suggester works; the counts show the share.
     With row counts per provenance (n_agreed, n_adjudicated, n_unresolved, n_keyword,
     n_trained_suggestion, n_zero_shot_suggestion)."""
-    _require(final_codes, ["school_year", "provenance"], "final_codes")
+    require_columns(final_codes, ["school_year", "provenance"], "final_codes")
     counts = pd.crosstab(final_codes["school_year"], final_codes["provenance"])
     for col in (*HUMAN_PROVENANCES, *MACHINE_SOURCES):
         if col not in counts:
@@ -90,13 +85,13 @@ def machine_coded(source: object) -> bool:
     return source in MACHINE_SOURCES or source == "mixed"
 
 
-def _labels(codes: pd.DataFrame | None) -> dict[str, str]:
+def code_labels(codes: pd.DataFrame | None) -> dict[str, str]:
     if codes is None or codes.empty:
         return {}
     return dict(zip(codes["code_id"], codes["label"], strict=False))
 
 
-def _label(code_id: object, labels: dict[str, str]) -> object:
+def code_label(code_id: object, labels: dict[str, str]) -> object:
     if code_id is None or (isinstance(code_id, float) and np.isnan(code_id)):
         return None
     return labels.get(code_id) or str(code_id).replace("_", " ").capitalize()
@@ -122,7 +117,7 @@ def uncounted_codes(final_codes: pd.DataFrame, answers: pd.DataFrame) -> pd.Data
 
 
 def _substantive(answers: pd.DataFrame) -> pd.DataFrame:
-    _require(answers, ["answer_id", *BASE_KEY, "school_id", "coach_id", "session_number",
+    require_columns(answers, ["answer_id", *BASE_KEY, "school_id", "coach_id", "session_number",
                        "non_substantive"], "answers")
     subst = answers[~answers["non_substantive"].astype(bool)]
     return subst.drop_duplicates("answer_id")
@@ -146,7 +141,7 @@ def _frequencies(
     base = base.reset_index()
     sessions = coded["school_id"].astype(str) + "\x1f" + coded["session_number"].astype(str)
     coded = coded.assign(_session=sessions.where(coded["session_number"].notna()))
-    labels = _labels(codes)
+    labels = code_labels(codes)
     frames = []
     for level in LEVELS:
         group = keys + LEVEL_KEYS[level]
@@ -167,7 +162,7 @@ def _frequencies(
     with np.errstate(divide="ignore", invalid="ignore"):
         rate = 100.0 * out["n_answers"] / out["n_substantive"].where(out["n_substantive"] > 0)
     out["rate_per_100"] = rate.astype("float64")
-    out["label"] = [_label(c, labels) for c in out["code_id"]]
+    out["label"] = [code_label(c, labels) for c in out["code_id"]]
     sources = coding_sources(final_codes).set_index("school_year")["coding_source"]
     out["coding_source"] = out["school_year"].map(sources).fillna("none")
     columns = [c for c in FREQ_COLUMNS if c not in ("school_year", "question_id")]
@@ -229,7 +224,7 @@ def suppress_small_cells(
     '<{min_count}' (zero is kept: it discloses no one), and in a row where any count was
     suppressed the `also_mask` columns (rates derived from it) become None. Count columns turn
     into object dtype. The warehouse keeps exact counts; only renderings are suppressed."""
-    _require(frame, [*count_columns, *also_mask], "frame")
+    require_columns(frame, [*count_columns, *also_mask], "frame")
     out = frame.copy()
     hidden = pd.Series(False, index=out.index)
     for col in count_columns:

@@ -25,7 +25,8 @@ import re
 
 import pandas as pd
 
-from pipeline.core.marts.marts import COUNTED, _label, _labels, _require
+from pipeline.core.frames import require_columns
+from pipeline.core.marts.marts import COUNTED, code_label, code_labels
 
 QUOTE_COLUMNS = [
     "question_id", "framework", "dimension", "code_id", "label", "rank", "school_year",
@@ -77,9 +78,9 @@ def verified_evidence(evidence: object, text: str) -> str | None:
 
 def _candidates(final_codes, answers, applications, min_chars, max_chars,
                 keyword_coder) -> pd.DataFrame:
-    _require(final_codes, ["answer_id", "question_id", "framework", "dimension", "code_id",
+    require_columns(final_codes, ["answer_id", "question_id", "framework", "dimension", "code_id",
                            "provenance"], "final_codes")
-    _require(answers, ["answer_id", "school_year", "session_number", "school_id",
+    require_columns(answers, ["answer_id", "school_year", "session_number", "school_id",
                        "answer_text", "non_substantive"], "answers")
     fc = final_codes[final_codes["provenance"].isin(COUNTED)].copy()
     fc["_p"] = fc["provenance"].map(_PROVENANCE_RANK)
@@ -93,7 +94,7 @@ def _candidates(final_codes, answers, applications, min_chars, max_chars,
     cand = cand[cand["n_chars"].between(min_chars, max_chars)]
     kw = applications
     if kw is not None and len(kw):
-        _require(kw, ["answer_id", "coder", "framework", "dimension", "code_id", "evidence"],
+        require_columns(kw, ["answer_id", "coder", "framework", "dimension", "code_id", "evidence"],
                  "applications")
         kw = kw[kw["coder"] == keyword_coder][["answer_id", "framework", "dimension", "code_id",
                                            "evidence"]]
@@ -172,13 +173,13 @@ def exemplar_quotes(
     ranked 1..n, each with the reason it was chosen. `applications` is coding.code_applications
     (only the rows of `keyword_coder` and their evidence are used)."""
     cand = _candidates(final_codes, answers, applications, min_chars, max_chars, keyword_coder)
-    labels = _labels(codes)
+    labels = code_labels(codes)
     rows: list[dict] = []
     key = ["question_id", "framework", "dimension", "code_id"]
     for _, group in cand.groupby(key, sort=True):
         for rank, row in enumerate(_pick(group, per_code), start=1):
             row["rank"] = rank
-            row["label"] = _label(row["code_id"], labels)
+            row["label"] = code_label(row["code_id"], labels)
             rows.append(row)
     out = pd.DataFrame(rows, columns=QUOTE_COLUMNS)
     out["session_number"] = out["session_number"].astype("Int64")

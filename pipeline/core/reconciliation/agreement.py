@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.core.frames import CODE_KEY, require_columns
+
 __all__ = [
     "AgreementError",
     "BinaryAgreement",
@@ -51,7 +53,7 @@ LEVELS = ("code", "dimension", "framework", "question", "school_year", "overall"
 CI_STATS = ("percent_agreement", "cohen_kappa", "krippendorff_alpha", "gwet_ac1", "pabak")
 _STATS = ("prevalence", *CI_STATS)
 _GROUP_COLS = ("framework", "dimension", "code_id", "question_id", "school_year")
-_CODE_KEY = ["framework", "dimension", "code_id"]
+_CODE_KEY = CODE_KEY
 
 
 class AgreementError(ValueError):
@@ -386,9 +388,7 @@ def binary_agreement(
 
 
 def _require(df: pd.DataFrame, columns: Sequence[str], name: str) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise AgreementError(f"{name} is missing column(s): {', '.join(missing)}")
+    require_columns(df, columns, name, AgreementError)
 
 
 def _codebook(codes: pd.DataFrame) -> pd.DataFrame:

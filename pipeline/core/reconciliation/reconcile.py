@@ -21,9 +21,9 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.core.coding.coder_sheets import norm_key, read_tables
+from pipeline.core.frames import CODE_KEY
 from pipeline.core.ingest.ids import QUESTION_IDS
 
-CODE_KEY = ["framework", "dimension", "code_id"]
 DISCREPANCY_COLUMNS = [
     "discrepancy_id", "answer_id", "school_year", "question_id", "framework", "dimension",
     "code_id", "answer_text", "coder_a", "decision_a", "coder_b", "decision_b",

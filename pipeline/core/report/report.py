@@ -22,13 +22,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline.core.ingest.ids import QUESTION_TEXT
 from pipeline.core.marts.marts import machine_coded, suppress_small_cells
 from pipeline.core.report import svg
 
-QUESTIONS = {
-    "worked": "What worked from today's coaching session?",
-    "improve": "In what ways can we improve today's coaching session?",
-}
+QUESTIONS = QUESTION_TEXT  # the survey's question texts, as ingestion defines them
 FRAMEWORKS = {
     "scale": "Scale (Coburn)",
     "relational_trust": "Relational trust (Bryk & Schneider)",

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from pipeline.cli import app
 from pipeline.core.coding.codebook import load_codebooks
+from pipeline.core.ingest.staging import is_non_substantive
 from pipeline.core.suggest import stage
 from pipeline.core.suggest.evaluate import category_coverage
 from pipeline.core.suggest.model import (
@@ -276,7 +277,10 @@ def test_everyday_sentences_get_their_dimension(suggested):
 
 def test_suggest_rows_carry_evidence_and_skip_empty_answers(zs, suggested):
     frame, rows = suggested
-    assert set(frame["id"]) - set(rows["id"]) == {"ev-b", "ev-c"}  # no text, no suggestion
+    unsuggested = set(frame["id"]) - set(rows["id"])
+    assert {"ev-b", "ev-c"} <= unsuggested  # no text, no suggestion
+    assert unsuggested == {i for i, t in zip(frame["id"], frame["text"], strict=True)
+                           if not isinstance(t, str) or is_non_substantive(t)}
     assert rows["probability"].between(0, 1).all() and set(rows["source"]) == {"zero_shot"}
     assert (rows["model_sha256"] == DEFAULT_MODEL_SHA256).all()
     assert not rows.duplicated(["id", "code_id"]).any()
@@ -486,8 +490,8 @@ def test_cli_suggests_for_real_answers(tmp_path):
                                 "evidence"]
     assert set(df["source"]) == {"zero_shot"}
     assert df["probability"].astype(float).between(0, 1).all()
-    substantive = {i for i, t in texts.items() if t.strip()}
-    assert set(df["id"]) == substantive  # every answer with text gets a suggestion
+    substantive = {i for i, t in texts.items() if not is_non_substantive(t)}
+    assert set(df["id"]) == substantive  # every substantive answer gets a suggestion
     for r in df.itertuples():
         assert r.evidence and r.evidence in texts[r.id]
     assert f"{len(df)} suggestions for {len(substantive)} of {len(texts)} answers" in res.stderr
@@ -538,7 +542,8 @@ def test_cli_json_lines_with_row_number_ids(tmp_path, cli_uses_fitted):
     records = [json.loads(line) for line in res.stdout.splitlines()]
     assert records and all(list(r) == ["id", "framework", "dimension", "code", "probability",
                                        "source", "evidence"] for r in records)
-    assert {r["id"] for r in records} == {str(i) for i in range(6)}
+    assert {r["id"] for r in records} == {str(i) for i, t in by_row.items()
+                                          if not is_non_substantive(t)}
     for r in records:
         assert 0 <= r["probability"] <= 1 and r["evidence"] in by_row[int(r["id"])]
 
@@ -586,3 +591,10 @@ def test_pooled_dimension_kappa_sums_years_and_questions():
     (row,) = pooled_dimension_kappa(pd.DataFrame(rows)).to_dict("records")
     assert (row["n"], row["f1"], row["cohen_kappa"]) == (20, 0.8, 0.6)
     assert pooled_dimension_kappa(pd.DataFrame(rows[2:])).empty
+
+
+def test_non_substantive_answers_get_no_suggestion(zs):
+    answers = pd.DataFrame({"id": ["a", "b", "c", "d"],
+                            "text": ["N/A", "Nothing.", "", "we ran out of time"]})
+    rows = suggest(zs, answers, "id", "text")
+    assert set(rows["id"]) == {"d"}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from pipeline.core.ingest.staging import is_non_substantive
 from pipeline.core.suggest.model import EmbeddingModel
 from pipeline.core.suggest.select import TRAINED_RULE, ZERO_SHOT_RULE, SelectionRule, select
 from pipeline.core.suggest.trained import TrainedSuggester, answer_features, label_matrix
@@ -45,8 +46,11 @@ def train(zs: ZeroShot, answers: pd.DataFrame, id_column: str, text_column: str,
 def suggest(zs: ZeroShot, answers: pd.DataFrame, id_column: str, text_column: str,
             trained: TrainedSuggester | None = None, rule: SelectionRule | None = None
             ) -> pd.DataFrame:
-    """Suggested codes for every answer (answers with empty text get none). The rule defaults
-    to TRAINED_RULE with a trained model, ZERO_SHOT_RULE without."""
+    """Suggested codes for every answer; an empty or non-substantive one ("N/A", "none",
+    "Nothing.", as staging flags them) gets none. The rule defaults to TRAINED_RULE with a
+    trained model, ZERO_SHOT_RULE without."""
+    texts = answers[text_column].fillna("").astype(str)
+    answers = answers[~texts.map(is_non_substantive)]
     if answers.empty:
         return pd.DataFrame(columns=SUGGESTION_COLUMNS)
     units, probs, carrier, x = scored(zs, answers, id_column, text_column)

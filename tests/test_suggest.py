@@ -598,3 +598,15 @@ def test_non_substantive_answers_get_no_suggestion(zs):
                             "text": ["N/A", "Nothing.", "", "we ran out of time"]})
     rows = suggest(zs, answers, "id", "text")
     assert set(rows["id"]) == {"d"}
+
+
+def test_select_offers_a_third_category_only_when_unsure():
+    from pipeline.core.suggest.select import SelectionRule, select
+
+    dims = [("f", "a"), ("f", "b"), ("f", "c"), ("g", "d")]
+    unsure = np.array([[0.30, 0.20, 0.10, 0.01]])
+    sure = np.array([[0.90, 0.20, 0.10, 0.01]])
+    rule = SelectionRule(min_probability=0.05, relative=0.1)
+    assert select(unsure, dims, rule) == [[0, 1, 2]]      # first below 0.5: up to three
+    assert select(sure, dims, rule) == [[0, 1]]           # confident first: at most two
+    assert select(np.array([[0.9, 0.01, 0.0, 0.0]]), dims, rule) == [[0]]  # others too unlikely

@@ -3,7 +3,9 @@
 Coders read suggestions by category first, so the rule works on categories (framework
 dimensions): a category's probability is that of its most likely code. Every substantive answer
 gets its most likely category; further categories only when they are likely in their own right
-(`min_probability`) and close to the first (`relative`); at most `max_categories`. Within a
+(`min_probability`) and close to the first (`relative`); a third (up to `max_categories`) only
+when the model is unsure of the first (below `unsure_below`): long answers touch many codes a
+little, and a confident first category does not need two more beside it. Within a
 chosen category, its most likely code, plus any other of its codes that reaches
 `min_probability` (at most `max_codes_per_category`). The defaults keep about two categories per
 answer at most on average (docs/suggestions.md has the figures they were chosen on).
@@ -21,6 +23,7 @@ class SelectionRule:
     min_probability: float = 0.04
     relative: float = 0.1
     max_categories: int = 3
+    unsure_below: float = 0.5  # more than two categories only when the first is below this
     max_codes_per_category: int = 2
     floor: float = 0.0  # below this, not even the first category is suggested
 
@@ -37,7 +40,8 @@ def select(probs: np.ndarray, dims: list[tuple[str, str]], rule: SelectionRule =
         order = np.argsort(-dim_p, kind="stable")
         top = dim_p[order[0]] if len(order) else 0.0
         chosen = []
-        for rank, k in enumerate(order[: rule.max_categories]):
+        limit = rule.max_categories if top < rule.unsure_below else min(2, rule.max_categories)
+        for rank, k in enumerate(order[:limit]):
             p = dim_p[k]
             if rank == 0:
                 if p > rule.floor:

@@ -215,7 +215,7 @@ def main() -> None:
     n_units, n_distinct = len(units), units["text"].nunique()
     print(f"texts: {len(texts):,} synthetic answers (seed {args.seed}), "
           f"{frame['text'].nunique():,} distinct, mean {statistics.mean(map(len, texts)):.0f} chars")
-    print(f"units: {n_units:,} (sentences, list items and whole multi-unit answers), "
+    print(f"units: {n_units:,} (sentences and list items), "
           f"{n_distinct:,} distinct ({100 * n_distinct / n_units:.0f}%): the model embeds each "
           f"distinct unit once, so these template-built answers cost far less than real text")
     print(f"labels for the trained step: keyword coder, {len(labels):,} codes on "

@@ -303,6 +303,9 @@ def test_cli_errors(tmp_path):
     assert "Traceback" not in res.output and not out.exists()
     res = invoke(YEAR, "--out", str(out), "--warehouse", str(wh))
     assert res.exit_code == 1 and "no coder given" in res.output
+    res = invoke(YEAR, "--coder", "jm", "--coder", "ak", "--with-suggestions", "--out",
+                 str(out), "--warehouse", str(wh))
+    assert res.exit_code == 1 and "must stay blind" in res.output and not out.exists()
     res = invoke(YEAR, "--coder", "jm", "--out", str(out), "--warehouse",
                  str(tmp_path / "missing.duckdb"))
     assert res.exit_code == 1 and "no warehouse at" in res.output

@@ -178,8 +178,8 @@ def test_split_units_keeps_abbreviations_and_decimals():
         "Examples, e.g. sample lessons, would help"]
     assert units("The a.m. session ran long. Next time start earlier.") == [
         "The a.m. session ran long", "Next time start earlier"]
-    assert units("ok") == ["ok"] and units("") == [] and units("  \n ") == []
-    assert units("...") == ["..."]  # nothing wordy: the whole answer, never nothing
+    assert units("ok") == [] and units("") == [] and units("  \n ") == []  # too short: no unit
+    assert units("...") == [] and units("[External Coach name]") == []  # nothing to embed
 
 
 def test_spans_cut_the_exact_text():
@@ -610,3 +610,34 @@ def test_select_offers_a_third_category_only_when_unsure():
     assert select(unsure, dims, rule) == [[0, 1, 2]]      # first below 0.5: up to three
     assert select(sure, dims, rule) == [[0, 1]]           # confident first: at most two
     assert select(np.array([[0.9, 0.01, 0.0, 0.0]]), dims, rule) == [[0]]  # others too unlikely
+
+
+def test_wordless_answers_get_no_suggestion(zs):
+    answers = pd.DataFrame({"id": ["a", "b", "c", "d", "e"],
+                            "text": ["[External Coach name]", "ok", "5", "[Name] [Name]!",
+                                     "[External Coach name] kept us on track"]})
+    assert set(suggest(zs, answers, "id", "text")["id"]) == {"e"}
+
+
+def test_suggest_refuses_duplicate_ids(zs):
+    with pytest.raises(ValueError, match="'a' appears more than once"):
+        suggest(zs, pd.DataFrame({"id": ["a", "a"], "text": ["time", "more time"]}),
+                "id", "text")
+
+
+def test_cli_input_errors_and_safe_csv(tmp_path, cli_uses_fitted):
+    dup = tmp_path / "dup.csv"
+    dup.write_text("id,text\n1,we ran out of time\n1,great coach\n", encoding="utf-8")
+    res = invoke(dup, "--text-column", "text", "--id-column", "id")
+    assert res.exit_code == 1 and "id '1' appears on more than one row" in res.output
+    res = invoke(dup, "--text-column", "text", "--train", dup)
+    assert res.exit_code == 1 and "--train needs --id-column" in res.output
+    risky = tmp_path / "risky.csv"
+    risky.write_text('id,text\n=1+1,"=HYPERLINK(""x"") our coach helped us plan"\n',
+                     encoding="utf-8")
+    out = tmp_path / "out.csv"
+    res = invoke(risky, "--text-column", "text", "--id-column", "id", "--output", out)
+    assert res.exit_code == 0, res.output
+    df = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert len(df) and (df["id"] == "'=1+1").all()
+    assert df["evidence"].str.startswith("'=").all()

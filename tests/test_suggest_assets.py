@@ -188,3 +188,27 @@ def test_suggestions_schema_fails_on_a_duplicate_answer_code():
     assert not result.passed
     rules = result.metadata["failing_rules"].data
     assert any("unique" in str(r["check"]).lower() for r in rules), rules
+
+
+def test_unusable_model_leaves_an_empty_table_and_a_warning(tmp_path, monkeypatch):
+    """A missing or mismatched model must not stop the refresh: the suggestions asset writes an
+    empty table and warns (years nobody coded then fall back to the keyword coder)."""
+    import dagster as dg
+    import duckdb
+
+    from pipeline.defs import suggestions as suggestion_defs
+    from tests.helpers import make_resources
+
+    broken = tmp_path / "model"
+    broken.mkdir()
+    (broken / "model.onnx").write_bytes(b"not a model")  # and no tokenizer.json
+    monkeypatch.setenv("SURVEY_EMBEDDING_MODEL", str(broken))
+    res = dg.materialize([suggestion_defs.suggestions], resources=make_resources(tmp_path),
+                         instance=dg.DagsterInstance.ephemeral())
+    assert res.success
+    checks = {e.check_name: e for e in res.get_asset_check_evaluations()}
+    assert not checks["suggester_available"].passed
+    assert checks["suggester_available"].severity == dg.AssetCheckSeverity.WARN
+    assert "tokenizer.json" in checks["suggester_available"].metadata["problem"].value
+    with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from coding.suggestions").fetchone() == (0,)

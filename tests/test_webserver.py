@@ -55,7 +55,7 @@ EXPECTED_GRAPH: dict[str, tuple[set[str], set[str]]] = {
     # assisted coding
     "coding/suggestions": ({"staging/answers", "coding/codebook_codes",
                             "coding/human_applications", "coding/discrepancies",
-                            "coding/adjudications"}, {"suggestions_schema"}),
+                            "coding/adjudications"}, {"suggestions_schema", "suggester_available"}),
     "coding/suggestion_quality": ({"coding/suggestions", "coding/final_codes",
                                    "coding/keyword_applications"},
                                   {"suggestion_quality_schema", "suggestion_kappa_floor"}),

@@ -86,6 +86,9 @@ def sheets_command(
 
     if not coder:
         fail("no coder given: add --coder ID for each coder (e.g. --coder jm --coder ak)")
+    if with_suggestions and len(coder) > 1:
+        fail("--with-suggestions is for one coder reviewing suggestions; double coding for "
+             "reliability must stay blind (drop --with-suggestions, or give one --coder)")
     wh = Path(warehouse) if warehouse is not None else Path(settings.warehouse_path())
     try:
         books = load_codebooks(codebook or [settings.codebook_dir()])

@@ -58,17 +58,24 @@ def suggest_command(
     (zero_shot, or trained with --train), evidence (the sentence that carries it).
     Suggestions are not codes: a human decides (docs/suggestions.md).
     """
+    from pipeline.core.reconciliation.reconcile import neutralise
     from pipeline.core.suggest.model import ModelError
     from pipeline.core.suggest.suggester import load_zero_shot, suggest, train
+    from pipeline.core.suggest.trained import MIN_POSITIVES
 
     try:
         books = load_codebooks(codebook)
     except CodebookError as e:
         fail(str(e))
+    if train_csv is not None and id_column is None:
+        fail("--train needs --id-column: a coded answer has one row per code, joined by its id")
     df = _read(input_csv, text_column, id_column)
     id_col = id_column or "_id"
     answers = pd.DataFrame({"id": df[id_col].astype(str), "text": df[text_column]})
-    answers = answers.drop_duplicates("id")
+    repeated = answers["id"][answers["id"].duplicated()]
+    if len(repeated):
+        fail(f"{input_csv}: id {repeated.iloc[0]!r} appears on more than one row "
+             f"(column {id_col!r}); ids must be unique")
     try:
         zs = load_zero_shot(books)
     except ModelError as e:
@@ -84,19 +91,24 @@ def suggest_command(
         if unknown:
             fail(f"{train_csv}: codes not in the codebook: {', '.join(unknown[:5])}")
         train_answers = pd.DataFrame({"id": coded_ids, "text": coded[text_column]}
-                                     ).drop_duplicates("id")
+                                     ).drop_duplicates()
+        clash = train_answers["id"][train_answers["id"].duplicated()]
+        if len(clash):
+            fail(f"{train_csv}: id {clash.iloc[0]!r} has different texts on different rows")
         finals = pd.DataFrame({"answer_id": coded_ids, "code_id": coded["code_id"]})
         trained = train(zs, train_answers, "id", "text", finals[finals["code_id"] != ""])
     table = suggest(zs, answers, "id", "text", trained)
     out = table.rename(columns={"code_id": "code", "evidence_text": "evidence"})[OUTPUT_COLUMNS]
+    if trained is not None and not trained.models:
+        typer.echo(f"warning: no code has {MIN_POSITIVES} coded answers for and against it in "
+                   f"{train_csv}: zero-shot suggestions only", err=True)
     if as_json:
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n"
                        for r in out.to_dict(orient="records"))
         (output.write_text(text, encoding="utf-8") if output else sys.stdout.write(text))
-    elif output is None:
-        out.to_csv(sys.stdout, index=False)
-    else:
-        out.to_csv(output, index=False)
+    else:  # a spreadsheet must not run an answer that starts with = + - @ as a formula
+        safe = out.assign(id=out["id"].map(neutralise), evidence=out["evidence"].map(neutralise))
+        safe.to_csv(sys.stdout if output is None else output, index=False)
     n = out["id"].nunique()
     typer.echo(f"{len(out)} suggestions for {n} of {len(answers)} answers "
                f"(model {zs.model.files.model_id}, sha256 {zs.model.sha256[:12]})", err=True)

@@ -13,6 +13,7 @@ from pipeline.core.coding.codebook import codebook_codes_frame, load_codebooks
 from pipeline.core.coding.sheet_writer import write_coder_sheets
 from pipeline.core.reconciliation import reconcile
 from pipeline.core.suggest import quality, stage
+from pipeline.core.suggest.model import ModelError
 from pipeline.core.warehouse import connection as wh
 from pipeline.defs.checks import md_table, pandera_result
 from pipeline.defs.coding import CODEBOOK, KEYWORD
@@ -61,23 +62,43 @@ def human_final_codes(con, answers: pd.DataFrame) -> pd.DataFrame:
     "(zero_shot), or, per school year, per-code models trained on the OTHER years' human codes "
     "(trained). One row per suggested (answer, code) with its probability and the sentence "
     "that carries it. All years in one step: a year's training set is every other year.",
-    check_specs=[dg.AssetCheckSpec("suggestions_schema", asset=SUGGESTIONS, blocking=True,
-                                   description="pandera: coding.suggestions' contract")],
+    check_specs=[
+        dg.AssetCheckSpec("suggestions_schema", asset=SUGGESTIONS, blocking=True,
+                          description="pandera: coding.suggestions' contract"),
+        dg.AssetCheckSpec("suggester_available", asset=SUGGESTIONS,
+                          description="warns when the embedding model cannot be used (not "
+                          "installed, sha256 mismatch, no examples in the codebooks): the "
+                          "table is then empty and years nobody coded fall back to the keyword "
+                          "coder, instead of the whole refresh failing"),
+    ],
 )
 def suggestions(context: dg.AssetExecutionContext, paths: ProjectPaths,
                 warehouse: Warehouse) -> dg.MaterializeResult:
     # The model: $SURVEY_EMBEDDING_MODEL, else the installed one (the quality asset's CV uses
     # the same, through the same process-wide cache).
     books = load_codebooks([Path(paths.codebook_dir)])
-    zs = stage.zero_shot_for(books)
+    try:
+        zs, problem = stage.zero_shot_for(books), None
+    except (ModelError, ValueError) as exc:
+        zs, problem = None, str(exc)
+        context.log.error(f"no suggestions this run: {problem}")
     with warehouse.connect(context.log) as con:
-        answers = wh.read_frame(con, "staging.answers")
-        reference = human_final_codes(con, answers)
-        units = wh.read_frame(con, "coding.coder_units")
-        rows = stage.all_year_suggestions(zs, answers, reference, units)
+        if zs is None:
+            rows = wh.empty_frame("coding.suggestions")
+        else:
+            answers = wh.read_frame(con, "staging.answers")
+            reference = human_final_codes(con, answers)
+            units = wh.read_frame(con, "coding.coder_units")
+            rows = stage.all_year_suggestions(zs, answers, reference, units)
         check = pandera_result("suggestions_schema", Suggestions, rows, SUGGESTIONS)
         if check.passed:
             wh.replace_rows(con, "coding.suggestions", rows)
+    available = dg.AssetCheckResult(
+        check_name="suggester_available", asset_key=SUGGESTIONS, passed=zs is not None,
+        severity=dg.AssetCheckSeverity.WARN, metadata={"problem": problem or ""})
+    if zs is None:
+        return dg.MaterializeResult(metadata={"dagster/row_count": 0, "problem": problem},
+                                    check_results=[check, available])
     per_year = (rows.groupby(["school_year", "source"]).agg(
         suggestions=("code_id", "size"), answers=("answer_id", "nunique")).reset_index())
     n_answers = rows["answer_id"].nunique()
@@ -93,7 +114,7 @@ def suggestions(context: dg.AssetExecutionContext, paths: ProjectPaths,
             "preview": md_table(rows[["answer_id", "code_id", "probability", "source",
                                       "evidence_text"]].head(10)),
         },
-        check_results=[check],
+        check_results=[check, available],
     )
 
 
@@ -126,8 +147,8 @@ def suggestion_quality(context: dg.AssetExecutionContext, config: QualityConfig,
         keyword = apps[apps["coder_kind"] == "keyword"]
         coded = stage.coded_answers(answers, units)
         cv = None
-        if len(coded) and coded["school_id"].nunique() >= 2:
-            zs = stage.zero_shot_for(books)
+        if len(coded) and coded["school_id"].nunique() >= 2 and len(sugg):
+            zs = stage.zero_shot_for(books)  # len(sugg): the suggester worked this run
             cv, _ = stage.school_grouped_cv(zs, coded, stage.human_reference(final),
                                             config.cv_folds)
         table = stage.suggestion_quality(sugg, keyword, final, answers, units, codes, cv)
@@ -170,6 +191,9 @@ def next_cycle_coder_sheets(context: dg.AssetExecutionContext, config: CoderShee
         return dg.MaterializeResult(metadata={"school_year": str(year), "files": 0,
                                               "note": "no substantive answers"})
     out_dir = Path(paths.reports_dir) / "coder_sheets" / year
+    if config.with_suggestions and len(config.coders) > 1:
+        raise ValueError("with_suggestions is for one coder reviewing suggestions; double "
+                         "coding for reliability must stay blind (set one coder)")
     files = write_coder_sheets(answers, books, list(config.coders), out_dir, year, sugg)
     return dg.MaterializeResult(metadata={
         "school_year": year,

@@ -95,8 +95,8 @@ def resolve_files(folder: str | Path | None = None) -> ModelFiles:
     return folder_files(Path(folder)) if folder else default_files()
 
 
-def verify(files: ModelFiles) -> str:
-    """Check every pinned file's sha256; return the model file's sha256."""
+def verify(files: ModelFiles) -> dict[str, str]:
+    """Check every pinned file's sha256; return the sha256 of each file by name."""
     shas = {}
     for name, path in (("model.onnx", files.model), ("tokenizer.json", files.tokenizer)):
         shas[name] = file_sha256(path)
@@ -106,7 +106,7 @@ def verify(files: ModelFiles) -> str:
                 f"{path}: sha256 {shas[name]} does not match the pinned {expected}; "
                 "the file is corrupt or not the model this pipeline was tested with"
             )
-    return shas["model.onnx"]
+    return shas
 
 
 @dataclass
@@ -114,7 +114,8 @@ class EmbeddingModel:
     """Loaded once; `embed(texts)` gives L2-normalised float32 rows, identical texts embedded once."""
 
     files: ModelFiles
-    sha256: str
+    sha256: str  # of model.onnx
+    tokenizer_sha256: str = ""
     _session: object = field(repr=False, default=None)
     _tokenizer: object = field(repr=False, default=None)
     _cache: dict = field(repr=False, default_factory=dict)
@@ -125,7 +126,7 @@ class EmbeddingModel:
         from tokenizers import Tokenizer
 
         files = resolve_files(folder)
-        sha = verify(files)
+        shas = verify(files)
         tokenizer = Tokenizer.from_file(str(files.tokenizer))
         tokenizer.enable_truncation(max_length=MAX_TOKENS)
         tokenizer.no_padding()
@@ -137,7 +138,8 @@ class EmbeddingModel:
         # Suggestions: ~20% more tokens/s under load). Output-neutral: bit-identical embeddings.
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         session = ort.InferenceSession(str(files.model), opts, providers=["CPUExecutionProvider"])
-        return cls(files=files, sha256=sha, _session=session, _tokenizer=tokenizer)
+        return cls(files=files, sha256=shas["model.onnx"], tokenizer_sha256=shas["tokenizer.json"],
+                   _session=session, _tokenizer=tokenizer)
 
     @property
     def dim(self) -> int:
@@ -155,12 +157,13 @@ class EmbeddingModel:
 
     def embed_stored(self, texts) -> np.ndarray:
         """`embed`, with the result kept on disk under cache_dir(), keyed by the model's and the
-        tokenizer's sha256 and the texts themselves: the codebook's prototypes are the same run
+        tokenizer's sha256, the pooling and the texts themselves: the codebook's prototypes are the same run
         after run, so a run only embeds them again when the codebook or the model changed."""
         import hashlib
 
         texts = [str(t) for t in texts]
-        key = hashlib.sha256("\x00".join([self.sha256, str(self.files.tokenizer), *texts])
+        key = hashlib.sha256("\x00".join([self.sha256, self.tokenizer_sha256,
+                                          self.files.pooling, *texts])
                              .encode("utf-8")).hexdigest()[:32]
         path = cache_dir() / f"vectors-{key}.npy"
         if path.is_file():

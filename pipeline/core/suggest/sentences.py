@@ -22,7 +22,9 @@ _BREAK = re.compile(_ENDS + r"|(?:^|(?<=\n))\s*\d{1,2}[.)]\s+", re.IGNORECASE)
 _BREAK_NUMBERED = re.compile(_ENDS + r"|(?:^|(?<=\s))\d{1,2}[.)]\s+", re.IGNORECASE)
 _NUMBERED_LIST = re.compile(r"(?:^|\n)\s*\d{1,2}[.)]\s")
 _WORD = re.compile(r"\w")
-MIN_CHARS = 3  # "ok" is not a unit
+# Redaction placeholders ("[External Coach name]", "[Name]"): a unit needs a word outside them.
+_PLACEHOLDER = re.compile(r"\[[^\[\]\n]{1,80}\]")
+MIN_CHARS = 3  # "ok" is not a unit, nor is a unit that is only a redacted name
 
 
 def split_units(text: str) -> list[tuple[int, int]]:
@@ -39,9 +41,10 @@ def split_units(text: str) -> list[tuple[int, int]]:
             s += 1
         while e > s and (text[e - 1].isspace() or text[e - 1] in ",:"):
             e -= 1
-        if e - s >= MIN_CHARS and _WORD.search(text, s, e):
+        rest = _PLACEHOLDER.sub(" ", text[s:e])
+        if e - s >= MIN_CHARS and len(rest.strip()) >= MIN_CHARS and _WORD.search(rest):
             out.append((s, e))
-    return out or ([(0, len(text))] if text.strip() else [])
+    return out
 
 
 def units_frame(answers, id_column: str, text_column: str):

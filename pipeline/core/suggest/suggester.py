@@ -53,8 +53,13 @@ def suggest(zs: ZeroShot, answers: pd.DataFrame, id_column: str, text_column: st
     answers = answers[~texts.map(is_non_substantive)]
     if answers.empty:
         return pd.DataFrame(columns=SUGGESTION_COLUMNS)
+    duplicated = answers[id_column][answers[id_column].duplicated()]
+    if len(duplicated):
+        raise ValueError(f"answer id {duplicated.iloc[0]!r} appears more than once")
     units, probs, carrier, x = scored(zs, answers, id_column, text_column)
     source = np.full(probs.shape[1], "zero_shot", dtype=object)
+    if trained is not None and not trained.models:
+        trained = None  # no code had enough human examples: zero-shot, with its own rule
     if trained is not None:
         probs, mask = trained.predict(x, probs)
         source[mask] = "trained"

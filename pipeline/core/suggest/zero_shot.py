@@ -18,7 +18,6 @@ An answer's probability for a code is its best unit's; that unit is the evidence
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -135,11 +134,3 @@ def best_units(ids, units: pd.DataFrame, probs: np.ndarray):
             out[a_sorted[s]] = block[arg, np.arange(n_codes)]
             carrier[a_sorted[s]] = rows[arg]
     return units, out, carrier
-
-
-def evidence_json(units: pd.DataFrame, row: int) -> str:
-    if row < 0:
-        return "[]"
-    u = units.iloc[row]
-    return json.dumps([{"text": u["text"], "start": int(u["start"]), "end": int(u["end"])}],
-                      ensure_ascii=False)

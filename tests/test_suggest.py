@@ -365,7 +365,7 @@ def test_each_year_is_trained_only_on_other_years(monkeypatch):
         "non_substantive": [i == 11 for _ in years for i in range(12)],
     })
     coded = answers[answers["school_year"] != "2023-24"]  # the latest year nobody coded yet
-    units = coded[["answer_id"]]
+    units = pd.concat([coded[["answer_id"]].assign(coder=c) for c in ("jm", "ak")])
     reference = pd.DataFrame({"answer_id": coded["answer_id"], "code_id": "collaboration"})
     trained_on, suggested_for = {}, {}
 
@@ -641,3 +641,12 @@ def test_cli_input_errors_and_safe_csv(tmp_path, cli_uses_fitted):
     df = pd.read_csv(out, dtype=str, keep_default_na=False)
     assert len(df) and (df["id"] == "'=1+1").all()
     assert df["evidence"].str.startswith("'=").all()
+
+
+def test_long_units_are_cut_so_the_model_reads_all_of_them():
+    from pipeline.core.suggest.sentences import MAX_CHARS
+
+    text = "we liked the protocol and the data " * 20 + "and we need more time to collaborate"
+    spans = split_units(text)
+    assert len(spans) > 1 and all(e - s <= MAX_CHARS for s, e in spans)
+    assert text[spans[-1][0]:spans[-1][1]].endswith("more time to collaborate")

@@ -24,6 +24,9 @@ _NUMBERED_LIST = re.compile(r"(?:^|\n)\s*\d{1,2}[.)]\s")
 _WORD = re.compile(r"\w")
 # Redaction placeholders ("[External Coach name]", "[Name]"): a unit needs a word outside them.
 _PLACEHOLDER = re.compile(r"\[[^\[\]\n]{1,80}\]")
+MAX_CHARS = 400  # ~100 tokens: a longer unit is cut at a comma or a conjunction (the model
+                 # reads 128 tokens and would silently drop the rest)
+_CUT = re.compile(r",\s+|;\s+|\s+(?:and|but|also|plus)\s+|\s+", re.IGNORECASE)
 MIN_CHARS = 3  # "ok" is not a unit, nor is a unit that is only a redacted name
 
 
@@ -36,7 +39,7 @@ def split_units(text: str) -> list[tuple[int, int]]:
         start = m.end()
     spans.append((start, len(text)))
     out = []
-    for s, e in spans:
+    for s, e in (piece for span in spans for piece in _cut_long(text, *span)):
         while s < e and (text[s].isspace() or text[s] in "-*•·▪◦,"):
             s += 1
         while e > s and (text[e - 1].isspace() or text[e - 1] in ",:"):
@@ -45,6 +48,21 @@ def split_units(text: str) -> list[tuple[int, int]]:
         if e - s >= MIN_CHARS and len(rest.strip()) >= MIN_CHARS and _WORD.search(rest):
             out.append((s, e))
     return out
+
+
+def _cut_long(text: str, s: int, e: int) -> list[tuple[int, int]]:
+    """(s, e) as pieces of at most MAX_CHARS, cut at the last comma, conjunction or space."""
+    pieces = []
+    while e - s > MAX_CHARS:
+        cuts = [m for m in _CUT.finditer(text, s + MIN_CHARS, s + MAX_CHARS)]
+        best = next((m for m in reversed(cuts) if not m.group().isspace()), None) or \
+            (cuts[-1] if cuts else None)
+        if best is None:
+            break
+        pieces.append((s, best.start()))
+        s = best.end()
+    pieces.append((s, e))
+    return pieces
 
 
 def units_frame(answers, id_column: str, text_column: str):

@@ -70,7 +70,7 @@ def year_suggestions(zs, answers: pd.DataFrame, train_answers: pd.DataFrame,
 def all_year_suggestions(zs, answers: pd.DataFrame, reference: pd.DataFrame,
                          coder_units: pd.DataFrame) -> pd.DataFrame:
     """Suggestions for every school year, each trained on the other years' human codes."""
-    coded = set(coder_units["answer_id"])
+    coded = both_coders_saw(coder_units)
     parts = []
     for year in sorted(answers["school_year"].unique()):
         others = answers[(answers["school_year"] != year) & answers["answer_id"].isin(coded)]
@@ -86,9 +86,16 @@ def human_reference(final_codes: pd.DataFrame) -> pd.DataFrame:
     return final_codes[final_codes["provenance"].isin(HUMAN_PROVENANCES)]
 
 
+def both_coders_saw(coder_units: pd.DataFrame) -> set:
+    """Answers in the units of at least two coders: only there do final codes (agreed or
+    adjudicated) say what applies and, by their absence, what does not."""
+    per_answer = coder_units.groupby("answer_id")["coder"].nunique()
+    return set(per_answer[per_answer >= 2].index)
+
+
 def coded_answers(answers: pd.DataFrame, coder_units: pd.DataFrame) -> pd.DataFrame:
-    """Substantive answers that human coders saw (their units)."""
-    return substantive(answers[answers["answer_id"].isin(set(coder_units["answer_id"]))])
+    """Substantive answers both human coders saw."""
+    return substantive(answers[answers["answer_id"].isin(both_coders_saw(coder_units))])
 
 
 def school_grouped_cv(zs, answers: pd.DataFrame, reference: pd.DataFrame, n_splits: int = 5

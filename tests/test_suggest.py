@@ -394,7 +394,7 @@ def test_each_year_is_trained_only_on_other_years(monkeypatch):
     monkeypatch.setattr(stage, "suggest", fake_suggest)
     monkeypatch.setattr(stage, "year_suggestions", year_spy)
     out = stage.all_year_suggestions(None, answers, reference, units)
-    assert list(out.columns) == stage.TABLE_COLUMNS
+    assert list(out.columns) == stage.table_columns()
     assert set(trained_on) == set(suggested_for) == set(years)
     year_of = dict(zip(answers["answer_id"], answers["school_year"], strict=True))
     substantive = set(answers.loc[~answers["non_substantive"], "answer_id"])

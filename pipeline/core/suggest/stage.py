@@ -24,11 +24,6 @@ from pipeline.core.suggest.suggester import (
 )
 from pipeline.core.suggest.trained import MIN_POSITIVES, cross_validated, label_matrix
 
-TABLE_COLUMNS = [
-    "answer_id", "school_year", "question_id", "framework", "dimension", "code_id",
-    "probability", "source", "evidence_text", "evidence_start", "evidence_end", "model_sha256",
-    "codebook_version",
-]
 HUMAN_PROVENANCES = ("agreed", "adjudicated")
 _FITTED: dict = {}
 
@@ -51,6 +46,14 @@ def substantive(answers: pd.DataFrame) -> pd.DataFrame:
     return answers[~answers["non_substantive"].astype(bool)]
 
 
+def table_columns() -> list[str]:
+    """coding.suggestions' columns, as the catalog declares them (read when needed: the catalog
+    imports this package's constants)."""
+    from pipeline.core.warehouse import catalog
+
+    return catalog.columns("coding.suggestions")
+
+
 def year_suggestions(zs, answers: pd.DataFrame, train_answers: pd.DataFrame,
                      train_codes: pd.DataFrame) -> pd.DataFrame:
     """Suggestions for `answers` (staging rows of one year): trained on the other years' human
@@ -64,7 +67,7 @@ def year_suggestions(zs, answers: pd.DataFrame, train_answers: pd.DataFrame,
     rows = suggest(zs, answers, "answer_id", "answer_text", trained)
     rows = rows.rename(columns={"id": "answer_id"}).merge(
         answers[["answer_id", "school_year", "question_id"]], on="answer_id")
-    return rows.reindex(columns=TABLE_COLUMNS)
+    return rows.reindex(columns=table_columns())
 
 
 def all_year_suggestions(zs, answers: pd.DataFrame, reference: pd.DataFrame,
@@ -78,7 +81,7 @@ def all_year_suggestions(zs, answers: pd.DataFrame, reference: pd.DataFrame,
         parts.append(year_suggestions(zs, answers[answers["school_year"] == year], others,
                                       train_codes))
     if not parts:
-        return pd.DataFrame(columns=TABLE_COLUMNS)
+        return pd.DataFrame(columns=table_columns())
     return pd.concat(parts, ignore_index=True)
 
 

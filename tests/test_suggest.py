@@ -650,3 +650,20 @@ def test_long_units_are_cut_so_the_model_reads_all_of_them():
     spans = split_units(text)
     assert len(spans) > 1 and all(e - s <= MAX_CHARS for s, e in spans)
     assert text[spans[-1][0]:spans[-1][1]].endswith("more time to collaborate")
+
+
+def test_fitted_rule_keeps_categories_under_the_bar_and_finds_most():
+    from pipeline.core.suggest.select import fitted_rule, select
+
+    rng = np.random.default_rng(0)
+    dims = [("f", "a"), ("f", "b"), ("g", "c"), ("g", "d")]
+    truth = np.zeros((200, 4), dtype=int)
+    truth[np.arange(200), rng.integers(0, 4, 200)] = 1
+    probs = np.clip(0.35 * truth + rng.uniform(0, 0.3, (200, 4)), 0, 1)  # true codes score higher
+    rule = fitted_rule(probs, truth, dims, max_mean_categories=1.5)
+    picks = select(probs, dims, rule)
+    assert np.mean([len({dims[c] for c in p}) for p in picks]) <= 1.5
+    hits = np.mean([bool({dims[c] for c in p} & {dims[c] for c in np.flatnonzero(t)})
+                    for p, t in zip(picks, truth, strict=True)])
+    assert hits > 0.9
+    assert fitted_rule(probs, np.zeros_like(truth), dims).min_probability == 0.3  # no truth

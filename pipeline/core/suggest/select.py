@@ -62,3 +62,31 @@ def select(probs: np.ndarray, dims: list[tuple[str, str]], rule: SelectionRule =
 
 ZERO_SHOT_RULE = SelectionRule()
 TRAINED_RULE = SelectionRule(min_probability=0.3, relative=0.3)
+
+
+THRESHOLDS = (0.5, 0.4, 0.3, 0.25, 0.2, 0.15, 0.12, 0.1, 0.08, 0.06, 0.05, 0.04, 0.03)
+
+
+def fitted_rule(probs: np.ndarray, truth: np.ndarray, dims: list[tuple[str, str]],
+                max_mean_categories: float = 1.8) -> SelectionRule:
+    """The selection rule for a trained model, chosen on its held-out predictions: of the
+    thresholds that keep the mean categories per answer at most `max_mean_categories`, the one
+    that finds a true category for the most answers. `truth` (n_answers, n_codes) is 0/1; only
+    answers with a true code count. Falls back to TRAINED_RULE when no answer has one."""
+    dim_keys = sorted(set(dims))
+    dim_of = np.array([dim_keys.index(d) for d in dims])
+    rows = np.flatnonzero(truth.sum(axis=1) > 0)
+    if not len(rows):
+        return TRAINED_RULE
+    true_dims = [set(dim_of[np.flatnonzero(truth[r])]) for r in rows]
+    best, best_hits = TRAINED_RULE, -1
+    for threshold in THRESHOLDS:
+        rule = SelectionRule(min_probability=threshold, relative=min(threshold, 0.3))
+        picks = select(probs[rows], dims, rule)
+        cats = [{dim_of[c] for c in codes} for codes in picks]
+        if np.mean([len(c) for c in cats]) > max_mean_categories:
+            break
+        hits = sum(bool(c & t) for c, t in zip(cats, true_dims, strict=True))
+        if hits > best_hits:
+            best, best_hits = rule, hits
+    return best

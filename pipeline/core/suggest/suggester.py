@@ -12,8 +12,19 @@ import pandas as pd
 
 from pipeline.core.ingest.staging import is_non_substantive
 from pipeline.core.suggest.model import EmbeddingModel
-from pipeline.core.suggest.select import TRAINED_RULE, ZERO_SHOT_RULE, SelectionRule, select
-from pipeline.core.suggest.trained import TrainedSuggester, answer_features, label_matrix
+from pipeline.core.suggest.select import (
+    TRAINED_RULE,
+    ZERO_SHOT_RULE,
+    SelectionRule,
+    fitted_rule,
+    select,
+)
+from pipeline.core.suggest.trained import (
+    TrainedSuggester,
+    answer_features,
+    cross_validated,
+    label_matrix,
+)
 from pipeline.core.suggest.zero_shot import ZeroShot
 
 SUGGESTION_COLUMNS = [
@@ -37,10 +48,18 @@ def scored(zs: ZeroShot, answers: pd.DataFrame, id_column: str, text_column: str
 
 def train(zs: ZeroShot, answers: pd.DataFrame, id_column: str, text_column: str,
           final_codes: pd.DataFrame) -> TrainedSuggester:
-    """Fit per-code models on answers with final human codes (answer_id, code_id rows)."""
+    """Fit per-code models on answers with final human codes (answer_id, code_id rows), and
+    choose their selection rule on held-out predictions: three folds of the training answers,
+    each predicted by models fitted on the other two (fitted_rule), so that the trained
+    suggester, like the zero-shot one, suggests fewer than two categories per answer."""
     _, probs, _, x = scored(zs, answers, id_column, text_column)
     y = label_matrix(answers[id_column], final_codes, [c.code_id for c in zs.protos.codes])
-    return TrainedSuggester.fit(x, y)
+    trained = TrainedSuggester.fit(x, y)
+    if trained.models:
+        folds = np.arange(len(y)) % 3
+        held_out, _ = cross_validated(x, y, probs, folds, n_splits=3)
+        trained.rule = fitted_rule(held_out, y, zs.protos.dimensions)
+    return trained
 
 
 def suggest(zs: ZeroShot, answers: pd.DataFrame, id_column: str, text_column: str,
@@ -63,7 +82,7 @@ def suggest(zs: ZeroShot, answers: pd.DataFrame, id_column: str, text_column: st
     if trained is not None:
         probs, mask = trained.predict(x, probs)
         source[mask] = "trained"
-    rule = rule or (TRAINED_RULE if trained is not None else ZERO_SHOT_RULE)
+    rule = rule or (trained.rule or TRAINED_RULE if trained is not None else ZERO_SHOT_RULE)
     return suggestion_rows(zs, answers[id_column], units, probs, carrier, source, rule)
 
 

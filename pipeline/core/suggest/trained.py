@@ -38,6 +38,7 @@ def answer_features(zero_shot_probs: np.ndarray, units: pd.DataFrame, unit_vecto
 class TrainedSuggester:
     models: dict[int, object]  # code index -> fitted classifier
     n_codes: int
+    rule: object = None  # the SelectionRule chosen on held-out predictions (suggester.train)
 
     @classmethod
     def fit(cls, x: np.ndarray, y: np.ndarray) -> TrainedSuggester:

@@ -26,9 +26,11 @@ def warehouse(tmp_path_factory) -> Path:
                               instance=dg.DagsterInstance.ephemeral(), echo=lambda _: None)
     assert summary.success, summary
     assert summary.failed_checks == []
-    # the sample is built to leave some discrepancies undecided and one code below alpha 0.667
+    # the sample is built to leave some discrepancies undecided and one code below alpha 0.667;
+    # the trained suggestions' kappa for personal regard is below 0.4 on it (docs/suggestions.md)
     assert summary.warnings == ["coding/agreement:alpha_above_threshold",
-                                "coding/final_codes:no_unresolved_discrepancies"]
+                                "coding/final_codes:no_unresolved_discrepancies",
+                                "coding/suggestion_quality:suggestion_kappa_floor"]
     assert summary.years == ["2020-21", "2023-24"]
     return db
 

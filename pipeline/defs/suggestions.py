@@ -28,7 +28,7 @@ CODER_SHEETS = dg.AssetKey(["coding", "next_cycle_coder_sheets"])
 
 
 class QualityConfig(dg.Config):
-    min_kappa: float = 0.4  # a code whose dimension-level kappa falls below this warns
+    min_kappa: float = 0.4  # a category (dimension) whose pooled kappa falls below this warns
     cv_folds: int = 5
 
 

@@ -28,12 +28,17 @@ class SelectionRule:
     floor: float = 0.0  # below this, not even the first category is suggested
 
 
+def dimension_index(dims: list[tuple[str, str]]) -> np.ndarray:
+    """For each code, the index of its (framework, dimension) among the sorted distinct ones."""
+    keys = sorted(set(dims))
+    return np.array([keys.index(d) for d in dims], dtype=np.int64)
+
+
 def select(probs: np.ndarray, dims: list[tuple[str, str]], rule: SelectionRule = SelectionRule()
            ) -> list[list[int]]:
     """For each answer row of `probs` (n_answers, n_codes), the code indices to suggest."""
-    dim_keys = sorted(set(dims))
-    dim_of = np.array([dim_keys.index(d) for d in dims])
-    members = [np.flatnonzero(dim_of == k) for k in range(len(dim_keys))]
+    dim_of = dimension_index(dims)
+    members = [np.flatnonzero(dim_of == k) for k in range(dim_of.max() + 1 if len(dims) else 0)]
     out = []
     for row in probs:
         dim_p = np.array([row[m].max() if len(m) else 0.0 for m in members])
@@ -73,8 +78,7 @@ def fitted_rule(probs: np.ndarray, truth: np.ndarray, dims: list[tuple[str, str]
     thresholds that keep the mean categories per answer at most `max_mean_categories`, the one
     that finds a true category for the most answers. `truth` (n_answers, n_codes) is 0/1; only
     answers with a true code count. Falls back to TRAINED_RULE when no answer has one."""
-    dim_keys = sorted(set(dims))
-    dim_of = np.array([dim_keys.index(d) for d in dims])
+    dim_of = dimension_index(dims)
     rows = np.flatnonzero(truth.sum(axis=1) > 0)
     if not len(rows):
         return TRAINED_RULE

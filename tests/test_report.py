@@ -144,20 +144,28 @@ def test_each_question_has_the_study_table(rendered):
     _, _, p = rendered
     worked = p.table("findings", **{"data-question": "worked"})
     header = worked["rows"][0]
-    assert header[:3] == ["Framework", "Category", "Code"]
-    # 2020-21 is keyword-coded: its columns are marked (a dagger, and class machine-coded)
+    # one row per code under a row per category (the design of issue 13: no framework and
+    # category columns); 2020-21 is keyword-coded: its columns are marked (a dagger)
+    assert header[0] == "Code"
     assert f"{Y1} † answers" in header and f"{Y2} per 100" in header
     assert header[-1] == "Supporting quotes"
-    cs = _row(worked, "Coaching support")
-    assert cs[:2] == ["Scale (Coburn)", "Sustainability"]
-    assert cs[3:7] == ["2", "50.0", "2", "33.3"]  # 2 of 6 (a6, a7; the EVIL answer counts)
+    cs = _row(worked, "Coaching support", col=0)
+    assert cs[1:5] == ["2", "50.0", "2", "33.3"]  # 2 of 6 (a6, a7; the EVIL answer counts)
+    assert cs[-1].startswith("4 quotes")   # the <details> summary, then the quotes
     assert "[External Coach name] gave coaching support" in cs[-1]
+    # categories largest first (all years: 5, 3, 2 answers), codes by count within each
+    body = worked["rows"][1:]
+    assert [r[0].split(" · ")[0] for r in body if len(r) == 1] == [
+        "Sustainability", "Depth", "Competence in core responsibilities"]
+    assert [r[0] for r in body] [:3] == [
+        f"Sustainability · Scale (Coburn) · answers with any of its codes: {Y1} †: 2; {Y2}: 3",
+        "Coaching support", "Time allocated"]
     improve = p.table("findings", **{"data-question": "improve"})
-    ta = _row(improve, "Time allocated")
-    assert ta[3:7] == ["1", "50.0", "1", "100.0"]
-    dims = p.table("dimensions", **{"data-question": "worked"})
-    assert [r[1] for r in dims["rows"][1:]] == [
-        "Depth", "Sustainability", "Competence in core responsibilities"]
+    ta = _row(improve, "Time allocated", col=0)
+    assert ta[1:5] == ["1", "50.0", "1", "100.0"]
+    summary = p.table("summary", **{"data-question": "worked"})
+    assert [r[0] for r in summary["rows"][1:5]] == [
+        "Categories", "Sustainability", "Depth", "Competence in core responsibilities"]
 
 
 def test_charts_are_inline_svg_and_well_formed(rendered):
@@ -181,7 +189,8 @@ def test_self_contained_and_escaped(rendered):
         assert bad not in html
     assert "https://" not in html
     assert set(re.findall(r"http://[^\"' ]+", html)) == {"http://www.w3.org/2000/svg"}
-    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; the | pipes" in html
+    # escaped by Jinja2's autoescape (markupsafe writes a double quote as &#34;)
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; the | pipes" in html
     assert "<script>" not in md and "the \\| pipes \\|" in md
 
 
@@ -197,9 +206,11 @@ def test_keyword_standin_note_per_year(rendered):
 def test_agreement_and_keyword_quality(rendered):
     _, _, p = rendered
     ag = p.table("agreement")
-    assert [r[2] for r in ag["rows"][1:]] == [
+    assert ag["rows"][0][0] == "School year"
+    assert [r[3] for r in ag["rows"][1:]] == [
         "Scale (Coburn)", "Relational trust (Bryk & Schneider)", "All codes"]
-    assert _row(ag, "Scale (Coburn)")[6] == "0.71 [0.60, 0.80]"
+    assert _row(ag, "Scale (Coburn)", col=3)[7] == "0.71 [0.60, 0.80]"
+    assert {r[0] for r in ag["rows"][1:]} == {"All years"}
     kq = p.table("keyword-quality")
     assert kq["rows"][1][0] == "All codes" and kq["rows"][1][6:9] == ["0.75", "0.50", "0.60"]
     assert [r[2] for r in kq["rows"][2:]] == ["coaching_support", "collaboration"]
@@ -247,9 +258,13 @@ def test_markdown_twin(rendered):
     assert "## “What worked from today's coaching session?”" in md
     assert "## “In what ways can we improve today's coaching session?”" in md
     assert md.count("| Supporting quotes |") == 2
-    assert "| Scale (Coburn) | Sustainability | Coaching support | 2 | 50.0 | 2 | 33.3 |" in md
+    assert "| Coaching support | 2 | 50.0 | 2 | 33.3 |" in md
+    assert "| **Sustainability · Scale (Coburn) · answers with any of its codes:" in md
     assert "<br>2. “\\[External Coach name\\] gave coaching support" in md
-    assert md.count("**Chart:**") == 6
+    assert md.count("**Chart:**") == 8   # per question: the summary's and three in the detail
+    # the same sections in the same order as the HTML, with anchors the contents link to
+    assert md.index("## Summary") < md.index("## Contents") < md.index("## “What worked")
+    assert "1. [Summary](#summary)" in md and '<a id="q-worked"></a>' in md
     assert "| unknown school | 2 |" in md and "&lt;5" in md
 
 
@@ -340,7 +355,7 @@ def test_a_suggested_year_is_marked_and_names_the_suggester(suggested):
     assert html.count(f'data-year="{Y2}" data-coding-source') == 1   # its note only
     worked = p.table("findings", **{"data-question": "worked"})
     assert f"{Y1} † answers" in worked["rows"][0] and f"{Y2} answers" in worked["rows"][0]
-    assert html.count(f"<th {marked}>{Y1} † answers</th>") == 2   # worked, improve
+    assert html.count(f'<th scope="col" {marked}>{Y1} † answers</th>') == 2   # worked, improve
     for css in ("by-school", "by-coach"):
         rows = p.table(css)["rows"][1:]
         assert {r[1] for r in rows} == {f"{Y1} †", Y2}
@@ -351,8 +366,8 @@ def test_a_suggested_year_is_marked_and_names_the_suggester(suggested):
     # quotes say who coded them; the change is flagged as mixing two methods
     tag = {"zero_shot_suggestion": "zero-shot suggester",
            "trained_suggestion": "trained suggester"}[source]
-    cs = _row(worked, "Coaching support")
-    assert f"({Y1}, session 1; {tag})" in cs[-1]
+    cs = _row(worked, "Coaching support", col=0)
+    assert f"({Y1} †, session 1; {tag})" in cs[-1]
     assert f"({Y2}, session 1)" in cs[-1]
     assert "not comparable: year a coded by the" in md
 

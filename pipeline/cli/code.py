@@ -10,7 +10,13 @@ import pandas as pd
 import typer
 
 from pipeline.cli import app, fail
-from pipeline.core.coding.codebook import CodebookError, load_codebooks, meaning_gaps
+from pipeline.core.coding.codebook import (
+    CO_FIRING_MIN_ANSWERS,
+    CodebookError,
+    co_firing_groups,
+    load_codebooks,
+    meaning_gaps,
+)
 from pipeline.core.coding.matcher import KeywordCoder
 
 OUTPUT_COLUMNS = ["id", "framework", "dimension", "code", "pattern", "matched_text", "start", "end"]
@@ -99,11 +105,22 @@ def check_command(
         False, "--require-meaning",
         help="Also fail when a code lacks a definition, use/not-use rule or 4 examples.",
     ),
+    warehouse: Path = typer.Option(
+        None, "--warehouse", exists=True, dir_okay=False,
+        help="Also warn about codes that always fire together on the same answers, read "
+        "from this warehouse's coding.final_codes (the counted codes, per question).",
+    ),
+    min_answers: int = typer.Option(
+        CO_FIRING_MIN_ANSWERS, "--min-answers", min=1,
+        help="With --warehouse: only codes applied to at least this many answers.",
+    ),
 ) -> None:
     """Validate codebooks and print a summary; exit 1 with 'file:line: problem' if invalid.
 
     Codes without meaning (definition, when to use, when not to, examples) are listed as
-    warnings: the keyword coder does not need them, the suggester does.
+    warnings: the keyword coder does not need them, the suggester does. With --warehouse,
+    codes of these codebooks that were applied to exactly the same answers of a question are
+    listed as warnings too (the report shows such codes once, with their aliases).
     """
     try:
         books = load_codebooks(paths)
@@ -128,6 +145,27 @@ def check_command(
     gaps = meaning_gaps(books)
     for gap in gaps:
         typer.echo(f"warning: {gap}", err=True)
+    if warehouse is not None:
+        for line in co_firing_warnings(books, warehouse, min_answers):
+            typer.echo(f"warning: {line}", err=True)
     if gaps and require_meaning:
         fail(f"{len(gaps)} codes lack meaning (see the warnings above)")
     typer.echo("OK")
+
+
+def co_firing_warnings(books: list, warehouse: Path, min_answers: int) -> list[str]:
+    """One line per group of codes (of `books`) that fire on exactly the same answers."""
+    from pipeline.core.marts.marts import counted_codes
+    from pipeline.core.warehouse import connection as wh
+
+    with wh.connect(warehouse, read_only=True, wait_seconds=10) as con:
+        final = wh.read_frame(con, "coding.final_codes")
+    known = {(b.framework, c.code_id) for b in books for c in b.codes}
+    apps = counted_codes(final) if len(final) else final
+    apps = apps[[(f, c) in known for f, c in zip(apps["framework"], apps["code_id"],
+                                                  strict=True)]]
+    groups = co_firing_groups(apps, min_answers)
+    return [f"codes fire together on the same {int(g['n_answers'].iloc[0])} answers to "
+            f"{question!r}: {', '.join(g['framework'] + '/' + g['code_id'])} (one code to a "
+            "reader: merge them, or tell them apart with exclusions)"
+            for (question, _), g in groups.groupby(["question_id", "group"], sort=True)]

@@ -1,13 +1,17 @@
 """The findings report: reports/findings.html (self-contained) and reports/findings.md."""
 
+import os
 from pathlib import Path
 
 import dagster as dg
 
+from pipeline.core.coding.codebook import co_firing_groups
+from pipeline.core.files import atomic_write_text
 from pipeline.core.marts import marts
 from pipeline.core.privacy.name_scan import NameScanner
 from pipeline.core.privacy.redact import load_roster
-from pipeline.core.report.report import ReportInputs, render_report
+from pipeline.core.report.render import render_context
+from pipeline.core.report.report import TEMPLATES_ENV, ReportInputs, build_context
 from pipeline.core.warehouse import connection as wh
 from pipeline.defs.coding import codebook_frame
 from pipeline.defs.marts import COACH, FREQ, QUOTES, SCHOOL, TRENDS, YOY
@@ -20,8 +24,22 @@ REPORT = dg.AssetKey(["reports", "findings"])
 SUGGESTION_QUALITY = dg.AssetKey(["coding", "suggestion_quality"])
 
 
+COMPARE_ENV = "SURVEY_REPORT_COMPARE"   # e.g. "2021-22,2023-24"
+
+
 class ReportConfig(dg.Config):
     min_cell: int = 5     # per-school / per-coach counts under this are shown as "<5"
+    # the two school years the report compares; empty: $SURVEY_REPORT_COMPARE, else the two
+    # latest years coded the same way (docs/report.md)
+    compare_years: list[str] = []
+    # a folder of templates that override the package's; empty: $SURVEY_REPORT_TEMPLATES
+    templates: str = ""
+
+
+def compare_setting(config: ReportConfig) -> list[str] | None:
+    years = config.compare_years or [
+        y.strip() for y in os.environ.get(COMPARE_ENV, "").split(",") if y.strip()]
+    return years or None
 
 
 @dg.asset(
@@ -44,6 +62,7 @@ def findings_report(context: dg.AssetExecutionContext, config: ReportConfig,
         def read(table, where=None):
             return wh.read_frame(con, table, where)
 
+        final_codes = read("coding.final_codes")
         inputs = ReportInputs(
             frequencies=read("marts.code_frequencies"),
             quotes=read("marts.exemplar_quotes"),
@@ -52,7 +71,8 @@ def findings_report(context: dg.AssetExecutionContext, config: ReportConfig,
             agreement=read("coding.agreement"),
             keyword_quality=read("coding.keyword_quality"),
             suggestion_quality=read("coding.suggestion_quality"),
-            coding_sources=marts.coding_sources(read("coding.final_codes")),
+            coding_sources=marts.coding_sources(final_codes),
+            co_firing=co_firing_groups(marts.counted_codes(final_codes)),
             export_files=read("raw.export_files"),
             quarantine=read("raw.quarantine"),
             redactions=con.execute("select school_year, count(*) as n from raw.redactions "
@@ -61,20 +81,23 @@ def findings_report(context: dg.AssetExecutionContext, config: ReportConfig,
             by_school=read("marts.by_school"),
             by_coach=read("marts.by_coach"),
             min_cell=config.min_cell,
+            compare_years=compare_setting(config),
+            templates=config.templates or os.environ.get(TEMPLATES_ENV) or None,
         )
-    html, md = render_report(inputs)
+    built = build_context(inputs)
+    html, md = render_context(built, inputs.templates)
     # scanned before writing: a report with a name is not written (the old one is removed)
     scanner = NameScanner(load_roster(paths.roster_path))
     found = len(scanner.find(html)) + len(scanner.find(md))
     out = Path(paths.reports_dir)
-    out.mkdir(parents=True, exist_ok=True)
     html_path, md_path = out / "findings.html", out / "findings.md"
-    metadata = {"written": not found}
+    metadata = {"written": not found,
+                "compared_years": " → ".join(built.compared) if built.compared else "none"}
     for path, text in ((html_path, html), (md_path, md)):
         if found:
             path.unlink(missing_ok=True)
         else:
-            path.write_text(text, encoding="utf-8")
+            atomic_write_text(path, text)
             metadata[path.suffix.lstrip(".")] = dg.MetadataValue.path(str(path))
     if not found:
         metadata["summary"] = dg.MetadataValue.md(md[:3000])

@@ -488,3 +488,33 @@ def codebook_codes_frame(codebooks):
         for c in book.codes
     ]
     return pd.DataFrame(rows, columns=CODES_COLUMNS)
+
+
+CO_FIRING_MIN_ANSWERS = 3
+CO_FIRING_COLUMNS = ["question_id", "group", "framework", "code_id", "n_answers"]
+
+
+def co_firing_groups(applications, min_answers: int = CO_FIRING_MIN_ANSWERS):
+    """Codes that always fire together: per question, the codes applied to exactly the same
+    answers (at least `min_answers` of them). `applications`: one row per (answer, code)
+    with answer_id, question_id, framework, code_id (e.g. the counted final codes). Returns a
+    row per code of each group (CO_FIRING_COLUMNS); `group` names the group by its codes
+    ("framework/code+framework/code"), the same in every question. Two such codes are one
+    code to the reader: the report shows them once with their aliases, and
+    `survey-pipeline codebook check --warehouse` flags them."""
+    import pandas as pd
+
+    rows = []
+    apps = applications.drop_duplicates(["question_id", "answer_id", "framework", "code_id"])
+    for question, frame in apps.groupby("question_id", sort=True):
+        by_answers: dict[frozenset, list[tuple[str, str]]] = {}
+        for (framework, code_id), g in frame.groupby(["framework", "code_id"], sort=True):
+            answers = frozenset(g["answer_id"])
+            if len(answers) >= min_answers:
+                by_answers.setdefault(answers, []).append((framework, code_id))
+        for answers, codes in by_answers.items():
+            if len(codes) > 1:
+                name = "+".join(f"{f}/{c}" for f, c in codes)
+                rows += [(question, name, f, c, len(answers)) for f, c in codes]
+    out = pd.DataFrame(rows, columns=CO_FIRING_COLUMNS)
+    return out.sort_values(["question_id", "group", "code_id"], ignore_index=True)

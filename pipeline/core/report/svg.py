@@ -71,7 +71,9 @@ def grouped_bars(
     unit: str = "per 100 substantive answers",
 ) -> str:
     """Horizontal grouped bars: one group per category (a code), one bar per series (a year)."""
-    label_w, plot_w, bar_h, gap = 200, 380, 12, 10
+    longest = max((len(c) for c in categories), default=0)
+    label_w = min(max(200, 7 * longest + 10), 320)   # room for the longest label (12px font)
+    plot_w, bar_h, gap = 380, 12, 10
     group_h = bar_h * max(len(series), 1) + gap
     top = 24
     height = top + group_h * max(len(categories), 1) + 40 + 16 * len(series)

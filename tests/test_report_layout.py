@@ -241,3 +241,21 @@ def test_codebook_check_flags_codes_that_fire_together(tmp_path):
     res = CliRunner().invoke(app, ["codebook", "check", str(root / "codebooks"),
                                    "--warehouse", str(db), "--min-answers", "4"])
     assert "fire together" not in res.output
+
+
+@pytest.mark.parametrize("sources, pair", [
+    ({"2019-20": "human", "2020-21": "keyword", "2021-22": "human", "2022-23": "keyword"},
+     ("2020-21", "2022-23")),                  # the later pair, though keyword-coded
+    ({"2019-20": "keyword", "2020-21": "keyword", "2021-22": "human"},
+     ("2019-20", "2020-21")),                  # only the keyword years are like with like
+    ({"2020-21": "human", "2021-22": "zero_shot_suggestion", "2022-23": "human",
+      "2023-24": "zero_shot_suggestion"}, ("2021-22", "2023-24")),
+    ({"2020-21": "human", "2021-22": "human", "2022-23": "human"}, ("2021-22", "2022-23")),
+    ({"2020-21": "keyword", "2021-22": "mixed"}, ("2020-21", "2021-22")),   # no pair: latest two
+    ({"2020-21": "human"}, None),
+])
+def test_compare_pair_default(sources, pair):
+    from pipeline.core.report.years import Years, compare_pair
+
+    freq = pd.DataFrame({"school_year": list(sources), "coding_source": list(sources.values())})
+    assert compare_pair(Years(freq)) == pair

@@ -61,7 +61,7 @@ def compare_pair(years: Years, requested: Sequence[str] | None = None
     `requested` (the run setting, two school years) is used as given, oldest first; a year
     not in the marts is an error. By default: the two latest years coded the same way (the
     same coding_source, human or one machine alone), the pair whose earlier year is the
-    latest (human preferred on a tie); without such a pair, the two latest years (the tables
+    latest; without such a pair, the two latest years (the tables
     then say the two were coded differently). None with fewer than two years."""
     if requested:
         pair = sorted(str(y) for y in requested)
@@ -73,14 +73,13 @@ def compare_pair(years: Years, requested: Sequence[str] | None = None
         return pair[0], pair[1]
     if len(years.all) < 2:
         return None
-    best: tuple[str, str] | None = None
-    best_key: tuple[str, int] | None = None
+    pairs = []
     for source in set(years.sources.values()) - {"mixed", "none"}:
         same = [y for y in years.all if years.sources[y] == source]
         if len(same) >= 2:
-            key = (same[-2], int(source == "human"))
-            if best_key is None or key > best_key:
-                best, best_key = (same[-2], same[-1]), key
+            pairs.append((same[-2], same[-1]))
+    # each year has one source, so no two pairs share their earlier year
+    best = max(pairs) if pairs else None
     return best or (years.all[-2], years.all[-1])
 
 

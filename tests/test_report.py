@@ -236,7 +236,9 @@ def test_data_quality(rendered):
     assert "ab12cd34ef560000" not in html  # prefix only
     q = p.table("dq-quarantine")
     assert [r[3:] for r in q["rows"][1:]] == [["unknown school", "2"], ["ragged row", "1"]]
-    assert p.table("dq-redactions")["rows"][1:] == [[Y1, "1"], [Y2, "3"]]
+    # the keyword-coded year is marked here too (every table)
+    assert p.table("dq-redactions")["rows"][1:] == [[f"{Y1} †", "1"], [Y2, "3"]]
+    assert [r[0] for r in q["rows"][1:]] == [f"{Y1} †", Y2]
     assert p.table("dq-codebooks")["rows"][1:] == [
         ["Scale (Coburn)", "v1", "3"], ["Relational trust (Bryk & Schneider)", "v1", "1"]]
 

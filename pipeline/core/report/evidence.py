@@ -146,7 +146,7 @@ def suggestion_quality(prep: Prepared) -> list[Block]:
                       key=lambda c: paper_order(c) if c.name in ("framework", "dimension")
                       else c)
     rows = [[EVALUATIONS[r.evaluation], "" if missing(r.source) else str(r.source),
-             "" if missing(r.school_year) else r.school_year,
+             "" if missing(r.school_year) else prep.years.mark(r.school_year),
              "" if missing(r.question_id) else r.question_id, fw_label(r.framework),
              dim_label(r.dimension), fmt_int(r.n_answers), fmt_f(r.precision, 2),
              fmt_f(r.recall, 2), fmt_f(r.f1, 2), fmt_f(r.cohen_kappa, 2),
@@ -190,30 +190,40 @@ def views(prep: Prepared) -> list[Block]:
 
 
 def data_quality(prep: Prepared) -> list[Block]:
-    inp = prep.inp
+    inp, years = prep.inp, prep.years
+
+    def mark(year: object) -> str:   # the school year's name, with † when machine-coded
+        return "" if missing(year) else years.mark(year)
+
+    def marks(column: pd.Series) -> list[dict[str, str]]:
+        return [years.attrs(y) if not missing(y) else {} for y in column]
+
     blocks: list[Block] = []
     files = inp.export_files
     if files is not None and not files.empty:
-        rows = [[r.school_year, r.file_name, str(r.file_sha256 or "")[:12], r.reader,
-                 r.encoding, fmt_int(r.n_records), r.status]
-                for r in files.sort_values(["school_year", "file_name"]).itertuples()]
+        files = files.sort_values(["school_year", "file_name"])
+        rows = [[mark(r.school_year), r.file_name, str(r.file_sha256 or "")[:12], r.reader,
+                 r.encoding, fmt_int(r.n_records), r.status] for r in files.itertuples()]
         blocks.append(Table(["School year", "Export file", "sha256 (prefix)", "Reader",
                              "Encoding", "Records", "Status"], rows, "dq-files",
-                            caption="Export files that fed this report"))
+                            caption="Export files that fed this report",
+                            row_attrs=marks(files["school_year"])))
     q = inp.quarantine
     if q is not None:
         counts = (q.groupby(["school_year", "stage", "level", "reason"]).size()
                   .rename("rows").reset_index() if len(q) else pd.DataFrame())
-        rows = [[r.school_year, r.stage, r.level, r.reason, fmt_int(r.rows)]
+        rows = [[mark(r.school_year), r.stage, r.level, r.reason, fmt_int(r.rows)]
                 for r in counts.itertuples()] or [["", "", "", "nothing quarantined", "0"]]
         blocks.append(Table(["School year", "Stage", "Level", "Reason", "Rows"], rows,
-                            "dq-quarantine", caption="Rows quarantined, by reason"))
+                            "dq-quarantine", caption="Rows quarantined, by reason",
+                            row_attrs=marks(counts["school_year"]) if len(counts) else []))
     red = inp.redactions
     if red is not None:
-        rows = [[r.school_year, fmt_int(r.n)]
-                for r in red.sort_values("school_year").itertuples()]
+        red = red.sort_values("school_year")
+        rows = [[mark(r.school_year), fmt_int(r.n)] for r in red.itertuples()]
         blocks.append(Table(["School year", "Names redacted"], rows, "dq-redactions",
-                            caption="Redactions made (counts only)"))
+                            caption="Redactions made (counts only)",
+                            row_attrs=marks(red["school_year"])))
     cb = inp.codebook_codes
     if cb is not None and not cb.empty:
         v = cb.groupby(["framework", "codebook_version"]).size().rename("n").reset_index()

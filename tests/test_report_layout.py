@@ -259,3 +259,13 @@ def test_compare_pair_default(sources, pair):
 
     freq = pd.DataFrame({"school_year": list(sources), "coding_source": list(sources.values())})
     assert compare_pair(Years(freq)) == pair
+
+
+def test_compare_setting_from_run_config_or_environment(monkeypatch):
+    from pipeline.defs.report import COMPARE_ENV, ReportConfig, compare_setting
+
+    monkeypatch.delenv(COMPARE_ENV, raising=False)
+    assert compare_setting(ReportConfig()) is None            # the default pair
+    monkeypatch.setenv(COMPARE_ENV, " 2021-22, 2023-24 ")
+    assert compare_setting(ReportConfig()) == ["2021-22", "2023-24"]
+    assert compare_setting(ReportConfig(compare_years=[Y1, Y2])) == [Y1, Y2]   # config first

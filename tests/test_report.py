@@ -261,7 +261,7 @@ def test_markdown_twin(rendered):
     assert "## “In what ways can we improve today's coaching session?”" in md
     assert md.count("| Supporting quotes |") == 2
     assert "| Coaching support | 2 | 50.0 | 2 | 33.3 |" in md
-    assert "| **Sustainability · Scale (Coburn) · answers with any of its codes:" in md
+    assert "**Sustainability · Scale (Coburn) · answers with any of its codes:" in md
     assert "<br>2. “\\[External Coach name\\] gave coaching support" in md
     assert md.count("**Chart:**") == 8   # per question: the summary's and three in the detail
     # the same sections in the same order as the HTML, with anchors the contents link to

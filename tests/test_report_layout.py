@@ -269,3 +269,11 @@ def test_compare_setting_from_run_config_or_environment(monkeypatch):
     monkeypatch.setenv(COMPARE_ENV, " 2021-22, 2023-24 ")
     assert compare_setting(ReportConfig()) == ["2021-22", "2023-24"]
     assert compare_setting(ReportConfig(compare_years=[Y1, Y2])) == [Y1, Y2]   # config first
+
+
+def test_markdown_contents_links_have_anchors():
+    _, md = report.render_report(make_report_inputs())
+    links = re.findall(r"\]\(#([^)]+)\)", md)
+    anchors = set(re.findall(r'<a id="([^"]+)"></a>', md))
+    assert len(links) >= 10 and set(links) <= anchors
+    assert '| <a id="q-worked-sustainability"></a>**Sustainability · Scale (Coburn)' in md

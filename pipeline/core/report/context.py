@@ -7,9 +7,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pipeline.core.report import evidence
-from pipeline.core.report.blocks import Block, Section
+from pipeline.core.report.blocks import Block, Section, dim_label
 from pipeline.core.report.inputs import Prepared, ReportInputs, prepare
-from pipeline.core.report.questions import question_blocks, question_text
+from pipeline.core.report.questions import (
+    category_anchor,
+    category_order,
+    question_blocks,
+    question_text,
+)
 from pipeline.core.report.summary import QuestionSummary, question_summaries
 from pipeline.core.report.years import source_notes
 
@@ -58,7 +63,8 @@ def build_context(inp: ReportInputs) -> ReportContext:
     for q in prep.questions:
         ctx.sections.append(Section(
             f"q-{q}", f"“{question_text(prep, q)}”", "question", question_blocks(prep, q),
-            entries=[(f"q-{q}-charts", "Charts")], data={"question": q}))
+            entries=[(category_anchor(q, d), dim_label(d)) for _, d in category_order(prep, q)]
+            + [(f"q-{q}-charts", "Charts")], data={"question": q}))
     ctx.sections += _evidence_sections(prep)
     return ctx
 

@@ -60,6 +60,10 @@ def category_order(prep: Prepared, question: str, with_zeros: bool = False
     return [(f, d) for f, d in total[["framework", "dimension"]].itertuples(index=False)]
 
 
+def category_anchor(question: str, dimension: str) -> str:
+    return f"q-{question}-{dimension}"
+
+
 def _quotes_for(prep: Prepared, question: str, code_id: str) -> Quotes:
     quotes = prep.inp.quotes
     q = quotes[(quotes["question_id"] == question) & (quotes["code_id"] == code_id)]
@@ -154,7 +158,8 @@ def findings_table(prep: Prepared, question: str) -> Table:
         counts = "; ".join(f"{years.mark(y)}: {fmt_int(d.at[y, 'n_answers'])}"
                            for y in years.all if y in d.index)
         rows.append(GroupRow(f"{dim_label(dim)} · {fw_label(fw)} · answers with any of its "
-                             f"codes: {counts}", {"data-dimension": str(dim)}))
+                             f"codes: {counts}", {"id": category_anchor(question, dim),
+                                                  "data-dimension": str(dim)}))
         row_attrs.append({"class": "category"})
         for r in in_cat.itertuples():
             if r.code_id in hidden:

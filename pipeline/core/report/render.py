@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from html import escape
 from pathlib import Path
 
 import jinja2
@@ -99,7 +100,8 @@ def md_table(t: Table) -> str:
     lines.append("|" + "---|" * len(t.headers))
     for row in t.rows:
         if isinstance(row, GroupRow):
-            cells = [f"**{md_escape(row.text)}**"] + [""] * (len(t.headers) - 1)
+            anchor = f'<a id="{escape(row.attrs["id"])}"></a>' if "id" in row.attrs else ""
+            cells = [f"{anchor}**{md_escape(row.text)}**"] + [""] * (len(t.headers) - 1)
         else:
             cells = [_cell_md(c) for c in row]
         lines.append("| " + " | ".join(cells) + " |")
@@ -108,7 +110,7 @@ def md_table(t: Table) -> str:
 
 def md_block(b: object) -> str:
     if isinstance(b, Heading):
-        anchor = f'<a id="{b.anchor}"></a>\n\n' if b.anchor else ""
+        anchor = f'<a id="{escape(b.anchor)}"></a>\n\n' if b.anchor else ""
         return anchor + "#" * b.level + " " + md_escape(b.text)
     if isinstance(b, Para):
         prefix = "> **Note:** " if b.css_class and "note" in b.css_class.split() else ""

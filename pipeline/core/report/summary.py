@@ -108,10 +108,11 @@ def summary_table(prep: Prepared, question: str) -> Table:
         rows.append([dim_label(dim), *[_cell(g, y) for y in years.all],
                      *change(dim_yoy.get(dim))])
         row_attrs.append({"class": "category", "data-dimension": str(dim)})
-    basis = [y for y in (prep.pair or years.all)]
+    # the most frequent codes of the compared years (of all years without a pair)
+    basis = list(prep.pair or years.all)
     top = (codes[codes["school_year"].isin(basis)].groupby("code_id")["n_answers"].sum()
-           .loc[lambda s: s > 0].sort_values(ascending=False, kind="stable"))
-    top = top.reset_index().sort_values(["n_answers", "code_id"], ascending=[False, True])
+           .loc[lambda s: s > 0].reset_index()
+           .sort_values(["n_answers", "code_id"], ascending=[False, True]))
     top = list(top["code_id"].head(prep.inp.summary_codes))
     if top:
         rows.append(GroupRow(f"Top {len(top)} codes"))

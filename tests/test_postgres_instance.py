@@ -220,7 +220,7 @@ def code_server(env: dict[str, str], tmp_path: Path) -> Iterator[Path]:
                     "-d", str(ROOT), "-h", "127.0.0.1", "-p", str(port),
                     "--location-name", "pipeline.definitions") as proc:
         wait_for("code server", lambda: "Started Dagster code server" in log.read_text(),
-                 180, proc, log)
+                 300, proc, log)
         yield workspace
 
 
@@ -252,7 +252,7 @@ def test_daemon_and_a_multiprocess_partition_run_keep_their_history_in_postgres(
                     tags={"dagster/sensor_name": "landing_folder_sensor"}))
                 return runs if runs and runs[0].is_finished else None
 
-            [run] = wait_for("finished run of the landing sensor", sensor_run, 300, proc, log)
+            [run] = wait_for("finished run of the landing sensor", sensor_run, 480, proc, log)
         assert run.status == dg.DagsterRunStatus.SUCCESS, log.read_text()[-4000:]
     assert run.job_name == "school_year_refresh"
     assert run.tags["dagster/partition"] == YEAR
@@ -294,6 +294,15 @@ def test_daemon_and_a_multiprocess_partition_run_keep_their_history_in_postgres(
         "select step_key from event_logs where run_id = %s "
         "and dagster_event_type = 'STEP_WORKER_STARTED'", launch_run_id)}
     assert "raw__survey_rows" in workers and len(workers) >= 3, workers
+    # ... and the warehouse pool (limit 1, held in Postgres) let one step run at a time, though
+    # the executor could run two: the asset's two contract checks are both ready at once
+    spans = postgres.query(
+        "select step_key, min(timestamp) filter (where dagster_event_type = 'STEP_START'), "
+        "max(timestamp) filter (where dagster_event_type = 'STEP_SUCCESS') from event_logs "
+        "where run_id = %s and step_key is not null group by step_key order by 2", launch_run_id)
+    assert {s for s, _, _ in spans} == workers and all(end for _, _, end in spans), spans
+    for (_, _, end), (step, start, _) in zip(spans, spans[1:], strict=False):
+        assert start >= end, f"{step} started before the previous warehouse step ended: {spans}"
 
     # the sensor's state (its cursor: every file's hash), its successful tick, the partition it
     # added, the automation sensor stopped, and the warehouse pool's one slot (default_limit 1)

@@ -1,8 +1,8 @@
 """The Dagster instance on PostgreSQL (pipeline/dagster.postgres.yaml), really run: Debian's
 PostgreSQL started on a free local port in a temporary folder, DAGSTER_HOME holding the
 Postgres yaml, the real `dagster-daemon` ticking the landing sensor (which adds the year's
-partition and launches its run through the run queue), then `dg launch` of one school year's
-ingestion assets with the multiprocess executor on the bundled sample. The run history, the
+partition and launches its run through the run queue), then `dg launch` of the same school
+year's raw rows (the sample's 2020-21 exports) with the multiprocess executor. The run history, the
 event log, the sensor's tick, the partition and the pool's slots are then read back from
 Postgres with SQL, and through the instance.
 
@@ -170,7 +170,7 @@ def instance_for(env: dict[str, str]) -> dg.DagsterInstance:
                 os.environ[key] = value
 
 
-def cli(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+def cli(env: dict[str, str], *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     done = subprocess.run([str(VENV_BIN / args[0]), *args[1:]], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, (args, done.stdout[-3000:], done.stderr[-3000:])

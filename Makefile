@@ -33,6 +33,17 @@ test-fast: $(STAMP)
 dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg dev --host 127.0.0.1 --port 3000
 
+## The same on the PostgreSQL instance (pipeline/dagster.postgres.yaml; docs/operations.md):
+## set DAGSTER_PG_HOST, DAGSTER_PG_PORT, DAGSTER_PG_DB, DAGSTER_PG_USER, DAGSTER_PG_PASSWORD first
+.PHONY: dev-postgres
+dev-postgres: $(STAMP)
+	@for v in HOST PORT DB USER PASSWORD; do printenv DAGSTER_PG_$$v >/dev/null || \
+	  { echo "set DAGSTER_PG_$$v (docs/operations.md, The instance on PostgreSQL)"; exit 1; }; done
+	mkdir -p $(DAGSTER_HOME)/postgres
+	cp pipeline/dagster.postgres.yaml $(DAGSTER_HOME)/postgres/dagster.yaml
+	DAGSTER_HOME=$(DAGSTER_HOME)/postgres VIRTUAL_ENV=$(CURDIR)/$(VENV) \
+	  $(BIN)/dg dev --host 127.0.0.1 --port 3000
+
 lint: $(STAMP)
 	$(BIN)/ruff check pipeline tests bench
 

@@ -316,6 +316,8 @@ _CODING = (
                "(`\"exclude\": true`)"),
             nn("codebook_version", "VARCHAR", "first 12 hex of the sha256 of the codebook file",
                pattern=r"^[0-9a-f]{12}$"),
+            c("dimension_label", "VARCHAR", "the dimension as the study reports it, e.g. "
+              "`Sustainability`"),
         ),
         key=("code_id",),
     ),

@@ -1,0 +1,481 @@
+"""Codebooks <-> REFI-QDA codebook files (`.qdc`, namespace urn:QDA-XML:codebook:1.0).
+
+Export: one tree per framework, framework > category (our `dimension`) > code, the first two
+levels not codable. A code's `Description` carries its meaning in labelled sections a person
+can read in NVivo, ATLAS.ti, MAXQDA or QualCoder and this module can read back:
+
+    <description>
+
+    Definition: ...
+    Use when: ...
+    Not when: ...
+    Examples:
+    - ...
+    Code id: <code_id>
+
+Keywords (patterns, exclusions) and aliases are ours: they are not in a `.qdc`, and an import
+keeps them from the YAML codebooks it merges into.
+
+Import (`import_qdc`): any `.qdc` (or a `.qdpx`/`project.qde`'s CodeBook). Ours is recognised
+by its sections and GUIDs; another tool's tree is read as: a top-level code with grandchildren
+is a framework (its children categories, every codable code below them a code); a top-level
+code with children only is a category of the default framework; a top-level leaf code belongs
+to the category named by the first code group (`Set`) it is a member of, else to
+'uncategorised'. Codes are matched to the existing YAML by id, then GUID, then label; a new
+code gets its label as its one keyword phrase (listed in the report to review).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import xml.etree.ElementTree as ET
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from pipeline.core.coding.codebook import (
+    DEFAULT_PLACEHOLDERS,
+    Codebook,
+    Pattern,
+    load_codebook,
+    load_codebooks,
+)
+from pipeline.core.exchange.guids import code_guid, dimension_guid, framework_guid
+from pipeline.core.files import atomic_write_bytes, atomic_write_text
+
+CODEBOOK_NS = "urn:QDA-XML:codebook:1.0"
+ORIGIN = "survey-coding-pipeline"
+CODE_SECTIONS = ("Definition", "Use when", "Not when", "Examples", "Code id")
+_SECTION_FIELDS = {"Definition": "definition", "Use when": "use_when", "Not when": "not_when"}
+_SECTION = re.compile(r"^(Definition|Use when|Not when|Examples|Code id):[ \t]?(.*)$")
+FRAMEWORK_ID_LINE = "Framework id: "
+CATEGORY_ID_LINE = "Category id: "
+UNCATEGORISED = "uncategorised"
+
+
+class QdcError(ValueError):
+    """A file that is not a REFI-QDA codebook (message names the file)."""
+
+
+# --------------------------------------------------------------------------------- export
+
+
+def code_description(code) -> str:
+    """A code's Description text: its description, then the labelled meaning sections."""
+    parts = [code.description] if code.description else []
+    sections = [f"{label}: {getattr(code, name)}" for label, name in _SECTION_FIELDS.items()
+                if getattr(code, name)]
+    if code.examples:
+        sections.append("Examples:\n" + "\n".join(f"- {e}" for e in code.examples))
+    sections.append(f"Code id: {code.code_id}")
+    parts.append("\n".join(sections))
+    return "\n\n".join(parts)
+
+
+def parse_code_description(text: str) -> dict | None:
+    """The fields of a Description written by `code_description`, or None when the text has
+    none of its sections (a description written by another tool)."""
+    lines = (text or "").splitlines()
+    starts = [i for i, line in enumerate(lines) if _SECTION.match(line)]
+    if not starts:
+        return None
+    out: dict = {"description": "\n".join(lines[:starts[0]]).strip(), "examples": ()}
+    for k, i in enumerate(starts):
+        label, first = _SECTION.match(lines[i]).groups()
+        body = [first, *lines[i + 1:starts[k + 1] if k + 1 < len(starts) else len(lines)]]
+        if label == "Examples":
+            out["examples"] = tuple(b[2:].strip() for b in body if b.startswith("- "))
+        elif label == "Code id":
+            out["code_id"] = first.strip()
+        else:
+            out[_SECTION_FIELDS[label]] = "\n".join(body).strip()
+    return out
+
+
+def _with_id_line(text: str, line: str) -> str:
+    return f"{text}\n\n{line}" if text else line
+
+
+def _split_id_line(text: str, prefix: str) -> tuple[str, str | None]:
+    """(text without its trailing '<prefix><id>' line, the id or None)."""
+    lines = (text or "").rstrip().splitlines()
+    if lines and lines[-1].startswith(prefix):
+        return "\n".join(lines[:-1]).strip(), lines[-1][len(prefix):].strip()
+    return (text or "").strip(), None
+
+
+def append_code_tree(parent: ET.Element, books: list[Codebook]) -> None:
+    """framework > category > code elements under `parent` (a `Codes` element); shared by the
+    `.qdc` and the `.qdpx` CodeBook (same element names in both namespaces)."""
+    for book in books:
+        fw = ET.SubElement(parent, "Code", guid=framework_guid(book.framework),
+                           name=book.label, isCodable="false")
+        ET.SubElement(fw, "Description").text = FRAMEWORK_ID_LINE + book.framework
+        for dim, definition in book.dimensions.items():
+            codes = [c for c in book.codes if c.dimension == dim]
+            el = ET.SubElement(fw, "Code", guid=dimension_guid(book.framework, dim),
+                               name=book.dimension_labels.get(dim, dim), isCodable="false")
+            ET.SubElement(el, "Description").text = _with_id_line(definition,
+                                                                  CATEGORY_ID_LINE + dim)
+            for code in codes:
+                c = ET.SubElement(el, "Code", guid=code_guid(book.framework, code.code_id),
+                                  name=code.label, isCodable="true")
+                ET.SubElement(c, "Description").text = code_description(code)
+
+
+def xml_bytes(root: ET.Element) -> bytes:
+    ET.indent(root, space="  ")
+    return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="utf-8",
+                                                                     xml_declaration=False)
+
+
+def qdc_bytes(books: list[Codebook], origin: str = ORIGIN) -> bytes:
+    """The codebooks as one REFI-QDA codebook document."""
+    root = ET.Element("CodeBook", xmlns=CODEBOOK_NS, origin=origin)
+    append_code_tree(ET.SubElement(root, "Codes"), books)
+    return xml_bytes(root)
+
+
+def write_qdc(books: list[Codebook], path: str | Path, origin: str = ORIGIN) -> Path:
+    """Write `path` (atomically) and return it."""
+    atomic_write_bytes(path, qdc_bytes(books, origin))
+    return Path(path)
+
+
+# --------------------------------------------------------------------------------- import
+
+
+@dataclass
+class QdcCode:
+    guid: str
+    name: str
+    codable: bool
+    description: str
+    children: list[QdcCode] = field(default_factory=list)
+
+
+@dataclass
+class QdcFile:
+    origin: str
+    codes: list[QdcCode]
+    sets: dict[str, tuple[str, str]]   # member code guid -> (set name, set description)
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _child(el: ET.Element, name: str) -> ET.Element | None:
+    return next((c for c in el if _local(c.tag) == name), None)
+
+
+def _read_code(el: ET.Element) -> QdcCode:
+    desc = _child(el, "Description")
+    return QdcCode(guid=(el.get("guid") or "").strip("{}").upper(), name=el.get("name") or "",
+                   codable=(el.get("isCodable") or "true").strip().lower() in ("true", "1"),
+                   description=(desc.text or "") if desc is not None else "",
+                   children=[_read_code(c) for c in el if _local(c.tag) == "Code"])
+
+
+def read_qdc(path: str | Path) -> QdcFile:
+    """Parse a `.qdc`, a `.qdpx` (its project.qde's CodeBook) or a `.qde`; any namespace."""
+    path = Path(path)
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                qde = next((n for n in z.namelist() if n.lower().endswith(".qde")), None)
+                if qde is None:
+                    raise QdcError(f"{path}: a zip without a project.qde")
+                root = ET.parse(io.BytesIO(z.read(qde))).getroot()
+        else:
+            root = ET.parse(path).getroot()
+    except ET.ParseError as e:
+        raise QdcError(f"{path}: not well-formed XML ({e})") from None
+    origin = root.get("origin") or ""
+    if _local(root.tag) == "Project":
+        root = _child(root, "CodeBook")
+        if root is None:
+            raise QdcError(f"{path}: the project has no CodeBook")
+    if _local(root.tag) != "CodeBook":
+        raise QdcError(f"{path}: root element is <{_local(root.tag)}>, not <CodeBook>")
+    codes_el = _child(root, "Codes")
+    codes = [_read_code(c) for c in codes_el if _local(c.tag) == "Code"] if codes_el is not None \
+        else []
+    sets: dict[str, tuple[str, str]] = {}
+    sets_el = _child(root, "Sets")
+    for s in (sets_el if sets_el is not None else []):
+        desc = _child(s, "Description")
+        for m in s:
+            if _local(m.tag) in ("MemberCode",):
+                g = (m.get("guid") or m.get("targetGUID") or "").strip("{}").upper()
+                sets.setdefault(g, (s.get("name") or "", (desc.text or "") if desc is not None
+                                    else ""))
+    return QdcFile(origin=origin, codes=codes, sets=sets)
+
+
+def slug(text: str) -> str:
+    """A snake_case id from a name ('Code 1.2' -> 'code_1_2')."""
+    s = re.sub(r"[^a-z0-9]+", "_", (text or "").casefold()).strip("_")
+    if not s:
+        s = "code"
+    return s if s[0].isalpha() else f"c_{s}"
+
+
+@dataclass
+class ImportReport:
+    frameworks: list[str] = field(default_factory=list)
+    written: list[Path] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)     # existing codes the .qdc changed
+    unchanged: list[str] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)       # new codes: keyword = their label
+    kept: list[str] = field(default_factory=list)        # in the YAML, not in the .qdc
+    notes: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [f"{len(self.frameworks)} framework(s): {', '.join(self.frameworks)}",
+               f"codes: {len(self.updated)} updated, {len(self.unchanged)} unchanged, "
+               f"{len(self.added)} new, {len(self.kept)} kept from the YAML (not in the file)"]
+        out += [f"new code {c}: its keyword is its label; review its patterns"
+                for c in self.added]
+        out += self.notes
+        out += [f"wrote {p}" for p in self.written]
+        return out
+
+
+@dataclass
+class _Frame:
+    """One framework being assembled: YAML-ready dimensions and codes."""
+    framework: str
+    label: str
+    dimensions: dict[str, dict] = field(default_factory=dict)
+    codes: dict[str, dict] = field(default_factory=dict)
+    placeholders: str | None = DEFAULT_PLACEHOLDERS
+
+
+def _existing_index(books: list[Codebook]):
+    by_guid, by_label = {}, {}
+    for b in books:
+        by_guid[framework_guid(b.framework)] = ("framework", b.framework, None)
+        for d in b.dimensions:
+            by_guid[dimension_guid(b.framework, d)] = ("dimension", b.framework, d)
+        for c in b.codes:
+            by_guid[code_guid(b.framework, c.code_id)] = ("code", b.framework, c.code_id)
+            by_label.setdefault((b.framework, c.label.casefold()), c.code_id)
+    return by_guid, by_label
+
+
+def _code_fields(node: QdcCode) -> dict:
+    parsed = parse_code_description(node.description)
+    if parsed is None:     # another tool's free text: it is the code's definition
+        return {"label": node.name, "definition": node.description.strip()}
+    return {"label": node.name, **parsed}
+
+
+def _leaves(node: QdcCode) -> list[QdcCode]:
+    """Every codable code at or below `node`'s children (deeper levels are flattened)."""
+    out = []
+    for child in node.children:
+        if child.codable:
+            out.append(child)
+        out += _leaves(child)
+    return out
+
+
+def import_codebook(qdc: QdcFile, existing: list[Codebook], default_framework: str,
+                    source_name: str = "") -> tuple[list[dict], ImportReport]:
+    """Merge a parsed `.qdc` into the existing codebooks -> (YAML documents, one per framework
+    touched, and the report). Existing frameworks not in the file are not returned."""
+    report = ImportReport()
+    by_guid, by_label = _existing_index(existing)
+    books = {b.framework: b for b in existing}
+    frames: dict[str, _Frame] = {}
+    all_code_ids = {c.code_id for b in existing for c in b.codes}
+
+    def frame_for(fw_id: str, label: str | None) -> _Frame:
+        if fw_id not in frames:
+            book = books.get(fw_id)
+            f = _Frame(fw_id, label or (book.label if book else fw_id))
+            if book:
+                f.placeholders = book.placeholders
+                for d, definition in book.dimensions.items():
+                    f.dimensions[d] = {"label": book.dimension_labels.get(d, d),
+                                       "definition": definition}
+            frames[fw_id] = f
+        elif label:
+            frames[fw_id].label = label
+        return frames[fw_id]
+
+    def dimension_for(f: _Frame, node: QdcCode | None, name: str, definition: str) -> str:
+        text, dim = (_split_id_line(node.description, CATEGORY_ID_LINE) if node is not None
+                     else (definition, None))
+        if dim is None and node is not None and node.guid in by_guid:
+            kind, fw, d = by_guid[node.guid]
+            dim = d if kind == "dimension" and fw == f.framework else None
+        dim = dim or next((d for d, v in f.dimensions.items()
+                           if v["label"].casefold() == name.casefold()), None) or slug(name)
+        f.dimensions[dim] = {"label": name or dim, "definition": text or definition or name}
+        return dim
+
+    def add_code(f: _Frame, dim: str, node: QdcCode) -> None:
+        fields = _code_fields(node)
+        code_id = fields.pop("code_id", None)
+        if code_id is None and node.guid in by_guid and by_guid[node.guid][0] == "code":
+            code_id = by_guid[node.guid][2]
+        code_id = code_id or by_label.get((f.framework, node.name.casefold()))
+        if code_id is None:
+            code_id, n = slug(node.name), 2
+            while code_id in all_code_ids or code_id in f.codes:
+                code_id, n = f"{slug(node.name)}_{n}", n + 1
+        all_code_ids.add(code_id)
+        f.codes[code_id] = {"dimension": dim, **fields}
+
+    origin = qdc.origin or "another tool"
+    for top in qdc.codes:
+        has_grandchildren = any(c.children for c in top.children)
+        if has_grandchildren:
+            text, fw_id = _split_id_line(top.description, FRAMEWORK_ID_LINE)
+            if fw_id is None and top.guid in by_guid and by_guid[top.guid][0] == "framework":
+                fw_id = by_guid[top.guid][1]
+            f = frame_for(fw_id or slug(top.name), top.name)
+            for cat in top.children:
+                if not cat.children:
+                    dim = dimension_for(f, None, UNCATEGORISED.capitalize(),
+                                        f"codes imported from {origin} without a category")
+                    add_code(f, dim, cat)
+                    continue
+                dim = dimension_for(f, cat, cat.name, "")
+                for leaf in _leaves(cat):
+                    add_code(f, dim, leaf)
+                if any(g.children for g in cat.children):
+                    report.notes.append(f"{cat.name!r}: codes below the code level were "
+                                        "flattened into the category")
+        else:
+            f = frame_for(default_framework, None)
+            if default_framework not in books and f.label == default_framework:
+                f.label = f"Codebook from {origin}"
+            if top.children:
+                dim = dimension_for(f, top, top.name, "")
+                for leaf in _leaves(top):
+                    add_code(f, dim, leaf)
+            else:
+                set_name, set_desc = qdc.sets.get(top.guid, ("", ""))
+                name = set_name or UNCATEGORISED.capitalize()
+                dim = dimension_for(f, None, name, set_desc or
+                                    f"codes imported from {origin} without a category")
+                add_code(f, dim, top)
+
+    docs = []
+    for fw_id, f in frames.items():
+        report.frameworks.append(fw_id)
+        docs.append(_yaml_doc(f, books.get(fw_id), report, source_name))
+    return docs, report
+
+
+def _pattern_yaml(p: Pattern, exclusion: bool):
+    if p.kind == "phrase" and p.boundary == "word" and p.scope == "hit":
+        return p.text
+    out = {p.kind: p.text}
+    if p.boundary != "word":
+        out["boundary"] = p.boundary
+    if exclusion and p.scope != "hit":
+        out["scope"] = p.scope
+    return out
+
+
+_MEANING_KEYS = ("description", "definition", "use_when", "not_when")
+
+
+def _yaml_doc(f: _Frame, book: Codebook | None, report: ImportReport, source: str) -> dict:
+    old = {c.code_id: c for c in book.codes} if book else {}
+    codes = []
+    for code_id, new in f.codes.items():
+        prev = old.get(code_id)
+        item = {"id": code_id, "dimension": new["dimension"], "label": new["label"]}
+        for key in _MEANING_KEYS:
+            value = new.get(key, getattr(prev, key, "") if prev else "")
+            if value:
+                item[key] = value
+        examples = new.get("examples") or (prev.examples if prev else ())
+        if examples:
+            item["examples"] = list(examples)
+        if prev is not None:
+            item["patterns"] = [_pattern_yaml(p, False) for p in prev.patterns]
+            if prev.exclusions:
+                item["exclude"] = [_pattern_yaml(p, True) for p in prev.exclusions]
+            if prev.aliases:
+                item["aliases"] = list(prev.aliases)
+            same = (prev.label == item["label"] and prev.dimension == item["dimension"]
+                    and all(getattr(prev, k) == item.get(k, "") for k in _MEANING_KEYS)
+                    and tuple(prev.examples) == tuple(item.get("examples", ())))
+            (report.unchanged if same else report.updated).append(code_id)
+        else:
+            item["patterns"] = [new["label"]]
+            report.added.append(code_id)
+        codes.append(item)
+    for code_id, prev in old.items():
+        if code_id in f.codes:
+            continue
+        report.kept.append(code_id)
+        item = {"id": code_id, "dimension": prev.dimension, "label": prev.label}
+        for key in _MEANING_KEYS:
+            if getattr(prev, key):
+                item[key] = getattr(prev, key)
+        if prev.examples:
+            item["examples"] = list(prev.examples)
+        item["patterns"] = [_pattern_yaml(p, False) for p in prev.patterns]
+        if prev.exclusions:
+            item["exclude"] = [_pattern_yaml(p, True) for p in prev.exclusions]
+        if prev.aliases:
+            item["aliases"] = list(prev.aliases)
+        codes.append(item)
+    used = {c["dimension"] for c in codes}
+    doc = {"framework": f.framework, "label": f.label,
+           "defaults": {"kind": "phrase", "boundary": "word"}}
+    if f.placeholders != DEFAULT_PLACEHOLDERS:
+        doc["placeholders"] = f.placeholders if f.placeholders is not None else "none"
+    doc["dimensions"] = {d: v for d, v in f.dimensions.items() if d in used}
+    doc["codes"] = codes
+    doc["_source"] = source
+    return doc
+
+
+def _plain(obj):
+    """Built-in types only (the codebook loader's strings carry their line number)."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    return str(obj) if isinstance(obj, str) else obj
+
+
+def codebook_yaml(doc: dict) -> str:
+    """A YAML codebook (docs/codebooks.md format) from a document of `import_codebook`."""
+    body = _plain({k: v for k, v in doc.items() if not k.startswith("_")})
+    head = (f"# Imported from {doc['_source']} by `survey-pipeline codebook import-qdc`: codes, "
+            "categories and\n# meaning from the file; keywords (patterns, exclude) and aliases "
+            "kept from the YAML codebook.\n") if doc.get("_source") else ""
+    return head + yaml.safe_dump(body, sort_keys=False, allow_unicode=True, width=100,
+                                 default_flow_style=False)
+
+
+def import_qdc(qdc_path: str | Path, out_dir: str | Path, existing_paths=None,
+               framework: str | None = None) -> ImportReport:
+    """Read `qdc_path`, merge it into the codebooks under `existing_paths` (files or folders;
+    None: start from nothing) and write one `<framework>.yaml` per framework it holds into
+    `out_dir`. Every file written is loaded back with the codebook loader (an invalid result
+    raises CodebookError and the file is left for inspection)."""
+    qdc_path = Path(qdc_path)
+    existing = load_codebooks(existing_paths) if existing_paths else []
+    parsed = read_qdc(qdc_path)
+    default = framework or slug(qdc_path.stem)
+    docs, report = import_codebook(parsed, existing, default, qdc_path.name)
+    out = Path(out_dir)
+    for doc in docs:
+        path = out / f"{doc['framework']}.yaml"
+        atomic_write_text(path, codebook_yaml(doc))
+        load_codebook(path)
+        report.written.append(path)
+    return report

@@ -67,3 +67,19 @@ def test_workbook_has_filters_a_frozen_header_and_no_live_formula(rows, tmp_path
     assert not any(v.startswith(FORMULA_START) for r in table for v in r)
     text = table[0].index("answer_text")
     assert table[1][text] == "'" + data.TEXT_1
+
+
+def test_a_warehouse_built_before_dimension_label_gets_the_column(tmp_path):
+    """Views are created on warehouses built by an older catalog: the nullable column added
+    since is added (null until the codebook stage rewrites its rows) and the view works."""
+    from pipeline.core.warehouse import connection as wh
+    from pipeline.core.warehouse import views
+
+    with duckdb.connect(str(tmp_path / "old.duckdb")) as con:
+        old = wh.TABLES["coding.codebook_codes"].replace(', "dimension_label" VARCHAR', "")
+        assert "dimension_label" not in old
+        con.execute("create schema coding")
+        con.execute(f"create table coding.codebook_codes ({old})")
+        views.create_views(con)
+        assert "dimension_label" in wh.table_columns(con, "coding.codebook_codes")
+        assert con.execute("select count(*) from marts.coded_answers").fetchone() == (0,)

@@ -1,7 +1,8 @@
--- Every answer with its final codes, for reading: one row per answer (redacted text), its
--- codes as labels with the category of each, how each was decided (agreed by both coders,
--- adjudicated, or a machine standing in for the coders in a year nobody coded by hand) and
--- the evidence for each (the keyword coder's matched text, else the suggester's sentence).
+-- What was each answer coded as, who decided, and on what evidence? One row per answer
+-- (redacted text), its final codes as labels with the category of each, how each was decided
+-- (agreed by both coders, adjudicated, or a machine standing in for the coders in a year
+-- nobody coded by hand) and the evidence for each (the keyword coder's matched text, else
+-- the suggester's sentence).
 -- Lists in `codes`, `categories`, `provenance`, `decided_by` are aligned ('; ' between codes);
 -- `evidence` is 'Label: "text"' per code that has some (' | ' between codes). `undecided`
 -- lists the coders' disagreements on the answer still waiting for an adjudicator.
@@ -18,7 +19,7 @@ keyword as (
            array_to_string(list_distinct(
                json_extract_string(evidence, '$[*].matched_text')), ' / ') as matched
     from coding.code_applications
-    where coder_kind = 'keyword'
+    where coder = 'keyword'   -- the keyword coder's rows (coder_kind 'keyword')
 ),
 suggested as (
     select answer_id, framework, code_id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pipeline.cli.summary import check_detail_lines, run_summary_lines
+from pipeline.cli.summary import check_descriptions, check_detail_lines, run_summary_lines
 from tests import exchange_data as data
 
 
@@ -44,8 +44,15 @@ def test_a_failed_check_prints_its_reason_and_rows():
 
     instance = dg.DagsterInstance.ephemeral()
     dg.materialize([scores, other], instance=instance, raise_on_error=False)
-    lines = check_detail_lines(["scores:rows_valid"], 1, instance=instance)
-    assert lines[0] == "scores:rows_valid: scores must be 0 or more"
+    lines = check_detail_lines(["scores:rows_valid"], 1, instance=instance,
+                               descriptions={"scores:rows_valid": "every score is valid"})
+    assert lines[0] == "scores:rows_valid: every score is valid; scores must be 0 or more"
     assert "  failing: 1" in lines
     assert "    | 7 | score -3 is below 0 |" in lines
     assert check_detail_lines([], 1, instance=instance) == []
+
+
+def test_check_descriptions_come_from_the_definitions():
+    got = check_descriptions(["coding/agreement:alpha_above_threshold", "nope:nothing"])
+    assert list(got) == ["coding/agreement:alpha_above_threshold"]
+    assert "alpha" in got["coding/agreement:alpha_above_threshold"]

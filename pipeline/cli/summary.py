@@ -97,10 +97,32 @@ def _metadata_text(value) -> str:
     return str(inner)
 
 
-def check_detail_lines(checks: list[str], n_runs: int, instance=None) -> list[str]:
-    """For each failed or warned check ('asset:check'), its description and its metadata (the
-    failing rows it reports), read from the last `n_runs` runs of the Dagster instance. Empty
-    when the instance kept no record (an ephemeral instance: DAGSTER_HOME unset)."""
+def check_descriptions(checks: list[str]) -> dict[str, str]:
+    """'asset:check' -> what the check checks (its spec's description in the definitions)."""
+    import dagster as dg
+
+    from pipeline.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    out = {}
+    for name in checks:
+        asset, check = name.rsplit(":", 1)
+        try:
+            spec = graph.get_check_spec(dg.AssetCheckKey(dg.AssetKey.from_user_string(asset),
+                                                         check))
+        except Exception:  # a check the definitions do not hold: no description
+            continue
+        if spec.description:
+            out[name] = spec.description
+    return out
+
+
+def check_detail_lines(checks: list[str], n_runs: int, instance=None,
+                       descriptions: dict[str, str] | None = None) -> list[str]:
+    """For each failed or warned check ('asset:check'), what it checks (`descriptions`), the
+    evaluation's own description and its metadata (the failing rows it reports), read from the
+    last `n_runs` runs of the Dagster instance. Empty when the instance kept no record (an
+    ephemeral instance: DAGSTER_HOME unset)."""
     import dagster as dg
 
     if not checks or not (instance or os.environ.get("DAGSTER_HOME")):
@@ -120,7 +142,8 @@ def check_detail_lines(checks: list[str], n_runs: int, instance=None) -> list[st
         ev = found.get(name)
         if ev is None:
             continue
-        lines.append(f"{name}:" + (f" {ev.description}" if ev.description else ""))
+        why = [d for d in ((descriptions or {}).get(name), ev.description) if d]
+        lines.append(f"{name}: " + "; ".join(why) if why else f"{name}:")
         for key, value in (ev.metadata or {}).items():
             text = _metadata_text(value)
             if len(text) > MAX_DETAIL_CHARS:
@@ -140,7 +163,8 @@ def print_run_summary(summary, echo: Callable[..., None] = typer.echo) -> None:
 
     checks = [*summary.failed_checks, *summary.warnings]
     try:
-        details = check_detail_lines(checks, summary.runs)
+        details = check_detail_lines(checks, summary.runs,
+                                     descriptions=check_descriptions(checks) if checks else {})
     except Exception as exc:  # the details are a convenience: never fail the run over them
         details = [f"(check details unavailable: {exc}; see them in the UI: make dev)"]
     if details:

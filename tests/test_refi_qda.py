@@ -216,3 +216,13 @@ def test_final_codes_outside_the_codebook_are_refused(books, tmp_path):
     final.loc[0, "code_id"] = "no_such_code"
     with pytest.raises(ValueError, match="not in the codebooks"):
         qdpx.project_document(books, answers, final)
+
+
+def test_the_projects_codebook_imports_back_identical(books, tmp_path):
+    """A .qdpx (ours, or one another tool saved after opening ours) carries the codebook too."""
+    answers, final = _project_inputs(books)
+    qdpx.write_qdpx(books, answers, final, tmp_path / "project.qdpx")
+    qdc.import_qdc(tmp_path / "project.qdpx", tmp_path / "out", [CODEBOOKS])
+    for book in books:
+        assert _carried(load_codebook(tmp_path / "out" / f"{book.framework}.yaml")) == \
+            _carried(book)

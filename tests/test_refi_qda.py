@@ -226,3 +226,23 @@ def test_the_projects_codebook_imports_back_identical(books, tmp_path):
     for book in books:
         assert _carried(load_codebook(tmp_path / "out" / f"{book.framework}.yaml")) == \
             _carried(book)
+
+
+def test_the_codebook_commands(tmp_path, codebook_schema):
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    runner = CliRunner()
+    out = tmp_path / "cb.qdc"
+    result = runner.invoke(app, ["codebook", "export-qdc", str(CODEBOOKS), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "2 framework(s)" in result.output
+    codebook_schema.validate(str(out))
+    result = runner.invoke(app, ["codebook", "import-qdc", str(out), "--codebooks",
+                                 str(CODEBOOKS), "--out", str(tmp_path / "yaml")])
+    assert result.exit_code == 0, result.output
+    assert "0 updated" in result.output and "0 new" in result.output
+    result = runner.invoke(app, ["codebook", "import-qdc", str(tmp_path / "missing.qdc"),
+                                 "--out", str(tmp_path)])
+    assert result.exit_code == 1 and "no such file" in result.output

@@ -246,3 +246,21 @@ def test_the_codebook_commands(tmp_path, codebook_schema):
     result = runner.invoke(app, ["codebook", "import-qdc", str(tmp_path / "missing.qdc"),
                                  "--out", str(tmp_path)])
     assert result.exit_code == 1 and "no such file" in result.output
+
+
+def test_codes_missing_from_the_file_are_kept_from_the_yaml(books, tmp_path):
+    import xml.etree.ElementTree as ET
+
+    ns = {"q": qdc.CODEBOOK_NS}
+    root = ET.fromstring(qdc.qdc_bytes(books))
+    category = root.find("q:Codes/q:Code/q:Code", ns)
+    dropped = category.find("q:Code", ns)
+    category.remove(dropped)
+    ET.ElementTree(root).write(tmp_path / "fewer.qdc", encoding="utf-8", xml_declaration=True)
+    report = qdc.import_qdc(tmp_path / "fewer.qdc", tmp_path / "out", [CODEBOOKS])
+    code = books[0].codes[0]
+    assert dropped.get("name") == code.label and report.kept == [code.code_id]
+    back = load_codebook(tmp_path / "out" / f"{code.framework}.yaml")
+    assert _carried(back)[4][-1] == (code.code_id, code.dimension, code.label, code.description,
+                                     code.definition, code.use_when, code.not_when,
+                                     code.examples)     # kept, after the file's codes

@@ -388,49 +388,48 @@ def _pattern_yaml(p: Pattern, exclusion: bool):
 _MEANING_KEYS = ("description", "definition", "use_when", "not_when")
 
 
+def _yaml_only(prev) -> dict:
+    """What only the YAML holds for an existing code: keywords, exclusions, aliases."""
+    out = {"patterns": [_pattern_yaml(p, False) for p in prev.patterns]}
+    if prev.exclusions:
+        out["exclude"] = [_pattern_yaml(p, True) for p in prev.exclusions]
+    if prev.aliases:
+        out["aliases"] = list(prev.aliases)
+    return out
+
+
+def _code_item(code_id: str, dimension: str, label: str, meaning: dict, examples) -> dict:
+    item = {"id": code_id, "dimension": dimension, "label": label}
+    item.update({k: meaning[k] for k in _MEANING_KEYS if meaning.get(k)})
+    if examples:
+        item["examples"] = list(examples)
+    return item
+
+
 def _yaml_doc(f: _Frame, book: Codebook | None, report: ImportReport, source: str) -> dict:
     old = {c.code_id: c for c in book.codes} if book else {}
     codes = []
     for code_id, new in f.codes.items():
         prev = old.get(code_id)
-        item = {"id": code_id, "dimension": new["dimension"], "label": new["label"]}
-        for key in _MEANING_KEYS:
-            value = new.get(key, getattr(prev, key, "") if prev else "")
-            if value:
-                item[key] = value
+        meaning = {k: new.get(k, getattr(prev, k, "") if prev else "") for k in _MEANING_KEYS}
         examples = new.get("examples") or (prev.examples if prev else ())
-        if examples:
-            item["examples"] = list(examples)
-        if prev is not None:
-            item["patterns"] = [_pattern_yaml(p, False) for p in prev.patterns]
-            if prev.exclusions:
-                item["exclude"] = [_pattern_yaml(p, True) for p in prev.exclusions]
-            if prev.aliases:
-                item["aliases"] = list(prev.aliases)
-            same = (prev.label == item["label"] and prev.dimension == item["dimension"]
-                    and all(getattr(prev, k) == item.get(k, "") for k in _MEANING_KEYS)
-                    and tuple(prev.examples) == tuple(item.get("examples", ())))
-            (report.unchanged if same else report.updated).append(code_id)
-        else:
+        item = _code_item(code_id, new["dimension"], new["label"], meaning, examples)
+        if prev is None:
             item["patterns"] = [new["label"]]
             report.added.append(code_id)
+        else:
+            item.update(_yaml_only(prev))
+            same = (prev.label == item["label"] and prev.dimension == item["dimension"]
+                    and all(getattr(prev, k) == meaning[k] for k in _MEANING_KEYS)
+                    and tuple(prev.examples) == tuple(examples))
+            (report.unchanged if same else report.updated).append(code_id)
         codes.append(item)
     for code_id, prev in old.items():
-        if code_id in f.codes:
-            continue
-        report.kept.append(code_id)
-        item = {"id": code_id, "dimension": prev.dimension, "label": prev.label}
-        for key in _MEANING_KEYS:
-            if getattr(prev, key):
-                item[key] = getattr(prev, key)
-        if prev.examples:
-            item["examples"] = list(prev.examples)
-        item["patterns"] = [_pattern_yaml(p, False) for p in prev.patterns]
-        if prev.exclusions:
-            item["exclude"] = [_pattern_yaml(p, True) for p in prev.exclusions]
-        if prev.aliases:
-            item["aliases"] = list(prev.aliases)
-        codes.append(item)
+        if code_id not in f.codes:
+            report.kept.append(code_id)
+            meaning = {k: getattr(prev, k) for k in _MEANING_KEYS}
+            codes.append({**_code_item(code_id, prev.dimension, prev.label, meaning,
+                                       prev.examples), **_yaml_only(prev)})
     used = {c["dimension"] for c in codes}
     doc = {"framework": f.framework, "label": f.label,
            "defaults": {"kind": "phrase", "boundary": "word"}}

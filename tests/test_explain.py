@@ -12,6 +12,7 @@ from pipeline.core.exchange.explain import (
     HIGHLIGHT_OFF,
     HIGHLIGHT_ON,
     UnknownAnswerError,
+    _context,
     gather,
     highlight,
     render,
@@ -27,6 +28,9 @@ def warehouse(tmp_path_factory):
 def test_highlight_merges_overlaps_and_marks_plain_or_ansi():
     assert highlight("abcdef", [(1, 3), (2, 4)], color=False) == "a«bcd»ef"
     assert highlight("abcdef", [(0, 1)], color=True) == f"{HIGHLIGHT_ON}a{HIGHLIGHT_OFF}bcdef"
+    long = "x" * 50 + " the hit " + "y" * 50
+    start = long.index("the hit")
+    assert _context(long, [(start, start + 7)], color=False, width=5) == "…xxxx «the hit» yyyy…"
 
 
 def test_an_agreed_code_with_its_keyword_hit_and_an_undecided_one(warehouse):

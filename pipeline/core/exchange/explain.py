@@ -21,6 +21,7 @@ from pipeline.core.warehouse.connection import read_frame
 HIGHLIGHT_ON, HIGHLIGHT_OFF = "\x1b[1;33m", "\x1b[0m"
 PLAIN_ON, PLAIN_OFF = "«", "»"
 BOLD, RESET = "\x1b[1m", "\x1b[0m"
+CONTEXT_FROM = 120   # answers longer than this also show each hit in its surrounding words
 
 
 class UnknownAnswerError(LookupError):
@@ -130,7 +131,7 @@ def render(info: AnswerInfo, color: bool = False) -> str:
         where = ", ".join(f"{highlight(str(h.get('matched_text', '')), [(0, 10**6)], color)} "
                           f"(pattern {h.get('pattern', '?')!s})" for h in hits)
         lines.append(f"  {name(row.framework, row.code_id)}: {where}")
-        if spans:
+        if spans and len(text) > CONTEXT_FROM:   # a long answer: where in it
             lines.append("    " + _context(text, spans, color))
 
     lines.append(bold("Suggestions"))

@@ -1,4 +1,4 @@
-"""pipeline.core.exchange (qdc, qdpx): REFI-QDA files validated against the published schemas
+"""pipeline.core.exchange (qdc, qdc_import, qdpx): REFI-QDA files validated against the published schemas
 (tests/fixtures/refi_qda), the codebook round trip, and a codebook written by ATLAS.ti."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 import xmlschema
 
 from pipeline.core.coding.codebook import load_codebook, load_codebooks
-from pipeline.core.exchange import qdc, qdpx
+from pipeline.core.exchange import qdc, qdc_import, qdpx
 from pipeline.core.exchange.guids import code_guid
 from tests.helpers import ROOT
 
@@ -78,7 +78,7 @@ def _keywords(code):
 
 def test_round_trip_into_our_codebooks_is_identical(books, tmp_path):
     path = qdc.write_qdc(books, tmp_path / "codebooks.qdc")
-    report = qdc.import_qdc(path, tmp_path / "out", [CODEBOOKS])
+    report = qdc_import.import_qdc(path, tmp_path / "out", [CODEBOOKS])
     assert sorted(report.frameworks) == sorted(b.framework for b in books)
     assert report.unchanged and not report.updated and not report.added and not report.kept
     for book in books:
@@ -91,7 +91,7 @@ def test_round_trip_into_our_codebooks_is_identical(books, tmp_path):
 
 def test_round_trip_from_nothing_keeps_everything_the_qdc_carries(books, tmp_path):
     path = qdc.write_qdc(books, tmp_path / "codebooks.qdc")
-    report = qdc.import_qdc(path, tmp_path / "out")
+    report = qdc_import.import_qdc(path, tmp_path / "out")
     assert len(report.added) == sum(len(b.codes) for b in books)
     for book in books:
         back = load_codebook(tmp_path / "out" / f"{book.framework}.yaml")
@@ -104,7 +104,7 @@ def test_a_qdc_edited_elsewhere_updates_labels_and_meaning_keeps_keywords(books,
     code = books[0].codes[0]
     text = text.replace(f'name="{code.label}"', 'name="Renamed &amp; moved"', 1)
     (tmp_path / "edited.qdc").write_text(text, encoding="utf-8")
-    report = qdc.import_qdc(tmp_path / "edited.qdc", tmp_path / "out", [CODEBOOKS])
+    report = qdc_import.import_qdc(tmp_path / "edited.qdc", tmp_path / "out", [CODEBOOKS])
     assert report.updated == [code.code_id]
     back = load_codebook(tmp_path / "out" / f"{code.framework}.yaml")
     got = next(c for c in back.codes if c.code_id == code.code_id)
@@ -115,7 +115,7 @@ def test_a_codebook_written_by_atlas_ti_imports(codebook_schema, tmp_path):
     """ATLAS.ti 23.4 (tests/fixtures/refi_qda/README.md): one code in a code group."""
     path = FIXTURES / "atlas_ti_23.4.qdc"
     codebook_schema.validate(str(path))   # it is a valid REFI-QDA codebook
-    report = qdc.import_qdc(path, tmp_path, framework="atlas_study")
+    report = qdc_import.import_qdc(path, tmp_path, framework="atlas_study")
     assert report.frameworks == ["atlas_study"] and report.added == ["code1"]
     book = load_codebook(tmp_path / "atlas_study.yaml")
     assert book.dimensions == {"code_group_1": "kategorie 1"}      # the Set is the category
@@ -137,7 +137,7 @@ def test_a_foreign_hierarchy_becomes_categories_and_codes(tmp_path):
         '<Description>upstairs</Description></Code></Code>'
         '<Code guid="1FF58B12-6F6F-4B0C-8BE5-BBDC91F55294" name="Loose" isCodable="true"/>'
         '</Codes><Sets/></CodeBook>', encoding="utf-8")
-    report = qdc.import_qdc(tmp_path / "tool.qdc", tmp_path / "out")
+    report = qdc_import.import_qdc(tmp_path / "tool.qdc", tmp_path / "out")
     book = load_codebook(tmp_path / "out" / "tool.yaml")
     assert report.added == ["school_yard", "c_2nd_floor", "loose"]
     assert book.dimensions == {"places": "where things happen",
@@ -222,7 +222,7 @@ def test_the_projects_codebook_imports_back_identical(books, tmp_path):
     """A .qdpx (ours, or one another tool saved after opening ours) carries the codebook too."""
     answers, final = _project_inputs(books)
     qdpx.write_qdpx(books, answers, final, tmp_path / "project.qdpx")
-    qdc.import_qdc(tmp_path / "project.qdpx", tmp_path / "out", [CODEBOOKS])
+    qdc_import.import_qdc(tmp_path / "project.qdpx", tmp_path / "out", [CODEBOOKS])
     for book in books:
         assert _carried(load_codebook(tmp_path / "out" / f"{book.framework}.yaml")) == \
             _carried(book)
@@ -257,7 +257,7 @@ def test_codes_missing_from_the_file_are_kept_from_the_yaml(books, tmp_path):
     dropped = category.find("q:Code", ns)
     category.remove(dropped)
     ET.ElementTree(root).write(tmp_path / "fewer.qdc", encoding="utf-8", xml_declaration=True)
-    report = qdc.import_qdc(tmp_path / "fewer.qdc", tmp_path / "out", [CODEBOOKS])
+    report = qdc_import.import_qdc(tmp_path / "fewer.qdc", tmp_path / "out", [CODEBOOKS])
     code = books[0].codes[0]
     assert dropped.get("name") == code.label and report.kept == [code.code_id]
     back = load_codebook(tmp_path / "out" / f"{code.framework}.yaml")

@@ -49,7 +49,7 @@ def import_qdc(
     their one keyword (listed: review them)."""
     from pipeline.core.coding.codebook import CodebookError
     from pipeline.core.exchange.qdc import QdcError
-    from pipeline.core.exchange.qdc import import_qdc as run_import
+    from pipeline.core.exchange.qdc_import import import_qdc as run_import
 
     if not qdc_file.is_file():
         fail(f"no such file: {qdc_file}")

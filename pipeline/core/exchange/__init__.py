@@ -9,7 +9,8 @@ the redacted answer.
 
 Modules:
 - `guids`: the stable GUIDs REFI-QDA needs, derived from our ids (same file on every run).
-- `qdc`: codebooks -> `.qdc` (REFI-QDA codebook) and a `.qdc` -> our YAML codebooks.
+- `qdc`: codebooks -> `.qdc` (REFI-QDA codebook), and reading a `.qdc`.
+- `qdc_import`: a `.qdc` (ours or another tool's) merged into our YAML codebooks.
 - `qdpx`: the coded project -> `.qdpx` (zip of `project.qde` + one text source per answer).
 - `coded_answers`: one row per answer with its final codes, for reading (XLSX + CSV).
 - `explain`: everything the warehouse knows about one answer, and its terminal rendering.

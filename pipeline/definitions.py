@@ -6,6 +6,7 @@ from pipeline.defs import (
     automation,
     coding,
     contracts,
+    exchange,
     ingestion,
     marts,
     reconciliation,
@@ -19,7 +20,7 @@ def build_defs(resources: dict | None = None) -> dg.Definitions:
     """`resources` overrides the defaults (tests point them at a temporary warehouse)."""
     return dg.Definitions(
         assets=dg.load_assets_from_modules([ingestion, coding, reconciliation, suggestions, marts,
-                                                report]),
+                                                report, exchange]),
         asset_checks=contracts.checks,
         jobs=automation.jobs,
         sensors=automation.sensors,

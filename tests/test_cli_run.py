@@ -21,6 +21,10 @@ def test_run_materialises_everything_quietly(tiny_landing: Path, monkeypatch):
     result = CliRunner().invoke(app, ["run"])
     assert result.exit_code == 0, result.output
     assert "done: 1 school year(s) 2020-21" in result.stdout
+    # the closing summary (pipeline/cli/summary.py): what was built, where it landed
+    assert "  school years built: 2020-21" in result.stdout
+    assert f"coded answers: {root / 'reports' / 'coded_answers.xlsx'}" in result.stdout
+    assert "project.qdpx" in result.stdout and "not written" not in result.stdout
     assert "landing folder 'notes' has no mapping.yaml" in result.stderr
     assert " - DEBUG - " not in result.output
     assert (root / "cli.duckdb").exists() and (root / "reports" / "findings.html").exists()

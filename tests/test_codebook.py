@@ -89,7 +89,8 @@ def test_codes_frame():
     books = load_codebooks(CODEBOOKS)
     df = codebook_codes_frame(books)
     assert list(df.columns) == [
-        "framework", "dimension", "code_id", "label", "description", "patterns", "codebook_version"
+        "framework", "dimension", "code_id", "label", "description", "patterns", "codebook_version",
+        "dimension_label",
     ]  # fmt: skip
     assert len(df) == sum(len(b.codes) for b in books)
     assert df["code_id"].is_unique

@@ -60,6 +60,9 @@ def con(tmp_path_factory) -> duckdb.DuckDBPyConnection:
         con.register("_f", frame)
         con.execute(f"create table coding.{name} as select * from _f")
         con.unregister("_f")
+    # 13_coded_answers reads coding.suggestions and codebook_codes.dimension_label (added to a
+    # table made without it, as in a warehouse built before the column existed)
+    warehouse.ensure_tables(con, ["coding.suggestions", "coding.codebook_codes"])
     freq = marts.code_frequencies(fc, ans, codes)
     built = {
         "marts.code_frequencies": freq,
@@ -111,6 +114,10 @@ EXPECTED_COLUMNS = {
                              "reason"],
     "12_coach_summary_suppressed": ["coach_id", "school_year", "question_id", "framework",
                                     "coded_answers", "substantive_answers", "rate_per_100"],
+    "13_coded_answers": ["answer_id", "school_year", "session_number", "school_id", "role",
+                         "question_id", "question", "answer_text", "non_substantive", "n_codes",
+                         "codes", "categories", "provenance", "decided_by", "evidence",
+                         "undecided"],
 }
 
 

@@ -10,6 +10,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
+from pipeline.core.coding.codebook import load_codebooks
 from pipeline.core.reconciliation.reconcile import (
     ADJUDICATION_COLUMNS,
     DISCREPANCY_COLUMNS,
@@ -26,6 +27,7 @@ from pipeline.core.reconciliation.reconcile import (
     suggestion_standin,
     write_queue,
 )
+from tests.helpers import ROOT
 
 ANSWERS = pd.DataFrame(
     [
@@ -112,15 +114,16 @@ def test_queue_cells_are_never_formulas(disc, tmp_path):
     counts = write_queue(disc, xlsx, csv_path)
     assert counts == {"n_rows": 3, "n_open": 3, "n_decided": 0, "n_stale": 0}
     ws = openpyxl.load_workbook(xlsx)["queue"]
-    assert [c.value for c in ws[1]] == QUEUE_COLUMNS
+    assert ws["A1"].value.startswith("3 of 3 discrepancies left to decide")
+    assert [c.value for c in ws[2]] == QUEUE_COLUMNS     # the header, under the count line
     text_col = QUEUE_COLUMNS.index("answer_text") + 1
-    cells = [c for row in ws.iter_rows(min_row=2) for c in row]
+    cells = [c for row in ws.iter_rows(min_row=3) for c in row]
     assert cells and all(c.data_type != "f" for c in cells)
-    formula_like = ws.cell(row=3, column=text_col)
+    formula_like = ws.cell(row=4, column=text_col)
     assert formula_like.value == ANSWERS.at[1, "answer_text"]  # the text itself, unchanged
     assert formula_like.quotePrefix  # Excel keeps it text even when the cell is edited
-    assert ws.cell(row=2, column=text_col).value == "-We followed the process"
-    assert not ws.cell(row=4, column=text_col).quotePrefix
+    assert ws.cell(row=3, column=text_col).value == "-We followed the process"
+    assert not ws.cell(row=5, column=text_col).quotePrefix
 
     with csv_path.open(encoding="utf-8", newline="") as fh:
         rows = list(csv.reader(fh))
@@ -130,6 +133,38 @@ def test_queue_cells_are_never_formulas(disc, tmp_path):
                      "The coach is knowledgeable"]
     for row in rows[1:]:
         assert not any(v.startswith(("=", "+", "-", "@", "\t", "\r")) for v in row)
+
+
+def test_queue_shows_labels_open_first_a_count_and_the_codebook(disc, tmp_path):
+    books = load_codebooks([ROOT / "codebooks"])
+    adj = pd.DataFrame([{"discrepancy_id": disc.at[1, "discrepancy_id"], "decision": "apply",
+                         "decision_text": "apply", "reason": "clear", "adjudicator": "jm",
+                         "accepted": True, "source_file": "a.csv", "source_row": 2}])
+    xlsx = tmp_path / "queue.xlsx"
+    counts = write_queue(disc, xlsx, None, existing_adjudications=adj, codebooks=books)
+    assert counts == {"n_rows": 3, "n_open": 2, "n_decided": 1, "n_stale": 0}
+    wb = openpyxl.load_workbook(xlsx)
+    ws = wb["queue"]
+    assert ws["A1"].value.startswith("2 of 3 discrepancies left to decide (1 decided)")
+    assert ws.freeze_panes == "B3" and ws.auto_filter.ref.startswith("A2:")
+    rows = [[c.value for c in r] for r in ws.iter_rows(min_row=3)]
+    col = {name: i for i, name in enumerate(QUEUE_COLUMNS)}
+    assert [r[col["status"]] for r in rows] == ["open", "open", "decided"]
+    assert col["code_label"] == col["code_id"] + 1
+    labels = {c.code_id: (c.label, b.dimension_labels[c.dimension]) for b in books
+              for c in b.codes}
+    for r in rows:
+        assert (r[col["code_label"]], r[col["category"]]) == labels[r[col["code_id"]]]
+    tab = wb["codebook"]
+    head = [c.value for c in tab[1]]
+    assert head[:4] == ["framework", "category", "code_id", "code_label"]
+    assert tab.max_row - 1 == sum(len(b.codes) for b in books)
+    assert all(r[head.index("definition")] for r in tab.iter_rows(min_row=2, values_only=True))
+    # the filled workbook still reads back: the header is found under the count line
+    back, problems = read_adjudications(xlsx, disc)
+    assert problems.empty
+    assert back[["discrepancy_id", "decision", "source_row"]].values.tolist() == [
+        [disc.at[1, "discrepancy_id"], "apply", 5]]
 
 
 def fill_xlsx(path, decisions: dict[int, tuple[str, str, str]]):
@@ -146,14 +181,14 @@ def fill_xlsx(path, decisions: dict[int, tuple[str, str, str]]):
 def test_round_trip_xlsx(disc, tmp_path):
     xlsx = tmp_path / "queue.xlsx"
     write_queue(disc, xlsx, None)
-    fill_xlsx(xlsx, {2: ("Yes", "looks right", "jm+ak"), 3: ("do not apply", "other sense",
+    fill_xlsx(xlsx, {3: ("Yes", "looks right", "jm+ak"), 4: ("do not apply", "other sense",
                                                                "jm+ak")})
     adj, problems = read_adjudications(xlsx, disc)
     assert problems.empty
     assert list(adj.columns) == ADJUDICATION_COLUMNS
     assert adj[["discrepancy_id", "decision", "reason", "accepted", "source_row"]].values.tolist(
-    ) == [[disc.at[0, "discrepancy_id"], "apply", "looks right", True, 2],
-          [disc.at[1, "discrepancy_id"], "do not apply", "other sense", True, 3]]
+    ) == [[disc.at[0, "discrepancy_id"], "apply", "looks right", True, 3],
+          [disc.at[1, "discrepancy_id"], "do not apply", "other sense", True, 4]]
 
 
 def test_round_trip_csv_and_reexport_keeps_decisions(disc, tmp_path):

@@ -218,3 +218,28 @@ def test_findings_report_written(warehouse: Path):
     assert "<svg" in html and "http://" not in html.replace("http://www.w3.org", "")
     assert "Coaching support" in md and "Time allocated" in md.replace("time allocated",
                                                                          "Time allocated")
+
+
+def test_coded_answers_and_refi_qda_files_on_the_sample(warehouse: Path):
+    """reports/coded_answers.* are marts.coded_answers; the REFI-QDA files validate against the
+    published schemas and hold every answer and every final code (docs/exchange.md)."""
+    import zipfile
+
+    import openpyxl
+    import xmlschema
+
+    reports = warehouse.parent / "reports"
+    fixtures = Path(__file__).parent / "fixtures" / "refi_qda"
+    n_answers = q(warehouse, "select count(*) from staging.answers")[0][0]
+    assert q(warehouse, "select count(*) from marts.coded_answers")[0][0] == n_answers
+    ws = openpyxl.load_workbook(reports / "coded_answers.xlsx", read_only=True)["coded answers"]
+    assert ws.max_row == n_answers + 1
+    n_final = q(warehouse, "select count(*) from coding.final_codes "
+                           "where provenance <> 'unresolved'")[0][0]
+    assert q(warehouse, "select sum(n_codes) from marts.coded_answers")[0][0] == n_final
+    xmlschema.XMLSchema(str(fixtures / "Codebook.xsd")).validate(str(reports / "codebooks.qdc"))
+    with zipfile.ZipFile(reports / "project.qdpx") as z:
+        qde = z.read("project.qde").decode("utf-8")
+        assert len([n for n in z.namelist() if n.startswith("Sources/")]) == n_answers
+    xmlschema.XMLSchema(str(fixtures / "Project.xsd")).validate(qde)
+    assert qde.count("<PlainTextSelection ") == n_final

@@ -78,6 +78,12 @@ EXPECTED_GRAPH: dict[str, tuple[set[str], set[str]]] = {
                           "marts/exemplar_quotes", "coding/agreement",
                           "coding/keyword_quality", "coding/final_codes",
                           "coding/suggestion_quality"}, {"no_roster_names_in_report"}),
+    # what researchers read and exchange (pipeline/defs/exchange.py)
+    "reports/coded_answers": ({"marts/code_frequencies", "coding/final_codes", "staging/answers",
+                               "coding/codebook_codes", "coding/keyword_applications",
+                               "coding/suggestions"}, {"no_roster_names_in_coded_answers"}),
+    "reports/refi_qda": ({"coding/final_codes", "staging/answers", "coding/codebook_codes"},
+                         {"no_roster_names_in_refi_qda"}),
 }
 EXPECTED_GROUPS = {"raw/survey_rows": "ingestion", "staging/answers": "ingestion",
                    "coding/keyword_applications": "coding",

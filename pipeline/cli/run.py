@@ -10,6 +10,7 @@ def run(log_level: str = typer.Option("INFO", help="Dagster console log level: D
                                        "every event")) -> None:
     """Materialise every asset (all school years) on the configured landing folder."""
     from pipeline import settings
+    from pipeline.cli.summary import print_run_summary
     from pipeline.core.ingest.raw import folders_without_mapping
     from pipeline.core.warehouse.connection import years_in_warehouse
     from pipeline.definitions import build_defs
@@ -30,6 +31,7 @@ def run(log_level: str = typer.Option("INFO", help="Dagster console log level: D
         typer.echo(f"check warning: {check} (see its metadata in the UI)", err=True)
     for check in summary.failed_checks:
         typer.echo(f"check failed: {check}", err=True)
+    print_run_summary(summary)  # checks' reasons and rows; after success, where things landed
     if not summary.success:
         typer.echo("run failed: see the step errors above", err=True)
         raise typer.Exit(code=1)

@@ -251,7 +251,7 @@ def generate_coding_sample(sample_dir, codebook_dir, seed: int = 2024) -> dict:
     rows = read_coder_sheets(out / "coder_sheets.xlsx")
     apps, units, quarantine = validate_coder_sheets(rows, answers, codes)
     disc = discrepancies(apps, units, answers, keyword, *CODERS)
-    queue = queue_frame(disc)
+    queue = queue_frame(disc, codebooks=books)   # labels and category, as the queue has them
     for i, d in enumerate(queue.itertuples(index=False)):
         if rng.random() >= DECIDED_SHARE:
             continue

@@ -463,6 +463,7 @@ CODES_COLUMNS = [
     "description",
     "patterns",
     "codebook_version",
+    "dimension_label",
 ]
 
 
@@ -483,6 +484,7 @@ def codebook_codes_frame(codebooks):
                 ensure_ascii=False,
             ),
             "codebook_version": book.version,
+            "dimension_label": book.dimension_labels.get(c.dimension, c.dimension),
         }
         for book in codebooks
         for c in book.codes

@@ -316,6 +316,8 @@ _CODING = (
                "(`\"exclude\": true`)"),
             nn("codebook_version", "VARCHAR", "first 12 hex of the sha256 of the codebook file",
                pattern=r"^[0-9a-f]{12}$"),
+            c("dimension_label", "VARCHAR", "the dimension as the study reports it, e.g. "
+              "`Sustainability`"),
         ),
         key=("code_id",),
     ),
@@ -684,6 +686,9 @@ VIEWS: dict[str, View] = {v.name: v for v in (
          "08_keyword_precision_by_code.sql"),
     View("marts.coding_source_by_year", "who coded each school year (human, suggester or "
          "keyword coder)", "10_coding_source_by_year.sql"),
+    View("marts.coded_answers", "every answer with its final codes as labels, the category, "
+         "provenance and evidence of each (= reports/coded_answers.xlsx)",
+         "13_coded_answers.sql"),
 )}
 
 

@@ -56,6 +56,19 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, names: list[str] | None = None
         schema = table.split(".")[0]
         con.execute(f"create schema if not exists {schema}")
         con.execute(f"create table if not exists {table} ({TABLES[table]})")
+        _add_new_columns(con, table)
+
+
+def _add_new_columns(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """A table created by an older catalog gains the nullable columns the catalog added since
+    (e.g. coding.codebook_codes.dimension_label), so a view or reader can rely on them in a
+    warehouse built before; its old rows hold nulls there until their stage rewrites them."""
+    if table not in catalog.TABLES:
+        return
+    have = set(table_columns(con, table))
+    for col in catalog.table(table).columns:
+        if col.name not in have and col.nullable:
+            con.execute(f'alter table {table} add column "{col.name}" {col.type}')
 
 
 def _is_lock_error(exc: Exception) -> bool:

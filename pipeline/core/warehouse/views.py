@@ -17,6 +17,7 @@ VIEWS = {
     "marts.unresolved_discrepancies": "06_unresolved_discrepancies.sql",
     "marts.keyword_precision_by_code": "08_keyword_precision_by_code.sql",
     "marts.coding_source_by_year": "10_coding_source_by_year.sql",
+    "marts.coded_answers": "13_coded_answers.sql",
 }
 
 

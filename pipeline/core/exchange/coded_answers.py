@@ -1,0 +1,75 @@
+"""The coded answers for reading: reports/coded_answers.xlsx and .csv.
+
+The rows are the view `marts.coded_answers` (warehouse/queries/13_coded_answers.sql): one per
+answer with its school year, session, pseudonymous school, role, question, redacted text, final
+codes as labels, the category of each, how each was decided (agreed, adjudicated, machine) and
+the evidence. The workbook's first tab holds them (filters, frozen header); a second tab says
+what each column means.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.core.exchange.spreadsheet import add_table_sheet, open_workbook, write_csv
+from pipeline.core.files import atomic_path
+
+VIEW = "marts.coded_answers"
+COLUMNS = {
+    "answer_id": "the answer's stable id (`survey-pipeline explain ANSWER_ID` shows everything "
+                 "about it)",
+    "school_year": "school year",
+    "session_number": "surveyed session within the year",
+    "school_id": "pseudonymous school",
+    "role": "the respondent's role",
+    "question_id": "`worked` or `improve`",
+    "question": "the question asked",
+    "answer_text": "the answer, names redacted",
+    "non_substantive": "yes for 'NA', 'nothing' and the like",
+    "n_codes": "final codes on the answer",
+    "codes": "the final codes' labels ('; ' between codes)",
+    "categories": "the category of each code, in the same order",
+    "provenance": "how each code was decided, in the same order: agreed (both coders), "
+                  "adjudicated, or machine (a suggester or the keyword coder standing in for "
+                  "the coders in a year nobody coded by hand)",
+    "decided_by": "who decided each code, in the same order",
+    "evidence": "per code, the words that support it: the keyword coder's matched text, else "
+                "the suggester's sentence",
+    "undecided": "codes the two coders disagree on, still waiting for an adjudicator",
+}
+WIDTHS = {"answer_text": 60, "codes": 36, "categories": 30, "provenance": 24, "evidence": 50,
+          "question": 30, "decided_by": 18, "undecided": 24}
+
+
+def read_coded_answers(con) -> pd.DataFrame:
+    """The view's rows (the view is created with the marts: `views.create_views`)."""
+    return con.execute(f"select * from {VIEW}").df()
+
+
+def write_coded_answers(frame: pd.DataFrame, xlsx_path: str | Path | None,
+                        csv_path: str | Path | None) -> dict:
+    """Write the XLSX and/or CSV (None skips one); returns counts for the run's metadata."""
+    frame = frame.reindex(columns=list(COLUMNS))
+    if xlsx_path is not None:
+        with atomic_path(xlsx_path) as tmp:
+            wb = open_workbook(tmp)
+            try:
+                add_table_sheet(wb, "coded answers", frame, WIDTHS,
+                                number_columns=("session_number", "n_codes"))
+                about = pd.DataFrame({"column": list(COLUMNS), "meaning": list(COLUMNS.values())})
+                add_table_sheet(wb, "columns", about, {"column": 18, "meaning": 100})
+            finally:
+                wb.close()
+    if csv_path is not None:
+        write_csv(frame, csv_path)
+    n_codes = pd.to_numeric(frame["n_codes"], errors="coerce").fillna(0)
+    return {"answers": len(frame), "coded_answers": int((n_codes > 0).sum()),
+            "codes": int(n_codes.sum()),
+            "with_undecided": int((frame["undecided"].fillna("") != "").sum())}
+
+
+def written_paths(reports_dir: str | Path) -> tuple[Path, Path]:
+    out = Path(reports_dir)
+    return out / "coded_answers.xlsx", out / "coded_answers.csv"

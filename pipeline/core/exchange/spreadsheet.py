@@ -1,0 +1,75 @@
+"""Tables a person opens in Excel or LibreOffice, written so that no cell runs as a formula.
+
+XLSX (xlsxwriter): text with write_string, strings_to_formulas/numbers/urls off, and Excel's
+quote-prefix ("text") flag on cells that start like a formula (= + - @ tab CR); whole numbers as
+numbers; a bold header row, frozen, with an autofilter over the table. CSV: the same text with
+a leading ' on such cells (`reconcile.neutralise`, OWASP's advice). Both go through
+`pipeline.core.files.atomic_path`.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import numbers
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.core.files import atomic_path
+from pipeline.core.reconciliation.reconcile import FORMULA_START, neutralise
+
+
+def cell_text(value: object) -> str:
+    """A cell as text: '' for missing, yes/no for booleans, whole floats without '.0'."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\r\n")
+        w.writerow([neutralise(c) for c in frame.columns])
+        for row in frame.itertuples(index=False):
+            w.writerow([neutralise(cell_text(v)) for v in row])
+    return Path(path)
+
+
+def add_table_sheet(wb, name: str, frame: pd.DataFrame, widths: dict[str, int] | None = None,
+                    first_row: int = 0, number_columns: tuple[str, ...] = ()) -> object:
+    """One worksheet: the header on `first_row` (frozen, filtered), the rows below it."""
+    ws = wb.add_worksheet(name)
+    head = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "text_wrap": True,
+                          "valign": "top"})
+    text = wb.add_format({"text_wrap": True, "valign": "top"})
+    quoted = wb.add_format({"text_wrap": True, "valign": "top", "quote_prefix": True})
+    widths = widths or {}
+    columns = list(frame.columns)
+    for j, col in enumerate(columns):
+        ws.write_string(first_row, j, str(col), head)
+        ws.set_column(j, j, widths.get(col, 16))
+    numeric = {columns.index(c) for c in number_columns if c in columns}
+    for i, row in enumerate(frame.itertuples(index=False), start=first_row + 1):
+        for j, v in enumerate(row):
+            if j in numeric and isinstance(v, numbers.Real) and not isinstance(v, bool) \
+                    and not (isinstance(v, float) and math.isnan(v)):
+                ws.write_number(i, j, v, text)
+                continue
+            s = cell_text(v)
+            ws.write_string(i, j, s, quoted if s.startswith(FORMULA_START) else text)
+    ws.freeze_panes(first_row + 1, 0)
+    ws.autofilter(first_row, 0, first_row + max(len(frame), 1), max(len(columns) - 1, 0))
+    return ws
+
+
+def open_workbook(path: Path):
+    import xlsxwriter
+
+    return xlsxwriter.Workbook(str(path), {"strings_to_formulas": False,
+                                           "strings_to_numbers": False,
+                                           "strings_to_urls": False})

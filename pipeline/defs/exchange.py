@@ -1,0 +1,104 @@
+"""What researchers read and exchange: reports/coded_answers.xlsx + .csv, and the REFI-QDA
+files reports/codebooks.qdc and reports/project.qdpx (core: pipeline/core/exchange)."""
+
+from pathlib import Path
+
+import dagster as dg
+
+from pipeline.core.coding.codebook import load_codebooks
+from pipeline.core.exchange import coded_answers, qdc, qdpx
+from pipeline.core.privacy.name_scan import NameScanner
+from pipeline.core.privacy.redact import load_roster
+from pipeline.core.warehouse import connection as wh
+from pipeline.defs.coding import CODEBOOK, KEYWORD
+from pipeline.defs.ingestion import ANSWERS
+from pipeline.defs.marts import FREQ
+from pipeline.defs.reconciliation import FINAL
+from pipeline.defs.resources import ProjectPaths, Warehouse
+
+CODED_ANSWERS = dg.AssetKey(["reports", "coded_answers"])
+REFI_QDA = dg.AssetKey(["reports", "refi_qda"])
+# built in pipeline.defs.suggestions (spelled out, as in defs/report.py)
+SUGGESTIONS = dg.AssetKey(["coding", "suggestions"])
+
+
+def _withheld(paths: list[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
+@dg.asset(
+    key=CODED_ANSWERS,
+    # FREQ: the marts asset creates the views, marts.coded_answers among them
+    deps=[FREQ, FINAL, ANSWERS, CODEBOOK, KEYWORD, SUGGESTIONS],
+    group_name="report",
+    pool="warehouse",
+    kinds={"xlsx", "csv"},
+    description="One row per answer with its final codes as labels, the category of each, how "
+    "each was decided (agreed, adjudicated, machine) and its evidence: the view "
+    "marts.coded_answers as reports/coded_answers.xlsx (filters, frozen header) and .csv.",
+    check_specs=[dg.AssetCheckSpec("no_roster_names_in_coded_answers", asset=CODED_ANSWERS,
+                                   blocking=True,
+                                   description="no roster name in the coded answers")],
+)
+def coded_answers_workbook(context: dg.AssetExecutionContext, paths: ProjectPaths,
+                           warehouse: Warehouse) -> dg.MaterializeResult:
+    with warehouse.connect(context.log, read_only=True) as con:
+        frame = coded_answers.read_coded_answers(con)
+    hits = NameScanner(load_roster(paths.roster_path)).scan_frames({"coded_answers": frame})
+    xlsx, csv_path = coded_answers.written_paths(paths.reports_dir)
+    if hits:   # never written with a name in it
+        _withheld([xlsx, csv_path])
+        counts = {}
+    else:
+        counts = coded_answers.write_coded_answers(frame, xlsx, csv_path)
+    return dg.MaterializeResult(
+        metadata={**counts, "written": not hits,
+                  **({"xlsx": dg.MetadataValue.path(str(xlsx)),
+                      "csv": dg.MetadataValue.path(str(csv_path))} if not hits else {})},
+        check_results=[dg.AssetCheckResult(
+            check_name="no_roster_names_in_coded_answers", asset_key=CODED_ANSWERS,
+            passed=not hits, metadata={"cells_with_names": len(hits)})])
+
+
+@dg.asset(
+    key=REFI_QDA,
+    deps=[FINAL, ANSWERS, CODEBOOK],
+    group_name="report",
+    pool="warehouse",
+    kinds={"xml"},
+    description="The REFI-QDA interchange files: reports/codebooks.qdc (the codebooks, "
+    "framework > category > code, with each code's meaning) and reports/project.qdpx (every "
+    "answer as a text source, each final code as a coded selection by whoever decided it), "
+    "for NVivo, ATLAS.ti, MAXQDA, QualCoder.",
+    check_specs=[dg.AssetCheckSpec("no_roster_names_in_refi_qda", asset=REFI_QDA,
+                                   blocking=True,
+                                   description="no roster name in the .qdc or .qdpx")],
+)
+def refi_qda_files(context: dg.AssetExecutionContext, paths: ProjectPaths,
+                   warehouse: Warehouse) -> dg.MaterializeResult:
+    books = load_codebooks([Path(paths.codebook_dir)])
+    with warehouse.connect(context.log, read_only=True) as con:
+        answers = wh.read_frame(con, "staging.answers")
+        final = wh.read_frame(con, "coding.final_codes")
+    qdc_bytes = qdc.qdc_bytes(books)
+    qde, sources = qdpx.project_document(books, answers, final)
+    scanner = NameScanner(load_roster(paths.roster_path))
+    found = len(scanner.find(qdc_bytes.decode("utf-8"))) + len(scanner.find(
+        qde.decode("utf-8"))) + sum(len(scanner.find(t)) for t in sources.values())
+    out = Path(paths.reports_dir)
+    qdc_path, qdpx_path = out / "codebooks.qdc", out / "project.qdpx"
+    metadata: dict = {"written": not found}
+    if found:
+        _withheld([qdc_path, qdpx_path])
+    else:
+        qdc.write_qdc(books, qdc_path)
+        metadata.update(qdpx.write_qdpx(books, answers, final, qdpx_path))
+        metadata["codes"] = sum(len(b.codes) for b in books)
+        metadata["qdc"] = dg.MetadataValue.path(str(qdc_path))
+        metadata["qdpx"] = dg.MetadataValue.path(str(qdpx_path))
+    return dg.MaterializeResult(
+        metadata=metadata,
+        check_results=[dg.AssetCheckResult(
+            check_name="no_roster_names_in_refi_qda", asset_key=REFI_QDA, passed=not found,
+            metadata={"names_found": found})])

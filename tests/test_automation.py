@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -223,9 +224,13 @@ def stub_report() -> None: ...
 
 
 class Automation:
-    def __init__(self):
-        self.defs = dg.Definitions(assets=[stub_year, stub_mart, stub_report],
-                                   jobs=automation.jobs, sensors=automation.sensors)
+    def __init__(self, root: Path | None = None):
+        # the year retirement is part of every real graph: the all-years condition watches it
+        root = root or Path(tempfile.mkdtemp())
+        self.defs = dg.Definitions(assets=[stub_year, stub_mart, stub_report,
+                                           ingestion.year_retirements],
+                                   jobs=automation.jobs, sensors=automation.sensors,
+                                   resources=resources(root))
         self.instance = dg.DagsterInstance.ephemeral()
         self.instance.add_dynamic_partitions("school_year", [YEAR, "2023-24"])
         self.cursor = None
@@ -245,6 +250,7 @@ def test_selections_split_the_graph_by_partitioning():
     graph = Automation().defs.resolve_asset_graph()
     assert automation.SCHOOL_YEAR_ASSETS.resolve(graph) == {stub_year.key}
     assert automation.ALL_YEARS_ASSETS.resolve(graph) == {stub_mart.key, stub_report.key}
+    assert automation.RETIREMENT_ASSETS.resolve(graph) == {ingestion.RETIREMENTS}
     for sensor in automation.sensors:
         assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     assert automation.monthly_refresh.default_status == dg.DefaultScheduleStatus.RUNNING

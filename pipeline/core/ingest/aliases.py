@@ -150,7 +150,11 @@ class NameResolver:
         if not options and field_ == "school":
             # no table: a more frequent spelling seen this year, most frequent first
             counts = self.seen[field_]
-            ranked = sorted(counts, key=lambda n: (-counts[n], n.casefold()))
+            cluster = Counter()
+            for n, k in counts.items():
+                cluster[name_key(n)] += k
+            ranked = sorted(counts, key=lambda n: (-counts[n], -cluster[name_key(n)],
+                                                   not n.istitle(), n.casefold()))
             options = ranked[:ranked.index(value)] if value in ranked else ranked
         if not options:
             return None, 0.0

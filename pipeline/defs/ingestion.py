@@ -335,6 +335,7 @@ def year_retirements(context: dg.AssetExecutionContext, paths: ProjectPaths,
     landing_years = raw.check_landing(paths.landing_dir, mappings=False)
     retired = []
     with warehouse.connect(context.log) as con:
+        wh.ensure_tables(con, [years.RETIREMENTS])
         for year in years.stale_years(con, landing_years):
             folder = Path(paths.landing_dir) / year
             row = years.retire_year(con, year, years.FOLDER_REMOVED,

@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import os
 import warnings
+from pathlib import Path
 
 import dagster as dg
-
-from pathlib import Path
 
 from pipeline.core.ingest import landing
 from pipeline.defs.ingestion import LIFECYCLE_TAG, RETIREMENTS

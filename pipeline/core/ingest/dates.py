@@ -250,7 +250,7 @@ def resolve_dates(cells: list[tuple[int, str]], mapping: Mapping) -> DateResolut
             return out
         else:
             out.order, out.how = "month-first", "no order fits the school year"
-    for row, value, orders in slashed:
+    for row, value, _ in slashed:
         parsed = slash_date(value, out.order)
         if parsed is None:
             out.problems[row] = f"unreadable timestamp {value!r} ({out.order})"

@@ -278,3 +278,15 @@ def test_check_landing_gives_one_line_reasons(tmp_path: Path):
     (tmp_path / "landing" / "2023-24").symlink_to(elsewhere, target_is_directory=True)
     with pytest.raises(raw.LandingError, match="outside the landing folder"):
         raw.check_landing(tmp_path / "landing", mappings=False)
+
+
+def test_a_bad_alias_table_fails_check_landing_with_one_line(tmp_path: Path):
+    year = tmp_path / "landing" / "2024-25"
+    year.mkdir(parents=True)
+    (year / "mapping.yaml").write_text((HERE / "mapping.yaml").read_text())
+    (year / "aliases.csv").write_text("field,variant,canonical\nschool,Lincoln Elem,Lincoln\n"
+                                      "schol,Park,Park Middle\n")
+    with pytest.raises(MappingError) as err:
+        raw.check_landing(tmp_path / "landing")
+    assert str(err.value).endswith("aliases.csv: row 3: field 'schol' is not one of school, "
+                                   "coach")

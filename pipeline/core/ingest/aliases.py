@@ -37,6 +37,8 @@ from pathlib import Path
 
 from rapidfuzz import fuzz, process
 
+from pipeline.core.ingest.mapping import MappingError
+
 ALIAS_COLUMNS = ("field", "variant", "canonical")
 SUGGESTION_COLUMNS = (*ALIAS_COLUMNS, "status", "rows", "score", "note")
 ALIAS_FIELDS = ("school", "coach")
@@ -48,8 +50,9 @@ _ABBREVIATIONS = {"elem": "elementary", "el": "elementary", "es": "elementary sc
                   "acad": "academy", "ctr": "center", "st": "street", "ave": "avenue"}
 
 
-class AliasError(ValueError):
-    """An alias table that cannot be used. `str(err)` is one line naming the file and row."""
+class AliasError(MappingError):
+    """An alias table that cannot be used. `str(err)` is one line naming the file and row. A
+    MappingError: the alias table is part of the year's configuration."""
 
 
 def name_key(text: str) -> str:

@@ -140,10 +140,11 @@ def school_years(landing_dir: str | Path) -> list[str]:
 def check_landing(landing_dir: str | Path, mappings: bool = True) -> list[str]:
     """The school years of a landing folder that can be used as it is, else `LandingError` or
     `MappingError` with a one-line reason: the folder is missing or not a folder, it holds no
-    school-year folder, a year folder is a symbolic link leaving it, or a mapping.yaml is
-    invalid or names another year (`mappings=False` skips the mappings). `survey-pipeline run`
-    calls it before anything runs, and the year retirement before it retires anything (an
-    unmounted share must not retire every year)."""
+    school-year folder, a year folder is a symbolic link leaving it, or a mapping.yaml (or the
+    year's alias table: AliasError, a MappingError) is invalid or names another year
+    (`mappings=False` skips the mappings). `survey-pipeline run` calls it before anything
+    runs, and the year retirement before it retires anything (an unmounted share must not
+    retire every year)."""
     root = Path(landing_dir)
     if not root.exists():
         raise LandingError(f"landing folder {root} does not exist (set SURVEY_LANDING_DIR)")
@@ -156,7 +157,10 @@ def check_landing(landing_dir: str | Path, mappings: bool = True) -> list[str]:
                                f"{(root / year).resolve()}, outside the landing folder; move "
                                "the folder itself into the landing folder")
         if mappings:
-            year_exports(root / year)
+            from pipeline.core.ingest.aliases import load_aliases
+
+            mapping, _ = year_exports(root / year)
+            load_aliases(root / year / mapping.aliases)
     if not years:
         raise LandingError(f"landing folder {root} holds no school-year folder (a folder like "
                            "2024-25/ with a mapping.yaml)")

@@ -10,13 +10,14 @@ Each step is `survey-pipeline run`'s materialize_all on one Dagster instance.
 
 from __future__ import annotations
 
+import csv
+import io
 import shutil
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
 import duckdb
-import pytest
 
 from pipeline.core.ingest.years import retire_year, year_list, year_tables
 from pipeline.definitions import build_defs
@@ -28,20 +29,28 @@ RUN_TIMES = {"loaded_at", "quarantined_at"}
 
 
 def generate_2024_25(out: Path) -> Path:
-    """A real 2024-25 year from the sample generator: 2023-24's Qualtrics layout, its sessions
-    a year (52 weeks) later, another seed (so other respondents and response ids)."""
+    """A real 2024-25 year from the sample generator (tools/sample): its 2023-24 Qualtrics year
+    generated with another seed (other respondents, answers and response ids), every time in
+    it moved 52 weeks later, the mapping's school_year set to 2024-25."""
     from tools.sample import synth
 
-    spec = synth.YEARS[1]
-    later = synth.YearSpec("2024-25", spec.source,
-                           tuple(d + timedelta(days=364) for d in spec.session_weeks),
-                           spec.share)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(synth, "YEARS", (synth.YEARS[0], later))
-        mp.setitem(synth.WORKED_WEIGHTS, "2024-25", synth.WORKED_WEIGHTS["2023-24"])
-        mp.setitem(synth.IMPROVE_WEIGHTS, "2024-25", synth.IMPROVE_WEIGHTS["2023-24"])
-        synth.generate_sample(out, n_answers=300, seed=7)
-    return out / "landing" / "2024-25"
+    synth.generate_sample(out, n_answers=300, seed=7)
+    source, target = out / "landing" / "2023-24", out / "landing" / "2024-25"
+    target.mkdir()
+    (target / "mapping.yaml").write_text(
+        (source / "mapping.yaml").read_text().replace('"2023-24"', '"2024-25"'))
+    for path in sorted(source.glob("session-*.csv")):
+        rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"), newline="")))
+        times = [i for i, c in enumerate(rows[0]) if c in ("StartDate", "EndDate",
+                                                          "RecordedDate")]
+        for row in rows[3:]:
+            for i in times:
+                when = datetime.strptime(row[i], "%Y-%m-%d %H:%M:%S") + timedelta(weeks=52)
+                row[i] = when.strftime("%Y-%m-%d %H:%M:%S")
+        buf = io.StringIO(newline="")
+        csv.writer(buf, lineterminator="\r\n").writerows(rows)
+        (target / path.name).write_bytes(buf.getvalue().encode("utf-8"))
+    return target
 
 
 class Project:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pytest
 
 from pipeline.core.ingest.years import retire_year, year_list, year_tables
 from pipeline.definitions import build_defs
@@ -82,6 +83,7 @@ class Project:
         return copy
 
 
+@pytest.mark.slow          # four full builds of the sample
 def test_a_year_added_copied_replaced_and_removed_leaves_the_two_year_build(tmp_path: Path):
     p = Project(tmp_path)
     p.run()

@@ -208,3 +208,27 @@ def test_retirement_refuses_an_empty_or_missing_landing_folder(tiny_landing: Pat
     assert not result.success
     assert query(tiny_landing, "select count(*) from raw.survey_rows") == [(5,)]   # kept
     assert instance.get_dynamic_partitions("school_year") == ["2020-21"]
+
+
+def test_name_suggestions_are_written_next_to_an_alias_table_only(tiny_landing: Path):
+    year = tiny_landing / "landing" / "2020-21"
+    assert run_year(tiny_landing).success
+    assert not (year / "aliases.suggested.csv").exists()     # the landing folder is input
+    (year / "aliases.csv").write_text("field,variant,canonical\n", encoding="utf-8")
+    result = run_year(tiny_landing)
+    assert result.success
+    text = (year / "aliases.suggested.csv").read_text(encoding="utf-8")
+    assert text.startswith("field,variant,canonical,status,rows,score,note\n")
+    assert "school,Lincoln Elementary,Lincoln Elementary,as written,2," in text
+    assert "coach,Marisol Okafor,Marisol Okafor,known," in text
+    # a table with school rows: an unknown school is flagged, its id left empty
+    (year / "aliases.csv").write_text("field,variant,canonical\n"
+                                      "school,Lincoln Elementary,Lincoln Elementary\n",
+                                      encoding="utf-8")
+    assert run_year(tiny_landing).success
+    flagged = query(tiny_landing, "select row_number, reason from raw.quarantine "
+                                  "where column_name = 'Which school are you from?'")
+    assert [r for r, _ in flagged] == [6]
+    assert "school 'Park Middle' is not in aliases.csv" in flagged[0][1]
+    assert query(tiny_landing, "select count(*) from staging.answers where row_number = 6 "
+                               "and school_id is null") == [(2,)]

@@ -132,8 +132,7 @@ def staging_answers(context: dg.AssetExecutionContext, paths: ProjectPaths,
                                {**where, "stage": "stage"})
         reconcile = reconciliation_by_file(con, year)
         history = other_years(con, year)
-    names_file = write_name_suggestions(context, folder, mapping, staged.names,
-                                        Path(paths.reports_dir), year)
+    names_file = write_name_suggestions(context, folder, mapping, staged.names)
     review = [n for n in staged.names if n["status"] in ("unknown", "variant?")]
     answers = staged.answers
     by_reason = staged.quarantine.groupby("reason").size() if len(staged.quarantine) else {}
@@ -151,7 +150,8 @@ def staging_answers(context: dg.AssetExecutionContext, paths: ProjectPaths,
                 {str(k): int(v) for k, v in dict(by_reason).items()}),
             "names_to_review": len(review),
             "name_suggestions": dg.MetadataValue.path(str(names_file)) if names_file
-            else "not written",
+            else f"not written: no {mapping.aliases} in the year folder (a header-only one "
+            "asks for them)",
             "preview": md_table(answers[["answer_id", "session_number", "question_id",
                                          "non_substantive", "answer_text"]]),
         },
@@ -244,21 +244,22 @@ def loaded_elsewhere(con, year: str) -> raw.OtherYears:
     return out
 
 
-def write_name_suggestions(context, folder: Path, mapping, rows: list[dict],
-                           reports_dir: Path, year: str) -> Path | None:
-    """aliases.suggested.csv next to the year's alias table (the landing folder); under
-    reports/aliases/<year>/ when the landing folder cannot be written."""
+def write_name_suggestions(context, folder: Path, mapping, rows: list[dict]) -> Path | None:
+    """aliases.suggested.csv next to the year's alias table, when the year has one (a person
+    keeps it: the folder is theirs to write in; even a header-only aliases.csv asks for the
+    suggestions). Not written otherwise: the landing folder is the pipeline's input, and the
+    file lists coach names as typed, so it never goes under reports/."""
+    if not (folder / mapping.aliases).is_file():
+        return None
     text = suggestions_csv(rows)
-    name = suggested_name(mapping.aliases)
-    for target in (folder / name, reports_dir / "aliases" / year / name):
-        try:
-            if target.is_file() and target.read_text(encoding="utf-8") == text:
-                return target
+    target = folder / suggested_name(mapping.aliases)
+    try:
+        if not (target.is_file() and target.read_text(encoding="utf-8") == text):
             atomic_write_text(target, text)
-            return target
-        except OSError as exc:
-            context.log.warning(f"cannot write {target}: {exc}")
-    return None
+        return target
+    except OSError as exc:
+        context.log.warning(f"cannot write {target}: {exc}")
+        return None
 
 
 def other_years(con, year: str) -> History:

@@ -18,9 +18,10 @@ a person keeps, `<landing>/<year>/aliases.csv` (another name: `aliases:` in mapp
 - Coaches: the roster's coaches are known (full, first or last name); the table adds variants
   (its canonical names should be roster names). With coaches on the roster, an unknown coach
   is flagged and coach_id left empty.
-- Every refresh writes `aliases.suggested.csv` next to the table: every spelling seen this
-  year with its rows, what it resolves to, and a suggested canonical name from fuzzy matching
-  (rapidfuzz) for the unknown ones. It has the table's three columns first, so a person can
+- When the year has an alias table (even a header-only one), every refresh writes
+  `aliases.suggested.csv` next to it: every spelling seen this year with its rows, what it
+  resolves to, and a suggested canonical name from fuzzy matching (rapidfuzz) for the unknown
+  ones. It has the table's three columns first, so a person can
   review it and copy rows into aliases.csv. Suggestions are never applied automatically:
   "Eastgate" and "Westgate" are one letter apart and two schools.
 """

@@ -6,7 +6,9 @@ expectations here judge a school year's staged answers against figures a row can
 - answers per session within a band of the median of the year's previous sessions (WARN),
 - the non-substantive share of the year's answers below a ceiling (WARN),
 - the share of each export's rows that did not reach staging below a ceiling (WARN),
-- submission dates inside the school year window, Aug 1 - Jul 31 of the label (ERROR),
+- submission dates inside the school year window (ERROR): the window staging used (the
+  mapping's `submission_window`, default Jul 1 - Jun 30), else Aug 1 - Jul 31 of the label;
+  staging already empties, and flags, a time outside it, so this is the second line,
 - no response id (that the export itself supplied) and no export file (sha256) already loaded
   for another school year (ERROR).
 
@@ -117,11 +119,13 @@ class History:
 
 
 def staging_batches(year: str, answers: pd.DataFrame, by_file: pd.DataFrame,
-                    files: pd.DataFrame, history: History, limits: Limits) -> list[Batch]:
-    """The year's batches and expectations; each expectation's meta carries its severity."""
+                    files: pd.DataFrame, history: History, limits: Limits,
+                    window: tuple[datetime, datetime] | None = None) -> list[Batch]:
+    """The year's batches and expectations; each expectation's meta carries its severity.
+    `window`: the school year's submission window (default `school_year_window(year)`)."""
     volumes = session_volumes(answers, limits)
     with_history = volumes.dropna(subset=["prior_median"])
-    start, end = school_year_window(year)
+    start, end = window or school_year_window(year)
     shares = unstaged_shares(by_file)
     loaded = files.loc[files["status"] == "loaded", ["file_name", "file_sha256"]]
 
@@ -142,7 +146,8 @@ def staging_batches(year: str, answers: pd.DataFrame, by_file: pd.DataFrame,
                 description="share of non-substantive answers ('NA', 'none') below the ceiling"),
             E.ExpectColumnValuesToBeBetween(
                 column="submitted_at", min_value=start, max_value=end, meta={"severity": ERROR},
-                description=f"submitted inside the school year {year} (Aug 1 - Jul 31)"),
+                description=f"submitted inside the school year {year} "
+                            f"({start:%b %d %Y} - {end:%b %d %Y})"),
             E.ExpectColumnValuesToNotBeInSet(
                 column="response_id", value_set=sorted(history.response_ids),
                 meta={"severity": ERROR},

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -138,6 +139,36 @@ def test_second_year_folder_gets_its_own_partition_and_run(daemon: Daemon):
     assert sorted(daemon.instance.get_dynamic_partitions("school_year")) == [YEAR, "2023-24"]
 
 
+def test_removed_year_folder_requests_its_retirement(daemon: Daemon):
+    import shutil
+
+    daemon.tick()
+    write_landing(daemon.root, {"session-01.csv": SESSION_1},
+                  mapping=(daemon.root / "landing" / YEAR / "mapping.yaml").read_text()
+                  .replace(YEAR, "2023-24"), year="2023-24")
+    settle(daemon.root / "landing")
+    daemon.tick()
+    shutil.rmtree(daemon.root / "landing" / "2023-24")
+    result = daemon.tick()
+    [request] = result.run_requests
+    assert request.job_name == automation.retire_removed_years.name
+    assert request.tags["survey/retire"] == "2023-24"
+    assert request.run_key == "retire:2023-24.1"
+    # until the retirement deletes the partition, later ticks repeat the same key (Dagster
+    # launches a run key once)
+    assert [r.run_key for r in daemon.tick().run_requests] == ["retire:2023-24.1"]
+
+
+def test_nothing_is_retired_while_the_landing_folder_is_missing(daemon: Daemon):
+    import shutil
+
+    daemon.tick()
+    shutil.rmtree(daemon.root / "landing")
+    result = daemon.tick()
+    assert result.run_requests == []
+    assert daemon.instance.get_dynamic_partitions("school_year") == [YEAR]
+
+
 def test_requested_run_loads_the_year(daemon: Daemon):
     """The run request the sensor emits is executable as is: the job loads the year's rows."""
     [request] = daemon.tick().run_requests
@@ -223,9 +254,13 @@ def stub_report() -> None: ...
 
 
 class Automation:
-    def __init__(self):
-        self.defs = dg.Definitions(assets=[stub_year, stub_mart, stub_report],
-                                   jobs=automation.jobs, sensors=automation.sensors)
+    def __init__(self, root: Path | None = None):
+        # the year retirement is part of every real graph: the all-years condition watches it
+        root = root or Path(tempfile.mkdtemp())
+        self.defs = dg.Definitions(assets=[stub_year, stub_mart, stub_report,
+                                           ingestion.year_retirements],
+                                   jobs=automation.jobs, sensors=automation.sensors,
+                                   resources=resources(root))
         self.instance = dg.DagsterInstance.ephemeral()
         self.instance.add_dynamic_partitions("school_year", [YEAR, "2023-24"])
         self.cursor = None
@@ -245,6 +280,7 @@ def test_selections_split_the_graph_by_partitioning():
     graph = Automation().defs.resolve_asset_graph()
     assert automation.SCHOOL_YEAR_ASSETS.resolve(graph) == {stub_year.key}
     assert automation.ALL_YEARS_ASSETS.resolve(graph) == {stub_mart.key, stub_report.key}
+    assert automation.RETIREMENT_ASSETS.resolve(graph) == {ingestion.RETIREMENTS}
     for sensor in automation.sensors:
         assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     assert automation.monthly_refresh.default_status == dg.DefaultScheduleStatus.RUNNING

@@ -199,9 +199,8 @@ def test_bundled_sample_passes():
         assert outcome.success, (year, outcome.failed)
 
 
-def test_asset_check_error_blocks_and_links_data_docs(tmp_path: Path):
-    """The same export copied into the next year: its file hash was loaded for 2020-21 and its
-    dates lie outside 2021-22, so the check fails with ERROR and the run stops."""
+def _two_years(tmp_path: Path) -> dict:
+    """2020-21 and a 2021-22 that holds the same export copied (dates a year early)."""
     write_landing(tmp_path, {"session-01.csv": SESSION_1})
     write_landing(tmp_path, {"session-01.csv": SESSION_1}, year="2021-22",
                   mapping=GF_MAPPING.replace('"2020-21"', '"2021-22"'))
@@ -216,17 +215,60 @@ def test_asset_check_error_blocks_and_links_data_docs(tmp_path: Path):
                                 partition_key=year, raise_on_error=False)
         results[year] = {c.check_name: c for c in result.get_asset_check_evaluations()}
         results[year]["_success"] = result.success
+    return results
+
+
+def test_a_copied_export_is_refused_before_staging_and_links_data_docs(tmp_path: Path):
+    """The same export copied into the next year: its file hash was loaded for 2020-21, so
+    the raw layer refuses it (every row quarantined with a reason naming the year and the
+    file); nothing reaches staging and the GX check has nothing to block."""
+    import duckdb
+
+    results = _two_years(tmp_path)
     first = results["2020-21"]["answers_expectations"]
     assert first.passed and results["2020-21"]["_success"]
     docs = tmp_path / "reports" / "data_docs" / "staging_answers.2020-21" / "index.html"
     assert docs.exists() and first.metadata["data_docs"].value == docs.resolve().as_uri()
     assert first.severity == dg.AssetCheckSeverity.ERROR
-    second = results["2021-22"]["answers_expectations"]
-    assert second.passed is False and second.severity == dg.AssetCheckSeverity.ERROR
-    assert not results["2021-22"]["_success"]
-    failed = {(f["column"], f["severity"]) for f in second.metadata["failed_expectations"].value}
-    assert failed == {("file_sha256", ERROR), ("submitted_at", ERROR)}
+    assert results["2021-22"]["_success"]
+    with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from staging.answers where school_year = '2021-22'"
+                           ).fetchone() == (0,)
+        reasons = {r for (r,) in con.execute(
+            "select distinct reason from raw.quarantine where school_year = '2021-22'"
+        ).fetchall()}
+        assert con.execute("select status from raw.export_files where school_year = '2021-22'"
+                           ).fetchall() == [("refused",)]
+    [reason] = reasons
+    assert "already loaded for 2020-21 as session-01.csv" in reason
 
+
+def test_asset_check_error_still_blocks_what_staging_lets_through(tmp_path: Path, monkeypatch):
+    """The GX suite stays a second line: were staging to keep a date a year outside the
+    window (here it is made to), the check fails with ERROR and the run stops."""
+    real = staging.stage_year
+
+    def keeps_a_bad_date(*args, **kwargs):
+        out = real(*args, **kwargs)
+        if len(out.answers):
+            out.answers.loc[0, "submitted_at"] = pd.Timestamp("2019-10-05 15:00")
+        return out
+
+    monkeypatch.setattr(staging, "stage_year", keeps_a_bad_date)
+    write_landing(tmp_path, {"session-01.csv": SESSION_1})
+    (tmp_path / "roster.csv").write_text("full_name,role\nMarisol Okafor,external coach\n",
+                                         encoding="utf-8")
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("school_year", ["2020-21"])
+    result = dg.materialize([ingestion.raw_survey_rows, ingestion.staging_answers],
+                            resources=make_resources(tmp_path), instance=instance,
+                            partition_key="2020-21", raise_on_error=False)
+    check = {c.check_name: c for c in result.get_asset_check_evaluations()}[
+        "answers_expectations"]
+    assert check.passed is False and check.severity == dg.AssetCheckSeverity.ERROR
+    assert not result.success
+    failed = {(f["column"], f["severity"]) for f in check.metadata["failed_expectations"].value}
+    assert failed == {("submitted_at", ERROR)}
 
 
 def test_asset_check_warn_does_not_block(tiny_landing: Path, monkeypatch):

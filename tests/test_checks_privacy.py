@@ -19,11 +19,16 @@ from tests.helpers import GF_HEADER, SAMPLE, make_resources, write_landing
 
 ROSTER = load_roster(SAMPLE / "roster.csv")
 
-# (text as typed, why the redactor misses it)
-SMUGGLED = [
+# invisible characters inside a name: the redactor normalises them away before matching
+# (issue 12), so these no longer reach the check
+INVISIBLE = [
     ("Mari\u200bsol kept us on task", "zero-width space inside the first name"),
     ("Quin\u00adtero modelled the routine", "soft hyphen inside the last name"),
     ("Thanks to Hal\u2060vorsen", "word joiner inside the last name"),
+]
+
+# (text as typed, why the redactor misses it)
+SMUGGLED = [
     ("wojciekowski covered the lesson", "two edits from Wojciechowski, lower case"),
     ("marisl helped with data", "one edit, but no capital (the redactor wants one)"),
     ("Mari sol was great", "a first name split by a space"),
@@ -37,6 +42,14 @@ def test_independent_scan_catches_what_the_redactor_misses(text, why):
     assert found == [] and redacted == text, why          # the redactor lets it through
     assert NameScanner(ROSTER).find(redacted) == [], why  # and so does staging's own scan
     assert FuzzyNameScan(ROSTER).find(redacted), why      # the check does not
+
+
+@pytest.mark.parametrize(("text", "why"), INVISIBLE)
+def test_the_redactor_now_sees_through_invisible_characters(text, why):
+    redacted, found = Redactor(ROSTER).redact(text)
+    assert found, why
+    assert FuzzyNameScan(ROSTER).find(redacted) == [], (why, redacted)
+    assert NameScanner(ROSTER).find(text), why           # later stages' scan sees it too
 
 
 @pytest.mark.parametrize("text", [
@@ -73,14 +86,20 @@ def test_bundled_sample_passes():
 
 def test_bundled_sample_fails_once_a_name_is_smuggled_in():
     answers = _sample_answers().copy()
-    answers.loc[3, "answer_text"] += " Thanks, Szyman\u200bski!"
-    assert ingestion.name_leaks(answers, FuzzyNameScan(ROSTER)) == [answers.loc[3, "answer_id"]]
+    answers.loc[3, "answer_text"] += " Thanks, szymansky!"
+    [hit] = ingestion.name_leaks(answers, FuzzyNameScan(ROSTER))
+    assert hit["answer_id"] == answers.loc[3, "answer_id"]
+    # where it is: table, column, file and row (never the name itself)
+    assert (hit["table"], hit["column"], hit["file"], hit["row"]) == (
+        "staging.answers", "answer_text", answers.loc[3, "file_name"],
+        answers.loc[3, "row_number"])
+    assert "szyman" not in ingestion.describe_leak(hit).casefold()
 
 
 SMUGGLING_EXPORT = "\r\n".join([
     GF_HEADER,
     '9/14/2020 15:02:11,a@x.org,Lincoln Elementary,Marisol Okafor,Teacher,'
-    '"Mari\u200bsol helped us follow the process.","We ran out of time"',
+    '"marisl helped us follow the process.","We ran out of time"',
     '9/14/2020 15:09:00,d@x.org,Park Middle,Marisol Okafor,Teacher,'
     '"Thanks to the data slides",none',
 ]) + "\r\n"
@@ -100,8 +119,11 @@ def test_asset_check_fails_with_error_and_withholds_the_answer(tmp_path: Path):
     assert check.passed is False
     assert check.severity == dg.AssetCheckSeverity.ERROR
     assert check.metadata["answers_withheld"].value == 1
+    [where] = check.metadata["where"].value
+    assert where.startswith("staging.answers.answer_text: file session-01.csv (sha256 ")
+    assert where.split(", ")[-2] == "row 2"
     assert not result.success     # blocking: nothing downstream runs on it
     with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:
         texts = [t for (t,) in con.execute("select answer_text from staging.answers").fetchall()]
     assert "We ran out of time" in texts
-    assert not any("sol helped" in t for t in texts)   # never written
+    assert not any("marisl" in t for t in texts)   # never written

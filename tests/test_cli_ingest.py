@@ -43,11 +43,23 @@ def test_detects_the_reader_when_no_mapping(tmp_path: Path):
     src = (tmp_path / "x.csv")
     src.write_text("Timestamp,What worked from today's coaching session?,"
                    "In what ways can we improve today's coaching session?\n"
-                   "1/5/2021 9:00:00,Coaching support,More time\n", encoding="utf-8")
+                   "1/15/2021 9:00:00,Coaching support,More time\n", encoding="utf-8")
     result = invoke(src, "--roster", _empty_roster(tmp_path), "--json")
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert out["reader"] == "google-forms" and out["detected"] is True and out["loaded"] == 1
+
+
+def test_dates_that_read_both_ways_stop_the_file_with_one_line(tmp_path: Path):
+    """1/5/2021 is 5 January or 1 May: without a row or the mapping to say, nothing loads."""
+    src = (tmp_path / "x.csv")
+    src.write_text("Timestamp,What worked from today's coaching session?,"
+                   "In what ways can we improve today's coaching session?\n"
+                   "1/5/2021 9:00:00,Coaching support,More time\n", encoding="utf-8")
+    result = invoke(src, "--roster", _empty_roster(tmp_path))
+    assert result.exit_code == 1
+    assert "every date reads both ways" in result.stderr and "date_order" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def _empty_roster(tmp_path: Path) -> Path:
@@ -102,7 +114,7 @@ def test_real_qualtrics_export_flags_na_as_non_substantive(tmp_path: Path):
 
     mapping_path = tmp_path / "m.yaml"
     mapping_path.write_text(
-        'school_year: "2019-20"\nsource: qualtrics\ncolumns:\n'
+        'school_year: "2023-24"\nsource: qualtrics\ncolumns:\n'
         "  submitted_at: RecordedDate\n  response_id: ResponseId\n"
         "  worked: Q6 Text entry\n"
         "  improve: Please provide your feedback on the content included in the question tour.\n"

@@ -511,3 +511,79 @@ def test_microsoft_forms_headers_any_case(tmp_path):
     path = tmp_path / "forms.xlsx"
     wb.save(path)
     assert read_export(path).kind == "microsoft-forms"
+
+
+# --------------------------------------------------------------------------------------
+# issue 12: nothing reinterpreted silently
+
+
+def test_a_semicolon_file_is_named_and_reads_with_its_delimiter(tmp_path):
+    path = write_bytes(tmp_path, "s.csv", b"Timestamp;Q1;Q2\n1/1/2021;caf\xc3\xa9;ok\n")
+    with pytest.raises(ExportReadError, match="looks semicolon-delimited"):
+        read_export(path)
+    table = read_export(path, delimiter=";")
+    assert table.columns == ["Timestamp", "Q1", "Q2"] and table.rows == [["1/1/2021", "café",
+                                                                          "ok"]]
+
+
+def test_utf8_and_cp1252_rows_mixed_are_refused_naming_the_lines(tmp_path):
+    data = "Q1,Q2\nCafé,ok\n".encode() + "Résumé,ok\n".encode("cp1252")
+    with pytest.raises(ExportReadError) as err:
+        read_export(write_bytes(tmp_path, "m.csv", data))
+    assert "mixes two text encodings: line 2 is UTF-8" in str(err.value)
+    assert "line 3 is not (byte 0xE9" in str(err.value)
+
+
+def test_a_file_cut_mid_row_has_that_row_in_problems(tmp_path):
+    table = read_export(write_bytes(tmp_path, "t.csv", b"A,B,C\n1,2,3\n4,5"))
+    assert table.rows == [["1", "2", "3"]]
+    [problem] = table.problems
+    assert problem.row == 3 and "ends in the middle of this row (2 of 3 cells" in problem.reason
+    # the same short row with a line end is an ordinary short row
+    assert read_export(write_bytes(tmp_path, "u.csv", b"A,B,C\n1,2,3\n4,5\n")).rows[-1] == [
+        "4", "5", ""]
+
+
+def test_repeated_column_names_are_listed(tmp_path):
+    table = read_export(write_bytes(tmp_path, "d.csv", b"A,B,A,A\n1,2,3,4\n"))
+    assert table.columns == ["A", "B", "A (2)", "A (3)"]
+    assert table.duplicate_columns == {"A": [1, 3, 4]}
+
+
+def test_qualtrics_missing_a_header_row_is_named(tmp_path):
+    ids = "StartDate,EndDate,ResponseId,Q1\n"
+    labels = "Start Date,End Date,Response ID,What worked?\n"
+    importid = '"{""ImportId"":""startDate""}","{""ImportId"":""endDate""}",' \
+               '"{""ImportId"":""_recordId""}","{""ImportId"":""QID1_TEXT""}"\n'
+    data = "2024-01-01 10:00:00,2024-01-01 10:05:00,R_abc,Good\n"
+    with pytest.raises(ExportReadError, match="the ImportId row .* is missing"):
+        read_export(write_bytes(tmp_path, "a.csv", (ids + labels + data).encode()))
+    with pytest.raises(ExportReadError, match="the question-text row .* is missing"):
+        read_export(write_bytes(tmp_path, "b.csv", (ids + importid + data).encode()))
+    with pytest.raises(ExportReadError, match="the column-id row .* is missing"):
+        read_export(write_bytes(tmp_path, "c.csv", (labels + importid + data).encode()))
+    # one header row and data (a re-saved export): a plain CSV, read as such
+    assert read_export(write_bytes(tmp_path, "d.csv", (ids + data).encode())).kind == "csv"
+
+
+def test_answers_on_another_worksheet_are_named_and_read_with_sheet(tmp_path):
+    workbook = openpyxl.Workbook()
+    workbook.active.title = "Notes"
+    workbook.active.append(["exported by the district"])
+    answers = workbook.create_sheet("Responses")
+    answers.append(["Q1", "Q2"])
+    answers.append(["good", "more time"])
+    path = tmp_path / "w.xlsx"
+    workbook.save(path)
+    with pytest.raises(ExportReadError, match="they are on worksheet 'Responses'"):
+        read_export(path)
+    table = read_export(path, sheet="responses")
+    assert table.rows == [["good", "more time"]] and table.sheet == "Responses"
+    with pytest.raises(ExportReadError, match="did you mean 'Responses'"):
+        read_export(path, sheet="Responses2")
+
+
+def test_a_cell_over_the_csv_modules_limit_is_read(tmp_path):
+    big = "x" * 200_000
+    table = read_export(write_bytes(tmp_path, "big.csv", f"Q1,Q2\n{big},ok\n".encode()))
+    assert table.rows == [[big, "ok"]]

@@ -149,3 +149,86 @@ def test_a_year_refresh_on_a_new_warehouse_codes_without_the_codebook_table(tiny
     assert result.success
     assert all(c.passed for c in result.get_asset_check_evaluations())
     assert query(tiny_landing, "select count(*) from coding.code_applications")[0][0] > 0
+
+
+def test_a_removed_year_folder_is_retired_with_an_audit_row(tiny_landing: Path):
+    """raw/year_retirements: the year leaves every year table, the audit row stays, the
+    partition is deleted; a run of the gone year's partition fails with one clear line."""
+    import shutil
+
+    from pipeline.core.ingest.years import year_tables
+
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("school_year", ["2020-21"])
+    res = make_resources(tiny_landing)
+    assert dg.materialize([ingestion.raw_survey_rows, ingestion.staging_answers], resources=res,
+                          instance=instance, partition_key="2020-21").success
+    # a second year keeps the landing folder usable
+    write_landing(tiny_landing, {"session-01.csv": SESSION_1.replace("2020", "2021")},
+                  mapping=(tiny_landing / "landing" / "2020-21" / "mapping.yaml").read_text()
+                  .replace('"2020-21"', '"2021-22"'), year="2021-22")
+    # nothing gone yet: nothing retired
+    assert dg.materialize([ingestion.year_retirements], resources=res, instance=instance).success
+    assert query(tiny_landing, "select count(*) from raw.year_retirements") == [(0,)]
+    shutil.rmtree(tiny_landing / "landing" / "2020-21")
+    failed = dg.materialize([ingestion.raw_survey_rows], resources=res, instance=instance,
+                            partition_key="2020-21", raise_on_error=False)
+    assert not failed.success
+    [step] = [e for e in failed.all_events if e.event_type_value == "STEP_FAILURE"]
+    cause = step.event_specific_data.error.cause
+    assert cause.cls_name == "LandingError" and "its landing folder" in cause.message
+    result = dg.materialize([ingestion.year_retirements], resources=res, instance=instance)
+    assert result.success
+    assert instance.get_dynamic_partitions("school_year") == []
+    for t in year_tables():
+        rows = query(tiny_landing, f"select count(*) from information_schema.tables where "
+                                   f"table_schema || '.' || table_name = '{t.table}'")
+        if rows == [(1,)]:
+            assert query(tiny_landing, f"select count(*) from {t.table} "
+                                       f"where {t.column} = '2020-21'") == [(0,)]
+    [(year, trigger, n_answers, files)] = query(
+        tiny_landing, "select school_year, trigger, n_answers, files from raw.year_retirements")
+    assert (year, trigger, n_answers) == ("2020-21", "landing folder removed", 5)
+    assert "session-01.csv" in files
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    assert checks == {"year_retirements_schema": True}
+
+
+def test_retirement_refuses_an_empty_or_missing_landing_folder(tiny_landing: Path):
+    import shutil
+
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("school_year", ["2020-21"])
+    res = make_resources(tiny_landing)
+    assert dg.materialize([ingestion.raw_survey_rows], resources=res, instance=instance,
+                          partition_key="2020-21").success
+    shutil.rmtree(tiny_landing / "landing")
+    result = dg.materialize([ingestion.year_retirements], resources=res, instance=instance,
+                            raise_on_error=False)
+    assert not result.success
+    assert query(tiny_landing, "select count(*) from raw.survey_rows") == [(5,)]   # kept
+    assert instance.get_dynamic_partitions("school_year") == ["2020-21"]
+
+
+def test_name_suggestions_are_written_next_to_an_alias_table_only(tiny_landing: Path):
+    year = tiny_landing / "landing" / "2020-21"
+    assert run_year(tiny_landing).success
+    assert not (year / "aliases.suggested.csv").exists()     # the landing folder is input
+    (year / "aliases.csv").write_text("field,variant,canonical\n", encoding="utf-8")
+    result = run_year(tiny_landing)
+    assert result.success
+    text = (year / "aliases.suggested.csv").read_text(encoding="utf-8")
+    assert text.startswith("field,variant,canonical,status,rows,score,note\n")
+    assert "school,Lincoln Elementary,Lincoln Elementary,as written,2," in text
+    assert "coach,Marisol Okafor,Marisol Okafor,known," in text
+    # a table with school rows: an unknown school is flagged, its id left empty
+    (year / "aliases.csv").write_text("field,variant,canonical\n"
+                                      "school,Lincoln Elementary,Lincoln Elementary\n",
+                                      encoding="utf-8")
+    assert run_year(tiny_landing).success
+    flagged = query(tiny_landing, "select row_number, reason from raw.quarantine "
+                                  "where column_name = 'Which school are you from?'")
+    assert [r for r, _ in flagged] == [6]
+    assert "school 'Park Middle' is not in aliases.csv" in flagged[0][1]
+    assert query(tiny_landing, "select count(*) from staging.answers where row_number = 6 "
+                               "and school_id is null") == [(2,)]

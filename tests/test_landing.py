@@ -179,3 +179,46 @@ def test_cursor_round_trips(tmp_path: Path):
     assert landing.decode_cursor(text) == cursor
     assert landing.encode_cursor(landing.decode_cursor(text)) == text
     assert cursor.runs == {"2020-21": 1}
+
+
+# --- retiring years whose folder is gone ------------------------------------------------------
+
+def test_a_removed_year_is_retired_once_per_removal(tmp_path: Path):
+    import shutil
+
+    year(tmp_path, "2020-21")
+    year(tmp_path, "2023-24")
+    cursor = look(tmp_path, landing.Cursor()).cursor
+    shutil.rmtree(tmp_path / "2023-24")
+    plan = look(tmp_path, cursor)
+    retire = landing.retirement(plan, {"2020-21", "2023-24"}, landing_usable=True)
+    assert retire == landing.Retirement(["2023-24"], "retire:2023-24.1")
+    # next look: still known to Dagster (the retirement has not run yet): the same run key,
+    # which Dagster does not launch twice
+    again = look(tmp_path, landing.decode_cursor(landing.encode_cursor(plan.cursor)))
+    assert landing.retirement(again, {"2020-21", "2023-24"}, True).run_key == retire.run_key
+    # retired (partition gone): nothing more
+    assert landing.retirement(again, {"2020-21"}, True) is None
+    # back, then removed again: a new key
+    year(tmp_path, "2023-24")
+    back = look(tmp_path, again.cursor)
+    shutil.rmtree(tmp_path / "2023-24")
+    gone = look(tmp_path, back.cursor)
+    assert landing.retirement(gone, {"2020-21", "2023-24"}, True).run_key == "retire:2023-24.2"
+
+
+def test_nothing_is_retired_while_the_landing_folder_is_unusable(tmp_path: Path):
+    year(tmp_path, "2020-21")
+    cursor = look(tmp_path, landing.Cursor()).cursor
+    plan = landing.plan(landing.scan_landing(tmp_path / "unmounted", now=NOW), cursor)
+    assert plan.years_gone == ["2020-21"]
+    assert landing.retirement(plan, {"2020-21"}, landing_usable=False) is None
+
+
+def test_a_symlink_leaving_the_landing_folder_is_not_opened_by_the_scan(tmp_path: Path):
+    outside = write(tmp_path / "outside" / "secret.csv", "not for us\n")
+    folder = year(tmp_path / "landing")
+    (folder / "linked.csv").symlink_to(outside)
+    scans = landing.scan_landing(tmp_path / "landing", now=NOW, settle_seconds=10)
+    state = scans["2020-21"].files["2020-21/linked.csv"]
+    assert state.sha256 != hashlib.sha256(b"not for us\n").hexdigest() and state.size == 0

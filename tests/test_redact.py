@@ -102,3 +102,53 @@ def test_no_roster_name_survives(parts, sep):
 def test_text_without_names_is_unchanged(text):
     if not survivors(text):
         assert REDACTOR.redact(text) == (text, [])
+
+
+# --- invisible and format characters (issue 12) -------------------------------------------
+
+INVISIBLE = {
+    "soft hyphen": "\u00ad", "zero-width space": "\u200b", "zero-width joiner": "\u200d",
+    "zero-width non-joiner": "\u200c", "word joiner": "\u2060", "BOM": "\ufeff",
+    "left-to-right mark": "\u200e",
+}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(sorted(INVISIBLE)), st.sampled_from(["Marisol", "Halvorsen", "Okafor",
+                                                            "Dmitri"]),
+       st.integers(min_value=1, max_value=5), st.sampled_from(["", "'s", "s"]))
+def test_an_invisible_character_inside_a_name_does_not_hide_it(kind, name, cut, suffix):
+    word = name[:cut] + INVISIBLE[kind] + name[cut:]
+    text = f"Thanks to {word}{suffix} for the data talk"
+    redacted, found = REDACTOR.redact(text)
+    assert [r.original for r in found] == [text[found[0].start:found[0].end]]
+    assert found[0].original.replace(INVISIBLE[kind], "").startswith(name)
+    assert survivors(redacted) == [] and INVISIBLE[kind] not in redacted
+    assert redacted.startswith("Thanks to [") and redacted.endswith(" for the data talk")
+
+
+def test_non_breaking_spaces_combining_marks_and_joined_full_names():
+    for text, original in [
+        ("Ask Marisol\u00a0Okafor", "Marisol\u00a0Okafor"),       # no-break space
+        ("Ask Marisol\u202fOkafor", "Marisol\u202fOkafor"),       # narrow no-break space
+        ("Ask Mari\u0301sol Okafor", "Mari\u0301sol Okafor"),     # combining acute accent
+        ("Ask MarisolOkafor", "MarisolOkafor"),                   # words joined
+    ]:
+        redacted, found = REDACTOR.redact(text)
+        assert [r.original for r in found] == [original], text
+        assert redacted == "Ask [External Coach name]"
+
+
+def test_scan_frames_says_which_table_column_file_and_row():
+    import pandas as pd
+
+    frame = pd.DataFrame({"answer_id": ["A1", "A2"], "answer_text": ["fine", "ask okafor"],
+                          "file_name": ["session-01.csv", "session-02.csv"],
+                          "row_number": [5, 9]})
+    [hit] = SCANNER.scan_frames({"staging.answers": frame})
+    assert hit == {"table": "staging.answers", "column": "answer_text", "row": "1",
+                   "file": "session-02.csv", "file_row": "9", "answer_id": "A2"}
+    frame.loc[1, "file_name"] = "okafor.csv"
+    hits = SCANNER.scan_frames({"staging.answers": frame})
+    assert {h["column"] for h in hits} == {"answer_text", "file_name"}
+    assert {h["file"] for h in hits} == {"(withheld: the file name holds the name)"}

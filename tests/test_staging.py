@@ -88,9 +88,9 @@ def test_answer_ids_stable_and_unique(tmp_path: Path):
 
 
 def test_repeated_submission_across_files_is_quarantined_in_the_later_file(tmp_path: Path):
-    line = SESSION_1.split("\r\n")[1]
+    line, other = SESSION_1.split("\r\n")[1:3]
     data, staged = _stage(tmp_path, {"session-01.csv": f"{GF_HEADER}\r\n{line}\r\n",
-                                     "session-02.csv": f"{GF_HEADER}\r\n{line}\r\n"})
+                                     "session-02.csv": f"{GF_HEADER}\r\n{line}\r\n{other}\r\n"})
     assert len(staged.quarantine) == 1
     q = staged.quarantine.iloc[0]
     assert (q.file_name, q.row_number, q.level) == ("session-02.csv", 2, "row")

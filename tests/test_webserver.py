@@ -26,6 +26,7 @@ EXPECTED_GRAPH: dict[str, tuple[set[str], set[str]]] = {
                         {"answers_schema", "answers_expectations", "rows_reconcile",
                          "no_roster_names", "raw_quarantine_contract",
                          "raw_redactions_contract"}),
+    "raw/year_retirements": (set(), {"year_retirements_schema"}),
     # coding
     "coding/codebook_codes": (set(), {"coding_codebook_codes_contract"}),
     "coding/keyword_applications": ({"staging/answers", "coding/codebook_codes"},

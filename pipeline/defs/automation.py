@@ -2,7 +2,10 @@
 
 - `landing_folder_sensor` watches `<landing>/<year>/` (core.landing) and requests a run of
   `school_year_refresh` (every school-year partitioned asset) for each year whose files
-  changed, adding the year's partition first when it is new.
+  changed, adding the year's partition first when it is new. A year folder that is gone (or a
+  year Dagster knows without a folder) gets a run of `retire_removed_years`
+  (raw/year_retirements: the year's rows leave every year table, an audit row is kept, the
+  partition is deleted); the all-years assets then refresh without it.
 - `all_years_automation` is declarative automation for every unpartitioned asset (agreement,
   marts, report...): it requests them once their upstream partitions updated and no upstream
   run is still in progress, so a backfill of all years is followed by one refresh, not one per
@@ -16,17 +19,22 @@ from __future__ import annotations
 
 import os
 import warnings
+from pathlib import Path
 
 import dagster as dg
 
 from pipeline.core.ingest import landing
+from pipeline.defs.ingestion import LIFECYCLE_TAG, RETIREMENTS
 from pipeline.defs.partitions import school_years
 from pipeline.defs.resources import ProjectPaths
 
 # "partitions:dynamic" is every asset on the school_year partitions (raw, staging, coding...);
-# "partitions:none" every all-years asset. Resolved against whatever assets are loaded.
+# "partitions:none" every all-years asset. Resolved against whatever assets are loaded. The
+# year retirement is unpartitioned but not an all-years asset: the landing sensor runs it.
 SCHOOL_YEAR_ASSETS = dg.AssetSelection.from_string("partitions:dynamic")
-ALL_YEARS_ASSETS = dg.AssetSelection.from_string("partitions:none and is:materializable")
+RETIREMENT_ASSETS = dg.AssetSelection.tag(*LIFECYCLE_TAG)
+ALL_YEARS_ASSETS = (dg.AssetSelection.from_string("partitions:none and is:materializable")
+                    - RETIREMENT_ASSETS)
 
 DEFAULT_REFRESH_CRON = "0 6 1 * *"  # 06:00 on the 1st of every month
 SENSOR_INTERVAL_SECONDS = 30
@@ -46,14 +54,22 @@ school_year_refresh = dg.define_asset_job(
     description="Every school-year partitioned asset (raw -> staging -> coding) for one year.",
 )
 
+retire_removed_years = dg.define_asset_job(
+    name="retire_removed_years",
+    selection=RETIREMENT_ASSETS,
+    executor_def=dg.in_process_executor,
+    description="Retires every school year whose landing folder is gone (raw/year_retirements)",
+)
+
 
 @dg.sensor(
     name="landing_folder_sensor",
-    job=school_year_refresh,
+    jobs=[school_year_refresh, retire_removed_years],
     minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="New, changed or removed files in <landing>/<school_year>/ -> a run of that "
-    "year's partition (a new year folder adds its partition). Half-written files wait.",
+    "year's partition (a new year folder adds its partition). A removed year folder -> a run "
+    "of retire_removed_years. Half-written files wait.",
 )
 def landing_folder_sensor(context: dg.SensorEvaluationContext, paths: ProjectPaths):
     scans = landing.scan_landing(paths.landing_dir, settle_seconds=settle_seconds())
@@ -63,10 +79,21 @@ def landing_folder_sensor(context: dg.SensorEvaluationContext, paths: ProjectPat
     known = set(context.instance.get_dynamic_partitions(school_years.name))
     new_years = sorted({r.year for r in plan.runs} - known)
     run_requests = [
-        dg.RunRequest(run_key=r.run_key, partition_key=r.year,
+        dg.RunRequest(run_key=r.run_key, partition_key=r.year, job_name=school_year_refresh.name,
                       tags={"survey/trigger": "landing_folder", "survey/files": r.summary()})
         for r in plan.runs
     ]
+    usable = Path(paths.landing_dir).is_dir() and bool(scans)
+    retire = landing.retirement(plan, known, usable)
+    if retire:
+        context.log.info(f"retiring {', '.join(retire.years)}: no landing folder")
+        run_requests.append(dg.RunRequest(
+            run_key=retire.run_key, job_name=retire_removed_years.name,
+            tags={"survey/trigger": "landing_folder",
+                  "survey/retire": ",".join(retire.years)}))
+    elif (plan.years_gone or known - set(scans)) and not usable:
+        context.log.warning(f"landing folder {paths.landing_dir} is missing or holds no year "
+                            "folder: no school year is retired until it is back")
     cursor = landing.encode_cursor(plan.cursor)
     if not run_requests:
         waiting = sum(len(p) for p in plan.pending.values())
@@ -86,10 +113,14 @@ def landing_folder_sensor(context: dg.SensorEvaluationContext, paths: ProjectPat
 # marts back for good. Still waits while any upstream partition is in progress. `missing()`
 # rather than eager's `newly_missing()`: an asset already missing when the sensor first looks
 # (coding/codebook_codes on a new warehouse, which has no upstream to update) is built too.
+# A retired year updates no dependency (its rows are deleted, no partition is materialised):
+# the retirement asset's own materialisation triggers the all-years refresh.
 ALL_YEARS_CONDITION = (
     (
         (dg.AutomationCondition.missing() & ~dg.AutomationCondition.any_deps_missing())
         | dg.AutomationCondition.any_deps_updated()
+        | dg.AutomationCondition.asset_matches(RETIREMENTS,
+                                               dg.AutomationCondition.newly_updated())
     ).since_last_handled()
     & ~dg.AutomationCondition.any_deps_in_progress()
     & ~dg.AutomationCondition.in_progress()
@@ -145,6 +176,6 @@ def refresh_timezone() -> str:
 
 monthly_refresh = build_refresh_schedule(refresh_cron(), refresh_timezone())
 
-jobs = [school_year_refresh]
+jobs = [school_year_refresh, retire_removed_years]
 sensors = [landing_folder_sensor, all_years_automation]
 schedules = [monthly_refresh]

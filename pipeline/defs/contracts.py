@@ -28,6 +28,7 @@ VALIDATED_BEFORE_WRITE = {
     "staging.answers": "staging/answers:answers_schema",
     "coding.suggestions": "coding/suggestions:suggestions_schema",
     "coding.suggestion_quality": "coding/suggestion_quality:suggestion_quality_schema",
+    "raw.year_retirements": "raw/year_retirements:year_retirements_schema",
 }
 
 

@@ -1,16 +1,21 @@
-"""Ingestion: landing exports -> raw.* -> staging.answers, one school year per partition."""
+"""Ingestion: landing exports -> raw.* -> staging.answers, one school year per partition;
+and the year lifecycle: a year whose landing folder is gone is retired (raw/year_retirements)."""
 
 
+import shutil
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
 from pipeline import settings
-from pipeline.core.ingest import raw, staging
-from pipeline.core.ingest.mapping import MAPPING_FILE_NAME, load_mapping
+from pipeline.core.files import atomic_write_text
+from pipeline.core.ingest import raw, staging, years
+from pipeline.core.ingest.aliases import load_aliases, suggestions_csv
+from pipeline.core.ingest.mapping import MAPPING_FILE_NAME, load_mapping, suggested_name
 from pipeline.core.privacy.name_scan import FuzzyNameScan
 from pipeline.core.privacy.redact import load_roster
+from pipeline.core.warehouse import catalog
 from pipeline.core.warehouse import connection as wh
 from pipeline.defs.checks import gx_result, md_table, pandera_result
 from pipeline.defs.partitions import school_years
@@ -20,6 +25,18 @@ from pipeline.schemas import RawSurveyRows, StagingAnswers
 
 RAW_ROWS = dg.AssetKey(["raw", "survey_rows"])
 ANSWERS = dg.AssetKey(["staging", "answers"])
+RETIREMENTS = dg.AssetKey(["raw", "year_retirements"])
+LIFECYCLE_TAG = ("survey/lifecycle", "year_retirement")   # selects the retirement asset
+
+
+def year_folder(paths: ProjectPaths, year: str) -> Path:
+    """The partition's landing folder; a clear error when it is gone (the year is retired by
+    raw/year_retirements, not reloaded)."""
+    folder = Path(paths.landing_dir) / year
+    if not (folder / MAPPING_FILE_NAME).is_file():
+        raise raw.LandingError(f"school year {year}: its landing folder {folder} (with a "
+                               "mapping.yaml) is gone; raw/year_retirements retires the year")
+    return folder
 
 
 @dg.asset(
@@ -36,9 +53,10 @@ ANSWERS = dg.AssetKey(["staging", "answers"])
 def raw_survey_rows(context: dg.AssetExecutionContext, paths: ProjectPaths,
                     warehouse: Warehouse) -> dg.MaterializeResult:
     year = context.partition_key
-    data = raw.read_year(Path(paths.landing_dir) / year)
+    folder = year_folder(paths, year)
     where = {"school_year": year}
     with warehouse.connect(context.log) as con:
+        data = raw.read_year(folder, others=loaded_elsewhere(con, year))
         wh.replace_rows(con, "raw.export_files", data.export_files, where)
         wh.replace_rows(con, "raw.survey_rows", data.survey_rows, where)
         wh.replace_rows(con, "raw.quarantine", data.quarantine, {**where, "stage": "read"})
@@ -49,7 +67,8 @@ def raw_survey_rows(context: dg.AssetExecutionContext, paths: ProjectPaths,
         metadata={
             "dagster/row_count": len(data.survey_rows),
             "files": len(files),
-            "files_unreadable": int((files["status"] != "loaded").sum()),
+            "files_unreadable": int(files["status"].isin(["unreadable", "skipped"]).sum()),
+            "files_refused": int((files["status"] == "refused").sum()),
             "rows_quarantined_on_read": len(data.quarantine),
             "export_files": md_table(files[["file_name", "reader", "encoding", "n_records",
                                             "n_problems", "status", "file_sha256"]], 50),
@@ -93,15 +112,19 @@ def staging_answers(context: dg.AssetExecutionContext, paths: ProjectPaths,
         context.log.warning("school and coach ids use the public default salt: set "
                             "SURVEY_PSEUDONYM_SALT privately, or the ids can be recomputed "
                             "from the names")
-    mapping = load_mapping(Path(paths.landing_dir) / year / MAPPING_FILE_NAME)
+    folder = year_folder(paths, year)
+    mapping = load_mapping(folder / MAPPING_FILE_NAME)
+    aliases = load_aliases(folder / mapping.aliases)
     roster = load_roster(paths.roster_path)
     where = {"school_year": year}
     with warehouse.connect(context.log) as con:
         files = wh.read_frame(con, "raw.export_files", where)
         rows = wh.read_frame(con, "raw.survey_rows", where)
-        staged = staging.stage_year(files, rows, mapping, roster, salt=paths.pseudonym_salt)
+        staged = staging.stage_year(files, rows, mapping, roster, salt=paths.pseudonym_salt,
+                                    others=loaded_elsewhere(con, year), aliases=aliases)
         # scanned before anything is written: an answer with a name never reaches staging
-        leaks = name_leaks(staged.answers, FuzzyNameScan(roster))
+        leak_rows = name_leaks(staged.answers, FuzzyNameScan(roster), files)
+        leaks = sorted({h["answer_id"] for h in leak_rows})
         staged.answers = staged.answers[~staged.answers["answer_id"].isin(leaks)]
         wh.replace_rows(con, "staging.answers", staged.answers, where)
         wh.replace_rows(con, "raw.redactions", staged.redactions, where)
@@ -109,6 +132,8 @@ def staging_answers(context: dg.AssetExecutionContext, paths: ProjectPaths,
                                {**where, "stage": "stage"})
         reconcile = reconciliation_by_file(con, year)
         history = other_years(con, year)
+    names_file = write_name_suggestions(context, folder, mapping, staged.names)
+    review = [n for n in staged.names if n["status"] in ("unknown", "variant?")]
     answers = staged.answers
     by_reason = staged.quarantine.groupby("reason").size() if len(staged.quarantine) else {}
     return dg.MaterializeResult(
@@ -123,6 +148,10 @@ def staging_answers(context: dg.AssetExecutionContext, paths: ProjectPaths,
             "cells_flagged": int((staged.quarantine["level"] == "cell").sum()),
             "quarantine_reasons": dg.MetadataValue.json(
                 {str(k): int(v) for k, v in dict(by_reason).items()}),
+            "names_to_review": len(review),
+            "name_suggestions": dg.MetadataValue.path(str(names_file)) if names_file
+            else f"not written: no {mapping.aliases} in the year folder (a header-only one "
+            "asks for them)",
             "preview": md_table(answers[["answer_id", "session_number", "question_id",
                                          "non_substantive", "answer_text"]]),
         },
@@ -130,10 +159,10 @@ def staging_answers(context: dg.AssetExecutionContext, paths: ProjectPaths,
             pandera_result("answers_schema", StagingAnswers, answers, ANSWERS),
             gx_result("answers_expectations", f"staging_answers.{year}",
                       staging_batches(year, answers, reconcile, files, history,
-                                      Limits.from_env()),
+                                      Limits.from_env(), window=mapping.window),
                       ANSWERS, docs_dir=str(Path(paths.reports_dir) / "data_docs")),
-            reconcile_result(reconcile),
-            no_names_result(len(answers) + len(leaks), leaks),
+            reconcile_result(reconcile, files),
+            no_names_result(len(answers) + len(leaks), leak_rows),
         ],
     )
 
@@ -166,13 +195,71 @@ def reconciliation_by_file(con, year: str) -> pd.DataFrame:
     return frame
 
 
-def reconcile_result(frame: pd.DataFrame) -> dg.AssetCheckResult:
+def reconcile_result(frame: pd.DataFrame, files: pd.DataFrame | None = None
+                     ) -> dg.AssetCheckResult:
     bad = frame[~frame["balanced"]]
+    metadata = {"files": len(frame), "files_unbalanced": len(bad),
+                "by_file": md_table(frame, 100)}
+    if files is not None and len(files):
+        # every data row of every file: loaded, or quarantined with a reason (refused files
+        # quarantine each record; unreadable and skipped files count as one file each)
+        refused = files[files["status"] == "refused"]
+        metadata.update({
+            "rows_in_loaded_files": int(frame["exported_rows"].sum()),
+            "rows_staged": int(frame["staged_respondents"].sum()),
+            "rows_quarantined": int(frame["quarantined_rows"].sum()),
+            "rows_in_refused_files": int(refused["n_records"].fillna(0).sum()),
+            "files_refused": len(refused),
+            "files_unreadable_or_skipped": int(files["status"].isin(
+                ["unreadable", "skipped"]).sum()),
+        })
     return dg.AssetCheckResult(
-        check_name="rows_reconcile", asset_key=ANSWERS, passed=bad.empty,
-        metadata={"files": len(frame), "files_unbalanced": len(bad),
-                  "by_file": md_table(frame, 100)},
-    )
+        check_name="rows_reconcile", asset_key=ANSWERS, passed=bad.empty, metadata=metadata)
+
+
+OTHER_FILES_SQL = """
+select file_sha256, school_year, file_name from raw.export_files
+where school_year <> $year and status = 'loaded' and file_sha256 is not null
+order by school_year, file_name
+"""
+# response ids the exports supplied (not `<file stem>-r<row>` made up by staging)
+OTHER_IDS_SQL = """
+select response_id, school_year, file_name, min(row_number) as row_number
+from staging.answers
+where school_year <> $year
+  and response_id <> regexp_replace(file_name, '[.][^.]*$', '') || '-r' || row_number
+group by all order by school_year, file_name
+"""
+
+
+def loaded_elsewhere(con, year: str) -> raw.OtherYears:
+    """Export files (by sha256) and response ids other school years loaded, with where."""
+    out = raw.OtherYears()
+    if wh.table_columns(con, "raw.export_files"):
+        for sha, other, name in con.execute(OTHER_FILES_SQL, {"year": year}).fetchall():
+            out.files.setdefault(sha, (other, name))
+    if wh.table_columns(con, "staging.answers"):
+        for rid, other, name, row in con.execute(OTHER_IDS_SQL, {"year": year}).fetchall():
+            out.response_ids.setdefault(rid, (other, name, int(row)))
+    return out
+
+
+def write_name_suggestions(context, folder: Path, mapping, rows: list[dict]) -> Path | None:
+    """aliases.suggested.csv next to the year's alias table, when the year has one (a person
+    keeps it: the folder is theirs to write in; even a header-only aliases.csv asks for the
+    suggestions). Not written otherwise: the landing folder is the pipeline's input, and the
+    file lists coach names as typed, so it never goes under reports/."""
+    if not (folder / mapping.aliases).is_file():
+        return None
+    text = suggestions_csv(rows)
+    target = folder / suggested_name(mapping.aliases)
+    try:
+        if not (target.is_file() and target.read_text(encoding="utf-8") == text):
+            atomic_write_text(target, text)
+        return target
+    except OSError as exc:
+        context.log.warning(f"cannot write {target}: {exc}")
+        return None
 
 
 def other_years(con, year: str) -> History:
@@ -185,16 +272,106 @@ def other_years(con, year: str) -> History:
     return History(response_ids={r for (r,) in ids}, file_sha256={h for (h,) in hashes})
 
 
-def name_leaks(answers: pd.DataFrame, scanner: FuzzyNameScan) -> list[str]:
-    """Ids of answers in which the independent fuzzy scan still finds a roster name."""
-    return [aid for aid, text in zip(answers["answer_id"], answers["answer_text"], strict=True)
-            if scanner.find(text)]
+SCANNED_COLUMNS = ("answer_text", "file_name", "response_id")
 
 
-def no_names_result(scanned: int, leaks: list[str]) -> dg.AssetCheckResult:
+def name_leaks(answers: pd.DataFrame, scanner: FuzzyNameScan,
+               files: pd.DataFrame | None = None) -> list[dict]:
+    """Where the independent fuzzy scan still finds a roster name in the staged answers: one
+    entry per answer and column, naming the table, column, file (its staged name and the
+    first 12 hex of its sha256, never a name) and spreadsheet row."""
+    sha = {} if files is None else dict(zip(files["file_name"], files["file_sha256"],
+                                            strict=True))
+    out = []
+    for rec in answers.to_dict("records"):
+        for column in SCANNED_COLUMNS:
+            value = rec.get(column)
+            if isinstance(value, str) and scanner.find(value):
+                staged_name = rec["file_name"]
+                file = ("(withheld: the file name holds the name)"
+                        if scanner.find(staged_name) else staged_name)
+                digest = sha.get(staged_name) or ""
+                out.append({"table": "staging.answers", "column": column, "file": file,
+                            "file_sha256": digest[:12] if isinstance(digest, str) else "",
+                            "row": int(rec["row_number"]), "answer_id": rec["answer_id"]})
+    return out
+
+
+def describe_leak(hit: dict) -> str:
+    sha = f" (sha256 {hit['file_sha256']})" if hit.get("file_sha256") else ""
+    return (f"{hit['table']}.{hit['column']}: file {hit['file']}{sha}, row {hit['row']}, "
+            f"answer {hit['answer_id']}")
+
+
+def no_names_result(scanned: int, leaks: list[dict]) -> dg.AssetCheckResult:
+    withheld = sorted({h["answer_id"] for h in leaks})
     return dg.AssetCheckResult(
         check_name="no_roster_names", asset_key=ANSWERS, passed=not leaks,
-        description="answers with a name are withheld from staging, not written",
-        metadata={"answers_scanned": scanned, "answers_withheld": len(leaks),
-                  "answer_ids": dg.MetadataValue.json(leaks[:20])},
+        description="answers with a name are withheld from staging, not written"
+        + (f"; first: {describe_leak(leaks[0])}" if leaks else ""),
+        metadata={"answers_scanned": scanned, "answers_withheld": len(withheld),
+                  "answer_ids": dg.MetadataValue.json(withheld[:20]),
+                  "where": dg.MetadataValue.json([describe_leak(h) for h in leaks[:20]])},
     )
+
+
+# --------------------------------------------------------------------- year lifecycle
+
+@dg.asset(
+    key=RETIREMENTS,
+    group_name="ingestion",
+    tags=dict([LIFECYCLE_TAG]),
+    pool="warehouse",
+    kinds={"duckdb"},
+    description="The year lifecycle: every school year the warehouse (or Dagster) still holds "
+    "whose landing folder is gone is retired: its rows deleted from every year-partitioned "
+    "table (and every other table with a school_year column), an audit row written here, its "
+    "Data Docs and its dynamic partition removed. Refuses to retire anything when the landing "
+    "folder is missing or holds no year folder.",
+    check_specs=[dg.AssetCheckSpec("year_retirements_schema", asset=RETIREMENTS, blocking=True,
+                                   description="pandera RawYearRetirements model")],
+)
+def year_retirements(context: dg.AssetExecutionContext, paths: ProjectPaths,
+                     warehouse: Warehouse) -> dg.MaterializeResult:
+    landing_years = raw.check_landing(paths.landing_dir, mappings=False)
+    retired = []
+    with warehouse.connect(context.log) as con:
+        wh.ensure_tables(con, [years.RETIREMENTS])
+        for year in years.stale_years(con, landing_years):
+            folder = Path(paths.landing_dir) / year
+            row = years.retire_year(con, year, years.FOLDER_REMOVED,
+                                    detail=f"landing folder {folder} is gone")
+            context.log.warning(f"school year {year} retired: its landing folder {folder} is "
+                                f"gone; rows deleted: {row['rows_deleted']}")
+            retired.append(row)
+        audit = years.retirements(con)
+    for row in retired:
+        remove_data_docs(Path(paths.reports_dir), row["school_year"])
+    partitions = set(context.instance.get_dynamic_partitions(school_years.name))
+    gone = sorted(partitions - set(landing_years))
+    for year in gone:
+        context.instance.delete_dynamic_partition(school_years.name, year)
+        context.log.info(f"dynamic partition {year} deleted (no landing folder)")
+    return dg.MaterializeResult(
+        metadata={
+            "retired_now": dg.MetadataValue.json([r["school_year"] for r in retired]),
+            "rows_deleted": dg.MetadataValue.json({r["school_year"]: r["rows_deleted"]
+                                                   for r in retired}),
+            "partitions_deleted": dg.MetadataValue.json(gone),
+            "landing_years": dg.MetadataValue.json(landing_years),
+            "retirements_recorded": len(audit),
+        },
+        check_results=[pandera_result("year_retirements_schema",
+                                      catalog.model(years.RETIREMENTS), audit, RETIREMENTS)],
+    )
+
+
+def remove_data_docs(reports_dir: Path, year: str) -> None:
+    """A retired year's Great Expectations site goes with it (and leaves the index)."""
+    from pipeline.expectations import write_docs_index
+
+    docs = reports_dir / "data_docs"
+    site = docs / f"staging_answers.{year}"
+    if site.is_dir():
+        shutil.rmtree(site, ignore_errors=True)
+        write_docs_index(docs)

@@ -1,4 +1,5 @@
-"""Readers for survey-tool exports (pure Python, no Dagster).
+"""Readers for survey-tool exports (pure Python, no Dagster). Over 400 lines on purpose: every
+layout shares the same bytes -> records -> table path and its checks, kept in one place.
 
 `read_export(path)` turns one export file into an `ExportTable`: column ids, human labels,
 every data record as a list of cell texts exactly as exported, and the spreadsheet row
@@ -21,15 +22,26 @@ Record rules: a record with more non-empty cells than the header is *ragged* and
 `problems`; a shorter record is padded with ''; extra empty trailing cells are dropped.
 Completely empty records (blank lines, empty spreadsheet rows) carry no text and are skipped,
 but still count for row numbers. A file that cannot be read at all raises `ExportReadError`.
+
+Nothing is reinterpreted silently. A file is decoded as one encoding (UTF-8, else cp1252) or
+refused with the line that breaks it (UTF-8 rows mixed with cp1252 rows); a semicolon- or
+tab-delimited file is refused by name unless the delimiter is given; a CSV that ends in the
+middle of a row (cut off while copying) has that row in `problems`; a Qualtrics export missing
+one of its three header rows is refused by name (its header would be read as an answer);
+repeated column names are kept (made unique) and listed in `duplicate_columns`; an XLSX whose
+answers are not on its first worksheet, or on several, is refused naming the worksheets (give
+`sheet`).
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import difflib
 import hashlib
 import io
 import json
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +64,18 @@ _XLSX_SUFFIXES = {".xlsx", ".xlsm"}
 _ZIP_MAGIC = b"PK\x03\x04"
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0"  # legacy binary .xls
 _UTF8_BOM = b"\xef\xbb\xbf"
+# a valid multi-byte UTF-8 sequence: in a file that is not UTF-8 throughout, the sign of a
+# second encoding (cp1252 text hardly ever produces one)
+_UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}"
+                             rb"|[\xf0-\xf4][\x80-\xbf]{3}")
+_OTHER_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
+QUALTRICS_ID_COLUMNS = {"ResponseId", "ResponseID"}
+QUALTRICS_TIME_COLUMNS = {"StartDate", "EndDate", "RecordedDate"}
+
+# Answers can be long, but the csv module's default field limit (131,072 characters) made a
+# file with one huge cell unreadable as a whole. Cells are read whole and the raw layer applies
+# its own per-cell limit (mapping.yaml `max_cell_chars`), quarantining just that cell.
+csv.field_size_limit(2**31 - 1)
 
 
 class ExportReadError(Exception):
@@ -113,6 +137,9 @@ class ExportTable:
     rows: list[list[str]]
     row_numbers: list[int]
     problems: list[RowProblem] = field(default_factory=list)
+    # a column name (or label) that appears more than once -> its 1-based column positions
+    duplicate_columns: dict[str, list[int]] = field(default_factory=dict)
+    sheet: str | None = None                # XLSX: the worksheet read
 
 
 @dataclass
@@ -124,34 +151,41 @@ class _Grid:
     encoding: str
     is_workbook: bool
     problems: list[RowProblem] = field(default_factory=list)
+    ends_with_newline: bool = True
+    sheet: str | None = None
 
 
 # --------------------------------------------------------------------------------------
 # public API
 
 
-def detect_kind(path: str | Path) -> str:
+def detect_kind(path: str | Path, *, delimiter: str | None = None,
+                sheet: str | None = None) -> str:
     """The reader kind for a file, from its type and header rows."""
     path = Path(path)
-    grid = _load_grid(path, _read_bytes(path))
-    return _detect(grid)
+    grid = _load_grid(path, _read_bytes(path), delimiter, sheet)
+    return _detect(path, grid)
 
 
-def read_export(path: str | Path, kind: str | None = None) -> ExportTable:
-    """Read one export file. `kind=None` detects the kind from the headers."""
+def read_export(path: str | Path, kind: str | None = None, *, delimiter: str | None = None,
+                sheet: str | None = None) -> ExportTable:
+    """Read one export file. `kind=None` detects the kind from the headers. `delimiter` (CSV)
+    and `sheet` (XLSX) come from the mapping; by default a comma and the only worksheet with
+    data."""
     path = Path(path)
     if kind is not None and kind not in READER_KINDS:
         raise ExportReadError(
             str(path), f"unknown export kind {kind!r} (expected one of: {', '.join(READER_KINDS)})"
         )
     data = _read_bytes(path)
-    grid = _load_grid(path, data)
+    grid = _load_grid(path, data, delimiter, sheet)
     detected = kind is None
     if kind is None:
-        kind = _detect(grid)
+        kind = _detect(path, grid)
     table = _build_table(path, kind, grid)
     table.detected = detected
     table.sha256 = hashlib.sha256(data).hexdigest()
+    table.sheet = grid.sheet
     return table
 
 
@@ -173,15 +207,16 @@ def _read_bytes(path: Path) -> bytes:
     return data
 
 
-def _load_grid(path: Path, data: bytes) -> _Grid:
+def _load_grid(path: Path, data: bytes, delimiter: str | None = None,
+               sheet: str | None = None) -> _Grid:
     if data.startswith(_OLE2_MAGIC):
         raise ExportReadError(
             str(path), "legacy binary .xls workbook is not supported; save it as .xlsx or CSV"
         )
     if path.suffix.lower() in _XLSX_SUFFIXES or data.startswith(_ZIP_MAGIC):
-        return _workbook_grid(path, data)
+        return _workbook_grid(path, data, sheet)
     text, encoding = _decode(path, data)
-    return _csv_grid(path, text, encoding)
+    return _csv_grid(path, text, encoding, delimiter)
 
 
 def _decode(path: Path, data: bytes) -> tuple[str, str]:
@@ -202,6 +237,17 @@ def _decode(path: Path, data: bytes) -> tuple[str, str]:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError as utf8_error:
         first_bad = utf8_error.start
+    utf8_seen = _UTF8_MULTIBYTE.search(data)
+    if utf8_seen:
+        # UTF-8 rows and rows in another encoding (cp1252 saved by Excel, pasted together):
+        # decoding all as cp1252 would turn "Café" into "CafÃ©" in the UTF-8 rows
+        good_line = data[:utf8_seen.start()].count(b"\n") + 1
+        bad_line = data[:first_bad].count(b"\n") + 1
+        sample = _line_text(data, utf8_seen.start())
+        raise ExportReadError(
+            str(path), f"mixes two text encodings: line {good_line} is UTF-8 ({sample!r}) but "
+            f"line {bad_line} is not (byte 0x{data[first_bad]:02X}, cp1252 from Excel?); "
+            "re-save the whole file as CSV UTF-8", offset=first_bad)
     try:
         return data.decode("cp1252"), "cp1252"
     except UnicodeDecodeError:
@@ -210,10 +256,31 @@ def _decode(path: Path, data: bytes) -> tuple[str, str]:
         ) from None
 
 
-def _csv_grid(path: Path, text: str, encoding: str) -> _Grid:
+def _line_text(data: bytes, offset: int, width: int = 30) -> str:
+    """A few characters of UTF-8 text around `offset` (for messages)."""
+    start = max(data.rfind(b"\n", 0, offset) + 1, offset - width // 2)
+    return data[start:start + width].decode("utf-8", errors="replace").strip()
+
+
+def _check_delimiter(path: Path, text: str) -> None:
+    """A semicolon-, tab- or pipe-delimited file read with commas becomes one column per row:
+    refuse it by name (the mapping's `delimiter` reads it)."""
+    header = text.lstrip("\ufeff").split("\n", 1)[0]
+    for sep, name in _OTHER_DELIMITERS.items():
+        n = header.count(sep)
+        if n and n >= header.count(","):
+            raise ExportReadError(
+                str(path), f"looks {name}-delimited: the header row holds {n} {sep!r} and "
+                f"{header.count(',')} ','; save it as comma-separated CSV, or set "
+                f"`delimiter: {sep!r}` in mapping.yaml", row=1)
+
+
+def _csv_grid(path: Path, text: str, encoding: str, delimiter: str | None = None) -> _Grid:
     """Parse CSV text into records; row numbers count records, not physical lines."""
+    if delimiter is None:
+        _check_delimiter(path, text)
     lines = io.StringIO(text, newline="").readlines()
-    reader = csv.reader(lines)
+    reader = csv.reader(lines, delimiter=delimiter or ",")
     records: list[list[str]] = []
     starts: list[int] = []  # physical line index where each record starts
     while True:
@@ -228,8 +295,9 @@ def _csv_grid(path: Path, text: str, encoding: str) -> _Grid:
             ) from None
         records.append(record)
         starts.append(start)
-    grid = _Grid(records, list(range(1, len(records) + 1)), encoding, is_workbook=False)
-    if records and _ends_inside_quotes(lines[starts[-1] :]):
+    grid = _Grid(records, list(range(1, len(records) + 1)), encoding, is_workbook=False,
+                 ends_with_newline=text.endswith(("\n", "\r")))
+    if records and _ends_inside_quotes(lines[starts[-1] :], delimiter or ","):
         swallowed = len(lines) - starts[-1]
         grid.problems.append(
             RowProblem(
@@ -237,7 +305,8 @@ def _csv_grid(path: Path, text: str, encoding: str) -> _Grid:
                 column=None,
                 reason=(
                     "a quoted cell is never closed: the rest of the file "
-                    f"({swallowed} physical lines) would be swallowed into one cell"
+                    f"({swallowed} physical lines) would be swallowed into one cell (a file "
+                    "cut off in the middle of a quoted answer?)"
                 ),
             )
         )
@@ -245,16 +314,17 @@ def _csv_grid(path: Path, text: str, encoding: str) -> _Grid:
     return grid
 
 
-def _ends_inside_quotes(lines: list[str]) -> bool:
+def _ends_inside_quotes(lines: list[str], delimiter: str = ",") -> bool:
     try:
-        list(csv.reader(lines, strict=True))
+        list(csv.reader(lines, strict=True, delimiter=delimiter))
     except csv.Error as exc:
         return "unexpected end of data" in str(exc)
     return False
 
 
-def _workbook_grid(path: Path, data: bytes) -> _Grid:
-    """First worksheet of an XLSX workbook, every cell as text."""
+def _workbook_grid(path: Path, data: bytes, sheet: str | None = None) -> _Grid:
+    """One worksheet of an XLSX workbook, every cell as text: `sheet`, else the first, which
+    must be the only one holding answers (answers elsewhere are never left behind silently)."""
     import openpyxl  # local import: only needed for workbooks
 
     records: list[list[str]] = []
@@ -263,8 +333,8 @@ def _workbook_grid(path: Path, data: bytes) -> _Grid:
         try:
             if not workbook.worksheets:
                 raise ExportReadError(str(path), "workbook has no worksheets")
-            sheet = workbook.worksheets[0]
-            for values in sheet.iter_rows(values_only=True):
+            chosen = _choose_sheet(path, workbook, sheet)
+            for values in chosen.iter_rows(values_only=True):
                 records.append([_cell_text(value) for value in values])
         finally:
             workbook.close()
@@ -279,8 +349,44 @@ def _workbook_grid(path: Path, data: bytes) -> _Grid:
             str(path), f"not a readable XLSX workbook ({type(exc).__name__}: {exc})"
         ) from None
     if not any(any(cells) for cells in records):
-        raise ExportReadError(str(path), "file is empty (first worksheet has no cells)")
-    return _Grid(records, list(range(1, len(records) + 1)), "xlsx", is_workbook=True)
+        raise ExportReadError(str(path), f"file is empty (worksheet {chosen.title!r} has no "
+                              "cells)")
+    return _Grid(records, list(range(1, len(records) + 1)), "xlsx", is_workbook=True,
+                 sheet=chosen.title)
+
+
+def _filled_rows(worksheet) -> int:
+    return sum(1 for values in worksheet.iter_rows(values_only=True)
+               if any(v not in (None, "") for v in values))
+
+
+def _choose_sheet(path: Path, workbook, sheet: str | None):
+    names = [ws.title for ws in workbook.worksheets]
+    if sheet is not None:
+        for ws in workbook.worksheets:
+            if ws.title == sheet or ws.title.strip().casefold() == sheet.strip().casefold():
+                return ws
+        close = difflib.get_close_matches(sheet, names, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ExportReadError(str(path), f"no worksheet {sheet!r}{hint}; the workbook has "
+                              f"{', '.join(repr(n) for n in names)}")
+    if len(names) == 1:
+        return workbook.worksheets[0]
+    filled = {ws.title: _filled_rows(ws) for ws in workbook.worksheets}
+    with_data = [n for n in names if filled[n] >= 2]          # a header and an answer
+    first = names[0]
+    if with_data == [first] or (not with_data and filled[first]):
+        return workbook.worksheets[0]
+    if with_data and first not in with_data and len(with_data) == 1:
+        raise ExportReadError(
+            str(path), f"the first worksheet {first!r} holds no answers ({filled[first]} "
+            f"filled rows); they are on worksheet {with_data[0]!r} ({filled[with_data[0]]} "
+            f"filled rows): set `sheet: {with_data[0]}` in mapping.yaml, or move that "
+            "worksheet first")
+    listed = ", ".join(f"{n!r} ({filled[n]} rows)" for n in with_data or names)
+    raise ExportReadError(
+        str(path), f"answers on several worksheets: {listed}; set `sheet:` in mapping.yaml to "
+        "the one to read")
 
 
 def _cell_text(value: object) -> str:
@@ -300,11 +406,12 @@ def _cell_text(value: object) -> str:
 # detection
 
 
-def _detect(grid: _Grid) -> str:
+def _detect(path: Path, grid: _Grid) -> str:
     nonblank = [cells for cells in grid.records if any(cells)]
     row1 = _stripped(nonblank[0]) if nonblank else []
     row2 = _stripped(nonblank[1]) if len(nonblank) > 1 else []
     row3 = nonblank[2] if len(nonblank) > 2 else []
+    _check_qualtrics_like(path, row1, row2, row3)
     if grid.is_workbook:
         if MICROSOFT_FORMS_HEADERS <= {c.strip().casefold() for c in row1}:
             return "microsoft-forms"
@@ -322,6 +429,41 @@ def _detect(grid: _Grid) -> str:
     if _is_surveymonkey(row1, row2):
         return "surveymonkey"
     return "csv"
+
+
+def _looks_like_qualtrics_ids(row: list[str]) -> bool:
+    cells = set(row)
+    return bool(cells & QUALTRICS_ID_COLUMNS) and bool(cells & QUALTRICS_TIME_COLUMNS)
+
+
+def _qualtrics_label_row(ids: list[str], row: list[str]) -> bool:
+    """True when `row`, under Qualtrics column ids, holds their labels ("Response ID", "Start
+    Date"), not a response (R_... ids, dates)."""
+    for i, name in enumerate(ids):
+        if i >= len(row):
+            continue
+        value = row[i].strip()
+        if name in QUALTRICS_ID_COLUMNS:
+            return bool(value) and not re.fullmatch(r"R_\w+", value)
+    return False
+
+
+def _check_qualtrics_like(path: Path, row1: list[str], row2: list[str], row3: list[str]) -> None:
+    """A Qualtrics export that lost one of its three header rows: refused by name, since the
+    remaining header row would otherwise be staged as an answer."""
+    if _is_import_id_row(row3):
+        return
+    if _is_import_id_row(row2):
+        missing = ("the question-text row (between the column ids and the ImportId row)"
+                   if _looks_like_qualtrics_ids(row1) else "the column-id row (the first)")
+        raise ExportReadError(
+            str(path), f"a Qualtrics export with 2 of its 3 header rows: {missing} is missing; "
+            "re-export the responses or restore the row", row=2)
+    if _looks_like_qualtrics_ids(row1) and _qualtrics_label_row(row1, row2):
+        raise ExportReadError(
+            str(path), "a Qualtrics export with 2 of its 3 header rows: the ImportId row (row "
+            '3, cells like {"ImportId":"QID1"}) is missing, so row 3 would be read as an '
+            "answer; re-export the responses or restore the row", row=3)
 
 
 def _stripped(cells: list[str]) -> list[str]:
@@ -384,9 +526,14 @@ def _build_table(path: Path, kind: str, grid: _Grid) -> ExportTable:
     if kind == "surveymonkey":
         labels = _surveymonkey_labels(headers[0], headers[1])
         columns = _unique_names(labels)
+        duplicates = _repeated(labels)
     else:
         columns = _unique_names(headers[0])
         labels = list(headers[1]) if kind in ("qualtrics", "qualtrics-legacy") else list(columns)
+        duplicates = _repeated(headers[0])
+        if kind in ("qualtrics", "qualtrics-legacy"):
+            duplicates.update({k: v for k, v in _repeated(labels).items()
+                               if k not in duplicates})
 
     table = ExportTable(
         path=path,
@@ -399,8 +546,18 @@ def _build_table(path: Path, kind: str, grid: _Grid) -> ExportTable:
         rows=[],
         row_numbers=[],
         problems=list(grid.problems),
+        duplicate_columns=duplicates,
     )
+    last_number = grid.row_numbers[-1] if grid.row_numbers else None
     for number, cells in data:
+        if (number == last_number and not grid.is_workbook and not grid.ends_with_newline
+                and len(cells) < width):
+            table.problems.append(RowProblem(
+                row=number, column=None,
+                reason=(f"the file ends in the middle of this row ({len(cells)} of {width} "
+                        "cells and no line end): it looks cut off while being copied or "
+                        "exported; the row is not read")))
+            continue
         extra = [cell for cell in cells[width:] if cell != ""]
         if extra:
             table.problems.append(
@@ -425,6 +582,7 @@ def _check_qualtrics_headers(
 ) -> None:
     if len(headers) == 3 and _is_import_id_row(headers[2]):
         return
+    _check_qualtrics_like(path, *(_stripped(h) for h in (headers + [[], [], []])[:3]))
     row = numbered[2][0] if len(numbered) > 2 else None
     raise ExportReadError(
         str(path),
@@ -466,6 +624,15 @@ def _surveymonkey_labels(questions: list[str], sublabels: list[str]) -> list[str
         else:
             labels.append(sublabel)
     return labels
+
+
+def _repeated(names: list[str]) -> dict[str, list[int]]:
+    """Non-blank names that occur more than once -> their 1-based positions."""
+    positions: dict[str, list[int]] = {}
+    for index, name in enumerate(names, start=1):
+        if name.strip():
+            positions.setdefault(name.strip(), []).append(index)
+    return {name: where for name, where in positions.items() if len(where) > 1}
 
 
 def _unique_names(names: list[str]) -> list[str]:

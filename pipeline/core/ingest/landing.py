@@ -14,6 +14,15 @@ so a run never reads a half-written export; the next look tries again.
 mtime; plus a per-year run counter) and says which years must run: a year runs when a file
 was added, changed content (a new sha256; a touched but identical file is unchanged) or was
 removed. The new cursor records only what was seen settled.
+
+A year folder that is gone (deleted, or its mapping.yaml removed) is in `Plan.years_gone`
+once; `retirement()` says which years to retire (those, plus any year Dagster still knows that
+has no folder) with a run key that changes each time a year goes. Retiring is not done here:
+the sensor requests a run of `raw/year_retirements` (core.ingest.years). Nothing is retired
+while the landing folder itself is missing or holds no year folder (an unmounted share).
+
+A symbolic link that leaves the landing folder is not read (the raw layer refuses it); its
+link text is what the cursor compares.
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.core.ingest.hashing import file_sha256
-from pipeline.core.ingest.raw import is_ignored, school_years
+from pipeline.core.ingest.raw import inside, is_ignored, school_years
 
 CURSOR_VERSION = 1
 DEFAULT_SETTLE_SECONDS = 10.0
@@ -62,6 +71,7 @@ class YearScan:
 class Cursor:
     files: dict[str, dict] = field(default_factory=dict)  # name -> {sha256, size, mtime}
     runs: dict[str, int] = field(default_factory=dict)    # year -> runs requested so far
+    retired: dict[str, int] = field(default_factory=dict)  # year -> times seen gone
 
     def year_files(self, year: str) -> dict[str, dict]:
         prefix = f"{year}/"
@@ -103,8 +113,13 @@ class Plan:
 sha256_of = file_sha256   # a module-level name, so tests can simulate a locked file
 
 
-def probe(path: Path, name: str, now: float, settle_seconds: float) -> FileState | Pending:
-    """Hash one file if it looks finished; otherwise say why not."""
+def probe(path: Path, name: str, now: float, settle_seconds: float,
+          root: Path | None = None) -> FileState | Pending:
+    """Hash one file if it looks finished; otherwise say why not. A symbolic link leaving
+    `root` is not opened: its link text stands for its content."""
+    if root is not None and path.is_symlink() and not inside(path, root):
+        target = str(path.readlink()) if hasattr(path, "readlink") else ""
+        return FileState(name, hashlib.sha256(f"symlink:{target}".encode()).hexdigest(), 0, 0.0)
     try:
         before = path.stat()
         age = now - before.st_mtime
@@ -123,9 +138,10 @@ def probe(path: Path, name: str, now: float, settle_seconds: float) -> FileState
 def scan_year(year_dir: Path, now: float, settle_seconds: float) -> YearScan:
     scan = YearScan(year_dir.name)
     for path in sorted(year_dir.iterdir()):
-        if is_ignored(path.name) or not path.is_file():
+        if is_ignored(path.name) or not (path.is_file() or path.is_symlink()) or path.is_dir():
             continue
-        result = probe(path, f"{year_dir.name}/{path.name}", now, settle_seconds)
+        result = probe(path, f"{year_dir.name}/{path.name}", now, settle_seconds,
+                       year_dir.parent)
         if isinstance(result, Pending):
             scan.pending.append(result)
         else:
@@ -149,7 +165,7 @@ def state_digest(files: dict[str, FileState]) -> str:
 
 def plan(scans: dict[str, YearScan], previous: Cursor) -> Plan:
     """Which years to run, which wait for a writer, and the cursor to keep."""
-    cursor = Cursor(files={}, runs=dict(previous.runs))
+    cursor = Cursor(files={}, runs=dict(previous.runs), retired=dict(previous.retired))
     runs, pending, unchanged = [], {}, []
     for year, scan in sorted(scans.items()):
         before = previous.year_files(year)
@@ -173,9 +189,36 @@ def plan(scans: dict[str, YearScan], previous: Cursor) -> Plan:
     return Plan(runs, pending, unchanged, gone, cursor)
 
 
+@dataclass
+class Retirement:
+    """Years to retire, and the run key of the request (new each time a year goes)."""
+
+    years: list[str]
+    run_key: str
+
+
+def retirement(plan_: Plan, known_years: set[str], landing_usable: bool) -> Retirement | None:
+    """Which years to retire after this look: gone from the landing folder on this look, or
+    still known to Dagster without a folder. None when there are none, or when the landing
+    folder is not usable (missing, no year folder): then nothing is retired. Updates
+    `plan_.cursor.retired`."""
+    if not landing_usable:
+        return None
+    present = {r.year for r in plan_.runs} | set(plan_.unchanged) | set(plan_.pending)
+    years = sorted((set(plan_.years_gone) | set(known_years)) - present)
+    if not years:
+        return None
+    for year in plan_.years_gone:
+        plan_.cursor.retired[year] = plan_.cursor.retired.get(year, 0) + 1
+    counts = "+".join(f"{y}.{plan_.cursor.retired.get(y, 0)}" for y in years)
+    return Retirement(years, f"retire:{counts}")
+
+
 def encode_cursor(cursor: Cursor) -> str:
-    return json.dumps({"version": CURSOR_VERSION, "files": cursor.files, "runs": cursor.runs},
-                      sort_keys=True, separators=(",", ":"))
+    data = {"version": CURSOR_VERSION, "files": cursor.files, "runs": cursor.runs}
+    if cursor.retired:
+        data["retired"] = cursor.retired
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
 
 def decode_cursor(text: str | None) -> Cursor:
@@ -191,7 +234,8 @@ def decode_cursor(text: str | None) -> Cursor:
         return Cursor()
     files = {str(k): dict(v) for k, v in (data.get("files") or {}).items() if isinstance(v, dict)}
     runs = {str(k): int(v) for k, v in (data.get("runs") or {}).items()}
-    return Cursor(files=files, runs=runs)
+    retired = {str(k): int(v) for k, v in (data.get("retired") or {}).items()}
+    return Cursor(files=files, runs=runs, retired=retired)
 
 
 def describe(plan_: Plan) -> list[str]:
@@ -199,7 +243,7 @@ def describe(plan_: Plan) -> list[str]:
     lines = [f"{r.year}: run ({r.summary()})" for r in plan_.runs]
     for year, items in sorted(plan_.pending.items()):
         lines += [f"{year}: waiting, {p.name} {p.reason}" for p in items]
-    lines += [f"{year}: no longer a year folder (no mapping.yaml); its rows stay in the warehouse"
-              for year in plan_.years_gone]
+    lines += [f"{year}: no longer a year folder (no mapping.yaml): retiring it from the "
+              "warehouse (raw/year_retirements)" for year in plan_.years_gone]
     return lines
 

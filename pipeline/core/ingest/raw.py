@@ -1,23 +1,38 @@
 """The raw layer: every exported record verbatim, with provenance, plus what could not be read.
 
 Pure functions from files on disk to DataFrames shaped like the warehouse's raw tables.
+
+Every record of every file ends in `raw.survey_rows` (and then staged or quarantined by
+staging) or in `raw.quarantine` with a reason. A file is
+
+- `loaded`: its records are in raw.survey_rows; cells over the mapping's `max_cell_chars`
+  are emptied and each quarantined (level `cell`), the rest of the file loads;
+- `unreadable`: it cannot be read, or does not fit its mapping (one file-level reason);
+- `refused`: it was read but must not load: the same bytes (sha256) were already loaded for
+  another school year or under another name, a symbolic link leaves the landing folder, a
+  mapped column name is repeated in its header, its dates disagree on the order of day and
+  month, or most of its submission dates fall outside the school year's window. Every record
+  is quarantined (level `row`) with the reason, so the counts still add up;
+- `skipped`: in the year folder but not covered by the mapping's `files` pattern.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 
+from pipeline.core.ingest.dates import resolve_dates
 from pipeline.core.ingest.exports import ExportReadError, ExportTable, read_export
 from pipeline.core.ingest.hashing import file_sha256
 from pipeline.core.ingest.mapping import (
     MAPPING_FILE_NAME,
     Mapping,
     MappingError,
+    _norm,
     load_mapping,
     resolve_columns,
 )
@@ -38,12 +53,20 @@ QUARANTINE_COLUMNS = [
 
 IGNORED_PREFIXES = (".", "~")  # .hidden, ~$lock files of Office, ~backups
 IGNORED_SUFFIXES = (".tmp", ".temp", ".part", ".partial", ".crdownload", ".download", ".swp",
-                    ".lock", "~")
+                    ".lock", "~", ".suggested.csv")
 
 
 def is_ignored(name: str) -> bool:
-    """Temporary, hidden and lock files: never exports, never reported."""
+    """Temporary, hidden and lock files, and the pipeline's own suggestion files (written into
+    the year folder, see core.ingest.aliases): never exports, never reported, not watched."""
     return name.startswith(IGNORED_PREFIXES) or name.lower().endswith(IGNORED_SUFFIXES)
+
+
+class LandingError(ValueError):
+    """The landing folder cannot be used as it is. `str(err)` is one line."""
+
+    def __init__(self, message: str):
+        super().__init__(" ".join(str(message).split()))
 
 
 @dataclass
@@ -51,6 +74,24 @@ class RawYear:
     export_files: pd.DataFrame
     survey_rows: pd.DataFrame
     quarantine: pd.DataFrame
+
+
+@dataclass
+class OtherYears:
+    """What other school years already loaded: export files by sha256 and response ids (only
+    those the exports supplied), each with where it was loaded."""
+
+    files: dict[str, tuple[str, str]] = field(default_factory=dict)       # sha -> (year, file)
+    response_ids: dict[str, tuple[str, str, int]] = field(default_factory=dict)
+    # response id -> (year, file, row)
+
+
+def inside(path: Path, root: Path) -> bool:
+    """True when `path`, symbolic links followed, stays inside `root`."""
+    try:
+        return path.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError):        # a link loop
+        return False
 
 
 def year_exports(year_dir: str | Path) -> tuple[Mapping, list[Path]]:
@@ -63,8 +104,10 @@ def year_exports(year_dir: str | Path) -> tuple[Mapping, list[Path]]:
             f"{mapping.path}: school_year {mapping.school_year!r} does not match its folder "
             f"{year_dir.name!r}"
         )
+    reserved = mapping.reserved_files
     files = sorted(p for p in year_dir.glob(mapping.files)
-                   if p.is_file() and p.name != MAPPING_FILE_NAME and not is_ignored(p.name))
+                   if (p.is_file() or p.is_symlink()) and not p.is_dir()
+                   and p.name not in reserved and not is_ignored(p.name))
     return mapping, files
 
 
@@ -73,7 +116,7 @@ def unmatched_files(year_dir: str | Path, mapping: Mapping) -> list[Path]:
     year_dir = Path(year_dir)
     matched = set(year_dir.glob(mapping.files))
     return sorted(p for p in year_dir.iterdir() if p.is_file() and p not in matched
-                  and p.name != MAPPING_FILE_NAME and not is_ignored(p.name))
+                  and p.name not in mapping.reserved_files and not is_ignored(p.name))
 
 
 def folders_without_mapping(landing_dir: str | Path) -> list[str]:
@@ -90,7 +133,38 @@ def school_years(landing_dir: str | Path) -> list[str]:
     landing_dir = Path(landing_dir)
     if not landing_dir.is_dir():
         return []
-    return sorted(p.name for p in landing_dir.iterdir() if (p / MAPPING_FILE_NAME).is_file())
+    return sorted(p.name for p in landing_dir.iterdir() if (p / MAPPING_FILE_NAME).is_file()
+                  and not is_ignored(p.name))
+
+
+def check_landing(landing_dir: str | Path, mappings: bool = True) -> list[str]:
+    """The school years of a landing folder that can be used as it is, else `LandingError` or
+    `MappingError` with a one-line reason: the folder is missing or not a folder, it holds no
+    school-year folder, a year folder is a symbolic link leaving it, or a mapping.yaml (or the
+    year's alias table: AliasError, a MappingError) is invalid or names another year
+    (`mappings=False` skips the mappings). `survey-pipeline run` calls it before anything
+    runs, and the year retirement before it retires anything (an unmounted share must not
+    retire every year)."""
+    root = Path(landing_dir)
+    if not root.exists():
+        raise LandingError(f"landing folder {root} does not exist (set SURVEY_LANDING_DIR)")
+    if not root.is_dir():
+        raise LandingError(f"landing folder {root} is not a folder")
+    years = school_years(root)
+    for year in years:
+        if not inside(root / year, root):
+            raise LandingError(f"landing folder {root}: {year}/ is a symbolic link to "
+                               f"{(root / year).resolve()}, outside the landing folder; move "
+                               "the folder itself into the landing folder")
+        if mappings:
+            from pipeline.core.ingest.aliases import load_aliases
+
+            mapping, _ = year_exports(root / year)
+            load_aliases(root / year / mapping.aliases)
+    if not years:
+        raise LandingError(f"landing folder {root} holds no school-year folder (a folder like "
+                           "2024-25/ with a mapping.yaml)")
+    return years
 
 
 def _quarantine(year, file_name, row, column, stage, level, reason, at) -> dict:
@@ -98,33 +172,132 @@ def _quarantine(year, file_name, row, column, stage, level, reason, at) -> dict:
             "stage": stage, "level": level, "reason": reason, "quarantined_at": at}
 
 
-def read_file(path: Path, mapping: Mapping, loaded_at: datetime | None = None) -> RawYear:
+def _file_row(year: str, path: Path, loaded_at: datetime) -> dict:
+    entry = {c: None for c in EXPORT_FILE_COLUMNS}
+    entry.update(school_year=year, file_name=path.name, loaded_at=loaded_at)
+    return entry
+
+
+def _sha256(path: Path) -> str | None:
+    try:
+        return file_sha256(path) if path.is_file() else None
+    except OSError:
+        return None
+
+
+def refused_file(path: Path, mapping: Mapping, reason: str, loaded_at: datetime,
+                 table: ExportTable | None = None, sha256: str | None = None) -> RawYear:
+    """A file that must not load: every record it holds is quarantined with `reason`."""
+    year = mapping.school_year
+    entry = _file_row(year, path, loaded_at)
+    error = f"{path.name}: {reason}"
+    records = sorted([*(table.row_numbers if table else []),
+                      *(p.row for p in (table.problems if table else []))])
+    if table is not None:
+        entry.update(_file_entry(table))
+    entry.update(file_sha256=sha256 or (table.sha256 if table else None), status="refused",
+                 error=error, n_records=len(records), n_rows=0, n_problems=len(records))
+    quarantine = ([_quarantine(year, path.name, r, None, "read", "row",
+                               f"file refused: {reason}", loaded_at) for r in records]
+                  or [_quarantine(year, path.name, None, None, "read", "file", error, loaded_at)])
+    return RawYear(pd.DataFrame([entry], columns=EXPORT_FILE_COLUMNS),
+                   pd.DataFrame(columns=SURVEY_ROW_COLUMNS),
+                   pd.DataFrame(quarantine, columns=QUARANTINE_COLUMNS))
+
+
+def _repeated_mapped_column(table: ExportTable, mapping: Mapping) -> str | None:
+    repeated = {_norm(name): (name, where) for name, where in table.duplicate_columns.items()}
+    for fld, wanted in mapping.columns.items():
+        if wanted and _norm(wanted) in repeated:
+            name, where = repeated[_norm(wanted)]
+            return (f"the header holds {name!r} {len(where)} times (columns "
+                    f"{', '.join(map(str, where))}), mapped as {fld}: which one holds the "
+                    "answers cannot be told; rename the repeats in the export")
+    return None
+
+
+def _date_refusal(table: ExportTable, mapping: Mapping, idx: dict) -> str | None:
+    column = idx.get("submitted_at")
+    if column is None:
+        return None
+    cells = [(n, row[column]) for n, row in zip(table.row_numbers, table.rows, strict=True)]
+    dates = resolve_dates(cells, mapping)
+    if dates.conflict:
+        return dates.conflict
+    if dates.mostly_outside():
+        outside = dates.outside
+        first = outside[0]
+        return (f"{len(outside)} of {len(dates.values)} submission dates fall outside the "
+                f"school year {mapping.school_year} ({mapping.window_text()}), e.g. row "
+                f"{first}: {dates.values[first]:%Y-%m-%d}: an export of another year? (a year "
+                "that runs on other dates sets `submission_window` in mapping.yaml)")
+    return None
+
+
+def _limit_cells(table: ExportTable, mapping: Mapping, loaded_at: datetime) -> list[dict]:
+    """Cells longer than the mapping's max_cell_chars: emptied, each quarantined."""
+    out = []
+    limit = mapping.max_cell_chars
+    for number, row in zip(table.row_numbers, table.rows, strict=True):
+        for i, value in enumerate(row):
+            if len(value) > limit:
+                row[i] = ""
+                out.append(_quarantine(
+                    mapping.school_year, table.path.name, number, table.columns[i], "read",
+                    "cell", f"cell of {len(value):,} characters is over the limit of "
+                    f"{limit:,} (max_cell_chars in mapping.yaml); left empty, the rest of the "
+                    "row is read", loaded_at))
+    return out
+
+
+def read_file(path: Path, mapping: Mapping, loaded_at: datetime | None = None,
+              others: OtherYears | None = None, landing_root: Path | None = None) -> RawYear:
     """Read one export into raw-layer frames.
 
     A file that cannot be read at all, or that lacks a mapped column, is recorded with
-    status 'unreadable' and a file-level quarantine row instead of raising.
+    status 'unreadable' and a file-level quarantine row instead of raising; a file that must
+    not load (see the module's doc) is 'refused' with every record quarantined. `others`:
+    what other school years loaded; `landing_root`: the folder symbolic links may not leave
+    (default: the year folder's parent).
     """
     loaded_at = loaded_at or datetime.now().replace(microsecond=0)
     year = mapping.school_year
-    entry = {c: None for c in EXPORT_FILE_COLUMNS}
-    entry.update(school_year=year, file_name=path.name, loaded_at=loaded_at)
+    root = landing_root or path.parent.parent
+    if path.is_symlink() and not inside(path, root):
+        return refused_file(path, mapping, "is a symbolic link to a file outside the landing "
+                            "folder; not read (copy the file itself into the year folder)",
+                            loaded_at)
+    entry = _file_row(year, path, loaded_at)
     quarantine = []
     try:
-        table = read_export(path, mapping.source)
-        resolve_columns(mapping, table.columns, table.labels, path.name)
+        table = read_export(path, mapping.source, delimiter=mapping.delimiter,
+                            sheet=mapping.sheet)
+        idx = resolve_columns(mapping, table.columns, table.labels, path.name)
     except (ExportReadError, MappingError) as exc:
         error = str(exc).replace(str(path), path.name)   # the warehouse names files, not paths
-        entry.update(file_sha256=file_sha256(path) if path.is_file() else None,
-                     status="unreadable", error=error, n_records=0, n_rows=0, n_problems=0)
+        entry.update(file_sha256=_sha256(path), status="unreadable", error=error, n_records=0,
+                     n_rows=0, n_problems=0)
         quarantine.append(_quarantine(year, path.name, getattr(exc, "row", None),
                                       getattr(exc, "column", None), "read", "file", error,
                                       loaded_at))
-        rows = pd.DataFrame(columns=SURVEY_ROW_COLUMNS)
-    else:
-        entry.update(_file_entry(table), status="loaded")
-        rows = _survey_rows(table, year, loaded_at)
-        quarantine += [_quarantine(year, path.name, p.row, p.column, "read", "row", p.reason,
-                                   loaded_at) for p in table.problems]
+        return RawYear(pd.DataFrame([entry], columns=EXPORT_FILE_COLUMNS),
+                       pd.DataFrame(columns=SURVEY_ROW_COLUMNS),
+                       pd.DataFrame(quarantine, columns=QUARANTINE_COLUMNS))
+    elsewhere = (others or OtherYears()).files.get(table.sha256)
+    if elsewhere:
+        other_year, other_file = elsewhere
+        same = "this year" if other_year == year else other_year
+        reason = (f"the same file (sha256 {table.sha256[:12]}) was already loaded for {same} "
+                  f"as {other_file}")
+        return refused_file(path, mapping, reason, loaded_at, table)
+    reason = _repeated_mapped_column(table, mapping) or _date_refusal(table, mapping, idx)
+    if reason:
+        return refused_file(path, mapping, reason, loaded_at, table)
+    quarantine += _limit_cells(table, mapping, loaded_at)
+    entry.update(_file_entry(table), status="loaded")
+    rows = _survey_rows(table, year, loaded_at)
+    quarantine += [_quarantine(year, path.name, p.row, p.column, "read", "row", p.reason,
+                               loaded_at) for p in table.problems]
     return RawYear(
         export_files=pd.DataFrame([entry], columns=EXPORT_FILE_COLUMNS),
         survey_rows=rows,
@@ -132,11 +305,22 @@ def read_file(path: Path, mapping: Mapping, loaded_at: datetime | None = None) -
     )
 
 
-def read_year(year_dir: str | Path, loaded_at: datetime | None = None) -> RawYear:
-    """Read every export of one school-year folder; one bad file does not stop the others."""
+def read_year(year_dir: str | Path, loaded_at: datetime | None = None,
+              others: OtherYears | None = None) -> RawYear:
+    """Read every export of one school-year folder; one bad file does not stop the others.
+    A file already loaded for another year (`others`), or twice in this one, is refused."""
     loaded_at = loaded_at or datetime.now().replace(microsecond=0)
+    year_dir = Path(year_dir)
     mapping, files = year_exports(year_dir)
-    parts = [read_file(path, mapping, loaded_at) for path in files]
+    seen = OtherYears(files=dict((others or OtherYears()).files),
+                      response_ids=(others or OtherYears()).response_ids)
+    parts = []
+    for path in files:
+        part = read_file(path, mapping, loaded_at, seen, year_dir.parent)
+        loaded = part.export_files[part.export_files["status"] == "loaded"]
+        for sha in loaded["file_sha256"]:
+            seen.files.setdefault(sha, (mapping.school_year, path.name))
+        parts.append(part)
     parts += [skipped_file(path, mapping, loaded_at) for path in unmatched_files(year_dir, mapping)]
     return RawYear(*(_concat([getattr(p, f) for p in parts], cols) for f, cols in (
         ("export_files", EXPORT_FILE_COLUMNS), ("survey_rows", SURVEY_ROW_COLUMNS),

@@ -1,8 +1,15 @@
 """From raw exported records to one row per answered question: normalised, redacted, keyed.
 
 Every raw record ends up either as a staged respondent (one or two answer rows) or as a
-row-level quarantine entry with a reason. Problems in a single cell (an unreadable
-timestamp, a missing session number) keep the row and add a cell-level quarantine entry.
+row-level quarantine entry with a reason: no answer, a repeated submission, a response id
+seen before in this year or loaded for another year, a header row read as data, a name the
+redactor missed. Problems in a single cell keep the row and add a cell-level quarantine entry
+with that field left empty: an unreadable timestamp or one outside the school year's window,
+a session number that is not a whole number from 1 to 99, a school or coach name that is not
+known (core.ingest.aliases).
+
+Nothing that leaves the raw layer carries a roster name: answers are redacted, and the file
+name (staging.answers.file_name) and any id made from it pass through core.privacy.labels.
 """
 
 from __future__ import annotations
@@ -11,15 +18,18 @@ import json
 import re
 import unicodedata
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import pandas as pd
 
+from pipeline.core.ingest.aliases import Aliases, NameResolver, name_key
+from pipeline.core.ingest.dates import DateResolution, resolve_dates
 from pipeline.core.ingest.ids import QUESTION_IDS, answer_id, default_response_id, pseudonym
-from pipeline.core.ingest.mapping import Mapping, resolve_columns
-from pipeline.core.ingest.raw import QUARANTINE_COLUMNS
-from pipeline.core.privacy.name_scan import NameScanner
+from pipeline.core.ingest.mapping import Mapping, _norm, resolve_columns
+from pipeline.core.ingest.raw import QUARANTINE_COLUMNS, OtherYears
+from pipeline.core.privacy.labels import IdentifierGuard
+from pipeline.core.privacy.name_scan import FuzzyNameScan, NameScanner
 from pipeline.core.privacy.redact import Redactor, RosterEntry
 
 ANSWER_COLUMNS = [
@@ -52,7 +62,11 @@ ROLES = {
 }
 ROLE_VALUES = sorted({*ROLES.values(), "other"})   # what normalise_role can return
 SESSION_FROM_NAME = re.compile(r"session[-_ ]?(\d+)", re.IGNORECASE)
-FIRST_INT = re.compile(r"\d+")
+# a session cell: a whole number, optionally "Session 3", "session-03", "3.0" (a spreadsheet
+# number) or with a note in brackets ("Session 3 (January)"); nothing else
+SESSION_CELL = re.compile(r"^(?:session[\s#_-]*)?0*(\d+)(?:\.0+)?(?:\s*\([^()]*\))?$",
+                          re.IGNORECASE)
+SESSION_RANGE = (1, 99)
 
 
 @dataclass
@@ -60,6 +74,7 @@ class StagedYear:
     answers: pd.DataFrame
     quarantine: pd.DataFrame
     redactions: pd.DataFrame
+    names: list[dict] = field(default_factory=list)   # aliases.suggested.csv rows
 
 
 def is_non_substantive(text: str) -> bool:
@@ -83,47 +98,51 @@ def normalise_role(value: str) -> str | None:
 
 
 def parse_timestamp(value: str, fmt: str | None) -> datetime | None:
-    value = value.strip()
-    if not value:
-        return None
-    if fmt:
-        try:
-            return datetime.strptime(value, fmt)
-        except ValueError:
-            pass
-    try:
-        ts = pd.to_datetime(value)
-    except (ValueError, OverflowError):
-        return None
-    if pd.isna(ts):
-        return None
-    return ts.tz_localize(None).to_pydatetime() if ts.tzinfo else ts.to_pydatetime()
+    """One timestamp read alone (the CLI and tests): with `fmt`, that format or an
+    unambiguous form; without, only an unambiguous form (ISO 8601, year first, a month name,
+    an Excel serial) or a slash date whose numbers decide its order. Staging reads a whole
+    file's timestamps together (core.ingest.dates) so that one order holds for all rows."""
+    from pipeline.core.ingest.mapping import Mapping
+
+    dates = resolve_dates([(0, value or "")], Mapping("unknown", None, timestamp_format=fmt))
+    return None if dates.conflict else dates.values.get(0)
 
 
 def session_number(value: str | None, file_name: str) -> int | None:
+    """The session number of a cell ('3', 'Session 3', '3.0'), else of the file name
+    (`session-NN`). None when there is none; see `session_problem` for a cell that holds
+    something else."""
     if value is not None:
-        m = FIRST_INT.search(value)
-        return int(m.group(0)) if m else None
+        m = SESSION_CELL.match(value.strip())
+        if not m:
+            return None
+        number = int(m.group(1))
+        return number if SESSION_RANGE[0] <= number <= SESSION_RANGE[1] else None
     m = SESSION_FROM_NAME.search(file_name)
     return int(m.group(1)) if m else None
 
 
-class CoachNames:
-    """Resolves what respondents put in the coach column to a roster name before hashing."""
+def session_problem(value: str | None, file_name: str) -> str | None:
+    """Why no session number could be read, or None when one was."""
+    if session_number(value, file_name) is not None:
+        return None
+    if value is None:
+        return "no session number found (no session column, and the file name has no " \
+               "session-NN); session_number left empty"
+    if not value.strip():
+        return "blank session number; session_number left empty"
+    m = SESSION_CELL.match(value.strip())
+    if m:
+        return (f"session number {value.strip()!r} is outside {SESSION_RANGE[0]}-"
+                f"{SESSION_RANGE[1]}; session_number left empty")
+    return (f"session number {value.strip()!r} is not a whole positive number; "
+            "session_number left empty")
 
-    def __init__(self, roster: list[RosterEntry]):
-        self._by_key: dict[str, set[str]] = {}
-        for e in roster:
-            if not e.is_coach:
-                continue
-            words = e.full_name.split()
-            for key in {e.full_name, words[0], words[-1]}:
-                self._by_key.setdefault(key.casefold(), set()).add(e.full_name)
 
-    def canonical(self, value: str) -> str:
-        key = " ".join(value.split()).casefold()
-        names = self._by_key.get(key, set())
-        return next(iter(names)) if len(names) == 1 else value
+def _is_header_row(texts: dict[str, str], labels: dict[str, set[str]]) -> bool:
+    """True when every answer given repeats its column's header (id or question text)."""
+    given = {q: t for q, t in texts.items() if t}
+    return bool(given) and all(_norm(t) in labels[q] for q, t in given.items())
 
 
 def stage_year(
@@ -133,14 +152,21 @@ def stage_year(
     roster: list[RosterEntry],
     salt: str = "",
     staged_at: datetime | None = None,
+    others: OtherYears | None = None,
+    aliases: Aliases | None = None,
 ) -> StagedYear:
+    """Stage one school year. `others`: response ids other years loaded (a row repeating one
+    is quarantined naming the year and file); `aliases`: the year's alias table."""
     staged_at = staged_at or datetime.now().replace(microsecond=0)
+    others = others or OtherYears()
     redactor = Redactor(roster)
     scanner = NameScanner(roster)
-    coaches = CoachNames(roster)
+    guard = IdentifierGuard(redactor, scanner, FuzzyNameScan(roster))
+    names = NameResolver(aliases or Aliases(), [e.full_name for e in roster if e.is_coach])
     answers, quarantine, redactions = [], [], []
     seen_content: dict[str, str] = {}
     seen_response: dict[str, str] = {}
+    window_text = mapping.window_text()
 
     def quarantine_row(file_name, row, column, level, reason):
         quarantine.append({"school_year": mapping.school_year, "file_name": file_name,
@@ -153,14 +179,18 @@ def stage_year(
         columns, labels = json.loads(f.columns), json.loads(f.labels)
         idx = resolve_columns(mapping, columns, labels, f.file_name)
         name_of = {k: (columns[i] if i is not None else None) for k, i in idx.items()}
+        header_texts = {q: {_norm(columns[idx[q]]), _norm(labels[idx[q]])} for q in QUESTION_IDS}
         file_rows = rows_by_file.get(f.file_name)
         if file_rows is None:
             continue
-        stem = f.file_name.rsplit(".", 1)[0]
-        for row_number, record_json in zip(file_rows["row_number"], file_rows["record"],
-                                           strict=True):
-            row_number = int(row_number)
-            rec = json.loads(record_json)
+        label = guard.file_label(f.file_name, f.file_sha256)
+        stem = label.rsplit(".", 1)[0]
+        records = [(int(n), json.loads(r)) for n, r in
+                   zip(file_rows["row_number"], file_rows["record"], strict=True)]
+        dates = (resolve_dates([(n, rec.get(name_of["submitted_at"], "")) for n, rec in records],
+                               mapping) if name_of["submitted_at"] else DateResolution())
+        outside = set(dates.outside)
+        for row_number, rec in records:
             values = {k: (rec.get(c, "") if c is not None else None) for k, c in name_of.items()}
             cell = values.get
             texts = {q: clean_text(cell(q) or "") for q in QUESTION_IDS}
@@ -170,9 +200,22 @@ def stage_year(
                 quarantine_row(f.file_name, row_number, None, "row",
                                f"no answer to either question (columns {cols} are blank)")
                 continue
-            rid = (cell("response_id") or "").strip() or default_response_id(stem, row_number)
+            if _is_header_row(texts, header_texts):
+                quarantine_row(f.file_name, row_number, None, "row",
+                               "repeats the header (the question text): a header row, not an "
+                               "answer")
+                continue
+            supplied = (cell("response_id") or "").strip()
+            rid = guard.response_id(supplied) if supplied else default_response_id(
+                stem, row_number)
             content = json.dumps([cell(k) for k in ("submitted_at", "school", "coach", "role",
                                                      "session", "worked", "improve")])
+            if supplied and rid in others.response_ids:
+                year, other_file, other_row = others.response_ids[rid]
+                quarantine_row(f.file_name, row_number, name_of["response_id"], "row",
+                               f"response id {supplied} was already loaded for {year} "
+                               f"({other_file} row {other_row})")
+                continue
             if rid in seen_response:
                 quarantine_row(f.file_name, row_number, name_of["response_id"], "row",
                                f"duplicate response id {rid} (first seen in {seen_response[rid]})")
@@ -194,29 +237,46 @@ def stage_year(
 
             submitted = None
             if name_of["submitted_at"]:
+                submitted = dates.values.get(row_number)
                 raw_ts = cell("submitted_at")
-                submitted = parse_timestamp(raw_ts, mapping.timestamp_format)
-                if submitted is None:
+                if dates.conflict:
                     quarantine_row(f.file_name, row_number, name_of["submitted_at"], "cell",
-                                   f"unreadable timestamp {raw_ts!r}; submitted_at left empty")
+                                   f"{dates.conflict}; submitted_at left empty")
+                elif submitted is None:
+                    why = dates.problems.get(row_number, f"unreadable timestamp {raw_ts!r}")
+                    quarantine_row(f.file_name, row_number, name_of["submitted_at"], "cell",
+                                   f"{why}; submitted_at left empty")
+                elif row_number in outside:
+                    quarantine_row(f.file_name, row_number, name_of["submitted_at"], "cell",
+                                   f"submitted {submitted:%Y-%m-%d %H:%M}, outside the school "
+                                   f"year {mapping.school_year} ({window_text}); submitted_at "
+                                   "left empty")
+                    submitted = None
             session = session_number(cell("session"), f.file_name)
             if session is None:
                 where = name_of["session"] or "file name"
                 quarantine_row(f.file_name, row_number, where, "cell",
-                               "no session number found; session_number left empty")
-            school = (cell("school") or "").strip()
-            coach = (cell("coach") or "").strip()
-            for field, value in (("school", school), ("coach", coach)):
-                if name_of[field] and not value:
-                    quarantine_row(f.file_name, row_number, name_of[field], "cell",
-                                   f"blank {field}; {field}_id left empty")
+                               session_problem(cell("session"), f.file_name))
+            ids = {}
+            for fld in ("school", "coach"):
+                value = (cell(fld) or "").strip()
+                ids[fld] = None
+                if name_of[fld] and not value:
+                    quarantine_row(f.file_name, row_number, name_of[fld], "cell",
+                                   f"blank {fld}; {fld}_id left empty")
+                if not value:
+                    continue
+                found = names.resolve(fld, value)
+                if found.problem:
+                    quarantine_row(f.file_name, row_number, name_of[fld], "cell", found.problem)
+                if found.name is not None:
+                    ids[fld] = pseudonym(fld, name_key(found.name), salt)
             base = {
                 "school_year": mapping.school_year, "session_number": session,
                 "submitted_at": submitted, "response_id": rid,
-                "school_id": pseudonym("school", school, salt) if school else None,
-                "coach_id": pseudonym("coach", coaches.canonical(coach), salt) if coach else None,
+                "school_id": ids["school"], "coach_id": ids["coach"],
                 "role": normalise_role(cell("role") or ""),
-                "file_name": f.file_name, "row_number": row_number,
+                "file_name": label, "row_number": row_number,
             }
             for q, (text, found) in redacted.items():
                 aid = answer_id(mapping.school_year, rid, q)
@@ -241,6 +301,7 @@ def stage_year(
         answers=frame[ANSWER_COLUMNS],
         quarantine=pd.DataFrame(quarantine, columns=QUARANTINE_COLUMNS),
         redactions=pd.DataFrame(redactions, columns=REDACTION_COLUMNS),
+        names=names.suggestions(),
     )
 
 

@@ -44,15 +44,30 @@ class NameScanner:
 
     def scan_frames(self, frames: dict[str, pd.DataFrame]) -> list[dict]:
         """Every text cell of every frame: one hit per (table, column, row) with a name.
-        Hits carry no name, only where it is (checks publish them as metadata)."""
+        Hits carry no name, only where it is (checks publish them as metadata): `row` is the
+        frame's index; when the frame has them, `file` (its file_name or source_file, unless
+        that holds the name) and `file_row` (row_number or source_row) say where it came
+        from, and `answer_id` which answer."""
         hits = []
         for table, frame in frames.items():
+            file_col = next((c for c in ("file_name", "source_file") if c in frame.columns), None)
+            row_col = next((c for c in ("row_number", "source_row") if c in frame.columns), None)
             for column in frame.columns:
                 if frame[column].dtype != object:
                     continue
                 for row, value in frame[column].items():
                     if isinstance(value, str) and self.find(value):
-                        hits.append({"table": table, "column": column, "row": str(row)})
+                        hit = {"table": table, "column": column, "row": str(row)}
+                        if file_col:
+                            file = frame.at[row, file_col]
+                            hit["file"] = ("(withheld: the file name holds the name)"
+                                           if isinstance(file, str) and self.find(file)
+                                           else str(file))
+                        if row_col:
+                            hit["file_row"] = str(frame.at[row, row_col])
+                        if "answer_id" in frame.columns:
+                            hit["answer_id"] = str(frame.at[row, "answer_id"])
+                        hits.append(hit)
         return hits
 
 

@@ -4,6 +4,13 @@ Coaches' names become "[External Coach name]", other staff "[Name]". A name matc
 word in any case, as the full name, the first name or the last name, with or without accents,
 and in the possessive ("Okafor's" -> "[Name]'s"). A capitalised word one typo away from a
 roster name word of six letters or more ("Marisl", "Halvorsne") is taken for that name too.
+
+Matching runs on a normalised copy of the text: compatibility forms folded (NFKD: a
+non-breaking space is a space, "ﬁ" is "fi"), combining marks (accents) dropped, and invisible
+format characters (Unicode category Cf: soft hyphen, zero-width space, joiner and non-joiner,
+word joiner, BOM, bidi marks) removed, so "Mari\u00adsol" and "Mari\u200bsol" are "Marisol". A
+full name's words may be joined ("MarisolQuintero"). Every span found is mapped back to the
+original text, invisible characters and accents included, and replaced there.
 """
 
 from __future__ import annotations
@@ -69,9 +76,11 @@ def load_roster(path: str | Path) -> list[RosterEntry]:
 
 
 def fold(text: str) -> str:
-    """Accents and compatibility forms removed ("Giedrė" -> "Giedre", "ﬁ" -> "fi")."""
+    """Accents, compatibility forms and invisible format characters removed ("Giedrė" ->
+    "Giedre", "ﬁ" -> "fi", "Mari\u00adsol" -> "Marisol", a non-breaking space -> " ")."""
     decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return "".join(ch for ch in decomposed
+                   if not unicodedata.combining(ch) and unicodedata.category(ch) != "Cf")
 
 
 def _fold_with_offsets(text: str) -> tuple[str, list[int] | None]:
@@ -91,7 +100,8 @@ def _original_span(text: str, index: list[int] | None, start: int, end: int) -> 
     if index is None:
         return start, end
     start, end = index[start], index[end - 1] + 1
-    while end < len(text) and unicodedata.combining(text[end]):
+    while end < len(text) and (unicodedata.combining(text[end])
+                               or unicodedata.category(text[end]) == "Cf"):
         end += 1
     return start, end
 
@@ -134,9 +144,10 @@ class Redactor:
                         near[word] = ph
         self._pattern = None
         if placeholder_for:
-            # longest first so "Ana Okafor" wins over "Ana"; flexible whitespace inside names
+            # longest first so "Ana Okafor" wins over "Ana"; flexible (or no) whitespace
+            # between a name's words ("Ana  Okafor", "AnaOkafor")
             alts = sorted(placeholder_for, key=len, reverse=True)
-            body = "|".join(r"\s+".join(map(re.escape, a.split())) for a in alts)
+            body = "|".join(r"\s*".join(map(re.escape, a.split())) for a in alts)
             self._pattern = re.compile(rf"(?<!\w)({body})(s?)(?!\w)", re.IGNORECASE)
 
     def find(self, text: str) -> list[Redaction]:

@@ -37,7 +37,8 @@ from pipeline.core.suggest.suggester import SOURCES as SUGGESTION_SOURCES
 
 # Values the code writes as literals (no constant to import): declared here, once.
 CODER_KINDS = ("keyword", "human")
-FILE_STATUSES = ("loaded", "unreadable", "skipped")
+FILE_STATUSES = ("loaded", "unreadable", "skipped", "refused")
+RETIREMENT_TRIGGERS = ("landing folder removed", "survey-pipeline year retire")
 QUARANTINE_STAGES = ("read", "stage")
 QUARANTINE_LEVELS = ("file", "row", "cell")
 UNIT_BASES = ("listed", "school year")
@@ -170,7 +171,11 @@ _RAW = (
               "`raw.quarantine`, stage `read`)", ge=0),
             nn("status", "VARCHAR", "`loaded`; `unreadable` (the whole file is in "
                "`raw.quarantine` with the reason); `skipped` (in the year folder but not covered "
-               "by the mapping's `files` pattern: reported in `raw.quarantine`, not read)",
+               "by the mapping's `files` pattern: reported in `raw.quarantine`, not read); "
+               "`refused` (read but not loaded: already loaded for another year or under "
+               "another name, a symbolic link out of the landing folder, a repeated mapped "
+               "column, dates that disagree on day/month order or mostly outside the school "
+               "year; every record is in `raw.quarantine` with the reason)",
                allowed=FILE_STATUSES),
             c("error", "VARCHAR", "why an unreadable file could not be read: file, column or "
               "byte offset"),
@@ -234,6 +239,27 @@ _RAW = (
                allowed=(COACH_PLACEHOLDER, STAFF_PLACEHOLDER)),
         ),
         key=("answer_id", "start"), partition="school_year",
+    ),
+    Table(
+        "raw.year_retirements", "Audit of every school year retired from the warehouse (its "
+        "landing folder removed, or `survey-pipeline year retire`): when, why, the files it "
+        "had and the rows deleted per table. Never deleted itself.",
+        (
+            nn("school_year", "VARCHAR", "the retired school year", pattern=SCHOOL_YEAR),
+            nn("retired_at", "TIMESTAMP", "when it was retired"),
+            nn("trigger", "VARCHAR", "what retired it", allowed=RETIREMENT_TRIGGERS),
+            c("detail", "VARCHAR", "e.g. the landing folder that is gone"),
+            nn("files", "JSON", "the year's export files at retirement: `[{file_name, "
+               "file_sha256, status, n_rows}]` from raw.export_files", startswith="["),
+            nn("n_answers", "BIGINT", "staged answers removed (staging.answers rows)", ge=0),
+            nn("rows_deleted", "JSON", "`{table: rows deleted}` for every table that held the "
+               "year", startswith="{"),
+        ),
+        key=("school_year", "retired_at"),
+        notes="Retirement deletes the year from every table whose partition column is "
+        "`school_year` and\nfrom every other table with a `school_year` column (all-years "
+        "tables, rebuilt by the next\nrefresh), in one transaction (docs/operations.md, Year "
+        "lifecycle).",
     ),
 )
 

@@ -1,0 +1,85 @@
+"""Identifiers that leave the raw layer: export file names and response ids.
+
+A coordinator may name an export after a person ("session-02_MarisolQuintero.csv"), and the
+response id of an export without one is made from the file name (`<stem>-r<row>`). Before they
+reach staging:
+
+- `file_label(name, sha256, ...)`: the file name with roster names replaced, the way answers
+  are redacted, after splitting it into words at '_', '-', '.', digits and camelCase humps;
+  when the independent check (FuzzyNameScan) or the redactor's own scan still sees a name in
+  the result, the whole name is replaced by `file-<first 8 hex of its sha256>.<ext>`, which
+  raw.export_files.file_sha256 joins back to the file.
+- `safe_response_id(rid, ...)`: an export's own response id kept as it is, unless a name is
+  seen in it: then `rid-<12 hex of its sha256>` (stable across runs).
+
+The raw layer keeps the original names (raw.export_files, raw.survey_rows, raw.quarantine).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import PurePath
+
+from pipeline.core.privacy.name_scan import FuzzyNameScan, NameScanner
+from pipeline.core.privacy.redact import Redactor
+
+_SEPARATORS = re.compile(r"[_\-.\d+()\[\]]")
+
+
+def spaced(text: str) -> tuple[str, list[int]]:
+    """`text` with separators as spaces and a space at each camelCase hump, and for each
+    character of the result its index in `text` (-1 for an inserted space)."""
+    out, index = [], []
+    for i, ch in enumerate(text):
+        if ch.isupper() and i and text[i - 1].islower():
+            out.append(" ")
+            index.append(-1)
+        out.append(" " if _SEPARATORS.fullmatch(ch) else ch)
+        index.append(i)
+    return "".join(out), index
+
+
+class IdentifierGuard:
+    """Redacts or replaces roster names in file names and ids (see the module doc)."""
+
+    def __init__(self, redactor: Redactor, scanner: NameScanner, check: FuzzyNameScan):
+        self.redactor = redactor
+        self.scanner = scanner
+        self.check = check
+
+    def has_name(self, text: str) -> bool:
+        words, _ = spaced(text)
+        return bool(self.check.find(words) or self.scanner.find(words)
+                    or self.check.find(text) or self.scanner.find(text))
+
+    def redact(self, text: str) -> str:
+        words, index = spaced(text)
+        found = self.redactor.find(words)
+        if not found:
+            return text
+        parts, pos = [], 0
+        for r in found:
+            chars = [index[k] for k in range(r.start, r.end) if index[k] >= 0]
+            if not chars:
+                continue
+            start, end = chars[0], chars[-1] + 1
+            if start < pos:
+                continue
+            parts += [text[pos:start], r.placeholder]
+            pos = end
+        parts.append(text[pos:])
+        return "".join(parts)
+
+    def file_label(self, file_name: str, sha256: str | None) -> str:
+        label = self.redact(file_name)
+        if not self.has_name(label):
+            return label
+        suffix = PurePath(file_name).suffix
+        digest = (sha256 or hashlib.sha256(file_name.encode("utf-8")).hexdigest())[:8]
+        return f"file-{digest}{suffix}"
+
+    def response_id(self, rid: str) -> str:
+        if not self.has_name(rid):
+            return rid
+        return "rid-" + hashlib.sha256(rid.encode("utf-8")).hexdigest()[:12]

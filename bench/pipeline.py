@@ -107,7 +107,8 @@ def materialise(defs, instance, resources, selection, partition=None):
     assets = list({id(a): a for a in [*repo.assets_defs_by_key.values(),
                                       *repo.asset_checks_defs_by_key.values()]}.values())
     t0 = time.perf_counter()
-    result = dg.materialize(assets, instance=instance, resources=resources, selection=selection,
+    # the resources are bound to the assets by build_defs
+    result = dg.materialize(assets, instance=instance, selection=selection,
                             partition_key=partition, raise_on_error=False,
                             run_config={"loggers": {"console": {"config": {
                                 "log_level": "WARNING"}}}})
@@ -134,16 +135,28 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--answers", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=2024)
-    parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
+    parser.add_argument("--keep", type=Path, help="work in this folder and keep it (a second "
+                        "run with the same folder, N and seed reuses the generated data)")
     args = parser.parse_args(argv)
 
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench_pipeline_"))
     root.mkdir(parents=True, exist_ok=True)
     try:
         t0 = time.perf_counter()
-        sample, extra = generate(root, args.answers, args.seed)
-        print(f"generated {args.answers:,} answers, sheets and adjudications in "
-              f"{time.perf_counter() - t0:.1f} s (child process, not counted)")
+        marker = root / f"generated-{args.answers}-{args.seed}"
+        if marker.exists():  # --keep DIR of an earlier run: same data, a fresh warehouse
+            sample, extra = root / "sample", root / "extra"
+            for stale in (root / "survey.duckdb", root / "survey.duckdb.wal"):
+                stale.unlink(missing_ok=True)
+            shutil.rmtree(root / "reports", ignore_errors=True)
+            for late in (sample / "landing").glob(f"*/session-{NEW_SESSION:02d}.csv"):
+                late.unlink()
+            print(f"reusing the data generated in {root}")
+        else:
+            sample, extra = generate(root, args.answers, args.seed)
+            marker.touch()
+            print(f"generated {args.answers:,} answers, sheets and adjudications in "
+                  f"{time.perf_counter() - t0:.1f} s (child process, not counted)")
         os.environ.setdefault("SURVEY_CACHE_DIR", str(root / "cache"))
 
         import dagster as dg

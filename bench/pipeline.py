@@ -7,8 +7,8 @@
    file for them (`tools.sample.synth_coding`, scaled with N), and one more session's export
    for the latest year (session 10, about 1/9 of that year's answers: the sessions of a second
    sample with another seed, renumbered).
-2. Full run: `pipeline.runner.materialize_all` (what `survey-pipeline run` does: shared inputs,
-   each school year, all years; in-process executor) into a temporary warehouse.
+2. Full run: what `survey-pipeline run` does (`pipeline.runner`: shared inputs, each school
+   year's partitions in waves, all years; in-process executor) into a temporary warehouse.
 3. Incremental: session 10 is dropped into the latest year's landing folder and what the
    landing sensor plus the all-years automation would refresh is run: that year's partitioned
    assets (the sensor's `school_year_refresh` job), then the unpartitioned assets downstream of
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
 
         from pipeline.definitions import build_defs
         from pipeline.defs.resources import ProjectPaths, Warehouse
-        from pipeline.runner import run_order, sync_partitions
+        from pipeline.runner import partition_waves, run_order, sync_partitions
 
         resources = {
             "paths": ProjectPaths(landing_dir=str(sample / "landing"),
@@ -184,8 +184,11 @@ def main(argv: list[str] | None = None) -> int:
         t_full = time.perf_counter()
         if before:
             full.append(("shared inputs", *materialise(defs, instance, resources, before)))
-        for year in years:
-            full.append((year, *materialise(defs, instance, resources, partitioned, year)))
+        for i, wave in enumerate(partition_waves(defs.get_repository_def().asset_graph,
+                                                 partitioned)):
+            for year in years:
+                full.append((f"{year} wave {i + 1}",
+                             *materialise(defs, instance, resources, wave, year)))
         full.append(("all years", *materialise(defs, instance, resources, after)))
         full_s = time.perf_counter() - t_full
 

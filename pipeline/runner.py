@@ -60,6 +60,34 @@ def run_order(graph) -> tuple[list, list, list]:
     return before, partitioned, [k for k in keys if k in after]
 
 
+def partition_waves(graph, partitioned: list) -> list[list]:
+    """The school-year assets in waves: an asset that reads other years' partitions of an
+    upstream asset (a dependency with an AllPartitionMapping, e.g. trained suggestions read
+    every year's human codes) runs in a later wave than that upstream, so every year's
+    upstream partition exists first. With no such dependency: one wave, all of them."""
+    wave: dict = {}
+
+    def of(key) -> int:
+        if key not in wave:
+            wave[key] = 0
+            for parent in graph.get(key).parent_keys:
+                if graph.get(parent).partitions_def is None:
+                    continue
+                cross = isinstance(graph.get_partition_mapping(key, parent),
+                                   dg.AllPartitionMapping)
+                wave[key] = max(wave[key], of(parent) + int(cross))
+        return wave[key]
+
+    for key in partitioned:
+        of(key)
+    for key in partitioned:  # the keys of one multi-asset step run together, in its last wave
+        siblings = [k for k in graph.get(key).assets_def.keys if k in wave]
+        last = max(wave[k] for k in siblings)
+        wave.update(dict.fromkeys(siblings, last))
+    n = max((wave[k] for k in partitioned), default=-1) + 1
+    return [[k for k in partitioned if wave[k] == w] for w in range(n)]
+
+
 def materialize_all(
     defs: dg.Definitions,
     landing_dir: str,
@@ -93,9 +121,10 @@ def materialize_all(
     if before:
         echo(f"materialising {len(before)} shared inputs")
         run(before)
-    for year in years:
-        echo(f"materialising school year {year}: {len(partitioned)} partitioned assets")
-        run(partitioned, partition_key=year)
+    for wave in partition_waves(graph, partitioned):
+        for year in years:
+            echo(f"materialising school year {year}: {len(wave)} partitioned assets")
+            run(wave, partition_key=year)
     if after:
         echo(f"materialising {len(after)} all-years assets")
         run(after)

@@ -17,6 +17,7 @@ SLOW_MODULES = {
     "test_warehouse_lock", "test_webserver", "test_asset_graph", "test_jupyter_ux",
     "test_synth_coding", "test_matcher_batch", "test_cli_code", "test_coder_sheets",
     "test_run_summary",
+    "test_incremental",
 }
 BROWSER_MODULES = {"test_ui_browser", "test_report_browser"}
 

@@ -220,9 +220,17 @@ def test_contract_checks_are_blocking_in_the_warehouse_pool_and_execute(tmp_path
     with wh.connect(path) as con:
         wh.replace_rows(con, "coding.final_codes", _final_codes().assign(provenance="guessed"))
     check_def = by_key[("coding/final_codes", "coding_final_codes_contract")]
+    # coding/final_codes is a school-year partition: its contract checks its year
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("school_year", ["2020-21"])
+
+    @dg.asset(key=dg.AssetKey(["coding", "final_codes"]), partitions_def=contracts.school_years)
+    def final_codes_stub() -> None: ...
+
     result = dg.materialize(
-        [dg.AssetSpec(dg.AssetKey(["coding", "final_codes"])), check_def],
-        selection=dg.AssetSelection.checks(check_def),
+        [final_codes_stub, check_def],
+        instance=instance,  # the stub and the check run, the stub writes nothing
+        partition_key="2020-21",
         resources={"warehouse": contracts.Warehouse(path=str(path), wait_seconds=1)},
         raise_on_error=False)
     (evaluation,) = result.get_asset_check_evaluations()

@@ -15,6 +15,7 @@ from pipeline.definitions import build_defs
 from pipeline.defs import coding, ingestion, marts, reconciliation, report
 from pipeline.defs.coding import KEYWORD
 from pipeline.defs.ingestion import ANSWERS
+from pipeline.defs.partitions import school_years
 from pipeline.defs.resources import Warehouse
 from pipeline.runner import materialize_all
 from tests.helpers import make_resources
@@ -28,15 +29,17 @@ def stub_defs(resources: dict, source: str | None) -> dg.Definitions:
     embedding model: coding/suggestions writes the keyword coder's codes as suggestions of
     `source` ('zero_shot' / 'trained'), or nothing when `source` is None."""
 
-    @dg.asset(key=SUGGESTIONS, deps=[ANSWERS, KEYWORD], pool="warehouse")
+    @dg.asset(key=SUGGESTIONS, deps=[ANSWERS, KEYWORD], pool="warehouse",
+              partitions_def=school_years)
     def suggestions(context, warehouse: Warehouse) -> None:
+        year = {"school_year": context.partition_key}
         with warehouse.connect(context.log) as con:
-            kw = wh.read_frame(con, "coding.code_applications", {"coder_kind": "keyword"})
+            kw = wh.read_frame(con, "coding.code_applications", {"coder_kind": "keyword", **year})
             rows = kw.assign(probability=0.9, source=source, evidence_text=None,
                              evidence_start=None, evidence_end=None,
                              model_sha256="0123456789ab" + "f" * 52)
             wh.replace_rows(con, "coding.suggestions",
-                            rows if source else wh.empty_frame("coding.suggestions"))
+                            rows if source else wh.empty_frame("coding.suggestions"), year)
 
     @dg.asset(key=SUGGESTION_QUALITY, deps=[SUGGESTIONS], pool="warehouse")
     def suggestion_quality(context, warehouse: Warehouse) -> None:

@@ -442,3 +442,11 @@ def test_properties_on_random_final_codes(rows):
     y = marts.year_over_year(freq)
     p = y["p_adjusted"].dropna()
     assert ((p >= y.loc[p.index, "p_value"] - 1e-12) & (p <= 1)).all()
+
+
+def test_z95_is_scipys_normal_quantile():
+    from scipy import stats
+
+    from pipeline.core.marts.marts import Z95
+
+    assert Z95 == float(stats.norm.ppf(0.975))

@@ -208,8 +208,10 @@ def test_unusable_model_leaves_an_empty_table_and_a_warning(tmp_path, monkeypatc
     broken.mkdir()
     (broken / "model.onnx").write_bytes(b"not a model")  # and no tokenizer.json
     monkeypatch.setenv("SURVEY_EMBEDDING_MODEL", str(broken))
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("school_year", ["2020-21"])
     res = dg.materialize([suggestion_defs.suggestions], resources=make_resources(tmp_path),
-                         instance=dg.DagsterInstance.ephemeral())
+                         instance=instance, partition_key="2020-21")
     assert res.success
     checks = {e.check_name: e for e in res.get_asset_check_evaluations()}
     assert not checks["suggester_available"].passed

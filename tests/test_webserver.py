@@ -40,23 +40,22 @@ EXPECTED_GRAPH: dict[str, tuple[set[str], set[str]]] = {
                                    "coding_sheet_quarantine_contract"}),
     "coding/agreement": ({"coding/human_applications", "coding/keyword_applications"},
                          {"alpha_above_threshold", "coding_agreement_contract"}),
-    "coding/discrepancies": ({"coding/human_applications", "coding/keyword_applications"},
-                             {"coding_discrepancies_contract"}),
+    "coding/discrepancies": ({"coding/human_applications", "coding/keyword_applications",
+                              "staging/answers"}, {"coding_discrepancies_contract"}),
     "coding/adjudications": ({"coding/discrepancies"}, {"adjudication_rows_valid",
                                                         "no_roster_names_in_adjudications",
                                                         "coding_adjudications_contract",
                                                         "coding_adjudication_problems_contract"}),
-    "coding/final_codes": ({"coding/adjudications", "coding/discrepancies",
-                            "coding/human_applications", "coding/keyword_applications",
-                            "coding/suggestions"},
+    "coding/final_codes": ({"coding/human_applications", "coding/keyword_applications",
+                            "staging/answers", "coding/suggestions"},
                            {"final_codes_valid", "no_unresolved_discrepancies",
                             "coding_final_codes_contract"}),
     "coding/keyword_quality": ({"coding/final_codes", "coding/keyword_applications"},
                                {"coding_keyword_quality_contract"}),
     # assisted coding
     "coding/suggestions": ({"staging/answers", "coding/codebook_codes",
-                            "coding/human_applications", "coding/discrepancies",
-                            "coding/adjudications"}, {"suggestions_schema", "suggester_available"}),
+                            "coding/human_applications"},
+                           {"suggestions_schema", "suggester_available"}),
     "coding/suggestion_quality": ({"coding/suggestions", "coding/final_codes",
                                    "coding/keyword_applications"},
                                   {"suggestion_quality_schema", "suggestion_kappa_floor"}),
@@ -65,6 +64,7 @@ EXPECTED_GRAPH: dict[str, tuple[set[str], set[str]]] = {
     # marts
     "marts/code_frequencies": (MART_UPSTREAM, {"marts_reconcile_with_final_codes",
                                                "uncounted_codes",
+                                               "no_roster_names_in_year_marts",
                                                "marts_code_frequencies_contract"}),
     "marts/code_trends": (MART_UPSTREAM, {"marts_code_trends_contract"}),
     "marts/year_over_year": ({"marts/code_frequencies"}, {"marts_year_over_year_contract"}),
@@ -90,7 +90,10 @@ EXPECTED_GROUPS = {"raw/survey_rows": "ingestion", "staging/answers": "ingestion
                    "coding/keyword_applications": "coding",
                    "coding/final_codes": "reconciliation", "marts/code_frequencies": "marts",
                    "reports/findings": "report"}
-PARTITIONED = {"raw/survey_rows", "staging/answers", "coding/keyword_applications"}
+PARTITIONED = {"raw/survey_rows", "staging/answers", "coding/keyword_applications",
+               "coding/human_applications", "coding/suggestions", "coding/discrepancies",
+               "coding/final_codes", "marts/code_frequencies", "marts/code_trends",
+               "marts/by_school", "marts/by_coach"}
 
 ASSET_GRAPH_QUERY = """
 query AssetGraph {

@@ -10,6 +10,7 @@ from pipeline.core.warehouse import views
 from pipeline.defs.checks import md_table
 from pipeline.defs.coding import CODEBOOK, codebook_frame
 from pipeline.defs.ingestion import ANSWERS
+from pipeline.defs.partitions import school_years
 from pipeline.defs.reconciliation import FINAL
 from pipeline.defs.resources import ProjectPaths, Warehouse
 
@@ -33,60 +34,49 @@ class MartsConfig(dg.Config):
     quotes_per_code: int = 5
 
 
+YEAR_MARTS = (FREQ, TRENDS, SCHOOL, COACH)
+
+
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(FREQ, deps=UPSTREAM, description="school year x question x framework x "
                      "dimension x code: answers coded, substantive answers, rate per 100, "
                      "schools and sessions; rolled up to dimension and framework (level)"),
         dg.AssetSpec(TRENDS, deps=UPSTREAM, description="the same per session number"),
-        dg.AssetSpec(YOY, deps=[FREQ], description="change in rate between two years "
-                     "(by default the first and the latest human-coded year), chi-square or "
-                     "Fisher's exact, Newcombe CI, Cohen's h, BH-adjusted p; `comparable` and "
-                     "`note` flag years coded by different sources (human, suggester, "
-                     "keyword coder)"),
         dg.AssetSpec(SCHOOL, deps=UPSTREAM, description="exact counts per school (suppress "
                      "cells under 5 before sharing)"),
         dg.AssetSpec(COACH, deps=UPSTREAM, description="exact counts per coach"),
-        dg.AssetSpec(QUOTES, deps=[*UPSTREAM, dg.AssetKey(["coding", "keyword_applications"])],
-                     description="up to 5 redacted supporting quotes per code and question"),
     ],
     group_name="marts",
     pool="warehouse",
+    partitions_def=school_years,
     check_specs=[
         dg.AssetCheckSpec("marts_reconcile_with_final_codes", asset=FREQ, blocking=True,
                           description="answers counted per code, dimension and framework "
                           "equal a direct count of coding.final_codes"),
-        dg.AssetCheckSpec("no_roster_names_in_marts", asset=QUOTES, blocking=True,
-                          description="no roster name in any mart's text"),
+        dg.AssetCheckSpec("no_roster_names_in_year_marts", asset=FREQ, blocking=True,
+                          description="no roster name in the year's marts (rows withheld)"),
         dg.AssetCheckSpec("uncounted_codes", asset=FREQ,
                           description="warns on final codes the marts cannot count (code on "
                           "a non-substantive or unknown answer)"),
     ],
 )
-def mart_tables(context: dg.AssetExecutionContext, config: MartsConfig, paths: ProjectPaths,
-                warehouse: Warehouse):
+def year_marts(context: dg.AssetExecutionContext, paths: ProjectPaths, warehouse: Warehouse):
+    """One school year's marts (every row of them carries the year), written in one
+    transaction."""
+    year = context.partition_key
     with warehouse.connect(context.log) as con:
-        final = wh.read_frame(con, "coding.final_codes")
-        answers = wh.read_frame(con, "staging.answers")
+        final = wh.read_frame(con, "coding.final_codes", {"school_year": year})
+        answers = wh.read_frame(con, "staging.answers", {"school_year": year})
         codes = codebook_frame(paths)
-        apps = wh.read_frame(con, "coding.code_applications", {"coder_kind": "keyword"})
         freq = marts.code_frequencies(final, answers, codes)
         tables = {
             FREQ: freq,
             TRENDS: marts.code_trends(final, answers, codes),
-            YOY: marts.year_over_year(freq, config.year_a, config.year_b),
             SCHOOL: marts.by_school(final, answers, codes),
             COACH: marts.by_coach(final, answers, codes),
-            QUOTES: quotes.exemplar_quotes(final, answers, apps, codes,
-                                           per_code=config.quotes_per_code),
         }
-        # scanned before anything is written: a row with a roster name is withheld
-        names = NameScanner(load_roster(paths.roster_path)).scan_frames(
-            {key.to_user_string(): frame for key, frame in tables.items()})
-        for key, frame in tables.items():
-            leaking = {int(h["row"]) for h in names if h["table"] == key.to_user_string()}
-            wh.replace_rows(con, ".".join(key.path), frame.drop(index=sorted(leaking)))
-        views.create_views(con)
+        names = _write_withheld(con, paths, tables, {"school_year": year})
     mismatches = marts.reconcile_marts_with_final_codes(freq, final, answers)
     uncounted = marts.uncounted_codes(final, answers)
     for key, frame in tables.items():
@@ -96,9 +86,72 @@ def mart_tables(context: dg.AssetExecutionContext, config: MartsConfig, paths: P
         check_name="marts_reconcile_with_final_codes", asset_key=FREQ, passed=mismatches.empty,
         metadata={"mismatches": len(mismatches), "sample": md_table(mismatches)})
     yield dg.AssetCheckResult(
-        check_name="no_roster_names_in_marts", asset_key=QUOTES, passed=not names,
-        metadata={"cells_with_names": len(names), "rows_withheld": dg.MetadataValue.json(names[:20])})
+        check_name="no_roster_names_in_year_marts", asset_key=FREQ, passed=not names,
+        metadata={"cells_with_names": len(names),
+                  "rows_withheld": dg.MetadataValue.json(names[:20])})
     yield dg.AssetCheckResult(
         check_name="uncounted_codes", asset_key=FREQ, passed=uncounted.empty,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={"uncounted": len(uncounted), "sample": md_table(uncounted)})
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(YOY, deps=[FREQ], description="change in rate between two years "
+                     "(by default the first and the latest human-coded year), chi-square or "
+                     "Fisher's exact, Newcombe CI, Cohen's h, BH-adjusted p; `comparable` and "
+                     "`note` flag years coded by different sources (human, suggester, "
+                     "keyword coder)"),
+        dg.AssetSpec(QUOTES, deps=[*UPSTREAM, dg.AssetKey(["coding", "keyword_applications"])],
+                     description="up to 5 redacted supporting quotes per code and question"),
+    ],
+    group_name="marts",
+    pool="warehouse",
+    check_specs=[
+        dg.AssetCheckSpec("no_roster_names_in_marts", asset=QUOTES, blocking=True,
+                          description="no roster name in any mart's text"),
+    ],
+)
+def mart_tables(context: dg.AssetExecutionContext, config: MartsConfig, paths: ProjectPaths,
+                warehouse: Warehouse):
+    """The all-years marts: year over year (from the per-year frequencies) and the quotes
+    (their rotation spreads a code's quotes across years), with the views, in one
+    transaction."""
+    with warehouse.connect(context.log) as con:
+        freq = wh.read_frame(con, "marts.code_frequencies")
+        final = wh.read_frame(con, "coding.final_codes")
+        answers = con.execute(
+            "select answer_id, school_year, question_id, session_number, school_id, "
+            "answer_text, non_substantive from staging.answers").df()
+        apps = con.execute(
+            "select answer_id, coder, framework, dimension, code_id, evidence "
+            "from coding.code_applications where coder_kind = 'keyword'").df()
+        codes = codebook_frame(paths)
+        tables = {
+            YOY: marts.year_over_year(freq, config.year_a, config.year_b),
+            QUOTES: quotes.exemplar_quotes(final, answers, apps, codes,
+                                           per_code=config.quotes_per_code),
+        }
+        names = _write_withheld(con, paths, tables, None, after=views.create_views)
+    for key, frame in tables.items():
+        yield dg.MaterializeResult(asset_key=key, metadata={
+            "dagster/row_count": len(frame), "preview": md_table(frame)})
+    yield dg.AssetCheckResult(
+        check_name="no_roster_names_in_marts", asset_key=QUOTES, passed=not names,
+        metadata={"cells_with_names": len(names),
+                  "rows_withheld": dg.MetadataValue.json(names[:20])})
+
+
+def _write_withheld(con, paths: ProjectPaths, tables: dict, where: dict | None,
+                    after=None) -> list[dict]:
+    """Scan every table for roster names before anything is written (a row with one is
+    withheld), then replace all of them in ONE transaction: a reader never sees some marts new
+    and others old, and a run killed mid-write leaves them all old."""
+    names = NameScanner(load_roster(paths.roster_path)).scan_frames(
+        {key.to_user_string(): frame for key, frame in tables.items()})
+    writes = []
+    for key, frame in tables.items():
+        leaking = {int(h["row"]) for h in names if h["table"] == key.to_user_string()}
+        writes.append((".".join(key.path), frame.drop(index=sorted(leaking)), where))
+    wh.replace_many(con, writes, after=after)
+    return names

@@ -14,9 +14,11 @@ from pipeline.core.warehouse import connection as wh
 from pipeline.defs.checks import md_table
 from pipeline.defs.coding import CODEBOOK, KEYWORD, codebook_frame
 from pipeline.defs.ingestion import ANSWERS
+from pipeline.defs.partitions import school_years
 from pipeline.defs.resources import ProjectPaths, Warehouse
 
 HUMAN = dg.AssetKey(["coding", "human_applications"])
+SUGGESTIONS = dg.AssetKey(["coding", "suggestions"])  # built in pipeline.defs.suggestions
 AGREEMENT = dg.AssetKey(["coding", "agreement"])
 DISCREPANCIES = dg.AssetKey(["coding", "discrepancies"])
 ADJUDICATIONS = dg.AssetKey(["coding", "adjudications"])
@@ -25,6 +27,9 @@ QUALITY = dg.AssetKey(["coding", "keyword_quality"])
 
 
 ADJUDICATION_TEXT = ["reason", "decision_text", "adjudicator"]
+# the coders' sheets cover every year: a year's import validates them against every year's
+# staged answers (so a row of another year is not an "unknown answer")
+EVERY_YEAR = dg.AllPartitionMapping()
 
 
 class AgreementConfig(dg.Config):
@@ -37,11 +42,23 @@ def _read(con, *tables):
     return [wh.read_frame(con, t) for t in tables]
 
 
+APP_COLUMNS = "answer_id, school_year, coder, coder_kind, framework, dimension, code_id"
+
+
+def _select(con, table: str, columns: str) -> pd.DataFrame:
+    """Some columns of a table (a table not built yet reads as empty)."""
+    if not wh.table_columns(con, table):
+        return wh.empty_frame(table)[[c.strip() for c in columns.split(",")]]
+    return con.execute(f"select {columns} from {table}").df()
+
+
 @dg.asset(
-    key=HUMAN, deps=[ANSWERS, CODEBOOK], group_name="reconciliation", pool="warehouse",
+    key=HUMAN, deps=[dg.AssetDep(ANSWERS, partition_mapping=EVERY_YEAR), CODEBOOK],
+    group_name="reconciliation", pool="warehouse", partitions_def=school_years,
     kinds={"duckdb", "xlsx"},
-    description="The human coders' sheets, validated against the codebook and staging.answers: "
-    "coding.code_applications (coder_kind 'human'), coding.coder_units, coding.sheet_quarantine.",
+    description="The human coders' sheets, validated against the codebook and staging.answers "
+    "(every year's): the year's coding.code_applications (coder_kind 'human') and "
+    "coding.coder_units; coding.sheet_quarantine (all years: the sheets are one set).",
     check_specs=[
         dg.AssetCheckSpec("sheet_rows_accounted", asset=HUMAN, blocking=True,
                           description="every sheet row naming a code is an application or "
@@ -53,17 +70,22 @@ def _read(con, *tables):
 )
 def human_applications(context: dg.AssetExecutionContext, paths: ProjectPaths,
                        warehouse: Warehouse) -> dg.MaterializeResult:
+    year = context.partition_key
     books = load_codebooks([Path(paths.codebook_dir)])
     roster = load_roster(paths.roster_path)
     with warehouse.connect(context.log) as con:
         answers, = _read(con, "staging.answers")
         apps, units, quarantine, unaccounted = dual_coding.import_sheets(
             paths.coder_sheets_dir, answers, books, Redactor(roster))
+        apps = apps[apps["school_year"] == year].reset_index(drop=True)
+        units = units[units["school_year"] == year].reset_index(drop=True)
         names = NameScanner(roster).scan_frames({"code_applications": apps,
                                                  "sheet_quarantine": quarantine})
-        wh.replace_rows(con, "coding.code_applications", apps, {"coder_kind": "human"})
-        wh.replace_rows(con, "coding.coder_units", units)
-        wh.replace_rows(con, "coding.sheet_quarantine", quarantine)
+        wh.replace_many(con, [
+            ("coding.code_applications", apps, {"school_year": year, "coder_kind": "human"}),
+            ("coding.coder_units", units, {"school_year": year}),
+            # every year's import writes the same whole table (all sheets x all answers)
+            ("coding.sheet_quarantine", quarantine, None)])
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(apps),
@@ -102,8 +124,11 @@ def agreement_figures(context: dg.AssetExecutionContext, config: AgreementConfig
                       paths: ProjectPaths, warehouse: Warehouse) -> dg.MaterializeResult:
     codes = codebook_frame(paths)
     with warehouse.connect(context.log) as con:
-        answers, apps, units = _read(con, "staging.answers", "coding.code_applications",
-                                     "coding.coder_units")
+        # only the columns used: no answer text, no keyword evidence JSON (memory at scale)
+        answers = _select(con, "staging.answers",
+                          "answer_id, question_id, school_year, non_substantive")
+        apps = _select(con, "coding.code_applications", APP_COLUMNS)
+        units, = _read(con, "coding.coder_units")
         all_units = pd.concat([units, dual_coding.keyword_units(answers)], ignore_index=True)
         humans = sorted(units["coder"].unique())
         apps = apps.merge(all_units[["answer_id", "coder"]], on=["answer_id", "coder"])
@@ -132,33 +157,6 @@ def agreement_figures(context: dg.AssetExecutionContext, config: AgreementConfig
                       "codes": md_table(low[["coder_a", "coder_b", "code_id", "n_units",
                                              "krippendorff_alpha", "cohen_kappa"]], 30)})],
     )
-
-
-@dg.asset(
-    key=DISCREPANCIES, deps=[HUMAN, KEYWORD], group_name="reconciliation", pool="warehouse",
-    kinds={"duckdb", "xlsx"},
-    description="One row per (answer, code) where the two human coders disagree, with the "
-    "answer text and the keyword coder's evidence.",
-)
-def discrepancies(context: dg.AssetExecutionContext,
-                  warehouse: Warehouse) -> dg.MaterializeResult:
-    with warehouse.connect(context.log) as con:
-        answers, apps, units = _read(con, "staging.answers", "coding.code_applications",
-                                     "coding.coder_units")
-        humans = sorted(units["coder"].unique())
-        if len(humans) != 2:
-            context.log.warning(f"discrepancies need exactly two human coders; found {humans}")
-            table = wh.empty_frame("coding.discrepancies")
-        else:
-            human = apps[apps["coder_kind"] == "human"]
-            keyword = apps[apps["coder_kind"] == "keyword"]
-            table = reconcile.discrepancies(human, units, answers, keyword, *humans)
-        wh.replace_rows(con, "coding.discrepancies", table)
-    return dg.MaterializeResult(metadata={
-        "dagster/row_count": len(table),
-        "by_code": md_table(table.groupby("code_id").size().sort_values(ascending=False)
-                            .reset_index(name="discrepancies"), 20),
-    })
 
 
 @dg.asset(
@@ -213,17 +211,21 @@ def adjudications(context: dg.AssetExecutionContext, paths: ProjectPaths,
     )
 
 
-@dg.asset(
-    # coding/suggestions is spelled out: importing its key from pipeline.defs.suggestions
-    # would be circular
-    key=FINAL, deps=[ADJUDICATIONS, DISCREPANCIES, HUMAN, KEYWORD,
-                     dg.AssetKey(["coding", "suggestions"])],
-    group_name="reconciliation", pool="warehouse", kinds={"duckdb"},
-    description="Agreed and adjudicated code applications with provenance (agreed, "
-    "adjudicated, unresolved) and who decided; in a school year with no human coding, the "
-    "meaning-based suggestions stand in (trained_suggestion / zero_shot_suggestion, from "
-    "coding.suggestions), or the keyword coder's codes (keyword) in a year coding.suggestions "
-    "does not cover (e.g. a warehouse without suggestions).",
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(DISCREPANCIES, deps=[HUMAN, KEYWORD, ANSWERS], kinds={"duckdb"},
+                     description="One row per (answer, code) where the two human coders "
+                     "disagree, with the answer text and the keyword coder's evidence."),
+        dg.AssetSpec(FINAL, deps=[HUMAN, KEYWORD, ANSWERS, SUGGESTIONS], kinds={"duckdb"},
+                     description="Agreed and adjudicated code applications with provenance "
+                     "(agreed, adjudicated, unresolved) and who decided (the decisions are read "
+                     "from the adjudication file in <coder sheets>); in a school year with no "
+                     "human coding, the meaning-based suggestions stand in "
+                     "(trained_suggestion / zero_shot_suggestion, from coding.suggestions), or "
+                     "the keyword coder's codes (keyword) in a year coding.suggestions does not "
+                     "cover (e.g. a warehouse without suggestions)."),
+    ],
+    group_name="reconciliation", pool="warehouse", partitions_def=school_years,
     check_specs=[
         dg.AssetCheckSpec("final_codes_valid", asset=FINAL, blocking=True,
                           description="every final code exists in the codebook and every "
@@ -232,43 +234,92 @@ def adjudications(context: dg.AssetExecutionContext, paths: ProjectPaths,
                           description="warns while discrepancies remain undecided"),
     ],
 )
-def final_codes(context: dg.AssetExecutionContext, paths: ProjectPaths,
-                warehouse: Warehouse) -> dg.MaterializeResult:
+def reconcile_year(context: dg.AssetExecutionContext, paths: ProjectPaths,
+                   warehouse: Warehouse):
+    """One school year's discrepancies and final codes, written in one transaction: the
+    warehouse never holds this year's new discrepancies with its old final codes."""
+    year = context.partition_key
     codes = codebook_frame(paths)
     with warehouse.connect(context.log) as con:
-        answers, apps, units, adj, disc = _read(
-            con, "staging.answers", "coding.code_applications", "coding.coder_units",
-            "coding.adjudications", "coding.discrepancies")
-        suggestions, = _read(con, "coding.suggestions")
+        where = {"school_year": year}
+        answers, units, suggestions = (wh.read_frame(con, t, where) for t in (
+            "staging.answers", "coding.coder_units", "coding.suggestions"))
+        apps = wh.read_frame(con, "coding.code_applications", where)
         human = apps[apps["coder_kind"] == "human"]
-        # suggestions where coding.suggestions has the year; else (table not built, or the
-        # year missing from it) the keyword coder stands in
-        standin = reconcile.standin_by_year(
-            suggestions, apps[apps["coder_kind"] == "keyword"], answers)
+        keyword = apps[apps["coder_kind"] == "keyword"]
+        humans = sorted(units["coder"].unique())
+        if len(humans) == 2:
+            disc = reconcile.discrepancies(human, units, answers, keyword, *humans)
+        else:
+            if humans:
+                context.log.warning(f"{year}: discrepancies need exactly two human coders; "
+                                    f"found {humans}")
+            disc = wh.empty_frame("coding.discrepancies")
+        adj = year_adjudications(paths, disc)
+        # suggestions where coding.suggestions has the year; else the keyword coder stands in
+        standin = reconcile.standin_by_year(suggestions, keyword, answers)
         final = reconcile.final_codes(human, units, adj, disc, standin, answers)
-        wh.replace_rows(con, "coding.final_codes", final)
+        wh.replace_many(con, [("coding.discrepancies", disc, where),
+                              ("coding.final_codes", final, where)])
     summary = reconcile.reconciliation_summary(disc, adj, final)
     unknown_codes = final.merge(codes[["framework", "dimension", "code_id"]], how="left",
                                 indicator=True).query("_merge == 'left_only'")
     unknown_answers = final[~final["answer_id"].isin(answers["answer_id"])]
-    return dg.MaterializeResult(
-        metadata={"dagster/row_count": len(final),
-                  **{k: v for k, v in summary.items() if isinstance(v, int)},
-                  "by_provenance": dg.MetadataValue.json(summary["by_provenance"]),
-                  "suggestion_rows_read": len(suggestions)},
-        check_results=[
-            dg.AssetCheckResult(
-                check_name="final_codes_valid", asset_key=FINAL,
-                passed=unknown_codes.empty and unknown_answers.empty,
-                metadata={"unknown_codes": len(unknown_codes),
-                          "unknown_answer_ids": len(unknown_answers)}),
-            dg.AssetCheckResult(
-                check_name="no_unresolved_discrepancies", asset_key=FINAL,
-                passed=summary["n_unresolved"] == 0, severity=dg.AssetCheckSeverity.WARN,
-                metadata={"unresolved": summary["n_unresolved"],
-                          "discrepancies": summary["n_discrepancies"]}),
-        ],
-    )
+    yield dg.MaterializeResult(asset_key=DISCREPANCIES, metadata={
+        "dagster/row_count": len(disc),
+        "by_code": md_table(disc.groupby("code_id").size().sort_values(ascending=False)
+                            .reset_index(name="discrepancies"), 20),
+    })
+    yield dg.MaterializeResult(asset_key=FINAL, metadata={
+        "dagster/row_count": len(final),
+        **{k: v for k, v in summary.items() if isinstance(v, int)},
+        "by_provenance": dg.MetadataValue.json(summary["by_provenance"]),
+        "suggestion_rows_read": len(suggestions)})
+    yield dg.AssetCheckResult(
+        check_name="final_codes_valid", asset_key=FINAL,
+        passed=unknown_codes.empty and unknown_answers.empty,
+        metadata={"unknown_codes": len(unknown_codes),
+                  "unknown_answer_ids": len(unknown_answers)})
+    yield dg.AssetCheckResult(
+        check_name="no_unresolved_discrepancies", asset_key=FINAL,
+        passed=summary["n_unresolved"] == 0, severity=dg.AssetCheckSeverity.WARN,
+        metadata={"unresolved": summary["n_unresolved"],
+                  "discrepancies": summary["n_discrepancies"]})
+
+
+def human_final_codes(con, paths: ProjectPaths, answers: pd.DataFrame) -> pd.DataFrame:
+    """Every year's final codes without a stand-in (agreed, adjudicated, unresolved), computed
+    as `reconcile_year` does from the human applications and the adjudication file, not read
+    from coding.final_codes: the suggestions train on them, and final codes take the
+    suggestions as a stand-in (reading the table would make a cycle)."""
+    apps = wh.read_frame(con, "coding.code_applications", {"coder_kind": "human"})
+    units = wh.read_frame(con, "coding.coder_units")
+    parts = []
+    for year, year_units in units.groupby("school_year"):
+        humans = sorted(year_units["coder"].unique())
+        if len(humans) != 2:
+            continue
+        year_answers = answers[answers["school_year"] == year]
+        human = apps[apps["school_year"] == year]
+        disc = reconcile.discrepancies(human, year_units, year_answers,
+                                       apps.iloc[:0], *humans)
+        no_standin = apps.iloc[:0].assign(provenance=None, decided_by=None)
+        parts.append(reconcile.final_codes(human, year_units, year_adjudications(paths, disc),
+                                           disc, no_standin, year_answers))
+    return (pd.concat(parts, ignore_index=True) if parts
+            else wh.empty_frame("coding.final_codes"))
+
+
+def year_adjudications(paths: ProjectPaths, disc: pd.DataFrame) -> pd.DataFrame:
+    """The adjudication file's rows read against one year's discrepancies, redacted as
+    coding/adjudications writes them (decided_by is the adjudicator as stored there)."""
+    path = dual_coding.first_existing(paths.coder_sheets_dir, dual_coding.ADJUDICATION_NAMES)
+    if path is None or disc.empty:
+        return wh.empty_frame("coding.adjudications")
+    adj, _problems = reconcile.read_adjudications(path, disc)
+    adj = adj[adj["discrepancy_id"].isin(disc["discrepancy_id"])]
+    return dual_coding.redact_columns(adj, Redactor(load_roster(paths.roster_path)),
+                                      ADJUDICATION_TEXT)
 
 
 @dg.asset(
@@ -281,8 +332,8 @@ def keyword_quality(context: dg.AssetExecutionContext, paths: ProjectPaths,
                     warehouse: Warehouse) -> dg.MaterializeResult:
     codes = codebook_frame(paths)
     with warehouse.connect(context.log) as con:
-        apps, units, final = _read(con, "coding.code_applications", "coding.coder_units",
-                                   "coding.final_codes")
+        apps = _select(con, "coding.code_applications", APP_COLUMNS)
+        units, final = _read(con, "coding.coder_units", "coding.final_codes")
         reference = final[final["provenance"].isin(["agreed", "adjudicated"])]
         keyword = apps[apps["coder_kind"] == "keyword"]
         human_units = units.drop_duplicates("answer_id")

@@ -11,14 +11,15 @@ import pandas as pd
 
 from pipeline.core.coding.codebook import codebook_codes_frame, load_codebooks
 from pipeline.core.coding.sheet_writer import write_coder_sheets
-from pipeline.core.reconciliation import reconcile
 from pipeline.core.suggest import quality, stage
 from pipeline.core.suggest.model import ModelError
 from pipeline.core.warehouse import connection as wh
+from pipeline.defs import reconciliation
 from pipeline.defs.checks import md_table, pandera_result
 from pipeline.defs.coding import CODEBOOK, KEYWORD
 from pipeline.defs.ingestion import ANSWERS
-from pipeline.defs.reconciliation import ADJUDICATIONS, DISCREPANCIES, FINAL, HUMAN
+from pipeline.defs.partitions import school_years
+from pipeline.defs.reconciliation import EVERY_YEAR, FINAL, HUMAN
 from pipeline.defs.resources import ProjectPaths, Warehouse
 from pipeline.schemas import SuggestionQuality, Suggestions
 
@@ -38,30 +39,28 @@ class CoderSheetsConfig(dg.Config):
     with_suggestions: bool = False  # blind by default: double coding must stay independent
 
 
-def human_final_codes(con, answers: pd.DataFrame) -> pd.DataFrame:
-    """Agreed and adjudicated codes, computed from the coders' sheets and the adjudications (not
-    read from coding.final_codes, which takes the suggestions as a stand-in: reading it would
-    make a cycle)."""
-    apps, units, adj, disc = (wh.read_frame(con, t) for t in (
-        "coding.code_applications", "coding.coder_units", "coding.adjudications",
-        "coding.discrepancies"))
-    human = apps[apps["coder_kind"] == "human"]
-    no_standin = apps.iloc[:0].assign(provenance=None, decided_by=None)
-    final = reconcile.final_codes(human, units, adj, disc, no_standin, answers)
-    return stage.human_reference(final)
+def human_final_codes(con, paths: ProjectPaths, answers: pd.DataFrame) -> pd.DataFrame:
+    """Agreed and adjudicated codes of every year (pipeline.defs.reconciliation computes them
+    from the coders' sheets and the adjudication file; coding.final_codes takes the suggestions
+    as a stand-in: reading it would make a cycle)."""
+    return stage.human_reference(reconciliation.human_final_codes(con, paths, answers))
 
 
 @dg.asset(
     key=SUGGESTIONS,
-    deps=[ANSWERS, CODEBOOK, HUMAN, DISCREPANCIES, ADJUDICATIONS],
+    # trained on the OTHER years' human codes: every year's coding/human_applications
+    deps=[ANSWERS, CODEBOOK, dg.AssetDep(HUMAN, partition_mapping=EVERY_YEAR)],
     group_name="coding",
+    partitions_def=school_years,
     pool="warehouse",
     kinds={"duckdb", "onnx"},
     description="Codes suggested by meaning for every substantive answer: the offline "
     "sentence-embedding model against each code's definition, examples and keywords "
     "(zero_shot), or, per school year, per-code models trained on the OTHER years' human codes "
     "(trained). One row per suggested (answer, code) with its probability and the sentence "
-    "that carries it. All years in one step: a year's training set is every other year.",
+    "that carries it. One school year per partition; its training set is every other "
+    "year's human codes (a year's refresh does not retrain the other years: they refresh "
+    "with their own partition).",
     check_specs=[
         dg.AssetCheckSpec("suggestions_schema", asset=SUGGESTIONS, blocking=True,
                           description="pandera: coding.suggestions' contract"),
@@ -83,16 +82,22 @@ def suggestions(context: dg.AssetExecutionContext, paths: ProjectPaths,
         zs, problem = None, str(exc)
         context.log.error(f"no suggestions this run: {problem}")
     with warehouse.connect(context.log) as con:
+        year = context.partition_key
         if zs is None:
             rows = wh.empty_frame("coding.suggestions")
         else:
             answers = wh.read_frame(con, "staging.answers")
-            reference = human_final_codes(con, answers)
+            reference = human_final_codes(con, paths, answers)
             units = wh.read_frame(con, "coding.coder_units")
-            rows = stage.all_year_suggestions(zs, answers, reference, units)
+            # stage.all_year_suggestions' loop body, for this partition's year
+            coded = stage.both_coders_saw(units)
+            others = answers[(answers["school_year"] != year) & answers["answer_id"].isin(coded)]
+            train_codes = reference[reference["answer_id"].isin(set(others["answer_id"]))]
+            rows = stage.year_suggestions(zs, answers[answers["school_year"] == year], others,
+                                          train_codes)
         check = pandera_result("suggestions_schema", Suggestions, rows, SUGGESTIONS)
         if check.passed:
-            wh.replace_rows(con, "coding.suggestions", rows)
+            wh.replace_rows(con, "coding.suggestions", rows, {"school_year": year})
     available = dg.AssetCheckResult(
         check_name="suggester_available", asset_key=SUGGESTIONS, passed=zs is not None,
         severity=dg.AssetCheckSeverity.WARN, metadata={"problem": problem or ""})

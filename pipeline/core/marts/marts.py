@@ -16,7 +16,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from pipeline.core.frames import CODE_KEY, require_columns
 
@@ -37,7 +36,9 @@ FREQ_COLUMNS = [
     "level", "school_year", "question_id", "framework", "dimension", "code_id", "label",
     "n_answers", "n_substantive", "rate_per_100", "n_schools", "n_sessions", "coding_source",
 ]
-Z95 = float(stats.norm.ppf(0.975))
+# scipy.stats.norm.ppf(0.975), written out: scipy.stats is imported only where a test runs
+# (importing it costs ~1 s in every process that loads the definitions; a test checks the value)
+Z95 = 1.959963984540054
 
 
 def counted_codes(final_codes: pd.DataFrame) -> pd.DataFrame:
@@ -268,6 +269,8 @@ def two_proportion_test(x1: int, n1: int, x2: int, n2: int) -> tuple[str, float,
     """(test, statistic, p): Pearson chi-square on the 2x2 table without continuity
     correction, or Fisher's exact test (two-sided; statistic = odds ratio) when any expected
     count is below 5."""
+    from scipy import stats
+
     table = np.array([[x1, n1 - x1], [x2, n2 - x2]], dtype=float)
     expected = table.sum(1, keepdims=True) * table.sum(0, keepdims=True) / table.sum()
     if (expected < 5).any():
@@ -361,6 +364,8 @@ def year_over_year(
                                      out["coding_source_b"].iloc[0])
     out["comparable"], out["note"] = comparable, note
     out["p_adjusted"] = np.nan
+    from scipy import stats
+
     for level in out["level"].unique():
         mask = (out["level"] == level) & out["p_value"].notna()
         if mask.any():

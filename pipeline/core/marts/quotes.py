@@ -113,9 +113,25 @@ def _candidates(final_codes, answers, applications, min_chars, max_chars,
     return cand
 
 
+def _contenders(cand: pd.DataFrame, key: list[str], per_code: int) -> pd.DataFrame:
+    """The candidates `_pick` can ever choose (the same picks, far fewer rows at scale).
+
+    Within one code, year and school every candidate shares the "school already quoted" flag,
+    so they are chosen in (tier, evidence, hash) order. A repeat of a better candidate's text
+    there can never be chosen (the better one comes first and then excludes the text); and
+    beyond the 2 x per_code best distinct texts of a school and year none can be reached
+    (per_code picks and per_code excluded texts at most come before it)."""
+    cand = cand.assign(_normq=cand["quote"].map(_norm))
+    cand = cand.sort_values(["tier", "_no_evidence", "_hash"], kind="mergesort")
+    where = [*key, "school_year", "school_id"]
+    cand = cand.drop_duplicates([*where, "_normq"])
+    return cand[cand.groupby(where, dropna=False, sort=False).cumcount() < 2 * per_code]
+
+
 def _pick(group: pd.DataFrame, per_code: int) -> list[dict]:
     remaining = group.sort_values(["tier", "_no_evidence", "_hash"])
-    years = sorted(remaining["school_year"].astype(str).unique())
+    remaining = remaining.assign(_year=remaining["school_year"].astype(str))
+    years = sorted(remaining["_year"].unique())
     schools: set = set()
     texts: set = set()
     picked: list[dict] = []
@@ -123,10 +139,10 @@ def _pick(group: pd.DataFrame, per_code: int) -> list[dict]:
     while len(picked) < per_code and len(remaining):
         year = years[turn % len(years)]
         turn += 1
-        pool = remaining[(remaining["school_year"].astype(str) == year)
-                         & ~remaining["quote"].map(_norm).isin(texts)]
+        fresh = ~remaining["_normq"].isin(texts)
+        pool = remaining[(remaining["_year"] == year) & fresh]
         if pool.empty:
-            if not (~remaining["quote"].map(_norm).isin(texts)).any():
+            if not fresh.any():
                 break
             continue
         new_school = ~pool["school_id"].isin(schools)
@@ -176,6 +192,7 @@ def exemplar_quotes(
     labels = code_labels(codes)
     rows: list[dict] = []
     key = ["question_id", "framework", "dimension", "code_id"]
+    cand = _contenders(cand, key, per_code)
     for _, group in cand.groupby(key, sort=True):
         for rank, row in enumerate(_pick(group, per_code), start=1):
             row["rank"] = rank

@@ -101,40 +101,40 @@ def discrepancies(applications: pd.DataFrame, units: pd.DataFrame, answers: pd.D
     """
     if coder_a == coder_b:
         raise ValueError(f"discrepancies compare two coders, got {coder_a!r} twice")
-    coded = {c: set(units.loc[units["coder"] == c, "answer_id"]) for c in (coder_a, coder_b)}
-    apps = applications[applications["coder"].isin([coder_a, coder_b])]
-    by_key: dict[tuple, set[str]] = {}
-    for row in apps[["answer_id", *CODE_KEY, "coder"]].itertuples(index=False):
-        by_key.setdefault(tuple(row[:4]), set()).add(row.coder)
+    keys = ["answer_id", *CODE_KEY]
+    apps = applications.loc[applications["coder"].isin([coder_a, coder_b]),
+                            [*keys, "coder"]].drop_duplicates()
+    # a code exactly one of the two applied (vectorised: one row per disputed (answer, code))
+    single = apps[apps.groupby(keys, sort=False)["coder"].transform("size") == 1]
+    info = answers[["answer_id", "school_year", "question_id", "answer_text"]] \
+        .drop_duplicates("answer_id")
+    out = single.merge(info, on="answer_id", how="left", indicator=True)
+    if (out["_merge"] == "left_only").any():
+        missing = out.loc[out["_merge"] == "left_only", "answer_id"].iloc[0]
+        raise KeyError(f"answer {missing!r} of a coder's application is not in the answers")
 
-    kw = _keyword_frame(keyword_applications)
-    kw_evidence = {(a, f, c): _matched_texts(e) for a, f, c, e in
-                   zip(kw["answer_id"], kw["framework"], kw["code_id"], kw["evidence"],
-                       strict=True)}
-    info = answers.set_index("answer_id")
+    def decision(coder: str) -> pd.Series:
+        coded = out["answer_id"].isin(set(units.loc[units["coder"] == coder, "answer_id"]))
+        applied = out["coder"] == coder
+        return pd.Series(
+            ["applied" if a else "not applied" if c else "not coded"
+             for a, c in zip(applied, coded, strict=True)], index=out.index, dtype=object)
 
-    def decision(coder: str, answer: str, appliers: set[str]) -> str:
-        if coder in appliers:
-            return "applied"
-        return "not applied" if answer in coded[coder] else "not coded"
-
-    rows = []
-    for (answer, framework, dimension, code_id), appliers in by_key.items():
-        if len(appliers) == 2:
-            continue
-        kw_key = (answer, framework, code_id)
-        rows.append({
-            "discrepancy_id": discrepancy_id(answer, framework, code_id), "answer_id": answer,
-            "school_year": info.at[answer, "school_year"],
-            "question_id": info.at[answer, "question_id"],
-            "framework": framework, "dimension": dimension, "code_id": code_id,
-            "answer_text": info.at[answer, "answer_text"],
-            "coder_a": coder_a, "decision_a": decision(coder_a, answer, appliers),
-            "coder_b": coder_b, "decision_b": decision(coder_b, answer, appliers),
-            "keyword_applied": kw_key in kw_evidence,
-            "keyword_evidence": kw_evidence.get(kw_key, ""),
-        })
-    out = pd.DataFrame(rows, columns=DISCREPANCY_COLUMNS)
+    kw = _keyword_frame(keyword_applications)[["answer_id", "framework", "code_id", "evidence"]]
+    kw = kw.drop_duplicates(["answer_id", "framework", "code_id"], keep="last")
+    out = out.drop(columns="_merge").merge(kw, on=["answer_id", "framework", "code_id"],
+                                           how="left", indicator=True)
+    applied_kw = (out["_merge"] == "both").to_numpy()
+    out = out.assign(
+        discrepancy_id=[discrepancy_id(a, f, c) for a, f, c in
+                        zip(out["answer_id"], out["framework"], out["code_id"], strict=True)],
+        coder_a=coder_a, decision_a=decision(coder_a),
+        coder_b=coder_b, decision_b=decision(coder_b),
+        keyword_applied=applied_kw,
+        keyword_evidence=[_matched_texts(e) if hit else "" for e, hit in
+                          zip(out["evidence"], applied_kw, strict=True)],
+    )
+    out = out.reindex(columns=DISCREPANCY_COLUMNS).astype(object)
     out["keyword_applied"] = out["keyword_applied"].astype(bool)
     return _in_order(out)
 
@@ -532,21 +532,23 @@ def _human_coders(units: pd.DataFrame, discrepancies: pd.DataFrame) -> tuple[str
 def _decided(discrepancies: pd.DataFrame, adjudications: pd.DataFrame) -> pd.DataFrame:
     ok = adjudications[adjudications["accepted"].astype(bool)] if len(adjudications) else \
         adjudications
-    by_id = {d: (dec, who) for d, dec, who in
-             zip(ok.get("discrepancy_id", []), ok.get("decision", []), ok.get("adjudicator", []),
-                 strict=True)}
-    rows = []
-    for d in discrepancies.itertuples(index=False):
-        decision, who = by_id.get(d.discrepancy_id, (None, None))
-        if decision == DO_NOT_APPLY:
-            continue
-        rows.append({"answer_id": d.answer_id, "framework": d.framework,
-                     "dimension": d.dimension, "code_id": d.code_id,
-                     "provenance": "adjudicated" if decision == APPLY else "unresolved",
-                     "decided_by": who if decision == APPLY else None,
-                     "discrepancy_id": d.discrepancy_id})
-    return pd.DataFrame(rows, columns=["answer_id", *CODE_KEY, "provenance", "decided_by",
-                                       "discrepancy_id"])
+    columns = ["answer_id", *CODE_KEY, "provenance", "decided_by", "discrepancy_id"]
+    if discrepancies.empty:
+        return pd.DataFrame(columns=columns)
+    # the last accepted row of an id decides (there is one: conflicting rows are not accepted)
+    last = (ok.drop_duplicates("discrepancy_id", keep="last").set_index("discrepancy_id")
+            if len(ok) else pd.DataFrame(columns=["decision", "adjudicator"]))
+    ids = discrepancies["discrepancy_id"]
+    decision = ids.map(last["decision"]) if len(last) else pd.Series(None, index=ids.index)
+    who = ids.map(last["adjudicator"]) if len(last) else pd.Series(None, index=ids.index)
+    keep = (decision != DO_NOT_APPLY).to_numpy()
+    apply = (decision == APPLY).to_numpy()
+    out = discrepancies.loc[keep, ["answer_id", *CODE_KEY, "discrepancy_id"]].copy()
+    out["provenance"] = pd.Series(apply, index=discrepancies.index)[keep].map(
+        {True: "adjudicated", False: "unresolved"}).astype(object)
+    out["decided_by"] = who[keep].where(pd.Series(apply, index=discrepancies.index)[keep],
+                                        None).astype(object)
+    return out[columns].reset_index(drop=True)
 
 
 def standin_by_year(suggestions: pd.DataFrame, keyword_applications: pd.DataFrame,

@@ -372,7 +372,7 @@ _CODING = (
             c("source_file", "VARCHAR", "human codes: the coder sheet"),
             c("source_row", "INTEGER", "human codes: the sheet's row"),
         ),
-        key=("answer_id", "coder", "framework", "code_id"),
+        key=("answer_id", "coder", "framework", "code_id"), partition="school_year",
     ),
     Table(
         "coding.coder_units", "Which answers each human coder coded (a coder who coded an "
@@ -387,7 +387,7 @@ _CODING = (
             nn("basis", "VARCHAR", "`listed` (the sheet names the answer) or `school year` "
                "(implied by the rule)", allowed=UNIT_BASES),
         ),
-        key=("answer_id", "coder"),
+        key=("answer_id", "coder"), partition="school_year",
     ),
     Table(
         "coding.sheet_quarantine", "Coder-sheet rows that could not be used; fix them in the "
@@ -459,7 +459,7 @@ _CODING = (
             c("keyword_applied", "BOOLEAN", "did the keyword coder apply it"),
             c("keyword_evidence", "VARCHAR", "the keyword coder's matched texts"),
         ),
-        key=("discrepancy_id",),
+        key=("discrepancy_id",), partition="school_year",
     ),
     Table(
         "coding.adjudications", "The filled queue re-imported from `<coder sheets "
@@ -506,7 +506,7 @@ _CODING = (
               "12 hex digits of model_sha256>`, or `keyword coder`"),
             c("discrepancy_id", "VARCHAR", "for adjudicated and unresolved rows"),
         ),
-        key=("answer_id", "framework", "code_id"),
+        key=("answer_id", "framework", "code_id"), partition="school_year",
         notes="Count codes with `where provenance in ('agreed', 'adjudicated', "
         "'trained_suggestion',\n'zero_shot_suggestion', 'keyword')`; human codes only: "
         "`provenance in ('agreed',\n'adjudicated')`.",
@@ -553,7 +553,7 @@ _CODING = (
                "name the suggester in `final_codes.decided_by`)", pattern=SHA256),
             c("codebook_version", "VARCHAR", "the codebook version suggested from"),
         ),
-        key=("answer_id", "code_id"),
+        key=("answer_id", "code_id"), partition="school_year",
     ),
     Table(
         "coding.suggestion_quality", "The suggestions (and, beside them, the keyword coder) "
@@ -621,7 +621,7 @@ def _count_mart(name: str, description: str, grain: tuple[Column, ...], n_school
     )
     key = ("level", "school_year", "question_id", *(g.name for g in grain), "framework",
            "dimension", "code_id")
-    return Table(name, description, cols, key=key)
+    return Table(name, description, cols, key=key, partition="school_year")
 
 
 _MARTS = (

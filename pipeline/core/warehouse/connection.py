@@ -128,28 +128,52 @@ def replace_rows(
     con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, where: dict | None = None
 ) -> int:
     """Delete the rows matching `where` (all rows when None), insert `frame`; one transaction."""
-    ensure_tables(con, [table])
-    cols = table_columns(con, table)
-    missing = [c for c in cols if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{table}: frame lacks column(s) {', '.join(missing)}")
+    return replace_many(con, [(table, frame, where)])[table]
+
+
+def replace_many(
+    con: duckdb.DuckDBPyConnection,
+    writes: list[tuple[str, pd.DataFrame, dict | None]],
+    after: Callable[[duckdb.DuckDBPyConnection], object] | None = None,
+) -> dict[str, int]:
+    """`replace_rows` for several (table, frame, where) slices in ONE transaction, then
+    `after(con)` (e.g. re-creating views) inside it too: a reader, and a run killed half-way,
+    see every slice old or every slice new, never a mix. Returns rows written per table."""
+    tables = list(dict.fromkeys(t for t, _, _ in writes))
+    ensure_tables(con, tables)
+    cols = {t: table_columns(con, t) for t in tables}
+    for table, frame, _ in writes:
+        missing = [c for c in cols[table] if c not in frame.columns]
+        if missing:
+            raise ValueError(f"{table}: frame lacks column(s) {', '.join(missing)}")
     con.execute("begin transaction")
     try:
-        if where:
-            clause = " and ".join(f'"{k}" = ?' for k in where)
-            con.execute(f"delete from {table} where {clause}", list(where.values()))
-        else:
-            con.execute(f"delete from {table}")
-        if len(frame):
-            con.register("_incoming", frame[cols])
-            quoted = ", ".join(f'"{c}"' for c in cols)
-            con.execute(f"insert into {table} ({quoted}) select {quoted} from _incoming")
-            con.unregister("_incoming")
+        for table, frame, where in writes:
+            _replace_slice(con, table, cols[table], frame, where)
+        if after is not None:
+            after(con)
         con.execute("commit")
-    except Exception:
+    except BaseException:
         con.execute("rollback")
         raise
-    return len(frame)
+    counts: dict[str, int] = {}
+    for table, frame, _ in writes:
+        counts[table] = counts.get(table, 0) + len(frame)
+    return counts
+
+
+def _replace_slice(con, table: str, cols: list[str], frame: pd.DataFrame,
+                   where: dict | None) -> None:
+    if where:
+        clause = " and ".join(f'"{k}" = ?' for k in where)
+        con.execute(f"delete from {table} where {clause}", list(where.values()))
+    else:
+        con.execute(f"delete from {table}")
+    if len(frame):
+        con.register("_incoming", frame[cols])
+        quoted = ", ".join(f'"{c}"' for c in cols)
+        con.execute(f"insert into {table} ({quoted}) select {quoted} from _incoming")
+        con.unregister("_incoming")
 
 
 def read_frame(

@@ -1,0 +1,228 @@
+"""Benchmark: the whole pipeline at N answers, then the refresh after one new session's export.
+
+    .venv/bin/python bench/pipeline.py --answers 100000 [--seed 2024] [--keep DIR]
+
+1. Generates the data in a child process (not timed): `tools.sample.synth` with N answers
+   (two school years, 4 + 9 sessions), the two coders' sheets and the filled adjudication
+   file for them (`tools.sample.synth_coding`, scaled with N), and one more session's export
+   for the latest year (session 10, about 1/9 of that year's answers: the sessions of a second
+   sample with another seed, renumbered).
+2. Full run: what `survey-pipeline run` does (`pipeline.runner`: shared inputs, each school
+   year's partitions in waves, all years; in-process executor) into a temporary warehouse.
+3. Incremental: session 10 is dropped into the latest year's landing folder and what the
+   landing sensor plus the all-years automation would refresh is run: that year's partitioned
+   assets (the sensor's `school_year_refresh` job), then the unpartitioned assets downstream of
+   them (`all_years_automation`: deps updated).
+
+Prints the wall time of every step of every run (from the run's STEP_START / STEP_SUCCESS
+events), the totals, the peak RSS of this process (the pipeline only: generation runs in a
+child) and a last line
+`answers=... full_s=... incremental_s=... incremental_ratio=... peak_mb=...`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+NEW_SESSION = 10
+
+GENERATE = """
+import sys
+from pathlib import Path
+from tools.sample.synth import generate_sample
+from tools.sample.synth_coding import generate_coding_sample
+out, extra, n, seed, codebooks = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), \
+    int(sys.argv[4]), Path(sys.argv[5])
+generate_sample(out, n, seed)
+generate_coding_sample(out, codebooks, seed)
+# the new session: a second sample's latest year (another seed), about 1/9 of that year
+generate_sample(extra, max(10, round(n / 9)), seed + 1)
+"""
+
+
+def generate(root: Path, n: int, seed: int) -> tuple[Path, Path]:
+    sample, extra = root / "sample", root / "extra"
+    subprocess.run([sys.executable, "-c", GENERATE, str(sample), str(extra), str(n), str(seed),
+                    str(ROOT / "codebooks")], check=True, cwd=ROOT)
+    return sample, extra
+
+
+def latest_year(landing: Path) -> str:
+    return sorted(p.name for p in landing.iterdir() if (p / "mapping.yaml").exists())[-1]
+
+
+def new_session_export(extra: Path, year: str) -> bytes:
+    """Every session of the second sample's `year` as one Qualtrics export of session 10
+    (three header rows; SessionNumber rewritten; response ids made distinct)."""
+    files = sorted((extra / "landing" / year).glob("session-*.csv"))
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\r\n")
+    for i, path in enumerate(files):
+        rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"), newline="")))
+        header, data = rows[:3], rows[3:]
+        session_col = header[0].index("SessionNumber")
+        id_col = header[0].index("ResponseId")
+        if i == 0:
+            writer.writerows(header)
+        for row in data:
+            row[session_col] = str(NEW_SESSION)
+            row[id_col] = row[id_col] + "n"
+            writer.writerow(row)
+    return out.getvalue().encode("utf-8")
+
+
+def step_times(instance, run_id: str) -> dict[str, float]:
+    import dagster as dg
+
+    starts, seconds = {}, {}
+    for entry in instance.all_logs(run_id, of_type={dg.DagsterEventType.STEP_START,
+                                                    dg.DagsterEventType.STEP_SUCCESS,
+                                                    dg.DagsterEventType.STEP_FAILURE}):
+        key = entry.step_key
+        if entry.dagster_event_type == dg.DagsterEventType.STEP_START:
+            starts[key] = entry.timestamp
+        elif key in starts:
+            seconds[key] = entry.timestamp - starts[key]
+    return seconds
+
+
+def materialise(defs, instance, resources, selection, partition=None):
+    import dagster as dg
+
+    repo = defs.get_repository_def()
+    assets = list({id(a): a for a in [*repo.assets_defs_by_key.values(),
+                                      *repo.asset_checks_defs_by_key.values()]}.values())
+    t0 = time.perf_counter()
+    # the resources are bound to the assets by build_defs
+    result = dg.materialize(assets, instance=instance, selection=selection,
+                            partition_key=partition, raise_on_error=False,
+                            run_config={"loggers": {"console": {"config": {
+                                "log_level": "WARNING"}}}})
+    return result, time.perf_counter() - t0
+
+
+def print_steps(label: str, runs: list[tuple[str, object, float]], instance) -> dict[str, float]:
+    """One line per step: run label, step, seconds. Returns step -> seconds summed."""
+    total = defaultdict(float)
+    print(f"\n{label}")
+    print(f"{'run':<22} {'step':<44} {'seconds':>8}")
+    for run_label, result, wall in runs:
+        steps = step_times(instance, result.run_id)
+        for step, sec in sorted(steps.items(), key=lambda kv: -kv[1]):
+            print(f"{run_label:<22} {step:<44} {sec:8.2f}")
+            total[step] += sec
+        print(f"{run_label:<22} {'(run wall time, incl. start-up)':<44} {wall:8.2f}"
+              f"{'' if result.success else '  FAILED'}")
+    return total
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--answers", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument("--keep", type=Path, help="work in this folder and keep it (a second "
+                        "run with the same folder, N and seed reuses the generated data)")
+    args = parser.parse_args(argv)
+
+    root = args.keep or Path(tempfile.mkdtemp(prefix="bench_pipeline_"))
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        t0 = time.perf_counter()
+        marker = root / f"generated-{args.answers}-{args.seed}"
+        if marker.exists():  # --keep DIR of an earlier run: same data, a fresh warehouse
+            sample, extra = root / "sample", root / "extra"
+            for stale in (root / "survey.duckdb", root / "survey.duckdb.wal"):
+                stale.unlink(missing_ok=True)
+            shutil.rmtree(root / "reports", ignore_errors=True)
+            for late in (sample / "landing").glob(f"*/session-{NEW_SESSION:02d}.csv"):
+                late.unlink()
+            print(f"reusing the data generated in {root}")
+        else:
+            sample, extra = generate(root, args.answers, args.seed)
+            marker.touch()
+            print(f"generated {args.answers:,} answers, sheets and adjudications in "
+                  f"{time.perf_counter() - t0:.1f} s (child process, not counted)")
+        os.environ.setdefault("SURVEY_CACHE_DIR", str(root / "cache"))
+
+        import dagster as dg
+
+        from pipeline.definitions import build_defs
+        from pipeline.defs.resources import ProjectPaths, Warehouse
+        from pipeline.runner import partition_waves, run_order, sync_partitions
+
+        resources = {
+            "paths": ProjectPaths(landing_dir=str(sample / "landing"),
+                                  roster_path=str(sample / "roster.csv"),
+                                  codebook_dir=str(ROOT / "codebooks"),
+                                  coder_sheets_dir=str(sample / "coding"),
+                                  reports_dir=str(root / "reports"), pseudonym_salt="bench"),
+            "warehouse": Warehouse(path=str(root / "survey.duckdb")),
+        }
+        defs = build_defs(resources)
+        instance = dg.DagsterInstance.ephemeral()
+        landing = sample / "landing"
+        years = sorted(p.name for p in landing.iterdir() if (p / "mapping.yaml").exists())
+        sync_partitions(instance, years)
+        before, partitioned, after = run_order(defs.get_repository_def().asset_graph)
+
+        full = []
+        t_full = time.perf_counter()
+        if before:
+            full.append(("shared inputs", *materialise(defs, instance, resources, before)))
+        for i, wave in enumerate(partition_waves(defs.get_repository_def().asset_graph,
+                                                 partitioned)):
+            for year in years:
+                full.append((f"{year} wave {i + 1}",
+                             *materialise(defs, instance, resources, wave, year)))
+        full.append(("all years", *materialise(defs, instance, resources, after)))
+        full_s = time.perf_counter() - t_full
+
+        year = latest_year(landing)
+        (landing / year / f"session-{NEW_SESSION:02d}.csv").write_bytes(
+            new_session_export(extra, year))
+        incremental = []
+        t_inc = time.perf_counter()
+        incremental.append((f"{year} (sensor)",
+                            *materialise(defs, instance, resources, partitioned, year)))
+        incremental.append(("all years (automation)",
+                            *materialise(defs, instance, resources, after)))
+        inc_s = time.perf_counter() - t_inc
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+        print_steps(f"full run: {full_s:.1f} s", full, instance)
+        print_steps(f"incremental refresh (session {NEW_SESSION} of {year}): {inc_s:.1f} s",
+                    incremental, instance)
+        failed = [label for label, r, _ in full + incremental if not r.success]
+        if failed:
+            print(f"\nFAILED runs: {failed}")
+        import duckdb
+
+        con = duckdb.connect(str(root / "survey.duckdb"), read_only=True)
+        n_staged = con.execute("select count(*) from staging.answers").fetchone()[0]
+        con.close()
+        print(f"\nstaged answers after the refresh: {n_staged:,}")
+        print(f"answers={args.answers} full_s={full_s:.1f} incremental_s={inc_s:.1f} "
+              f"incremental_ratio={inc_s / full_s:.3f} peak_mb={peak_mb:.0f}")
+        return 1 if failed else 0
+    finally:
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

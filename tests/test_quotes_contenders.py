@@ -1,0 +1,88 @@
+"""The quote picker on its contenders only (`quotes._contenders`) chooses exactly what it chose
+on every candidate: random final codes with many schools, repeated texts (also across schools
+and years), mixed provenance and evidence, per_code 1..5, against the picker before the change
+(its loop kept here as the reference)."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pandas as pd
+import pytest
+
+from pipeline.core.marts import quotes
+
+TEXTS = ["Our coach really helped the team plan the next unit together.",
+         "We finally had enough time to look at the student data as a group.",
+         "The session was well organised and everyone had a voice today.",
+         "More time to practise the new routines would help us a lot.",
+         "Our [External Coach name] listened and gave us concrete next steps."]
+
+
+def reference_pick(group: pd.DataFrame, per_code: int) -> list[dict]:
+    """quotes._pick before the contenders (commit ba3015b)."""
+    remaining = group.sort_values(["tier", "_no_evidence", "_hash"])
+    years = sorted(remaining["school_year"].astype(str).unique())
+    schools: set = set()
+    texts: set = set()
+    picked: list[dict] = []
+    turn = 0
+    while len(picked) < per_code and len(remaining):
+        year = years[turn % len(years)]
+        turn += 1
+        pool = remaining[(remaining["school_year"].astype(str) == year)
+                         & ~remaining["quote"].map(quotes._norm).isin(texts)]
+        if pool.empty:
+            if not (~remaining["quote"].map(quotes._norm).isin(texts)).any():
+                break
+            continue
+        new_school = ~pool["school_id"].isin(schools)
+        order = ["tier", "_old", "_no_evidence", "_hash"]
+        best = pool.assign(_old=~new_school).sort_values(order).iloc[0]
+        row = best.to_dict()
+        row["reason"] = quotes._reason(row, bool(new_school.loc[best.name]),
+                                       (turn - 1) // len(years))
+        picked.append(row)
+        schools.add(row["school_id"])
+        texts.add(quotes._norm(row["quote"]))
+        remaining = remaining.drop(index=best.name)
+    return picked
+
+
+def random_inputs(seed: int, n: int = 1500):
+    rng = random.Random(seed)
+    answers, final, apps = [], [], []
+    for i in range(n):
+        aid = f"A{i:012x}"
+        text = rng.choice(TEXTS) + ("" if rng.random() < 0.6 else f" Week {rng.randint(1, 40)}.")
+        if rng.random() < 0.2:
+            text = "  " + text.upper() + " "  # same text once normalised
+        answers.append({"answer_id": aid, "school_year": rng.choice(["2020-21", "2023-24"]),
+                        "question_id": rng.choice(["worked", "improve"]),
+                        "session_number": rng.randint(1, 9),
+                        "school_id": rng.choice([f"S{k}" for k in range(12)] + [None]),
+                        "answer_text": text, "non_substantive": rng.random() < 0.05})
+        for code in rng.sample(["collaboration", "time_allocated", "data_use"], 2):
+            prov = rng.choice(["agreed", "agreed", "adjudicated", "keyword", "unresolved"])
+            final.append({"answer_id": aid, "school_year": answers[-1]["school_year"],
+                          "question_id": answers[-1]["question_id"], "framework": "scale",
+                          "dimension": "depth", "code_id": code, "provenance": prov,
+                          "decided_by": "a+b"})
+            if rng.random() < 0.5:
+                word = text.strip().split()[1]
+                apps.append({"answer_id": aid, "coder": "keyword", "framework": "scale",
+                             "dimension": "depth", "code_id": code,
+                             "evidence": json.dumps([{"matched_text": word}])})
+    return pd.DataFrame(answers), pd.DataFrame(final), pd.DataFrame(apps)
+
+
+@pytest.mark.parametrize("seed,per_code", [(0, 5), (1, 1), (2, 3), (3, 5)])
+def test_contenders_pick_what_every_candidate_picked(seed, per_code, monkeypatch):
+    answers, final, apps = random_inputs(seed)
+    got = quotes.exemplar_quotes(final, answers, apps, per_code=per_code)
+    monkeypatch.setattr(quotes, "_contenders", lambda cand, key, per_code: cand)
+    monkeypatch.setattr(quotes, "_pick", reference_pick)
+    want = quotes.exemplar_quotes(final, answers, apps, per_code=per_code)
+    pd.testing.assert_frame_equal(got, want)
+    assert len(got) == 6 * per_code  # 2 questions x 3 codes, each with plenty of candidates

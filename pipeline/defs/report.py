@@ -4,6 +4,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from pipeline.core.files import atomic_write_text
 from pipeline.core.marts import marts
 from pipeline.core.privacy.name_scan import NameScanner
 from pipeline.core.privacy.redact import load_roster
@@ -74,7 +75,7 @@ def findings_report(context: dg.AssetExecutionContext, config: ReportConfig,
         if found:
             path.unlink(missing_ok=True)
         else:
-            path.write_text(text, encoding="utf-8")
+            atomic_write_text(path, text)
             metadata[path.suffix.lstrip(".")] = dg.MetadataValue.path(str(path))
     if not found:
         metadata["summary"] = dg.MetadataValue.md(md[:3000])

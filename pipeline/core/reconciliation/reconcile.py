@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.core.coding.coder_sheets import norm_key, read_tables
+from pipeline.core.files import atomic_path
 from pipeline.core.frames import CODE_KEY
 from pipeline.core.ingest.ids import QUESTION_IDS
 
@@ -194,9 +195,11 @@ def write_queue(discrepancies: pd.DataFrame, xlsx_path: str | Path | None,
     """
     q = queue_frame(discrepancies, existing_adjudications)
     if xlsx_path is not None:
-        _write_xlsx(q, Path(xlsx_path))
+        with atomic_path(xlsx_path) as tmp:   # a crash leaves the previous file, never 0 bytes
+            _write_xlsx(q, tmp)
     if csv_path is not None:
-        write_queue_csv(q, Path(csv_path))
+        with atomic_path(csv_path) as tmp:
+            write_queue_csv(q, tmp)
     status = q["status"]
     return {"n_rows": len(q), "n_open": int((status == "open").sum()),
             "n_decided": int((status == "decided").sum()),

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline.core.files import atomic_write_text
 from pipeline.core.ingest.ids import QUESTION_TEXT
 from pipeline.core.marts.marts import machine_coded, suppress_small_cells
 from pipeline.core.report import svg
@@ -766,6 +767,6 @@ def write_report(inputs: ReportInputs, directory: str | Path) -> tuple[Path, Pat
     out.mkdir(parents=True, exist_ok=True)
     html, markdown = render_report(inputs)
     html_path, md_path = out / "findings.html", out / "findings.md"
-    html_path.write_text(html, encoding="utf-8")
-    md_path.write_text(markdown, encoding="utf-8")
+    atomic_write_text(html_path, html)
+    atomic_write_text(md_path, markdown)
     return html_path, md_path

@@ -8,6 +8,7 @@ from pipeline.defs import (
     contracts,
     ingestion,
     marts,
+    publish,
     reconciliation,
     report,
     suggestions,
@@ -17,9 +18,11 @@ from pipeline.defs.resources import default_resources
 
 def build_defs(resources: dict | None = None) -> dg.Definitions:
     """`resources` overrides the defaults (tests point them at a temporary warehouse)."""
+    assets = dg.load_assets_from_modules([ingestion, coding, reconciliation, suggestions, marts,
+                                          report])
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([ingestion, coding, reconciliation, suggestions, marts,
-                                                report]),
+        # the published copy for analysts: last, depending on every other asset
+        assets=[*assets, publish.published_warehouse_asset(assets, contracts.checks)],
         asset_checks=contracts.checks,
         jobs=automation.jobs,
         sensors=automation.sensors,

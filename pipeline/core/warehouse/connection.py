@@ -32,10 +32,17 @@ class WarehouseLockedError(RuntimeError):
 _HOLDER = re.compile(r"lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
 
 
+_WAIT_HOLDER = re.compile(r"\(held by (?P<holder>PID \d+ \(.+\))\)$")
+
+
 def lock_holder(message: str) -> str | None:
-    """'PID 859 (/usr/bin/python3.11)' from DuckDB's lock error, or None."""
+    """'PID 859 (/usr/bin/python3.11)' from DuckDB's lock error or from a wait message of
+    `connect`, or None."""
     m = _HOLDER.search(message)
-    return f"PID {m['pid']} ({m['program']})" if m else None
+    if m:
+        return f"PID {m['pid']} ({m['program']})"
+    m = _WAIT_HOLDER.search(message)
+    return m["holder"] if m else None
 
 
 def register_table(name: str, columns_sql: str) -> None:

@@ -78,11 +78,13 @@ EXPECTED_GRAPH: dict[str, tuple[set[str], set[str]]] = {
                           "marts/exemplar_quotes", "coding/agreement",
                           "coding/keyword_quality", "coding/final_codes",
                           "coding/suggestion_quality"}, {"no_roster_names_in_report"}),
+    # publishing: the read-only copy for analysts, after every sink of the graph
+    "warehouse/published": ({"reports/findings", "coding/next_cycle_coder_sheets"}, set()),
 }
 EXPECTED_GROUPS = {"raw/survey_rows": "ingestion", "staging/answers": "ingestion",
                    "coding/keyword_applications": "coding",
                    "coding/final_codes": "reconciliation", "marts/code_frequencies": "marts",
-                   "reports/findings": "report"}
+                   "reports/findings": "report", "warehouse/published": "publish"}
 PARTITIONED = {"raw/survey_rows", "staging/answers", "coding/keyword_applications"}
 
 ASSET_GRAPH_QUERY = """

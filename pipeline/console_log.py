@@ -44,7 +44,7 @@ class BriefFormatter(logging.Formatter):
         return super().format(record)
 
 
-@dg.logger(config_schema={"log_level": dg.Field(str, default_value="INFO"),
+@dg.logger(config_schema={"log_level": dg.Field(str, default_value="DEBUG"),
                           "name": dg.Field(str, default_value="dagster")},
            description="Dagster's console format; a failed step in one line, no trace")
 def brief_console_logger(init_context: dg.InitLoggerContext) -> logging.Logger:

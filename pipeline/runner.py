@@ -107,7 +107,7 @@ def materialize_all(
         stopped = lock_failure(result)
         return stopped is None
 
-    def go_on() -> bool:
+    def run_in_order() -> bool:
         if before:
             echo(f"materialising {len(before)} shared inputs")
             if not run(before):
@@ -126,7 +126,7 @@ def materialize_all(
             run(selection)
         return True
 
-    go_on()
+    run_in_order()
     evaluations = [e for r in results for e in r.get_asset_check_evaluations() if not e.passed]
 
     def names(severity):

@@ -16,7 +16,7 @@ SLOW_MODULES = {
     "test_privacy_sheets", "test_sample_end_to_end", "test_suggest", "test_suggest_assets",
     "test_warehouse_lock", "test_webserver", "test_asset_graph", "test_jupyter_ux",
     "test_synth_coding", "test_matcher_batch", "test_cli_code", "test_coder_sheets",
-    "test_run_recovery", "test_published_readers", "test_crash_recovery",
+    "test_run_recovery", "test_published_readers", "test_crash_recovery", "test_publish_asset",
 }
 BROWSER_MODULES = {"test_ui_browser", "test_report_browser"}
 

@@ -34,26 +34,53 @@ def blocking_checks(assets: Sequence[dg.AssetsDefinition],
     return {s.key: partitions.get(s.asset_key) for s in specs if s.blocking}
 
 
+HISTORY = 500   # check executions read per partitioned check to find each year's latest
+
+
+def latest_check_statuses(instance: dg.DagsterInstance, checks: dict) -> dict:
+    """(check key, school year or None) -> status of the latest execution. The instance keeps
+    one history per check, not per partition: a partitioned asset's executions are told apart
+    by their run's partition tag."""
+    storage = instance.event_log_storage
+    history = {key: storage.get_asset_check_execution_history(
+        key, limit=1 if partitions_def is None else HISTORY)
+        for key, partitions_def in checks.items()}     # newest first
+    run_ids = list({r.run_id for key, records in history.items() if checks[key] is not None
+                    for r in records})
+    partition_of = {rec.dagster_run.run_id: rec.dagster_run.tags.get("dagster/partition")
+                    for rec in instance.get_run_records(dg.RunsFilter(run_ids=run_ids))} \
+        if run_ids else {}
+    latest = {}
+    for key, records in history.items():
+        for record in records:
+            partition = None if checks[key] is None else \
+                record.partition or partition_of.get(record.run_id)
+            latest.setdefault((key, partition), record.status)
+    return latest
+
+
 def unpassed_blocking_checks(instance: dg.DagsterInstance, checks: dict) -> list[str]:
-    """Blocking checks whose latest evaluation (per current school year for partitioned
-    assets) failed or did not complete (its step failed or was skipped). Checks never run are
-    not counted: a check added since the last refresh runs in the next one."""
+    """Blocking checks whose latest execution (per current school year for partitioned
+    assets) failed or did not complete (its step failed, was skipped or was killed). Checks
+    never run are not counted: a check added since the last refresh runs in the next one."""
+    live = {}
     bad = []
-    infos = instance.event_log_storage.get_asset_check_partition_info(list(checks))
-    for info in sorted(infos, key=lambda i: (i.check_key.to_user_string(), i.partition_key or "")):
-        partitions_def = checks.get(info.check_key)
-        if info.partition_key is not None and partitions_def is not None and \
-                info.partition_key not in partitions_def.get_partition_keys(
-                    dynamic_partitions_store=instance):
-            continue   # a retired year
-        status = info.latest_execution_status
+    for (key, partition), status in sorted(latest_check_statuses(instance, checks).items(),
+                                           key=lambda kv: (kv[0][0].to_user_string(),
+                                                           kv[0][1] or "")):
+        partitions_def = checks[key]
+        if partition is not None and partitions_def is not None:
+            if id(partitions_def) not in live:
+                live[id(partitions_def)] = set(partitions_def.get_partition_keys(
+                    dynamic_partitions_store=instance))
+            if partition not in live[id(partitions_def)]:
+                continue   # a retired year
         if status == AssetCheckExecutionRecordStatus.SUCCEEDED:
             continue
-        where = f" [{info.partition_key}]" if info.partition_key else ""
+        where = f" [{partition}]" if partition else ""
         outcome = "failed" if status == AssetCheckExecutionRecordStatus.FAILED else \
             "did not complete"
-        bad.append(f"{info.check_key.asset_key.to_user_string()}:{info.check_key.name}{where} "
-                   f"{outcome}")
+        bad.append(f"{key.asset_key.to_user_string()}:{key.name}{where} {outcome}")
     return bad
 
 

@@ -82,16 +82,35 @@ def run_raw(root: Path, wait_seconds: float) -> tuple[dg.ExecuteInProcessResult,
 
 @pytest.mark.parametrize("read_only", [False, True], ids=["rw-session", "readonly-session"])
 def test_run_waits_for_an_analyst_session_and_succeeds_once_it_closes(tiny_landing: Path,
-                                                                      read_only: bool):
+                                                                      read_only: bool,
+                                                                      monkeypatch):
     path = existing_warehouse(tiny_landing)
+    waited = threading.Event()
+    connect = wh.connect
+
+    def connect_and_tell(*args, on_wait=None, **kwargs):
+        def tell(message):
+            waited.set()
+            if on_wait:
+                on_wait(message)
+        return connect(*args, on_wait=tell, **kwargs)
+
+    # the session closes once the step has waited (whenever it starts on a busy machine)
+    monkeypatch.setattr(wh, "connect", connect_and_tell)
+
+    def close_once_the_run_waits(session):
+        waited.wait(60)
+        time.sleep(1.0)
+        close_session(session)
+
     with analyst_session(path, read_only) as session:
-        timer = threading.Timer(2.0, close_session, args=[session])
-        timer.start()
-        result, elapsed, logs = run_raw(tiny_landing, wait_seconds=30)
-        timer.join()
+        closer = threading.Thread(target=close_once_the_run_waits, args=[session])
+        closer.start()
+        result, elapsed, logs = run_raw(tiny_landing, wait_seconds=90)
+        closer.join()
         assert session.stdout.readline().strip() == "released"
     assert result.success
-    assert elapsed >= 1.5
+    assert elapsed >= 1.0
     waits = [m for m in logs if "is locked by another process; retrying" in m]
     assert waits, "the run should log each wait"
     with duckdb.connect(str(path), read_only=True) as con:

@@ -14,7 +14,8 @@ from pipeline.cli import app
 
 def _config_errors() -> tuple[type[BaseException], ...]:
     """The core's one-line configuration errors (a bad mapping, an unreadable export), when
-    raised outside a Dagster step (inside one they fail the step: runner.step_errors)."""
+    raised outside a Dagster step (inside one they fail the step, and pipeline/console_log.py
+    prints that failure in one line)."""
     from pipeline.core.ingest.exports import ExportReadError
     from pipeline.core.ingest.mapping import MappingError
 
@@ -98,8 +99,9 @@ def _run(log_level: str, settings):
     typer.echo(f"done: {len(summary.years)} school year(s) {', '.join(summary.years)} -> "
                f"{settings.warehouse_path()}")
     if summary.published:
-        from pipeline.defs.resources import default_resources
+        from pipeline.core.warehouse.publish import published_paths
+        from pipeline.defs.resources import Warehouse
 
-        typer.echo(f"published: {default_resources()['warehouse'].published_path()}"
-                   "/survey.duckdb (analysts open this copy)")
+        copy, _ = published_paths(Warehouse(path=settings.warehouse_path()).published_path())
+        typer.echo(f"published: {copy} (analysts open this copy)")
     return summary

@@ -58,4 +58,4 @@ sample: $(STAMP)
 	$(BIN)/python -m tools.sample.synth --out data/sample
 
 clean:
-	rm -rf warehouse/survey.duckdb reports
+	rm -rf warehouse/survey.duckdb warehouse/published reports

@@ -9,6 +9,7 @@ from pipeline.defs import (
     exchange,
     ingestion,
     marts,
+    publish,
     reconciliation,
     report,
     suggestions,
@@ -18,9 +19,11 @@ from pipeline.defs.resources import default_resources
 
 def build_defs(resources: dict | None = None) -> dg.Definitions:
     """`resources` overrides the defaults (tests point them at a temporary warehouse)."""
+    assets = dg.load_assets_from_modules([ingestion, coding, reconciliation, suggestions, marts,
+                                          report, exchange])
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([ingestion, coding, reconciliation, suggestions, marts,
-                                                report, exchange]),
+        # the published copy for analysts: last, depending on every other asset
+        assets=[*assets, publish.published_warehouse_asset(assets, contracts.checks)],
         asset_checks=contracts.checks,
         jobs=automation.jobs,
         sensors=automation.sensors,

@@ -33,6 +33,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline.core.files import atomic_write_text
+
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 ERROR, WARN = "error", "warn"
@@ -265,10 +267,9 @@ def write_docs_index(docs_dir: Path) -> Path:
     items = "\n".join(f'<li><a href="{html.escape(name)}/index.html">{html.escape(name)}</a></li>'
                       for name in sites)
     index = docs_dir / "index.html"
-    index.write_text("<!doctype html><meta charset=utf-8><title>Data Docs</title>\n"
+    atomic_write_text(index, "<!doctype html><meta charset=utf-8><title>Data Docs</title>\n"
                      "<h1>Great Expectations Data Docs</h1>\n"
-                     f"<p>One site per suite and school year (latest run).</p>\n<ul>\n{items}\n</ul>\n",
-                     encoding="utf-8")
+                      f"<p>One site per suite and school year (latest run).</p>\n<ul>\n{items}\n</ul>\n")
     return index
 
 

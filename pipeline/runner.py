@@ -12,8 +12,11 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from pipeline.console_log import brief_console_logger
 from pipeline.core.ingest.raw import school_years
 from pipeline.defs.partitions import school_years as school_year_partitions
+from pipeline.defs.publish import PUBLISHED
+from pipeline.run_recovery import release_dead_runs, run_tags
 
 
 @dataclass
@@ -23,6 +26,8 @@ class RunSummary:
     success: bool
     failed_checks: list[str]
     warnings: list[str]
+    published: bool = False          # warehouse/published was refreshed by this command
+    stopped: str | None = None       # why later internal runs were not started
 
 
 def instance_for_cli() -> dg.DagsterInstance:
@@ -96,8 +101,14 @@ def materialize_all(
     echo: Callable[[str], None] = print,
     log_level: str | None = None,
 ) -> RunSummary:
-    """`log_level` ("INFO", "WARNING"...) quiets Dagster's console logger (default: DEBUG)."""
+    """`log_level` ("INFO", "WARNING"...) quiets Dagster's console logger (default: DEBUG).
+
+    Internal runs: shared inputs, each school year, then the all-years assets, whose last,
+    `warehouse/published`, is left out unless every earlier run succeeded. A run that failed
+    because another process held the warehouse stops the command: later runs would only wait
+    for the same lock again."""
     instance = instance or instance_for_cli()
+    release_dead_runs(instance, echo)
     years = school_years(landing_dir)
     sync_partitions(instance, years)
     repo = defs.get_repository_def()
@@ -109,31 +120,77 @@ def materialize_all(
     before, partitioned, after = run_order(graph)
     resources = resources if resources is not None else {}
     results = []
+    tags = run_tags()
+    stopped = None
 
     run_config = ({"loggers": {"console": {"config": {"log_level": log_level}}}}
                   if log_level else None)
 
-    def run(selection, **kwargs):
-        results.append(dg.materialize(assets, instance=instance, resources=resources,
-                                      selection=selection, raise_on_error=False,
-                                      run_config=run_config, **kwargs))
+    def run(selection, **kwargs) -> bool:
+        """Run; False when the command must stop (the warehouse is held by another process)."""
+        nonlocal stopped
+        result = _materialize(assets, instance=instance, resources=resources,
+                              selection=selection, run_config=run_config, tags=tags, **kwargs)
+        results.append(result)
+        stopped = lock_failure(result)
+        return stopped is None
 
-    if before:
-        echo(f"materialising {len(before)} shared inputs")
-        run(before)
-    for wave in partition_waves(graph, partitioned):
-        for year in years:
-            echo(f"materialising school year {year}: {len(wave)} partitioned assets")
-            run(wave, partition_key=year)
-    if after:
-        echo(f"materialising {len(after)} all-years assets")
-        run(after)
+    def run_in_order() -> bool:
+        if before:
+            echo(f"materialising {len(before)} shared inputs")
+            if not run(before):
+                return False
+        for wave in partition_waves(graph, partitioned):
+            for year in years:
+                echo(f"materialising school year {year}: {len(wave)} partitioned assets")
+                if not run(wave, partition_key=year):
+                    return False
+        if after:
+            selection = after
+            if PUBLISHED in after and not all(r.success for r in results):
+                selection = [k for k in after if k != PUBLISHED]
+                echo("not publishing warehouse/published (an earlier run failed): analysts "
+                     "keep the previous copy")
+            echo(f"materialising {len(selection)} all-years assets")
+            run(selection)
+        return True
+
+    run_in_order()
     evaluations = [e for r in results for e in r.get_asset_check_evaluations() if not e.passed]
 
     def names(severity):
         return sorted({f"{e.asset_key.to_user_string()}:{e.check_name}" for e in evaluations
                        if e.severity == severity})
 
+    published = any(e.asset_key == PUBLISHED for r in results
+                    for e in r.get_asset_materialization_events()
+                    if e.asset_key is not None)
     return RunSummary(years=years, runs=len(results), success=all(r.success for r in results),
                       failed_checks=names(dg.AssetCheckSeverity.ERROR),
-                      warnings=names(dg.AssetCheckSeverity.WARN))
+                      warnings=names(dg.AssetCheckSeverity.WARN), published=published,
+                      stopped=stopped)
+
+
+def _materialize(assets, selection, resources, **kwargs) -> dg.ExecuteInProcessResult:
+    """dg.materialize, with the console logger that prints a failed step in one line."""
+    defs = dg.Definitions(jobs=[dg.define_asset_job(name=RUN_JOB_NAME, selection=selection)],
+                          assets=assets, resources=resources,
+                          loggers={"console": brief_console_logger})
+    return defs.resolve_job_def(RUN_JOB_NAME).execute_in_process(raise_on_error=False, **kwargs)
+
+
+RUN_JOB_NAME = "__ephemeral_asset_job__"   # the name dg.materialize gives its runs
+LOCK_ERROR = "WarehouseLockedError"
+
+
+def lock_failure(result: dg.ExecuteInProcessResult) -> str | None:
+    """The message of a step that failed because another process held the warehouse."""
+    for event in result.all_events:
+        if not event.is_step_failure:
+            continue
+        error = event.step_failure_data.error
+        while error is not None:
+            if error.cls_name == LOCK_ERROR:
+                return error.message.strip()
+            error = error.cause
+    return None

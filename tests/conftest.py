@@ -18,6 +18,7 @@ SLOW_MODULES = {
     "test_synth_coding", "test_matcher_batch", "test_cli_code", "test_coder_sheets",
     "test_run_summary",
     "test_incremental",
+    "test_run_recovery", "test_published_readers", "test_crash_recovery", "test_publish_asset",
 }
 BROWSER_MODULES = {"test_ui_browser", "test_report_browser"}
 

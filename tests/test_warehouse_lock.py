@@ -82,16 +82,35 @@ def run_raw(root: Path, wait_seconds: float) -> tuple[dg.ExecuteInProcessResult,
 
 @pytest.mark.parametrize("read_only", [False, True], ids=["rw-session", "readonly-session"])
 def test_run_waits_for_an_analyst_session_and_succeeds_once_it_closes(tiny_landing: Path,
-                                                                      read_only: bool):
+                                                                      read_only: bool,
+                                                                      monkeypatch):
     path = existing_warehouse(tiny_landing)
+    waited = threading.Event()
+    connect = wh.connect
+
+    def connect_and_tell(*args, on_wait=None, **kwargs):
+        def tell(message):
+            waited.set()
+            if on_wait:
+                on_wait(message)
+        return connect(*args, on_wait=tell, **kwargs)
+
+    # the session closes once the step has waited (whenever it starts on a busy machine)
+    monkeypatch.setattr(wh, "connect", connect_and_tell)
+
+    def close_once_the_run_waits(session):
+        waited.wait(60)
+        time.sleep(1.0)
+        close_session(session)
+
     with analyst_session(path, read_only) as session:
-        timer = threading.Timer(2.0, close_session, args=[session])
-        timer.start()
-        result, elapsed, logs = run_raw(tiny_landing, wait_seconds=30)
-        timer.join()
+        closer = threading.Thread(target=close_once_the_run_waits, args=[session])
+        closer.start()
+        result, elapsed, logs = run_raw(tiny_landing, wait_seconds=90)
+        closer.join()
         assert session.stdout.readline().strip() == "released"
     assert result.success
-    assert elapsed >= 1.5
+    assert elapsed >= 1.0
     waits = [m for m in logs if "is locked by another process; retrying" in m]
     assert waits, "the run should log each wait"
     with duckdb.connect(str(path), read_only=True) as con:
@@ -147,3 +166,38 @@ def test_instance_config_serialises_warehouse_writers(tmp_path: Path):
         assert instance.run_retries_enabled and instance.run_retries_max_retries == 1
     for asset in (ingestion.raw_survey_rows, ingestion.staging_answers):
         assert asset.op.pool == "warehouse"
+
+
+def cli_env(root: Path, wait_seconds: float) -> dict:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
+    env.update(SURVEY_LANDING_DIR=str(root / "landing"), SURVEY_ROSTER=str(root / "roster.csv"),
+               SURVEY_WAREHOUSE=str(root / "wh.duckdb"),
+               SURVEY_CODER_SHEETS=str(root / "no-sheets"), SURVEY_REPORTS=str(root / "reports"),
+               SURVEY_WAREHOUSE_WAIT_SECONDS=str(wait_seconds))
+    return env
+
+
+def test_command_waits_once_for_an_analyst_session_then_exits_1_naming_it(tiny_landing: Path):
+    """Issue 15.2: one wait and one message for the whole command (not one per internal run),
+    then one line naming the holder's PID and what to do; no internal run started."""
+    path = existing_warehouse(tiny_landing)
+    cli = Path(sys.executable).parent / "survey-pipeline"
+    with analyst_session(path, read_only=False) as session:
+        started = time.monotonic()
+        done = subprocess.run([str(cli), "run"], env=cli_env(tiny_landing, 3),
+                              capture_output=True, text=True, timeout=300)
+        elapsed = time.monotonic() - started
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr and "Stack Trace" not in done.stderr
+    waits = [line for line in done.stderr.splitlines() if line.startswith("waiting:")]
+    assert len(waits) == 1, done.stderr
+    assert f"PID {session.pid}" in waits[0] and "up to 3s" in waits[0]
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("run not started: warehouse ") and f"held by PID {session.pid}" in last
+    assert "close that session" in last and "warehouse/published/survey.duckdb" in last
+    assert "materialising" not in done.stdout, "no internal run may start"
+    assert elapsed < 60
+    with duckdb.connect(str(path), read_only=True) as con:  # untouched
+        assert con.execute("select count(*) from raw.survey_rows").fetchone() == (0,)

@@ -85,11 +85,15 @@ EXPECTED_GRAPH: dict[str, tuple[set[str], set[str]]] = {
                                "coding/suggestions"}, {"no_roster_names_in_coded_answers"}),
     "reports/refi_qda": ({"coding/final_codes", "staging/answers", "coding/codebook_codes"},
                          {"no_roster_names_in_refi_qda"}),
+    # publishing: the read-only copy for analysts, after every sink of the graph
+    "warehouse/published": ({"reports/findings", "coding/next_cycle_coder_sheets",
+                              "reports/coded_answers", "reports/refi_qda",
+                              "raw/year_retirements"}, set()),
 }
 EXPECTED_GROUPS = {"raw/survey_rows": "ingestion", "staging/answers": "ingestion",
                    "coding/keyword_applications": "coding",
                    "coding/final_codes": "reconciliation", "marts/code_frequencies": "marts",
-                   "reports/findings": "report"}
+                   "reports/findings": "report", "warehouse/published": "publish"}
 PARTITIONED = {"raw/survey_rows", "staging/answers", "coding/keyword_applications",
                "coding/human_applications", "coding/suggestions", "coding/discrepancies",
                "coding/final_codes", "marts/code_frequencies", "marts/code_trends",

@@ -33,6 +33,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.core.coding.coder_sheets import CONTEXT_COLUMNS, FIELDS, _Book, norm_key, sheet_codes
+from pipeline.core.files import atomic_path
 from pipeline.core.reconciliation.reconcile import FORMULA_START
 
 # Data tab: context columns, in this order, before the code columns (header -> answers column).
@@ -164,8 +165,9 @@ def write_coder_sheets(answers: pd.DataFrame, codebooks: list, coders: list[str]
     paths = []
     for coder in coders:
         path = out / sheet_file_name(school_year, coder, suggestions is not None)
-        _write_workbook(path, coder, school_year, rows, codebooks, columns,
-                        by_answer if suggestions is not None else None)
+        with atomic_path(path) as tmp:
+            _write_workbook(tmp, coder, school_year, rows, codebooks, columns,
+                            by_answer if suggestions is not None else None)
         paths.append(path)
     return paths
 

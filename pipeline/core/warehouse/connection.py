@@ -3,6 +3,7 @@ for a held lock, and idempotent writes (delete the slice, insert the new rows, i
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,7 +20,29 @@ TABLES: dict[str, str] = {name: catalog.ddl(name) for name in catalog.TABLES}
 
 
 class WarehouseLockedError(RuntimeError):
-    pass
+    """Another process held the file for longer than the wait; `holder` names it (PID and
+    program, from DuckDB's message) when DuckDB said."""
+
+    def __init__(self, message: str, path: str = "", holder: str | None = None):
+        super().__init__(message)
+        self.path = path
+        self.holder = holder
+
+
+_HOLDER = re.compile(r"lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
+
+
+_WAIT_HOLDER = re.compile(r"\(held by (?P<holder>PID \d+ \(.+\))\)$")
+
+
+def lock_holder(message: str) -> str | None:
+    """'PID 859 (/usr/bin/python3.11)' from DuckDB's lock error or from a wait message of
+    `connect`, or None."""
+    m = _HOLDER.search(message)
+    if m:
+        return f"PID {m['pid']} ({m['program']})"
+    m = _WAIT_HOLDER.search(message)
+    return m["holder"] if m else None
 
 
 def register_table(name: str, columns_sql: str) -> None:
@@ -98,19 +121,31 @@ def connect(
         except duckdb.IOException as exc:
             if not _is_lock_error(exc):
                 raise
+            holder = lock_holder(str(exc))
             if time.monotonic() >= deadline:
                 raise WarehouseLockedError(
                     f"warehouse {path} is held open by another process for {wait_seconds:.0f}s "
-                    f"(close the duckdb session or wait for the other run): {exc}"
-                ) from exc
+                    f"(close the duckdb session or wait for the other run): {exc}",
+                    path=str(path), holder=holder) from exc
             if on_wait:
-                on_wait(f"warehouse {path} is locked by another process; retrying in {delay:.1f}s")
+                by = f" (held by {holder})" if holder else ""
+                on_wait(f"warehouse {path} is locked by another process; retrying in "
+                        f"{delay:.1f}s{by}")
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
     try:
         yield con
     finally:
         con.close()
+
+
+def wait_until_writable(path: str | Path, wait_seconds: float,
+                        on_wait: Callable[[str], None] | None = None) -> None:
+    """Open the file read-write once and close it: returns when no other process holds it,
+    raises WarehouseLockedError after `wait_seconds` (`on_wait` hears each retry). A command
+    calls this before it starts, so that it waits once instead of once per step."""
+    with connect(path, wait_seconds=wait_seconds, on_wait=on_wait):
+        pass
 
 
 def years_in_warehouse(path: str | Path) -> list[str]:

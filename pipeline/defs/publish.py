@@ -1,0 +1,131 @@
+"""Publishing: the last asset of every refresh copies the working warehouse to
+warehouse/published/ for analysts (pipeline/core/warehouse/publish.py does the copy).
+
+`warehouse/published` depends on every sink of the asset graph (so on everything), is in the
+"warehouse" pool (no step writes the working file while it is copied) and refuses to publish,
+keeping the previous copy, while any blocking check's latest evaluation on any current school
+year did not pass. Being an asset, it runs at the end of `survey-pipeline run`, and after the
+all-years automation of sensor and schedule runs alike, and shows in the UI with its manifest.
+"""
+
+from collections.abc import Sequence
+
+import dagster as dg
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+
+from pipeline.core.warehouse import publish as core_publish
+from pipeline.defs.resources import Warehouse
+
+PUBLISHED = dg.AssetKey(["warehouse", "published"])
+
+
+def sink_keys(assets: Sequence[dg.AssetsDefinition]) -> list[dg.AssetKey]:
+    """Asset keys no other asset depends on: depending on them is depending on everything."""
+    keys = {k for a in assets for k in a.keys}
+    used = {d for a in assets for deps in a.asset_deps.values() for d in deps}
+    return sorted(keys - used - {PUBLISHED}, key=lambda k: k.to_user_string())
+
+
+def blocking_checks(assets: Sequence[dg.AssetsDefinition],
+                    checks: Sequence[dg.AssetChecksDefinition]) -> dict:
+    """Every blocking check key -> the partitions definition of the asset it checks."""
+    partitions = {k: a.partitions_def for a in assets for k in a.keys}
+    specs = [s for d in [*assets, *checks] for s in d.check_specs]
+    return {s.key: partitions.get(s.asset_key) for s in specs if s.blocking}
+
+
+HISTORY = 500   # check executions read per partitioned check to find each year's latest
+
+
+def latest_check_statuses(instance: dg.DagsterInstance, checks: dict) -> dict:
+    """(check key, school year or None) -> status of the latest execution. The instance keeps
+    one history per check, not per partition: a partitioned asset's executions are told apart
+    by their run's partition tag."""
+    storage = instance.event_log_storage
+    history = {key: storage.get_asset_check_execution_history(
+        key, limit=1 if partitions_def is None else HISTORY)
+        for key, partitions_def in checks.items()}     # newest first
+    run_ids = list({r.run_id for key, records in history.items() if checks[key] is not None
+                    for r in records})
+    partition_of = {rec.dagster_run.run_id: rec.dagster_run.tags.get("dagster/partition")
+                    for rec in instance.get_run_records(dg.RunsFilter(run_ids=run_ids))} \
+        if run_ids else {}
+    latest = {}
+    for key, records in history.items():
+        for record in records:
+            partition = None if checks[key] is None else \
+                record.partition or partition_of.get(record.run_id)
+            latest.setdefault((key, partition), record.status)
+    return latest
+
+
+def unpassed_blocking_checks(instance: dg.DagsterInstance, checks: dict) -> list[str]:
+    """Blocking checks whose latest execution (per current school year for partitioned
+    assets) failed or did not complete (its step failed, was skipped or was killed). Checks
+    never run are not counted: a check added since the last refresh runs in the next one."""
+    live = {}
+    bad = []
+    for (key, partition), status in sorted(latest_check_statuses(instance, checks).items(),
+                                           key=lambda kv: (kv[0][0].to_user_string(),
+                                                           kv[0][1] or "")):
+        partitions_def = checks[key]
+        if partition is not None and partitions_def is not None:
+            if id(partitions_def) not in live:
+                live[id(partitions_def)] = set(partitions_def.get_partition_keys(
+                    dynamic_partitions_store=instance))
+            if partition not in live[id(partitions_def)]:
+                continue   # a retired year
+        if status == AssetCheckExecutionRecordStatus.SUCCEEDED:
+            continue
+        where = f" [{partition}]" if partition else ""
+        outcome = "failed" if status == AssetCheckExecutionRecordStatus.FAILED else \
+            "did not complete"
+        bad.append(f"{key.asset_key.to_user_string()}:{key.name}{where} {outcome}")
+    return bad
+
+
+def published_warehouse_asset(upstream: Sequence[dg.AssetsDefinition],
+                              checks: Sequence[dg.AssetChecksDefinition] = ()
+                              ) -> dg.AssetsDefinition:
+    """The publishing asset, depending on the sinks of `upstream` (every other asset) and
+    gated on the blocking checks of `upstream` and `checks`."""
+    gate = blocking_checks(upstream, checks)
+
+    @dg.asset(
+        key=PUBLISHED,
+        deps=sink_keys(upstream),
+        group_name="publish",
+        pool="warehouse",
+        kinds={"duckdb"},
+        description="A consistent read-only copy of the warehouse for analysts: "
+        "warehouse/published/survey.duckdb (every table and view) and manifest.json (run id, "
+        "time, school years, codebook versions, row counts). Built under a temporary name and "
+        "renamed into place at the end of a refresh whose blocking checks all passed; the "
+        "previous copy stays until then.",
+    )
+    def published_warehouse(context: dg.AssetExecutionContext,
+                            warehouse: Warehouse) -> dg.MaterializeResult:
+        unpassed = unpassed_blocking_checks(context.instance, gate)
+        if unpassed:
+            raise dg.Failure(
+                description=f"not published (the previous copy stays): {len(unpassed)} blocking "
+                f"check(s) did not pass: {'; '.join(unpassed[:10])}",
+                metadata={"checks": dg.MetadataValue.json(unpassed)})
+        pub = core_publish.publish(warehouse.path, warehouse.published_path(),
+                                   run_id=context.run_id)
+        context.log.info(f"published {pub.path} ({pub.size_bytes / 1e6:.1f} MB, "
+                         f"{pub.seconds:.1f}s)")
+        m = pub.manifest
+        return dg.MaterializeResult(metadata={
+            "path": dg.MetadataValue.path(str(pub.path)),
+            "manifest": dg.MetadataValue.path(str(pub.manifest_path)),
+            "school_years": ", ".join(m["school_years"]),
+            "codebook_versions": dg.MetadataValue.json(m["codebook_versions"]),
+            "tables": len(m["row_counts"]),
+            "views": len(m["views"]),
+            "size_mb": round(pub.size_bytes / 1e6, 2),
+            "seconds": round(pub.seconds, 2),
+            "row_counts": dg.MetadataValue.json(m["row_counts"]),
+        })
+
+    return published_warehouse

@@ -1,0 +1,100 @@
+"""The published warehouse (pipeline/core/warehouse/publish.py) on small DuckDB files: every
+table and view copied, the manifest, the previous copy kept until the new one is in place, a
+reader of the old copy undisturbed by the swap."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipeline.core.warehouse import publish as pub
+
+
+def working_file(path: Path, years: tuple[str, ...] = ("2020-21",), version="aaaaaaaaaaaa") -> Path:
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema if not exists staging; create schema if not exists coding; "
+                    "create schema if not exists marts")
+        con.execute("create or replace table staging.answers (answer_id varchar, school_year varchar)")
+        for i, y in enumerate(years):
+            con.execute("insert into staging.answers values (?, ?), (?, ?)",
+                        [f"a{i}", y, f"b{i}", y])
+        con.execute("create or replace table coding.codebook_codes (framework varchar, "
+                    "codebook_version varchar)")
+        con.execute("insert into coding.codebook_codes values ('scale', ?), ('scale', ?), "
+                    "('relational_trust', 'bbbbbbbbbbbb')", [version, version])
+        con.execute("create or replace view marts.answers_per_year as select school_year, "
+                    "count(*) as n from staging.answers group by 1")
+    return path
+
+
+def test_publish_copies_tables_and_views_and_writes_the_manifest(tmp_path: Path):
+    work = working_file(tmp_path / "survey.duckdb", ("2020-21", "2023-24"))
+    out = pub.publish(work, tmp_path / "published", run_id="run-1")
+    assert out.path == tmp_path / "published" / "survey.duckdb"
+    with duckdb.connect(str(out.path), read_only=True) as con:
+        assert con.execute("select * from marts.answers_per_year order by 1").fetchall() == \
+            [("2020-21", 2), ("2023-24", 2)]
+    manifest = json.loads(out.manifest_path.read_text())
+    assert manifest == pub.read_manifest(tmp_path / "published")
+    assert manifest["run_id"] == "run-1"
+    assert manifest["school_years"] == ["2020-21", "2023-24"]
+    assert manifest["codebook_versions"] == {"relational_trust": "bbbbbbbbbbbb",
+                                             "scale": "aaaaaaaaaaaa"}
+    assert manifest["row_counts"] == {"coding.codebook_codes": 3, "staging.answers": 4}
+    assert manifest["views"] == ["marts.answers_per_year"]
+    assert manifest["size_bytes"] == out.path.stat().st_size > 0
+    assert not stat.S_IMODE(out.path.stat().st_mode) & 0o222, "the copy is read-only"
+    assert sorted(p.name for p in out.path.parent.iterdir()) == ["manifest.json", "survey.duckdb"]
+
+
+def test_a_failed_copy_keeps_the_previous_one(tmp_path: Path):
+    work = working_file(tmp_path / "survey.duckdb")
+    first = pub.publish(work, tmp_path / "published", run_id="run-1")
+    before = first.path.read_bytes()
+    broken = tmp_path / "broken.duckdb"
+    broken.write_bytes(b"not a database" * 100)
+    with pytest.raises(pub.PublishError, match="could not copy"):
+        pub.publish(broken, tmp_path / "published", run_id="run-2")
+    assert first.path.read_bytes() == before
+    assert pub.read_manifest(tmp_path / "published")["run_id"] == "run-1"
+    assert sorted(p.name for p in first.path.parent.iterdir()) == ["manifest.json",
+                                                                   "survey.duckdb"]
+    with pytest.raises(pub.PublishError, match="nothing to publish"):
+        pub.publish(tmp_path / "missing.duckdb", tmp_path / "published")
+
+
+def test_a_reader_of_the_old_copy_is_not_disturbed_by_the_swap(tmp_path: Path):
+    work = working_file(tmp_path / "survey.duckdb", ("2020-21",))
+    target = pub.publish(work, tmp_path / "published").path
+    reader = duckdb.connect(str(target), read_only=True)
+    try:
+        working_file(work, ("2020-21", "2023-24"), version="cccccccccccc")
+        pub.publish(work, tmp_path / "published", run_id="run-2")
+        # the open connection keeps its snapshot; a new one sees the new copy
+        assert reader.execute("select count(*) from staging.answers").fetchone() == (2,)
+    finally:
+        reader.close()
+    with duckdb.connect(str(target), read_only=True) as con:
+        assert con.execute("select count(*) from staging.answers").fetchone() == (4,)
+    assert pub.read_manifest(tmp_path / "published")["codebook_versions"]["scale"] == \
+        "cccccccccccc"
+
+
+def test_leftovers_of_a_killed_publisher_are_removed(tmp_path: Path):
+    work = working_file(tmp_path / "survey.duckdb")
+    folder = tmp_path / "published"
+    folder.mkdir()
+    stale = folder / f"{pub.TMP_PREFIX}99999.survey.duckdb"
+    stale.write_bytes(b"half a copy")
+    pub.publish(work, folder)
+    assert not stale.exists()
+
+
+def test_nothing_published_yet_reads_as_no_manifest(tmp_path: Path):
+    assert pub.read_manifest(tmp_path / "published") is None
+    assert not os.path.exists(tmp_path / "published")

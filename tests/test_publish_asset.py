@@ -1,0 +1,106 @@
+"""The `warehouse/published` asset (pipeline/defs/publish.py) with stand-in upstream assets:
+it depends on the sinks of the graph, publishes when every blocking check passed, and refuses
+(keeping the previous copy) while a blocking check's latest evaluation on a current school
+year failed, including one from an earlier run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from pipeline.core.warehouse import connection as wh
+from pipeline.defs.partitions import school_years
+from pipeline.defs.publish import PUBLISHED, published_warehouse_asset, sink_keys
+from pipeline.defs.resources import Warehouse
+
+FAIL = {"2020-21": False, "2023-24": False}
+
+
+@dg.asset(key=["staging", "stub"], partitions_def=school_years, pool="warehouse",
+          check_specs=[dg.AssetCheckSpec("stub_ok", asset=["staging", "stub"], blocking=True)])
+def stub_year(context, warehouse: Warehouse):
+    year = context.partition_key
+    with warehouse.connect(context.log) as con:
+        con.execute("create schema if not exists staging")
+        con.execute("create table if not exists staging.stub (school_year varchar)")
+        con.execute("delete from staging.stub where school_year = ?", [year])
+        con.execute("insert into staging.stub values (?)", [year])
+    return dg.MaterializeResult(check_results=[
+        dg.AssetCheckResult(check_name="stub_ok", passed=not FAIL[year])])
+
+
+@dg.asset(key=["marts", "stub"], deps=[stub_year])
+def stub_mart() -> None: ...
+
+
+@dg.asset(key=["reports", "stub"], deps=[stub_mart])
+def stub_report() -> None: ...
+
+
+def materialize(root: Path, instance, selection, partition_key=None):
+    upstream = [stub_year, stub_mart, stub_report]
+    assets = [*upstream, published_warehouse_asset(upstream)]
+    return dg.materialize(assets, selection=selection, partition_key=partition_key,
+                          instance=instance, raise_on_error=False,
+                          resources={"warehouse": Warehouse(path=str(root / "w.duckdb"),
+                                                            wait_seconds=1)})
+
+
+@pytest.fixture
+def instance():
+    FAIL.update({"2020-21": False, "2023-24": False})
+    inst = dg.DagsterInstance.ephemeral()
+    inst.add_dynamic_partitions("school_year", ["2020-21", "2023-24"])
+    return inst
+
+
+def test_depends_on_the_sinks():
+    assert sink_keys([stub_year, stub_mart, stub_report]) == [stub_report.key]
+
+
+def test_publishes_only_while_every_blocking_check_passed(tmp_path: Path, instance):
+    for year in ("2020-21", "2023-24"):
+        assert materialize(tmp_path, instance, [stub_year.key], year).success
+    first = materialize(tmp_path, instance, [PUBLISHED])
+    assert first.success
+    manifest_path = tmp_path / "published" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["run_id"] == first.run_id
+    assert manifest["row_counts"] == {"staging.stub": 2}
+    before = (tmp_path / "published" / "survey.duckdb").read_bytes()
+
+    # 2023-24's blocking check fails in a year run; the all-years run comes later
+    FAIL["2023-24"] = True
+    assert not materialize(tmp_path, instance, [stub_year.key], "2023-24").success
+    refused = materialize(tmp_path, instance, [PUBLISHED])
+    assert not refused.success
+    [failure] = [e for e in refused.all_events if e.is_step_failure]
+    message = failure.step_failure_data.user_failure_data.description
+    assert "not published (the previous copy stays)" in message
+    assert "staging/stub:stub_ok [2023-24] failed" in message and "2020-21" not in message
+    assert (tmp_path / "published" / "survey.duckdb").read_bytes() == before
+    assert json.loads(manifest_path.read_text())["run_id"] == first.run_id
+
+    # fixed and re-run: published again; a retired year's old failure no longer counts
+    FAIL["2023-24"] = False
+    assert materialize(tmp_path, instance, [stub_year.key], "2023-24").success
+    assert materialize(tmp_path, instance, [PUBLISHED]).success
+    FAIL["2020-21"] = True
+    assert not materialize(tmp_path, instance, [stub_year.key], "2020-21").success
+    instance.delete_dynamic_partition("school_year", "2020-21")
+    assert materialize(tmp_path, instance, [PUBLISHED]).success
+
+
+def test_a_working_file_that_cannot_be_copied_keeps_the_previous_copy(tmp_path: Path,
+                                                                      instance):
+    with wh.connect(tmp_path / "w.duckdb") as con:
+        con.execute("create table t (x int)")
+    assert materialize(tmp_path, instance, [PUBLISHED]).success
+    (tmp_path / "w.duckdb").write_bytes(b"garbage" * 1000)
+    result = materialize(tmp_path, instance, [PUBLISHED])
+    assert not result.success
+    with wh.connect(tmp_path / "published" / "survey.duckdb", read_only=True) as con:
+        assert con.execute("select count(*) from t").fetchone() == (0,)

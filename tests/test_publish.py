@@ -98,3 +98,19 @@ def test_leftovers_of_a_killed_publisher_are_removed(tmp_path: Path):
 def test_nothing_published_yet_reads_as_no_manifest(tmp_path: Path):
     assert pub.read_manifest(tmp_path / "published") is None
     assert not os.path.exists(tmp_path / "published")
+
+
+def test_the_raw_layer_with_its_names_is_not_published(tmp_path: Path):
+    work = working_file(tmp_path / "survey.duckdb")
+    with duckdb.connect(str(work)) as con:
+        con.execute("create schema raw; create table raw.survey_rows (record varchar)")
+        con.execute("insert into raw.survey_rows values ('{\"coach\": \"Marisol Quintero\"}')")
+    out = pub.publish(work, tmp_path / "published", run_id="run-1")
+    with duckdb.connect(str(out.path), read_only=True) as con:
+        schemas = {s for (s,) in con.execute(
+            "select schema_name from duckdb_schemas() where database_name = 'survey'").fetchall()}
+    assert "raw" not in schemas and {"staging", "coding", "marts"} <= schemas
+    assert not any(name.startswith("raw.") for name in out.manifest["row_counts"])
+    assert b"Quintero" not in out.path.read_bytes()
+    with duckdb.connect(str(work), read_only=True) as con:   # the working file keeps it
+        assert con.execute("select count(*) from raw.survey_rows").fetchone() == (1,)

@@ -4,6 +4,8 @@ The pipeline writes `warehouse/survey.duckdb` (the working file; one writer proc
 docs/operations.md). After a successful refresh it publishes a copy that readers open instead:
 
     warehouse/published/survey.duckdb    every schema, table and view of the working file
+                                         except the raw layer (it holds the exports as
+                                         read, names included: it stays in the working file)
     warehouse/published/manifest.json    run id, time, school years, codebook versions,
                                          row counts per table
 
@@ -31,6 +33,9 @@ from pipeline.core.files import atomic_write_text
 PUBLISHED_NAME = "survey.duckdb"
 MANIFEST_NAME = "manifest.json"
 TMP_PREFIX = ".publishing."
+# Schemas the analysts' copy leaves out: raw keeps the exports verbatim, names included
+# (privacy: names never leave the raw layer, so they never leave the working file).
+UNPUBLISHED_SCHEMAS = ("raw",)
 
 
 class PublishError(RuntimeError):
@@ -116,7 +121,10 @@ def publish(working: str | Path, published_dir: str | Path, run_id: str | None =
         con.execute(f"attach '{_sql_text(working)}' as src (read_only)")
         con.execute(f"attach '{_sql_text(tmp)}' as dst")
         con.execute("copy from database src to dst")
-        source_counts = table_row_counts(con, "src")
+        for schema in UNPUBLISHED_SCHEMAS:
+            con.execute(f"drop schema if exists dst.{schema} cascade")
+        source_counts = {name: n for name, n in table_row_counts(con, "src").items()
+                         if name.split(".")[0] not in UNPUBLISHED_SCHEMAS}
         counts = table_row_counts(con, "dst")
         if counts != source_counts:
             differ = sorted(k for k in set(counts) | set(source_counts)

@@ -152,3 +152,18 @@ def test_scan_frames_says_which_table_column_file_and_row():
     hits = SCANNER.scan_frames({"staging.answers": frame})
     assert {h["column"] for h in hits} == {"answer_text", "file_name"}
     assert {h["file"] for h in hits} == {"(withheld: the file name holds the name)"}
+
+
+def test_export_file_names_are_labelled_for_the_report():
+    import pandas as pd
+
+    from pipeline.core.privacy.labels import label_export_files
+    from pipeline.core.privacy.redact import RosterEntry
+
+    roster = [RosterEntry(full_name="Marisol Quintero", role="coach")]
+    files = pd.DataFrame({"file_name": ["session-02_MarisolQuintero.csv", "session-01.csv"],
+                          "file_sha256": ["ab" * 32, "cd" * 32], "status": ["loaded"] * 2})
+    out = label_export_files(files, roster)
+    assert "Quintero" not in " ".join(out["file_name"]) and "Marisol" not in " ".join(out["file_name"])
+    assert out["file_name"].iloc[1] == "session-01.csv"
+    assert files["file_name"].iloc[0] == "session-02_MarisolQuintero.csv"   # input untouched

@@ -8,6 +8,7 @@ import dagster as dg
 from pipeline.core.coding.codebook import co_firing_groups
 from pipeline.core.files import atomic_write_text
 from pipeline.core.marts import marts
+from pipeline.core.privacy.labels import label_export_files
 from pipeline.core.privacy.name_scan import NameScanner
 from pipeline.core.privacy.redact import load_roster
 from pipeline.core.report.render import render_context
@@ -58,6 +59,7 @@ def compare_setting(config: ReportConfig) -> list[str] | None:
 )
 def findings_report(context: dg.AssetExecutionContext, config: ReportConfig,
                     paths: ProjectPaths, warehouse: Warehouse) -> dg.MaterializeResult:
+    roster = load_roster(paths.roster_path)
     with warehouse.connect(context.log, read_only=True) as con:
         def read(table, where=None):
             return wh.read_frame(con, table, where)
@@ -73,7 +75,8 @@ def findings_report(context: dg.AssetExecutionContext, config: ReportConfig,
             suggestion_quality=read("coding.suggestion_quality"),
             coding_sources=marts.coding_sources(final_codes),
             co_firing=co_firing_groups(marts.counted_codes(final_codes)),
-            export_files=read("raw.export_files"),
+            # file names as staging labels them: a file named after a person stays in raw
+            export_files=label_export_files(read("raw.export_files"), roster),
             quarantine=read("raw.quarantine"),
             redactions=con.execute("select school_year, count(*) as n from raw.redactions "
                                    "group by 1 order by 1").df(),
@@ -87,7 +90,7 @@ def findings_report(context: dg.AssetExecutionContext, config: ReportConfig,
     built = build_context(inputs)
     html, md = render_context(built, inputs.templates)
     # scanned before writing: a report with a name is not written (the old one is removed)
-    scanner = NameScanner(load_roster(paths.roster_path))
+    scanner = NameScanner(roster)
     found = len(scanner.find(html)) + len(scanner.find(md))
     out = Path(paths.reports_dir)
     html_path, md_path = out / "findings.html", out / "findings.md"

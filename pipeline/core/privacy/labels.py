@@ -83,3 +83,21 @@ class IdentifierGuard:
         if not self.has_name(rid):
             return rid
         return "rid-" + hashlib.sha256(rid.encode("utf-8")).hexdigest()[:12]
+
+
+def identifier_guard(roster) -> IdentifierGuard:
+    """The guard staging uses, for a roster (list of RosterEntry)."""
+    return IdentifierGuard(Redactor(roster), NameScanner(roster), FuzzyNameScan(roster))
+
+
+def label_export_files(files, roster):
+    """raw.export_files as the report may show it: each file name replaced by the label
+    staging gives it (`file_label`), so a file named after a person never leaves raw."""
+    if files is None or files.empty:
+        return files
+    guard = identifier_guard(roster)
+    out = files.copy()
+    out["file_name"] = [guard.file_label(str(n), None if s is None or s != s else str(s))
+                        for n, s in zip(out["file_name"], out["file_sha256"], strict=True)]
+    return out
+

@@ -32,8 +32,8 @@ CLI = Path(sys.executable).parent / "survey-pipeline"
 KILL_POINTS = [
     ("ingestion", lambda step: step == "staging__answers"),
     ("coding", lambda step: step == "coding__keyword_applications"),
-    ("reconciliation", lambda step: step == "coding__final_codes"),
-    ("marts", lambda step: step.startswith("mart")),
+    ("reconciliation", lambda step: step == "reconcile_year"),   # discrepancies + final codes
+    ("marts", lambda step: step in ("year_marts", "mart_tables")),
     ("report", lambda step: step == "reports__findings"),
 ]
 

@@ -17,6 +17,7 @@ from pipeline.defs.publish import PUBLISHED, published_warehouse_asset, sink_key
 from pipeline.defs.resources import Warehouse
 
 FAIL = {"2020-21": False, "2023-24": False}
+WARN_ONLY = {"on": False}   # the failed evaluation has severity WARN (the run goes on)
 
 
 @dg.asset(key=["staging", "stub"], partitions_def=school_years, pool="warehouse",
@@ -29,7 +30,9 @@ def stub_year(context, warehouse: Warehouse):
         con.execute("delete from staging.stub where school_year = ?", [year])
         con.execute("insert into staging.stub values (?)", [year])
     return dg.MaterializeResult(check_results=[
-        dg.AssetCheckResult(check_name="stub_ok", passed=not FAIL[year])])
+        dg.AssetCheckResult(check_name="stub_ok", passed=not FAIL[year],
+                            severity=dg.AssetCheckSeverity.WARN if WARN_ONLY["on"]
+                            else dg.AssetCheckSeverity.ERROR)])
 
 
 @dg.asset(key=["marts", "stub"], deps=[stub_year])
@@ -52,6 +55,7 @@ def materialize(root: Path, instance, selection, partition_key=None):
 @pytest.fixture
 def instance():
     FAIL.update({"2020-21": False, "2023-24": False})
+    WARN_ONLY["on"] = False
     inst = dg.DagsterInstance.ephemeral()
     inst.add_dynamic_partitions("school_year", ["2020-21", "2023-24"])
     return inst
@@ -104,3 +108,13 @@ def test_a_working_file_that_cannot_be_copied_keeps_the_previous_copy(tmp_path: 
     assert not result.success
     with wh.connect(tmp_path / "published" / "survey.duckdb", read_only=True) as con:
         assert con.execute("select count(*) from t").fetchone() == (0,)
+
+
+def test_a_blocking_check_that_only_warns_does_not_stop_publishing(tmp_path: Path, instance):
+    FAIL["2023-24"] = True
+    WARN_ONLY["on"] = True
+    for year in ("2020-21", "2023-24"):
+        materialize(tmp_path, instance, [stub_year.key], year)
+    assert materialize(tmp_path, instance, [PUBLISHED]).success
+    assert (tmp_path / "published" / "survey.duckdb").exists()
+

@@ -88,7 +88,7 @@ EXPECTED_GRAPH: dict[str, tuple[set[str], set[str]]] = {
     # publishing: the read-only copy for analysts, after every sink of the graph
     "warehouse/published": ({"reports/findings", "coding/next_cycle_coder_sheets",
                               "reports/coded_answers", "reports/refi_qda",
-                              "raw/year_retirements"}, set()),
+                              "raw/year_retirements", "coding/adjudications"}, set()),
 }
 EXPECTED_GROUPS = {"raw/survey_rows": "ingestion", "staging/answers": "ingestion",
                    "coding/keyword_applications": "coding",

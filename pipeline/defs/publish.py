@@ -55,8 +55,19 @@ def latest_check_statuses(instance: dg.DagsterInstance, checks: dict) -> dict:
         for record in records:
             partition = None if checks[key] is None else \
                 record.partition or partition_of.get(record.run_id)
-            latest.setdefault((key, partition), record.status)
+            latest.setdefault((key, partition), _status(record))
     return latest
+
+
+def _status(record) -> AssetCheckExecutionRecordStatus:
+    """The record's status, with a failed evaluation of severity WARN counted as passed: a
+    blocking check that only warns (e.g. the data-quality expectations on a year whose exports
+    were all refused) does not stop the refresh, so it does not stop publishing either."""
+    if record.status == AssetCheckExecutionRecordStatus.FAILED and record.event is not None:
+        evaluation = getattr(record.event.dagster_event, "event_specific_data", None)
+        if getattr(evaluation, "severity", None) == dg.AssetCheckSeverity.WARN:
+            return AssetCheckExecutionRecordStatus.SUCCEEDED
+    return record.status
 
 
 def unpassed_blocking_checks(instance: dg.DagsterInstance, checks: dict) -> list[str]:

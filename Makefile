@@ -21,9 +21,10 @@ $(DAGSTER_HOME)/dagster.yaml: pipeline/dagster.yaml
 run: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/survey-pipeline run
 
-## The whole test suite (pytest exits 5 when it collects nothing: that fails too)
+## The whole test suite (pytest exits 5 when it collects nothing: that fails too), in two
+## worker processes, one test file per worker at a time (the long end-to-end files overlap)
 test: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 ## The unit tier only: the pure core, no Dagster run, no UI, no model (under a minute)
 test-fast: $(STAMP)

@@ -6,7 +6,9 @@ year's raw rows (the sample's 2020-21 exports) with the multiprocess executor. T
 event log, the sensor's tick, the partition and the pool's slots are then read back from
 Postgres with SQL, and through the instance.
 
-PostgreSQL missing is a failure, not a skip: .ci/run installs Debian's `postgresql`."""
+PostgreSQL missing is a failure, not a skip, in CI: .ci/run installs Debian's `postgresql` and
+sets SURVEY_REQUIRE_POSTGRES=1. Elsewhere (`make test` on a laptop without it) the test is
+skipped with that reason, as the browser tests are without chromium."""
 
 from __future__ import annotations
 
@@ -70,8 +72,11 @@ def postgres_bin() -> Path:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
                    key=lambda p: int(Path(p).parts[-3].split(".")[0]))
     if not found:
-        pytest.fail("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): "
-                    "apt-get install postgresql (.ci/run does)", pytrace=False)
+        message = ("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): "
+                   "apt-get install postgresql (.ci/run does)")
+        if os.environ.get("SURVEY_REQUIRE_POSTGRES") == "1":   # set by .ci/run: never skipped
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
     return Path(found[-1]).parent
 
 

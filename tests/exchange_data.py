@@ -11,7 +11,7 @@ import duckdb
 import pandas as pd
 
 from pipeline.core.coding.codebook import codebook_codes_frame, load_codebooks
-from pipeline.core.reconciliation.reconcile import discrepancy_id
+from pipeline.core.reconciliation.discrepancies import discrepancy_id
 from pipeline.core.warehouse import connection as wh
 from pipeline.core.warehouse import views
 from tests.helpers import ROOT

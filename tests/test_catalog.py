@@ -17,7 +17,7 @@ from pipeline.core.coding import codebook, coder_sheets
 from pipeline.core.coding import keyword as coding
 from pipeline.core.ingest import raw
 from pipeline.core.marts import marts, quotes
-from pipeline.core.reconciliation import reconcile
+from pipeline.core.reconciliation import adjudications, discrepancies, final_codes
 from pipeline.core.suggest import quality
 from pipeline.core.warehouse import catalog
 from pipeline.core.warehouse import connection as wh
@@ -88,10 +88,10 @@ def test_empty_frames_are_typed_and_load_into_the_warehouse(tmp_path):
     (codebook.CODES_COLUMNS, "coding.codebook_codes"),
     (coder_sheets.UNIT_COLUMNS, "coding.coder_units"),
     (coder_sheets.QUARANTINE_COLUMNS, "coding.sheet_quarantine"),
-    (reconcile.DISCREPANCY_COLUMNS, "coding.discrepancies"),
-    (reconcile.ADJUDICATION_COLUMNS, "coding.adjudications"),
-    (reconcile.PROBLEM_COLUMNS, "coding.adjudication_problems"),
-    (reconcile.FINAL_COLUMNS, "coding.final_codes"),
+    (discrepancies.DISCREPANCY_COLUMNS, "coding.discrepancies"),
+    (adjudications.ADJUDICATION_COLUMNS, "coding.adjudications"),
+    (adjudications.PROBLEM_COLUMNS, "coding.adjudication_problems"),
+    (final_codes.FINAL_COLUMNS, "coding.final_codes"),
     (quality.QUALITY_COLUMNS, "coding.suggestion_quality"),
     (marts.YOY_COLUMNS, "marts.year_over_year"),
     (quotes.QUOTE_COLUMNS, "marts.exemplar_quotes"),

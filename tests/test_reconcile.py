@@ -1,4 +1,4 @@
-"""pipeline.core.reconciliation.reconcile: discrepancies, the queue round trip (XLSX and CSV), formula
+"""pipeline.core.reconciliation (discrepancies, queue, adjudications, final_codes): discrepancies, the queue round trip (XLSX and CSV), formula
 neutralisation, per-row adjudication problems and the final-code provenance rules."""
 
 from __future__ import annotations
@@ -11,22 +11,25 @@ import pandas as pd
 import pytest
 
 from pipeline.core.coding.codebook import load_codebooks
-from pipeline.core.reconciliation.reconcile import (
+from pipeline.core.reconciliation.adjudications import (
     ADJUDICATION_COLUMNS,
-    DISCREPANCY_COLUMNS,
-    FINAL_COLUMNS,
-    QUEUE_COLUMNS,
-    discrepancies,
-    discrepancy_id,
-    final_codes,
-    keyword_standin,
     normalise_decision,
     read_adjudications,
+)
+from pipeline.core.reconciliation.discrepancies import (
+    DISCREPANCY_COLUMNS,
+    discrepancies,
+    discrepancy_id,
+)
+from pipeline.core.reconciliation.final_codes import (
+    FINAL_COLUMNS,
+    final_codes,
+    keyword_standin,
     reconciliation_summary,
     standin_by_year,
     suggestion_standin,
-    write_queue,
 )
+from pipeline.core.reconciliation.queue import QUEUE_COLUMNS, write_queue
 from tests.helpers import ROOT
 
 ANSWERS = pd.DataFrame(

@@ -12,16 +12,16 @@ import pandas as pd
 import pytest
 
 from pipeline.core.frames import CODE_KEY
-from pipeline.core.reconciliation import reconcile
-from pipeline.core.reconciliation.reconcile import (
-    APPLY,
+from pipeline.core.reconciliation import discrepancies as disc_module
+from pipeline.core.reconciliation import final_codes as final_module
+from pipeline.core.reconciliation.discrepancies import (
     DISCREPANCY_COLUMNS,
-    DO_NOT_APPLY,
-    _in_order,
-    _keyword_frame,
     _matched_texts,
     discrepancy_id,
+    in_answer_order,
+    keyword_frame,
 )
+from pipeline.core.reconciliation.queue import APPLY, DO_NOT_APPLY
 
 CODES = [("scale", "depth", "collaboration"), ("scale", "sustainability", "time_allocated"),
          ("relational_trust", "respect", "listening"), ("scale", "depth", "data_use")]
@@ -35,7 +35,7 @@ def reference_discrepancies(applications, units, answers, keyword_applications, 
     by_key: dict[tuple, set[str]] = {}
     for row in apps[["answer_id", *CODE_KEY, "coder"]].itertuples(index=False):
         by_key.setdefault(tuple(row[:4]), set()).add(row.coder)
-    kw = _keyword_frame(keyword_applications)
+    kw = keyword_frame(keyword_applications)
     kw_evidence = {(a, f, c): _matched_texts(e) for a, f, c, e in
                    zip(kw["answer_id"], kw["framework"], kw["code_id"], kw["evidence"],
                        strict=True)}
@@ -64,7 +64,7 @@ def reference_discrepancies(applications, units, answers, keyword_applications, 
         })
     out = pd.DataFrame(rows, columns=DISCREPANCY_COLUMNS)
     out["keyword_applied"] = out["keyword_applied"].astype(bool)
-    return _in_order(out)
+    return in_answer_order(out)
 
 
 def reference_decided(discrepancies, adjudications):
@@ -119,7 +119,7 @@ def random_coding(seed: int, n: int = 300):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_discrepancies_equal_the_loop_implementation(seed):
     answers, apps, units, kw = random_coding(seed)
-    got = reconcile.discrepancies(apps, units, answers, kw, "jm", "ak")
+    got = disc_module.discrepancies(apps, units, answers, kw, "jm", "ak")
     want = reference_discrepancies(apps, units, answers, kw, "jm", "ak")
     assert len(got) > 50
     pd.testing.assert_frame_equal(got, want)
@@ -127,7 +127,7 @@ def test_discrepancies_equal_the_loop_implementation(seed):
 
 def test_discrepancies_of_nothing():
     answers, apps, units, kw = random_coding(0, n=5)
-    got = reconcile.discrepancies(apps.iloc[:0], units, answers, kw.iloc[:0], "jm", "ak")
+    got = disc_module.discrepancies(apps.iloc[:0], units, answers, kw.iloc[:0], "jm", "ak")
     want = reference_discrepancies(apps.iloc[:0], units, answers, kw.iloc[:0], "jm", "ak")
     assert list(got.columns) == DISCREPANCY_COLUMNS and got.empty and want.empty
 
@@ -135,7 +135,7 @@ def test_discrepancies_of_nothing():
 @pytest.mark.parametrize("seed", [0, 1])
 def test_decisions_equal_the_loop_implementation(seed):
     answers, apps, units, kw = random_coding(seed)
-    disc = reconcile.discrepancies(apps, units, answers, kw, "jm", "ak")
+    disc = disc_module.discrepancies(apps, units, answers, kw, "jm", "ak")
     rng = random.Random(seed)
     adj = []
     for i, did in enumerate(disc["discrepancy_id"]):
@@ -145,10 +145,10 @@ def test_decisions_equal_the_loop_implementation(seed):
                         "adjudicator": rng.choice(["jm+ak", "lead"]),
                         "accepted": rng.random() < 0.9, "source_row": i})
     adj = pd.DataFrame(adj)
-    got = reconcile._decided(disc, adj)
+    got = final_module._decided(disc, adj)
     want = reference_decided(disc, adj)
     norm = lambda f: f.astype(object).where(f.notna(), None).reset_index(drop=True)  # noqa: E731
     pd.testing.assert_frame_equal(norm(got), norm(want))
     assert set(got["provenance"]) == {"adjudicated", "unresolved"}
-    empty = reconcile._decided(disc, adj.iloc[:0])
+    empty = final_module._decided(disc, adj.iloc[:0])
     pd.testing.assert_frame_equal(norm(empty), norm(reference_decided(disc, adj.iloc[:0])))

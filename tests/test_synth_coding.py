@@ -11,12 +11,12 @@ import pytest
 from pipeline.core.coding.codebook import load_codebooks
 from pipeline.core.coding.coder_sheets import read_coder_sheets, sheet_codes, validate_coder_sheets
 from pipeline.core.coding.matcher import KeywordCoder
+from pipeline.core.reconciliation.adjudications import read_adjudications
 from pipeline.core.reconciliation.agreement import agreement_table
-from pipeline.core.reconciliation.reconcile import (
-    discrepancies,
+from pipeline.core.reconciliation.discrepancies import discrepancies
+from pipeline.core.reconciliation.final_codes import (
     final_codes,
     keyword_standin,
-    read_adjudications,
     reconciliation_summary,
 )
 from tools.sample.synth_coding import CODERS, EASY, HARD, generate_coding_sample, staged_answers

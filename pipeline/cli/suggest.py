@@ -58,7 +58,7 @@ def suggest_command(
     (zero_shot, or trained with --train), evidence (the sentence that carries it).
     Suggestions are not codes: a human decides (docs/suggestions.md).
     """
-    from pipeline.core.reconciliation.reconcile import neutralise
+    from pipeline.core.reconciliation.queue import neutralise
     from pipeline.core.suggest.model import ModelError
     from pipeline.core.suggest.suggester import load_zero_shot, suggest, train
     from pipeline.core.suggest.trained import MIN_POSITIVES

@@ -9,7 +9,15 @@ from pipeline.core.coding import dual_coding
 from pipeline.core.coding.codebook import load_codebooks
 from pipeline.core.privacy.name_scan import NameScanner
 from pipeline.core.privacy.redact import Redactor, load_roster
-from pipeline.core.reconciliation import agreement, reconcile
+from pipeline.core.reconciliation import agreement
+from pipeline.core.reconciliation.adjudications import read_adjudications
+from pipeline.core.reconciliation.discrepancies import discrepancies
+from pipeline.core.reconciliation.final_codes import (
+    final_codes,
+    reconciliation_summary,
+    standin_by_year,
+)
+from pipeline.core.reconciliation.queue import write_queue
 from pipeline.core.warehouse import connection as wh
 from pipeline.defs.checks import md_table
 from pipeline.defs.coding import CODEBOOK, KEYWORD, codebook_frame
@@ -185,7 +193,7 @@ def adjudications(context: dg.AssetExecutionContext, paths: ProjectPaths,
             problems = wh.empty_frame("coding.adjudication_problems")
         else:
             redactor = Redactor(load_roster(paths.roster_path))
-            adj, problems = reconcile.read_adjudications(path, disc)
+            adj, problems = read_adjudications(path, disc)
             adj = dual_coding.redact_columns(adj, redactor, ADJUDICATION_TEXT)
             problems = dual_coding.redact_columns(problems, redactor, ["reason"])
         names = NameScanner(load_roster(paths.roster_path)).scan_frames(
@@ -195,7 +203,7 @@ def adjudications(context: dg.AssetExecutionContext, paths: ProjectPaths,
     out = Path(paths.reports_dir)
     out.mkdir(parents=True, exist_ok=True)
     queue_paths = [out / name for name in dual_coding.QUEUE_NAMES]
-    queue = reconcile.write_queue(disc, *queue_paths, adj if path else None)
+    queue = write_queue(disc, *queue_paths, adj if path else None)
     return dg.MaterializeResult(
         metadata={"dagster/row_count": len(adj), "file": str(path), "problems": len(problems),
                   "queue_xlsx": dg.MetadataValue.path(str(queue_paths[0])),
@@ -249,7 +257,7 @@ def reconcile_year(context: dg.AssetExecutionContext, paths: ProjectPaths,
         keyword = apps[apps["coder_kind"] == "keyword"]
         humans = sorted(units["coder"].unique())
         if len(humans) == 2:
-            disc = reconcile.discrepancies(human, units, answers, keyword, *humans)
+            disc = discrepancies(human, units, answers, keyword, *humans)
         else:
             if humans:
                 context.log.warning(f"{year}: discrepancies need exactly two human coders; "
@@ -257,11 +265,11 @@ def reconcile_year(context: dg.AssetExecutionContext, paths: ProjectPaths,
             disc = wh.empty_frame("coding.discrepancies")
         adj = year_adjudications(paths, disc)
         # suggestions where coding.suggestions has the year; else the keyword coder stands in
-        standin = reconcile.standin_by_year(suggestions, keyword, answers)
-        final = reconcile.final_codes(human, units, adj, disc, standin, answers)
+        standin = standin_by_year(suggestions, keyword, answers)
+        final = final_codes(human, units, adj, disc, standin, answers)
         wh.replace_many(con, [("coding.discrepancies", disc, where),
                               ("coding.final_codes", final, where)])
-    summary = reconcile.reconciliation_summary(disc, adj, final)
+    summary = reconciliation_summary(disc, adj, final)
     unknown_codes = final.merge(codes[["framework", "dimension", "code_id"]], how="left",
                                 indicator=True).query("_merge == 'left_only'")
     unknown_answers = final[~final["answer_id"].isin(answers["answer_id"])]
@@ -301,11 +309,10 @@ def human_final_codes(con, paths: ProjectPaths, answers: pd.DataFrame) -> pd.Dat
             continue
         year_answers = answers[answers["school_year"] == year]
         human = apps[apps["school_year"] == year]
-        disc = reconcile.discrepancies(human, year_units, year_answers,
-                                       apps.iloc[:0], *humans)
+        disc = discrepancies(human, year_units, year_answers, apps.iloc[:0], *humans)
         no_standin = apps.iloc[:0].assign(provenance=None, decided_by=None)
-        parts.append(reconcile.final_codes(human, year_units, year_adjudications(paths, disc),
-                                           disc, no_standin, year_answers))
+        parts.append(final_codes(human, year_units, year_adjudications(paths, disc),
+                                 disc, no_standin, year_answers))
     return (pd.concat(parts, ignore_index=True) if parts
             else wh.empty_frame("coding.final_codes"))
 
@@ -316,7 +323,7 @@ def year_adjudications(paths: ProjectPaths, disc: pd.DataFrame) -> pd.DataFrame:
     path = dual_coding.first_existing(paths.coder_sheets_dir, dual_coding.ADJUDICATION_NAMES)
     if path is None or disc.empty:
         return wh.empty_frame("coding.adjudications")
-    adj, _problems = reconcile.read_adjudications(path, disc)
+    adj, _problems = read_adjudications(path, disc)
     adj = adj[adj["discrepancy_id"].isin(disc["discrepancy_id"])]
     return dual_coding.redact_columns(adj, Redactor(load_roster(paths.roster_path)),
                                       ADJUDICATION_TEXT)

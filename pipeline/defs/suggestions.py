@@ -1,7 +1,7 @@
 """Assisted coding: codes suggested by meaning, their agreement with humans, next cycle's sheets.
 
 The suggestions never become human codes: final codes take them only for a school year nobody
-coded by hand, with a provenance that says so (pipeline/core/reconciliation/reconcile.py).
+coded by hand, with a provenance that says so (pipeline/core/reconciliation/final_codes.py).
 """
 
 from pathlib import Path

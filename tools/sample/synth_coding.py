@@ -35,10 +35,10 @@ from pipeline.core.coding.coder_sheets import read_coder_sheets, sheet_codes, va
 from pipeline.core.coding.matcher import KeywordCoder
 from pipeline.core.ingest import raw, staging
 from pipeline.core.privacy.redact import load_roster
-from pipeline.core.reconciliation.reconcile import (
+from pipeline.core.reconciliation.discrepancies import discrepancies
+from pipeline.core.reconciliation.queue import (
     APPLY,
     DO_NOT_APPLY,
-    discrepancies,
     queue_frame,
     write_queue_csv,
 )

@@ -21,7 +21,7 @@ answers the model is least sure of come first. The file is then named
 `coder_sheet_<year>_<coder>_with_suggestions.xlsx` so it is never mistaken for a blind sheet.
 
 Every text cell is written as a string (never a formula); text that starts like a formula
-(reconcile.FORMULA_START) also carries Excel's quote-prefix flag, as in the adjudication queue.
+(queue.FORMULA_START) also carries Excel's quote-prefix flag, as in the adjudication queue.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import pandas as pd
 
 from pipeline.core.coding.coder_sheets import CONTEXT_COLUMNS, FIELDS, _Book, norm_key, sheet_codes
 from pipeline.core.files import atomic_path
-from pipeline.core.reconciliation.reconcile import FORMULA_START
+from pipeline.core.reconciliation.queue import FORMULA_START
 
 # Data tab: context columns, in this order, before the code columns (header -> answers column).
 CONTEXT = [("answer_id", "answer_id"), ("school_year", "school_year"),

@@ -3,7 +3,7 @@
 XLSX (xlsxwriter): text with write_string, strings_to_formulas/numbers/urls off, and Excel's
 quote-prefix ("text") flag on cells that start like a formula (= + - @ tab CR); whole numbers as
 numbers; a bold header row, frozen, with an autofilter over the table. CSV: the same text with
-a leading ' on such cells (`reconcile.neutralise`, OWASP's advice). Both go through
+a leading ' on such cells (`queue.neutralise`, OWASP's advice). Both go through
 `pipeline.core.files.atomic_path`.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.core.files import atomic_path
-from pipeline.core.reconciliation.reconcile import FORMULA_START, neutralise
+from pipeline.core.reconciliation.queue import FORMULA_START, neutralise
 
 
 def cell_text(value: object) -> str:

@@ -4,6 +4,9 @@ In: human and keyword code applications, coder units, the adjudication file, sug
 stand-in for years nobody coded). Out: coding.agreement, coding.discrepancies (and the queue
 workbook), coding.adjudications, coding.final_codes, coding.keyword_quality.
 
-    agreement.py  kappa, alpha, AC1, PABAK with cluster-bootstrap intervals; keyword quality
-    reconcile.py  discrepancies, the queue, adjudications, final codes and their provenance
+    agreement.py      kappa, alpha, AC1, PABAK with cluster-bootstrap intervals; keyword quality
+    discrepancies.py  the (answer, code) pairs two coders decided differently
+    queue.py          the adjudication queue written as XLSX and CSV (cells kept as text)
+    adjudications.py  the filled queue read back: decisions and problems
+    final_codes.py    agreed + adjudicated + unresolved + stand-in codes, with provenance
 """

@@ -31,7 +31,8 @@ from pipeline.core.marts.marts import CODING_SOURCES, COUNTED
 from pipeline.core.marts.marts import LEVELS as MART_LEVELS
 from pipeline.core.privacy.redact import COACH_PLACEHOLDER, STAFF_PLACEHOLDER
 from pipeline.core.reconciliation.agreement import LEVELS as AGREEMENT_LEVELS
-from pipeline.core.reconciliation.reconcile import APPLY, DO_NOT_APPLY, PROVENANCES
+from pipeline.core.reconciliation.final_codes import PROVENANCES
+from pipeline.core.reconciliation.queue import APPLY, DO_NOT_APPLY
 from pipeline.core.suggest.quality import LEVELS as QUALITY_LEVELS
 from pipeline.core.suggest.suggester import SOURCES as SUGGESTION_SOURCES
 

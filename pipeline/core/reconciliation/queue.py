@@ -1,0 +1,200 @@
+"""The adjudication queue: discrepancies written as XLSX and CSV for the researchers.
+
+In: coding.discrepancies, earlier adjudications (to pre-fill decisions), the codebooks (each
+code's label and category, and a codebook tab). Out: the queue workbook and CSV in reports/.
+Every cell is written as text (`neutralise`: no cell is ever run as a formula).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.core.reconciliation.discrepancies import DISCREPANCY_COLUMNS
+
+QUEUE_FILL_COLUMNS = ["decision", "reason", "adjudicator"]
+# the code's label and category, beside its ids (read from the codebooks when the queue is
+# written; the importer ignores them)
+QUEUE_LABEL_COLUMNS = ["code_label", "category"]
+_AT_CODE = DISCREPANCY_COLUMNS.index("code_id") + 1
+QUEUE_COLUMNS = [*DISCREPANCY_COLUMNS[:_AT_CODE], *QUEUE_LABEL_COLUMNS,
+                 *DISCREPANCY_COLUMNS[_AT_CODE:], "status", *QUEUE_FILL_COLUMNS]
+QUEUE_STATUS_ORDER = ("open", "decided", "stale")   # open items first
+QUEUE_SHEET, CODEBOOK_SHEET = "queue", "codebook"
+APPLY, DO_NOT_APPLY = "apply", "do not apply"   # the decisions the queue offers
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: object) -> str:
+    """Text a spreadsheet shows as text: a cell starting with = + - @ tab or CR gets a ' in
+    front (OWASP CSV injection advice), so it is never run as a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def unneutralise(text: str) -> str:
+    """Undo neutralise() on a cell read back."""
+    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_START) else text
+
+
+def queue_frame(discrepancies: pd.DataFrame, existing_adjudications: pd.DataFrame | None = None,
+                codebooks: list | None = None) -> pd.DataFrame:
+    """The queue: discrepancies plus the code's label and category, status, decision, reason,
+    adjudicator, pre-filled from earlier adjudications (first row per id). Earlier decisions
+    whose discrepancy no longer exists are kept as rows with status 'stale', so a re-export
+    loses nothing. Open rows come first, then decided, then stale (each in discrepancy
+    order)."""
+    q = discrepancies.reindex(columns=DISCREPANCY_COLUMNS).astype(object)
+    labels = _code_labels(codebooks or [])
+    keys = list(zip(q["framework"], q["code_id"], strict=True))
+    q["code_label"] = [labels.get(k, ("", ""))[0] for k in keys]
+    q["category"] = [labels.get(k, ("", ""))[1] for k in keys]
+    q["keyword_applied"] = q["keyword_applied"].map({True: "yes", False: "no"}).fillna("")
+    for col in QUEUE_FILL_COLUMNS:
+        q[col] = ""
+    q["status"] = "open"
+    if existing_adjudications is not None and len(existing_adjudications):
+        prev = existing_adjudications.drop_duplicates("discrepancy_id").set_index(
+            "discrepancy_id")
+        prev = prev.assign(decision=prev["decision_text"].where(
+            prev["decision_text"].fillna("") != "", prev["decision"]))
+        known = q["discrepancy_id"].isin(prev.index)
+        for col in QUEUE_FILL_COLUMNS:
+            q.loc[known, col] = q.loc[known, "discrepancy_id"].map(prev[col]).fillna("")
+        q.loc[known & (q["decision"] != ""), "status"] = "decided"
+        stale = prev[~prev.index.isin(q["discrepancy_id"])].reset_index()
+        if len(stale):
+            stale = stale.reindex(columns=QUEUE_COLUMNS).fillna("")
+            stale["status"] = "stale: no longer a discrepancy"
+            q = pd.concat([q, stale], ignore_index=True)
+    rank = q["status"].map(lambda s: next((i for i, p in enumerate(QUEUE_STATUS_ORDER)
+                                           if str(s).startswith(p)), len(QUEUE_STATUS_ORDER)))
+    q = q.iloc[rank.argsort(kind="stable")].reset_index(drop=True)
+    return q[QUEUE_COLUMNS].fillna("")
+
+
+def _code_labels(codebooks: list) -> dict[tuple[str, str], tuple[str, str]]:
+    """(framework, code_id) -> (label, category label) from loaded Codebooks."""
+    return {(b.framework, c.code_id): (c.label, b.dimension_labels.get(c.dimension, c.dimension))
+            for b in codebooks for c in b.codes}
+
+
+def _default_codebooks() -> list:
+    """The configured codebooks (SURVEY_CODEBOOKS or codebooks/), for the queue's labels and
+    its codebook tab when the caller passes none; none when they cannot be read (the queue is
+    then written without labels, never not written)."""
+    from pipeline import settings
+    from pipeline.core.coding.codebook import CodebookError, load_codebooks
+
+    try:
+        return load_codebooks([settings.codebook_dir()])
+    except (CodebookError, OSError):
+        return []
+
+
+def write_queue(discrepancies: pd.DataFrame, xlsx_path: str | Path | None,
+                csv_path: str | Path | None,
+                existing_adjudications: pd.DataFrame | None = None,
+                codebooks: list | None = None) -> dict:
+    """Write the adjudication queue as XLSX and/or CSV (None skips a format).
+
+    Open rows first; each code's label and category beside its ids (from `codebooks`, loaded
+    Codebook objects; default: the configured codebooks). The XLSX's first row says how many
+    discrepancies are left to decide, the header is its second row (frozen, filtered), and a
+    second tab ('codebook') holds every code's definition, when to use it and when not.
+    Every cell is written as text: in the XLSX with write_string, strings_to_formulas off and
+    Excel's quote-prefix ("text") flag on cells that start like a formula; in the CSV (header
+    first, no count line) such cells get a leading '. The decision column offers 'apply' /
+    'do not apply' in the XLSX. Files are written atomically (pipeline.core.files).
+    Returns counts: n_rows, n_open, n_decided, n_stale.
+    """
+    if codebooks is None:
+        codebooks = _default_codebooks()
+    q = queue_frame(discrepancies, existing_adjudications, codebooks)
+    status = q["status"]
+    counts = {"n_rows": len(q), "n_open": int((status == "open").sum()),
+              "n_decided": int((status == "decided").sum()),
+              "n_stale": int(status.str.startswith("stale").sum())}
+    if xlsx_path is not None:
+        _write_xlsx(q, Path(xlsx_path), counts, codebooks)
+    if csv_path is not None:
+        write_queue_csv(q, Path(csv_path))
+    return counts
+
+
+def queue_count_line(counts: dict) -> str:
+    """The queue workbook's first row: what is left to decide."""
+    total = counts["n_open"] + counts["n_decided"]
+    line = (f"{counts['n_open']} of {total} discrepancies left to decide "
+            f"({counts['n_decided']} decided")
+    line += f", {counts['n_stale']} stale)" if counts["n_stale"] else ")"
+    return line + (". Fill in decision (apply / do not apply), reason and adjudicator; "
+                   "open rows are first.")
+
+
+def write_queue_csv(queue: pd.DataFrame, path: Path) -> None:
+    from pipeline.core.files import atomic_path
+
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\r\n")
+        w.writerow(QUEUE_COLUMNS)
+        for row in queue[QUEUE_COLUMNS].itertuples(index=False):
+            w.writerow([neutralise(v) for v in row])
+
+
+CODEBOOK_TAB_COLUMNS = ["framework", "category", "code_id", "code_label", "definition",
+                        "use_when", "not_when", "description"]
+
+
+def codebook_tab(codebooks: list) -> pd.DataFrame:
+    """The codebook tab of the queue: one row per code with its meaning."""
+    rows = [{"framework": b.label, "category": b.dimension_labels.get(c.dimension, c.dimension),
+             "code_id": c.code_id, "code_label": c.label, "definition": c.definition,
+             "use_when": c.use_when, "not_when": c.not_when, "description": c.description}
+            for b in codebooks for c in b.codes]
+    return pd.DataFrame(rows, columns=CODEBOOK_TAB_COLUMNS)
+
+
+def _write_xlsx(queue: pd.DataFrame, path: Path, counts: dict, codebooks: list) -> None:
+    import xlsxwriter
+
+    from pipeline.core.files import atomic_path
+
+    with atomic_path(path) as tmp:
+        wb = xlsxwriter.Workbook(str(tmp), {"strings_to_formulas": False,
+                                            "strings_to_numbers": False,
+                                            "strings_to_urls": False})
+        try:
+            head = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "text_wrap": True})
+            text = wb.add_format({"text_wrap": True, "valign": "top"})
+            quoted = wb.add_format({"text_wrap": True, "valign": "top", "quote_prefix": True})
+            title = wb.add_format({"bold": True, "font_size": 12})
+
+            def table(ws, frame, columns, widths, first):
+                for j, col in enumerate(columns):
+                    ws.write_string(first, j, col, head)
+                    ws.set_column(j, j, widths.get(col, 16))
+                for i, row in enumerate(frame[columns].itertuples(index=False), start=first + 1):
+                    for j, v in enumerate(row):
+                        v = "" if v is None else str(v)
+                        ws.write_string(i, j, v, quoted if v.startswith(FORMULA_START) else text)
+                ws.autofilter(first, 0, first + max(len(frame), 1), len(columns) - 1)
+
+            ws = wb.add_worksheet(QUEUE_SHEET)
+            ws.write_string(0, 0, queue_count_line(counts), title)
+            table(ws, queue, QUEUE_COLUMNS, {"answer_text": 60, "keyword_evidence": 30,
+                                             "reason": 40, "decision": 14, "code_label": 24,
+                                             "category": 20}, first=1)
+            d = QUEUE_COLUMNS.index("decision")
+            ws.data_validation(2, d, max(len(queue), 1) + 1, d, {
+                "validate": "list", "source": [APPLY, DO_NOT_APPLY], "error_type": "warning"})
+            ws.freeze_panes(2, 1)
+            cb = wb.add_worksheet(CODEBOOK_SHEET)
+            table(cb, codebook_tab(codebooks), CODEBOOK_TAB_COLUMNS,
+                  {"definition": 50, "use_when": 50, "not_when": 50, "description": 40,
+                   "code_label": 24, "framework": 24}, first=0)
+            cb.freeze_panes(1, 0)
+        finally:
+            wb.close()

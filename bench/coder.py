@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipeline.core.coding.codebook import load_codebooks  # noqa: E402
-from pipeline.core.coding.matcher import KeywordCoder, _bounded, phrase_key  # noqa: E402
+from pipeline.core.coding.matcher import KeywordCoder, bounded, phrase_key  # noqa: E402
 
 
 def answer_texts(n: int, seed: int) -> list[str]:
@@ -51,7 +51,7 @@ def naive_patterns(books) -> list[re.Pattern]:
         for code in book.codes:
             for p in (*code.patterns, *code.exclusions):
                 if p.kind == "regex":
-                    rx = _bounded(p.text, p.boundary)
+                    rx = bounded(p.text, p.boundary)
                 elif p.kind == "stem":
                     rx = (
                         r"\b"

@@ -1,5 +1,9 @@
 """The keyword coder: applies codebooks to answers and explains every application.
 
+One module of about 770 lines on purpose: it is one algorithm on the hot path (normalising,
+one Aho-Corasick pass, regex triggers, the C batch path and its Python oracle share their
+tables), and splitting it would spread one data structure over several files.
+
 How it works (see docs/codebooks.md for the pattern language):
 1. Each answer is normalised twice, both times keeping offsets back to the original text:
    - the *regex text*: quotes, dashes and whitespace made uniform, one char for one char,
@@ -201,7 +205,8 @@ def stem_keys(text: str) -> list[str]:
     return keys
 
 
-def _bounded(regex: str, boundary: str) -> str:
+def bounded(regex: str, boundary: str) -> str:
+    """`regex` held to its boundary: a whole word, the start of a word, or anywhere."""
     if boundary == "word":
         return rf"(?<!\w)(?:{regex})(?!\w)"
     if boundary == "start":
@@ -761,7 +766,7 @@ def _compile_regex(text: str, boundary: str) -> re.Pattern:
     """Regexes run on case-folded text; IGNORECASE (twice as slow) only for patterns that
     spell upper-case letters, e.g. 'DRY' or '[A-Z]'."""
     flags = re.IGNORECASE if re.search(r"[A-Z]", re.sub(r"\\.", "", text)) else 0
-    return re.compile(_bounded(text, boundary), flags)
+    return re.compile(bounded(text, boundary), flags)
 
 
 def _cuts_into(start: int, end: int, spans: list[tuple[int, int]]) -> bool:

@@ -160,7 +160,7 @@ def load_mapping(path: str | Path) -> Mapping:
     identifying = tuple(str(c) for c in data.get("identifying") or ())
     # school and coach are hashed into pseudonyms; every other field reaches staging as text
     leaks = [f for f in FIELDS if f not in ("school", "coach") and columns.get(f)
-             and _norm(str(columns[f])) in {_norm(c) for c in identifying}]
+             and norm_header(str(columns[f])) in {norm_header(c) for c in identifying}]
     if leaks:
         raise MappingError(f"{path}: identifying column(s) mapped to {', '.join(leaks)}; "
                            "identifying columns never leave the raw layer")
@@ -218,7 +218,8 @@ def load_mapping(path: str | Path) -> Mapping:
     return mapping
 
 
-def _norm(text: str) -> str:
+def norm_header(text: str) -> str:
+    """A header as compared: curly quotes straightened, BOM dropped, spaces folded, casefolded."""
     text = text.replace("\u2019", "'").replace("\u2018", "'").replace("\ufeff", "")
     return " ".join(text.split()).casefold()
 
@@ -236,12 +237,12 @@ def resolve_columns(
     for i, (col, label) in enumerate(zip(columns, labels, strict=True)):
         for key in (col, label):
             exact.setdefault(key, i)
-            loose.setdefault(_norm(key), i)
+            loose.setdefault(norm_header(key), i)
     found: dict[str, int | None] = {}
     missing = []
     for name in FIELDS:
         wanted = mapping.columns.get(name)
-        idx = exact.get(wanted, loose.get(_norm(wanted))) if wanted else None
+        idx = exact.get(wanted, loose.get(norm_header(wanted))) if wanted else None
         if wanted and idx is None:
             hint = did_you_mean(wanted, [*columns, *labels])
             missing.append(f"{wanted!r} (mapped as {name}){hint}")
@@ -269,9 +270,9 @@ def guess_mapping(columns: list[str], labels: list[str], school_year: str = "unk
     tools' usual column names. Used by `survey-pipeline ingest FILE` without --mapping."""
     from pipeline.core.ingest.ids import QUESTION_TEXT
 
-    present = {_norm(x): x for pair in zip(columns, labels, strict=True) for x in pair}
+    present = {norm_header(x): x for pair in zip(columns, labels, strict=True) for x in pair}
     chosen: dict[str, str | None] = {}
     for name in FIELDS:
         options = (QUESTION_TEXT[name],) if name in QUESTION_TEXT else GUESSES[name]
-        chosen[name] = next((present[_norm(o)] for o in options if _norm(o) in present), None)
+        chosen[name] = next((present[norm_header(o)] for o in options if norm_header(o) in present), None)
     return Mapping(school_year=school_year, source=source, columns=chosen)

@@ -32,8 +32,8 @@ from pipeline.core.ingest.mapping import (
     MAPPING_FILE_NAME,
     Mapping,
     MappingError,
-    _norm,
     load_mapping,
+    norm_header,
     resolve_columns,
 )
 
@@ -206,10 +206,10 @@ def refused_file(path: Path, mapping: Mapping, reason: str, loaded_at: datetime,
 
 
 def _repeated_mapped_column(table: ExportTable, mapping: Mapping) -> str | None:
-    repeated = {_norm(name): (name, where) for name, where in table.duplicate_columns.items()}
+    repeated = {norm_header(name): (name, where) for name, where in table.duplicate_columns.items()}
     for fld, wanted in mapping.columns.items():
-        if wanted and _norm(wanted) in repeated:
-            name, where = repeated[_norm(wanted)]
+        if wanted and norm_header(wanted) in repeated:
+            name, where = repeated[norm_header(wanted)]
             return (f"the header holds {name!r} {len(where)} times (columns "
                     f"{', '.join(map(str, where))}), mapped as {fld}: which one holds the "
                     "answers cannot be told; rename the repeats in the export")

@@ -26,7 +26,7 @@ import pandas as pd
 from pipeline.core.ingest.aliases import Aliases, NameResolver, name_key
 from pipeline.core.ingest.dates import DateResolution, resolve_dates
 from pipeline.core.ingest.ids import QUESTION_IDS, answer_id, default_response_id, pseudonym
-from pipeline.core.ingest.mapping import Mapping, _norm, resolve_columns
+from pipeline.core.ingest.mapping import Mapping, norm_header, resolve_columns
 from pipeline.core.ingest.raw import QUARANTINE_COLUMNS, OtherYears
 from pipeline.core.privacy.labels import IdentifierGuard
 from pipeline.core.privacy.name_scan import FuzzyNameScan, NameScanner
@@ -142,7 +142,7 @@ def session_problem(value: str | None, file_name: str) -> str | None:
 def _is_header_row(texts: dict[str, str], labels: dict[str, set[str]]) -> bool:
     """True when every answer given repeats its column's header (id or question text)."""
     given = {q: t for q, t in texts.items() if t}
-    return bool(given) and all(_norm(t) in labels[q] for q, t in given.items())
+    return bool(given) and all(norm_header(t) in labels[q] for q, t in given.items())
 
 
 def stage_year(
@@ -157,152 +157,222 @@ def stage_year(
 ) -> StagedYear:
     """Stage one school year. `others`: response ids other years loaded (a row repeating one
     is quarantined naming the year and file); `aliases`: the year's alias table."""
-    staged_at = staged_at or datetime.now().replace(microsecond=0)
-    others = others or OtherYears()
-    redactor = Redactor(roster)
-    scanner = NameScanner(roster)
-    guard = IdentifierGuard(redactor, scanner, FuzzyNameScan(roster))
-    names = NameResolver(aliases or Aliases(), [e.full_name for e in roster if e.is_coach])
-    answers, quarantine, redactions = [], [], []
-    seen_content: dict[str, str] = {}
-    seen_response: dict[str, str] = {}
-    window_text = mapping.window_text()
-
-    def quarantine_row(file_name, row, column, level, reason):
-        quarantine.append({"school_year": mapping.school_year, "file_name": file_name,
-                           "row_number": row, "column_name": column, "stage": "stage",
-                           "level": level, "reason": reason, "quarantined_at": staged_at})
-
+    stager = _YearStager(mapping, roster, salt, staged_at or datetime.now().replace(microsecond=0),
+                         others or OtherYears(), aliases or Aliases())
     loaded = export_files[export_files["status"] == "loaded"].sort_values("file_name")
     rows_by_file = {name: grp for name, grp in survey_rows.groupby("file_name", sort=False)}
     for f in loaded.itertuples(index=False):
+        stager.stage_file(f, rows_by_file.get(f.file_name))
+    return stager.result()
+
+
+@dataclass
+class _ExportFile:
+    """One loaded export as staging reads it: its columns resolved to the mapping's fields."""
+
+    file_name: str
+    name_of: dict[str, str | None]          # field -> the export's column (None: not there)
+    header_texts: dict[str, set[str]]       # question -> its column's header and label
+    label: str                              # the file name as staging.answers shows it
+    stem: str
+    dates: DateResolution
+    outside: set[int]                       # rows submitted outside the school year
+
+
+class _YearStager:
+    """The state of staging one year: what was seen, what is kept, what is quarantined."""
+
+    def __init__(self, mapping: Mapping, roster: list[RosterEntry], salt: str,
+                 staged_at: datetime, others: OtherYears, aliases: Aliases):
+        self.mapping, self.salt, self.staged_at, self.others = mapping, salt, staged_at, others
+        self.redactor = Redactor(roster)
+        self.scanner = NameScanner(roster)
+        self.guard = IdentifierGuard(self.redactor, self.scanner, FuzzyNameScan(roster))
+        self.names = NameResolver(aliases, [e.full_name for e in roster if e.is_coach])
+        self.answers: list[dict] = []
+        self.quarantine: list[dict] = []
+        self.redactions: list[dict] = []
+        self.seen_content: dict[str, str] = {}
+        self.seen_response: dict[str, str] = {}
+        self.window_text = mapping.window_text()
+
+    def quarantine_row(self, file_name, row, column, level, reason):
+        self.quarantine.append({"school_year": self.mapping.school_year, "file_name": file_name,
+                                "row_number": row, "column_name": column, "stage": "stage",
+                                "level": level, "reason": reason,
+                                "quarantined_at": self.staged_at})
+
+    def stage_file(self, f, file_rows: pd.DataFrame | None) -> None:
+        """Every raw record of one loaded export (`f`: a raw.export_files row)."""
         columns, labels = json.loads(f.columns), json.loads(f.labels)
-        idx = resolve_columns(mapping, columns, labels, f.file_name)
+        idx = resolve_columns(self.mapping, columns, labels, f.file_name)
         name_of = {k: (columns[i] if i is not None else None) for k, i in idx.items()}
-        header_texts = {q: {_norm(columns[idx[q]]), _norm(labels[idx[q]])} for q in QUESTION_IDS}
-        file_rows = rows_by_file.get(f.file_name)
+        header_texts = {q: {norm_header(columns[idx[q]]), norm_header(labels[idx[q]])}
+                        for q in QUESTION_IDS}
         if file_rows is None:
-            continue
-        label = guard.file_label(f.file_name, f.file_sha256)
-        stem = label.rsplit(".", 1)[0]
+            return
+        label = self.guard.file_label(f.file_name, f.file_sha256)
         records = [(int(n), json.loads(r)) for n, r in
                    zip(file_rows["row_number"], file_rows["record"], strict=True)]
         dates = (resolve_dates([(n, rec.get(name_of["submitted_at"], "")) for n, rec in records],
-                               mapping) if name_of["submitted_at"] else DateResolution())
-        outside = set(dates.outside)
+                               self.mapping) if name_of["submitted_at"] else DateResolution())
+        export = _ExportFile(f.file_name, name_of, header_texts, label,
+                             label.rsplit(".", 1)[0], dates, set(dates.outside))
         for row_number, rec in records:
-            values = {k: (rec.get(c, "") if c is not None else None) for k, c in name_of.items()}
-            cell = values.get
-            texts = {q: clean_text(cell(q) or "") for q in QUESTION_IDS}
-            here = f"{f.file_name} row {row_number}"
-            if not any(texts.values()):
-                cols = " and ".join(repr(name_of[q]) for q in QUESTION_IDS)
-                quarantine_row(f.file_name, row_number, None, "row",
-                               f"no answer to either question (columns {cols} are blank)")
-                continue
-            if _is_header_row(texts, header_texts):
-                quarantine_row(f.file_name, row_number, None, "row",
-                               "repeats the header (the question text): a header row, not an "
-                               "answer")
-                continue
-            supplied = (cell("response_id") or "").strip()
-            rid = guard.response_id(supplied) if supplied else default_response_id(
-                stem, row_number)
-            content = json.dumps([cell(k) for k in ("submitted_at", "school", "coach", "role",
-                                                     "session", "worked", "improve")])
-            if supplied and rid in others.response_ids:
-                year, other_file, other_row = others.response_ids[rid]
-                quarantine_row(f.file_name, row_number, name_of["response_id"], "row",
-                               f"response id {supplied} was already loaded for {year} "
-                               f"({other_file} row {other_row})")
-                continue
-            if rid in seen_response:
-                quarantine_row(f.file_name, row_number, name_of["response_id"], "row",
-                               f"duplicate response id {rid} (first seen in {seen_response[rid]})")
-                continue
-            if content in seen_content:
-                quarantine_row(f.file_name, row_number, None, "row",
-                               f"repeated submission: identical to {seen_content[content]}")
-                continue
-            seen_response[rid], seen_content[content] = here, here
-            redacted = {q: redactor.redact(t) for q, t in texts.items() if t}
-            leaky = [q for q, (t, _) in redacted.items() if scanner.find(t)]
-            for q in leaky:   # the independent scanner still sees a name: never stage it
-                del redacted[q]
-                quarantine_row(f.file_name, row_number, name_of[q],
-                               "cell" if redacted else "row",
-                               "a roster name is left after redaction; answer withheld")
-            if not redacted:
-                continue
+            self.stage_row(export, row_number, rec)
 
+    def stage_row(self, f: _ExportFile, row_number: int, rec: dict) -> None:
+        """One raw record: quarantined as a whole, or staged as one or two answers."""
+        values = {k: (rec.get(c, "") if c is not None else None) for k, c in f.name_of.items()}
+        cell = values.get
+        texts = {q: clean_text(cell(q) or "") for q in QUESTION_IDS}
+        rid = self._admitted(f, row_number, cell, texts)
+        if rid is None:
+            return
+        redacted = self._redacted(f, row_number, texts)
+        if not redacted:
+            return
+        submitted = self._submitted_at(f, row_number, cell)
+        session = session_number(cell("session"), f.file_name)
+        if session is None:
+            where = f.name_of["session"] or "file name"
+            self.quarantine_row(f.file_name, row_number, where, "cell",
+                                session_problem(cell("session"), f.file_name))
+        ids = self._ids(f, row_number, cell)
+        base = {
+            "school_year": self.mapping.school_year, "session_number": session,
+            "submitted_at": submitted, "response_id": rid,
+            "school_id": ids["school"], "coach_id": ids["coach"],
+            "role": normalise_role(cell("role") or ""),
+            "file_name": f.label, "row_number": row_number,
+        }
+        self._add_answers(f, row_number, base, redacted)
+
+    def _admitted(self, f: _ExportFile, row_number: int, cell, texts: dict[str, str]
+                  ) -> str | None:
+        """The row's response id, or None when the whole row is quarantined: no answer, a
+        header row, a response id another year or this one already has, a repeated
+        submission."""
+        here = f"{f.file_name} row {row_number}"
+        if not any(texts.values()):
+            cols = " and ".join(repr(f.name_of[q]) for q in QUESTION_IDS)
+            self.quarantine_row(f.file_name, row_number, None, "row",
+                                f"no answer to either question (columns {cols} are blank)")
+            return None
+        if _is_header_row(texts, f.header_texts):
+            self.quarantine_row(f.file_name, row_number, None, "row",
+                                "repeats the header (the question text): a header row, not an "
+                                "answer")
+            return None
+        supplied = (cell("response_id") or "").strip()
+        rid = self.guard.response_id(supplied) if supplied else default_response_id(
+            f.stem, row_number)
+        content = json.dumps([cell(k) for k in ("submitted_at", "school", "coach", "role",
+                                                 "session", "worked", "improve")])
+        if supplied and rid in self.others.response_ids:
+            year, other_file, other_row = self.others.response_ids[rid]
+            self.quarantine_row(f.file_name, row_number, f.name_of["response_id"], "row",
+                                f"response id {supplied} was already loaded for {year} "
+                                f"({other_file} row {other_row})")
+            return None
+        if rid in self.seen_response:
+            self.quarantine_row(f.file_name, row_number, f.name_of["response_id"], "row",
+                                f"duplicate response id {rid} (first seen in "
+                                f"{self.seen_response[rid]})")
+            return None
+        if content in self.seen_content:
+            self.quarantine_row(f.file_name, row_number, None, "row",
+                                f"repeated submission: identical to {self.seen_content[content]}")
+            return None
+        self.seen_response[rid], self.seen_content[content] = here, here
+        return rid
+
+    def _redacted(self, f: _ExportFile, row_number: int, texts: dict[str, str]) -> dict:
+        """question -> (redacted text, redactions) of the answers given; an answer in which
+        the scanner still sees a name is withheld (a cell, or the row when nothing is left)."""
+        redacted = {q: self.redactor.redact(t) for q, t in texts.items() if t}
+        leaky = [q for q, (t, _) in redacted.items() if self.scanner.find(t)]
+        for q in leaky:   # the independent scanner still sees a name: never stage it
+            del redacted[q]
+            self.quarantine_row(f.file_name, row_number, f.name_of[q],
+                                "cell" if redacted else "row",
+                                "a roster name is left after redaction; answer withheld")
+        return redacted
+
+    def _submitted_at(self, f: _ExportFile, row_number: int, cell) -> datetime | None:
+        """The submission time, or None (with a cell-level quarantine entry) when the year's
+        dates conflict, the cell cannot be read or it falls outside the school year."""
+        if not f.name_of["submitted_at"]:
+            return None
+        dates = f.dates
+        submitted = dates.values.get(row_number)
+        raw_ts = cell("submitted_at")
+        column = f.name_of["submitted_at"]
+        if dates.conflict:
+            self.quarantine_row(f.file_name, row_number, column, "cell",
+                                f"{dates.conflict}; submitted_at left empty")
+        elif submitted is None:
+            why = dates.problems.get(row_number, f"unreadable timestamp {raw_ts!r}")
+            self.quarantine_row(f.file_name, row_number, column, "cell",
+                                f"{why}; submitted_at left empty")
+        elif row_number in f.outside:
+            self.quarantine_row(f.file_name, row_number, column, "cell",
+                                f"submitted {submitted:%Y-%m-%d %H:%M}, outside the school "
+                                f"year {self.mapping.school_year} ({self.window_text}); "
+                                "submitted_at left empty")
             submitted = None
-            if name_of["submitted_at"]:
-                submitted = dates.values.get(row_number)
-                raw_ts = cell("submitted_at")
-                if dates.conflict:
-                    quarantine_row(f.file_name, row_number, name_of["submitted_at"], "cell",
-                                   f"{dates.conflict}; submitted_at left empty")
-                elif submitted is None:
-                    why = dates.problems.get(row_number, f"unreadable timestamp {raw_ts!r}")
-                    quarantine_row(f.file_name, row_number, name_of["submitted_at"], "cell",
-                                   f"{why}; submitted_at left empty")
-                elif row_number in outside:
-                    quarantine_row(f.file_name, row_number, name_of["submitted_at"], "cell",
-                                   f"submitted {submitted:%Y-%m-%d %H:%M}, outside the school "
-                                   f"year {mapping.school_year} ({window_text}); submitted_at "
-                                   "left empty")
-                    submitted = None
-            session = session_number(cell("session"), f.file_name)
-            if session is None:
-                where = name_of["session"] or "file name"
-                quarantine_row(f.file_name, row_number, where, "cell",
-                               session_problem(cell("session"), f.file_name))
-            ids = {}
-            for fld in ("school", "coach"):
-                value = (cell(fld) or "").strip()
-                ids[fld] = None
-                if name_of[fld] and not value:
-                    quarantine_row(f.file_name, row_number, name_of[fld], "cell",
-                                   f"blank {fld}; {fld}_id left empty")
-                if not value:
-                    continue
-                found = names.resolve(fld, value)
-                if found.problem:
-                    quarantine_row(f.file_name, row_number, name_of[fld], "cell", found.problem)
-                if found.name is not None:
-                    ids[fld] = pseudonym(fld, name_key(found.name), salt)
-            base = {
-                "school_year": mapping.school_year, "session_number": session,
-                "submitted_at": submitted, "response_id": rid,
-                "school_id": ids["school"], "coach_id": ids["coach"],
-                "role": normalise_role(cell("role") or ""),
-                "file_name": label, "row_number": row_number,
-            }
-            for q, (text, found) in redacted.items():
-                aid = answer_id(mapping.school_year, rid, q)
-                answers.append({**base, "answer_id": aid, "question_id": q,
-                                "answer_text": text,
-                                "non_substantive": is_non_substantive(text),
-                                "n_redactions": len(found)})
-                redactions.extend(
-                    {"school_year": mapping.school_year, "file_name": f.file_name,
-                     "row_number": row_number, "answer_id": aid, "question_id": q,
-                     "start": r.start, "end": r.end, "original": r.original,
-                     "placeholder": r.placeholder} for r in found)
+        return submitted
 
-    frame = pd.DataFrame(answers, columns=[c for c in ANSWER_COLUMNS if c != "session_date"])
-    frame["session_number"] = frame["session_number"].astype("Int64")
-    frame["session_date"] = _session_dates(frame)
-    frame["row_number"] = frame["row_number"].astype("int64")
-    frame["n_redactions"] = frame["n_redactions"].astype("int64")
-    frame["non_substantive"] = frame["non_substantive"].astype(bool)
-    frame["submitted_at"] = pd.to_datetime(frame["submitted_at"])
-    return StagedYear(
-        answers=frame[ANSWER_COLUMNS],
-        quarantine=pd.DataFrame(quarantine, columns=QUARANTINE_COLUMNS),
-        redactions=pd.DataFrame(redactions, columns=REDACTION_COLUMNS),
-        names=names.suggestions(),
-    )
+    def _ids(self, f: _ExportFile, row_number: int, cell) -> dict[str, str | None]:
+        """school_id and coach_id: pseudonyms of the resolved names (None when blank or
+        unknown, with a cell-level quarantine entry)."""
+        ids = {}
+        for fld in ("school", "coach"):
+            value = (cell(fld) or "").strip()
+            ids[fld] = None
+            if f.name_of[fld] and not value:
+                self.quarantine_row(f.file_name, row_number, f.name_of[fld], "cell",
+                                    f"blank {fld}; {fld}_id left empty")
+            if not value:
+                continue
+            found = self.names.resolve(fld, value)
+            if found.problem:
+                self.quarantine_row(f.file_name, row_number, f.name_of[fld], "cell",
+                                    found.problem)
+            if found.name is not None:
+                ids[fld] = pseudonym(fld, name_key(found.name), self.salt)
+        return ids
+
+    def _add_answers(self, f: _ExportFile, row_number: int, base: dict, redacted: dict) -> None:
+        """An answer row per question answered, and the audit of its redactions."""
+        year = self.mapping.school_year
+        for q, (text, found) in redacted.items():
+            aid = answer_id(year, base["response_id"], q)
+            self.answers.append({**base, "answer_id": aid, "question_id": q,
+                                 "answer_text": text,
+                                 "non_substantive": is_non_substantive(text),
+                                 "n_redactions": len(found)})
+            self.redactions.extend(
+                {"school_year": year, "file_name": f.file_name,
+                 "row_number": row_number, "answer_id": aid, "question_id": q,
+                 "start": r.start, "end": r.end, "original": r.original,
+                 "placeholder": r.placeholder} for r in found)
+
+    def result(self) -> StagedYear:
+        frame = pd.DataFrame(self.answers,
+                             columns=[c for c in ANSWER_COLUMNS if c != "session_date"])
+        frame["session_number"] = frame["session_number"].astype("Int64")
+        frame["session_date"] = _session_dates(frame)
+        frame["row_number"] = frame["row_number"].astype("int64")
+        frame["n_redactions"] = frame["n_redactions"].astype("int64")
+        frame["non_substantive"] = frame["non_substantive"].astype(bool)
+        frame["submitted_at"] = pd.to_datetime(frame["submitted_at"])
+        return StagedYear(
+            answers=frame[ANSWER_COLUMNS],
+            quarantine=pd.DataFrame(self.quarantine, columns=QUARANTINE_COLUMNS),
+            redactions=pd.DataFrame(self.redactions, columns=REDACTION_COLUMNS),
+            names=self.names.suggestions(),
+        )
 
 
 def _session_dates(frame: pd.DataFrame) -> pd.Series:

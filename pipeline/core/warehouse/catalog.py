@@ -1,5 +1,8 @@
 """The table catalog: every warehouse table and view, declared once.
 
+Over 400 lines on purpose: it is declarations (one entry per table, its columns and rules),
+and one table per file would scatter the catalog that exists to be read in one place.
+
 Each table has its schema-qualified name, a description, its columns (DuckDB type, nullability,
 a one-line meaning, allowed values and the value rules a contract enforces), its key (unique
 column sets) and its partition column (`school_year` where the writing asset replaces one

@@ -16,7 +16,7 @@ import pytest
 from pipeline.core.coding import codebook, coder_sheets
 from pipeline.core.coding import keyword as coding
 from pipeline.core.ingest import raw
-from pipeline.core.marts import marts, quotes
+from pipeline.core.marts import marts, quotes, year_comparison
 from pipeline.core.reconciliation import adjudications, discrepancies, final_codes
 from pipeline.core.suggest import quality
 from pipeline.core.warehouse import catalog
@@ -93,7 +93,7 @@ def test_empty_frames_are_typed_and_load_into_the_warehouse(tmp_path):
     (adjudications.PROBLEM_COLUMNS, "coding.adjudication_problems"),
     (final_codes.FINAL_COLUMNS, "coding.final_codes"),
     (quality.QUALITY_COLUMNS, "coding.suggestion_quality"),
-    (marts.YOY_COLUMNS, "marts.year_over_year"),
+    (year_comparison.YOY_COLUMNS, "marts.year_over_year"),
     (quotes.QUOTE_COLUMNS, "marts.exemplar_quotes"),
 ])
 def test_column_lists_of_core_modules_equal_the_catalogs(listed, table):

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from pipeline.core.marts import marts
+from pipeline.core.marts import marts, year_comparison
 
 Y1, Y2 = "2020-21", "2023-24"
 CODES = pd.DataFrame(
@@ -246,26 +246,26 @@ def test_two_sources_in_a_year_are_mixed():
 # ----------------------------------------------------------------------------- year over year
 
 def test_two_proportion_test_branches():
-    test, _, p = marts.two_proportion_test(40, 100, 60, 100)
+    test, _, p = year_comparison.two_proportion_test(40, 100, 60, 100)
     assert test == "chi2"
     chi2 = stats.chi2_contingency([[40, 60], [60, 40]], correction=False)
     assert p == pytest.approx(chi2[1])
-    test, odds, p = marts.two_proportion_test(1, 10, 4, 10)  # expected counts 2.5 < 5
+    test, odds, p = year_comparison.two_proportion_test(1, 10, 4, 10)  # expected counts 2.5 < 5
     assert test == "fisher"
     assert p == pytest.approx(stats.fisher_exact([[1, 9], [4, 6]])[1])
 
 
 def test_newcombe_and_cohens_h_known_values():
     # Newcombe (1998) table II example: 56/70 vs 48/80 -> diff 0.2, CI 0.0524 to 0.3339
-    low, high = marts.newcombe_interval(48, 80, 56, 70)
+    low, high = year_comparison.newcombe_interval(48, 80, 56, 70)
     assert (round(low, 4), round(high, 4)) == (0.0524, 0.3339)
-    assert marts.cohens_h(0.5, 0.5) == 0
-    assert marts.cohens_h(0.0, 1.0) == pytest.approx(math.pi)
+    assert year_comparison.cohens_h(0.5, 0.5) == 0
+    assert year_comparison.cohens_h(0.0, 1.0) == pytest.approx(math.pi)
 
 
 def test_year_over_year_rows_and_bh(freq):
-    y = marts.year_over_year(freq)
-    assert list(y.columns) == marts.YOY_COLUMNS
+    y = year_comparison.year_over_year(freq)
+    assert list(y.columns) == year_comparison.YOY_COLUMNS
     assert set(y.year_a) == {Y1} and set(y.year_b) == {Y2}
     r = _row(y, level="code", question_id="worked", code_id="coaching_support")
     assert (r.n_answers_a, r.n_substantive_a, r.n_answers_b, r.n_substantive_b) == (2, 4, 2, 5)
@@ -302,12 +302,12 @@ def test_bh_hand_computation_small():
 
 
 def test_year_over_year_explicit_years_and_single_year(freq):
-    y = marts.year_over_year(freq, year_a=Y2, year_b=Y1, levels=["framework"])
+    y = year_comparison.year_over_year(freq, year_a=Y2, year_b=Y1, levels=["framework"])
     assert set(y.level) == {"framework"}
     r = _row(y, question_id="worked", framework="scale")
     assert r.diff_per_100 == pytest.approx(15.0)  # 60 -> 75
-    one = marts.year_over_year(freq[freq.school_year == Y1])
-    assert one.empty and list(one.columns) == marts.YOY_COLUMNS
+    one = year_comparison.year_over_year(freq[freq.school_year == Y1])
+    assert one.empty and list(one.columns) == year_comparison.YOY_COLUMNS
 
 
 def test_year_over_year_chi2_branch():
@@ -317,7 +317,7 @@ def test_year_over_year_chi2_branch():
                      "framework": "scale", "dimension": "depth", "code_id": "collaboration",
                      "label": "Collaboration", "n_answers": x, "n_substantive": n,
                      "coding_source": "human"})
-    y = marts.year_over_year(pd.DataFrame(rows))
+    y = year_comparison.year_over_year(pd.DataFrame(rows))
     r = y.iloc[0]
     assert r.test == "chi2" and r.p_adjusted == pytest.approx(r.p_value)
     assert r.p_value == pytest.approx(
@@ -373,12 +373,12 @@ def _three_years(third: str) -> pd.DataFrame:
 def test_year_over_year_compares_like_with_like_by_default():
     fc, ans = _three_years("zero_shot_suggestion")   # 2020-21, 2023-24 human; 2024-25 not
     freq = marts.code_frequencies(fc, ans, make_codes())
-    y = marts.year_over_year(freq)
+    y = year_comparison.year_over_year(freq)
     assert (set(y.year_a), set(y.year_b)) == ({Y1}, {Y2})   # the two human years
     assert y["comparable"].all() and y["note"].isna().all()
     assert set(zip(y.coding_source_a, y.coding_source_b, strict=True)) == {("human", "human")}
     # asked for explicitly, human vs suggested is kept and flagged
-    z = marts.year_over_year(freq, Y2, "2024-25")
+    z = year_comparison.year_over_year(freq, Y2, "2024-25")
     assert len(z) == len(y) and not z["comparable"].any()
     assert set(z.coding_source_b) == {"zero_shot_suggestion"}
     assert z["note"].str.contains("the zero-shot suggester").all()
@@ -388,19 +388,19 @@ def test_year_over_year_compares_like_with_like_by_default():
     fc2, ans2 = _three_years("trained_suggestion")
     fc2 = fc2[fc2.school_year != Y1]
     freq2 = marts.code_frequencies(fc2, ans2[ans2.school_year != Y1], make_codes())
-    w = marts.year_over_year(freq2)
+    w = year_comparison.year_over_year(freq2)
     assert (set(w.year_a), set(w.year_b)) == ({Y2}, {"2024-25"})
     assert not w["comparable"].any() and w["note"].str.contains("trained suggester").all()
 
 
 def test_comparability():
-    assert marts.comparability("human", "human") == (True, None)
-    ok, note = marts.comparability("keyword", "keyword")
+    assert year_comparison.comparability("human", "human") == (True, None)
+    ok, note = year_comparison.comparability("keyword", "keyword")
     assert ok and "not by human coders" in note
     for a, b in (("human", "trained_suggestion"), ("zero_shot_suggestion",
                                                     "trained_suggestion"),
                  ("mixed", "mixed"), ("human", None)):
-        ok, note = marts.comparability(a, b)
+        ok, note = year_comparison.comparability(a, b)
         assert not ok and note.startswith("not comparable")
 
 
@@ -439,7 +439,7 @@ def test_properties_on_random_final_codes(rows):
             if key in grouped.groups:
                 children = grouped.get_group(key)
                 assert children.max() <= n <= children.sum()
-    y = marts.year_over_year(freq)
+    y = year_comparison.year_over_year(freq)
     p = y["p_adjusted"].dropna()
     assert ((p >= y.loc[p.index, "p_value"] - 1e-12) & (p <= 1)).all()
 
@@ -447,6 +447,6 @@ def test_properties_on_random_final_codes(rows):
 def test_z95_is_scipys_normal_quantile():
     from scipy import stats
 
-    from pipeline.core.marts.marts import Z95
+    from pipeline.core.marts.year_comparison import Z95
 
     assert Z95 == float(stats.norm.ppf(0.975))

@@ -12,7 +12,7 @@ from test_marts import Y1, Y2, make_answers, make_codes, make_final_codes
 from test_quotes import make_applications
 from test_report import make_keyword_quality
 
-from pipeline.core.marts import marts, quotes
+from pipeline.core.marts import marts, quotes, year_comparison
 from pipeline.core.warehouse import connection as warehouse
 
 QUERIES = Path(__file__).resolve().parents[1] / "warehouse" / "queries"
@@ -67,7 +67,7 @@ def con(tmp_path_factory) -> duckdb.DuckDBPyConnection:
     built = {
         "marts.code_frequencies": freq,
         "marts.code_trends": marts.code_trends(fc, ans, codes),
-        "marts.year_over_year": marts.year_over_year(freq),
+        "marts.year_over_year": year_comparison.year_over_year(freq),
         "marts.by_school": marts.by_school(fc, ans, codes),
         "marts.by_coach": marts.by_coach(fc, ans, codes),
         "marts.exemplar_quotes": quotes.exemplar_quotes(fc, ans, make_applications(), codes),

@@ -12,7 +12,7 @@ import pytest
 from test_marts import Y1, Y2, make_answers, make_codes, make_final_codes
 from test_quotes import make_applications
 
-from pipeline.core.marts import marts, quotes
+from pipeline.core.marts import marts, quotes, year_comparison
 from pipeline.core.report import report, svg
 
 ROSTER = ["Marisol Okafor", "Teodora Vasquez-Lind", "Dwayne Abernathy"]
@@ -59,7 +59,7 @@ def make_report_inputs(evil: bool = True) -> report.ReportInputs:
     return report.ReportInputs(
         frequencies=freq,
         quotes=quotes.exemplar_quotes(fc, ans, make_applications(), codes),
-        year_over_year=marts.year_over_year(freq),
+        year_over_year=year_comparison.year_over_year(freq),
         trends=marts.code_trends(fc, ans, codes),
         agreement=make_agreement(),
         keyword_quality=make_keyword_quality(),
@@ -332,7 +332,7 @@ def suggested(request) -> tuple[str, str, str, Tables]:
     freq = marts.code_frequencies(fc, ans, codes)
     inp = report.ReportInputs(
         frequencies=freq, quotes=quotes.exemplar_quotes(fc, ans, make_applications(), codes),
-        year_over_year=marts.year_over_year(freq), trends=marts.code_trends(fc, ans, codes),
+        year_over_year=year_comparison.year_over_year(freq), trends=marts.code_trends(fc, ans, codes),
         by_school=marts.by_school(fc, ans, codes), by_coach=marts.by_coach(fc, ans, codes),
         suggestion_quality=make_suggestion_quality(), coding_sources=marts.coding_sources(fc))
     html, md = report.render_report(inp)

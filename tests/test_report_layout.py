@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from pipeline.cli import app
 from pipeline.core.coding.codebook import co_firing_groups
-from pipeline.core.marts import marts, quotes
+from pipeline.core.marts import marts, quotes, year_comparison
 from pipeline.core.report import report
 from pipeline.core.report.render import TEMPLATES_ENV
 from pipeline.core.warehouse import connection as wh
@@ -34,7 +34,7 @@ def three_years(compare=None) -> report.ReportInputs:
     freq = marts.code_frequencies(fc, ans, codes)
     return report.ReportInputs(
         frequencies=freq, quotes=quotes.exemplar_quotes(fc, ans, None, codes),
-        year_over_year=marts.year_over_year(freq), trends=marts.code_trends(fc, ans, codes),
+        year_over_year=year_comparison.year_over_year(freq), trends=marts.code_trends(fc, ans, codes),
         coding_sources=marts.coding_sources(fc), codebook_codes=codes, compare_years=compare)
 
 

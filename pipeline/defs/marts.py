@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from pipeline.core.marts import marts, quotes
+from pipeline.core.marts import marts, quotes, year_comparison
 from pipeline.core.privacy.name_scan import NameScanner
 from pipeline.core.privacy.redact import load_roster
 from pipeline.core.warehouse import connection as wh
@@ -128,7 +128,7 @@ def mart_tables(context: dg.AssetExecutionContext, config: MartsConfig, paths: P
             "from coding.code_applications where coder_kind = 'keyword'").df()
         codes = codebook_frame(paths)
         tables = {
-            YOY: marts.year_over_year(freq, config.year_a, config.year_b),
+            YOY: year_comparison.year_over_year(freq, config.year_a, config.year_b),
             QUOTES: quotes.exemplar_quotes(final, answers, apps, codes,
                                            per_code=config.quotes_per_code),
         }

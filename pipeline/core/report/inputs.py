@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.core.ingest.ids import QUESTION_TEXT
-from pipeline.core.marts.marts import year_over_year
+from pipeline.core.marts.year_comparison import year_over_year
 from pipeline.core.report.years import Years, compare_pair
 
 QUESTIONS = QUESTION_TEXT  # the survey's question texts, as ingestion defines them

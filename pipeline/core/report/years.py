@@ -7,7 +7,8 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from pipeline.core.marts.marts import machine_coded, year_sources
+from pipeline.core.marts.marts import machine_coded
+from pipeline.core.marts.year_comparison import year_sources
 from pipeline.core.report.blocks import Block, Para, missing
 
 MARK = " †"   # after a machine-coded year's name in headers and chart labels

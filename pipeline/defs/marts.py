@@ -3,7 +3,7 @@
 import dagster as dg
 
 from pipeline.core.marts import marts, quotes, year_comparison
-from pipeline.core.privacy.name_scan import NameScanner
+from pipeline.core.privacy.name_scan import names_in_frames
 from pipeline.core.privacy.redact import load_roster
 from pipeline.core.warehouse import connection as wh
 from pipeline.core.warehouse import views
@@ -147,8 +147,8 @@ def _write_withheld(con, paths: ProjectPaths, tables: dict, where: dict | None,
     """Scan every table for roster names before anything is written (a row with one is
     withheld), then replace all of them in ONE transaction: a reader never sees some marts new
     and others old, and a run killed mid-write leaves them all old."""
-    names = NameScanner(load_roster(paths.roster_path)).scan_frames(
-        {key.to_user_string(): frame for key, frame in tables.items()})
+    names = names_in_frames(load_roster(paths.roster_path),
+                            {key.to_user_string(): frame for key, frame in tables.items()})
     writes = []
     for key, frame in tables.items():
         leaking = {int(h["row"]) for h in names if h["table"] == key.to_user_string()}

@@ -7,7 +7,7 @@ import pandas as pd
 
 from pipeline.core.coding import dual_coding
 from pipeline.core.coding.codebook import load_codebooks
-from pipeline.core.privacy.name_scan import NameScanner
+from pipeline.core.privacy.name_scan import names_in_frames
 from pipeline.core.privacy.redact import Redactor, load_roster
 from pipeline.core.reconciliation import agreement
 from pipeline.core.reconciliation.adjudications import read_adjudications
@@ -87,8 +87,8 @@ def human_applications(context: dg.AssetExecutionContext, paths: ProjectPaths,
             paths.coder_sheets_dir, answers, books, Redactor(roster))
         apps = apps[apps["school_year"] == year].reset_index(drop=True)
         units = units[units["school_year"] == year].reset_index(drop=True)
-        names = NameScanner(roster).scan_frames({"code_applications": apps,
-                                                 "sheet_quarantine": quarantine})
+        names = names_in_frames(roster, {"code_applications": apps,
+                                         "sheet_quarantine": quarantine})
         wh.replace_many(con, [
             ("coding.code_applications", apps, {"school_year": year, "coder_kind": "human"}),
             ("coding.coder_units", units, {"school_year": year}),
@@ -196,8 +196,8 @@ def adjudications(context: dg.AssetExecutionContext, paths: ProjectPaths,
             adj, problems = read_adjudications(path, disc)
             adj = dual_coding.redact_columns(adj, redactor, ADJUDICATION_TEXT)
             problems = dual_coding.redact_columns(problems, redactor, ["reason"])
-        names = NameScanner(load_roster(paths.roster_path)).scan_frames(
-            {"adjudications": adj, "adjudication_problems": problems})
+        names = names_in_frames(load_roster(paths.roster_path),
+                                {"adjudications": adj, "adjudication_problems": problems})
         wh.replace_rows(con, "coding.adjudications", adj)
         wh.replace_rows(con, "coding.adjudication_problems", problems)
     out = Path(paths.reports_dir)

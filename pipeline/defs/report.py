@@ -9,7 +9,7 @@ from pipeline.core.coding.codebook import co_firing_groups
 from pipeline.core.files import atomic_write_text
 from pipeline.core.marts import marts
 from pipeline.core.privacy.labels import label_export_files
-from pipeline.core.privacy.name_scan import NameScanner
+from pipeline.core.privacy.name_scan import names_in_texts
 from pipeline.core.privacy.redact import load_roster
 from pipeline.core.report.render import render_context
 from pipeline.core.report.report import TEMPLATES_ENV, ReportInputs, build_context
@@ -90,8 +90,7 @@ def findings_report(context: dg.AssetExecutionContext, config: ReportConfig,
     built = build_context(inputs)
     html, md = render_context(built, inputs.templates)
     # scanned before writing: a report with a name is not written (the old one is removed)
-    scanner = NameScanner(roster)
-    found = len(scanner.find(html)) + len(scanner.find(md))
+    found = names_in_texts(roster, html, md)
     out = Path(paths.reports_dir)
     html_path, md_path = out / "findings.html", out / "findings.md"
     metadata = {"written": not found,

@@ -4,7 +4,9 @@ In: a roster (full_name, role) and text. Out: redacted text with an audit of eac
 (raw.redactions), and scans that find names a stage let through.
 
     redact.py     the redactor staging uses (exact names, variants, near misses)
-    name_scan.py  NameScanner (the redactor's own matching, for later stages) and FuzzyNameScan
-                  (an independent method, for the check on staged answers)
+    name_scan.py  NameScanner (the redactor's own matching, staging's withholding scan) and
+                  FuzzyNameScan (an independent method: the check on staged answers, and the
+                  checks of coder sheets, adjudications, marts and the report through
+                  names_in_frames / names_in_texts)
     labels.py     file names and ids made from them, redacted before they leave raw
 """

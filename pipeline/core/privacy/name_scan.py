@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import pandas as pd
 from rapidfuzz import fuzz, process
@@ -43,32 +43,37 @@ class NameScanner:
         return sorted(found)
 
     def scan_frames(self, frames: dict[str, pd.DataFrame]) -> list[dict]:
-        """Every text cell of every frame: one hit per (table, column, row) with a name.
-        Hits carry no name, only where it is (checks publish them as metadata): `row` is the
-        frame's index; when the frame has them, `file` (its file_name or source_file, unless
-        that holds the name) and `file_row` (row_number or source_row) say where it came
-        from, and `answer_id` which answer."""
-        hits = []
-        for table, frame in frames.items():
-            file_col = next((c for c in ("file_name", "source_file") if c in frame.columns), None)
-            row_col = next((c for c in ("row_number", "source_row") if c in frame.columns), None)
-            for column in frame.columns:
-                if frame[column].dtype != object:
-                    continue
-                for row, value in frame[column].items():
-                    if isinstance(value, str) and self.find(value):
-                        hit = {"table": table, "column": column, "row": str(row)}
-                        if file_col:
-                            file = frame.at[row, file_col]
-                            hit["file"] = ("(withheld: the file name holds the name)"
-                                           if isinstance(file, str) and self.find(file)
-                                           else str(file))
-                        if row_col:
-                            hit["file_row"] = str(frame.at[row, row_col])
-                        if "answer_id" in frame.columns:
-                            hit["answer_id"] = str(frame.at[row, "answer_id"])
-                        hits.append(hit)
-        return hits
+        """Every text cell of every frame, by this scanner (see `scan_frames`)."""
+        return scan_frames(frames, self.find)
+
+
+def scan_frames(frames: dict[str, pd.DataFrame], find: Callable[[str], list[str]]) -> list[dict]:
+    """Every text cell of every frame: one hit per (table, column, row) in which `find` (a
+    scanner's) sees a name. Hits carry no name, only where it is (checks publish them as
+    metadata): `row` is the frame's index; when the frame has them, `file` (its file_name or
+    source_file, unless that holds the name) and `file_row` (row_number or source_row) say
+    where it came from, and `answer_id` which answer."""
+    hits = []
+    for table, frame in frames.items():
+        file_col = next((c for c in ("file_name", "source_file") if c in frame.columns), None)
+        row_col = next((c for c in ("row_number", "source_row") if c in frame.columns), None)
+        for column in frame.columns:
+            if frame[column].dtype != object:
+                continue
+            for row, value in frame[column].items():
+                if isinstance(value, str) and find(value):
+                    hit = {"table": table, "column": column, "row": str(row)}
+                    if file_col:
+                        file = frame.at[row, file_col]
+                        hit["file"] = ("(withheld: the file name holds the name)"
+                                       if isinstance(file, str) and find(file)
+                                       else str(file))
+                    if row_col:
+                        hit["file_row"] = str(frame.at[row, row_col])
+                    if "answer_id" in frame.columns:
+                        hit["answer_id"] = str(frame.at[row, "answer_id"])
+                    hits.append(hit)
+    return hits
 
 
 # --- the independent check ------------------------------------------------------------------
@@ -167,3 +172,26 @@ class FuzzyNameScan:
             return []
         return sorted(w for w in windows(letter_tokens(normalise_for_check(text)))
                       if self.match(w))
+
+    def scan_frames(self, frames: dict[str, pd.DataFrame]) -> list[dict]:
+        """Every text cell of every frame, by the independent method (see `scan_frames`)."""
+        return scan_frames(frames, self.find)
+
+
+# --- the checks of later stages ---------------------------------------------------------------
+# The coder sheets, the adjudications, the marts and the report are checked with FuzzyNameScan
+# too, not with NameScanner: a check that repeats the redactor's own matching cannot see what
+# the redactor missed.
+
+
+def names_in_frames(roster: Iterable[RosterEntry], frames: dict[str, pd.DataFrame]
+                    ) -> list[dict]:
+    """Where the independent method sees a roster name in the text cells of `frames` (table
+    name -> frame): one hit per (table, column, row), as `scan_frames` describes."""
+    return FuzzyNameScan(roster).scan_frames(frames)
+
+
+def names_in_texts(roster: Iterable[RosterEntry], *texts: str) -> int:
+    """How many name-like windows the independent method sees in `texts` (0: none)."""
+    scan = FuzzyNameScan(roster)
+    return sum(len(scan.find(text)) for text in texts)

@@ -13,7 +13,7 @@ import pandas as pd
 import pandera.pandas as pa
 import pytest
 
-from pipeline.core.coding import codebook, coder_sheets
+from pipeline.core.coding import codebook, sheet_validation
 from pipeline.core.coding import keyword as coding
 from pipeline.core.ingest import raw
 from pipeline.core.marts import marts, quotes, year_comparison
@@ -86,8 +86,8 @@ def test_empty_frames_are_typed_and_load_into_the_warehouse(tmp_path):
     (raw.QUARANTINE_COLUMNS, "raw.quarantine"),
     (coding.APPLICATION_COLUMNS, "coding.code_applications"),
     (codebook.CODES_COLUMNS, "coding.codebook_codes"),
-    (coder_sheets.UNIT_COLUMNS, "coding.coder_units"),
-    (coder_sheets.QUARANTINE_COLUMNS, "coding.sheet_quarantine"),
+    (sheet_validation.UNIT_COLUMNS, "coding.coder_units"),
+    (sheet_validation.QUARANTINE_COLUMNS, "coding.sheet_quarantine"),
     (discrepancies.DISCREPANCY_COLUMNS, "coding.discrepancies"),
     (adjudications.ADJUDICATION_COLUMNS, "coding.adjudications"),
     (adjudications.PROBLEM_COLUMNS, "coding.adjudication_problems"),

@@ -18,9 +18,8 @@ from pipeline.core.coding.coder_sheets import (
     CoderSheetError,
     coder_sheet_files,
     read_coder_sheets,
-    sheet_codes,
-    validate_coder_sheets,
 )
+from pipeline.core.coding.sheet_validation import sheet_codes, validate_coder_sheets
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOKS = load_codebooks(ROOT / "codebooks")

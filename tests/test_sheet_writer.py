@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from pipeline.cli import app
 from pipeline.core.coding.codebook import load_codebooks
-from pipeline.core.coding.coder_sheets import read_coder_sheets, sheet_codes, validate_coder_sheets
+from pipeline.core.coding.coder_sheets import read_coder_sheets
+from pipeline.core.coding.sheet_validation import sheet_codes, validate_coder_sheets
 from pipeline.core.coding.sheet_writer import (
     CODEBOOK_TAB,
     CONTEXT,

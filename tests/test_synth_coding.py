@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from pipeline.core.coding.codebook import load_codebooks
-from pipeline.core.coding.coder_sheets import read_coder_sheets, sheet_codes, validate_coder_sheets
+from pipeline.core.coding.coder_sheets import read_coder_sheets
 from pipeline.core.coding.matcher import KeywordCoder
+from pipeline.core.coding.sheet_validation import sheet_codes, validate_coder_sheets
 from pipeline.core.reconciliation.adjudications import read_adjudications
 from pipeline.core.reconciliation.agreement import agreement_table
 from pipeline.core.reconciliation.discrepancies import discrepancies

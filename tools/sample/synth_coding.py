@@ -31,8 +31,9 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.core.coding.codebook import load_codebooks
-from pipeline.core.coding.coder_sheets import read_coder_sheets, sheet_codes, validate_coder_sheets
+from pipeline.core.coding.coder_sheets import read_coder_sheets
 from pipeline.core.coding.matcher import KeywordCoder
+from pipeline.core.coding.sheet_validation import sheet_codes, validate_coder_sheets
 from pipeline.core.ingest import raw, staging
 from pipeline.core.privacy.redact import load_roster
 from pipeline.core.reconciliation.discrepancies import discrepancies

@@ -8,13 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.core.coding.coder_sheets import (
-    coder_sheet_files,
-    read_coder_sheets,
-    sheet_codes,
-    validate_coder_sheets,
-)
+from pipeline.core.coding.coder_sheets import coder_sheet_files, read_coder_sheets
 from pipeline.core.coding.keyword import APPLICATION_COLUMNS
+from pipeline.core.coding.sheet_validation import sheet_codes, validate_coder_sheets
 from pipeline.core.privacy.redact import Redactor
 from pipeline.core.warehouse.connection import empty_frame
 

@@ -32,7 +32,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.core.coding.coder_sheets import CONTEXT_COLUMNS, FIELDS, _Book, norm_key, sheet_codes
+from pipeline.core.coding.coder_sheets import CONTEXT_COLUMNS, FIELDS, norm_key
+from pipeline.core.coding.sheet_validation import SheetCodes, sheet_codes
 from pipeline.core.files import atomic_path
 from pipeline.core.reconciliation.queue import FORMULA_START
 
@@ -63,7 +64,7 @@ def code_headers(codebooks: list) -> list[tuple[object, object, str]]:
     """(codebook, code, column header) for every code, in codebook order. The header is the
     label when the importer resolves it to exactly this code (unique among ids, labels and
     aliases, and not a name it reads as an id / context column), else the code id."""
-    book = _Book.from_frame(sheet_codes(codebooks))
+    book = SheetCodes.from_frame(sheet_codes(codebooks))
     out = []
     for cb in codebooks:
         for code in cb.codes:

@@ -18,8 +18,6 @@ from hypothesis import strategies as st
 from pipeline.core.reconciliation.agreement import (
     CI_STATS,
     AgreementError,
-    _pair_counts,
-    _prepare,
     _stable_int,
     agreement_table,
     binary_agreement,
@@ -32,6 +30,8 @@ from pipeline.core.reconciliation.agreement import (
     pabak,
     percent_agreement,
 )
+from pipeline.core.reconciliation.agreement_inputs import prepare
+from pipeline.core.reconciliation.pair_counts import pair_counts
 
 # --------------------------------------------------------------------------------------------
 # Reference data sets
@@ -637,8 +637,8 @@ def test_code_rows_resample_their_units():
 @given(st.integers(0, 10_000))
 def test_answer_patterns_add_up_to_each_pooled_row(seed):
     apps, units = _random_coding(seed)
-    data = _prepare(apps, units, CODES)
-    counts, clusters = _pair_counts("h1", "h2", data)
+    data = prepare(apps, units, CODES)
+    counts, clusters = pair_counts("h1", "h2", data)
     assert len(clusters) == len(counts)
     for (_i, r), cluster in zip(counts.iterrows(), clusters, strict=True):
         if cluster is None:

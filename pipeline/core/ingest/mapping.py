@@ -124,77 +124,19 @@ def _date(path: Path, value, what: str) -> dt.date:
 
 
 def load_mapping(path: str | Path) -> Mapping:
+    """Read and check a year's mapping.yaml; the first problem raises MappingError naming the
+    file (and the line, for invalid YAML)."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError as exc:
-        raise MappingError(f"{path}: mapping file not found") from exc
-    except UnicodeDecodeError as exc:
-        raise MappingError(f"{path}: not UTF-8 text (byte offset {exc.start})") from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or exc.__class__.__name__
-        raise MappingError(f"{path}: invalid YAML{where}: {problem}") from exc
-    if not isinstance(data, dict):
-        raise MappingError(f"{path}: expected a mapping of keys, got {type(data).__name__}")
+    data = _read_yaml(path)
     _unknown(path, "at the top level", data, KEYS)
     year = str(data.get("school_year", ""))
     if not valid_school_year(year):
         raise MappingError(f"{path}: school_year {year!r} is not like '2020-21'")
-    columns = data.get("columns") or {}
-    if not isinstance(columns, dict):
-        raise MappingError(f"{path}: columns must map fields to export columns")
-    _unknown(path, "under columns", columns, FIELDS, noun="field")
-    for name in REQUIRED_FIELDS:
-        if not columns.get(name):
-            raise MappingError(f"{path}: columns.{name} (the question column) is required")
-    source = data.get("source")
-    if source is not None:
-        from pipeline.core.ingest.exports import READER_KINDS
-
-        if source not in READER_KINDS:
-            raise MappingError(f"{path}: source {source!r} is not a reader kind"
-                               f"{did_you_mean(source, READER_KINDS)}; one of: "
-                               f"{', '.join(READER_KINDS)}")
-    identifying = tuple(str(c) for c in data.get("identifying") or ())
-    # school and coach are hashed into pseudonyms; every other field reaches staging as text
-    leaks = [f for f in FIELDS if f not in ("school", "coach") and columns.get(f)
-             and norm_header(str(columns[f])) in {norm_header(c) for c in identifying}]
-    if leaks:
-        raise MappingError(f"{path}: identifying column(s) mapped to {', '.join(leaks)}; "
-                           "identifying columns never leave the raw layer")
-    fmt = data.get("timestamp_format")
-    if fmt is not None and (not isinstance(fmt, str) or "%" not in fmt):
-        raise MappingError(f"{path}: timestamp_format {fmt!r} is not a strptime format like "
-                           "'%m/%d/%Y %H:%M:%S'")
-    order = data.get("date_order")
-    if order is not None and order not in DATE_ORDERS:
-        raise MappingError(f"{path}: date_order {order!r}{did_you_mean(order, DATE_ORDERS)}; "
-                           f"one of: {', '.join(DATE_ORDERS)}")
-    window = data.get("submission_window")
-    start = end = None
-    if window is not None:
-        if not isinstance(window, dict):
-            raise MappingError(f"{path}: submission_window must be {{start: YYYY-MM-DD, "
-                               "end: YYYY-MM-DD}")
-        _unknown(path, "under submission_window", window, ("start", "end"))
-        start = _date(path, window["start"], "start") if "start" in window else None
-        end = _date(path, window["end"], "end") if "end" in window else None
-    delimiter = data.get("delimiter")
-    if delimiter is not None and delimiter not in DELIMITERS:
-        raise MappingError(f"{path}: delimiter {delimiter!r} is not one of "
-                           f"{', '.join(repr(d) for d in DELIMITERS)}")
-    limit = data.get("max_cell_chars", DEFAULT_MAX_CELL_CHARS)
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise MappingError(f"{path}: max_cell_chars {limit!r} is not a positive whole number")
-    aliases = str(data.get("aliases") or DEFAULT_ALIASES_FILE)
-    if "/" in aliases or "\\" in aliases or aliases in (".", ".."):
-        raise MappingError(f"{path}: aliases {aliases!r} must be a file name in the year folder")
-    files = data.get("files", "*.csv")
-    if not isinstance(files, str) or not files or "/" in files or ".." in files:
-        raise MappingError(f"{path}: files {files!r} must be a pattern inside the year folder, "
-                           "like 'session-*.csv'")
+    columns = _columns(path, data)
+    source = _source(path, data)
+    identifying = _identifying(path, data, columns)
+    fmt, order, (start, end) = _dates(path, data)
+    delimiter, limit, aliases, files = _reading(path, data)
     mapping = Mapping(
         school_year=year,
         source=source,
@@ -216,6 +158,102 @@ def load_mapping(path: str | Path) -> Mapping:
         raise MappingError(f"{path}: submission_window starts ({first.date()}) after it ends "
                            f"({last.date()})")
     return mapping
+
+
+def _read_yaml(path: Path) -> dict:
+    """The file's YAML, which must be a mapping of keys."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError as exc:
+        raise MappingError(f"{path}: mapping file not found") from exc
+    except UnicodeDecodeError as exc:
+        raise MappingError(f"{path}: not UTF-8 text (byte offset {exc.start})") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or exc.__class__.__name__
+        raise MappingError(f"{path}: invalid YAML{where}: {problem}") from exc
+    if not isinstance(data, dict):
+        raise MappingError(f"{path}: expected a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def _columns(path: Path, data: dict) -> dict:
+    """columns: known fields only, the question columns present."""
+    columns = data.get("columns") or {}
+    if not isinstance(columns, dict):
+        raise MappingError(f"{path}: columns must map fields to export columns")
+    _unknown(path, "under columns", columns, FIELDS, noun="field")
+    for name in REQUIRED_FIELDS:
+        if not columns.get(name):
+            raise MappingError(f"{path}: columns.{name} (the question column) is required")
+    return columns
+
+
+def _source(path: Path, data: dict) -> str | None:
+    """source: a reader kind, or None (detected from the file)."""
+    source = data.get("source")
+    if source is not None:
+        from pipeline.core.ingest.exports import READER_KINDS
+
+        if source not in READER_KINDS:
+            raise MappingError(f"{path}: source {source!r} is not a reader kind"
+                               f"{did_you_mean(source, READER_KINDS)}; one of: "
+                               f"{', '.join(READER_KINDS)}")
+    return source
+
+
+def _identifying(path: Path, data: dict, columns: dict) -> tuple[str, ...]:
+    """identifying columns, none of them mapped to a field that reaches staging as text."""
+    identifying = tuple(str(c) for c in data.get("identifying") or ())
+    # school and coach are hashed into pseudonyms; every other field reaches staging as text
+    leaks = [f for f in FIELDS if f not in ("school", "coach") and columns.get(f)
+             and norm_header(str(columns[f])) in {norm_header(c) for c in identifying}]
+    if leaks:
+        raise MappingError(f"{path}: identifying column(s) mapped to {', '.join(leaks)}; "
+                           "identifying columns never leave the raw layer")
+    return identifying
+
+
+def _dates(path: Path, data: dict):
+    """(timestamp_format, date_order, (window start, window end)), each None when not set."""
+    fmt = data.get("timestamp_format")
+    if fmt is not None and (not isinstance(fmt, str) or "%" not in fmt):
+        raise MappingError(f"{path}: timestamp_format {fmt!r} is not a strptime format like "
+                           "'%m/%d/%Y %H:%M:%S'")
+    order = data.get("date_order")
+    if order is not None and order not in DATE_ORDERS:
+        raise MappingError(f"{path}: date_order {order!r}{did_you_mean(order, DATE_ORDERS)}; "
+                           f"one of: {', '.join(DATE_ORDERS)}")
+    window = data.get("submission_window")
+    start = end = None
+    if window is not None:
+        if not isinstance(window, dict):
+            raise MappingError(f"{path}: submission_window must be {{start: YYYY-MM-DD, "
+                               "end: YYYY-MM-DD}")
+        _unknown(path, "under submission_window", window, ("start", "end"))
+        start = _date(path, window["start"], "start") if "start" in window else None
+        end = _date(path, window["end"], "end") if "end" in window else None
+    return fmt, order, (start, end)
+
+
+def _reading(path: Path, data: dict) -> tuple[str | None, int, str, str]:
+    """(delimiter, max_cell_chars, aliases file name, files pattern): how the files are read."""
+    delimiter = data.get("delimiter")
+    if delimiter is not None and delimiter not in DELIMITERS:
+        raise MappingError(f"{path}: delimiter {delimiter!r} is not one of "
+                           f"{', '.join(repr(d) for d in DELIMITERS)}")
+    limit = data.get("max_cell_chars", DEFAULT_MAX_CELL_CHARS)
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise MappingError(f"{path}: max_cell_chars {limit!r} is not a positive whole number")
+    aliases = str(data.get("aliases") or DEFAULT_ALIASES_FILE)
+    if "/" in aliases or "\\" in aliases or aliases in (".", ".."):
+        raise MappingError(f"{path}: aliases {aliases!r} must be a file name in the year folder")
+    files = data.get("files", "*.csv")
+    if not isinstance(files, str) or not files or "/" in files or ".." in files:
+        raise MappingError(f"{path}: files {files!r} must be a pattern inside the year folder, "
+                           "like 'session-*.csv'")
+    return delimiter, limit, aliases, files
 
 
 def norm_header(text: str) -> str:

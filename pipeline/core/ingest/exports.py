@@ -495,6 +495,34 @@ def _is_import_id(cell: str) -> bool:
 
 
 def _build_table(path: Path, kind: str, grid: _Grid) -> ExportTable:
+    headers, data = _split_header(path, kind, grid)
+    width = max(len(cells) for cells in headers)
+    headers = [_fit(cells, width) for cells in headers]
+    width = _width_without_empty_tail(headers, [cells for _, cells in data])
+    headers = [cells[:width] for cells in headers]
+    columns, labels, duplicates = _column_names(kind, headers)
+    table = ExportTable(
+        path=path,
+        kind=kind,
+        detected=False,
+        encoding=grid.encoding,
+        sha256="",
+        columns=columns,
+        labels=labels,
+        rows=[],
+        row_numbers=[],
+        problems=list(grid.problems),
+        duplicate_columns=duplicates,
+    )
+    _add_rows(table, grid, data, width)
+    table.problems.sort(key=lambda problem: problem.row)
+    return table
+
+
+def _split_header(path: Path, kind: str, grid: _Grid
+                  ) -> tuple[list[list[str]], list[tuple[int, list[str]]]]:
+    """The layout's header rows and the numbered data rows after them (blank rows dropped);
+    ExportReadError when the header is short or no data row is left."""
     numbered = [
         (number, cells)
         for number, cells in zip(grid.row_numbers, grid.records, strict=True)
@@ -517,12 +545,12 @@ def _build_table(path: Path, kind: str, grid: _Grid) -> ExportTable:
                 row=grid.problems[0].row,
             )
         raise ExportReadError(str(path), "header only, no data rows")
+    return headers, data
 
-    width = max(len(cells) for cells in headers)
-    headers = [_fit(cells, width) for cells in headers]
-    width = _width_without_empty_tail(headers, [cells for _, cells in data])
-    headers = [cells[:width] for cells in headers]
 
+def _column_names(kind: str, headers: list[list[str]]
+                  ) -> tuple[list[str], list[str], dict[str, list[int]]]:
+    """(column ids, human labels, repeated header names) of the layout's header rows."""
     if kind == "surveymonkey":
         labels = _surveymonkey_labels(headers[0], headers[1])
         columns = _unique_names(labels)
@@ -534,20 +562,13 @@ def _build_table(path: Path, kind: str, grid: _Grid) -> ExportTable:
         if kind in ("qualtrics", "qualtrics-legacy"):
             duplicates.update({k: v for k, v in _repeated(labels).items()
                                if k not in duplicates})
+    return columns, labels, duplicates
 
-    table = ExportTable(
-        path=path,
-        kind=kind,
-        detected=False,
-        encoding=grid.encoding,
-        sha256="",
-        columns=columns,
-        labels=labels,
-        rows=[],
-        row_numbers=[],
-        problems=list(grid.problems),
-        duplicate_columns=duplicates,
-    )
+
+def _add_rows(table: ExportTable, grid: _Grid, data: list[tuple[int, list[str]]],
+              width: int) -> None:
+    """Each data row into the table, padded to `width`; a row cut off at the end of the file
+    or with cells beyond the header is a problem, not a row."""
     last_number = grid.row_numbers[-1] if grid.row_numbers else None
     for number, cells in data:
         if (number == last_number and not grid.is_workbook and not grid.ends_with_newline
@@ -573,8 +594,6 @@ def _build_table(path: Path, kind: str, grid: _Grid) -> ExportTable:
             continue
         table.rows.append(_fit(cells, width))
         table.row_numbers.append(number)
-    table.problems.sort(key=lambda problem: problem.row)
-    return table
 
 
 def _check_qualtrics_headers(

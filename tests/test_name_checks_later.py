@@ -1,5 +1,5 @@
-"""The name checks of the later stages (coder sheets, adjudications, marts, report) scan with the
-independent method (FuzzyNameScan, via names_in_frames / names_in_texts), not with the
+"""The name checks of the later stages (coder sheets, adjudications, marts, report, and the
+exchange files: coded answers, REFI-QDA) scan with the independent method (FuzzyNameScan, via names_in_frames / names_in_texts), not with the
 redactor's own matching: each fails when a roster name the redactor's matching misses reaches
 its table or report, and passes on the same table without it."""
 
@@ -62,6 +62,22 @@ def test_report_check_fails_on_a_name_in_the_html_or_the_markdown():
     assert names_in_texts(ROSTER, html.replace(CLEAN, SMUGGLED), CLEAN) > 0
     assert names_in_texts(ROSTER, html, f"# Findings\n\n> {SMUGGLED}\n") > 0
     assert NameScanner(ROSTER).find(SMUGGLED) == []     # the old method let it through
+
+
+def test_exchange_checks_fail_on_a_name_in_the_coded_answers_or_the_qda_files():
+    """no_roster_names_in_coded_answers (a frame) and no_roster_names_in_refi_qda (the .qdc,
+    the project document and each answer's source text)."""
+    coded = pd.DataFrame({"answer_id": ["A1", "A2"], "answer_text": [CLEAN, CLEAN],
+                          "codes": ["scale/collaboration", ""]})
+    assert names_in_frames(ROSTER, {"coded_answers": coded}) == []
+    coded.loc[1, "answer_text"] = SMUGGLED
+    [hit] = names_in_frames(ROSTER, {"coded_answers": coded})
+    assert (hit["column"], hit["answer_id"]) == ("answer_text", "A2")
+    qde = f'<Project><Sources><TextSource name="A1"><PlainTextContent>{CLEAN}' \
+          "</PlainTextContent></TextSource></Sources></Project>"
+    assert names_in_texts(ROSTER, "<CodeBook/>", qde, CLEAN) == 0
+    assert names_in_texts(ROSTER, "<CodeBook/>", qde, CLEAN, SMUGGLED) > 0
+    assert names_in_texts(ROSTER, "<CodeBook/>", qde.replace(CLEAN, SMUGGLED)) > 0
 
 
 def test_the_marts_writer_withholds_the_row_with_a_name(tmp_path: Path):

@@ -7,7 +7,7 @@ import dagster as dg
 
 from pipeline.core.coding.codebook import load_codebooks
 from pipeline.core.exchange import coded_answers, qdc, qdpx
-from pipeline.core.privacy.name_scan import NameScanner
+from pipeline.core.privacy.name_scan import names_in_frames, names_in_texts
 from pipeline.core.privacy.redact import load_roster
 from pipeline.core.warehouse import connection as wh
 from pipeline.defs.coding import CODEBOOK, KEYWORD
@@ -45,7 +45,7 @@ def coded_answers_workbook(context: dg.AssetExecutionContext, paths: ProjectPath
                            warehouse: Warehouse) -> dg.MaterializeResult:
     with warehouse.connect(context.log, read_only=True) as con:
         frame = coded_answers.read_coded_answers(con)
-    hits = NameScanner(load_roster(paths.roster_path)).scan_frames({"coded_answers": frame})
+    hits = names_in_frames(load_roster(paths.roster_path), {"coded_answers": frame})
     xlsx, csv_path = coded_answers.written_paths(paths.reports_dir)
     if hits:   # never written with a name in it
         _withheld([xlsx, csv_path])
@@ -83,9 +83,8 @@ def refi_qda_files(context: dg.AssetExecutionContext, paths: ProjectPaths,
         final = wh.read_frame(con, "coding.final_codes")
     qdc_bytes = qdc.qdc_bytes(books)
     qde, sources = qdpx.project_document(books, answers, final)
-    scanner = NameScanner(load_roster(paths.roster_path))
-    found = len(scanner.find(qdc_bytes.decode("utf-8"))) + len(scanner.find(
-        qde.decode("utf-8"))) + sum(len(scanner.find(t)) for t in sources.values())
+    found = names_in_texts(load_roster(paths.roster_path), qdc_bytes.decode("utf-8"),
+                           qde.decode("utf-8"), *sources.values())
     out = Path(paths.reports_dir)
     qdc_path, qdpx_path = out / "codebooks.qdc", out / "project.qdpx"
     metadata: dict = {"written": not found}

@@ -74,7 +74,7 @@ def build_prototypes(codebooks, model) -> Prototypes:
         texts=texts,
         kinds=[k for _, k, _ in rows],
         code_of=np.array([i for i, _, _ in rows], dtype=np.int64),
-        vectors=model.embed_stored(texts),
+        vectors=model.embed(texts),  # the vector cache on disk keeps them between runs
     )
 
 

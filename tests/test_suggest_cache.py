@@ -1,0 +1,168 @@
+"""The sentence-vector cache on disk (pipeline/core/suggest/vector_cache.py): exact vectors,
+no second inference for a text, several processes writing at once, a damaged or locked file."""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.core.suggest import vector_cache
+from pipeline.core.suggest.model import MODEL_ENV, EmbeddingModel
+from pipeline.core.suggest.vector_cache import VectorCache
+
+DIM = 8
+
+
+def _vectors(texts: list[str]) -> np.ndarray:
+    """Deterministic float32 rows per text, with bits a rounding would lose."""
+    out = np.empty((len(texts), DIM), dtype=np.float32)
+    for i, t in enumerate(texts):
+        rng = np.random.default_rng(int(hashlib.sha256(t.encode()).hexdigest()[:8], 16))
+        out[i] = rng.standard_normal(DIM).astype(np.float32) / 3.0
+    return out
+
+
+def _cache(folder: Path, model_sha: str = "a" * 64) -> VectorCache:
+    return VectorCache.for_model(folder, model_sha, "b" * 64, "mean", DIM)
+
+
+def test_vectors_come_back_bit_identical_and_only_for_the_same_model(tmp_path):
+    texts = ["we ran out of time", "the coach listened", "tres bien", "emoji 👍 ok"]
+    vecs = _vectors(texts)
+    cache = _cache(tmp_path)
+    assert cache.get(texts) == {}
+    cache.put(texts, vecs)
+    got = _cache(tmp_path).get([*texts, "never stored"])  # another connection, same file
+    assert set(got) == set(texts)
+    for i, t in enumerate(texts):
+        assert got[t].dtype == np.float32
+        assert got[t].tobytes() == vecs[i].tobytes()
+    # the tokenizer and pooling are part of the key too: same file, other identity, no hits
+    other = VectorCache(cache.path, "\x00".join(["a" * 64, "c" * 64, "mean"]), DIM)
+    assert other.get(texts) == {}
+    assert _cache(tmp_path, model_sha="d" * 64).get(texts) == {}  # another model: other file
+
+
+def _writer(folder: str, start: int, n: int, rounds: int) -> None:
+    cache = _cache(Path(folder))
+    for r in range(rounds):
+        texts = [f"answer {i}" for i in range(start + r * 7, start + r * 7 + n)]
+        cache.put(texts, _vectors(texts))
+        cache.get(texts)
+
+
+def test_concurrent_writers_lose_nothing_and_never_fail(tmp_path):
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(str(tmp_path), start, 300, 20))
+             for start in (0, 50, 100, 150)]  # overlapping texts, written at the same time
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+    texts = [f"answer {i}" for i in range(0, 150 + 19 * 7 + 300)]
+    got = _cache(tmp_path).get(texts)
+    assert set(got) == set(texts)
+    expected = _vectors(texts)
+    assert all(got[t].tobytes() == expected[i].tobytes() for i, t in enumerate(texts))
+
+
+def test_a_damaged_file_is_moved_aside_and_the_cache_starts_afresh(tmp_path):
+    cache = _cache(tmp_path)
+    cache.path.write_bytes(b"this is not an sqlite file" * 100)
+    assert cache.get(["x"]) == {}  # no exception
+    assert list(tmp_path.glob("embeddings-*.sqlite3.damaged-*"))
+    cache.put(["x"], _vectors(["x"]))
+    assert _cache(tmp_path).get(["x"])["x"].tobytes() == _vectors(["x"])[0].tobytes()
+
+
+def test_a_locked_file_only_skips_the_write(tmp_path, monkeypatch):
+    monkeypatch.setattr(vector_cache, "BUSY_TIMEOUT_S", 0.2)
+    cache = _cache(tmp_path)
+    cache.put(["before"], _vectors(["before"]))
+    holder = sqlite3.connect(cache.path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process in the middle of a long write
+    try:
+        locked = _cache(tmp_path)
+        locked.put(["during"], _vectors(["during"]))  # gives up after the timeout, no error
+        assert set(locked.get(["before", "during"])) == {"before"}  # WAL: reads go on
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    cache.put(["during"], _vectors(["during"]))
+    assert set(_cache(tmp_path).get(["before", "during"])) == {"before", "during"}
+
+
+# --------------------------------------------------------------------------- with the model
+
+
+@pytest.fixture(scope="module")
+def model_files():
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv(MODEL_ENV, raising=False)
+        return EmbeddingModel.load()
+
+
+def _fresh(loaded: EmbeddingModel) -> EmbeddingModel:
+    """The same loaded model with an empty memory cache: a new process, as far as caching goes."""
+    return EmbeddingModel(files=loaded.files, sha256=loaded.sha256,
+                          tokenizer_sha256=loaded.tokenizer_sha256, _session=loaded._session,
+                          _tokenizer=loaded._tokenizer)
+
+
+def _counting(model: EmbeddingModel, monkeypatch) -> list[int]:
+    calls: list[int] = []
+    encode = model._encode
+
+    def counted(texts):
+        calls.append(len(texts))
+        return encode(texts)
+
+    monkeypatch.setattr(model, "_encode", counted)
+    return calls
+
+
+@pytest.mark.slow
+def test_cached_vectors_equal_the_models_and_a_second_embed_runs_no_inference(
+        model_files, tmp_path, monkeypatch):
+    texts = ["we ran out of time", "the session felt rushed", "Loved the modelling part.",
+             "we ran out of time", "the coach gave us clear next steps for grading"]
+    monkeypatch.setenv("SURVEY_CACHE_DIR", str(tmp_path / "none-yet"))
+    uncached = _fresh(model_files)._encode(sorted(set(texts)))
+
+    monkeypatch.setenv("SURVEY_CACHE_DIR", str(tmp_path))
+    first = _fresh(model_files)
+    calls = _counting(first, monkeypatch)
+    vecs = first.embed(texts)
+    assert calls == [4]  # the four distinct texts, once
+    order = {t: i for i, t in enumerate(sorted(set(texts)))}
+    assert vecs.tobytes() == uncached[[order[t] for t in texts]].tobytes()
+
+    second = _fresh(model_files)  # another process: nothing in memory
+    calls = _counting(second, monkeypatch)
+    again = second.embed(list(reversed(texts)))
+    assert calls == []  # every vector read from disk, no inference
+    assert again.tobytes() == vecs[::-1].tobytes()
+    more = second.embed([*texts, "a text nobody embedded before"])
+    assert calls == [1]  # only the new one
+    assert more[:-1].tobytes() == vecs.tobytes()
+
+
+@pytest.mark.slow
+def test_a_damaged_cache_never_fails_the_embedding(model_files, tmp_path, monkeypatch):
+    monkeypatch.setenv("SURVEY_CACHE_DIR", str(tmp_path))
+    texts = ["we ran out of time", "the coach listened"]
+    good = _fresh(model_files).embed(texts)
+    for f in tmp_path.glob("embeddings-*.sqlite3"):
+        f.write_bytes(b"\x00garbage" * 512)
+    for f in tmp_path.glob("embeddings-*.sqlite3-*"):
+        f.unlink()
+    model = _fresh(model_files)
+    calls = _counting(model, monkeypatch)
+    assert model.embed(texts).tobytes() == good.tobytes()  # embedded again, same bits
+    assert calls == [2]

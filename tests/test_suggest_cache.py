@@ -166,3 +166,58 @@ def test_a_damaged_cache_never_fails_the_embedding(model_files, tmp_path, monkey
     calls = _counting(model, monkeypatch)
     assert model.embed(texts).tobytes() == good.tobytes()  # embedded again, same bits
     assert calls == [2]
+
+
+# ----------------------------------------------------------------------- fitted models
+
+
+def _training(seed: int = 1):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((300, 12))
+    y = (rng.random((300, 4)) < np.array([0.2, 0.4, 0.01, 0.3])).astype(np.int64)
+    return x, y, rng.standard_normal((50, 12)), rng.random((50, 4))
+
+
+def _count_fits(monkeypatch) -> list[int]:
+    from sklearn.linear_model import LogisticRegression
+
+    fits: list[int] = []
+    real_fit = LogisticRegression.fit
+    monkeypatch.setattr(LogisticRegression, "fit",
+                        lambda self, *a, **k: fits.append(1) or real_fit(self, *a, **k))
+    return fits
+
+
+def test_a_fit_of_the_same_arrays_is_rebuilt_with_identical_predictions(tmp_path, monkeypatch):
+    from pipeline.core.suggest.trained import TrainedSuggester
+
+    monkeypatch.setenv("SURVEY_CACHE_DIR", str(tmp_path))
+    x, y, x_new, zero_shot = _training()
+    fits = _count_fits(monkeypatch)
+    first = TrainedSuggester.fit(x, y)
+    assert sorted(first.models) == [0, 1, 3] and len(fits) == 3  # code 2 is too rare
+    second = TrainedSuggester.fit(x.copy(), y.copy())
+    assert len(fits) == 3  # rebuilt from the stored coefficients, nothing fitted again ...
+    assert len(list((tmp_path / "fits").glob("*.npz"))) == 1
+    p1, m1 = first.predict(x_new, zero_shot)
+    p2, m2 = second.predict(x_new, zero_shot)
+    assert p1.tobytes() == p2.tobytes() and (m1 == m2).all()  # ... bit-identical predictions
+    y_changed = y.copy()
+    y_changed[0, 1] = 1 - y_changed[0, 1]
+    TrainedSuggester.fit(x, y_changed)  # one label changed: another key, fitted
+    assert len(list((tmp_path / "fits").glob("*.npz"))) == 2
+
+
+def test_a_damaged_fit_file_means_fitting_again(tmp_path, monkeypatch):
+    from pipeline.core.suggest.trained import TrainedSuggester
+
+    monkeypatch.setenv("SURVEY_CACHE_DIR", str(tmp_path))
+    x, y, x_new, zero_shot = _training(2)
+    first = TrainedSuggester.fit(x, y)
+    for f in (tmp_path / "fits").glob("*.npz"):
+        f.write_bytes(b"PK\x03\x04 not a zip")
+    fitted = _count_fits(monkeypatch)
+    again = TrainedSuggester.fit(x, y)
+    assert len(fitted) == len(first.models)  # fitted again, not read from the damaged file
+    assert again.predict(x_new, zero_shot)[0].tobytes() == \
+        first.predict(x_new, zero_shot)[0].tobytes()

@@ -42,9 +42,11 @@ def test_vectors_come_back_bit_identical_and_only_for_the_same_model(tmp_path):
     for i, t in enumerate(texts):
         assert got[t].dtype == np.float32
         assert got[t].tobytes() == vecs[i].tobytes()
-    # the tokenizer and pooling are part of the key too: same file, other identity, no hits
-    other = VectorCache(cache.path, "\x00".join(["a" * 64, "c" * 64, "mean"]), DIM)
-    assert other.get(texts) == {}
+    # the tokenizer, pooling and runtime are part of the key too: same file, no hits
+    for other in (VectorCache.for_model(tmp_path, "a" * 64, "c" * 64, "mean", DIM),
+                  VectorCache.for_model(tmp_path, "a" * 64, "b" * 64, "cls", DIM),
+                  VectorCache.for_model(tmp_path, "a" * 64, "b" * 64, "mean", DIM, "ort 9")):
+        assert other.path == cache.path and other.get(texts) == {}
     assert _cache(tmp_path, model_sha="d" * 64).get(texts) == {}  # another model: other file
 
 
@@ -221,3 +223,43 @@ def test_a_damaged_fit_file_means_fitting_again(tmp_path, monkeypatch):
     assert len(fitted) == len(first.models)  # fitted again, not read from the damaged file
     assert again.predict(x_new, zero_shot)[0].tobytes() == \
         first.predict(x_new, zero_shot)[0].tobytes()
+
+
+# ----------------------------------------------------------------------- bounded memory
+
+
+def test_similarities_in_chunks_are_the_same_figures():
+    from pipeline.core.suggest import prototypes
+
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((300, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    protos = prototypes.Prototypes(codes=[None] * 7, texts=[""] * 40, kinds=[""] * 40,
+                                   code_of=np.arange(40) % 7, vectors=vectors[:40])
+    exclude = rng.random((260, 40)) < 0.1
+    whole = prototypes.code_similarity(vectors[40:], protos, exclude)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(prototypes, "CHUNK", 64)  # 260 units in five blocks, the last one short
+        chunked = prototypes.code_similarity(vectors[40:], protos, exclude)
+    for a, b in zip(whole, chunked, strict=True):
+        assert a.shape == b.shape == (260, 7)
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)  # BLAS may round a row differently
+    # a row's figures are its own: the excluded prototypes really are left out, per block
+    sims = vectors[40:] @ vectors[:40].T
+    sims[exclude] = -1.0
+    np.testing.assert_allclose(chunked[0][:, 3], sims[:, np.arange(40) % 7 == 3].max(axis=1),
+                               atol=1e-6)
+
+
+@pytest.mark.slow
+def test_memory_holds_a_bounded_number_of_vectors(model_files, tmp_path, monkeypatch):
+    from pipeline.core.suggest import model as model_module
+
+    monkeypatch.setenv("SURVEY_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(model_module, "MEMORY_VECTORS", 3)
+    model = _fresh(model_files)
+    first = model.embed(["one", "two", "three"])
+    calls = _counting(model, monkeypatch)
+    again = model.embed(["four", "one"])  # over the bound: memory emptied, "one" from disk
+    assert calls == [1] and len(model._cache) == 2
+    assert again[1].tobytes() == first[0].tobytes()

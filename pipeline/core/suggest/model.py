@@ -30,6 +30,7 @@ DEFAULT_MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab0
 DEFAULT_TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
 MAX_TOKENS = 128  # the model's training length; longer sentences are truncated
 BATCH = 64
+MEMORY_VECTORS = 200_000  # vectors kept in a process's memory (~300 MB at 384 dimensions)
 
 
 def cache_dir() -> Path:
@@ -154,6 +155,9 @@ class EmbeddingModel:
         embedded by the model when neither has it; new vectors are written to the disk cache."""
         texts = [str(t) for t in texts]
         todo = sorted({t for t in texts if t not in self._cache})
+        if len(self._cache) + len(todo) > MEMORY_VECTORS:
+            self._cache.clear()  # bounded memory: earlier texts come back from the disk cache
+            todo = sorted(set(texts))
         if todo:
             stored = self.disk_cache().get(todo)
             self._cache.update(stored)
@@ -174,8 +178,11 @@ class EmbeddingModel:
         if self._disk is None or self._disk.path.parent != directory:
             if self._disk is not None:
                 self._disk.close()
+            import onnxruntime
+
             self._disk = VectorCache.for_model(directory, self.sha256, self.tokenizer_sha256,
-                                               self.files.pooling, self.dim)
+                                               self.files.pooling, self.dim,
+                                               f"onnxruntime {onnxruntime.__version__}")
         return self._disk
 
     def _encode(self, texts: list[str]) -> np.ndarray:

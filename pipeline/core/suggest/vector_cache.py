@@ -1,7 +1,8 @@
 """Sentence vectors kept on disk, one row per text, so no run embeds a text an earlier one did.
 
 One SQLite file per model under cache_dir() (`embeddings-<model sha256[:16]>.sqlite3`, WAL
-journal): key = sha256 of (model sha256, tokenizer sha256, pooling, text), value = the float32
+journal): key = sha256 of (model sha256, tokenizer sha256, pooling, onnxruntime version, text),
+value = the float32
 vector's bytes exactly as the model gave them (little-endian), so a vector read back is
 bit-identical to the one computed. Every asset, run and process (the multiprocess executor, the
 test workers) shares it.
@@ -43,9 +44,11 @@ class VectorCache:
 
     @classmethod
     def for_model(cls, directory: Path, model_sha256: str, tokenizer_sha256: str, pooling: str,
-                  dim: int) -> VectorCache:
+                  dim: int, runtime: str = "") -> VectorCache:
+        """`runtime`: what computes the vectors (onnxruntime's version): another one may round
+        differently, so it never reads this one's vectors."""
         return cls(Path(directory) / f"embeddings-{model_sha256[:16]}.sqlite3",
-                   "\x00".join([model_sha256, tokenizer_sha256, pooling]), dim)
+                   "\x00".join([model_sha256, tokenizer_sha256, pooling, runtime]), dim)
 
     def key(self, text: str) -> bytes:
         return hashlib.sha256(f"{self.identity}\x00{text}".encode()).digest()

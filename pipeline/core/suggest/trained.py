@@ -19,7 +19,7 @@ import pandas as pd
 MIN_POSITIVES = 5
 C, MAX_ITER = 1.0, 2000
 FIT_SETTINGS = f"LogisticRegression(C={C}, max_iter={MAX_ITER}) per code, " \
-    f"min_positives={MIN_POSITIVES}"
+    f"min_positives={MIN_POSITIVES}, one BLAS thread"
 
 
 def _classifier():
@@ -91,11 +91,18 @@ class TrainedSuggester:
             rebuilt = _rebuild(stored, x.shape[1])
             if rebuilt is not None:
                 return cls(rebuilt, y.shape[1])
+        from threadpoolctl import threadpool_limits
+
         models = {}
-        for c in range(y.shape[1]):
-            pos = int(y[:, c].sum())
-            if pos >= MIN_POSITIVES and len(y) - pos >= MIN_POSITIVES:
-                models[c] = _classifier().fit(x, y[:, c])
+        # One BLAS thread: each fit's products are small (answers x ~475 features), and threads
+        # waiting for a busy core cost ten times the fit on this shared 2-core machine
+        # (docs/benchmarks.md, Embedding cache). It also makes the coefficients the same on a
+        # machine with another number of cores.
+        with threadpool_limits(limits=1, user_api="blas"):
+            for c in range(y.shape[1]):
+                pos = int(y[:, c].sum())
+                if pos >= MIN_POSITIVES and len(y) - pos >= MIN_POSITIVES:
+                    models[c] = _classifier().fit(x, y[:, c])
         fit_cache.store(key, _arrays(models, x.shape[1]))
         return cls(models, y.shape[1])
 

@@ -136,6 +136,10 @@ def test_cached_vectors_equal_the_models_and_a_second_embed_runs_no_inference(
              "we ran out of time", "the coach gave us clear next steps for grading"]
     monkeypatch.setenv("SURVEY_CACHE_DIR", str(tmp_path / "none-yet"))
     uncached = _fresh(model_files)._encode(sorted(set(texts)))
+    # a text's vector does not depend on the other texts of its batch (so a vector cached by
+    # one run is the one any other run would compute)
+    alone = np.stack([_fresh(model_files)._encode([t])[0] for t in sorted(set(texts))])
+    assert alone.tobytes() == uncached.tobytes()
 
     monkeypatch.setenv("SURVEY_CACHE_DIR", str(tmp_path))
     first = _fresh(model_files)

@@ -88,19 +88,6 @@ def test_default_model_loads_offline_and_pinned(model):
     assert model.embed([]).shape == (0, 384)
 
 
-def test_stored_vectors_are_the_embeddings_and_are_reused(model, tmp_path, monkeypatch):
-    monkeypatch.setenv("SURVEY_CACHE_DIR", str(tmp_path))
-    texts = ["an example nobody embedded before 17", "and a second one 17"]
-    first = model.embed_stored(texts)
-    np.testing.assert_array_equal(first, model.embed(texts))
-    assert len(list(tmp_path.glob("vectors-*.npy"))) == 1
-    model._cache.clear()
-    monkeypatch.setattr(model, "_encode", lambda t: (_ for _ in ()).throw(AssertionError(t)))
-    np.testing.assert_array_equal(model.embed_stored(texts), first)  # read back, not embedded
-    with pytest.raises(AssertionError):
-        model.embed_stored([*texts, "a third"])  # other texts: another key, embedded again
-
-
 def test_wrong_sha256_names_the_file(tmp_path):
     wrong = "0" * 64
     folder = model_folder(tmp_path / "m", f"{wrong}  model.onnx\n")

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.core.ingest.hashing import file_sha256
+from pipeline.core.suggest.vector_cache import VectorCache
 
 MODEL_ENV = "SURVEY_EMBEDDING_MODEL"
 DEFAULT_MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
@@ -29,6 +30,7 @@ DEFAULT_MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab0
 DEFAULT_TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
 MAX_TOKENS = 128  # the model's training length; longer sentences are truncated
 BATCH = 64
+MEMORY_VECTORS = 200_000  # vectors kept in a process's memory (~300 MB at 384 dimensions)
 
 
 def cache_dir() -> Path:
@@ -111,7 +113,8 @@ def verify(files: ModelFiles) -> dict[str, str]:
 
 @dataclass
 class EmbeddingModel:
-    """Loaded once; `embed(texts)` gives L2-normalised float32 rows, identical texts embedded once."""
+    """Loaded once; `embed(texts)` gives L2-normalised float32 rows; a text is embedded once
+    per process and, through the vector cache on disk, once per model ever."""
 
     files: ModelFiles
     sha256: str  # of model.onnx
@@ -119,6 +122,7 @@ class EmbeddingModel:
     _session: object = field(repr=False, default=None)
     _tokenizer: object = field(repr=False, default=None)
     _cache: dict = field(repr=False, default_factory=dict)
+    _disk: VectorCache | None = field(repr=False, default=None)
 
     @classmethod
     def load(cls, folder: str | Path | None = None) -> EmbeddingModel:
@@ -146,42 +150,40 @@ class EmbeddingModel:
         return int(self._session.get_outputs()[0].shape[-1])
 
     def embed(self, texts) -> np.ndarray:
+        """One row per text. A text is looked up in this process's memory, then in the vector
+        cache on disk (vector_cache.py: every earlier run's and asset's texts), and only
+        embedded by the model when neither has it; new vectors are written to the disk cache."""
         texts = [str(t) for t in texts]
         todo = sorted({t for t in texts if t not in self._cache})
+        if len(self._cache) + len(todo) > MEMORY_VECTORS:
+            self._cache.clear()  # bounded memory: earlier texts come back from the disk cache
+            todo = sorted(set(texts))
         if todo:
-            for text, vec in zip(todo, self._encode(todo), strict=True):
+            stored = self.disk_cache().get(todo)
+            self._cache.update(stored)
+            todo = [t for t in todo if t not in stored]
+        if todo:
+            vectors = self._encode(todo)
+            self.disk_cache().put(todo, vectors)
+            for text, vec in zip(todo, vectors, strict=True):
                 self._cache[text] = vec
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack([self._cache[t] for t in texts])
 
-    def embed_stored(self, texts) -> np.ndarray:
-        """`embed`, with the result kept on disk under cache_dir(), keyed by the model's and the
-        tokenizer's sha256, the pooling and the texts themselves: the codebook's prototypes are the same run
-        after run, so a run only embeds them again when the codebook or the model changed."""
-        import hashlib
+    def disk_cache(self) -> VectorCache:
+        """The on-disk vector cache of this model under cache_dir() (read when first needed, so
+        $SURVEY_CACHE_DIR set after the model was loaded still counts)."""
+        directory = cache_dir()
+        if self._disk is None or self._disk.path.parent != directory:
+            if self._disk is not None:
+                self._disk.close()
+            import onnxruntime
 
-        texts = [str(t) for t in texts]
-        key = hashlib.sha256("\x00".join([self.sha256, self.tokenizer_sha256,
-                                          self.files.pooling, *texts])
-                             .encode("utf-8")).hexdigest()[:32]
-        path = cache_dir() / f"vectors-{key}.npy"
-        if path.is_file():
-            try:
-                vectors = np.load(path, allow_pickle=False)
-                if vectors.shape == (len(texts), self.dim):
-                    return vectors
-            except (OSError, ValueError):
-                pass  # a damaged cache file: embed again and overwrite it
-        vectors = self.embed(texts)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
-            np.save(tmp, vectors, allow_pickle=False)
-            os.replace(tmp, path)
-        except OSError:
-            pass  # a read-only home: no cache, same result
-        return vectors
+            self._disk = VectorCache.for_model(directory, self.sha256, self.tokenizer_sha256,
+                                               self.files.pooling, self.dim,
+                                               f"onnxruntime {onnxruntime.__version__}")
+        return self._disk
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         encodings = self._tokenizer.encode_batch(texts)

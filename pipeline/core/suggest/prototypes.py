@@ -12,6 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 
 TOP_K = 3
+# Units per similarity block (32,768 x 1,344 prototypes in float32: 176 MB). Large on purpose:
+# BLAS rounds a row's dot products differently depending on how many rows a product has, so
+# any call with fewer units than this gives the same bits as one product of all its units did.
+CHUNK = 32_768
 # Prototype kinds and the texts they come from; keyword phrases are the plain (non-regex)
 # patterns, so "coaching support" and "follow the process" anchor their codes.
 KINDS = ("example", "definition", "label", "keyword")
@@ -74,7 +78,7 @@ def build_prototypes(codebooks, model) -> Prototypes:
         texts=texts,
         kinds=[k for _, k, _ in rows],
         code_of=np.array([i for i, _, _ in rows], dtype=np.int64),
-        vectors=model.embed_stored(texts),
+        vectors=model.embed(texts),  # the vector cache on disk keeps them between runs
     )
 
 
@@ -82,20 +86,24 @@ def code_similarity(unit_vectors: np.ndarray, protos: Prototypes, exclude: np.nd
                     ) -> tuple[np.ndarray, np.ndarray]:
     """(best, top-k mean) similarity of every unit to every code: two (n_units, n_codes) arrays.
 
-    `exclude` (n_units, n_prototypes) bool masks prototypes out per unit (leave-one-out)."""
-    sims = unit_vectors @ protos.vectors.T
-    if exclude is not None:
-        sims = np.where(exclude, -1.0, sims)
+    `exclude` (n_units, n_prototypes) bool masks prototypes out per unit (leave-one-out).
+    Units are taken CHUNK rows at a time: the (units x prototypes) similarities of a year's
+    answers at a million answers would not fit in memory at once (several GB)."""
     n_codes = len(protos.codes)
     best = np.full((len(unit_vectors), n_codes), -1.0, dtype=np.float32)
     topk = np.full_like(best, -1.0)
-    for c in range(n_codes):
-        cols = np.flatnonzero(protos.code_of == c)
-        if not len(cols):
-            continue
-        block = sims[:, cols]
-        k = min(TOP_K, len(cols))
-        part = -np.partition(-block, k - 1, axis=1)[:, :k]
-        best[:, c] = part.max(axis=1)
-        topk[:, c] = part.mean(axis=1)
+    columns = [np.flatnonzero(protos.code_of == c) for c in range(n_codes)]
+    for start in range(0, len(unit_vectors), CHUNK):
+        rows = slice(start, start + CHUNK)
+        sims = unit_vectors[rows] @ protos.vectors.T
+        if exclude is not None:
+            sims = np.where(exclude[rows], -1.0, sims)
+        for c, cols in enumerate(columns):
+            if not len(cols):
+                continue
+            block = sims[:, cols]
+            k = min(TOP_K, len(cols))
+            part = -np.partition(-block, k - 1, axis=1)[:, :k]
+            best[rows, c] = part.max(axis=1)
+            topk[rows, c] = part.mean(axis=1)
     return best, topk

@@ -32,6 +32,11 @@ def _keys(frame: pd.DataFrame, level: str) -> pd.DataFrame:
     return out
 
 
+def _blank(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Key columns as text with '' for none (groupby and merges then keep those rows)."""
+    return frame.astype({k: object for k in keys}).fillna({k: "" for k in keys})
+
+
 def scores(tp, fp, fn, tn) -> dict[str, np.ndarray]:
     tp, fp, fn, tn = (np.asarray(x, dtype=np.float64) for x in (tp, fp, fn, tn))
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -53,27 +58,37 @@ def quality_table(suggested: pd.DataFrame, keyword: pd.DataFrame, reference: pd.
     sources = sorted(set(suggested.get("source", pd.Series(dtype=object)).dropna()))
     source = sources[0] if len(sources) == 1 else ("mixed" if sources else None)
     parts = []
+    keys = ["framework", "dimension", "code_id"]
+    by = ["school_year", "question_id", *keys]
+    flags = ["s", "k", "r"]
     for level in LEVELS:
-        sets = {name: _keys(f[f["answer_id"].isin(ids)], level).assign(**{name: 1})
-                for name, f in (("s", suggested), ("k", keyword), ("r", reference))}
-        grid = _keys(codes.assign(answer_id=0), level).drop(columns="answer_id").drop_duplicates()
-        keys = ["framework", "dimension", "code_id"]
-        full = answers.merge(grid, how="cross")
-        for name, f in sets.items():
-            full = full.merge(f, on=["answer_id", *keys], how="left")
-            full[name] = full[name].fillna(0).astype(int)
-        full["tp"] = full["s"] & full["r"]
-        full["fp"] = full["s"] & (1 - full["r"])
-        full["fn"] = (1 - full["s"]) & full["r"]
-        full["tn"] = (1 - full["s"]) & (1 - full["r"])
-        full["ktp"] = full["k"] & full["r"]
-        full["kfp"] = full["k"] & (1 - full["r"])
-        full["kfn"] = (1 - full["k"]) & full["r"]
-        full["ktn"] = (1 - full["k"]) & (1 - full["r"])
-        by = ["school_year", "question_id", *keys]
-        counts = (full.astype({k: object for k in keys}).fillna({k: "" for k in keys})
-                  .groupby(by, sort=True)
-                  [["tp", "fp", "fn", "tn", "ktp", "kfp", "kfn", "ktn"]].sum().reset_index())
+        grid = _blank(_keys(codes.assign(answer_id=0), level).drop(columns="answer_id")
+                      .drop_duplicates(), keys)
+        # Counted from the applied (answer, key) pairs only: an answer no set marks for a key
+        # is a true negative of both coders, so tn = n - tp - fp - fn. No answers x keys frame.
+        marked = pd.concat(
+            [_blank(_keys(f[f["answer_id"].isin(ids)], level), keys).assign(which=name)
+             for name, f in (("s", suggested), ("k", keyword), ("r", reference))],
+            ignore_index=True)
+        marked = marked.merge(grid, on=keys, how="inner")  # a key outside the codebook: no row
+        for c in flags:
+            marked[c] = (marked["which"] == c).astype(np.int64)
+        pairs = (marked.groupby(["answer_id", *keys], sort=False)[flags].max().reset_index()
+                 .merge(answers, on="answer_id", how="inner"))
+        s_, k_, r_ = (pairs[c].to_numpy(dtype=np.int64) for c in flags)
+        pairs = pairs.assign(tp=s_ & r_, fp=s_ & (1 - r_), fn=(1 - s_) & r_,
+                             ktp=k_ & r_, kfp=k_ & (1 - r_), kfn=(1 - k_) & r_)
+        summed = (pairs.groupby(by, sort=False)[["tp", "fp", "fn", "ktp", "kfp", "kfn"]].sum()
+                  .reset_index())
+        groups = (answers.groupby(["school_year", "question_id"], sort=True).size()
+                  .rename("n").reset_index())
+        counts = groups.merge(grid, how="cross").merge(summed, on=by, how="left")
+        for c in ("tp", "fp", "fn", "ktp", "kfp", "kfn"):
+            counts[c] = counts[c].fillna(0).astype(np.int64)
+        counts["tn"] = counts["n"] - counts["tp"] - counts["fp"] - counts["fn"]
+        counts["ktn"] = counts["n"] - counts["ktp"] - counts["kfp"] - counts["kfn"]
+        counts = (counts.sort_values(by, kind="stable").reset_index(drop=True)
+                  [[*by, "tp", "fp", "fn", "tn", "ktp", "kfp", "kfn", "ktn"]])
         for k in keys:
             counts[k] = counts[k].replace("", None)
         counts["n_answers"] = counts[["tp", "fp", "fn", "tn"]].sum(axis=1)

@@ -40,9 +40,15 @@ def select(probs: np.ndarray, dims: list[tuple[str, str]], rule: SelectionRule =
     dim_of = dimension_index(dims)
     members = [np.flatnonzero(dim_of == k) for k in range(dim_of.max() + 1 if len(dims) else 0)]
     out = []
-    for row in probs:
-        dim_p = np.array([row[m].max() if len(m) else 0.0 for m in members])
-        order = np.argsort(-dim_p, kind="stable")
+    probs = np.asarray(probs)
+    # every answer's category probabilities and their order at once (the per-answer loop
+    # below only walks the few categories it may choose)
+    all_dim_p = np.zeros((len(probs), len(members)), dtype=np.float64)
+    for k, m in enumerate(members):
+        if len(m):
+            all_dim_p[:, k] = probs[:, m].max(axis=1)
+    all_order = np.argsort(-all_dim_p, axis=1, kind="stable")
+    for row, dim_p, order in zip(probs, all_dim_p, all_order, strict=True):
         top = dim_p[order[0]] if len(order) else 0.0
         chosen = []
         limit = rule.max_categories if top < rule.unsure_below else min(2, rule.max_categories)

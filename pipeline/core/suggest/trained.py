@@ -17,6 +17,45 @@ import numpy as np
 import pandas as pd
 
 MIN_POSITIVES = 5
+C, MAX_ITER = 1.0, 2000
+FIT_SETTINGS = f"LogisticRegression(C={C}, max_iter={MAX_ITER}) per code, " \
+    f"min_positives={MIN_POSITIVES}, one BLAS thread"
+
+
+def _classifier():
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=C, max_iter=MAX_ITER)
+
+
+def _arrays(models: dict, n_features: int) -> dict[str, np.ndarray]:
+    codes = sorted(models)
+    return {
+        "codes": np.array(codes, dtype=np.int64),
+        "coef": np.array([models[c].coef_[0] for c in codes], dtype=np.float64).reshape(
+            len(codes), n_features),
+        "intercept": np.array([models[c].intercept_[0] for c in codes], dtype=np.float64),
+        "n_iter": np.array([models[c].n_iter_[0] for c in codes], dtype=np.int64),
+        "classes": np.array([models[c].classes_ for c in codes], dtype=np.int64).reshape(
+            len(codes), 2),
+    }
+
+
+def _rebuild(arrays: dict[str, np.ndarray], n_features: int) -> dict | None:
+    """The fitted classifiers again, from their stored coefficients (None: not this shape)."""
+    codes, coef = arrays.get("codes"), arrays.get("coef")
+    if codes is None or coef is None or coef.shape != (len(codes), n_features):
+        return None
+    models = {}
+    for i, c in enumerate(codes.tolist()):
+        model = _classifier()
+        model.classes_ = arrays["classes"][i].copy()
+        model.coef_ = coef[i : i + 1].copy()
+        model.intercept_ = arrays["intercept"][i : i + 1].copy()
+        model.n_iter_ = arrays["n_iter"][i : i + 1].astype(np.int32)
+        model.n_features_in_ = n_features
+        models[int(c)] = model
+    return models
 
 
 def answer_features(zero_shot_probs: np.ndarray, units: pd.DataFrame, unit_vectors: np.ndarray,
@@ -42,13 +81,29 @@ class TrainedSuggester:
 
     @classmethod
     def fit(cls, x: np.ndarray, y: np.ndarray) -> TrainedSuggester:
-        from sklearn.linear_model import LogisticRegression
+        """One model per code with enough positives and negatives. The same (x, y) fitted
+        before, by any run, is rebuilt from the stored coefficients (fit_cache.py)."""
+        from pipeline.core.suggest import fit_cache
+
+        key = fit_cache.fit_key(x, y, FIT_SETTINGS)
+        stored = fit_cache.load(key)
+        if stored is not None:
+            rebuilt = _rebuild(stored, x.shape[1])
+            if rebuilt is not None:
+                return cls(rebuilt, y.shape[1])
+        from threadpoolctl import threadpool_limits
 
         models = {}
-        for c in range(y.shape[1]):
-            pos = int(y[:, c].sum())
-            if pos >= MIN_POSITIVES and len(y) - pos >= MIN_POSITIVES:
-                models[c] = LogisticRegression(C=1.0, max_iter=2000).fit(x, y[:, c])
+        # One BLAS thread: each fit's products are small (answers x ~475 features), and threads
+        # waiting for a busy core cost ten times the fit on this shared 2-core machine
+        # (docs/benchmarks.md, Embedding cache). It also makes the coefficients the same on a
+        # machine with another number of cores.
+        with threadpool_limits(limits=1, user_api="blas"):
+            for c in range(y.shape[1]):
+                pos = int(y[:, c].sum())
+                if pos >= MIN_POSITIVES and len(y) - pos >= MIN_POSITIVES:
+                    models[c] = _classifier().fit(x, y[:, c])
+        fit_cache.store(key, _arrays(models, x.shape[1]))
         return cls(models, y.shape[1])
 
     def predict(self, x: np.ndarray, zero_shot_probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

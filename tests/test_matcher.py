@@ -11,7 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.core.coding.codebook import load_codebook, load_codebooks
-from pipeline.core.coding.matcher import KeywordCoder, phrase_text, regex_triggers, word_forms
+from pipeline.core.coding.matcher import (
+    KeywordCoder,
+    coder_for,
+    phrase_text,
+    regex_triggers,
+    word_forms,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -188,3 +194,19 @@ def test_spans_point_into_the_original_text(text):
 
 
 _CODER = KeywordCoder(load_codebooks(ROOT / "codebooks"))
+
+
+def test_coder_for_builds_one_coder_per_codebook_version(tmp_path):
+    """The run's assets share one automaton; an edited codebook (new content hash) gets its own."""
+    books = load_codebooks([ROOT / "codebooks"])
+    first = coder_for(books)
+    assert coder_for(list(books)) is first  # same versions, same coder
+    edited = tmp_path / "scale.yaml"
+    source = Path(books[0].path).read_text(encoding="utf-8")
+    edited.write_text(source + "\n# edited\n", encoding="utf-8")
+    changed = [load_codebook(edited), *books[1:]]
+    assert changed[0].version != books[0].version
+    other = coder_for(changed)
+    assert other is not first
+    frame = pd.DataFrame({"id": ["a"], "text": ["more time to plan with my coach"]})
+    assert other.code_frame(frame, "id", "text").equals(first.code_frame(frame, "id", "text"))

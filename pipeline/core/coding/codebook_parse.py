@@ -41,7 +41,8 @@ class _LList(list):
     item_lines: list
 
 
-class _Loader(yaml.SafeLoader):
+# libyaml's parser when PyYAML was built with it (about 10x faster; same nodes, same marks)
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
     pass
 
 

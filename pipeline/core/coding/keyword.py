@@ -7,7 +7,7 @@ import json
 
 import pandas as pd
 
-from pipeline.core.coding.matcher import KeywordCoder
+from pipeline.core.coding.matcher import KeywordCoder, coder_for
 
 APPLICATION_COLUMNS = [
     "answer_id", "school_year", "question_id", "coder", "coder_kind", "framework",
@@ -19,7 +19,7 @@ APPLICATION_COLUMNS = [
 def keyword_applications(answers: pd.DataFrame, codebooks, coder: KeywordCoder | None = None
                          ) -> pd.DataFrame:
     """Code every substantive answer; one row per (answer, code) with its evidence."""
-    coder = coder or KeywordCoder(codebooks)
+    coder = coder or coder_for(codebooks)
     substantive = answers.loc[~answers["non_substantive"].astype(bool),
                               ["answer_id", "school_year", "question_id", "answer_text"]]
     coded = coder.code_frame(substantive, "answer_id", "answer_text")

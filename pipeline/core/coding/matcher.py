@@ -562,6 +562,21 @@ class KeywordCoder:
         return pd.DataFrame(columns, copy=False)
 
 
+_CODERS: dict[tuple, KeywordCoder] = {}
+
+
+def coder_for(codebooks) -> KeywordCoder:
+    """One KeywordCoder per set of codebook versions in this process: building the automaton
+    takes seconds, and a run's assets (keyword codes of each year, the suggester's keyword
+    feature) code with the same codebooks. A version is the file's content hash."""
+    books = [codebooks] if isinstance(codebooks, Codebook) else list(codebooks)
+    key = tuple((b.framework, b.version, str(b.path)) for b in books)
+    if key not in _CODERS:
+        _CODERS.clear()  # codebooks changed: keep one coder, not one per edit
+        _CODERS[key] = KeywordCoder(books)
+    return _CODERS[key]
+
+
 def _python_chunk(texts: list, code_of) -> tuple:
     """The compiled scan's output shape, from the reference path (`code_of(k)` per answer)."""
     import numpy as np

@@ -78,6 +78,8 @@ def load_roster(path: str | Path) -> list[RosterEntry]:
 def fold(text: str) -> str:
     """Accents, compatibility forms and invisible format characters removed ("Giedrė" ->
     "Giedre", "ﬁ" -> "fi", "Mari\u00adsol" -> "Marisol", a non-breaking space -> " ")."""
+    if text.isascii():  # no accents, compatibility forms or format characters to remove
+        return text
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(ch for ch in decomposed
                    if not unicodedata.combining(ch) and unicodedata.category(ch) != "Cf")

@@ -73,9 +73,9 @@ class ZeroShot:
     def fit(cls, model, codebooks) -> ZeroShot:
         from sklearn.linear_model import LogisticRegression
 
-        from pipeline.core.coding.matcher import KeywordCoder
+        from pipeline.core.coding.matcher import coder_for
 
-        coder = KeywordCoder(codebooks)
+        coder = coder_for(codebooks)
         protos = build_prototypes(codebooks, model)
         center = protos.vectors.mean(axis=0)
         protos.vectors = centred(protos.vectors, center)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.core.privacy.name_scan import NameScanner
+from pipeline.core.privacy.name_scan import NameScanner, letter_tokens, normalise_for_check
 from pipeline.core.privacy.redact import (
     COACH_PLACEHOLDER,
     STAFF_PLACEHOLDER,
@@ -167,3 +169,36 @@ def test_export_file_names_are_labelled_for_the_report():
     assert "Quintero" not in " ".join(out["file_name"]) and "Marisol" not in " ".join(out["file_name"])
     assert out["file_name"].iloc[1] == "session-01.csv"
     assert files["file_name"].iloc[0] == "session-02_MarisolQuintero.csv"   # input untouched
+
+
+def _folded_slowly(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed
+                   if not unicodedata.combining(ch) and unicodedata.category(ch) != "Cf")
+
+
+def _letter_runs_slowly(text: str) -> list[str]:
+    out, run = [], ""
+    for ch in text:
+        if ch.isalpha():
+            run += ch
+            continue
+        if run:
+            out.append(run)
+            run = ""
+        if ch == "|":
+            out.append("|")
+    return [*out, run] if run else out
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=0x2FF), max_size=60))
+def test_ascii_fast_paths_match_the_unicode_paths(text):
+    """fold / normalise_for_check / letter_tokens skip the per-character Unicode work for ASCII
+    text; on any text they give what the per-character definitions give."""
+    assert fold(text) == _folded_slowly(text)
+    assert letter_tokens(text) == _letter_runs_slowly(text)
+    expected = _folded_slowly(text).casefold()
+    for placeholder in ("[external coach name]", "[name]"):
+        expected = expected.replace(placeholder, " | ")
+    assert normalise_for_check(text) == expected

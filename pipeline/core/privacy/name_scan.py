@@ -95,6 +95,11 @@ _PLACEHOLDER_TEXT = ("[external coach name]", "[name]")
 
 def normalise_for_check(text: str) -> str:
     """NFKD, marks and invisible format characters dropped, casefolded."""
+    if text.isascii():  # NFKD keeps ASCII as it is, and it has no marks or format characters
+        out = text.casefold()
+        for placeholder in _PLACEHOLDER_TEXT:
+            out = out.replace(placeholder, " | ")
+        return out
     decomposed = unicodedata.normalize("NFKD", text)
     kept = (ch for ch in decomposed
             if not unicodedata.combining(ch)
@@ -105,8 +110,13 @@ def normalise_for_check(text: str) -> str:
     return out
 
 
+_ASCII_TOKENS = re.compile(r"[A-Za-z]+|\|")
+
+
 def letter_tokens(text: str) -> list[str]:
     """Runs of letters (str.isalpha); anything else separates, and '|' breaks windows."""
+    if text.isascii():  # the same runs, found by the regex engine
+        return _ASCII_TOKENS.findall(text)
     tokens, current = [], []
     for ch in text:
         if ch.isalpha():

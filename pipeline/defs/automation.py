@@ -29,9 +29,10 @@ from pipeline.defs.partitions import school_years
 from pipeline.defs.resources import ProjectPaths
 
 # "partitions:dynamic" is every asset on the school_year partitions (raw, staging, coding...);
-# "partitions:none" every all-years asset. Resolved against whatever assets are loaded. The
+# "partitions:none" every all-years asset; "is:materializable" leaves out the external assets
+# (exports/*, codebooks/*: files the pipeline reads, pipeline/defs/sources.py). Resolved against whatever assets are loaded. The
 # year retirement is unpartitioned but not an all-years asset: the landing sensor runs it.
-SCHOOL_YEAR_ASSETS = dg.AssetSelection.from_string("partitions:dynamic")
+SCHOOL_YEAR_ASSETS = dg.AssetSelection.from_string("partitions:dynamic and is:materializable")
 RETIREMENT_ASSETS = dg.AssetSelection.tag(*LIFECYCLE_TAG)
 ALL_YEARS_ASSETS = (dg.AssetSelection.from_string("partitions:none and is:materializable")
                     - RETIREMENT_ASSETS)

@@ -173,3 +173,27 @@ def test_paths_have_no_codebook_folder_of_their_own():
     """One source for the codebook folder: the Codebooks resource."""
     assert "codebook_dir" not in resources.ProjectPaths.model_fields
     assert Path(resources.default_resources()["codebooks"].codebook_dir).name
+
+
+def test_export_observations_carry_the_staging_label_not_the_file_name():
+    """exports/survey_exports[year] observations: one per raw.export_files row, labelled as
+    staging labels the file (a person's name in the file name never leaves raw)."""
+    from pipeline.core.privacy.redact import load_roster
+    from pipeline.defs.sources import SURVEY_EXPORTS, export_file_observations
+    from tests.helpers import SAMPLE
+
+    roster = load_roster(str(SAMPLE / "roster.csv"))
+    first, last = pd.read_csv(SAMPLE / "roster.csv")["full_name"].iloc[0].split()[:2]
+    files = pd.DataFrame({
+        "file_name": [f"session-02_{first}{last}.csv", "session-03.csv"],
+        "file_sha256": ["ab" * 32, "cd" * 32], "status": ["loaded", "refused"],
+        "reader": ["google_forms", None], "n_rows": [12, None], "n_records": [12, 4],
+        "n_problems": [0, 4]})
+    named, plain = export_file_observations(files, roster, "2020-21")
+    assert named.asset_key == SURVEY_EXPORTS and named.partition == "2020-21"
+    label = named.metadata["file"].value
+    assert first.lower() not in label.lower() and last.lower() not in label.lower()
+    assert named.metadata["sha256"].value == "ab" * 32
+    assert (named.metadata["rows"].value, named.metadata["reader"].value) == (12, "google_forms")
+    assert plain.metadata["file"].value == "session-03.csv"
+    assert (plain.metadata["status"].value, plain.metadata["rows"].value) == ("refused", 0)

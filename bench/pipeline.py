@@ -171,15 +171,15 @@ def main(argv: list[str] | None = None) -> int:
         import dagster as dg
 
         from pipeline.definitions import build_defs
-        from pipeline.defs.resources import ProjectPaths, Warehouse
+        from pipeline.defs.resources import Codebooks, ProjectPaths, Warehouse
         from pipeline.runner import partition_waves, run_order, sync_partitions
 
         resources = {
             "paths": ProjectPaths(landing_dir=str(sample / "landing"),
                                   roster_path=str(sample / "roster.csv"),
-                                  codebook_dir=str(ROOT / "codebooks"),
                                   coder_sheets_dir=str(sample / "coding"),
                                   reports_dir=str(root / "reports"), pseudonym_salt="bench"),
+            "codebooks": Codebooks(codebook_dir=str(ROOT / "codebooks")),
             "warehouse": Warehouse(path=str(root / "survey.duckdb")),
         }
         defs = build_defs(resources)

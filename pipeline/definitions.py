@@ -12,6 +12,7 @@ from pipeline.defs import (
     publish,
     reconciliation,
     report,
+    sources,
     suggestions,
 )
 from pipeline.defs.resources import default_resources
@@ -22,8 +23,10 @@ def build_defs(resources: dict | None = None) -> dg.Definitions:
     assets = dg.load_assets_from_modules([ingestion, coding, reconciliation, suggestions, marts,
                                           report, exchange])
     return dg.Definitions(
-        # the published copy for analysts: last, depending on every other asset
-        assets=[*assets, publish.published_warehouse_asset(assets, contracts.checks)],
+        # the published copy for analysts: last, depending on every other asset; the
+        # external assets (exports, codebooks: pipeline/defs/sources.py) upstream of them all
+        assets=[*sources.external_assets, *assets,
+                publish.published_warehouse_asset(assets, contracts.checks)],
         asset_checks=contracts.checks,
         jobs=automation.jobs,
         sensors=automation.sensors,

@@ -48,8 +48,9 @@ def sync_partitions(instance: dg.DagsterInstance, years: list[str]) -> None:
 
 def run_order(graph) -> tuple[list, list, list]:
     """Unpartitioned assets with no partitioned ancestor (run first), the partitioned
-    assets (run per school year), and the unpartitioned assets downstream of them."""
-    keys = list(graph.get_all_asset_keys())
+    assets (run per school year), and the unpartitioned assets downstream of them. External
+    assets (the files read: exports/*, codebooks/*) are not run: they have no function."""
+    keys = [k for k in graph.get_all_asset_keys() if graph.get(k).is_materializable]
     partitioned = [k for k in keys if graph.get(k).partitions_def is not None]
     after = set()
     for key in partitioned:

@@ -104,7 +104,9 @@ def build(path: Path) -> Path:
                                 "row_number": 4, "stage": "stage", "level": "row",
                                 "reason": "no answer to either question"}])
     tables = {"staging.answers": ANSWERS, "coding.final_codes": final,
-              "coding.code_applications": apps, "coding.suggestions": suggestions,
+              "coding.keyword_applications": apps[apps["coder_kind"] == "keyword"],
+              "coding.human_applications": apps[apps["coder_kind"] == "human"],
+              "coding.suggestions": suggestions,
               "coding.discrepancies": disc, "coding.adjudications": adj,
               "coding.codebook_codes": codebook_codes_frame(books), "raw.quarantine": quarantine}
     for table, frame in tables.items():

@@ -54,13 +54,15 @@ SESSION_1 = "\r\n".join([
 def make_resources(root: Path, wait_seconds: float = 1, **paths) -> dict:
     """Resources writing into `root` (a tmp folder): its landing/, roster.csv, coding/,
     reports/ and wh.duckdb, the shipped codebooks; keyword arguments override a path."""
-    from pipeline.defs.resources import ProjectPaths, Warehouse
+    from pipeline.defs.resources import Codebooks, ProjectPaths, Warehouse
 
     defaults = {"landing_dir": root / "landing", "roster_path": root / "roster.csv",
                 "codebook_dir": ROOT / "codebooks", "coder_sheets_dir": root / "coding",
                 "reports_dir": root / "reports"}
     chosen = {k: str(v) for k, v in {**defaults, **paths}.items()}
+    codebook_dir = chosen.pop("codebook_dir")
     return {
         "paths": ProjectPaths(**chosen, pseudonym_salt="test"),
+        "codebooks": Codebooks(codebook_dir=codebook_dir),
         "warehouse": Warehouse(path=str(root / "wh.duckdb"), wait_seconds=wait_seconds),
     }

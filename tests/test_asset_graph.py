@@ -15,6 +15,8 @@ import json
 import os
 from pathlib import Path
 
+import dagster as dg
+
 from pipeline.definitions import build_defs
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "asset_graph.json"
@@ -58,4 +60,67 @@ def test_asset_graph_matches_snapshot():
 
 def test_snapshot_sees_every_stage():
     groups = {v["group"] for v in json.loads(SNAPSHOT.read_text()).values()}
-    assert {"ingestion", "coding", "reconciliation", "marts"} <= groups
+    assert {"exports", "codebooks", "raw", "staging", "coding", "marts", "reports",
+            "warehouse"} <= groups
+
+
+def test_every_asset_group_is_its_key_prefix():
+    """One key scheme: an asset's group is the first part of its key (docs/architecture.md,
+    Names), for every asset of the Definitions, external ones included."""
+    graph = build_defs().get_repository_def().asset_graph
+    keys = list(graph.get_all_asset_keys())
+    assert keys
+    wrong = {key.to_user_string(): graph.get(key).group_name for key in keys
+             if graph.get(key).group_name != key.path[0]}
+    assert not wrong, f"group is not the key's prefix: {wrong}"
+
+
+# assets in a warehouse schema's group that write files, not a table of their key's name
+FILE_ASSETS = {"coding/next_cycle_coder_sheets"}
+
+
+def test_an_asset_in_a_schema_group_is_named_after_its_table():
+    """The prefix of an asset that writes a table is the table's schema: an asset grouped under
+    raw, staging, coding or marts is the catalog table of its key (coding/final_codes writes
+    coding.final_codes), and a table's contract check sits on an asset of that schema, or on
+    staging/answers for the raw audit rows it writes (raw.redactions, stage-level quarantine)."""
+    from pipeline.core.warehouse import catalog
+    from pipeline.defs.contracts import CONTRACTS
+
+    graph = build_defs().get_repository_def().asset_graph
+    schemas = {t.schema for t in catalog.TABLES.values()}
+    not_tables = [k.to_user_string() for k in graph.get_all_asset_keys()
+                  if graph.get(k).is_materializable and k.path[0] in schemas
+                  and ".".join(k.path) not in catalog.TABLES
+                  and k.to_user_string() not in FILE_ASSETS]
+    assert not not_tables, not_tables
+    wrong = [(c.table, c.asset) for c in CONTRACTS
+             if c.asset_key.path[0] != c.table.split(".")[0]
+             and (c.asset, c.table) not in {("staging/answers", "raw.redactions"),
+                                            ("staging/answers", "raw.quarantine")}]
+    assert not wrong, wrong
+
+
+def test_external_assets_feed_the_assets_that_read_them():
+    """The files the pipeline reads are in the lineage: the yearly exports upstream of
+    raw/survey_rows (same school-year partitions), the coders' sheets and the adjudication file
+    upstream of the assets reading them, the codebooks upstream of every Codebooks user."""
+    graph = build_defs().get_repository_def().asset_graph
+
+    def parents(key: str) -> set[str]:
+        return {p.to_user_string()
+                for p in graph.get(dg.AssetKey.from_user_string(key)).parent_keys}
+
+    for key in ("exports/survey_exports", "exports/coder_sheets", "exports/adjudications",
+                "codebooks/yaml_files"):
+        assert not graph.get(dg.AssetKey.from_user_string(key)).is_materializable, key
+    assert "exports/survey_exports" in parents("raw/survey_rows")
+    assert graph.get(dg.AssetKey.from_user_string("exports/survey_exports")).partitions_def \
+        is not None
+    assert "exports/coder_sheets" in parents("coding/human_applications")
+    assert "exports/adjudications" in parents("coding/adjudications")
+    assert "exports/adjudications" in parents("coding/final_codes")
+    for key in ("coding/keyword_applications", "coding/human_applications", "coding/agreement",
+                "coding/final_codes", "marts/code_frequencies", "reports/findings"):
+        assert "codebooks/yaml_files" in parents(key), key
+        assert "coding/codebook_codes" not in parents(key), key

@@ -22,6 +22,7 @@ from dagster._utils.schedules import cron_string_iterator  # the daemon's own fi
 
 from pipeline.defs import automation, ingestion
 from pipeline.defs.partitions import school_years
+from pipeline.defs.sources import CODEBOOK_FILES
 from tests.helpers import SESSION_1, make_resources, write_landing
 
 YEAR = "2020-21"
@@ -309,6 +310,36 @@ def test_all_years_assets_wait_while_a_partition_run_is_in_progress():
         gate.set()
         slow.join()
     assert auto.tick() == [{"marts/stub", "report/stub"}]
+
+
+# --- external assets (the files read) as dependencies of all-years assets ------------------
+
+@dg.asset(key=["coding", "stub_codebook_codes"], deps=[CODEBOOK_FILES])
+def stub_codebook_codes(context) -> None:
+    """Like coding/codebook_codes: its only upstream is the external codebooks/yaml_files, and
+    it observes the files it read."""
+    context.log_event(dg.AssetObservation(asset_key=CODEBOOK_FILES, metadata={"codes": 1}))
+
+
+def test_an_all_years_asset_fed_only_by_files_is_built_once_on_a_new_warehouse():
+    """External dependencies are never materialised: the all-years condition ignores them, or
+    coding/codebook_codes would count as waiting for a missing upstream forever; and the
+    observation it logs of the codebooks it read does not request it again."""
+    external = dg.AssetSpec(CODEBOOK_FILES, group_name="codebooks")
+    defs = dg.Definitions(assets=[external, stub_codebook_codes, ingestion.year_retirements],
+                          jobs=automation.jobs, sensors=automation.sensors,
+                          resources=resources(Path(tempfile.mkdtemp())))
+    instance = dg.DagsterInstance.ephemeral()
+    cursor, requested = None, []
+    for _ in range(4):
+        context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs)
+        result = automation.all_years_automation(context)
+        cursor = result.cursor
+        for request in result.run_requests:
+            requested.append({k.to_user_string() for k in request.asset_selection})
+            dg.materialize([external, stub_codebook_codes], instance=instance,
+                           selection=[stub_codebook_codes.key])
+    assert requested == [{"coding/stub_codebook_codes"}]
 
 
 # --- backfill from the command line ---------------------------------------------------------

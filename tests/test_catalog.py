@@ -85,6 +85,8 @@ def test_empty_frames_are_typed_and_load_into_the_warehouse(tmp_path):
     (raw.SURVEY_ROW_COLUMNS, "raw.survey_rows"),
     (raw.QUARANTINE_COLUMNS, "raw.quarantine"),
     (coding.APPLICATION_COLUMNS, "coding.code_applications"),
+    (coding.KEYWORD_COLUMNS, "coding.keyword_applications"),
+    (coding.HUMAN_COLUMNS, "coding.human_applications"),
     (codebook.CODES_COLUMNS, "coding.codebook_codes"),
     (sheet_validation.UNIT_COLUMNS, "coding.coder_units"),
     (sheet_validation.QUARANTINE_COLUMNS, "coding.sheet_quarantine"),

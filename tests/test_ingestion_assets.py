@@ -148,7 +148,7 @@ def test_a_year_refresh_on_a_new_warehouse_codes_without_the_codebook_table(tiny
         resources=make_resources(tiny_landing), instance=instance, partition_key="2020-21")
     assert result.success
     assert all(c.passed for c in result.get_asset_check_evaluations())
-    assert query(tiny_landing, "select count(*) from coding.code_applications")[0][0] > 0
+    assert query(tiny_landing, "select count(*) from coding.keyword_applications")[0][0] > 0
 
 
 def test_a_removed_year_folder_is_retired_with_an_audit_row(tiny_landing: Path):

@@ -34,7 +34,7 @@ def stub_defs(resources: dict, source: str | None) -> dg.Definitions:
     def suggestions(context, warehouse: Warehouse) -> None:
         year = {"school_year": context.partition_key}
         with warehouse.connect(context.log) as con:
-            kw = wh.read_frame(con, "coding.code_applications", {"coder_kind": "keyword", **year})
+            kw = wh.read_frame(con, "coding.keyword_applications", year)
             rows = kw.assign(probability=0.9, source=source, evidence_text=None,
                              evidence_start=None, evidence_end=None,
                              model_sha256="0123456789ab" + "f" * 52)

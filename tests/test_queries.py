@@ -54,7 +54,9 @@ def con(tmp_path_factory) -> duckdb.DuckDBPyConnection:
     warehouse.replace_rows(con, "raw.quarantine", quarantine)
     con.execute("create schema coding")
     coding = {"final_codes": fc, "codebook_codes": codes, "agreement": _agreement(),
-              "code_applications": make_applications(), "discrepancies": _discrepancies(),
+              # 13_coded_answers reads the keyword coder's table
+              "keyword_applications": make_applications().query("coder == 'keyword'"),
+              "discrepancies": _discrepancies(),
               "keyword_quality": make_keyword_quality()}
     for name, frame in coding.items():
         con.register("_f", frame)

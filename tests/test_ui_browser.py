@@ -1,6 +1,6 @@
-"""A real browser on the real UI: headless Chromium opens the ingestion group's lineage view
+"""A real browser on the real UI: headless Chromium opens the raw group's lineage view
 and the rendered page (a single-page app: it renders after its GraphQL calls return) shows
-every ingestion asset as a node of the graph.
+every raw asset as a node of the graph.
 
 Uses the webserver shared with tests/test_webserver.py (tests/ui_server.py). Chromium is Debian's
 package (.ci/run installs it); without /usr/bin/chromium the test is skipped, saying so.
@@ -67,17 +67,17 @@ def server() -> UIServer:
     return ui_server()
 
 
-def test_lineage_view_shows_the_ingestion_assets(server: UIServer, tmp_path_factory):
+def test_lineage_view_shows_the_raw_assets(server: UIServer, tmp_path_factory):
     nodes = server.graphql(GROUP_ASSETS)["assetNodes"]
     # the graph labels a node with the last part of its key (raw/survey_rows -> survey_rows)
-    expected = {n["assetKey"]["path"][-1] for n in nodes if n["groupName"] == "ingestion"}
-    assert {"survey_rows", "answers"} <= expected
-    url = server.url + LINEAGE.format(group="ingestion")
+    expected = {n["assetKey"]["path"][-1] for n in nodes if n["groupName"] == "raw"}
+    assert {"survey_rows", "year_retirements"} <= expected
+    url = server.url + LINEAGE.format(group="raw")
     texts, dom = render(url, expected)
     missing = sorted(n for n in expected if not drawn(n, texts))
     assert not missing, f"not drawn in the lineage graph: {missing}; nodes drawn: {texts}"
-    assert re.search(r"<title[^>]*>[^<]*ingestion", dom), "not the group page"
-    shot = tmp_path_factory.mktemp("ui") / "lineage-ingestion.png"
+    assert re.search(r"<title[^>]*>[^<]*raw", dom), "not the group page"
+    shot = tmp_path_factory.mktemp("ui") / "lineage-raw.png"
     chromium(url, f"--screenshot={shot}", budget_ms=15_000)
     assert shot.exists() and shot.stat().st_size > 10_000, "no screenshot of the lineage view"
     print(f"screenshot: {shot}")

@@ -15,51 +15,63 @@ import pytest
 
 from tests.ui_server import UIServer, ui_server
 
-MART_UPSTREAM = {"coding/final_codes", "staging/answers", "coding/codebook_codes"}
+# the codebooks are read through the Codebooks resource: the external asset codebooks/yaml_files
+CODEBOOKS = "codebooks/yaml_files"
+MART_UPSTREAM = {"coding/final_codes", "staging/answers", CODEBOOKS}
 
 # asset -> (upstream assets, checks). Stages in data-flow order.
 EXPECTED_GRAPH: dict[str, tuple[set[str], set[str]]] = {
+    # the files the pipeline reads: external assets (pipeline/defs/sources.py)
+    "exports/survey_exports": (set(), set()),
+    "exports/coder_sheets": (set(), set()),
+    "exports/adjudications": (set(), set()),
+    CODEBOOKS: (set(), set()),
     # ingestion
-    "raw/survey_rows": (set(), {"raw_rows_schema", "raw_export_files_contract",
-                                  "raw_quarantine_contract"}),
+    "raw/survey_rows": ({"exports/survey_exports"},
+                        {"raw_rows_schema", "raw_export_files_contract",
+                         "raw_quarantine_contract"}),
     "staging/answers": ({"raw/survey_rows"},
                         {"answers_schema", "answers_expectations", "rows_reconcile",
                          "no_roster_names", "raw_quarantine_contract",
                          "raw_redactions_contract"}),
     "raw/year_retirements": (set(), {"year_retirements_schema"}),
     # coding
-    "coding/codebook_codes": (set(), {"coding_codebook_codes_contract"}),
-    "coding/keyword_applications": ({"staging/answers", "coding/codebook_codes"},
+    "coding/codebook_codes": ({CODEBOOKS}, {"coding_codebook_codes_contract"}),
+    "coding/keyword_applications": ({"staging/answers", CODEBOOKS},
                                     {"codes_in_codebook", "evidence_spans_match",
-                                     "coding_code_applications_contract"}),
+                                     "coding_keyword_applications_contract"}),
     # reconciliation
-    "coding/human_applications": ({"staging/answers", "coding/codebook_codes"},
+    "coding/human_applications": ({"staging/answers", CODEBOOKS, "exports/coder_sheets"},
                                   {"sheet_rows_accounted", "no_roster_names_in_sheets",
-                                   "coding_code_applications_contract",
+                                   "coding_human_applications_contract",
                                    "coding_coder_units_contract",
                                    "coding_sheet_quarantine_contract"}),
-    "coding/agreement": ({"coding/human_applications", "coding/keyword_applications"},
-                         {"alpha_above_threshold", "coding_agreement_contract"}),
+    "coding/agreement": ({"coding/human_applications", "coding/keyword_applications",
+                          CODEBOOKS}, {"alpha_above_threshold", "coding_agreement_contract"}),
     "coding/discrepancies": ({"coding/human_applications", "coding/keyword_applications",
                               "staging/answers"}, {"coding_discrepancies_contract"}),
-    "coding/adjudications": ({"coding/discrepancies"}, {"adjudication_rows_valid",
+    "coding/adjudications": ({"coding/discrepancies", "exports/adjudications", CODEBOOKS},
+                             {"adjudication_rows_valid",
                                                         "no_roster_names_in_adjudications",
                                                         "coding_adjudications_contract",
                                                         "coding_adjudication_problems_contract"}),
     "coding/final_codes": ({"coding/human_applications", "coding/keyword_applications",
-                            "staging/answers", "coding/suggestions"},
+                            "staging/answers", "coding/suggestions", "exports/adjudications",
+                            CODEBOOKS},
                            {"final_codes_valid", "no_unresolved_discrepancies",
                             "coding_final_codes_contract"}),
-    "coding/keyword_quality": ({"coding/final_codes", "coding/keyword_applications"},
+    "coding/keyword_quality": ({"coding/final_codes", "coding/keyword_applications",
+                                "coding/human_applications", CODEBOOKS},
                                {"coding_keyword_quality_contract"}),
     # assisted coding
-    "coding/suggestions": ({"staging/answers", "coding/codebook_codes",
-                            "coding/human_applications"},
+    "coding/suggestions": ({"staging/answers", CODEBOOKS, "coding/human_applications",
+                            "exports/adjudications"},
                            {"suggestions_schema", "suggester_available"}),
     "coding/suggestion_quality": ({"coding/suggestions", "coding/final_codes",
-                                   "coding/keyword_applications"},
+                                   "coding/keyword_applications", "coding/human_applications",
+                                   CODEBOOKS},
                                   {"suggestion_quality_schema", "suggestion_kappa_floor"}),
-    "coding/next_cycle_coder_sheets": ({"staging/answers", "coding/codebook_codes",
+    "coding/next_cycle_coder_sheets": ({"staging/answers", CODEBOOKS,
                                         "coding/suggestions"}, set()),
     # marts
     "marts/code_frequencies": (MART_UPSTREAM, {"marts_reconcile_with_final_codes",
@@ -70,7 +82,8 @@ EXPECTED_GRAPH: dict[str, tuple[set[str], set[str]]] = {
     "marts/year_over_year": ({"marts/code_frequencies"}, {"marts_year_over_year_contract"}),
     "marts/by_school": (MART_UPSTREAM, {"marts_by_school_contract"}),
     "marts/by_coach": (MART_UPSTREAM, {"marts_by_coach_contract"}),
-    "marts/exemplar_quotes": (MART_UPSTREAM | {"coding/keyword_applications"},
+    "marts/exemplar_quotes": (MART_UPSTREAM | {"coding/keyword_applications",
+                                               "coding/codebook_codes"},
                               {"no_roster_names_in_marts",
                                "marts_exemplar_quotes_contract"}),
     # report
@@ -78,23 +91,22 @@ EXPECTED_GRAPH: dict[str, tuple[set[str], set[str]]] = {
                           "marts/year_over_year", "marts/by_school", "marts/by_coach",
                           "marts/exemplar_quotes", "coding/agreement",
                           "coding/keyword_quality", "coding/final_codes",
-                          "coding/suggestion_quality"}, {"no_roster_names_in_report"}),
+                          "coding/suggestion_quality", CODEBOOKS},
+                         {"no_roster_names_in_report"}),
     # what researchers read and exchange (pipeline/defs/exchange.py)
     "reports/coded_answers": ({"marts/code_frequencies", "coding/final_codes", "staging/answers",
                                "coding/codebook_codes", "coding/keyword_applications",
                                "coding/suggestions"}, {"no_roster_names_in_coded_answers"}),
-    "reports/refi_qda": ({"coding/final_codes", "staging/answers", "coding/codebook_codes"},
+    "reports/refi_qda": ({"coding/final_codes", "staging/answers", CODEBOOKS},
                          {"no_roster_names_in_refi_qda"}),
     # publishing: the read-only copy for analysts, after every sink of the graph
     "warehouse/published": ({"reports/findings", "coding/next_cycle_coder_sheets",
                               "reports/coded_answers", "reports/refi_qda",
                               "raw/year_retirements", "coding/adjudications"}, set()),
 }
-EXPECTED_GROUPS = {"raw/survey_rows": "ingestion", "staging/answers": "ingestion",
-                   "coding/keyword_applications": "coding",
-                   "coding/final_codes": "reconciliation", "marts/code_frequencies": "marts",
-                   "reports/findings": "report", "warehouse/published": "publish"}
-PARTITIONED = {"raw/survey_rows", "staging/answers", "coding/keyword_applications",
+# a key's prefix is its group (tests/test_asset_graph.py asserts it for every asset)
+EXPECTED_GROUPS = {key: key.split("/")[0] for key in EXPECTED_GRAPH}
+PARTITIONED = {"exports/survey_exports", "raw/survey_rows", "staging/answers", "coding/keyword_applications",
                "coding/human_applications", "coding/suggestions", "coding/discrepancies",
                "coding/final_codes", "marts/code_frequencies", "marts/code_trends",
                "marts/by_school", "marts/by_coach"}

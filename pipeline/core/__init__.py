@@ -3,7 +3,8 @@ each into assets and checks (the Dagster layer), pipeline/cli/ into commands.
 
     ingest/          landing exports -> raw.* (verbatim + provenance) -> staging.answers
     privacy/         names redacted before anything leaves the raw layer; scans for leaks
-    coding/          codebooks, keyword coder, human coders' sheets    -> coding.code_applications
+    coding/          codebooks, keyword coder, human coders' sheets    -> coding.keyword_applications,
+                                                                          coding.human_applications
     suggest/         codes suggested by meaning (offline embeddings)   -> coding.suggestions
     reconciliation/  agreement, discrepancies, adjudication            -> coding.final_codes
     marts/           longitudinal aggregates and quotes                 -> marts.*

@@ -27,14 +27,19 @@ from pipeline.core.ingest import landing
 from pipeline.defs.ingestion import LIFECYCLE_TAG, RETIREMENTS
 from pipeline.defs.partitions import school_years
 from pipeline.defs.resources import ProjectPaths
+from pipeline.defs.sources import external_assets
 
 # "partitions:dynamic" is every asset on the school_year partitions (raw, staging, coding...);
-# "partitions:none" every all-years asset. Resolved against whatever assets are loaded. The
+# "partitions:none" every all-years asset; "is:materializable" leaves out the external assets
+# (exports/*, codebooks/*: files the pipeline reads, pipeline/defs/sources.py). Resolved against whatever assets are loaded. The
 # year retirement is unpartitioned but not an all-years asset: the landing sensor runs it.
-SCHOOL_YEAR_ASSETS = dg.AssetSelection.from_string("partitions:dynamic")
+SCHOOL_YEAR_ASSETS = dg.AssetSelection.from_string("partitions:dynamic and is:materializable")
 RETIREMENT_ASSETS = dg.AssetSelection.tag(*LIFECYCLE_TAG)
 ALL_YEARS_ASSETS = (dg.AssetSelection.from_string("partitions:none and is:materializable")
                     - RETIREMENT_ASSETS)
+# the files read (pipeline/defs/sources.py): never materialised, observed by the assets that
+# read them; the all-years condition ignores them as dependencies (below)
+EXTERNAL_ASSETS = dg.AssetSelection.assets(*(spec.key for spec in external_assets))
 
 DEFAULT_REFRESH_CRON = "0 6 1 * *"  # 06:00 on the 1st of every month
 SENSOR_INTERVAL_SECONDS = 30
@@ -115,10 +120,15 @@ def landing_folder_sensor(context: dg.SensorEvaluationContext, paths: ProjectPat
 # (coding/codebook_codes on a new warehouse, which has no upstream to update) is built too.
 # A retired year updates no dependency (its rows are deleted, no partition is materialised):
 # the retirement asset's own materialisation triggers the all-years refresh.
+# External dependencies (exports, codebooks) are ignored: never materialised, they would count
+# as missing forever (coding/codebook_codes, whose only upstream is codebooks/yaml_files, would
+# never be built), and the observation an all-years asset logs of the file it read would count
+# as an update of its own upstream (a refresh loop).
 ALL_YEARS_CONDITION = (
     (
-        (dg.AutomationCondition.missing() & ~dg.AutomationCondition.any_deps_missing())
-        | dg.AutomationCondition.any_deps_updated()
+        (dg.AutomationCondition.missing()
+         & ~dg.AutomationCondition.any_deps_missing().ignore(EXTERNAL_ASSETS))
+        | dg.AutomationCondition.any_deps_updated().ignore(EXTERNAL_ASSETS)
         | dg.AutomationCondition.asset_matches(RETIREMENTS,
                                                dg.AutomationCondition.newly_updated())
     ).since_last_handled()

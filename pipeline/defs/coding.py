@@ -1,60 +1,63 @@
-"""Coding: versioned YAML codebooks -> keyword code applications with their evidence."""
+"""Coding: versioned YAML codebooks -> keyword code applications with their evidence.
 
-from pathlib import Path
+Every asset that needs the codebooks reads them through the `Codebooks` resource (parsed once
+per process and content hash) and depends on codebooks/yaml_files (`CODEBOOK_FILES`, the
+external asset the resource reads), not on coding/codebook_codes: that asset records the
+codebooks and their versions in the warehouse for the SQL readers (views, published copy).
+"""
 
 import dagster as dg
 import pandas as pd
 
 from pipeline.core.coding import keyword as coding
-from pipeline.core.coding.codebook import codebook_codes_frame, load_codebooks
 from pipeline.core.warehouse import connection as wh
 from pipeline.defs.checks import md_table
 from pipeline.defs.ingestion import ANSWERS
 from pipeline.defs.partitions import school_years
-from pipeline.defs.resources import ProjectPaths, Warehouse
+from pipeline.defs.resources import Codebooks, Warehouse
+from pipeline.defs.sources import CODEBOOK_FILES
 
 CODEBOOK = dg.AssetKey(["coding", "codebook_codes"])
 KEYWORD = dg.AssetKey(["coding", "keyword_applications"])
 
 
-def codebook_frame(paths: ProjectPaths) -> pd.DataFrame:
-    """The codebooks as coding.codebook_codes rows, read from the YAML files themselves: the
-    stages that need the codebook use its source, so they never depend on the table having
-    been published first (a sensor refresh on a new warehouse runs them in any order)."""
-    return codebook_codes_frame(load_codebooks([Path(paths.codebook_dir)]))
-
-
 @dg.asset(
     key=CODEBOOK,
+    deps=[CODEBOOK_FILES],
     group_name="coding",
     pool="warehouse",
     kinds={"duckdb", "yaml"},
     description="The YAML codebooks as a table: one row per code with its patterns and the "
-    "codebook's content-hash version.",
+    "codebook's content-hash version (for SQL readers: the views and the published copy).",
 )
-def codebook_codes(context: dg.AssetExecutionContext, paths: ProjectPaths,
+def codebook_codes(context: dg.AssetExecutionContext, codebooks: Codebooks,
                    warehouse: Warehouse) -> dg.MaterializeResult:
-    books = load_codebooks([Path(paths.codebook_dir)])
-    frame = codebook_codes_frame(books)
+    frame = codebooks.codes_frame()
     with warehouse.connect(context.log) as con:
         wh.replace_rows(con, "coding.codebook_codes", frame)
+    versions = codebooks.versions()
+    context.log_event(dg.AssetObservation(
+        asset_key=CODEBOOK_FILES, description="the codebooks this run read",
+        metadata={"versions": dg.MetadataValue.json(versions),
+                  "files": dg.MetadataValue.json([f.name for f in codebooks.files()]),
+                  "codes": len(frame)}))
     per_dim = frame.groupby(["framework", "dimension"]).size().reset_index(name="codes")
     return dg.MaterializeResult(metadata={
         "dagster/row_count": len(frame),
-        "versions": dg.MetadataValue.json({b.framework: b.version for b in books}),
+        "versions": dg.MetadataValue.json(versions),
         "codes_per_dimension": md_table(per_dim, 20),
     })
 
 
 @dg.asset(
     key=KEYWORD,
-    deps=[ANSWERS, CODEBOOK],
+    deps=[ANSWERS, CODEBOOK_FILES],
     group_name="coding",
     partitions_def=school_years,
     pool="warehouse",
     kinds={"duckdb"},
-    description="coding.code_applications rows of the keyword coder (coder = 'keyword'): one "
-    "per (substantive answer, code), with every matching pattern, matched text and span.",
+    description="coding.keyword_applications: one row per (substantive answer, code) the "
+    "keyword coder applied, with every matching pattern, matched text and span.",
     check_specs=[
         dg.AssetCheckSpec("codes_in_codebook", asset=KEYWORD, blocking=True,
                           description="every applied code exists in the codebook under the "
@@ -64,16 +67,15 @@ def codebook_codes(context: dg.AssetExecutionContext, paths: ProjectPaths,
                           "matched text in the redacted answer"),
     ],
 )
-def keyword_applications(context: dg.AssetExecutionContext, paths: ProjectPaths,
+def keyword_applications(context: dg.AssetExecutionContext, codebooks: Codebooks,
                          warehouse: Warehouse) -> dg.MaterializeResult:
     year = context.partition_key
-    books = load_codebooks([Path(paths.codebook_dir)])
+    books = codebooks.load()
     with warehouse.connect(context.log) as con:
         answers = wh.read_frame(con, "staging.answers", {"school_year": year})
         apps = coding.keyword_applications(answers, books)
-        wh.replace_rows(con, "coding.code_applications", apps,
-                        {"school_year": year, "coder_kind": "keyword"})
-    codes = codebook_codes_frame(books)   # the codebooks this run coded with
+        wh.replace_rows(con, "coding.keyword_applications", apps, {"school_year": year})
+    codes = codebooks.codes_frame()   # the codebooks this run coded with
     substantive = answers[~answers["non_substantive"]]
     per_code = (apps.groupby(["framework", "dimension", "code_id"]).size()
                 .reset_index(name="answers").sort_values("answers", ascending=False))
@@ -85,8 +87,7 @@ def keyword_applications(context: dg.AssetExecutionContext, paths: ProjectPaths,
             "answers_coded": int(apps["answer_id"].nunique()),
             "substantive_answers": len(substantive),
             "answers_with_no_code": uncoded,
-            "codebook_versions": dg.MetadataValue.json(
-                {b.framework: b.version for b in books}),
+            "codebook_versions": dg.MetadataValue.json(codebooks.versions()),
             "hits_per_code": md_table(per_code, 30),
             "preview": md_table(preview[["answer_id", "code_id", "evidence", "answer_text"]]),
         },
@@ -111,5 +112,3 @@ def spans_result(apps: pd.DataFrame, answers: pd.DataFrame) -> dg.AssetCheckResu
         metadata={"evidence_items": int(apps["n_evidence"].sum()), "mismatches": len(bad),
                   "sample": dg.MetadataValue.json(bad[:10])},
     )
-
-

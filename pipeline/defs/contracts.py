@@ -56,10 +56,8 @@ CONTRACTS = (
     Contract("raw.quarantine", "staging/answers", {"stage": "stage"}, partitioned=True),
     Contract("raw.redactions", "staging/answers", partitioned=True),
     Contract("coding.codebook_codes", "coding/codebook_codes"),
-    Contract("coding.code_applications", "coding/keyword_applications",
-             {"coder_kind": "keyword"}, partitioned=True),
-    Contract("coding.code_applications", "coding/human_applications", {"coder_kind": "human"},
-             partitioned=True),
+    Contract("coding.keyword_applications", "coding/keyword_applications", partitioned=True),
+    Contract("coding.human_applications", "coding/human_applications", partitioned=True),
     Contract("coding.coder_units", "coding/human_applications", partitioned=True),
     # every year's import writes the whole table (no school_year column): checked whole
     Contract("coding.sheet_quarantine", "coding/human_applications", partitioned=True),

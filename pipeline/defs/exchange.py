@@ -5,7 +5,6 @@ from pathlib import Path
 
 import dagster as dg
 
-from pipeline.core.coding.codebook import load_codebooks
 from pipeline.core.exchange import coded_answers, qdc, qdpx
 from pipeline.core.privacy.name_scan import names_in_frames, names_in_texts
 from pipeline.core.privacy.redact import load_roster
@@ -14,7 +13,8 @@ from pipeline.defs.coding import CODEBOOK, KEYWORD
 from pipeline.defs.ingestion import ANSWERS
 from pipeline.defs.marts import FREQ
 from pipeline.defs.reconciliation import FINAL
-from pipeline.defs.resources import ProjectPaths, Warehouse
+from pipeline.defs.resources import Codebooks, ProjectPaths, Warehouse
+from pipeline.defs.sources import CODEBOOK_FILES
 
 CODED_ANSWERS = dg.AssetKey(["reports", "coded_answers"])
 REFI_QDA = dg.AssetKey(["reports", "refi_qda"])
@@ -29,9 +29,10 @@ def _withheld(paths: list[Path]) -> None:
 
 @dg.asset(
     key=CODED_ANSWERS,
-    # FREQ: the marts asset creates the views, marts.coded_answers among them
+    # FREQ: the marts asset creates the views, marts.coded_answers among them; the view reads
+    # the final codes, answers, coding.codebook_codes, keyword applications and suggestions
     deps=[FREQ, FINAL, ANSWERS, CODEBOOK, KEYWORD, SUGGESTIONS],
-    group_name="report",
+    group_name="reports",
     pool="warehouse",
     kinds={"xlsx", "csv"},
     description="One row per answer with its final codes as labels, the category of each, how "
@@ -63,8 +64,8 @@ def coded_answers_workbook(context: dg.AssetExecutionContext, paths: ProjectPath
 
 @dg.asset(
     key=REFI_QDA,
-    deps=[FINAL, ANSWERS, CODEBOOK],
-    group_name="report",
+    deps=[FINAL, ANSWERS, CODEBOOK_FILES],
+    group_name="reports",
     pool="warehouse",
     kinds={"xml"},
     description="The REFI-QDA interchange files: reports/codebooks.qdc (the codebooks, "
@@ -76,8 +77,8 @@ def coded_answers_workbook(context: dg.AssetExecutionContext, paths: ProjectPath
                                    description="no roster name in the .qdc or .qdpx")],
 )
 def refi_qda_files(context: dg.AssetExecutionContext, paths: ProjectPaths,
-                   warehouse: Warehouse) -> dg.MaterializeResult:
-    books = load_codebooks([Path(paths.codebook_dir)])
+                   codebooks: Codebooks, warehouse: Warehouse) -> dg.MaterializeResult:
+    books = list(codebooks.load())
     with warehouse.connect(context.log, read_only=True) as con:
         answers = wh.read_frame(con, "staging.answers")
         final = wh.read_frame(con, "coding.final_codes")

@@ -13,6 +13,7 @@ from pipeline.core.files import atomic_write_text
 from pipeline.core.ingest import raw, staging, years
 from pipeline.core.ingest.aliases import load_aliases, suggestions_csv
 from pipeline.core.ingest.mapping import MAPPING_FILE_NAME, load_mapping, suggested_name
+from pipeline.core.privacy.labels import label_export_files
 from pipeline.core.privacy.name_scan import FuzzyNameScan
 from pipeline.core.privacy.redact import load_roster
 from pipeline.core.warehouse import catalog
@@ -20,6 +21,7 @@ from pipeline.core.warehouse import connection as wh
 from pipeline.defs.checks import gx_result, md_table, pandera_result
 from pipeline.defs.partitions import school_years
 from pipeline.defs.resources import ProjectPaths, Warehouse
+from pipeline.defs.sources import SURVEY_EXPORTS, export_file_observations
 from pipeline.expectations import History, Limits, staging_batches
 from pipeline.schemas import RawSurveyRows, StagingAnswers
 
@@ -41,12 +43,14 @@ def year_folder(paths: ProjectPaths, year: str) -> Path:
 
 @dg.asset(
     key=RAW_ROWS,
-    group_name="ingestion",
+    deps=[SURVEY_EXPORTS],   # the year's export files (same school-year partition)
+    group_name="raw",
     partitions_def=school_years,
     pool="warehouse",
     kinds={"duckdb", "csv"},
     description="Every exported record verbatim (JSON of column -> text) with its file, sha256 "
-    "and spreadsheet row; also writes raw.export_files and read-level raw.quarantine.",
+    "and spreadsheet row; also writes raw.export_files and read-level raw.quarantine. Records "
+    "each file read as an observation of exports/survey_exports (label, sha256, rows, reader).",
     check_specs=[dg.AssetCheckSpec("raw_rows_schema", asset=RAW_ROWS, blocking=True,
                                    description="pandera RawSurveyRows model")],
 )
@@ -63,6 +67,11 @@ def raw_survey_rows(context: dg.AssetExecutionContext, paths: ProjectPaths,
     files = data.export_files
     for f in files[files["status"] != "loaded"].itertuples():
         context.log.error(f.error)
+    roster = load_roster(paths.roster_path)
+    for observation in export_file_observations(files, roster, year):
+        context.log_event(observation)
+    # file names as staging labels them: a file named after a person stays in raw
+    labelled = label_export_files(files, roster)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(data.survey_rows),
@@ -70,8 +79,8 @@ def raw_survey_rows(context: dg.AssetExecutionContext, paths: ProjectPaths,
             "files_unreadable": int(files["status"].isin(["unreadable", "skipped"]).sum()),
             "files_refused": int((files["status"] == "refused").sum()),
             "rows_quarantined_on_read": len(data.quarantine),
-            "export_files": md_table(files[["file_name", "reader", "encoding", "n_records",
-                                            "n_problems", "status", "file_sha256"]], 50),
+            "export_files": md_table(labelled[["file_name", "reader", "encoding", "n_records",
+                                               "n_problems", "status", "file_sha256"]], 50),
         },
         check_results=[pandera_result("raw_rows_schema", RawSurveyRows, data.survey_rows,
                                       RAW_ROWS)],
@@ -81,7 +90,7 @@ def raw_survey_rows(context: dg.AssetExecutionContext, paths: ProjectPaths,
 @dg.asset(
     key=ANSWERS,
     deps=[RAW_ROWS],
-    group_name="ingestion",
+    group_name="staging",
     partitions_def=school_years,
     pool="warehouse",
     kinds={"duckdb"},
@@ -319,7 +328,7 @@ def no_names_result(scanned: int, leaks: list[dict]) -> dg.AssetCheckResult:
 
 @dg.asset(
     key=RETIREMENTS,
-    group_name="ingestion",
+    group_name="raw",
     tags=dict([LIFECYCLE_TAG]),
     pool="warehouse",
     kinds={"duckdb"},

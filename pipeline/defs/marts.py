@@ -8,11 +8,12 @@ from pipeline.core.privacy.redact import load_roster
 from pipeline.core.warehouse import connection as wh
 from pipeline.core.warehouse import views
 from pipeline.defs.checks import md_table
-from pipeline.defs.coding import CODEBOOK, codebook_frame
+from pipeline.defs.coding import CODEBOOK, KEYWORD
 from pipeline.defs.ingestion import ANSWERS
 from pipeline.defs.partitions import school_years
 from pipeline.defs.reconciliation import FINAL
-from pipeline.defs.resources import ProjectPaths, Warehouse
+from pipeline.defs.resources import Codebooks, ProjectPaths, Warehouse
+from pipeline.defs.sources import CODEBOOK_FILES
 
 for _name, _columns in marts.MART_TABLES.items():
     wh.register_table(_name, _columns)
@@ -23,7 +24,8 @@ YOY = dg.AssetKey(["marts", "year_over_year"])
 SCHOOL = dg.AssetKey(["marts", "by_school"])
 COACH = dg.AssetKey(["marts", "by_coach"])
 QUOTES = dg.AssetKey(["marts", "exemplar_quotes"])
-UPSTREAM = [FINAL, ANSWERS, CODEBOOK]
+# the codebooks through the Codebooks resource (codebooks/yaml_files), not the table
+UPSTREAM = [FINAL, ANSWERS, CODEBOOK_FILES]
 
 
 class MartsConfig(dg.Config):
@@ -61,14 +63,15 @@ YEAR_MARTS = (FREQ, TRENDS, SCHOOL, COACH)
                           "a non-substantive or unknown answer)"),
     ],
 )
-def year_marts(context: dg.AssetExecutionContext, paths: ProjectPaths, warehouse: Warehouse):
+def year_marts(context: dg.AssetExecutionContext, paths: ProjectPaths, codebooks: Codebooks,
+               warehouse: Warehouse):
     """One school year's marts (every row of them carries the year), written in one
     transaction."""
     year = context.partition_key
     with warehouse.connect(context.log) as con:
         final = wh.read_frame(con, "coding.final_codes", {"school_year": year})
         answers = wh.read_frame(con, "staging.answers", {"school_year": year})
-        codes = codebook_frame(paths)
+        codes = codebooks.codes_frame()
         freq = marts.code_frequencies(final, answers, codes)
         tables = {
             FREQ: freq,
@@ -102,8 +105,10 @@ def year_marts(context: dg.AssetExecutionContext, paths: ProjectPaths, warehouse
                      "Fisher's exact, Newcombe CI, Cohen's h, BH-adjusted p; `comparable` and "
                      "`note` flag years coded by different sources (human, suggester, "
                      "keyword coder)"),
-        dg.AssetSpec(QUOTES, deps=[*UPSTREAM, dg.AssetKey(["coding", "keyword_applications"])],
-                     description="up to 5 redacted supporting quotes per code and question"),
+        # CODEBOOK: the views created with these tables read coding.codebook_codes
+        dg.AssetSpec(QUOTES, deps=[*UPSTREAM, KEYWORD, CODEBOOK],
+                     description="up to 5 redacted supporting quotes per code and question; "
+                     "(re)creates the SQL views of pipeline/core/warehouse/views.py"),
     ],
     group_name="marts",
     pool="warehouse",
@@ -113,7 +118,7 @@ def year_marts(context: dg.AssetExecutionContext, paths: ProjectPaths, warehouse
     ],
 )
 def mart_tables(context: dg.AssetExecutionContext, config: MartsConfig, paths: ProjectPaths,
-                warehouse: Warehouse):
+                codebooks: Codebooks, warehouse: Warehouse):
     """The all-years marts: year over year (from the per-year frequencies) and the quotes
     (their rotation spreads a code's quotes across years), with the views, in one
     transaction."""
@@ -125,8 +130,8 @@ def mart_tables(context: dg.AssetExecutionContext, config: MartsConfig, paths: P
             "answer_text, non_substantive from staging.answers").df()
         apps = con.execute(
             "select answer_id, coder, framework, dimension, code_id, evidence "
-            "from coding.code_applications where coder_kind = 'keyword'").df()
-        codes = codebook_frame(paths)
+            "from coding.keyword_applications").df()
+        codes = codebooks.codes_frame()
         tables = {
             YOY: year_comparison.year_over_year(freq, config.year_a, config.year_b),
             QUOTES: quotes.exemplar_quotes(final, answers, apps, codes,

@@ -105,7 +105,7 @@ def published_warehouse_asset(upstream: Sequence[dg.AssetsDefinition],
     @dg.asset(
         key=PUBLISHED,
         deps=sink_keys(upstream),
-        group_name="publish",
+        group_name="warehouse",
         pool="warehouse",
         kinds={"duckdb"},
         description="A consistent read-only copy of the warehouse for analysts: "

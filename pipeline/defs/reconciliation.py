@@ -6,7 +6,7 @@ import dagster as dg
 import pandas as pd
 
 from pipeline.core.coding import dual_coding
-from pipeline.core.coding.codebook import load_codebooks
+from pipeline.core.coding.coder_sheets import coder_sheet_files
 from pipeline.core.privacy.name_scan import names_in_frames
 from pipeline.core.privacy.redact import Redactor, load_roster
 from pipeline.core.reconciliation import agreement
@@ -20,10 +20,16 @@ from pipeline.core.reconciliation.final_codes import (
 from pipeline.core.reconciliation.queue import write_queue
 from pipeline.core.warehouse import connection as wh
 from pipeline.defs.checks import md_table
-from pipeline.defs.coding import CODEBOOK, KEYWORD, codebook_frame
+from pipeline.defs.coding import KEYWORD
 from pipeline.defs.ingestion import ANSWERS
 from pipeline.defs.partitions import school_years
-from pipeline.defs.resources import ProjectPaths, Warehouse
+from pipeline.defs.resources import Codebooks, ProjectPaths, Warehouse
+from pipeline.defs.sources import (
+    ADJUDICATION_FILE,
+    CODEBOOK_FILES,
+    CODER_SHEET_FILES,
+    file_observations,
+)
 
 HUMAN = dg.AssetKey(["coding", "human_applications"])
 SUGGESTIONS = dg.AssetKey(["coding", "suggestions"])  # built in pipeline.defs.suggestions
@@ -51,6 +57,9 @@ def _read(con, *tables):
 
 
 APP_COLUMNS = "answer_id, school_year, coder, coder_kind, framework, dimension, code_id"
+# both coders' applications: the view over coding.keyword_applications and
+# coding.human_applications (pipeline/core/warehouse/catalog.py, UNION_VIEWS)
+BOTH_CODERS = "coding.code_applications"
 
 
 def _select(con, table: str, columns: str) -> pd.DataFrame:
@@ -61,11 +70,12 @@ def _select(con, table: str, columns: str) -> pd.DataFrame:
 
 
 @dg.asset(
-    key=HUMAN, deps=[dg.AssetDep(ANSWERS, partition_mapping=EVERY_YEAR), CODEBOOK],
-    group_name="reconciliation", pool="warehouse", partitions_def=school_years,
+    key=HUMAN, deps=[dg.AssetDep(ANSWERS, partition_mapping=EVERY_YEAR), CODEBOOK_FILES,
+                     CODER_SHEET_FILES],
+    group_name="coding", pool="warehouse", partitions_def=school_years,
     kinds={"duckdb", "xlsx"},
     description="The human coders' sheets, validated against the codebook and staging.answers "
-    "(every year's): the year's coding.code_applications (coder_kind 'human') and "
+    "(every year's): the year's coding.human_applications and "
     "coding.coder_units; coding.sheet_quarantine (all years: the sheets are one set).",
     check_specs=[
         dg.AssetCheckSpec("sheet_rows_accounted", asset=HUMAN, blocking=True,
@@ -77,9 +87,9 @@ def _select(con, table: str, columns: str) -> pd.DataFrame:
     ],
 )
 def human_applications(context: dg.AssetExecutionContext, paths: ProjectPaths,
-                       warehouse: Warehouse) -> dg.MaterializeResult:
+                       codebooks: Codebooks, warehouse: Warehouse) -> dg.MaterializeResult:
     year = context.partition_key
-    books = load_codebooks([Path(paths.codebook_dir)])
+    books = codebooks.load()
     roster = load_roster(paths.roster_path)
     with warehouse.connect(context.log) as con:
         answers, = _read(con, "staging.answers")
@@ -87,13 +97,17 @@ def human_applications(context: dg.AssetExecutionContext, paths: ProjectPaths,
             paths.coder_sheets_dir, answers, books, Redactor(roster))
         apps = apps[apps["school_year"] == year].reset_index(drop=True)
         units = units[units["school_year"] == year].reset_index(drop=True)
-        names = names_in_frames(roster, {"code_applications": apps,
+        names = names_in_frames(roster, {"human_applications": apps,
                                          "sheet_quarantine": quarantine})
         wh.replace_many(con, [
-            ("coding.code_applications", apps, {"school_year": year, "coder_kind": "human"}),
+            ("coding.human_applications", apps, {"school_year": year}),
             ("coding.coder_units", units, {"school_year": year}),
             # every year's import writes the same whole table (all sheets x all answers)
             ("coding.sheet_quarantine", quarantine, None)])
+    sheets = coder_sheet_files([Path(paths.coder_sheets_dir)]) \
+        if Path(paths.coder_sheets_dir).is_dir() else []
+    for observation in file_observations(CODER_SHEET_FILES, sheets, roster):
+        context.log_event(observation)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(apps),
@@ -118,7 +132,8 @@ def human_applications(context: dg.AssetExecutionContext, paths: ProjectPaths,
 
 
 @dg.asset(
-    key=AGREEMENT, deps=[HUMAN, KEYWORD], group_name="reconciliation", pool="warehouse",
+    key=AGREEMENT, deps=[HUMAN, KEYWORD, CODEBOOK_FILES], group_name="coding",
+    pool="warehouse",
     kinds={"duckdb"},
     description="Inter-coder agreement on code presence (unit: a code on an answer) for every "
     "coder pair, per code, dimension, framework, question, school year and overall: percent "
@@ -129,13 +144,13 @@ def human_applications(context: dg.AssetExecutionContext, paths: ProjectPaths,
                                    "below the configured threshold (default 0.667)")],
 )
 def agreement_figures(context: dg.AssetExecutionContext, config: AgreementConfig,
-                      paths: ProjectPaths, warehouse: Warehouse) -> dg.MaterializeResult:
-    codes = codebook_frame(paths)
+                      codebooks: Codebooks, warehouse: Warehouse) -> dg.MaterializeResult:
+    codes = codebooks.codes_frame()
     with warehouse.connect(context.log) as con:
         # only the columns used: no answer text, no keyword evidence JSON (memory at scale)
         answers = _select(con, "staging.answers",
                           "answer_id, question_id, school_year, non_substantive")
-        apps = _select(con, "coding.code_applications", APP_COLUMNS)
+        apps = _select(con, BOTH_CODERS, APP_COLUMNS)
         units, = _read(con, "coding.coder_units")
         all_units = pd.concat([units, dual_coding.keyword_units(answers)], ignore_index=True)
         humans = sorted(units["coder"].unique())
@@ -168,7 +183,8 @@ def agreement_figures(context: dg.AssetExecutionContext, config: AgreementConfig
 
 
 @dg.asset(
-    key=ADJUDICATIONS, deps=[DISCREPANCIES], group_name="reconciliation", pool="warehouse",
+    key=ADJUDICATIONS, deps=[DISCREPANCIES, ADJUDICATION_FILE, CODEBOOK_FILES],
+    group_name="coding", pool="warehouse",
     kinds={"duckdb", "csv"},
     description="The researchers' decisions re-imported from the filled queue "
     "(<coder sheets>/adjudications.xlsx or .csv); bad rows in coding.adjudication_problems. "
@@ -184,7 +200,7 @@ def agreement_figures(context: dg.AssetExecutionContext, config: AgreementConfig
     ],
 )
 def adjudications(context: dg.AssetExecutionContext, paths: ProjectPaths,
-                  warehouse: Warehouse) -> dg.MaterializeResult:
+                  codebooks: Codebooks, warehouse: Warehouse) -> dg.MaterializeResult:
     path = dual_coding.first_existing(paths.coder_sheets_dir, dual_coding.ADJUDICATION_NAMES)
     with warehouse.connect(context.log) as con:
         disc, = _read(con, "coding.discrepancies")
@@ -203,7 +219,13 @@ def adjudications(context: dg.AssetExecutionContext, paths: ProjectPaths,
     out = Path(paths.reports_dir)
     out.mkdir(parents=True, exist_ok=True)
     queue_paths = [out / name for name in dual_coding.QUEUE_NAMES]
-    queue = write_queue(disc, *queue_paths, adj if path else None)
+    queue = write_queue(disc, *queue_paths, adj if path else None,
+                        codebooks=list(codebooks.load()))
+    if path is not None:
+        for observation in file_observations(ADJUDICATION_FILE, [path],
+                                             load_roster(paths.roster_path),
+                                             {path.name: len(adj) + len(problems)}):
+            context.log_event(observation)
     return dg.MaterializeResult(
         metadata={"dagster/row_count": len(adj), "file": str(path), "problems": len(problems),
                   "queue_xlsx": dg.MetadataValue.path(str(queue_paths[0])),
@@ -224,7 +246,8 @@ def adjudications(context: dg.AssetExecutionContext, paths: ProjectPaths,
         dg.AssetSpec(DISCREPANCIES, deps=[HUMAN, KEYWORD, ANSWERS], kinds={"duckdb"},
                      description="One row per (answer, code) where the two human coders "
                      "disagree, with the answer text and the keyword coder's evidence."),
-        dg.AssetSpec(FINAL, deps=[HUMAN, KEYWORD, ANSWERS, SUGGESTIONS], kinds={"duckdb"},
+        dg.AssetSpec(FINAL, deps=[HUMAN, KEYWORD, ANSWERS, SUGGESTIONS, ADJUDICATION_FILE,
+                                  CODEBOOK_FILES], kinds={"duckdb"},
                      description="Agreed and adjudicated code applications with provenance "
                      "(agreed, adjudicated, unresolved) and who decided (the decisions are read "
                      "from the adjudication file in <coder sheets>); in a school year with no "
@@ -233,7 +256,7 @@ def adjudications(context: dg.AssetExecutionContext, paths: ProjectPaths,
                      "the keyword coder's codes (keyword) in a year coding.suggestions does not "
                      "cover (e.g. a warehouse without suggestions)."),
     ],
-    group_name="reconciliation", pool="warehouse", partitions_def=school_years,
+    group_name="coding", pool="warehouse", partitions_def=school_years,
     check_specs=[
         dg.AssetCheckSpec("final_codes_valid", asset=FINAL, blocking=True,
                           description="every final code exists in the codebook and every "
@@ -243,18 +266,16 @@ def adjudications(context: dg.AssetExecutionContext, paths: ProjectPaths,
     ],
 )
 def reconcile_year(context: dg.AssetExecutionContext, paths: ProjectPaths,
-                   warehouse: Warehouse):
+                   codebooks: Codebooks, warehouse: Warehouse):
     """One school year's discrepancies and final codes, written in one transaction: the
     warehouse never holds this year's new discrepancies with its old final codes."""
     year = context.partition_key
-    codes = codebook_frame(paths)
+    codes = codebooks.codes_frame()
     with warehouse.connect(context.log) as con:
         where = {"school_year": year}
-        answers, units, suggestions = (wh.read_frame(con, t, where) for t in (
-            "staging.answers", "coding.coder_units", "coding.suggestions"))
-        apps = wh.read_frame(con, "coding.code_applications", where)
-        human = apps[apps["coder_kind"] == "human"]
-        keyword = apps[apps["coder_kind"] == "keyword"]
+        answers, units, suggestions, human, keyword = (wh.read_frame(con, t, where) for t in (
+            "staging.answers", "coding.coder_units", "coding.suggestions",
+            "coding.human_applications", "coding.keyword_applications"))
         humans = sorted(units["coder"].unique())
         if len(humans) == 2:
             disc = discrepancies(human, units, answers, keyword, *humans)
@@ -300,7 +321,7 @@ def human_final_codes(con, paths: ProjectPaths, answers: pd.DataFrame) -> pd.Dat
     as `reconcile_year` does from the human applications and the adjudication file, not read
     from coding.final_codes: the suggestions train on them, and final codes take the
     suggestions as a stand-in (reading the table would make a cycle)."""
-    apps = wh.read_frame(con, "coding.code_applications", {"coder_kind": "human"})
+    apps = wh.read_frame(con, "coding.human_applications")
     units = wh.read_frame(con, "coding.coder_units")
     parts = []
     for year, year_units in units.groupby("school_year"):
@@ -330,19 +351,19 @@ def year_adjudications(paths: ProjectPaths, disc: pd.DataFrame) -> pd.DataFrame:
 
 
 @dg.asset(
-    key=QUALITY, deps=[FINAL, KEYWORD], group_name="reconciliation", pool="warehouse",
+    key=QUALITY, deps=[FINAL, KEYWORD, HUMAN, CODEBOOK_FILES], group_name="coding",
+    pool="warehouse",
     kinds={"duckdb"},
     description="Keyword coder against the final human codes (agreed + adjudicated): "
     "precision, recall and F1 per code and overall, over human-coded answers.",
 )
-def keyword_quality(context: dg.AssetExecutionContext, paths: ProjectPaths,
+def keyword_quality(context: dg.AssetExecutionContext, codebooks: Codebooks,
                     warehouse: Warehouse) -> dg.MaterializeResult:
-    codes = codebook_frame(paths)
+    codes = codebooks.codes_frame()
     with warehouse.connect(context.log) as con:
-        apps = _select(con, "coding.code_applications", APP_COLUMNS)
+        keyword = _select(con, "coding.keyword_applications", APP_COLUMNS)
         units, final = _read(con, "coding.coder_units", "coding.final_codes")
         reference = final[final["provenance"].isin(["agreed", "adjudicated"])]
-        keyword = apps[apps["coder_kind"] == "keyword"]
         human_units = units.drop_duplicates("answer_id")
         table = agreement.keyword_quality(keyword, reference, human_units, codes)
         wh.replace_rows(con, "coding.keyword_quality", table)

@@ -14,10 +14,10 @@ from pipeline.core.privacy.redact import load_roster
 from pipeline.core.report.render import render_context
 from pipeline.core.report.report import TEMPLATES_ENV, ReportInputs, build_context
 from pipeline.core.warehouse import connection as wh
-from pipeline.defs.coding import codebook_frame
 from pipeline.defs.marts import COACH, FREQ, QUOTES, SCHOOL, TRENDS, YOY
 from pipeline.defs.reconciliation import AGREEMENT, FINAL, QUALITY
-from pipeline.defs.resources import ProjectPaths, Warehouse
+from pipeline.defs.resources import Codebooks, ProjectPaths, Warehouse
+from pipeline.defs.sources import CODEBOOK_FILES
 
 REPORT = dg.AssetKey(["reports", "findings"])
 # built in pipeline.defs.suggestions (spelled out here like the final codes' dependency on
@@ -46,8 +46,8 @@ def compare_setting(config: ReportConfig) -> list[str] | None:
 @dg.asset(
     key=REPORT,
     deps=[FREQ, TRENDS, YOY, SCHOOL, COACH, QUOTES, AGREEMENT, QUALITY, FINAL,
-          SUGGESTION_QUALITY],
-    group_name="report",
+          SUGGESTION_QUALITY, CODEBOOK_FILES],
+    group_name="reports",
     pool="warehouse",
     kinds={"html"},
     description="The study's tables per question (category, code, count, supporting quotes) "
@@ -58,7 +58,8 @@ def compare_setting(config: ReportConfig) -> list[str] | None:
                                    description="no roster name appears in the report")],
 )
 def findings_report(context: dg.AssetExecutionContext, config: ReportConfig,
-                    paths: ProjectPaths, warehouse: Warehouse) -> dg.MaterializeResult:
+                    paths: ProjectPaths, codebooks: Codebooks,
+                    warehouse: Warehouse) -> dg.MaterializeResult:
     roster = load_roster(paths.roster_path)
     with warehouse.connect(context.log, read_only=True) as con:
         def read(table, where=None):
@@ -80,7 +81,7 @@ def findings_report(context: dg.AssetExecutionContext, config: ReportConfig,
             quarantine=read("raw.quarantine"),
             redactions=con.execute("select school_year, count(*) as n from raw.redactions "
                                    "group by 1 order by 1").df(),
-            codebook_codes=codebook_frame(paths),
+            codebook_codes=codebooks.codes_frame(),
             by_school=read("marts.by_school"),
             by_coach=read("marts.by_coach"),
             min_cell=config.min_cell,

@@ -1,27 +1,79 @@
-"""Resources: the project's paths and the DuckDB warehouse connection."""
+"""Resources: the project's paths, the codebooks (loaded once per process) and the DuckDB
+warehouse connection."""
 
 
+import hashlib
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pandas as pd
 
 from pipeline import settings
+from pipeline.core.coding.codebook import codebook_codes_frame, codebook_files, load_codebooks
 from pipeline.core.warehouse import connection as warehouse
 
 
 class ProjectPaths(dg.ConfigurableResource):
-    """Inputs of the pipeline. Defaults come from pipeline.settings (env overrides)."""
+    """Inputs of the pipeline. Defaults come from pipeline.settings (env overrides). The
+    codebook folder is the `Codebooks` resource's."""
 
     landing_dir: str
     roster_path: str
-    codebook_dir: str
     coder_sheets_dir: str
     reports_dir: str
     pseudonym_salt: str
+
+
+# (resolved folder, sha256 of every codebook file's name and bytes) -> the loaded codebooks.
+# Process-wide: a run's steps share one process (in_process_executor), so every asset of a run
+# reads the same parsed codebooks; an edited file has a new hash, so it is read again.
+_LOADED: dict[tuple[str, str], tuple] = {}
+_LOCK = threading.Lock()
+
+
+def codebooks_digest(files: list[Path]) -> str:
+    """sha256 over the codebook files' names and contents (the cache key's content part)."""
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode("utf-8") + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+class Codebooks(dg.ConfigurableResource):
+    """The YAML codebooks every coding, reconciliation, marts and report asset reads: parsed
+    and validated once per process for a given folder content (`load`), shared by every step
+    of a run, never re-read from disk by an asset itself. In the asset graph they are the
+    external asset `codebooks/yaml_files` (pipeline/defs/sources.py), upstream of each asset
+    that uses this resource; `coding/codebook_codes` writes them to the warehouse with their
+    versions."""
+
+    codebook_dir: str
+
+    def files(self) -> list[Path]:
+        return codebook_files([Path(self.codebook_dir)])
+
+    def load(self) -> tuple:
+        """The frozen codebooks (a tuple of `Codebook`), cached per folder and content hash:
+        the files are hashed on each call (a few KB), parsed only when the hash is new."""
+        files = self.files()
+        key = (str(Path(self.codebook_dir).resolve()), codebooks_digest(files))
+        with _LOCK:
+            if key not in _LOADED:
+                _LOADED[key] = tuple(load_codebooks(files))
+            return _LOADED[key]
+
+    def codes_frame(self) -> pd.DataFrame:
+        """coding.codebook_codes' rows for the loaded codebooks (a fresh frame per call)."""
+        return codebook_codes_frame(self.load())
+
+    def versions(self) -> dict[str, str]:
+        return {book.framework: book.version for book in self.load()}
 
 
 DEFAULT_WAIT_SECONDS = 120.0
@@ -60,11 +112,11 @@ def default_resources() -> dict:
         "paths": ProjectPaths(
             landing_dir=settings.landing_dir(),
             roster_path=settings.roster_path(),
-            codebook_dir=settings.codebook_dir(),
             coder_sheets_dir=settings.coder_sheets_dir(),
             reports_dir=settings.reports_dir(),
             pseudonym_salt=settings.pseudonym_salt(),
         ),
+        "codebooks": Codebooks(codebook_dir=settings.codebook_dir()),
         "warehouse": Warehouse(path=settings.warehouse_path(),
                                wait_seconds=warehouse_wait_seconds()),
     }

@@ -9,18 +9,18 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from pipeline.core.coding.codebook import codebook_codes_frame, load_codebooks
 from pipeline.core.coding.sheet_writer import write_coder_sheets
 from pipeline.core.suggest import quality, stage
 from pipeline.core.suggest.model import ModelError
 from pipeline.core.warehouse import connection as wh
 from pipeline.defs import reconciliation
 from pipeline.defs.checks import md_table, pandera_result
-from pipeline.defs.coding import CODEBOOK, KEYWORD
+from pipeline.defs.coding import KEYWORD
 from pipeline.defs.ingestion import ANSWERS
 from pipeline.defs.partitions import school_years
 from pipeline.defs.reconciliation import EVERY_YEAR, FINAL, HUMAN
-from pipeline.defs.resources import ProjectPaths, Warehouse
+from pipeline.defs.resources import Codebooks, ProjectPaths, Warehouse
+from pipeline.defs.sources import ADJUDICATION_FILE, CODEBOOK_FILES
 from pipeline.schemas import SuggestionQuality, Suggestions
 
 SUGGESTIONS = dg.AssetKey(["coding", "suggestions"])
@@ -49,7 +49,9 @@ def human_final_codes(con, paths: ProjectPaths, answers: pd.DataFrame) -> pd.Dat
 @dg.asset(
     key=SUGGESTIONS,
     # trained on the OTHER years' human codes: every year's coding/human_applications
-    deps=[ANSWERS, CODEBOOK, dg.AssetDep(HUMAN, partition_mapping=EVERY_YEAR)],
+    # (their final codes: the adjudication file's decisions applied)
+    deps=[ANSWERS, CODEBOOK_FILES, dg.AssetDep(HUMAN, partition_mapping=EVERY_YEAR),
+          ADJUDICATION_FILE],
     group_name="coding",
     partitions_def=school_years,
     pool="warehouse",
@@ -71,11 +73,11 @@ def human_final_codes(con, paths: ProjectPaths, answers: pd.DataFrame) -> pd.Dat
                           "coder, instead of the whole refresh failing"),
     ],
 )
-def suggestions(context: dg.AssetExecutionContext, paths: ProjectPaths,
+def suggestions(context: dg.AssetExecutionContext, paths: ProjectPaths, codebooks: Codebooks,
                 warehouse: Warehouse) -> dg.MaterializeResult:
     # The model: $SURVEY_EMBEDDING_MODEL, else the installed one (the quality asset's CV uses
     # the same, through the same process-wide cache).
-    books = load_codebooks([Path(paths.codebook_dir)])
+    books = list(codebooks.load())
     try:
         zs, problem = stage.zero_shot_for(books), None
     except (ModelError, ValueError) as exc:
@@ -125,7 +127,7 @@ def suggestions(context: dg.AssetExecutionContext, paths: ProjectPaths,
 
 @dg.asset(
     key=SUGGESTION_QUALITY,
-    deps=[SUGGESTIONS, FINAL, KEYWORD],
+    deps=[SUGGESTIONS, FINAL, KEYWORD, HUMAN, CODEBOOK_FILES],
     group_name="coding",
     pool="warehouse",
     kinds={"duckdb"},
@@ -142,14 +144,13 @@ def suggestions(context: dg.AssetExecutionContext, paths: ProjectPaths,
     ],
 )
 def suggestion_quality(context: dg.AssetExecutionContext, config: QualityConfig,
-                       paths: ProjectPaths, warehouse: Warehouse) -> dg.MaterializeResult:
-    books = load_codebooks([Path(paths.codebook_dir)])
-    codes = codebook_codes_frame(books)
+                       codebooks: Codebooks, warehouse: Warehouse) -> dg.MaterializeResult:
+    books = list(codebooks.load())
+    codes = codebooks.codes_frame()
     with warehouse.connect(context.log) as con:
-        answers, sugg, apps, final, units = (wh.read_frame(con, t) for t in (
-            "staging.answers", "coding.suggestions", "coding.code_applications",
+        answers, sugg, keyword, final, units = (wh.read_frame(con, t) for t in (
+            "staging.answers", "coding.suggestions", "coding.keyword_applications",
             "coding.final_codes", "coding.coder_units"))
-        keyword = apps[apps["coder_kind"] == "keyword"]
         coded = stage.coded_answers(answers, units)
         cv = None
         if len(coded) and coded["school_id"].nunique() >= 2 and len(sugg):
@@ -175,7 +176,7 @@ def suggestion_quality(context: dg.AssetExecutionContext, config: QualityConfig,
 
 @dg.asset(
     key=CODER_SHEETS,
-    deps=[ANSWERS, CODEBOOK, SUGGESTIONS],
+    deps=[ANSWERS, CODEBOOK_FILES, SUGGESTIONS],
     group_name="coding",
     pool="warehouse",
     kinds={"xlsx"},
@@ -184,8 +185,9 @@ def suggestion_quality(context: dg.AssetExecutionContext, config: QualityConfig,
     "unless configured with_suggestions.",
 )
 def next_cycle_coder_sheets(context: dg.AssetExecutionContext, config: CoderSheetsConfig,
-                            paths: ProjectPaths, warehouse: Warehouse) -> dg.MaterializeResult:
-    books = load_codebooks([Path(paths.codebook_dir)])
+                            paths: ProjectPaths, codebooks: Codebooks,
+                            warehouse: Warehouse) -> dg.MaterializeResult:
+    books = list(codebooks.load())
     with warehouse.connect(context.log) as con:
         answers = wh.read_frame(con, "staging.answers")
         year = config.school_year or (max(answers["school_year"]) if len(answers) else None)

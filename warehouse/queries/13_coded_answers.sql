@@ -8,7 +8,7 @@
 -- lists the coders' disagreements on the answer still waiting for an adjudicator.
 -- The same rows are reports/coded_answers.xlsx and .csv.
 -- Source: staging.answers, coding.final_codes, coding.codebook_codes,
--- coding.code_applications (keyword), coding.suggestions.
+-- coding.keyword_applications, coding.suggestions.
 with labels as (
     select distinct framework, code_id, label,
            coalesce(dimension_label, dimension) as category
@@ -18,8 +18,7 @@ keyword as (
     select answer_id, framework, code_id,
            array_to_string(list_distinct(
                json_extract_string(evidence, '$[*].matched_text')), ' / ') as matched
-    from coding.code_applications
-    where coder = 'keyword'   -- the keyword coder's rows (coder_kind 'keyword')
+    from coding.keyword_applications
 ),
 suggested as (
     select answer_id, framework, code_id,

@@ -1,8 +1,9 @@
 """Coding: codebooks, the keyword coder and the human coders' sheets.
 
 In: staged answers, YAML codebooks, coders' sheets. Out: coding.codebook_codes,
-coding.code_applications (keyword and human), coding.coder_units, coding.sheet_quarantine, and
-blank coder sheets for the next cycle. Suggestions by meaning: pipeline/core/suggest.
+coding.keyword_applications, coding.human_applications (unioned by the view
+coding.code_applications), coding.coder_units, coding.sheet_quarantine, and blank coder
+sheets for the next cycle. Suggestions by meaning: pipeline/core/suggest.
 
     codebook.py          loading codebooks (files, folders, uniqueness) and their frames
     codebook_model.py    Codebook > Code > Pattern: frozen, versioned objects (with meaning)

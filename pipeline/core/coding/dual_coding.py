@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.core.coding.coder_sheets import coder_sheet_files, read_coder_sheets
-from pipeline.core.coding.keyword import APPLICATION_COLUMNS
+from pipeline.core.coding.keyword import HUMAN_COLUMNS
 from pipeline.core.coding.sheet_validation import sheet_codes, validate_coder_sheets
 from pipeline.core.privacy.redact import Redactor
 from pipeline.core.warehouse.connection import empty_frame
@@ -33,12 +33,12 @@ def import_sheets(sheet_dir: str | Path, answers: pd.DataFrame, codebooks,
     """Read and validate every coder sheet in `sheet_dir`; notes and quarantine texts are
     redacted (the sheets themselves are the raw record).
 
-    Returns (applications in coding.code_applications' shape, units, quarantine, unaccounted):
+    Returns (applications in coding.human_applications' shape, units, quarantine, unaccounted):
     `unaccounted` lists sheet rows naming a code that became neither an application nor a
     quarantine row (always empty unless the validator has a bug: a check asserts it)."""
     files = coder_sheet_files([Path(sheet_dir)]) if Path(sheet_dir).is_dir() else []
     if not files:
-        return (empty_frame("coding.code_applications"), empty_frame("coding.coder_units"),
+        return (empty_frame("coding.human_applications"), empty_frame("coding.coder_units"),
                 empty_frame("coding.sheet_quarantine"), pd.DataFrame())
     rows = read_coder_sheets(files)
     apps, units, quarantine = validate_coder_sheets(rows, answers, sheet_codes(codebooks))
@@ -52,10 +52,7 @@ def import_sheets(sheet_dir: str | Path, answers: pd.DataFrame, codebooks,
     meta = answers.set_index("answer_id")[["school_year", "question_id"]]
     out = apps.join(meta, on="answer_id")
     out["coder_kind"] = "human"
-    out["codebook_version"] = None
-    out["n_evidence"] = pd.array([None] * len(out), dtype="Int64")
-    out["evidence"] = None
-    return out[APPLICATION_COLUMNS], units, quarantine, unaccounted
+    return out[HUMAN_COLUMNS], units, quarantine, unaccounted
 
 
 def keyword_units(answers: pd.DataFrame) -> pd.DataFrame:

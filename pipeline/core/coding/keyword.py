@@ -9,11 +9,18 @@ import pandas as pd
 
 from pipeline.core.coding.matcher import KeywordCoder, coder_for
 
-APPLICATION_COLUMNS = [
+# coding.keyword_applications (written by the keyword coder) and coding.human_applications
+# (written from the coders' sheets, pipeline/core/coding/dual_coding.py); the view
+# coding.code_applications unions them with APPLICATION_COLUMNS (the catalog's order)
+KEYWORD_COLUMNS = [
     "answer_id", "school_year", "question_id", "coder", "coder_kind", "framework",
-    "dimension", "code_id", "codebook_version", "n_evidence", "evidence", "note",
-    "source_file", "source_row",
+    "dimension", "code_id", "codebook_version", "n_evidence", "evidence",
 ]
+HUMAN_COLUMNS = [
+    "answer_id", "school_year", "question_id", "coder", "coder_kind", "framework",
+    "dimension", "code_id", "note", "source_file", "source_row",
+]
+APPLICATION_COLUMNS = [*KEYWORD_COLUMNS, *(c for c in HUMAN_COLUMNS if c not in KEYWORD_COLUMNS)]
 
 
 def keyword_applications(answers: pd.DataFrame, codebooks, coder: KeywordCoder | None = None
@@ -27,10 +34,7 @@ def keyword_applications(answers: pd.DataFrame, codebooks, coder: KeywordCoder |
         substantive[["answer_id", "school_year", "question_id"]], on="answer_id")
     coded["coder"] = "keyword"
     coded["coder_kind"] = "keyword"
-    coded["note"] = None
-    coded["source_file"] = None
-    coded["source_row"] = pd.array([None] * len(coded), dtype="Int64")
-    return coded[APPLICATION_COLUMNS].reset_index(drop=True)
+    return coded[KEYWORD_COLUMNS].reset_index(drop=True)
 
 
 def unknown_codes(apps: pd.DataFrame, codes: pd.DataFrame) -> pd.DataFrame:

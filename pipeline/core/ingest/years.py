@@ -101,8 +101,10 @@ def retire_year(con: duckdb.DuckDBPyConnection, year: str, trigger: str, detail:
         for t in year_tables():
             if t.table not in existing:
                 continue
+            # fetchall, not fetchone: DuckDB 2 refuses `register` below while a result is
+            # unfinished (a year table without the year's rows was the last one counted)
             n = con.execute(f'select count(*) from {t.table} where "{t.column}" = ?',
-                            [year]).fetchone()[0]
+                            [year]).fetchall()[0][0]
             if n:
                 con.execute(f'delete from {t.table} where "{t.column}" = ?', [year])
                 deleted[t.table] = int(n)
@@ -176,8 +178,8 @@ def year_list(con: duckdb.DuckDBPyConnection | None, landing_dir: str | Path) ->
                     "staging.answers")
         quarantined = n("select count(*) from raw.quarantine where school_year = ? and level = "
                         "'row'", "raw.quarantine")
-        keyword = n("select count(distinct answer_id) from coding.code_applications where "
-                    "school_year = ? and coder_kind = 'keyword'", "coding.code_applications")
+        keyword = n("select count(distinct answer_id) from coding.keyword_applications "
+                    "where school_year = ?", "coding.keyword_applications")
         coders = n("select count(distinct coder) from coding.coder_units where school_year = ?",
                    "coding.coder_units")
         human = n("select count(distinct answer_id) from coding.coder_units where "

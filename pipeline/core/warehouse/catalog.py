@@ -328,6 +328,18 @@ def _ci_columns():
     return out
 
 
+_APPLICATION_KEY_COLUMNS = (
+    nn("answer_id", "VARCHAR", "the staged answer", pattern=ANSWER_ID),
+    nn("school_year", "VARCHAR", "copied from the answer", pattern=SCHOOL_YEAR),
+    nn("question_id", "VARCHAR", "copied from the answer", allowed=QUESTION_IDS),
+)
+_APPLICATION_CODE_COLUMNS = (
+    nn("framework", "VARCHAR", "the code applied (exists in `coding.codebook_codes`: a "
+       "blocking check)", min_length=1),
+    nn("dimension", "VARCHAR", "the code's dimension", min_length=1),
+    nn("code_id", "VARCHAR", "the code", pattern=CODE_ID),
+)
+
 _CODING = (
     Table(
         "coding.codebook_codes", "The YAML codebooks (`codebooks/*.yaml`) as a table, one row "
@@ -352,29 +364,35 @@ _CODING = (
         key=("code_id",),
     ),
     Table(
-        "coding.code_applications", "One row per (answer, code, coder): the keyword coder's "
-        "and the human coders' codes. Two writers, each replacing its `coder_kind` slice: "
-        "`coding/keyword_applications` and `coding/human_applications`.",
+        "coding.keyword_applications", "One row per (answer, code) the keyword coder applied, "
+        "with its evidence. Written by `coding/keyword_applications`, one school year per run.",
         (
-            nn("answer_id", "VARCHAR", "the staged answer", pattern=ANSWER_ID),
-            nn("school_year", "VARCHAR", "copied from the answer", pattern=SCHOOL_YEAR),
-            nn("question_id", "VARCHAR", "copied from the answer", allowed=QUESTION_IDS),
-            nn("coder", "VARCHAR", "`keyword`, or a human coder's id (the coder sheet's tab "
-               "name)", min_length=1),
-            nn("coder_kind", "VARCHAR", "`keyword` or `human`", allowed=CODER_KINDS),
-            nn("framework", "VARCHAR", "the code applied (exists in `coding.codebook_codes`: a "
-               "blocking check)", min_length=1),
-            nn("dimension", "VARCHAR", "the code's dimension", min_length=1),
-            nn("code_id", "VARCHAR", "the code", pattern=CODE_ID),
-            c("codebook_version", "VARCHAR", "version of the codebook that produced a keyword "
-              "code"),
-            c("n_evidence", "INTEGER", "number of pattern hits (keyword coder)", ge=0),
-            c("evidence", "JSON", "keyword coder: `[{\"pattern\", \"matched_text\", \"start\", "
-              "\"end\"}]`, spans into `staging.answers.answer_text` (`answer_text[start:end] == "
+            *_APPLICATION_KEY_COLUMNS,
+            nn("coder", "VARCHAR", "always `keyword`", allowed=("keyword",)),
+            nn("coder_kind", "VARCHAR", "always `keyword` (the kind `coding.code_applications` "
+               "tells apart)", allowed=("keyword",)),
+            *_APPLICATION_CODE_COLUMNS,
+            c("codebook_version", "VARCHAR", "version of the codebook that produced the code"),
+            c("n_evidence", "INTEGER", "number of pattern hits", ge=0),
+            c("evidence", "JSON", "`[{\"pattern\", \"matched_text\", \"start\", \"end\"}]`, "
+              "spans into `staging.answers.answer_text` (`answer_text[start:end] == "
               "matched_text`: a blocking check)"),
-            c("note", "VARCHAR", "human coder's note"),
-            c("source_file", "VARCHAR", "human codes: the coder sheet"),
-            c("source_row", "INTEGER", "human codes: the sheet's row"),
+        ),
+        key=("answer_id", "coder", "framework", "code_id"), partition="school_year",
+    ),
+    Table(
+        "coding.human_applications", "One row per (answer, code, human coder) from the coders' "
+        "sheets. Written by `coding/human_applications`, one school year per run.",
+        (
+            *_APPLICATION_KEY_COLUMNS,
+            nn("coder", "VARCHAR", "the human coder's id (the coder sheet's tab name or CSV "
+               "file stem)", min_length=1),
+            nn("coder_kind", "VARCHAR", "always `human` (the kind `coding.code_applications` "
+               "tells apart)", allowed=("human",)),
+            *_APPLICATION_CODE_COLUMNS,
+            c("note", "VARCHAR", "the coder's note (redacted on import)"),
+            c("source_file", "VARCHAR", "the coder sheet"),
+            c("source_row", "INTEGER", "the sheet's row"),
         ),
         key=("answer_id", "coder", "framework", "code_id"), partition="school_year",
     ),
@@ -722,6 +740,56 @@ VIEWS: dict[str, View] = {v.name: v for v in (
 )}
 
 
+
+@dataclass(frozen=True)
+class UnionView:
+    """A view that unions catalog tables of one shape family (`union all`, every row): its
+    columns are the parts' columns in order of first appearance, null (typed) in a part that
+    lacks one. Created with its tables by `warehouse.ensure_tables`, so it exists whenever they
+    do. `split_by` names the column whose value tells each part's rows apart (`parts` maps
+    table -> value): it splits a base table of the view's name, left by an older catalog, into
+    the parts (`warehouse.ensure_tables` migrates it once)."""
+
+    name: str
+    description: str
+    parts: tuple[tuple[str, str], ...]     # (table, its value of split_by)
+    split_by: str
+
+    @property
+    def tables(self) -> list[str]:
+        return [t for t, _ in self.parts]
+
+    def columns(self) -> list[Column]:
+        seen: dict[str, Column] = {}
+        for part in self.tables:
+            for col in TABLES[part].columns:
+                if col.name not in seen:
+                    in_all = all(col.name in columns(t) for t in self.tables)
+                    seen[col.name] = col if in_all else Column(
+                        col.name, col.type, col.description, nullable=True)
+        return list(seen.values())
+
+    def sql(self) -> str:
+        cols = self.columns()
+        selects = []
+        for part in self.tables:
+            have = set(columns(part))
+            items = [f'"{col.name}"' if col.name in have else
+                     f'cast(null as {col.type}) as "{col.name}"' for col in cols]
+            selects.append(f"select {', '.join(items)} from {part}")
+        return "\nunion all\n".join(selects)
+
+
+# readers that need both coders' codes read this view; each writer writes its own table
+UNION_VIEWS: dict[str, UnionView] = {v.name: v for v in (
+    UnionView("coding.code_applications", "One row per (answer, code, coder): "
+              "`coding.keyword_applications` and `coding.human_applications` together, for "
+              "readers that need both (agreement, `survey-pipeline explain`).",
+              (("coding.keyword_applications", "keyword"),
+               ("coding.human_applications", "human")), split_by="coder_kind"),
+)}
+
+
 # ----------------------------------------------------------------------------- generated
 
 def table(name: str) -> Table:
@@ -732,7 +800,15 @@ def table(name: str) -> Table:
 
 
 def columns(name: str) -> list[str]:
-    return [col.name for col in table(name).columns]
+    """A table's or union view's column names."""
+    return [col.name for col in relation_columns(name)]
+
+
+def relation_columns(name: str) -> list[Column]:
+    """The columns of a table or of a union view (`UNION_VIEWS`)."""
+    if name in UNION_VIEWS:
+        return UNION_VIEWS[name].columns()
+    return list(table(name).columns)
 
 
 def ddl(name: str) -> str:
@@ -757,7 +833,7 @@ _EMPTY_DTYPES = {"VARCHAR": "object", "JSON": "object", "INTEGER": "Int32", "BIG
 def empty_frame(name: str) -> pd.DataFrame:
     """No rows, the table's columns, a dtype per DuckDB type."""
     return pd.DataFrame({col.name: pd.Series(dtype=_EMPTY_DTYPES[col.type])
-                         for col in table(name).columns})
+                         for col in relation_columns(name)})
 
 
 def model_name(name: str) -> str:
@@ -843,7 +919,21 @@ def markdown() -> str:
     views = ["## Views", "", "Each the query file of the same name in `warehouse/queries/`.", "",
              "| view | query file | what |", "|---|---|---|"]
     views += [f"| {v.name} | `{v.query_file}` | {_cell(v.description)} |" for v in VIEWS.values()]
-    return "\n\n".join([*parts, "\n".join(views)]) + "\n"
+    return "\n\n".join([*parts, *map(markdown_union_view, UNION_VIEWS),
+                        "\n".join(views)]) + "\n"
+
+
+def markdown_union_view(name: str) -> str:
+    view = UNION_VIEWS[name]
+    lines = [f"## {view.name} (view)", "", view.description, "",
+             "A view: " + " `union all` ".join(f"`{t}`" for t in view.tables)
+             + f" (`{view.split_by}` tells them apart); a column one table lacks is null in "
+             "its rows.", "", "| column | type | from |", "|---|---|---|"]
+    for col in view.columns():
+        tables = [t for t in view.tables if col.name in columns(t)]
+        source = "both" if len(tables) == len(view.tables) else ", ".join(f"`{t}`" for t in tables)
+        lines.append(f"| {col.name} | {col.type} | {source} |")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:

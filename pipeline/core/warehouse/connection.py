@@ -75,11 +75,57 @@ def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection, names: list[str] | None = None) -> None:
-    for table in names or list(TABLES):
+    """Create the tables (and the union views over them, catalog.UNION_VIEWS) that do not exist
+    yet; an existing table gains the catalog's new nullable columns."""
+    names = list(names or TABLES)
+    views = [v for v in catalog.UNION_VIEWS.values() if set(v.tables) & set(names)]
+    names += [t for v in views for t in v.tables if t not in names]
+    for table in names:
         schema = table.split(".")[0]
         con.execute(f"create schema if not exists {schema}")
         con.execute(f"create table if not exists {table} ({TABLES[table]})")
         _add_new_columns(con, table)
+    for view in views:
+        _ensure_union_view(con, view)
+
+
+def _relation_type(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
+    schema, table = name.split(".")
+    row = con.execute("select table_type from information_schema.tables "
+                      "where table_schema = ? and table_name = ?", [schema, table]).fetchone()
+    return row[0] if row else None
+
+
+def _ensure_union_view(con: duckdb.DuckDBPyConnection, view: catalog.UnionView) -> None:
+    """(Re)create a union view. A base table of the same name (the one table an older catalog
+    had, e.g. coding.code_applications before keyword and human applications were split) is
+    split into the view's tables by `view.split_by`, then dropped, in one transaction."""
+    kind = _relation_type(con, view.name)
+    if kind == "BASE TABLE":
+        old = set(table_columns(con, view.name))
+        try:   # inside the caller's transaction when there is one (views.create_views)
+            con.execute("begin transaction")
+            own = True
+        except duckdb.TransactionException:
+            own = False
+        try:
+            for part, value in view.parts:
+                cols = [c for c in catalog.columns(part) if c in old]
+                quoted = ", ".join(f'"{c}"' for c in cols)
+                con.execute(f"delete from {part}")
+                con.execute(f"insert into {part} ({quoted}) select {quoted} from {view.name} "
+                            f'where "{view.split_by}" = ?', [value])
+            con.execute(f"drop table {view.name}")
+            con.execute(f"create view {view.name} as {view.sql()}")
+            if own:
+                con.execute("commit")
+        except BaseException:
+            if own:
+                con.execute("rollback")
+            raise
+        return
+    if kind is None or table_columns(con, view.name) != catalog.columns(view.name):
+        con.execute(f"create or replace view {view.name} as {view.sql()}")
 
 
 def _add_new_columns(con: duckdb.DuckDBPyConnection, table: str) -> None:

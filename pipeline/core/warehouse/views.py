@@ -1,5 +1,10 @@
 """SQL views for the questions analysts ask most, created from warehouse/queries/*.sql so the
-files stay the single source (each file also runs on its own)."""
+files stay the single source (each file also runs on its own).
+
+Not here: the union views of the catalog (`catalog.UNION_VIEWS`, e.g. coding.code_applications
+= coding.keyword_applications + coding.human_applications), generated from the tables'
+columns and created with those tables by `connection.ensure_tables`, so they exist as soon as
+the tables do (these analyst views are created by the marts asset, after everything else)."""
 
 from __future__ import annotations
 

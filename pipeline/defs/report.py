@@ -14,6 +14,7 @@ from pipeline.core.privacy.redact import load_roster
 from pipeline.core.report.render import render_context
 from pipeline.core.report.report import TEMPLATES_ENV, ReportInputs, build_context
 from pipeline.core.warehouse import connection as wh
+from pipeline.defs.ingestion import ANSWERS, RAW_ROWS
 from pipeline.defs.marts import COACH, FREQ, QUOTES, SCHOOL, TRENDS, YOY
 from pipeline.defs.reconciliation import AGREEMENT, FINAL, QUALITY
 from pipeline.defs.resources import Codebooks, ProjectPaths, Warehouse
@@ -45,8 +46,10 @@ def compare_setting(config: ReportConfig) -> list[str] | None:
 
 @dg.asset(
     key=REPORT,
+    # every table it reads: the data-quality section reads raw.export_files and raw.quarantine
+    # (raw/survey_rows, staging/answers) and raw.redactions (staging/answers), every year
     deps=[FREQ, TRENDS, YOY, SCHOOL, COACH, QUOTES, AGREEMENT, QUALITY, FINAL,
-          SUGGESTION_QUALITY, CODEBOOK_FILES],
+          SUGGESTION_QUALITY, CODEBOOK_FILES, RAW_ROWS, ANSWERS],
     group_name="reports",
     pool="warehouse",
     kinds={"html"},

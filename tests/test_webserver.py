@@ -91,7 +91,8 @@ EXPECTED_GRAPH: dict[str, tuple[set[str], set[str]]] = {
                           "marts/year_over_year", "marts/by_school", "marts/by_coach",
                           "marts/exemplar_quotes", "coding/agreement",
                           "coding/keyword_quality", "coding/final_codes",
-                          "coding/suggestion_quality", CODEBOOKS},
+                          "coding/suggestion_quality", CODEBOOKS, "raw/survey_rows",
+                          "staging/answers"},
                          {"no_roster_names_in_report"}),
     # what researchers read and exchange (pipeline/defs/exchange.py)
     "reports/coded_answers": ({"marts/code_frequencies", "coding/final_codes", "staging/answers",

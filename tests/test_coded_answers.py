@@ -148,8 +148,11 @@ def _awkward(rows):
 
 
 @pytest.mark.parametrize("awkward", [False, True])
-def test_the_bulk_rendered_workbook_reads_as_the_old_one(rows, tmp_path, awkward):
+def test_the_bulk_rendered_workbook_reads_as_the_old_one(rows, tmp_path, awkward, monkeypatch):
+    from pipeline.core.exchange import spreadsheet
     from tests.exchange_data import workbook_contents
+
+    monkeypatch.setattr(spreadsheet, "ROWS_PER_BLOCK", 3)   # several blocks
 
     frame = _awkward(rows) if awkward else rows
     write_coded_answers(frame, tmp_path / "new.xlsx", None)

@@ -21,6 +21,8 @@ from pipeline.core.exchange.xlsx_rows import RowsWorksheet, number_cell, render_
 from pipeline.core.files import atomic_path
 from pipeline.core.reconciliation.queue import FORMULA_START, neutralise
 
+ROWS_PER_BLOCK = 5000   # rows of a table rendered at a time
+
 
 def cell_text(value: object) -> str:
     """A cell as text: '' for missing, yes/no for booleans, whole floats without '.0'."""
@@ -70,10 +72,14 @@ def add_table_sheet(wb, name: str, frame: pd.DataFrame, widths: dict[str, int] |
             return number_cell(v, text_xf)
         return string(v)
 
-    cells = [[(number_or_string if j in numeric else string)(v) for v in frame.iloc[:, j]]
-             for j in range(len(columns))]
-    ws.write_rendered_rows(first_row + 1, first_row + len(frame), len(columns) - 1,
-                           render_rows(first_row + 1, cells))
+    def blocks():   # rendered a block of rows at a time: memory stays flat
+        for start in range(0, len(frame), ROWS_PER_BLOCK):
+            part = frame.iloc[start:start + ROWS_PER_BLOCK]
+            cells = [[(number_or_string if j in numeric else string)(v) for v in part.iloc[:, j]]
+                     for j in range(len(columns))]
+            yield from render_rows(first_row + 1 + start, cells)
+
+    ws.write_rendered_rows(first_row + 1, first_row + len(frame), len(columns) - 1, blocks())
     ws.freeze_panes(first_row + 1, 0)
     ws.autofilter(first_row, 0, first_row + max(len(frame), 1), max(len(columns) - 1, 0))
     return ws

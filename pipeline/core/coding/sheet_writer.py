@@ -34,6 +34,7 @@ import pandas as pd
 
 from pipeline.core.coding.coder_sheets import CONTEXT_COLUMNS, FIELDS, norm_key
 from pipeline.core.coding.sheet_validation import SheetCodes, sheet_codes
+from pipeline.core.exchange.spreadsheet import rendered
 from pipeline.core.exchange.xlsx_rows import (
     BlankRun,
     RowsWorksheet,
@@ -264,8 +265,8 @@ def _data_tab(w: _Writer, ws: RowsWorksheet, rows: pd.DataFrame, columns: list,
             return number_cell(int(v), text_xf)
         return string(v)
 
-    cells = [[(session if header == "session" else string)(v)
-              for v in (rows[col] if col in rows.columns else [None] * len(rows))]
+    cells = [rendered(rows[col] if col in rows.columns else [None] * len(rows),
+                      session if header == "session" else string)
              for header, col in CONTEXT]
     code_cells = BlankRun(n_ctx, n_ctx + len(columns) - 1)
     blank = code_cells.uniform(w.code._get_xf_index())

@@ -40,9 +40,27 @@ def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
         w = csv.writer(fh, lineterminator="\r\n")
         w.writerow([neutralise(c) for c in frame.columns])
         # column by column (iterating a column gives the values itertuples gave)
-        w.writerows(zip(*([neutralise(cell_text(v)) for v in frame.iloc[:, j]]
-                          for j in range(frame.shape[1])), strict=True))
+        csv_text = lambda v: neutralise(cell_text(v))  # noqa: E731
+        w.writerows(zip(*(rendered(frame.iloc[:, j], csv_text) for j in range(frame.shape[1])),
+                        strict=True))
     return Path(path)
+
+
+def rendered(values, render) -> list:
+    """[render(v) for v in values], each distinct value rendered once (a column's values
+    repeat: years, roles, questions, codes). Keyed by type and value, so True, 1 and 1.0
+    stay apart."""
+    cache: dict = {}
+    out = []
+    for v in values:
+        key = (v.__class__, v)
+        try:
+            out.append(cache[key])
+        except KeyError:
+            out.append(cache.setdefault(key, render(v)))
+        except TypeError:   # unhashable
+            out.append(render(v))
+    return out
 
 
 def add_table_sheet(wb, name: str, frame: pd.DataFrame, widths: dict[str, int] | None = None,
@@ -75,7 +93,7 @@ def add_table_sheet(wb, name: str, frame: pd.DataFrame, widths: dict[str, int] |
     def blocks():   # rendered a block of rows at a time: memory stays flat
         for start in range(0, len(frame), ROWS_PER_BLOCK):
             part = frame.iloc[start:start + ROWS_PER_BLOCK]
-            cells = [[(number_or_string if j in numeric else string)(v) for v in part.iloc[:, j]]
+            cells = [rendered(part.iloc[:, j], number_or_string if j in numeric else string)
                      for j in range(len(columns))]
             yield from render_rows(first_row + 1 + start, cells)
 

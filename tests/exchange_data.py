@@ -114,3 +114,36 @@ def build(path: Path) -> Path:
     views.create_views(con)
     con.close()
     return path
+
+
+def workbook_contents(path: Path) -> dict:
+    """Everything openpyxl reads of a workbook that a reader sees, cell by cell: each tab's
+    values and types, each cell's style (font, fill, border, alignment, number format,
+    protection, quote prefix), comments, merged cells, frozen panes, filter, data
+    validations, column widths and row heights. Two workbooks with equal contents read the
+    same in Excel, whatever bytes xlsxwriter chose (shared or inline strings, style order)."""
+    import openpyxl
+
+    wb = openpyxl.load_workbook(path)
+    out: dict = {"sheets": wb.sheetnames, "title": wb.properties.title}
+    for ws in wb.worksheets:
+        cells = {}
+        for row in ws.iter_rows():
+            for c in row:
+                if c.value is None and not c.has_style and c.comment is None:
+                    continue
+                cells[c.coordinate] = (
+                    c.value, c.data_type, repr(c.font), repr(c.fill), repr(c.border),
+                    repr(c.alignment), c.number_format, repr(c.protection), c.quotePrefix,
+                    c.comment.text if c.comment else None)
+        out[ws.title] = {
+            "cells": cells, "freeze": ws.freeze_panes, "filter": ws.auto_filter.ref,
+            "merged": sorted(map(str, ws.merged_cells.ranges)),
+            "validations": sorted((str(v.sqref), v.type, v.formula1, v.errorStyle,
+                                   v.errorTitle, v.error) for v in
+                                  ws.data_validations.dataValidation),
+            "widths": {k: d.width for k, d in ws.column_dimensions.items()},
+            "heights": {k: d.height for k, d in ws.row_dimensions.items() if d.height},
+            "active": wb.active.title,
+        }
+    return out

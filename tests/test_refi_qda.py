@@ -264,3 +264,152 @@ def test_codes_missing_from_the_file_are_kept_from_the_yaml(books, tmp_path):
     assert _carried(back)[4][-1] == (code.code_id, code.dimension, code.label, code.description,
                                      code.definition, code.use_when, code.not_when,
                                      code.examples)     # kept, after the file's codes
+
+
+# ------------------------------------------------- the streamed project: same bytes as a tree
+
+def _tree_document(books, answers, final) -> bytes:
+    """The oracle: project.qde as an ElementTree, the way qdpx built it before it streamed."""
+    import xml.etree.ElementTree as ET
+
+    from pipeline.core.exchange.guids import guid
+    from pipeline.core.ingest.ids import QUESTION_TEXT
+
+    codes = {(b.framework, c.code_id): c for b in books for c in b.codes}
+    final = final[final["provenance"].isin(qdpx.EXPORTED_PROVENANCES)]
+    users = sorted({u for p, d in zip(final["provenance"], final["decided_by"], strict=True)
+                    for u in qdpx.coders_of(p, d)})
+    root = ET.Element("Project", xmlns=qdpx.PROJECT_NS, name=qdpx.PROJECT_NAME,
+                      origin=qdc.ORIGIN)
+    users_el = ET.SubElement(root, "Users")
+    for u in users or ["unknown"]:
+        ET.SubElement(users_el, "User", guid=guid("user", u), name=u)
+    qdc.append_code_tree(ET.SubElement(ET.SubElement(root, "CodeBook"), "Codes"), books)
+    variables_el = ET.SubElement(root, "Variables")
+    for name, _col, kind in qdpx.VARIABLES:
+        var = ET.SubElement(variables_el, "Variable", guid=guid("variable", name), name=name,
+                            typeOfVariable=kind)
+        ET.SubElement(var, "Description").text = f"the answer's {name.lower()}" + (
+            " (pseudonymous id)" if name == "School" else "")
+    answers = answers.sort_values(["school_year", "question_id", "answer_id"], kind="mergesort")
+    by_answer = {a: g for a, g in final.groupby("answer_id", sort=False)}
+    schools, sources = {}, []
+    for row in answers.itertuples(index=False):
+        source_guid, text = guid("source", row.answer_id), str(row.answer_text)
+        src = ET.Element("TextSource", guid=source_guid,
+                         name=f"{row.school_year} {row.question_id} {row.answer_id}",
+                         plainTextPath=f"internal://{source_guid}.txt")
+        ET.SubElement(src, "Description").text = (
+            f"answer {row.answer_id} to \"{QUESTION_TEXT.get(row.question_id, row.question_id)}\"")
+        rows = by_answer.get(row.answer_id)
+        for app in ([] if rows is None else rows.itertuples(index=False)):
+            key = (app.framework, app.code_id)
+            who = qdpx.coders_of(app.provenance, app.decided_by)
+            sel = ET.SubElement(src, "PlainTextSelection",
+                                guid=guid("selection", row.answer_id, *key),
+                                name=codes[key].label, startPosition="0",
+                                endPosition=str(len(text)), creatingUser=guid("user", who[0]))
+            ET.SubElement(sel, "Description").text = (
+                f"{app.provenance.replace('_', ' ')}: decided by {' and '.join(who)}")
+            for u in who:
+                coding = ET.SubElement(sel, "Coding", guid=guid("coding", row.answer_id, *key, u),
+                                       creatingUser=guid("user", u))
+                ET.SubElement(coding, "CodeRef", targetGUID=code_guid(*key))
+        for name, col, _kind in qdpx.VARIABLES:
+            value = qdpx._text(getattr(row, col, None))
+            if value is None:
+                continue
+            vv = ET.SubElement(src, "VariableValue")
+            ET.SubElement(vv, "VariableRef", targetGUID=guid("variable", name))
+            ET.SubElement(vv, "IntegerValue" if name == "Session" else "TextValue").text = value
+        sources.append(src)
+        school = qdpx._text(row.school_id)
+        if school:
+            schools.setdefault(school, []).append(source_guid)
+    if schools:
+        cases_el = ET.SubElement(root, "Cases")
+        for school, refs in sorted(schools.items()):
+            case = ET.SubElement(cases_el, "Case", guid=guid("case", school), name=school)
+            ET.SubElement(case, "Description").text = qdpx.CASE_DESCRIPTION
+            for s in refs:
+                ET.SubElement(case, "SourceRef", targetGUID=s)
+    if sources:
+        ET.SubElement(root, "Sources").extend(sources)
+    ET.SubElement(root, "Description").text = qdpx.PROJECT_DESCRIPTION
+    return qdc.xml_bytes(root)
+
+
+def _awkward_inputs(books):
+    """Every branch of the renderer: markup and line breaks in names, an empty role, a
+    missing session, a school-less answer, an answer without codes, codes of answers that are
+    not in the project, an agreed code with one coder, no decider."""
+    answers, final = _project_inputs(books)
+    more = pd.DataFrame([
+        {"answer_id": "A000000000003", "school_year": "2020-21", "session_number": 1.0,
+         "school_id": 'sch<"&>\tool\r\n1', "role": "", "question_id": "other",
+         "answer_text": "line one\r\nline two\t&amp; \x01"},
+        {"answer_id": "A000000000000", "school_year": "2020-21", "session_number": 3,
+         "school_id": "school_0000abcd", "role": "co-teacher", "question_id": "worked",
+         "answer_text": "Chloé said — thanks"},
+    ])
+    a, c = books[0].codes[1], books[1].codes[0]
+    extra = pd.DataFrame([
+        ("A000000000003", a, "agreed", "jm"), ("A000000000003", c, "keyword", None),
+        ("A000000000009", c, "adjudicated", 'x<y "z" &\nw'),
+    ], columns=["answer_id", "code", "provenance", "decided_by"])
+    extra = extra.assign(framework=[x.framework for x in extra["code"]],
+                         dimension=[x.dimension for x in extra["code"]],
+                         code_id=[x.code_id for x in extra["code"]]).drop(columns="code")
+    return pd.concat([answers, more], ignore_index=True), pd.concat([final, extra],
+                                                                    ignore_index=True)
+
+
+@pytest.mark.parametrize("inputs", ["plain", "awkward", "no answers"])
+def test_the_streamed_document_is_the_tree_byte_for_byte(books, inputs, tmp_path):
+    answers, final = (_awkward_inputs if inputs == "awkward" else _project_inputs)(books)
+    if inputs == "no answers":
+        answers, final = answers.iloc[:0], final.iloc[:0]
+    qde, files = qdpx.project_document(books, answers, final)
+    assert qde == _tree_document(books, answers, final)
+    chunks = list(qdpx.qde_chunks(qdpx.plan(books, answers, final)))
+    assert all(c.endswith("\n") for c in chunks[:-1])   # whole lines: the scan relies on it
+    qdpx.write_qdpx(books, answers, final, tmp_path / "p.qdpx")
+    with zipfile.ZipFile(tmp_path / "p.qdpx") as z:
+        assert z.namelist() == ["project.qde", *files]
+        assert z.read("project.qde") == qde
+        assert {n: z.read(n).decode("utf-8") for n in files} == files
+        assert {i.date_time for i in z.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+
+
+def test_guids_are_uuid5():
+    import uuid
+
+    from pipeline.core.exchange.guids import NAMESPACE, guid, name_guid
+
+    for name in ["", "source\x1fA000000000001", "user\x1fLead researcher", "é—\x00" * 30]:
+        assert name_guid(name) == str(uuid.uuid5(NAMESPACE, name)).upper()
+    assert guid("coding", "A1", "scale", "x", 7) == str(
+        uuid.uuid5(NAMESPACE, "coding\x1fA1\x1fscale\x1fx\x1f7")).upper()
+
+
+@pytest.mark.parametrize("names", [["Chloé Dubois"], ["Ed Bead", "Deb Face"], ["Zebulon Quark"]])
+def test_the_streamed_name_check_counts_as_names_in_texts(books, names, monkeypatch):
+    """names_in_project == names_in_texts(roster, qdc, qde, *sources): names in a source, in
+    the document (a decider), in hex GUIDs ('ed', 'deb'), and none at all; one source per
+    chunk, so windows across chunk boundaries count too."""
+    monkeypatch.setattr(qdpx, "_SOURCES_PER_CHUNK", 1)
+    from pipeline.core.exchange.project_names import names_in_project
+    from pipeline.core.privacy.name_scan import FuzzyNameScan, names_in_texts
+    from pipeline.core.privacy.redact import RosterEntry
+
+    answers, final = _awkward_inputs(books)
+    final.loc[0, "decided_by"] = "chloe+ak"
+    roster = [RosterEntry(full_name=n, role="teacher") for n in names]
+    project = qdpx.plan(books, answers, final)
+    qde, files = qdpx.project_document(books, answers, final)
+    qdc_text = qdc.qdc_bytes(books).decode("utf-8")
+    expected = names_in_texts(roster, qdc_text, qde.decode("utf-8"), *files.values())
+    got = names_in_project(FuzzyNameScan(roster), qdc_text, qdpx.qde_chunks(project),
+                           project.files.values())
+    assert got == expected
+    assert (got > 0) == (names != ["Zebulon Quark"])

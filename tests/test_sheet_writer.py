@@ -311,3 +311,82 @@ def test_cli_errors(tmp_path):
                  str(tmp_path / "missing.duckdb"))
     assert res.exit_code == 1 and "no warehouse at" in res.output
     assert "Traceback" not in res.output
+
+
+# ------------------------------------------------------------- same cells as the per-cell writer
+
+
+def _old_data_tab(w, ws, rows, columns, by_answer):
+    """The oracle: the coder's tab as written before its rows were rendered in bulk."""
+    from pipeline.core.coding.sheet_writer import CODE_WIDTH, WIDTHS
+
+    n_ctx = len(CONTEXT)
+    for j, (header, _col) in enumerate(CONTEXT):
+        w.string(ws, 0, j, header, w.head)
+        ws.set_column(j, j, WIDTHS[header])
+    dims = []
+    for k, (_book, code, header) in enumerate(columns):
+        if (code.framework, code.dimension) not in dims:
+            dims.append((code.framework, code.dimension))
+        w.string(ws, 0, n_ctx + k, header, w.dim_heads[(len(dims) - 1) % 2])
+    ws.set_column(n_ctx, n_ctx + len(columns) - 1, CODE_WIDTH)
+    ws.set_row(0, 60)
+    for i, rec in enumerate(rows.to_dict("records"), start=1):
+        for j, (header, col) in enumerate(CONTEXT):
+            v = rec.get(col)
+            if header == "session" and v is not None and not pd.isna(v):
+                ws.write_number(i, j, int(v), w.text)
+            else:
+                w.string(ws, i, j, v)
+        sugg = (by_answer or {}).get(rec["answer_id"], {})
+        for k, (_book, code, _header) in enumerate(columns):
+            hits = sugg.get(code.code_id)
+            if not hits:
+                ws.write_blank(i, n_ctx + k, None, w.code)
+                continue
+            ws.write_blank(i, n_ctx + k, None, w.fills[round(max(p for _s, p in hits) * 10)])
+            note = "\n".join(f"suggested ({s or 'model'}) p={p:.2f}" for s, p in sorted(hits))
+            ws.write_comment(i, n_ctx + k, note, {"author": "suggestion", "x_scale": 1.6})
+    last_row, last_col = len(rows), n_ctx + len(columns) - 1
+    ws.data_validation(1, n_ctx, last_row, last_col, {
+        "validate": "list", "source": ["0", "1"], "error_type": "stop",
+        "error_title": "1, 0 or blank",
+        "error_message": "1 = the code applies; 0 or blank = it does not."})
+    ws.freeze_panes(1, n_ctx)
+    ws.autofilter(0, 0, last_row, last_col)
+    ws.activate()
+
+
+def _old_workbook(path, coder, school_year, rows, codebooks, columns, by_answer):
+    import xlsxwriter
+
+    from pipeline.core.coding import sheet_writer as sw
+
+    wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False,
+                                         "strings_to_numbers": False, "strings_to_urls": False})
+    w = sw._Writer(wb)
+    wb.set_properties({"title": f"Coder sheet {school_year}: {coder}"})
+    _old_data_tab(w, wb.add_worksheet(coder), rows, columns, by_answer)
+    sw._codebook_tab(w, wb.add_worksheet(CODEBOOK_TAB), codebooks, columns)
+    sw._instructions_tab(w, wb.add_worksheet(INSTRUCTIONS_TAB), coder, school_year, len(rows),
+                         by_answer is not None)
+    wb.close()
+
+
+@pytest.mark.parametrize("with_suggestions", [False, True])
+def test_sheets_read_as_the_per_cell_writer_wrote_them(tmp_path, books, monkeypatch,
+                                                       with_suggestions):
+    from pipeline.core.coding import sheet_writer as sw
+    from tests.exchange_data import workbook_contents
+
+    answers = answers_frame()
+    answers.loc[0, "answer_text"] = " leading space, tab\tand a control \x02 character "
+    answers.loc[1, "role"] = None
+    sugg = suggestions_frame() if with_suggestions else None
+    coders = ["jm"] if with_suggestions else ["jm", "coder_ak"]
+    new = write_coder_sheets(answers, books, coders, tmp_path / "new", YEAR, sugg)
+    monkeypatch.setattr(sw, "_write_workbook", _old_workbook)
+    old = write_coder_sheets(answers, books, coders, tmp_path / "old", YEAR, sugg)
+    for a, b in zip(new, old, strict=True):
+        assert a.name == b.name
+        assert workbook_contents(a) == workbook_contents(b)

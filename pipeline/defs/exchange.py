@@ -6,7 +6,9 @@ from pathlib import Path
 import dagster as dg
 
 from pipeline.core.exchange import coded_answers, qdc, qdpx
-from pipeline.core.privacy.name_scan import names_in_frames, names_in_texts
+from pipeline.core.exchange.project_names import names_in_project
+from pipeline.core.files import atomic_write_bytes
+from pipeline.core.privacy.name_scan import FuzzyNameScan, names_in_frames
 from pipeline.core.privacy.redact import load_roster
 from pipeline.core.warehouse import connection as wh
 from pipeline.defs.coding import CODEBOOK, KEYWORD
@@ -83,17 +85,19 @@ def refi_qda_files(context: dg.AssetExecutionContext, paths: ProjectPaths,
         answers = wh.read_frame(con, "staging.answers")
         final = wh.read_frame(con, "coding.final_codes")
     qdc_bytes = qdc.qdc_bytes(books)
-    qde, sources = qdpx.project_document(books, answers, final)
-    found = names_in_texts(load_roster(paths.roster_path), qdc_bytes.decode("utf-8"),
-                           qde.decode("utf-8"), *sources.values())
+    project = qdpx.plan(books, answers, final)
+    # the same count as names_in_texts(roster, qdc, qde, *sources), the document streamed
+    found = names_in_project(FuzzyNameScan(load_roster(paths.roster_path)),
+                             qdc_bytes.decode("utf-8"), qdpx.qde_chunks(project),
+                             project.files.values())
     out = Path(paths.reports_dir)
     qdc_path, qdpx_path = out / "codebooks.qdc", out / "project.qdpx"
     metadata: dict = {"written": not found}
     if found:
         _withheld([qdc_path, qdpx_path])
     else:
-        qdc.write_qdc(books, qdc_path)
-        metadata.update(qdpx.write_qdpx(books, answers, final, qdpx_path))
+        atomic_write_bytes(qdc_path, qdc_bytes)
+        metadata.update(qdpx.write_qdpx(books, answers, final, qdpx_path, project))
         metadata["codes"] = sum(len(b.codes) for b in books)
         metadata["qdc"] = dg.MetadataValue.path(str(qdc_path))
         metadata["qdpx"] = dg.MetadataValue.path(str(qdpx_path))

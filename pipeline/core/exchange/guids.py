@@ -3,22 +3,39 @@
 REFI-QDA identifies every code, user, source and selection by a GUID. Ours are name-based
 (UUID version 5) on our own ids, so the same codebook or project gives the same GUIDs on every
 run, a re-import recognises our codes by GUID, and two exports can be compared line by line.
+
+A project has a GUID per source, selection and coding (about a million at 100,000 answers), so
+`guid` computes the UUID 5 itself (SHA-1 of the namespace and the name, version and variant
+bits set) instead of building a `uuid.UUID` per call: the same string as
+`str(uuid.uuid5(NAMESPACE, name)).upper()` (tests/test_refi_qda.py checks it), in a third of
+the time.
 """
 
 from __future__ import annotations
 
 import uuid
+from functools import lru_cache
+from hashlib import sha1
 
 # the namespace of every GUID this pipeline writes (itself a v5 UUID of the project's name)
 NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "survey-coding-pipeline/refi-qda")
+_NAMESPACE_BYTES = NAMESPACE.bytes
+
+
+def name_guid(name: str) -> str:
+    """`str(uuid.uuid5(NAMESPACE, name)).upper()`."""
+    digest = bytearray(sha1(_NAMESPACE_BYTES + name.encode("utf-8")).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50     # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80     # RFC 4122 variant
+    h = digest.hex().upper()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def guid(kind: str, *parts: str) -> str:
     """The GUID of one thing: `kind` ('framework', 'dimension', 'code', 'user', 'source',
     'selection', 'coding', 'variable', 'project') and the ids that make it unique, upper-case
     as most QDA tools write them."""
-    name = "\x1f".join((kind, *map(str, parts)))
-    return str(uuid.uuid5(NAMESPACE, name)).upper()
+    return name_guid("\x1f".join((kind, *map(str, parts))))
 
 
 def framework_guid(framework: str) -> str:
@@ -29,5 +46,6 @@ def dimension_guid(framework: str, dimension: str) -> str:
     return guid("dimension", framework, dimension)
 
 
+@lru_cache(maxsize=4096)
 def code_guid(framework: str, code_id: str) -> str:
     return guid("code", framework, code_id)

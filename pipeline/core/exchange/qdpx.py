@@ -14,12 +14,23 @@
 
 GUIDs are name-based on our ids (`guids`), and the zip's timestamps fixed, so the same warehouse
 gives the same file.
+
+How it is written (100,000 answers: a million elements): `plan` gathers what the document is
+made of once (sorted answers, each answer's final codes, the users, the small head and tail of
+the document rendered by ElementTree); `qde_chunks` renders the document from it as text
+chunks, each a run of whole lines, in the exact bytes `xml.etree.ElementTree` (indented by
+`ET.indent`) writes for the same tree; `write_qdpx` streams those chunks into the zip member. No
+tree, and never the whole document in memory. tests/test_refi_qda.py checks the bytes against a
+tree built with ElementTree (the way this module used to build it) and the file against the
+published schema.
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -42,7 +53,17 @@ VARIABLES = (  # (name, answers column, REFI type)
     ("Role", "role", "Text"),
     ("Question", "question_id", "Text"),
 )
+PROJECT_DESCRIPTION = (
+    "Open-ended answers of the coaching-feedback survey (names redacted), with their final "
+    "codes from survey-coding-pipeline. Each coded selection's description says how the "
+    "code was decided (agreed, adjudicated, or a machine stand-in).")
+CASE_DESCRIPTION = "a school (pseudonymous id) and its answers"
+ANSWER_COLUMNS = ("answer_id", "school_year", "question_id", "answer_text",
+                  *(col for _name, col, _kind in VARIABLES if col not in
+                    ("school_year", "question_id")))
+FINAL_COLUMNS = ("answer_id", "framework", "code_id", "provenance", "decided_by")
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+_SOURCES_PER_CHUNK = 500
 
 
 def coders_of(provenance: str, decided_by: object) -> list[str]:
@@ -59,17 +80,104 @@ def _text(value: object) -> str | None:
     return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
 
-def project_document(books: list[Codebook], answers: pd.DataFrame, final: pd.DataFrame
-                     ) -> tuple[bytes, dict[str, str]]:
-    """(project.qde bytes, {zip path of a source: its text})."""
+# ElementTree's escaping (xml.etree.ElementTree._escape_cdata / _escape_attrib, Python 3.11),
+# so the rendered text is the bytes ElementTree writes.
+
+def _cdata(text: str) -> str:
+    if "&" in text:
+        text = text.replace("&", "&amp;")
+    if "<" in text:
+        text = text.replace("<", "&lt;")
+    if ">" in text:
+        text = text.replace(">", "&gt;")
+    return text
+
+
+def _attr(text: str) -> str:
+    if "&" in text:
+        text = text.replace("&", "&amp;")
+    if "<" in text:
+        text = text.replace("<", "&lt;")
+    if ">" in text:
+        text = text.replace(">", "&gt;")
+    if '"' in text:
+        text = text.replace('"', "&quot;")
+    if "\r" in text:
+        text = text.replace("\r", "&#13;")
+    if "\n" in text:
+        text = text.replace("\n", "&#10;")
+    if "\t" in text:
+        text = text.replace("\t", "&#09;")
+    return text
+
+
+def _leaf(indent: str, tag: str, text: str) -> str:
+    """One line (or more, when the text has line breaks): a leaf element with its text, as
+    ElementTree writes it (`<Tag />` for an empty text)."""
+    return f"{indent}<{tag}>{_cdata(text)}</{tag}>\n" if text else f"{indent}<{tag} />\n"
+
+
+@dataclass
+class Project:
+    """What project.qde and Sources/ are made of (`plan`), to render twice without a tree:
+    once for the name scan, once into the zip."""
+
+    head: str                   # from <?xml ...?> to </Variables>, whole lines
+    tail: str                   # the project's Description and </Project> (no final newline)
+    answers: dict[str, list]    # the sorted answers, column -> values
+    by_answer: dict[object, list[int]]   # answer id -> rows of `final`, in its order
+    final: dict[str, list]      # the exported final codes, column -> values
+    labels: dict[tuple[str, str], str]   # (framework, code_id) -> label
+    users: list[str]
+    schools: list[tuple[str, list[int]]]  # (school, positions of its answers), sorted
+    files: dict[str, str]       # Sources/<guid>.txt -> text, in the order written
+
+    @property
+    def n_selections(self) -> int:
+        return len(self.final["answer_id"])
+
+
+def plan(books: list[Codebook], answers: pd.DataFrame, final: pd.DataFrame) -> Project:
+    """Check the final codes against the codebooks and gather what the document holds."""
     codes = {(b.framework, c.code_id): c for b in books for c in b.codes}
     final = final[final["provenance"].isin(EXPORTED_PROVENANCES)]
-    unknown = sorted({f"{f}/{c}" for f, c in zip(final["framework"], final["code_id"],
-                                                   strict=True) if (f, c) not in codes})
+    fw, cid = list(final["framework"]), list(final["code_id"])
+    unknown = sorted({f"{f}/{c}" for f, c in zip(fw, cid, strict=True) if (f, c) not in codes})
     if unknown:
         raise ValueError(f"final codes not in the codebooks: {', '.join(unknown[:5])}")
-    users = sorted({u for p, d in zip(final["provenance"], final["decided_by"], strict=True)
-                    for u in coders_of(p, d)})
+    prov, decided = list(final["provenance"]), list(final["decided_by"])
+    users = sorted({u for p, d in zip(prov, decided, strict=True) for u in coders_of(p, d)})
+    fin = {"answer_id": list(final["answer_id"]), "framework": fw, "code_id": cid,
+           "provenance": prov, "decided_by": decided}
+    by_answer: dict[object, list[int]] = {}
+    for k, aid in enumerate(fin["answer_id"]):
+        if aid is None or (not isinstance(aid, str) and pd.isna(aid)):
+            continue   # groupby drops missing keys
+        by_answer.setdefault(aid, []).append(k)
+
+    answers = answers.sort_values(["school_year", "question_id", "answer_id"], kind="mergesort")
+    # iterating a Series gives the values itertuples gave (Python scalars)
+    cols = {c: (list(answers[c]) if c in answers.columns else [None] * len(answers))
+            for c in ANSWER_COLUMNS}
+    cols["source_guid"] = [guid("source", a) for a in cols["answer_id"]]
+    cols["answer_text"] = [str(t) for t in cols["answer_text"]]
+    files: dict[str, str] = {}
+    for g, text in zip(cols["source_guid"], cols["answer_text"], strict=True):
+        files[f"Sources/{g}.txt"] = text
+    schools: dict[str, list[int]] = {}
+    for i, school in enumerate(cols["school_id"]):
+        school = _text(school)
+        if school:
+            schools.setdefault(school, []).append(i)
+
+    head, tail = _head_and_tail(books, users)
+    return Project(head=head, tail=tail, answers=cols, by_answer=by_answer, final=fin,
+                   labels={k: c.label for k, c in codes.items()}, users=users,
+                   schools=sorted(schools.items()), files=files)
+
+
+def _head_and_tail(books: list[Codebook], users: list[str]) -> tuple[str, str]:
+    """The document without cases and sources, by ElementTree, cut where they go."""
     root = ET.Element("Project", xmlns=PROJECT_NS, name=PROJECT_NAME, origin=ORIGIN)
     users_el = ET.SubElement(root, "Users")
     for u in users or ["unknown"]:
@@ -81,74 +189,109 @@ def project_document(books: list[Codebook], answers: pd.DataFrame, final: pd.Dat
                             typeOfVariable=kind)
         ET.SubElement(var, "Description").text = f"the answer's {name.lower()}" + (
             " (pseudonymous id)" if name == "School" else "")
+    ET.SubElement(root, "Description").text = PROJECT_DESCRIPTION
+    text = xml_bytes(root).decode("utf-8")
+    cut = text.rindex("\n  <Description>") + 1
+    return text[:cut], text[cut:]
 
-    answers = answers.sort_values(["school_year", "question_id", "answer_id"], kind="mergesort")
-    by_answer = {a: g for a, g in final.groupby("answer_id", sort=False)}
-    schools: dict[str, list[str]] = {}
-    sources_el_parts, files = [], {}
-    for row in answers.itertuples(index=False):
-        source_guid = guid("source", row.answer_id)
-        text = str(row.answer_text)
-        path = f"{source_guid}.txt"
-        files[f"Sources/{path}"] = text
-        src = ET.Element("TextSource", guid=source_guid,
-                         name=f"{row.school_year} {row.question_id} {row.answer_id}",
-                         plainTextPath=f"internal://{path}")
-        ET.SubElement(src, "Description").text = (
-            f"answer {row.answer_id} to \"{QUESTION_TEXT.get(row.question_id, row.question_id)}\"")
-        rows = by_answer.get(row.answer_id)
-        for app in ([] if rows is None else rows.itertuples(index=False)):
-            key = (app.framework, app.code_id)
-            who = coders_of(app.provenance, app.decided_by)
-            sel = ET.SubElement(src, "PlainTextSelection",
-                                guid=guid("selection", row.answer_id, *key),
-                                name=codes[key].label, startPosition="0",
-                                endPosition=str(len(text)), creatingUser=guid("user", who[0]))
-            ET.SubElement(sel, "Description").text = (
-                f"{app.provenance.replace('_', ' ')}: decided by {' and '.join(who)}")
+
+def qde_chunks(project: Project) -> Iterator[str]:
+    """project.qde as text, in chunks of whole lines (each but the last ends with a line
+    break); joined, the document ElementTree writes for the same project."""
+    yield project.head
+    if project.schools:
+        yield from _cases(project)
+    if project.answers["answer_id"]:
+        yield from _sources(project)
+    yield project.tail
+
+
+def _cases(project: Project) -> Iterator[str]:
+    source_guid = project.answers["source_guid"]
+    out = ["  <Cases>\n"]
+    for school, rows in project.schools:
+        out.append(f'    <Case guid="{guid("case", school)}" name="{_attr(school)}">\n'
+                   f"      <Description>{CASE_DESCRIPTION}</Description>\n")
+        out.extend(f'      <SourceRef targetGUID="{source_guid[i]}" />\n' for i in rows)
+        out.append("    </Case>\n")
+        if len(out) > 4 * _SOURCES_PER_CHUNK:
+            yield "".join(out)
+            out = []
+    out.append("  </Cases>\n")
+    yield "".join(out)
+
+
+def _sources(project: Project) -> Iterator[str]:
+    a, f = project.answers, project.final
+    user_guids = {u: guid("user", u) for u in project.users}
+    variable_refs = {name: f'        <VariableRef targetGUID="{guid("variable", name)}" />\n'
+                     for name, _col, _kind in VARIABLES}
+    variables = [(name, a[col], "IntegerValue" if name == "Session" else "TextValue")
+                 for name, col, _kind in VARIABLES]
+    label_attr = {k: _attr(v) for k, v in project.labels.items()}
+    out = ["  <Sources>\n"]
+    for i, aid in enumerate(a["answer_id"]):
+        g, text, q = a["source_guid"][i], a["answer_text"][i], a["question_id"][i]
+        name = _attr(f"{a['school_year'][i]} {q} {aid}")
+        description = _cdata(f'answer {aid} to "{QUESTION_TEXT.get(q, q)}"')
+        out.append(f'    <TextSource guid="{g}" name="{name}" plainTextPath="internal://{g}.txt">'
+                   f"\n      <Description>{description}</Description>\n")
+        end = str(len(text))
+        for k in project.by_answer.get(aid, ()):
+            key = (f["framework"][k], f["code_id"][k])
+            provenance = f["provenance"][k]
+            who = coders_of(provenance, f["decided_by"][k])
+            out.append(
+                f'      <PlainTextSelection guid="{guid("selection", aid, *key)}" '
+                f'name="{label_attr[key]}" startPosition="0" endPosition="{end}" '
+                f'creatingUser="{user_guids[who[0]]}">\n'
+                f"        <Description>"
+                f"{_cdata(provenance.replace('_', ' ') + ': decided by ' + ' and '.join(who))}"
+                "</Description>\n")
+            ref = f'          <CodeRef targetGUID="{code_guid(*key)}" />\n'
             for u in who:
-                coding = ET.SubElement(sel, "Coding", guid=guid("coding", row.answer_id, *key, u),
-                                       creatingUser=guid("user", u))
-                ET.SubElement(coding, "CodeRef", targetGUID=code_guid(*key))
-        for name, col, _kind in VARIABLES:
-            value = _text(getattr(row, col, None))
+                out.append(f'        <Coding guid="{guid("coding", aid, *key, u)}" '
+                           f'creatingUser="{user_guids[u]}">\n{ref}        </Coding>\n')
+            out.append("      </PlainTextSelection>\n")
+        for name, values, tag in variables:
+            value = _text(values[i])
             if value is None:
                 continue
-            vv = ET.SubElement(src, "VariableValue")
-            ET.SubElement(vv, "VariableRef", targetGUID=guid("variable", name))
-            ET.SubElement(vv, "IntegerValue" if name == "Session" else "TextValue").text = value
-        sources_el_parts.append(src)
-        school = _text(row.school_id)
-        if school:
-            schools.setdefault(school, []).append(source_guid)
-    if schools:
-        cases_el = ET.SubElement(root, "Cases")
-        for school, sources in sorted(schools.items()):
-            case = ET.SubElement(cases_el, "Case", guid=guid("case", school), name=school)
-            ET.SubElement(case, "Description").text = "a school (pseudonymous id) and its answers"
-            for s in sources:
-                ET.SubElement(case, "SourceRef", targetGUID=s)
-    if sources_el_parts:
-        sources_el = ET.SubElement(root, "Sources")
-        sources_el.extend(sources_el_parts)
-    ET.SubElement(root, "Description").text = (
-        "Open-ended answers of the coaching-feedback survey (names redacted), with their final "
-        "codes from survey-coding-pipeline. Each coded selection's description says how the "
-        "code was decided (agreed, adjudicated, or a machine stand-in).")
-    return xml_bytes(root), files
+            out.append(f"      <VariableValue>\n{variable_refs[name]}"
+                       f"{_leaf('        ', tag, value)}      </VariableValue>\n")
+        out.append("    </TextSource>\n")
+        if i % _SOURCES_PER_CHUNK == _SOURCES_PER_CHUNK - 1:
+            yield "".join(out)
+            out = []
+    out.append("  </Sources>\n")
+    yield "".join(out)
+
+
+def project_document(books: list[Codebook], answers: pd.DataFrame, final: pd.DataFrame
+                     ) -> tuple[bytes, dict[str, str]]:
+    """(project.qde bytes, {zip path of a source: its text}): the whole document in memory,
+    for tests and small projects (`write_qdpx` streams it)."""
+    project = plan(books, answers, final)
+    return _encode("".join(qde_chunks(project))), project.files
+
+
+def _encode(text: str) -> bytes:
+    return text.encode("utf-8", "xmlcharrefreplace")   # as ElementTree's writer
 
 
 def write_qdpx(books: list[Codebook], answers: pd.DataFrame, final: pd.DataFrame,
-               path: str | Path) -> dict:
-    """Write the `.qdpx` atomically; returns counts (sources, selections, users)."""
-    qde, files = project_document(books, answers, final)
+               path: str | Path, project: Project | None = None) -> dict:
+    """Write the `.qdpx` atomically, the document streamed into the zip; returns counts
+    (sources, selections, users). `project`: the `plan` of the same inputs, if made already."""
+    project = project or plan(books, answers, final)
     with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr(zipfile.ZipInfo("project.qde", _ZIP_TIME), qde,
-                   compress_type=zipfile.ZIP_DEFLATED)
-        for name, text in files.items():
+        info = zipfile.ZipInfo("project.qde", _ZIP_TIME)
+        info.compress_type = zipfile.ZIP_DEFLATED
+        with z.open(info, "w") as member:
+            for chunk in qde_chunks(project):
+                member.write(_encode(chunk))
+        for name, text in project.files.items():
             z.writestr(zipfile.ZipInfo(name, _ZIP_TIME), text.encode("utf-8"),
                        compress_type=zipfile.ZIP_DEFLATED)
-    exported = final[final["provenance"].isin(EXPORTED_PROVENANCES)]
-    return {"sources": len(files), "selections": len(exported),
-            "users": len({u for p, d in zip(exported["provenance"], exported["decided_by"],
-                                             strict=True) for u in coders_of(p, d)})}
+    return {"sources": len(project.files), "selections": project.n_selections,
+            "users": len(project.users)}

@@ -1,0 +1,152 @@
+"""Large XLSX tables fast: rows rendered as worksheet XML in bulk, streamed by xlsxwriter.
+
+xlsxwriter spends about 30 us of Python per cell (checks, a cell tuple, then the XML of each
+cell when the row is flushed); a coder sheet of 70,000 answers x 116 columns is 8 million
+cells. Here the cells of a table are rendered column by column (one template per column, the
+row number joined in) and handed to a constant_memory worksheet as XML text, which it writes
+to its row file as it would its own rows. Everything else (header rows, formats, column
+widths, frozen panes, filters, validations, comments, the other tabs) goes through
+xlsxwriter's API as before.
+
+The XML is what xlsxwriter writes in constant_memory mode for the same calls (`write_string`,
+`write_number`, `write_blank` with a format): inline strings with its escaping (control
+characters as _xHHHH_, xml:space="preserve" for leading or trailing white space, strings cut
+at 32,767 UTF-16 units), numbers as `%.16G`. tests/test_coded_answers.py and
+tests/test_sheet_writer.py compare workbooks written this way with the old per-cell writer,
+cell by cell (values, types, styles), through openpyxl.
+
+`RowsWorksheet.write_rendered_rows` relies on xlsxwriter's constant_memory internals (the row
+file, `previous_row`, `_check_dimensions`, `_write_single_row`; xlsxwriter 3.x): the tests
+above fail if a new version changes them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+
+from xlsxwriter.utility import xl_col_to_name
+from xlsxwriter.worksheet import Worksheet
+
+# xlsxwriter.xmlwriter / utility, as used for an inline string in constant_memory mode
+_ESCAPED_ESCAPE = re.compile("(_x[0-9a-fA-F]{4}_)")
+_CONTROL = re.compile(r"([\x00-\x08\x0b-\x1f])")
+_NEEDS_WORK = re.compile('[\x00-\x08\x0b-\x1f"&<>\n\ufffe\uffff]|_x[0-9a-fA-F]{4}_')
+_LEADING_WS = re.compile(r"^\s")
+_TRAILING_WS = re.compile(r"\s$")
+STRING_MAX = 32767   # UTF-16 units in a cell
+
+
+def _truncate(text: str) -> str:
+    if len(text) <= STRING_MAX // 2:
+        return text
+    length = 0
+    for index, char in enumerate(text):
+        length += 2 if ord(char) > 0xFFFF else 1
+        if length > STRING_MAX:
+            return text[:index]
+    return text
+
+
+def _escaped(text: str) -> tuple[str, str]:
+    """(the <t> element's xml:space attribute or '', its content) as xlsxwriter writes
+    `text`. Not its rich-string branch: in constant_memory mode xlsxwriter writes a string
+    that starts with <r> and ends with </r> as raw XML; here it is text like any other (as
+    the shared string xlsxwriter writes for it outside constant_memory mode)."""
+    if _NEEDS_WORK.search(text):
+        text = _ESCAPED_ESCAPE.sub(r"_x005F\1", text)
+        text = _CONTROL.sub(lambda m: f"_x{ord(m.group(1)):04X}_", text)
+        text = text.replace("\ufffe", "_xFFFE_").replace("\uffff", "_xFFFF_")
+    space = ' xml:space="preserve"' if (_LEADING_WS.search(text) or _TRAILING_WS.search(text)) \
+        else ""
+    if "&" in text or "<" in text or ">" in text:
+        text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return space, text
+
+
+def string_cell(text: str, xf: int) -> str:
+    """A string cell after its `<c r="A1"`: what write_string(r, c, text, fmt) writes."""
+    space, body = _escaped(_truncate(text))
+    return f' s="{xf}" t="inlineStr"><is><t{space}>{body}</t></is></c>'
+
+
+def number_cell(number: float, xf: int) -> str:
+    """What write_number(r, c, number, fmt) writes (NaN and infinities are refused, as there)."""
+    if math.isnan(number) or math.isinf(number):
+        raise TypeError("NAN/INF not supported in write_number() without 'nan_inf_to_errors'")
+    return f' s="{xf}"><v>{number:.16G}</v></c>'
+
+
+def blank_cell(xf: int) -> str:
+    """What write_blank(r, c, None, fmt) writes."""
+    return f' s="{xf}"/>'
+
+
+def render_rows(first_row: int, columns: Sequence[Sequence[str | None]],
+                tails: Iterable[Callable[[str], str]] | None = None, rows_per_chunk: int = 2000
+                ) -> Iterator[str]:
+    """Rows `first_row`, `first_row` + 1, ... as XML chunks. `columns[j][i]` is the cell of
+    row i in column j after its `<c r="..."` (`string_cell`, `number_cell`, `blank_cell`), or
+    None for no cell. `tails` (one per row, optional): the row's last cells, rendered whole
+    by the caller (`BlankRun`)."""
+    letters = [xl_col_to_name(j) for j in range(len(columns))]
+    tails = iter(tails) if tails is not None else None
+    out = []
+    n = len(columns[0]) if columns else 0
+    for i in range(n):
+        r = str(first_row + i + 1)
+        cells = "".join(f'<c r="{letters[j]}{r}"{col[i]}' for j, col in enumerate(columns)
+                        if col[i] is not None)
+        out.append(f'<row r="{r}">{cells}{next(tails)(r) if tails else ""}</row>')
+        if len(out) == rows_per_chunk:
+            yield "".join(out)
+            out = []
+    if out:
+        yield "".join(out)
+
+
+class BlankRun:
+    """Blank formatted cells in columns first..last of a row, as one string per row: the
+    row number is joined into a template, no per-cell work. `xfs`: the format index of each
+    column (a fill per suggestion), or one index for all."""
+
+    def __init__(self, first_col: int, last_col: int):
+        self.letters = [xl_col_to_name(j) for j in range(first_col, last_col + 1)]
+        self._templates: dict[int, list[str]] = {}
+
+    def uniform(self, xf: int) -> Callable[[str], str]:
+        pieces = self._templates.get(xf)
+        if pieces is None:
+            pieces = [f'<c r="{self.letters[0]}']
+            pieces += [f'" s="{xf}"/><c r="{letter}' for letter in self.letters[1:]]
+            pieces.append(f'" s="{xf}"/>')
+            self._templates[xf] = pieces
+        return lambda r: r.join(pieces)
+
+    def varied(self, xfs: Sequence[int]) -> Callable[[str], str]:
+        return lambda r: "".join(f'<c r="{letter}{r}" s="{xf}"/>'
+                                 for letter, xf in zip(self.letters, xfs, strict=True))
+
+
+class RowsWorksheet(Worksheet):
+    """A worksheet (of a constant_memory workbook) that also takes rows as rendered XML."""
+
+    def write_rendered_rows(self, first_row: int, last_row: int, last_col: int,
+                            chunks: Iterable[str]) -> None:
+        """Write rows first_row..last_row (XML from `render_rows`) after the rows written so
+        far; nothing can be written to these rows afterwards. Comments on them must be
+        added before (in constant_memory mode xlsxwriter takes nothing for a row it has
+        flushed)."""
+        if not self.constant_memory:
+            raise ValueError("rendered rows need a constant_memory workbook")
+        if first_row <= self.previous_row and self.table:
+            raise ValueError(f"row {first_row} is not after the rows written so far")
+        if last_row < first_row:
+            return
+        self._write_single_row(first_row)          # flush the row in hand (the header)
+        self._check_dimensions(first_row, 0)
+        self._check_dimensions(last_row, last_col)
+        for chunk in chunks:
+            self.fh.write(chunk)
+        self.previous_row = last_row + 1           # the rows are written: none in hand

@@ -394,11 +394,11 @@ def test_guids_are_uuid5():
 
 @pytest.mark.parametrize("names", [["Chloé Dubois"], ["Ed Bead", "Deb Face"], ["Zebulon Quark"]])
 def test_the_streamed_name_check_counts_as_names_in_texts(books, names, monkeypatch):
-    """names_in_project == names_in_texts(roster, qdc, qde, *sources): names in a source, in
-    the document (a decider), in hex GUIDs ('ed', 'deb'), and none at all; one source per
-    chunk, so windows across chunk boundaries count too."""
+    """names_in_project == names_in_texts(roster, qdc, qde, *sources) with the GUIDs masked:
+    names in a source, in the document (a decider), names made of hex letters ('ed', 'deb'),
+    and none at all; one source per chunk, so windows across chunk boundaries count too."""
     monkeypatch.setattr(qdpx, "_SOURCES_PER_CHUNK", 1)
-    from pipeline.core.exchange.project_names import names_in_project
+    from pipeline.core.exchange.project_names import names_in_project, without_guids
     from pipeline.core.privacy.name_scan import FuzzyNameScan, names_in_texts
     from pipeline.core.privacy.redact import RosterEntry
 
@@ -408,8 +408,34 @@ def test_the_streamed_name_check_counts_as_names_in_texts(books, names, monkeypa
     project = qdpx.plan(books, answers, final)
     qde, files = qdpx.project_document(books, answers, final)
     qdc_text = qdc.qdc_bytes(books).decode("utf-8")
-    expected = names_in_texts(roster, qdc_text, qde.decode("utf-8"), *files.values())
+    expected = names_in_texts(roster, without_guids(qdc_text),
+                              without_guids(qde.decode("utf-8")), *files.values())
     got = names_in_project(FuzzyNameScan(roster), qdc_text, qdpx.qde_chunks(project),
                            project.files.values())
     assert got == expected
     assert (got > 0) == (names != ["Zebulon Quark"])
+
+
+def test_hex_letter_names_do_not_match_guids(books):
+    """A roster of names made of hex letters finds nothing in a project that holds no name
+    (unmasked, 'fae', 'acc' and 'bede' are fragments of its GUIDs), and still finds the name
+    once it is in a source text."""
+    from pipeline.core.exchange.project_names import names_in_project
+    from pipeline.core.privacy.name_scan import FuzzyNameScan
+    from pipeline.core.privacy.redact import RosterEntry
+
+    answers, final = _awkward_inputs(books)
+    roster = [RosterEntry(full_name=n, role="teacher") for n in ["Fae Dace", "Bede Acc"]]
+
+    def found(answers):
+        project = qdpx.plan(books, answers, final)
+        qdc_text = qdc.qdc_bytes(books).decode("utf-8")
+        return names_in_project(FuzzyNameScan(roster), qdc_text, qdpx.qde_chunks(project),
+                                project.files.values())
+
+    doc = "".join(qdpx.qde_chunks(qdpx.plan(books, answers, final)))
+    assert FuzzyNameScan(roster).find(doc)  # unmasked, the GUIDs alone would block the export
+    assert found(answers) == 0
+    named = answers.copy()
+    named.loc[named.index[0], "answer_text"] = "Fae Dace helped me plan the unit"
+    assert found(named) > 0

@@ -8,11 +8,17 @@ normalised text, and a chunk ends at a line break, where no token, placeholder o
 sequence is cut, so the windows of the document are the windows of its chunks plus the pair
 across each boundary. The source texts repeat (many answers are 'NA'): each distinct text is
 scanned once and counted as often as it occurs. tests/test_refi_qda.py checks the count
-against `names_in_texts` on the joined document.
+against `names_in_texts` on the joined document (GUIDs masked).
+
+The GUIDs (uuid5 in hex) are masked before the scan: nobody wrote them, and their fragments
+are words of hex letters, so a roster name such as "Ed" or "Deb" would be found in nearly
+every one of them and block the export of a project that holds no name; they were also most
+of the document's 25 million tokens at 100,000 answers.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable
 
@@ -24,13 +30,21 @@ from pipeline.core.privacy.name_scan import (
 )
 
 
+_GUID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
+
+
+def without_guids(text: str) -> str:
+    """`text` with every GUID replaced by a space (a token boundary, as the GUID was)."""
+    return _GUID.sub(" ", text)
+
+
 def names_in_chunks(scan: FuzzyNameScan, chunks: Iterable[str]) -> int:
     """`len(scan.find("".join(chunks)))` without joining them; each chunk but the last must
     end with a line break."""
     found: set[str] = set()
     last: list[str] = []       # the previous piece's last token, for the pair across
     for chunk in chunks:
-        for piece in _ascii_runs(chunk):
+        for piece in _ascii_runs(without_guids(chunk)):
             tokens = letter_tokens(normalise_for_check(piece))
             found.update(w for w in windows(last + tokens) if scan.match(w))
             if tokens:
@@ -61,8 +75,9 @@ def _ascii_runs(chunk: str) -> list[str]:
 
 def names_in_project(scan: FuzzyNameScan, qdc_text: str, qde_chunks: Iterable[str],
                      source_texts: Iterable[str]) -> int:
-    """`names_in_texts` of the .qdc, the project document and every source text."""
-    total = len(scan.find(qdc_text)) + names_in_chunks(scan, qde_chunks)
+    """`names_in_texts` of the .qdc, the project document (both without their GUIDs) and
+    every source text."""
+    total = len(scan.find(without_guids(qdc_text))) + names_in_chunks(scan, qde_chunks)
     for text, n in Counter(source_texts).items():
         total += n * len(scan.find(text))
     return total

@@ -29,7 +29,6 @@ from pipeline.core.privacy.name_scan import (
     windows,
 )
 
-
 _GUID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
 
 

@@ -320,3 +320,80 @@ def test_every_sheet_row_is_accounted_for_exactly_once(rows):
     # No duplicate application survives; no application on a non-substantive answer.
     assert not apps.duplicated(["coder", "answer_id", "code_id"]).any()
     assert not apps["answer_id"].isin(["A3"]).any()
+
+
+# ------------------------------------------------------- same output as the row-by-row validator
+
+RESPONSE = st.sampled_from(["", "r1", "r2", "r5", "r9"])
+QUESTION = st.sampled_from(["", "worked", "Q2", "What worked?", "other"])
+YEAR = st.sampled_from(["", "2020-21", "2023-24"])
+
+
+@st.composite
+def mixed_sheet_rows(draw):
+    """Rows with answer ids or response ids, repeated code cells, duplicates and bad values."""
+    rows = []
+    for coder in ("coder_a", "coder_b"):
+        for n in range(draw(st.integers(0, 15))):
+            wide = draw(st.booleans())
+            code = draw(CODE_TEXT)
+            by_response = draw(st.booleans())
+            rows.append({
+                "source_file": "s.xlsx", "source_sheet": coder,
+                "source_row": draw(st.integers(2, 6)) if wide else n + 2,
+                "source_column": code if wide and code else None, "coder": coder,
+                "layout": "wide" if wide else "long",
+                "answer_id": "" if by_response else draw(ANSWER),
+                "response_id": draw(RESPONSE) if by_response else "",
+                "question": draw(QUESTION) if by_response else "",
+                "school_year": draw(YEAR) if by_response else "",
+                "framework": "" if wide else draw(st.sampled_from(["", "Scale", "x"])),
+                "category": "" if wide else draw(CATEGORY), "code": code,
+                "value": (draw(st.sampled_from(["1", "1", "x", "2"])) if wide and code else None),
+                "note": draw(st.sampled_from(["", "see Ana", None])),
+            })
+    return pd.DataFrame(rows, columns=SHEET_ROW_COLUMNS)
+
+
+@settings(max_examples=200, deadline=None)
+@given(mixed_sheet_rows())
+def test_validator_gives_the_same_frames_as_the_row_by_row_reference(rows):
+    from tests import sheet_validation_reference as reference
+
+    answers = pd.concat([ANSWERS, ANSWERS.assign(answer_id=ANSWERS["answer_id"] + "b",
+                                                 school_year="2021-22").iloc[:2]],
+                        ignore_index=True)
+    got = validate_coder_sheets(rows, answers, CODES)
+    want = reference.validate_coder_sheets(rows, answers, CODES)
+    for g, w in zip(got, want, strict=True):
+        pd.testing.assert_frame_equal(g, w)
+
+
+# ----------------------------------------------------------------------------- reading once
+
+
+def test_a_file_is_parsed_once_until_its_bytes_change(tmp_path, monkeypatch):
+    from pipeline.core.coding import coder_sheets
+
+    path = write_workbook(tmp_path / "sheets.xlsx", {"coder_jm": [LONG_HEADER, ["A1"]]})
+    parsed = []
+    real = coder_sheets._parse_tables
+    monkeypatch.setattr(coder_sheets, "_parse_tables",
+                        lambda p: parsed.append(p) or real(p))
+    first = read_coder_sheets(path)
+    again = read_coder_sheets(path)
+    assert len(parsed) == 1
+    pd.testing.assert_frame_equal(first, again)
+    write_workbook(path, {"coder_jm": [LONG_HEADER, ["A1"], ["A2"]]})
+    assert list(read_coder_sheets(path)["answer_id"]) == ["A1", "A2"]
+    assert len(parsed) == 2
+
+
+def test_queue_check_reads_only_the_header_row(tmp_path):
+    from pipeline.core.coding.coder_sheets import read_headers
+
+    path = write_workbook(tmp_path / "sheets.xlsx", {
+        "coder_jm": [LONG_HEADER, ["A1"]], "queue": [["discrepancy_id", "decision"], ["d1"]]})
+    assert read_headers(path) == [("coder_jm", LONG_HEADER), ("queue", ["discrepancy_id",
+                                                                         "decision"])]
+    assert coder_sheet_files(tmp_path) == []   # a workbook with a queue tab is not a sheet

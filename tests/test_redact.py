@@ -202,3 +202,34 @@ def test_ascii_fast_paths_match_the_unicode_paths(text):
     for placeholder in ("[external coach name]", "[name]"):
         expected = expected.replace(placeholder, " | ")
     assert normalise_for_check(text) == expected
+
+
+# --- the independent check's shortcuts change no result ----------------------------------------
+
+WINDOW = st.text(alphabet="abcdeiklmnorstuvyz", min_size=1, max_size=22)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(WINDOW | st.sampled_from(["marisol", "marisl", "okafor", "okafors", "halvorsne",
+                                           "vasquezlind", "priyankaoyelaran", "delacruz"]),
+                max_size=12))
+def test_fuzzy_scan_matches_the_full_comparison(windows):
+    """`match` compares a window only with the roster forms of a length that can reach the
+    threshold, and `find` remembers each text: the result is the full comparison's."""
+    from rapidfuzz import fuzz, process
+
+    from pipeline.core.privacy.name_scan import FuzzyNameScan
+
+    scan = FuzzyNameScan(ROSTER)
+    for window in windows:
+        if window in scan._exact:
+            want = window
+        elif len(window) >= scan._min_length - 1:
+            best = process.extractOne(window, scan._fuzzy, scorer=fuzz.ratio,
+                                      score_cutoff=scan.threshold)
+            want = best[0] if best else None
+        else:
+            want = None
+        assert scan.match(window) == want
+    text = " ".join(windows)
+    assert scan.find(text) == scan.find(text) == FuzzyNameScan(ROSTER).find(text)

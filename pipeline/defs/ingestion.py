@@ -129,10 +129,12 @@ def staging_answers(context: dg.AssetExecutionContext, paths: ProjectPaths,
     with warehouse.connect(context.log) as con:
         files = wh.read_frame(con, "raw.export_files", where)
         rows = wh.read_frame(con, "raw.survey_rows", where)
+        fuzzy = FuzzyNameScan(roster)   # one instance: each distinct text is scanned once
         staged = staging.stage_year(files, rows, mapping, roster, salt=paths.pseudonym_salt,
-                                    others=loaded_elsewhere(con, year), aliases=aliases)
+                                    others=loaded_elsewhere(con, year), aliases=aliases,
+                                    fuzzy=fuzzy)
         # scanned before anything is written: an answer with a name never reaches staging
-        leak_rows = name_leaks(staged.answers, FuzzyNameScan(roster), files)
+        leak_rows = name_leaks(staged.answers, fuzzy, files)
         leaks = sorted({h["answer_id"] for h in leak_rows})
         staged.answers = staged.answers[~staged.answers["answer_id"].isin(leaks)]
         wh.replace_rows(con, "staging.answers", staged.answers, where)
@@ -140,7 +142,7 @@ def staging_answers(context: dg.AssetExecutionContext, paths: ProjectPaths,
         wh.replace_rows(con, "raw.quarantine", staged.quarantine,
                                {**where, "stage": "stage"})
         reconcile = reconciliation_by_file(con, year)
-        history = other_years(con, year)
+        history = other_years(con, year, staged.answers["response_id"])
     names_file = write_name_suggestions(context, folder, mapping, staged.names)
     review = [n for n in staged.names if n["status"] in ("unknown", "variant?")]
     answers = staged.answers
@@ -271,14 +273,22 @@ def write_name_suggestions(context, folder: Path, mapping, rows: list[dict]) -> 
         return None
 
 
-def other_years(con, year: str) -> History:
-    """Response ids and export hashes already loaded for other school years."""
+def other_years(con, year: str, response_ids=None) -> History:
+    """Response ids and export hashes already loaded for other school years.
+
+    With `response_ids` (this year's), only the other years' ids among them: the expectation
+    that no id repeats another year's fails on exactly the same ids, and GX copies and
+    serialises its value set many times (all other years' ids cost ~1 minute at 100,000
+    answers)."""
     ids = con.execute("select distinct response_id from staging.answers "
                       "where school_year <> $year", {"year": year}).fetchall()
     hashes = con.execute("select distinct file_sha256 from raw.export_files "
                          "where school_year <> $year and status = 'loaded'",
                          {"year": year}).fetchall()
-    return History(response_ids={r for (r,) in ids}, file_sha256={h for (h,) in hashes})
+    others = {r for (r,) in ids}
+    if response_ids is not None:
+        others &= set(response_ids)
+    return History(response_ids=others, file_sha256={h for (h,) in hashes})
 
 
 SCANNED_COLUMNS = ("answer_text", "file_name", "response_id")
@@ -292,7 +302,10 @@ def name_leaks(answers: pd.DataFrame, scanner: FuzzyNameScan,
     sha = {} if files is None else dict(zip(files["file_name"], files["file_sha256"],
                                             strict=True))
     out = []
-    for rec in answers.to_dict("records"):
+    columns = [c for c in dict.fromkeys((*SCANNED_COLUMNS, "row_number", "answer_id"))
+               if c in answers.columns]
+    for values in zip(*(answers[c].tolist() for c in columns), strict=True):
+        rec = dict(zip(columns, values, strict=True))
         for column in SCANNED_COLUMNS:
             value = rec.get(column)
             if isinstance(value, str) and scanner.find(value):

@@ -17,9 +17,12 @@ Validation against the codebook and the answers: core.coding.sheet_validation.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import re
+from collections import OrderedDict
 from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -49,9 +52,19 @@ class CoderSheetError(ValueError):
     """A coder sheet that cannot be read at all (unknown layout, unreadable file)."""
 
 
+_NON_KEY = re.compile(r"[^0-9a-z]+")
+
+
 def norm_key(text: object) -> str:
     """Normalised header / code text: case-folded, runs of non-alphanumerics -> '_'."""
-    return re.sub(r"[^0-9a-z]+", "_", str(text).casefold()).strip("_")
+    return _norm_key_text(str(text))
+
+
+@lru_cache(maxsize=65536)
+def _norm_key_text(text: str) -> str:
+    # validation normalises the same few hundred code names, categories and questions on
+    # every sheet row: each distinct text is normalised once
+    return _NON_KEY.sub("_", text.casefold()).strip("_")
 
 
 def cell_text(value: object) -> str:
@@ -88,15 +101,73 @@ def coder_sheet_files(paths) -> list[Path]:
 
 
 def _is_queue(path: Path) -> bool:
-    for _sheet, header, _rows in read_tables(path):
-        if "discrepancy_id" in {norm_key(h) for h in header}:
-            return True
-    return False
+    key = _content_key(path)
+    if key is not None and key in _QUEUE_CACHE:
+        return _QUEUE_CACHE[key]
+    found = any("discrepancy_id" in {norm_key(h) for h in header}
+                for _sheet, header in read_headers(path))
+    if key is not None:
+        _QUEUE_CACHE[key] = found
+    return found
 
 
-def read_tables(path: Path) -> Iterable[tuple[str | None, list[str], list[tuple[int, list[str]]]]]:
+def _content_key(path: Path) -> tuple[str, str] | None:
+    """(resolved path, sha256 of the bytes), or None when the file cannot be read."""
+    try:
+        return str(Path(path).resolve()), hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def read_headers(path: Path) -> list[tuple[str | None, list[str]]]:
+    """(sheet name or None for CSV, header) per tab / file, as `read_tables` gives them, without
+    reading the rows below the header (telling a queue from a coder sheet needs no more)."""
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        import openpyxl
+
+        try:
+            wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        except Exception as exc:  # openpyxl raises many types for a bad file
+            raise CoderSheetError(f"{path}: cannot read workbook: {exc}") from None
+        try:
+            return [(ws.title, next(([cell_text(v) for v in r] for r in
+                                     ws.iter_rows(max_row=1, values_only=True)), []))
+                    for ws in wb.worksheets]
+        finally:
+            wb.close()
+    return [(sheet, header) for sheet, header, _rows in read_tables(path)]
+
+
+# A few files read whole, kept by content: the year partitions of one run import the same coder
+# sheets, and reconciliation reads the same adjudication file once per year. Keyed by the
+# path and the sha256 of the bytes, so an edited file is always read again.
+_TABLES_CACHE: OrderedDict[tuple[str, str], list] = OrderedDict()
+_TABLES_CACHE_FILES = 2
+_QUEUE_CACHE: dict[tuple[str, str], bool] = {}   # (path, sha256) -> is an adjudication queue
+
+
+def read_tables(path: Path) -> list[tuple[str | None, list[str], list[tuple[int, list[str]]]]]:
     """(sheet name or None for CSV, header, [(spreadsheet row, cells)]) per tab / file.
-    Cells are text (cell_text); CSVs are UTF-8 (BOM or not), else cp1252."""
+    Cells are text (cell_text); CSVs are UTF-8 (BOM or not), else cp1252.
+
+    A file with the same bytes as one read before in this process is not parsed again: the
+    same lists are returned (callers only read them)."""
+    path = Path(path)
+    key = _content_key(path)
+    if key is None:
+        return list(_parse_tables(path))   # the reader names the problem
+    if key in _TABLES_CACHE:
+        _TABLES_CACHE.move_to_end(key)
+        return _TABLES_CACHE[key]
+    tables = list(_parse_tables(path))
+    _TABLES_CACHE[key] = tables
+    while len(_TABLES_CACHE) > _TABLES_CACHE_FILES:
+        _TABLES_CACHE.popitem(last=False)
+    return tables
+
+
+def _parse_tables(path: Path
+                  ) -> Iterable[tuple[str | None, list[str], list[tuple[int, list[str]]]]]:
     if path.suffix.lower() in (".xlsx", ".xlsm"):
         import openpyxl
 
@@ -152,7 +223,7 @@ def _sheet_rows(path: Path, sheet, coder, header, rows) -> list[dict]:
         for field, names in FIELDS.items():
             if k in names and field not in field_of:
                 field_of[field] = i
-    rows = [(n, cells) for n, cells in rows if any(c for c in cells)]
+    rows = [(n, cells) for n, cells in rows if any(cells)]   # cells are text
     if not header and not rows:
         return []
     base = {"source_file": path.name, "source_sheet": sheet or "", "coder": coder}
@@ -183,5 +254,6 @@ def _sheet_rows(path: Path, sheet, coder, header, rows) -> list[dict]:
 
 
 def _fields(cells: list[str], field_of: dict[str, int]) -> dict[str, str]:
-    return {f: (cells[field_of[f]] if f in field_of and field_of[f] < len(cells) else "")
-            for f in FIELDS}
+    n = len(cells)
+    return {f: (cells[i] if i is not None and i < n else "")
+            for f, i in ((f, field_of.get(f)) for f in FIELDS)}

@@ -20,11 +20,16 @@ QUEUE_NAMES = ("discrepancy_queue.xlsx", "discrepancy_queue.csv")
 
 
 def redact_columns(frame: pd.DataFrame, redactor: Redactor, columns) -> pd.DataFrame:
-    """Free text typed by coders and adjudicators (notes, reasons) can name people too."""
+    """Free text typed by coders and adjudicators (notes, reasons) can name people too. Each
+    distinct text is redacted once (the redactor is a pure function of the text; notes and
+    reasons repeat a lot)."""
     frame = frame.copy()
     for column in columns:
         if column in frame.columns:
-            frame[column] = redactor.redact_all(frame[column].tolist())
+            values = frame[column].tolist()
+            distinct = list(dict.fromkeys(v for v in values if isinstance(v, str)))
+            redacted = dict(zip(distinct, redactor.redact_all(distinct), strict=True))
+            frame[column] = [redacted[v] if isinstance(v, str) else v for v in values]
     return frame
 
 

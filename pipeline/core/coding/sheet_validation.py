@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from operator import itemgetter
 
 import pandas as pd
 from rapidfuzz import fuzz, process
@@ -105,28 +106,39 @@ def validate_coder_sheets(rows: pd.DataFrame, answers: pd.DataFrame, codes: pd.D
     every answer the coder listed; basis 'listed' or 'school year'.
     """
     book = SheetCodes.from_frame(codes)
-    ans = answers.set_index("answer_id", drop=False)
-    by_response: dict[tuple[str, str], list[str]] = {}
-    for aid, rid, q in zip(answers["answer_id"], answers["response_id"], answers["question_id"],
-                           strict=True):
-        by_response.setdefault((str(rid), q), []).append(aid)
-
+    ans = _AnswerIndex(answers)
     apps, quarantine, listed = [], [], []
     seen: dict[tuple[str, str, str], str] = {}
     years: dict[str, set[str]] = {}
-    for r in rows.to_dict("records"):
-        r = {k: ("" if v is None or (isinstance(v, float) and pd.isna(v)) else v)
-             for k, v in r.items()}
+    # a code cell's outcome depends only on these fields: each distinct combination is
+    # resolved once (a sheet repeats the same few hundred codes on every row)
+    code_fields = itemgetter("layout", "value", "source_column", "code", "framework", "category")
+    answer_fields = itemgetter("answer_id", "response_id", "question", "school_year")
+    resolved_codes: dict[tuple, tuple[str | None, list]] = {}
+    resolved_answers: dict[tuple, tuple[str | None, list]] = {}
+    for r in _records(rows):
         problems: list[tuple[str, str]] = []
-        aid = _resolve_answer(r, ans, by_response, problems)
+        key = answer_fields(r)
+        if key not in resolved_answers:
+            found: list[tuple[str, str]] = []
+            resolved_answers[key] = (_resolve_answer(r, ans, ans.by_response, found), found)
+        aid, found = resolved_answers[key]
+        problems.extend(found)
         if aid is not None:
-            years.setdefault(r["coder"], set()).add(ans.at[aid, "school_year"])
-        code_id = _resolve_code(r, book, problems) if r["code"] or r["value"] else None
+            years.setdefault(r["coder"], set()).add(ans.year[aid])
+        code_id = None
+        if r["code"] or r["value"]:
+            key = code_fields(r)
+            if key not in resolved_codes:
+                found = []
+                resolved_codes[key] = (_resolve_code(r, book, found), found)
+            code_id, found = resolved_codes[key]
+            problems.extend(found)
         if not r["code"] and not r["value"] and r["category"]:
             problems.append(("category", f"category {r['category']!r} given without a code"))
-        if code_id is not None and aid is not None and bool(ans.at[aid, "non_substantive"]):
+        if code_id is not None and aid is not None and ans.non_substantive[aid]:
             problems.append(("code", f"human code {code_id} on a non-substantive answer "
-                                     f"({ans.at[aid, 'answer_text']!r})"))
+                                     f"({ans.text[aid]!r})"))
         here = _where(r)
         if not problems and code_id is not None:
             first = seen.setdefault((r["coder"], aid, code_id), here)
@@ -154,6 +166,34 @@ def validate_coder_sheets(rows: pd.DataFrame, answers: pd.DataFrame, codes: pd.D
     return applications, _units(listed, years, answers), _frame(quarantine, QUARANTINE_COLUMNS)
 
 
+class _AnswerIndex:
+    """staging.answers as plain dicts keyed by answer id (a pandas lookup per sheet row is
+    slow): membership, school year, non-substantive flag and text; and the answers of each
+    (response id, question)."""
+
+    def __init__(self, answers: pd.DataFrame):
+        ids = answers["answer_id"].tolist()
+        self.year = dict(zip(ids, answers["school_year"].tolist(), strict=True))
+        self.non_substantive = dict(zip(ids, answers["non_substantive"].astype(bool).tolist(),
+                                        strict=True))
+        self.text = dict(zip(ids, answers["answer_text"].tolist(), strict=True))
+        self.by_response: dict[tuple[str, str], list[str]] = {}
+        for aid, rid, q in zip(ids, answers["response_id"], answers["question_id"], strict=True):
+            self.by_response.setdefault((str(rid), q), []).append(aid)
+
+    def __contains__(self, aid: str) -> bool:
+        return aid in self.year
+
+
+def _records(rows: pd.DataFrame):
+    """Sheet rows as dicts with missing values (None, NaN) as ''."""
+    columns = list(rows.columns)
+    cleaned = [["" if v is None or (isinstance(v, float) and v != v) else v
+                for v in rows[c].tolist()] for c in columns]
+    for values in zip(*cleaned, strict=True):
+        yield dict(zip(columns, values, strict=True))
+
+
 def _frame(records: list[dict], columns: list[str]) -> pd.DataFrame:
     out = pd.DataFrame(records, columns=columns)
     out["source_row"] = out["source_row"].astype("int64")
@@ -167,7 +207,7 @@ def _where(r: dict) -> str:
 
 def _resolve_answer(r, ans, by_response, problems) -> str | None:
     if r["answer_id"]:
-        if r["answer_id"] in ans.index:
+        if r["answer_id"] in ans:
             return r["answer_id"]
         problems.append(("answer_id", f"unknown answer id {r['answer_id']!r} "
                                       "(not in staging.answers)"))
@@ -185,14 +225,14 @@ def _resolve_answer(r, ans, by_response, problems) -> str | None:
         return None
     found = by_response.get((r["response_id"], q), [])
     if r["school_year"]:
-        found = [a for a in found if ans.at[a, "school_year"] == r["school_year"]]
+        found = [a for a in found if ans.year[a] == r["school_year"]]
     if len(found) == 1:
         return found[0]
     if not found:
         problems.append(("response_id", f"unknown response id {r['response_id']!r} for "
                                         f"question {q} (not in staging.answers)"))
     else:
-        yrs = ", ".join(sorted(ans.loc[found, "school_year"]))
+        yrs = ", ".join(sorted(ans.year[a] for a in found))
         problems.append(("response_id", f"response id {r['response_id']!r} matches answers in "
                                         f"several school years ({yrs}); add a school_year column"))
     return None

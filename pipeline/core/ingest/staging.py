@@ -154,11 +154,14 @@ def stage_year(
     staged_at: datetime | None = None,
     others: OtherYears | None = None,
     aliases: Aliases | None = None,
+    fuzzy: FuzzyNameScan | None = None,
 ) -> StagedYear:
     """Stage one school year. `others`: response ids other years loaded (a row repeating one
-    is quarantined naming the year and file); `aliases`: the year's alias table."""
+    is quarantined naming the year and file); `aliases`: the year's alias table; `fuzzy`: the
+    independent name check to use for file names and ids (default: a new one for `roster`;
+    pass the one the caller's own check uses so that each text is scanned once)."""
     stager = _YearStager(mapping, roster, salt, staged_at or datetime.now().replace(microsecond=0),
-                         others or OtherYears(), aliases or Aliases())
+                         others or OtherYears(), aliases or Aliases(), fuzzy)
     loaded = export_files[export_files["status"] == "loaded"].sort_values("file_name")
     rows_by_file = {name: grp for name, grp in survey_rows.groupby("file_name", sort=False)}
     for f in loaded.itertuples(index=False):
@@ -183,11 +186,16 @@ class _YearStager:
     """The state of staging one year: what was seen, what is kept, what is quarantined."""
 
     def __init__(self, mapping: Mapping, roster: list[RosterEntry], salt: str,
-                 staged_at: datetime, others: OtherYears, aliases: Aliases):
+                 staged_at: datetime, others: OtherYears, aliases: Aliases,
+                 fuzzy: FuzzyNameScan | None = None):
         self.mapping, self.salt, self.staged_at, self.others = mapping, salt, staged_at, others
         self.redactor = Redactor(roster)
         self.scanner = NameScanner(roster)
-        self.guard = IdentifierGuard(self.redactor, self.scanner, FuzzyNameScan(roster))
+        self.guard = IdentifierGuard(self.redactor, self.scanner, fuzzy or FuzzyNameScan(roster))
+        # answers repeat ("More time to plan."), as do school and coach names: the redaction
+        # and the scan after it, and each pseudonym, are pure functions of the text, made once
+        self._redaction: dict[str, tuple[tuple[str, list], bool]] = {}
+        self._pseudonym: dict[tuple[str, str], str] = {}
         self.names = NameResolver(aliases, [e.full_name for e in roster if e.is_coach])
         self.answers: list[dict] = []
         self.quarantine: list[dict] = []
@@ -290,14 +298,22 @@ class _YearStager:
     def _redacted(self, f: _ExportFile, row_number: int, texts: dict[str, str]) -> dict:
         """question -> (redacted text, redactions) of the answers given; an answer in which
         the scanner still sees a name is withheld (a cell, or the row when nothing is left)."""
-        redacted = {q: self.redactor.redact(t) for q, t in texts.items() if t}
-        leaky = [q for q, (t, _) in redacted.items() if self.scanner.find(t)]
+        done = {q: self._redact(t) for q, t in texts.items() if t}
+        redacted = {q: result for q, (result, _leaky) in done.items()}
+        leaky = [q for q, (_result, is_leaky) in done.items() if is_leaky]
         for q in leaky:   # the independent scanner still sees a name: never stage it
             del redacted[q]
             self.quarantine_row(f.file_name, row_number, f.name_of[q],
                                 "cell" if redacted else "row",
                                 "a roster name is left after redaction; answer withheld")
         return redacted
+
+    def _redact(self, text: str) -> tuple[tuple[str, list], bool]:
+        """(redacted text, redactions) and whether the scanner still sees a name in it."""
+        if text not in self._redaction:
+            result = self.redactor.redact(text)
+            self._redaction[text] = (result, bool(self.scanner.find(result[0])))
+        return self._redaction[text]
 
     def _submitted_at(self, f: _ExportFile, row_number: int, cell) -> datetime | None:
         """The submission time, or None (with a cell-level quarantine entry) when the year's
@@ -340,7 +356,10 @@ class _YearStager:
                 self.quarantine_row(f.file_name, row_number, f.name_of[fld], "cell",
                                     found.problem)
             if found.name is not None:
-                ids[fld] = pseudonym(fld, name_key(found.name), self.salt)
+                key = (fld, found.name)
+                if key not in self._pseudonym:
+                    self._pseudonym[key] = pseudonym(fld, name_key(found.name), self.salt)
+                ids[fld] = self._pseudonym[key]
         return ids
 
     def _add_answers(self, f: _ExportFile, row_number: int, base: dict, redacted: dict) -> None:

@@ -173,6 +173,8 @@ class FuzzyNameScan:
         self._fuzzy = sorted(fuzzy)
         self._min_length = min_length
         self._cache: dict[str, str | None] = {}
+        self._texts: dict[str, tuple[str, ...]] = {}   # text -> its windows taken for a name
+        self._by_length: dict[int, list[str]] = {}     # window length -> forms it can match
 
     def match(self, window: str) -> str | None:
         """The roster form a window is taken for, or None."""
@@ -182,18 +184,37 @@ class FuzzyNameScan:
         if window in self._exact:
             found = window
         elif len(window) >= self._min_length - 1 and self._fuzzy:
-            best = process.extractOne(window, self._fuzzy, scorer=fuzz.ratio,
-                                      score_cutoff=self.threshold)
+            choices = self._choices_for_length(len(window))
+            best = process.extractOne(window, choices, scorer=fuzz.ratio,
+                                      score_cutoff=self.threshold) if choices else None
             found = best[0] if best else None
         self._cache[window] = found
         return found
+
+    def _choices_for_length(self, n: int) -> list[str]:
+        """The roster forms a window of `n` letters can score `threshold` against, in order.
+
+        fuzz.ratio is 100 * (1 - indel distance / (n + m)) and the distance is at least
+        |n - m|, so a form whose length is too far from n can never reach the threshold:
+        leaving it out changes no result (ties still go to the first form in sorted order)
+        and spares most comparisons for the random fragments of ids like R_z1giaY5i0shD3Y6.
+        The bound is loosened by one point so rounding can never drop a reachable form."""
+        if n not in self._by_length:
+            self._by_length[n] = [f for f in self._fuzzy
+                                  if 100.0 * (1 - abs(n - len(f)) / (n + len(f)))
+                                  >= self.threshold - 1]
+        return self._by_length[n]
 
     def find(self, text: str) -> list[str]:
         """The windows of `text` taken for a roster name (folded, for tests; never logged)."""
         if not isinstance(text, str) or not text:
             return []
-        return sorted(w for w in windows(letter_tokens(normalise_for_check(text)))
-                      if self.match(w))
+        found = self._texts.get(text)
+        if found is None:   # a text seen before (answers and ids repeat) is not scanned again
+            found = tuple(sorted(w for w in windows(letter_tokens(normalise_for_check(text)))
+                                 if self.match(w)))
+            self._texts[text] = found
+        return list(found)
 
     def scan_frames(self, frames: dict[str, pd.DataFrame]) -> list[dict]:
         """Every text cell of every frame, by the independent method (see `scan_frames`)."""

@@ -74,8 +74,11 @@ def read_adjudications(path: str | Path, discrepancies: pd.DataFrame
     if "discrepancy_id" not in col or "decision" not in col:
         problem(1, None, None, "the header needs 'discrepancy_id' and 'decision' columns")
         return (pd.DataFrame(columns=ADJUDICATION_COLUMNS), _problem_frame(problems))
+    # only the four columns read (a queue row has some twenty); a missing one reads as ''
+    used = [(k, col[k]) for k in ("discrepancy_id", "decision", "reason", "adjudicator")
+            if k in col]
     for n, cells in rows:
-        get = {k: unneutralise(cells[i]) if i < len(cells) else "" for k, i in col.items()}.get
+        get = {k: unneutralise(cells[i]) if i < len(cells) else "" for k, i in used}.get
         did, text = get("discrepancy_id", ""), get("decision", "")
         reason, who = get("reason", ""), get("adjudicator", "")
         if not (text or reason or who):
@@ -115,6 +118,8 @@ def _check_duplicates(adj: pd.DataFrame, problem) -> None:
     """Several decided rows for one id: identical ones after the first are ignored, conflicting
     ones all lose their acceptance (the discrepancy stays unresolved)."""
     decided = adj[adj["decision"].notna()]
+    # only ids decided more than once (iterating every decided id's group was most of the cost)
+    decided = decided[decided["discrepancy_id"].duplicated(keep=False)]
     for did, grp in decided.groupby("discrepancy_id", sort=False):
         if len(grp) < 2:
             continue

@@ -129,32 +129,52 @@ def _contenders(cand: pd.DataFrame, key: list[str], per_code: int) -> pd.DataFra
 
 
 def _pick(group: pd.DataFrame, per_code: int) -> list[dict]:
+    """Up to `per_code` candidates of one (question, code), the years taking turns: in each
+    turn the year's best fresh text (tier, a school not yet quoted, evidence, hash). Plain
+    Python over the group's rows (a few hundred at most after `_contenders`): the pandas
+    version filtered and sorted the frame for every pick, 0.15 s per code."""
     remaining = group.sort_values(["tier", "_no_evidence", "_hash"])
     remaining = remaining.assign(_year=remaining["school_year"].astype(str))
     years = sorted(remaining["_year"].unique())
+    rows = remaining.to_dict("records")   # in (tier, evidence, hash) order; hashes differ
+    left = list(range(len(rows)))
     schools: set = set()
     texts: set = set()
     picked: list[dict] = []
     turn = 0
-    while len(picked) < per_code and len(remaining):
+    while len(picked) < per_code and left:
         year = years[turn % len(years)]
         turn += 1
-        fresh = ~remaining["_normq"].isin(texts)
-        pool = remaining[(remaining["_year"] == year) & fresh]
-        if pool.empty:
-            if not fresh.any():
+        fresh = [i for i in left if rows[i]["_normq"] not in texts]
+        pool = [i for i in fresh if rows[i]["_year"] == year]
+        if not pool:
+            if not fresh:
                 break
             continue
-        new_school = ~pool["school_id"].isin(schools)
-        order = ["tier", "_old", "_no_evidence", "_hash"]
-        best = pool.assign(_old=~new_school).sort_values(order).iloc[0]
-        row = best.to_dict()
-        row["reason"] = _reason(row, bool(new_school.loc[best.name]), (turn - 1) // len(years))
+        best = min(pool, key=lambda i: (rows[i]["tier"], _school(rows[i]) in schools,
+                                        rows[i]["_no_evidence"], rows[i]["_hash"]))
+        row = dict(rows[best])
+        new_school = _school(row) not in schools
+        row["reason"] = _reason(row, new_school, (turn - 1) // len(years))
         picked.append(row)
-        schools.add(row["school_id"])
+        schools.add(_school(row))
         texts.add(_norm(row["quote"]))
-        remaining = remaining.drop(index=best.name)
+        left.remove(best)
     return picked
+
+
+_NONE, _NAN = object(), object()
+
+
+def _school(row: dict):
+    """The row's school as a set key, missing values compared as pandas' isin does (every
+    NaN the same, None apart)."""
+    value = row["school_id"]
+    if value is None:
+        return _NONE
+    if isinstance(value, float) and value != value:
+        return _NAN
+    return value
 
 
 def _reason(row: dict, new_school: bool, round_no: int) -> str:

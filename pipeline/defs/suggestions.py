@@ -48,12 +48,8 @@ def training_codes(con, paths: ProjectPaths, answers: pd.DataFrame, year: str) -
     year (often the largest) is never trained on, so its discrepancies and adjudications are
     not worked out here. (coding.final_codes takes the suggestions as a stand-in: reading it
     would make a cycle.)"""
-    apps = con.execute("select * from coding.human_applications where school_year <> ?",
-                       [year]).df() if wh.table_columns(con, "coding.human_applications") \
-        else wh.empty_frame("coding.human_applications")
-    units = con.execute("select * from coding.coder_units where school_year <> ?",
-                        [year]).df() if wh.table_columns(con, "coding.coder_units") \
-        else wh.empty_frame("coding.coder_units")
+    apps, units = (_other_years(con, t, year)
+                   for t in ("coding.human_applications", "coding.coder_units"))
     parts = []
     for other, year_units in units.groupby("school_year"):
         humans = sorted(year_units["coder"].unique())
@@ -69,6 +65,13 @@ def training_codes(con, paths: ProjectPaths, answers: pd.DataFrame, year: str) -
     every = (pd.concat(parts, ignore_index=True) if parts
              else wh.empty_frame("coding.final_codes"))
     return stage.human_reference(every)
+
+
+def _other_years(con, table: str, year: str) -> pd.DataFrame:
+    """The rows of every school year but `year` (a table not built yet reads as empty)."""
+    if not wh.table_columns(con, table):
+        return wh.empty_frame(table)
+    return con.execute(f"select * from {table} where school_year <> ?", [year]).df()
 
 
 @dg.asset(
@@ -196,7 +199,8 @@ def suggestion_quality(context: dg.AssetExecutionContext, config: QualityConfig,
         # the check pools every year's counts (tp/fp/fn/tn add up; kappa from the sums)
         every_year = con.execute(
             "select evaluation, level, framework, dimension, tp, fp, fn, tn "
-            "from coding.suggestion_quality where level = 'dimension'").df()
+            "from coding.suggestion_quality where level = 'dimension'").df() \
+            if wh.table_columns(con, "coding.suggestion_quality") else table
     overall = quality.pooled_dimension_kappa(every_year)
     low = overall[overall["cohen_kappa"].notna() & (overall["cohen_kappa"] < config.min_kappa)]
     return dg.MaterializeResult(

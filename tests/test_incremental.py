@@ -4,8 +4,11 @@ The sample as a study mid-cycle: the coders' sheets cover 2020-21 only (2023-24 
 suggester, trained on 2020-21), and 2023-24's last session (session-09) arrives after a full
 build. Warehouse A: full build without session-09, then session-09 lands and what the landing
 sensor and the all-years automation run: one run of every school-year asset for 2023-24 (the
-sensor's `school_year_refresh` job), then the all-years assets. Warehouse B: a full build with
-every session. Every table of A equals B's (tools/compare_warehouses.py).
+sensor's `school_year_refresh` job, which includes the year's suggestions and suggestion
+quality: both are school-year partitions), then the all-years assets. Warehouse B: a full build
+with every session. Every table of A equals B's (tools/compare_warehouses.py), so a refresh
+that recomputes only 2023-24's suggestion quality (its own cross-validation folds) leaves
+2020-21's rows as a full build makes them.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import dagster as dg
 import openpyxl
 
 from pipeline.definitions import build_defs
+from pipeline.defs.suggestions import SUGGESTION_QUALITY
 from pipeline.runner import materialize_all, run_order, sync_partitions
 from tests.helpers import SAMPLE, make_resources
 from tools.compare_warehouses import RUN_TIMES, compare
@@ -60,6 +64,7 @@ def _refresh_year(root: Path, year: str) -> None:
     assets = list({id(a): a for a in [*repo.assets_defs_by_key.values(),
                                       *repo.asset_checks_defs_by_key.values()]}.values())
     _before, partitioned, after = run_order(repo.asset_graph)
+    assert SUGGESTION_QUALITY in partitioned  # the year's refresh recomputes its quality
     instance = dg.DagsterInstance.ephemeral()
     sync_partitions(instance, ["2020-21", year])
     for selection, key in ((partitioned, year), (after, None)):

@@ -1,5 +1,6 @@
-"""The suggestion assets on the bundled sample: coding.suggestions, coding.suggestion_quality and
-next cycle's coder sheets, plus the suggestions' pandera contract."""
+"""The suggestion assets on the bundled sample: coding.suggestions, coding.suggestion_quality (one
+school year per partition) and next cycle's coder sheets, plus the suggestions' pandera
+contract."""
 
 from __future__ import annotations
 
@@ -131,6 +132,57 @@ def test_suggestion_quality_rows(warehouse):
     # both evaluations score the same answers
     by_eval = dims.groupby("evaluation")["n_answers"].sum()
     assert by_eval["stored"] == by_eval["school_grouped_cv"]
+
+
+def test_each_years_cross_validation_groups_that_years_schools_only(warehouse):
+    """A year's school_grouped_cv rows are the CV of its own coded answers (folds of its own
+    schools): recomputed here from that year's rows alone, they are the stored rows."""
+    from pipeline.core.suggest import stage
+    from pipeline.defs.resources import Codebooks
+
+    codebooks = Codebooks(codebook_dir=str(Path(__file__).resolve().parents[1] / "codebooks"))
+    zs = stage.zero_shot_for(list(codebooks.load()))
+    q = df(warehouse, "select * from coding.suggestion_quality")
+    assert q["school_year"].notna().all()
+    year = "2023-24"
+    where = f"school_year = '{year}'"
+    answers, units, final, keyword, sugg = (df(warehouse, f"select * from {t} where {where}")
+                                            for t in ("staging.answers", "coding.coder_units",
+                                                      "coding.final_codes",
+                                                      "coding.keyword_applications",
+                                                      "coding.suggestions"))
+    coded = stage.coded_answers(answers, units)
+    assert coded["school_id"].nunique() >= 2
+    cv, folds = stage.school_grouped_cv(zs, coded, stage.human_reference(final))
+    assert (folds >= 0).all()
+    want = stage.suggestion_quality(sugg, keyword, final, answers, units,
+                                    codebooks.codes_frame(), cv)
+    want = want[want["evaluation"] == "school_grouped_cv"]
+    got = q[(q["evaluation"] == "school_grouped_cv") & (q["school_year"] == year)]
+    by = ["level", "framework", "dimension", "code_id", "question_id"]
+    cols = [*by, "n_answers", "tp", "fp", "fn", "tn", "cohen_kappa"]
+    norm = [f[cols].astype({k: str for k in by}).sort_values(by).reset_index(drop=True)
+            .astype({c: float for c in cols[len(by):]}) for f in (got, want)]
+    pd.testing.assert_frame_equal(*norm)
+
+
+def test_quality_runs_with_its_years_suggestions_and_in_the_sensors_job(tmp_path):
+    """coding/suggestion_quality is a school-year asset: the runner's waves put it with (or
+    after) the year's suggestions and final codes, and the landing sensor's per-year job
+    selects it (a year's refresh recomputes that year's quality); no all-years run does."""
+    from pipeline.definitions import build_defs
+    from pipeline.defs import automation
+    from pipeline.runner import partition_waves, run_order
+
+    graph = build_defs(make_resources(tmp_path)).get_repository_def().asset_graph
+    _before, partitioned, after = run_order(graph)
+    quality = suggestions.SUGGESTION_QUALITY
+    assert quality in partitioned and quality not in after
+    wave = {k: i for i, keys in enumerate(partition_waves(graph, partitioned)) for k in keys}
+    assert wave[quality] >= max(wave[SUGGESTIONS], wave[reconciliation.FINAL])
+    assert wave[quality] > wave[reconciliation.HUMAN]
+    assert quality in automation.SCHOOL_YEAR_ASSETS.resolve(graph)
+    assert quality not in automation.ALL_YEARS_ASSETS.resolve(graph)
 
 
 def test_coder_sheets_are_blind(warehouse):

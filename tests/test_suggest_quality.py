@@ -1,5 +1,7 @@
 """coding.suggestion_quality's counts without the answers x codes frame: the same table as the
-cross join it replaced (kept here as the reference), on random answers and codes."""
+cross join it replaced (kept here as the reference), on random answers and codes; and the table
+one school year at a time (the asset's partitions): the same 'stored' rows, pooled figures
+from summed counts, no cross-validation for a year it cannot group by school."""
 
 from __future__ import annotations
 
@@ -7,7 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.core.suggest.quality import LEVELS, QUALITY_COLUMNS, _keys, quality_table, scores
+from pipeline.core.suggest import stage
+from pipeline.core.suggest.quality import (
+    LEVELS,
+    QUALITY_COLUMNS,
+    _keys,
+    pooled_dimension_kappa,
+    quality_table,
+    scores,
+)
 
 
 def _cross_join_reference(suggested, keyword, reference, answers, codes, evaluation):
@@ -102,3 +112,73 @@ def test_empty_sets_give_all_true_negatives():
                                  "stored")
     pd.testing.assert_frame_equal(got, want)
     assert (got["tn"] == got["n_answers"]).all() and got["tp"].sum() == 0
+
+
+# --- one school year per partition ------------------------------------------------------------
+
+def _coded_frames(seed: int):
+    """Random frames in the warehouse's shape for stage.suggestion_quality: answers of three
+    years (all coded by two coders), suggestions, keyword codes and human final codes."""
+    suggested, keyword, reference, answers, codes = _random_case(seed)
+    answers = answers.drop_duplicates("answer_id").reset_index(drop=True)
+    answers = answers.assign(non_substantive=False,
+                             school_id=[f"school_{i % 4:08x}" for i in range(len(answers))])
+    units = pd.concat([answers[["answer_id", "school_year"]].assign(coder=c)
+                       for c in ("a", "b")], ignore_index=True)
+    final = reference.assign(provenance="agreed").merge(
+        answers[["answer_id", "school_year"]], on="answer_id")
+    with_year = {name: f.merge(answers[["answer_id", "school_year"]], on="answer_id")
+                 for name, f in (("s", suggested), ("k", keyword))}
+    return with_year["s"], with_year["k"], final, answers, units, codes
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_each_years_stored_rows_are_the_all_years_tables(seed):
+    """The 'stored' evaluation per partition (one year's rows in) gives the counts and scores
+    the all-years asset gave for that year: partitioning changes the cross-validation, and
+    `source`, which now names the year's own suggesters (none for a year with no
+    suggestion, where the all-years table named every year's)."""
+    sugg, keyword, final, answers, units, codes = _coded_frames(seed)
+    whole = stage.suggestion_quality(sugg, keyword, final, answers, units, codes)
+    per_year = []
+    for year in sorted(answers["school_year"].unique()):
+        pick = {name: f[f["school_year"] == year]
+                for name, f in (("s", sugg), ("k", keyword), ("f", final), ("a", answers),
+                                ("u", units))}
+        part = stage.suggestion_quality(pick["s"], pick["k"], pick["f"], pick["a"], pick["u"],
+                                        codes)
+        assert set(part["school_year"]) == {year}
+        own = sorted(set(pick["s"]["source"]))
+        assert set(part["source"]) == {own[0] if len(own) == 1 else ("mixed" if own else None)}
+        per_year.append(part)
+    by = ["evaluation", "level", "framework", "dimension", "code_id", "question_id",
+          "school_year"]
+    got = (pd.concat(per_year).astype({k: str for k in by}).sort_values(by)
+           .reset_index(drop=True).drop(columns="source"))
+    want = (whole.astype({k: str for k in by}).sort_values(by).reset_index(drop=True)
+            .drop(columns="source"))
+    pd.testing.assert_frame_equal(got, want)
+
+
+def test_pooled_kappa_from_per_year_rows_is_kappa_of_the_summed_counts():
+    sugg, keyword, final, answers, units, codes = _coded_frames(5)
+    table = stage.suggestion_quality(sugg, keyword, final, answers, units, codes)
+    pooled = pooled_dimension_kappa(table)
+    dims = table[table["level"] == "dimension"]
+    assert dims["school_year"].nunique() >= 2  # pooled over several years' rows
+    for r in pooled.itertuples():
+        rows = dims[(dims["framework"] == r.framework) & (dims["dimension"] == r.dimension)]
+        tp, fp, fn, tn = (rows[c].sum() for c in ("tp", "fp", "fn", "tn"))
+        assert r.n == tp + fp + fn + tn
+        want = scores([tp], [fp], [fn], [tn])["cohen_kappa"][0]
+        assert (np.isnan(want) and np.isnan(r.cohen_kappa)) or r.cohen_kappa == round(want, 3)
+
+
+def test_a_year_without_two_schools_or_coded_answers_gets_no_cv():
+    coded = pd.DataFrame({"answer_id": ["a", "b"], "school_id": ["s1", "s1"]})
+    sugg = pd.DataFrame({"answer_id": ["a"]})
+    assert "fewer than 2 schools" in stage.no_cv_reason(coded, sugg)
+    assert "no answer" in stage.no_cv_reason(coded.iloc[:0], sugg)
+    two = coded.assign(school_id=["s1", "s2"])
+    assert "suggester" in stage.no_cv_reason(two, sugg.iloc[:0])
+    assert stage.no_cv_reason(two, sugg) is None

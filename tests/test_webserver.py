@@ -109,8 +109,8 @@ EXPECTED_GRAPH: dict[str, tuple[set[str], set[str]]] = {
 EXPECTED_GROUPS = {key: key.split("/")[0] for key in EXPECTED_GRAPH}
 PARTITIONED = {"exports/survey_exports", "raw/survey_rows", "staging/answers", "coding/keyword_applications",
                "coding/human_applications", "coding/suggestions", "coding/discrepancies",
-               "coding/final_codes", "marts/code_frequencies", "marts/code_trends",
-               "marts/by_school", "marts/by_coach"}
+               "coding/final_codes", "coding/suggestion_quality", "marts/code_frequencies",
+               "marts/code_trends", "marts/by_school", "marts/by_coach"}
 
 ASSET_GRAPH_QUERY = """
 query AssetGraph {

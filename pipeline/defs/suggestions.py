@@ -10,6 +10,8 @@ import dagster as dg
 import pandas as pd
 
 from pipeline.core.coding.sheet_writer import write_coder_sheets
+from pipeline.core.reconciliation.discrepancies import discrepancies
+from pipeline.core.reconciliation.final_codes import final_codes
 from pipeline.core.suggest import quality, stage
 from pipeline.core.suggest.model import ModelError
 from pipeline.core.warehouse import connection as wh
@@ -39,11 +41,37 @@ class CoderSheetsConfig(dg.Config):
     with_suggestions: bool = False  # blind by default: double coding must stay independent
 
 
-def human_final_codes(con, paths: ProjectPaths, answers: pd.DataFrame) -> pd.DataFrame:
-    """Agreed and adjudicated codes of every year (pipeline.defs.reconciliation computes them
-    from the coders' sheets and the adjudication file; coding.final_codes takes the suggestions
-    as a stand-in: reading it would make a cycle)."""
-    return stage.human_reference(reconciliation.human_final_codes(con, paths, answers))
+def training_codes(con, paths: ProjectPaths, answers: pd.DataFrame, year: str) -> pd.DataFrame:
+    """Agreed and adjudicated codes of every year but `year` (what its trained suggestions
+    learn from), computed as pipeline.defs.reconciliation.human_final_codes does from the
+    coders' sheets and the adjudication file, but only for those years: the partition's own
+    year (often the largest) is never trained on, so its discrepancies and adjudications are
+    not worked out here. (coding.final_codes takes the suggestions as a stand-in: reading it
+    would make a cycle.)"""
+    apps, units = (_other_years(con, t, year)
+                   for t in ("coding.human_applications", "coding.coder_units"))
+    parts = []
+    for other, year_units in units.groupby("school_year"):
+        humans = sorted(year_units["coder"].unique())
+        if len(humans) != 2:
+            continue
+        year_answers = answers[answers["school_year"] == other]
+        human = apps[apps["school_year"] == other]
+        disc = discrepancies(human, year_units, year_answers, apps.iloc[:0], *humans)
+        no_standin = apps.iloc[:0].assign(provenance=None, decided_by=None)
+        parts.append(final_codes(human, year_units,
+                                 reconciliation.year_adjudications(paths, disc), disc,
+                                 no_standin, year_answers))
+    every = (pd.concat(parts, ignore_index=True) if parts
+             else wh.empty_frame("coding.final_codes"))
+    return stage.human_reference(every)
+
+
+def _other_years(con, table: str, year: str) -> pd.DataFrame:
+    """The rows of every school year but `year` (a table not built yet reads as empty)."""
+    if not wh.table_columns(con, table):
+        return wh.empty_frame(table)
+    return con.execute(f"select * from {table} where school_year <> ?", [year]).df()
 
 
 @dg.asset(
@@ -89,7 +117,7 @@ def suggestions(context: dg.AssetExecutionContext, paths: ProjectPaths, codebook
             rows = wh.empty_frame("coding.suggestions")
         else:
             answers = wh.read_frame(con, "staging.answers")
-            reference = human_final_codes(con, paths, answers)
+            reference = training_codes(con, paths, answers, year)
             units = wh.read_frame(con, "coding.coder_units")
             # stage.all_year_suggestions' loop body, for this partition's year
             coded = stage.both_coders_saw(units)
@@ -129,44 +157,60 @@ def suggestions(context: dg.AssetExecutionContext, paths: ProjectPaths, codebook
     key=SUGGESTION_QUALITY,
     deps=[SUGGESTIONS, FINAL, KEYWORD, HUMAN, CODEBOOK_FILES],
     group_name="coding",
+    partitions_def=school_years,
     pool="warehouse",
     kinds={"duckdb"},
     description="Suggestions against the human final codes, per code, dimension and framework, "
     "question and year: precision, recall, F1, Cohen's kappa, with the keyword coder's beside. "
-    "evaluation 'stored': the stored suggestions (trained ones never saw their year); "
-    "'school_grouped_cv': trained models that never saw the answer's school.",
+    "One school year per partition, evaluated on its own: evaluation 'stored': the year's "
+    "stored suggestions (trained ones never saw their year); 'school_grouped_cv': trained "
+    "models fitted on the year's other schools' coded answers (none when the year has fewer "
+    "than 2 schools with coded answers). A year's refresh refits only that year's folds.",
     check_specs=[
         dg.AssetCheckSpec("suggestion_quality_schema", asset=SUGGESTION_QUALITY, blocking=True,
                           description="pandera: coding.suggestion_quality's contract"),
         dg.AssetCheckSpec("suggestion_kappa_floor", asset=SUGGESTION_QUALITY,
                           description="warns when a category's kappa with the human codes "
-                          "(all years and questions) falls below the configured level"),
+                          "(counts summed over every year's rows in the table and every "
+                          "question) falls below the configured level"),
     ],
 )
 def suggestion_quality(context: dg.AssetExecutionContext, config: QualityConfig,
                        codebooks: Codebooks, warehouse: Warehouse) -> dg.MaterializeResult:
-    books = list(codebooks.load())
+    year = context.partition_key
+    where = {"school_year": year}
     codes = codebooks.codes_frame()
     with warehouse.connect(context.log) as con:
-        answers, sugg, keyword, final, units = (wh.read_frame(con, t) for t in (
+        answers, sugg, keyword, final, units = (wh.read_frame(con, t, where) for t in (
             "staging.answers", "coding.suggestions", "coding.keyword_applications",
             "coding.final_codes", "coding.coder_units"))
         coded = stage.coded_answers(answers, units)
+        no_cv = stage.no_cv_reason(coded, sugg)
         cv = None
-        if len(coded) and coded["school_id"].nunique() >= 2 and len(sugg):
-            zs = stage.zero_shot_for(books)  # len(sugg): the suggester worked this run
+        if no_cv is None:
+            zs = stage.zero_shot_for(list(codebooks.load()))
             cv, _ = stage.school_grouped_cv(zs, coded, stage.human_reference(final),
                                             config.cv_folds)
         table = stage.suggestion_quality(sugg, keyword, final, answers, units, codes, cv)
         check = pandera_result("suggestion_quality_schema", SuggestionQuality, table,
                                SUGGESTION_QUALITY)
         if check.passed:
-            wh.replace_rows(con, "coding.suggestion_quality", table)
-    overall = quality.pooled_dimension_kappa(table)
+            wh.replace_rows(con, "coding.suggestion_quality", table, where)
+        # the check pools every year's counts (tp/fp/fn/tn add up; kappa from the sums)
+        every_year = con.execute(
+            "select evaluation, level, framework, dimension, tp, fp, fn, tn "
+            "from coding.suggestion_quality where level = 'dimension'").df() \
+            if wh.table_columns(con, "coding.suggestion_quality") else table
+    overall = quality.pooled_dimension_kappa(every_year)
     low = overall[overall["cohen_kappa"].notna() & (overall["cohen_kappa"] < config.min_kappa)]
     return dg.MaterializeResult(
-        metadata={"dagster/row_count": len(table), "coded_answers": len(coded),
-                  "by_dimension": md_table(overall, 20)},
+        metadata={"dagster/row_count": len(table), "school_year": year,
+                  "coded_answers": len(coded),
+                  "schools": int(coded["school_id"].nunique()),
+                  "school_grouped_cv": (f"over the year's {len(coded)} coded answers"
+                                        if no_cv is None else f"no rows: {no_cv}"),
+                  "by_dimension": md_table(quality.pooled_dimension_kappa(table), 20),
+                  "every_year_by_dimension": md_table(overall, 20)},
         check_results=[check, dg.AssetCheckResult(
             check_name="suggestion_kappa_floor", asset_key=SUGGESTION_QUALITY,
             passed=low.empty, severity=dg.AssetCheckSeverity.WARN,

@@ -131,7 +131,7 @@ def keyword_quality(prep: Prepared) -> list[Block]:
 
 
 EVALUATIONS = {"stored": "stored suggestions (trained: leave-one-school-year-out)",
-               "school_grouped_cv": "school-grouped cross-validation"}
+               "school_grouped_cv": "school-grouped cross-validation within the year"}
 
 
 def suggestion_quality(prep: Prepared) -> list[Block]:
@@ -158,7 +158,9 @@ def suggestion_quality(prep: Prepared) -> list[Block]:
             Para("How far the meaning-based suggestions (which stand in for the two "
                  "researchers in a year without human coding) agree with the human final "
                  "codes, per category, over the answers humans coded; the keyword coder's "
-                 "kappa on the same answers beside it. From coding.suggestion_quality."),
+                 "kappa on the same answers beside it. Each school year is evaluated on its "
+                 "own (the cross-validation's models learn from that year's other schools "
+                 "only). From coding.suggestion_quality."),
             Table(headers, rows, "suggestion-quality")]
 
 

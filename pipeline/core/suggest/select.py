@@ -34,41 +34,71 @@ def dimension_index(dims: list[tuple[str, str]]) -> np.ndarray:
     return np.array([keys.index(d) for d in dims], dtype=np.int64)
 
 
-def select(probs: np.ndarray, dims: list[tuple[str, str]], rule: SelectionRule = SelectionRule()
-           ) -> list[list[int]]:
-    """For each answer row of `probs` (n_answers, n_codes), the code indices to suggest."""
+def _members(dims: list[tuple[str, str]]) -> tuple[np.ndarray, list[np.ndarray]]:
     dim_of = dimension_index(dims)
-    members = [np.flatnonzero(dim_of == k) for k in range(dim_of.max() + 1 if len(dims) else 0)]
-    out = []
-    probs = np.asarray(probs)
-    # every answer's category probabilities and their order at once (the per-answer loop
-    # below only walks the few categories it may choose)
-    all_dim_p = np.zeros((len(probs), len(members)), dtype=np.float64)
+    return dim_of, [np.flatnonzero(dim_of == k)
+                    for k in range(dim_of.max() + 1 if len(dims) else 0)]
+
+
+def _choices(probs: np.ndarray, members: list[np.ndarray], rule: SelectionRule
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every answer's picks at once: `cats` (n, R) its categories by rank, `chosen` (n, R)
+    which of them are suggested, `codes` (n, R, J) the code indices suggested in each (-1:
+    none), R = max_categories and J = max_codes_per_category at most. The rule, rank by rank:
+    the first category when above `floor`; another when it reaches `min_probability` and
+    `relative` x the first's, and only within `limit` ranks (max_categories when the first is
+    below `unsure_below`, else 2); in a chosen category its most likely code, and the next
+    ones that reach `min_probability` and half the first's (stable order on ties)."""
+    n, n_dims = len(probs), len(members)
+    dim_p = np.zeros((n, n_dims), dtype=np.float64)
     for k, m in enumerate(members):
         if len(m):
-            all_dim_p[:, k] = probs[:, m].max(axis=1)
-    all_order = np.argsort(-all_dim_p, axis=1, kind="stable")
-    for row, dim_p, order in zip(probs, all_dim_p, all_order, strict=True):
-        top = dim_p[order[0]] if len(order) else 0.0
-        chosen = []
-        limit = rule.max_categories if top < rule.unsure_below else min(2, rule.max_categories)
-        for rank, k in enumerate(order[:limit]):
-            p = dim_p[k]
-            if rank == 0:
-                if p > rule.floor:
-                    chosen.append(k)
-            elif p >= rule.min_probability and p >= rule.relative * top:
-                chosen.append(k)
-        codes = []
-        for k in chosen:
-            m = members[k]
-            ranked = m[np.argsort(-row[m], kind="stable")]
-            codes.append(int(ranked[0]))
-            for c in ranked[1 : rule.max_codes_per_category]:
-                if row[c] >= max(rule.min_probability, row[ranked[0]] / 2):
-                    codes.append(int(c))
-        out.append(codes)
-    return out
+            dim_p[:, k] = probs[:, m].max(axis=1)
+    n_ranks = max(0, min(rule.max_categories, n_dims))
+    cats = np.argsort(-dim_p, axis=1, kind="stable")[:, :n_ranks]
+    p = np.take_along_axis(dim_p, cats, axis=1)
+    top = p[:, 0] if n_ranks else np.zeros(n)
+    limit = np.where(top < rule.unsure_below, rule.max_categories, min(2, rule.max_categories))
+    chosen = np.zeros((n, n_ranks), dtype=bool)
+    if n_ranks:
+        chosen[:, 0] = p[:, 0] > rule.floor
+        chosen[:, 1:] = (p[:, 1:] >= rule.min_probability) & (p[:, 1:] >= rule.relative * top[:, None])
+        chosen &= np.arange(n_ranks)[None, :] < limit[:, None]
+    width = max(1, rule.max_codes_per_category)
+    per_dim = np.full((n, n_dims, width), -1, dtype=np.int64)
+    rows = np.arange(n)
+    for k, m in enumerate(members):
+        if not len(m):
+            continue
+        ranked = m[np.argsort(-probs[:, m], axis=1, kind="stable")]
+        first = ranked[:, 0]
+        per_dim[:, k, 0] = first
+        half = probs[rows, first] / 2
+        bar = np.where(half > rule.min_probability, half, rule.min_probability)  # Python's max
+        for j in range(1, min(rule.max_codes_per_category, len(m))):
+            c = ranked[:, j]
+            per_dim[:, k, j] = np.where(probs[rows, c] >= bar, c, -1)
+    codes = per_dim[rows[:, None], cats]  # (n, R, J)
+    codes[~chosen] = -1
+    return cats, chosen, codes
+
+
+def select(probs: np.ndarray, dims: list[tuple[str, str]], rule: SelectionRule = SelectionRule()
+           ) -> list[list[int]]:
+    """For each answer row of `probs` (n_answers, n_codes), the code indices to suggest: its
+    chosen categories in rank order, in each the code picked first, then the others picked.
+    (Computed for every answer at once by _choices; the picks a per-answer loop made.)"""
+    probs = np.asarray(probs)
+    if not len(probs):
+        return []
+    _, members = _members(dims)
+    _, _, codes = _choices(probs, members, rule)
+    flat = codes.reshape(len(probs), -1)
+    keep = flat >= 0
+    values = flat[keep].tolist()
+    ends = np.cumsum(keep.sum(axis=1)).tolist()
+    starts = [0, *ends[:-1]]
+    return [values[a:b] for a, b in zip(starts, ends, strict=True)]
 
 
 ZERO_SHOT_RULE = SelectionRule()
@@ -84,19 +114,24 @@ def fitted_rule(probs: np.ndarray, truth: np.ndarray, dims: list[tuple[str, str]
     thresholds that keep the mean categories per answer at most `max_mean_categories`, the one
     that finds a true category for the most answers. `truth` (n_answers, n_codes) is 0/1; only
     answers with a true code count. Falls back to TRAINED_RULE when no answer has one."""
-    dim_of = dimension_index(dims)
+    dim_of, members = _members(dims)
     rows = np.flatnonzero(truth.sum(axis=1) > 0)
     if not len(rows):
         return TRAINED_RULE
-    true_dims = [set(dim_of[np.flatnonzero(truth[r])]) for r in rows]
+    held_out = np.asarray(probs)[rows]
+    true_dims = np.zeros((len(rows), len(members)), dtype=bool)
+    for k, m in enumerate(members):
+        true_dims[:, k] = truth[rows][:, m].any(axis=1)
     best, best_hits = TRAINED_RULE, -1
     for threshold in THRESHOLDS:
         rule = SelectionRule(min_probability=threshold, relative=min(threshold, 0.3))
-        picks = select(probs[rows], dims, rule)
-        cats = [{dim_of[c] for c in codes} for codes in picks]
-        if np.mean([len(c) for c in cats]) > max_mean_categories:
+        cats, chosen, _ = _choices(held_out, members, rule)
+        # each chosen category is one distinct category of the answer's picks
+        if np.mean(chosen.sum(axis=1)) > max_mean_categories:
             break
-        hits = sum(bool(c & t) for c, t in zip(cats, true_dims, strict=True))
+        picked = np.zeros_like(true_dims)
+        picked[np.nonzero(chosen)[0], cats[chosen]] = True
+        hits = int((picked & true_dims).any(axis=1).sum())
         if hits > best_hits:
             best, best_hits = rule, hits
     return best

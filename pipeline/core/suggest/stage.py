@@ -2,10 +2,11 @@
 
 In:  staged answers of every school year; the human final codes (agreed or adjudicated).
 Out: `coding.suggestions` rows, each year's from a model trained on the OTHER years' human codes
-(zero-shot where there are none), and `coding.suggestion_quality`.
+(zero-shot where there are none), and `coding.suggestion_quality`, one year at a time.
 A year's trained suggestions never learn from that year (leave-one-school-year-out by
 construction), so `coding.suggestion_quality` can compare them with the year's human codes
-honestly; school-grouped cross-validation over every coded answer is reported beside it.
+honestly; school-grouped cross-validation within the year (models fitted on the year's other
+schools) is reported beside it, so a year's refresh refits that year's folds only.
 """
 
 from __future__ import annotations
@@ -101,11 +102,25 @@ def coded_answers(answers: pd.DataFrame, coder_units: pd.DataFrame) -> pd.DataFr
     return substantive(answers[answers["answer_id"].isin(both_coders_saw(coder_units))])
 
 
+def no_cv_reason(coded: pd.DataFrame, suggestions: pd.DataFrame) -> str | None:
+    """Why a year gets no school-grouped cross-validation (None: it gets one). `coded`: the
+    year's coded answers (coded_answers); `suggestions`: the year's stored suggestions (none
+    means the suggester could not run, so there is no model to cross-validate either)."""
+    if coded.empty:
+        return "no answer of the year was coded by both human coders"
+    if coded["school_id"].nunique() < 2:
+        return "the year's coded answers come from fewer than 2 schools (no school-grouped folds)"
+    if suggestions.empty:
+        return "no suggestions for the year (the suggester was unavailable)"
+    return None
+
+
 def school_grouped_cv(zs, answers: pd.DataFrame, reference: pd.DataFrame, n_splits: int = 5
                       ) -> tuple[pd.DataFrame, np.ndarray]:
     """Trained suggestions for every coded answer from models that never saw its school, as
     suggestion rows (source 'trained'; a code too rare to train in a fold keeps its zero-shot
-    probability there), and the fold of each answer."""
+    probability there), and the fold of each answer. The suggestion_quality asset passes one
+    school year's coded answers: the folds group that year's schools."""
     units, probs, carrier, x = scored(zs, answers, "answer_id", "answer_text")
     y = label_matrix(answers["answer_id"], reference, [c.code_id for c in zs.protos.codes])
     groups = answers["school_id"].fillna("unknown").astype(str).to_numpy()
@@ -120,7 +135,8 @@ def suggestion_quality(suggestions: pd.DataFrame, keyword: pd.DataFrame,
                        coder_units: pd.DataFrame, codes: pd.DataFrame,
                        cv_suggestions: pd.DataFrame | None = None) -> pd.DataFrame:
     """coding.suggestion_quality: the stored suggestions (leave-one-school-year-out for trained
-    ones) and, if given, school-grouped cross-validated ones, against the human codes."""
+    ones) and, if given, school-grouped cross-validated ones, against the human codes. Rows
+    per school year and question of `answers` (the asset passes one year's)."""
     coded = coded_answers(answers, coder_units)
     reference = human_reference(final_codes)
     parts = [quality_table(suggestions, keyword, reference, coded, codes, "stored")]

@@ -7,6 +7,8 @@ span, the model's sha256 and the codebook version. Which codes are suggested: se
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 
@@ -87,23 +89,45 @@ def suggest(zs: ZeroShot, answers: pd.DataFrame, id_column: str, text_column: st
 
 
 def suggestion_rows(zs: ZeroShot, ids, units, probs, carrier, source, rule) -> pd.DataFrame:
+    """One row per selected (answer, code) of an answer with text, in answer order then pick
+    order; the evidence is the carrying unit's text and span (none when no unit carries it).
+    Built column by column from the picks (no Python row per suggestion)."""
     dims = zs.protos.dimensions
+    ids = np.asarray(list(ids), dtype=object)
     has_text = np.zeros(len(probs), dtype=bool)
     if len(units):
-        has_text[pd.Index(list(ids)).get_indexer(units["id"].unique())] = True
-    rows = []
-    for i, (answer_id, picks) in enumerate(zip(ids, select(probs, dims, rule), strict=True)):
-        if not has_text[i]:
-            continue
-        for c in picks:
-            code = zs.protos.codes[c]
-            u = carrier[i, c]
-            text, start, end = (units["text"].iat[u], int(units["start"].iat[u]),
-                                int(units["end"].iat[u])) if u >= 0 else (None, None, None)
-            rows.append((answer_id, code.framework, code.dimension, code.code_id,
-                         round(float(probs[i, c]), 4), source[c], text, start, end,
-                         zs.model.sha256, code.codebook_version))
-    frame = pd.DataFrame(rows, columns=SUGGESTION_COLUMNS)
-    frame["evidence_start"] = frame["evidence_start"].astype("Int64")
-    frame["evidence_end"] = frame["evidence_end"].astype("Int64")
-    return frame
+        has_text[pd.Index(ids).get_indexer(units["id"].unique())] = True
+    picks = select(probs, dims, rule)
+    lengths = np.fromiter((len(p) for p in picks), dtype=np.int64, count=len(picks))
+    answer = np.repeat(np.arange(len(picks), dtype=np.int64), lengths)
+    code = np.fromiter(itertools.chain.from_iterable(picks), dtype=np.int64,
+                       count=int(lengths.sum()))
+    keep = has_text[answer]
+    answer, code = answer[keep], code[keep]
+    codes = zs.protos.codes
+    per_code = {name: np.array([getattr(c, name) for c in codes] or [None], dtype=object)
+                for name in ("framework", "dimension", "code_id", "codebook_version")}
+    unit = carrier[answer, code] if len(answer) else np.zeros(0, dtype=np.int64)
+    has_unit = unit >= 0
+    texts = np.full(len(unit), None, dtype=object)
+    starts = np.zeros(len(unit), dtype=np.int64)
+    ends = np.zeros(len(unit), dtype=np.int64)
+    if has_unit.any():
+        texts[has_unit] = units["text"].to_numpy(dtype=object)[unit[has_unit]]
+        starts[has_unit] = units["start"].to_numpy(dtype=np.int64)[unit[has_unit]]
+        ends[has_unit] = units["end"].to_numpy(dtype=np.int64)[unit[has_unit]]
+    return pd.DataFrame({
+        "id": ids[answer],
+        "framework": per_code["framework"][code],
+        "dimension": per_code["dimension"][code],
+        "code_id": per_code["code_id"][code],
+        # Python's round (correctly rounded), as the stored probabilities always were
+        "probability": np.array([round(float(p), 4) for p in probs[answer, code]],
+                                dtype=np.float64),
+        "source": np.asarray(source, dtype=object)[code],
+        "evidence_text": texts,
+        "evidence_start": pd.arrays.IntegerArray(starts, ~has_unit).astype("Int64"),
+        "evidence_end": pd.arrays.IntegerArray(ends, ~has_unit).astype("Int64"),
+        "model_sha256": np.full(len(answer), zs.model.sha256, dtype=object),
+        "codebook_version": per_code["codebook_version"][code],
+    }, columns=SUGGESTION_COLUMNS)

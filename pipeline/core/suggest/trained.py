@@ -67,8 +67,15 @@ def answer_features(zero_shot_probs: np.ndarray, units: pd.DataFrame, unit_vecto
     if len(units):
         idx = pd.Index(ids).get_indexer(units["id"])
         keep = idx >= 0
-        np.add.at(mean, idx[keep], unit_vectors[keep])
-        counts = np.bincount(idx[keep], minlength=len(ids)).astype(np.float64)
+        rows = idx[keep]
+        by_dim = np.ascontiguousarray(unit_vectors[keep].T)  # one row per dimension
+        # per dimension, bincount adds each unit's value into its answer's sum in unit order,
+        # in float64, from 0: the bits np.add.at gave, at a fraction of its time
+        sums = np.empty((dim, len(ids)), dtype=np.float64)
+        for j in range(dim):
+            sums[j] = np.bincount(rows, weights=by_dim[j], minlength=len(ids))
+        mean = sums.T
+        counts = np.bincount(rows, minlength=len(ids)).astype(np.float64)
         mean /= np.clip(counts, 1, None)[:, None]
     return np.hstack([zero_shot_probs, mean])
 

@@ -580,12 +580,15 @@ _CODING = (
     Table(
         "coding.suggestion_quality", "The suggestions (and, beside them, the keyword coder) "
         "against the human final codes (agreed + adjudicated), over the answers humans coded, "
-        "per school year and question.",
+        "per school year and question; each year evaluated on its own (pooled figures: sum "
+        "tp/fp/fn/tn over years, kappa from the sums).",
         (
             nn("evaluation", "VARCHAR", "`stored`: the suggestions stored in "
                "`coding.suggestions` (trained ones are leave-one-school-year-out by "
                "construction); `school_grouped_cv`: trained suggestions from school-grouped "
-               "cross-validation over every coded answer", allowed=EVALUATIONS),
+               "cross-validation within the row's school year (models fitted on the year's "
+               "other schools; no such rows for a year with fewer than 2 schools)",
+               allowed=EVALUATIONS),
             c("source", "VARCHAR", "`zero_shot`, `trained`, or `mixed` (both among the rows "
               "evaluated)", allowed=QUALITY_SOURCES),
             nn("level", "VARCHAR", "`code`, `dimension` (an answer counts when any code of the "
@@ -594,7 +597,8 @@ _CODING = (
             c("dimension", "VARCHAR", "the dimension (null above its level)"),
             c("code_id", "VARCHAR", "the code (null above its level)"),
             c("question_id", "VARCHAR", "the slice's question"),
-            c("school_year", "VARCHAR", "the slice's school year"),
+            c("school_year", "VARCHAR", "the slice's school year (partition)",
+              contract_nullable=False),
             c("n_answers", "BIGINT", "answers evaluated", ge=0, contract_nullable=False),
             c("tp", "BIGINT", "true positives (suggester vs human codes)", ge=0,
               contract_nullable=False),
@@ -613,7 +617,7 @@ _CODING = (
             c("keyword_kappa", "DOUBLE", "the keyword coder's kappa on the same answers"),
         ),
         key=("evaluation", "level", "framework", "dimension", "code_id", "question_id",
-             "school_year"),
+             "school_year"), partition="school_year",
     ),
 )
 

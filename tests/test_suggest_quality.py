@@ -182,3 +182,22 @@ def test_a_year_without_two_schools_or_coded_answers_gets_no_cv():
     two = coded.assign(school_id=["s1", "s2"])
     assert "suggester" in stage.no_cv_reason(two, sugg.iloc[:0])
     assert stage.no_cv_reason(two, sugg) is None
+
+
+def test_cv_sample_caps_a_year_by_a_fixed_rule():
+    """stage.cv_sample: every coded answer under the cap; over it, the same answers whatever
+    the row order, and new answers only push old ones out (never bring one back in)."""
+    from pipeline.core.suggest.stage import cv_sample
+
+    coded = pd.DataFrame({"answer_id": [f"A{i:06d}" for i in range(200)],
+                          "school_id": [f"s{i % 7}" for i in range(200)]})
+    assert cv_sample(coded, 500).equals(coded)
+    picked = cv_sample(coded, 50)
+    assert len(picked) == 50 and picked["answer_id"].is_unique
+    shuffled = coded.sample(frac=1.0, random_state=3)
+    assert set(cv_sample(shuffled, 50)["answer_id"]) == set(picked["answer_id"])
+    more = pd.concat([coded, pd.DataFrame({"answer_id": [f"B{i:06d}" for i in range(40)],
+                                           "school_id": "s1"})], ignore_index=True)
+    again = set(cv_sample(more, 50)["answer_id"])
+    assert {a for a in again if a.startswith("A")} <= set(picked["answer_id"])
+    assert again != set(picked["answer_id"])  # some of the 40 new answers got in

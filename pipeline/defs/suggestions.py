@@ -33,6 +33,8 @@ CODER_SHEETS = dg.AssetKey(["coding", "next_cycle_coder_sheets"])
 class QualityConfig(dg.Config):
     min_kappa: float = 0.4  # a category (dimension) whose pooled kappa falls below this warns
     cv_folds: int = 5
+    # the school-grouped CV covers at most this many of a year's coded answers (stage.cv_sample)
+    cv_max_answers: int = stage.CV_MAX_ANSWERS
 
 
 class CoderSheetsConfig(dg.Config):
@@ -187,11 +189,14 @@ def suggestion_quality(context: dg.AssetExecutionContext, config: QualityConfig,
         coded = stage.coded_answers(answers, units)
         no_cv = stage.no_cv_reason(coded, sugg)
         cv = None
+        sample = stage.cv_sample(coded, config.cv_max_answers)
+        no_cv = no_cv or stage.no_cv_reason(sample, sugg)
         if no_cv is None:
             zs = stage.zero_shot_for(list(codebooks.load()))
-            cv, _ = stage.school_grouped_cv(zs, coded, stage.human_reference(final),
+            cv, _ = stage.school_grouped_cv(zs, sample, stage.human_reference(final),
                                             config.cv_folds)
-        table = stage.suggestion_quality(sugg, keyword, final, answers, units, codes, cv)
+        table = stage.suggestion_quality(sugg, keyword, final, answers, units, codes, cv,
+                                         sample)
         check = pandera_result("suggestion_quality_schema", SuggestionQuality, table,
                                SUGGESTION_QUALITY)
         if check.passed:
@@ -207,8 +212,9 @@ def suggestion_quality(context: dg.AssetExecutionContext, config: QualityConfig,
         metadata={"dagster/row_count": len(table), "school_year": year,
                   "coded_answers": len(coded),
                   "schools": int(coded["school_id"].nunique()),
-                  "school_grouped_cv": (f"over the year's {len(coded)} coded answers"
-                                        if no_cv is None else f"no rows: {no_cv}"),
+                  "school_grouped_cv": (
+                      f"over {len(sample)} of the year's {len(coded)} coded answers"
+                      if no_cv is None else f"no rows: {no_cv}"),
                   "by_dimension": md_table(quality.pooled_dimension_kappa(table), 20),
                   "every_year_by_dimension": md_table(overall, 20)},
         check_results=[check, dg.AssetCheckResult(

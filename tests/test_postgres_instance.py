@@ -287,7 +287,8 @@ def test_daemon_and_a_multiprocess_partition_run_keep_their_history_in_postgres(
     assert sorted(r[1:] for r in materialised if r[0] == sensor_run_id) == sorted(
         (json.dumps(key.split("/")), YEAR) for key in (
             "raw/survey_rows", "staging/answers", "coding/keyword_applications",
-            "coding/human_applications", "coding/suggestions", "coding/discrepancies",
+            "coding/human_applications", "coding/suggestions", "coding/suggestion_quality",
+            "coding/discrepancies",
             "coding/final_codes", "marts/code_frequencies", "marts/code_trends",
             "marts/by_school", "marts/by_coach"))
     assert [r[1:] for r in materialised if r[0] == launch_run_id] == [

@@ -316,13 +316,13 @@ def reconcile_year(context: dg.AssetExecutionContext, paths: ProjectPaths,
                   "discrepancies": summary["n_discrepancies"]})
 
 
-def human_final_codes(con, paths: ProjectPaths, answers: pd.DataFrame) -> pd.DataFrame:
-    """Every year's final codes without a stand-in (agreed, adjudicated, unresolved), computed
-    as `reconcile_year` does from the human applications and the adjudication file, not read
+def human_final_codes(paths: ProjectPaths, apps: pd.DataFrame, units: pd.DataFrame,
+                      answers: pd.DataFrame) -> pd.DataFrame:
+    """The final codes without a stand-in (agreed, adjudicated, unresolved) of the years in
+    `apps` / `units` (coding.human_applications and coding.coder_units rows), computed as
+    `reconcile_year` does from the human applications and the adjudication file, not read
     from coding.final_codes: the suggestions train on them, and final codes take the
     suggestions as a stand-in (reading the table would make a cycle)."""
-    apps = wh.read_frame(con, "coding.human_applications")
-    units = wh.read_frame(con, "coding.coder_units")
     parts = []
     for year, year_units in units.groupby("school_year"):
         humans = sorted(year_units["coder"].unique())

@@ -10,8 +10,6 @@ import dagster as dg
 import pandas as pd
 
 from pipeline.core.coding.sheet_writer import write_coder_sheets
-from pipeline.core.reconciliation.discrepancies import discrepancies
-from pipeline.core.reconciliation.final_codes import final_codes
 from pipeline.core.suggest import quality, stage
 from pipeline.core.suggest.model import ModelError
 from pipeline.core.warehouse import connection as wh
@@ -45,28 +43,12 @@ class CoderSheetsConfig(dg.Config):
 
 def training_codes(con, paths: ProjectPaths, answers: pd.DataFrame, year: str) -> pd.DataFrame:
     """Agreed and adjudicated codes of every year but `year` (what its trained suggestions
-    learn from), computed as pipeline.defs.reconciliation.human_final_codes does from the
-    coders' sheets and the adjudication file, but only for those years: the partition's own
-    year (often the largest) is never trained on, so its discrepancies and adjudications are
-    not worked out here. (coding.final_codes takes the suggestions as a stand-in: reading it
-    would make a cycle.)"""
+    learn from; pipeline.defs.reconciliation.human_final_codes), only for those years: the
+    partition's own year (often the largest) is never trained on, so its discrepancies and
+    adjudications are not worked out here."""
     apps, units = (_other_years(con, t, year)
                    for t in ("coding.human_applications", "coding.coder_units"))
-    parts = []
-    for other, year_units in units.groupby("school_year"):
-        humans = sorted(year_units["coder"].unique())
-        if len(humans) != 2:
-            continue
-        year_answers = answers[answers["school_year"] == other]
-        human = apps[apps["school_year"] == other]
-        disc = discrepancies(human, year_units, year_answers, apps.iloc[:0], *humans)
-        no_standin = apps.iloc[:0].assign(provenance=None, decided_by=None)
-        parts.append(final_codes(human, year_units,
-                                 reconciliation.year_adjudications(paths, disc), disc,
-                                 no_standin, year_answers))
-    every = (pd.concat(parts, ignore_index=True) if parts
-             else wh.empty_frame("coding.final_codes"))
-    return stage.human_reference(every)
+    return stage.human_reference(reconciliation.human_final_codes(paths, apps, units, answers))
 
 
 def _other_years(con, table: str, year: str) -> pd.DataFrame:

@@ -119,16 +119,21 @@ def _content_key(path: Path) -> tuple[str, str] | None:
         return None
 
 
+def _open_workbook(path: Path):
+    """The workbook, read-only with cached values; a bad file is a CoderSheetError."""
+    import openpyxl
+
+    try:
+        return openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many types for a bad file
+        raise CoderSheetError(f"{path}: cannot read workbook: {exc}") from None
+
+
 def read_headers(path: Path) -> list[tuple[str | None, list[str]]]:
     """(sheet name or None for CSV, header) per tab / file, as `read_tables` gives them, without
     reading the rows below the header (telling a queue from a coder sheet needs no more)."""
     if path.suffix.lower() in (".xlsx", ".xlsm"):
-        import openpyxl
-
-        try:
-            wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-        except Exception as exc:  # openpyxl raises many types for a bad file
-            raise CoderSheetError(f"{path}: cannot read workbook: {exc}") from None
+        wb = _open_workbook(path)
         try:
             return [(ws.title, next(([cell_text(v) for v in r] for r in
                                      ws.iter_rows(max_row=1, values_only=True)), []))
@@ -169,12 +174,7 @@ def read_tables(path: Path) -> list[tuple[str | None, list[str], list[tuple[int,
 def _parse_tables(path: Path
                   ) -> Iterable[tuple[str | None, list[str], list[tuple[int, list[str]]]]]:
     if path.suffix.lower() in (".xlsx", ".xlsm"):
-        import openpyxl
-
-        try:
-            wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-        except Exception as exc:  # openpyxl raises many types for a bad file
-            raise CoderSheetError(f"{path}: cannot read workbook: {exc}") from None
+        wb = _open_workbook(path)
         try:
             for ws in wb.worksheets:
                 rows = [[cell_text(v) for v in r] for r in ws.iter_rows(values_only=True)]

@@ -169,10 +169,9 @@ def suggestion_quality(context: dg.AssetExecutionContext, config: QualityConfig,
             "staging.answers", "coding.suggestions", "coding.keyword_applications",
             "coding.final_codes", "coding.coder_units"))
         coded = stage.coded_answers(answers, units)
-        no_cv = stage.no_cv_reason(coded, sugg)
-        cv = None
         sample = stage.cv_sample(coded, config.cv_max_answers)
-        no_cv = no_cv or stage.no_cv_reason(sample, sugg)
+        no_cv = stage.no_cv_reason(sample, sugg)  # the sample is empty only when coded is
+        cv = None
         if no_cv is None:
             zs = stage.zero_shot_for(list(codebooks.load()))
             cv, _ = stage.school_grouped_cv(zs, sample, stage.human_reference(final),

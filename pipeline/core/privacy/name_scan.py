@@ -54,22 +54,15 @@ def scan_frames(frames: dict[str, pd.DataFrame], find: Callable[[str], list[str]
     source_file, unless that holds the name) and `file_row` (row_number or source_row) say
     where it came from, and `answer_id` which answer."""
     hits = []
-    seen: dict[str, bool] = {}  # each distinct text is scanned once (cells repeat a lot)
-
-    def named(value: str) -> bool:
-        if value not in seen:
-            seen[value] = bool(find(value))
-        return seen[value]
-
     for table, frame in frames.items():
         file_col = next((c for c in ("file_name", "source_file") if c in frame.columns), None)
         row_col = next((c for c in ("row_number", "source_row") if c in frame.columns), None)
         for column in frame.columns:
             if frame[column].dtype != object:
                 continue
-            values = frame[column]
+            values = frame[column]   # each distinct text of the column is scanned once
             flagged = {v for v in values.drop_duplicates()
-                       if isinstance(v, str) and named(v)}
+                       if isinstance(v, str) and find(v)}
             if not flagged:
                 continue
             for row, value in values.items():

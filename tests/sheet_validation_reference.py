@@ -22,6 +22,7 @@ import pandas as pd
 from rapidfuzz import fuzz, process
 
 from pipeline.core.coding.coder_sheets import norm_key
+from pipeline.core.coding.sheet_validation import session_keys, units_of
 
 APPLICATION_COLUMNS = [
     "answer_id", "coder", "framework", "dimension", "code_id", "note",
@@ -107,10 +108,13 @@ def validate_coder_sheets(rows: pd.DataFrame, answers: pd.DataFrame, codes: pd.D
     (empty code), quarantine (one row per rejected sheet row; `reason` lists every problem,
     `column_name` is the column of the first). Units = per coder, every substantive answer of
     each school year the coder's sheet refers to (the study's coders coded every answer) plus
-    every answer the coder listed; basis 'listed' or 'school year'.
+    every answer the coder listed; basis 'listed' or 'session'.
     """
     book = SheetCodes.from_frame(codes)
     ans = answers.set_index("answer_id", drop=False)
+    # the units (which answers each coder saw) are the validator's own units_of: the oracle is
+    # for the row-by-row resolution
+    session_of = dict(zip(answers["answer_id"], session_keys(answers), strict=True))
     by_response: dict[tuple[str, str], list[str]] = {}
     for aid, rid, q in zip(answers["answer_id"], answers["response_id"], answers["question_id"],
                            strict=True):
@@ -118,14 +122,14 @@ def validate_coder_sheets(rows: pd.DataFrame, answers: pd.DataFrame, codes: pd.D
 
     apps, quarantine, listed = [], [], []
     seen: dict[tuple[str, str, str], str] = {}
-    years: dict[str, set[str]] = {}
+    sessions: dict[str, set[tuple]] = {}
     for r in rows.to_dict("records"):
         r = {k: ("" if v is None or (isinstance(v, float) and pd.isna(v)) else v)
              for k, v in r.items()}
         problems: list[tuple[str, str]] = []
         aid = _resolve_answer(r, ans, by_response, problems)
         if aid is not None:
-            years.setdefault(r["coder"], set()).add(ans.at[aid, "school_year"])
+            sessions.setdefault(r["coder"], set()).add(session_of[aid])
         code_id = _resolve_code(r, book, problems) if r["code"] or r["value"] else None
         if not r["code"] and not r["value"] and r["category"]:
             problems.append(("category", f"category {r['category']!r} given without a code"))
@@ -156,7 +160,8 @@ def validate_coder_sheets(rows: pd.DataFrame, answers: pd.DataFrame, codes: pd.D
             listed.append((aid, r["coder"]))
 
     applications = pd.DataFrame(apps, columns=APPLICATION_COLUMNS)
-    return applications, _units(listed, years, answers), _frame(quarantine, QUARANTINE_COLUMNS)
+    return applications, units_of(listed, sessions, answers), _frame(quarantine,
+                                                                     QUARANTINE_COLUMNS)
 
 
 def _frame(records: list[dict], columns: list[str]) -> pd.DataFrame:
@@ -234,16 +239,3 @@ def _resolve_code(r, book: SheetCodes, problems) -> str | None:
     return code_id
 
 
-def _units(listed: list[tuple[str, str]], years: dict[str, set[str]],
-           answers: pd.DataFrame) -> pd.DataFrame:
-    info = answers.set_index("answer_id")[["question_id", "school_year"]]
-    out = {(aid, coder): "listed" for aid, coder in listed}
-    substantive = answers[~answers["non_substantive"].astype(bool)]
-    for coder, yrs in sorted(years.items()):
-        for aid in substantive.loc[substantive["school_year"].isin(yrs), "answer_id"]:
-            out.setdefault((aid, coder), "school year")
-    frame = pd.DataFrame([(a, c, b) for (a, c), b in out.items()],
-                         columns=["answer_id", "coder", "basis"])
-    frame = frame.join(info, on="answer_id")
-    return frame[UNIT_COLUMNS].sort_values(["coder", "school_year", "answer_id"],
-                                           ignore_index=True)

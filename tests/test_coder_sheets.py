@@ -92,9 +92,9 @@ def test_csv_per_coder_long_layout_keeps_provenance(tmp_path):
         ["coder_jm", "A2", "time_allocated", "sustainability", "ran out"],
     ]
     assert quarantine.empty
-    # A1 listed by both; A2 listed by jm and, for ak, covered by the school year.
+    # A1 listed by both; A2 listed by jm and, for ak, covered by the session.
     got = units[["coder", "answer_id", "basis"]].values.tolist()
-    assert got == [["coder_ak", "A1", "listed"], ["coder_ak", "A2", "school year"],
+    assert got == [["coder_ak", "A1", "listed"], ["coder_ak", "A2", "session"],
                    ["coder_jm", "A1", "listed"], ["coder_jm", "A2", "listed"]]
 
 
@@ -257,11 +257,24 @@ def test_plain_codebook_frame_is_enough(tmp_path):
     assert q.empty and list(apps["code_id"]) == ["collaboration"]
 
 
-def test_units_cover_substantive_answers_of_each_year_the_sheet_refers_to(tmp_path):
+def test_units_cover_substantive_answers_of_each_session_the_sheet_refers_to(tmp_path):
     rows = long_rows(tmp_path, [["A4", "Relational trust", "Competence", "Knowledgeable", ""]])
-    _a, units, _q = validate(rows)
+    _a, units, _q = validate(rows)  # no session numbers: one session per year
     assert units[["answer_id", "question_id", "school_year", "basis"]].values.tolist() == [
-        ["A4", "worked", "2023-24", "listed"], ["A5", "improve", "2023-24", "school year"]]
+        ["A4", "worked", "2023-24", "listed"], ["A5", "improve", "2023-24", "session"]]
+    # A5's session came after the sheets (a later export): nobody coded it
+    later = ANSWERS.assign(session_number=pd.array([1, 1, 1, 3, 4], dtype="Int64"))
+    _a, units, _q = validate_coder_sheets(rows, later, sheet_codes(BOOKS))
+    assert units[["answer_id", "basis"]].values.tolist() == [["A4", "listed"]]
+    # an answer of the same session is covered, one without a session number is its own
+    same = pd.DataFrame([("A6", "2023-24", "r6", "improve", "Plan more", False, 3),
+                         ("A7", "2023-24", "r7", "improve", "Plan less", False, None)],
+                        columns=[*ANSWERS.columns, "session_number"])
+    both = pd.concat([later, same], ignore_index=True)
+    both["session_number"] = both["session_number"].astype("Int64")
+    _a, units, _q = validate_coder_sheets(rows, both, sheet_codes(BOOKS))
+    assert units[["answer_id", "basis"]].values.tolist() == [["A4", "listed"],
+                                                             ["A6", "session"]]
 
 
 # ----------------------------------------------------------------------------------- accounting

@@ -168,16 +168,9 @@ def suggestion_quality(context: dg.AssetExecutionContext, config: QualityConfig,
         answers, sugg, keyword, final, units = (wh.read_frame(con, t, where) for t in (
             "staging.answers", "coding.suggestions", "coding.keyword_applications",
             "coding.final_codes", "coding.coder_units"))
-        coded = stage.coded_answers(answers, units)
-        sample = stage.cv_sample(coded, config.cv_max_answers)
-        no_cv = stage.no_cv_reason(sample, sugg)  # the sample is empty only when coded is
-        cv = None
-        if no_cv is None:
-            zs = stage.zero_shot_for(list(codebooks.load()))
-            cv, _ = stage.school_grouped_cv(zs, sample, stage.human_reference(final),
-                                            config.cv_folds)
-        table = stage.suggestion_quality(sugg, keyword, final, answers, units, codes, cv,
-                                         sample)
+        table, coded, sample, no_cv = stage.year_quality(
+            list(codebooks.load()), answers, sugg, keyword, final, units, codes,
+            config.cv_folds, config.cv_max_answers)
         check = pandera_result("suggestion_quality_schema", SuggestionQuality, table,
                                SUGGESTION_QUALITY)
         if check.passed:

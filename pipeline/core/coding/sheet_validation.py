@@ -102,14 +102,16 @@ def validate_coder_sheets(rows: pd.DataFrame, answers: pd.DataFrame, codes: pd.D
     Every sheet row ends up in exactly one of: applications (a valid code), the answers it lists
     (empty code), quarantine (one row per rejected sheet row; `reason` lists every problem,
     `column_name` is the column of the first). Units = per coder, every substantive answer of
-    each school year the coder's sheet refers to (the study's coders coded every answer) plus
-    every answer the coder listed; basis 'listed' or 'school year'.
+    each session (school year and session number) the coder's sheet refers to (the study's
+    coders coded every answer of a session) plus every answer the coder listed; basis 'listed'
+    or 'session'. A session exported after the sheets were handed out is nobody's unit until a
+    sheet refers to it.
     """
     book = SheetCodes.from_frame(codes)
     ans = _AnswerIndex(answers)
     apps, quarantine, listed = [], [], []
     seen: dict[tuple[str, str, str], str] = {}
-    years: dict[str, set[str]] = {}
+    sessions: dict[str, set[tuple]] = {}
     # a code cell's outcome depends only on these fields: each distinct combination is
     # resolved once (a sheet repeats the same few hundred codes on every row)
     code_fields = itemgetter("layout", "value", "source_column", "code", "framework", "category")
@@ -125,7 +127,7 @@ def validate_coder_sheets(rows: pd.DataFrame, answers: pd.DataFrame, codes: pd.D
         aid, found = resolved_answers[key]
         problems.extend(found)
         if aid is not None:
-            years.setdefault(r["coder"], set()).add(ans.year[aid])
+            sessions.setdefault(r["coder"], set()).add(ans.session[aid])
         code_id = None
         if r["code"] or r["value"]:
             key = code_fields(r)
@@ -163,17 +165,19 @@ def validate_coder_sheets(rows: pd.DataFrame, answers: pd.DataFrame, codes: pd.D
             listed.append((aid, r["coder"]))
 
     applications = pd.DataFrame(apps, columns=APPLICATION_COLUMNS)
-    return applications, _units(listed, years, answers), _frame(quarantine, QUARANTINE_COLUMNS)
+    return (applications, units_of(listed, sessions, answers),
+            _frame(quarantine, QUARANTINE_COLUMNS))
 
 
 class _AnswerIndex:
     """staging.answers as plain dicts keyed by answer id (a pandas lookup per sheet row is
-    slow): membership, school year, non-substantive flag and text; and the answers of each
-    (response id, question)."""
+    slow): membership, school year, session, non-substantive flag and text; and the answers of
+    each (response id, question)."""
 
     def __init__(self, answers: pd.DataFrame):
         ids = answers["answer_id"].tolist()
         self.year = dict(zip(ids, answers["school_year"].tolist(), strict=True))
+        self.session = dict(zip(ids, session_keys(answers), strict=True))
         self.non_substantive = dict(zip(ids, answers["non_substantive"].astype(bool).tolist(),
                                         strict=True))
         self.text = dict(zip(ids, answers["answer_text"].tolist(), strict=True))
@@ -269,14 +273,27 @@ def _resolve_code(r, book: SheetCodes, problems) -> str | None:
     return code_id
 
 
-def _units(listed: list[tuple[str, str]], years: dict[str, set[str]],
-           answers: pd.DataFrame) -> pd.DataFrame:
+def session_keys(answers: pd.DataFrame) -> list[tuple]:
+    """(school year, session number or None) per answer: the session a coder's sheet refers
+    to. Answers without a session number (or a frame without the column) form one session per
+    year."""
+    numbers = answers["session_number"] if "session_number" in answers.columns \
+        else pd.Series([None] * len(answers), index=answers.index)
+    return [(y, None if pd.isna(n) else int(n))
+            for y, n in zip(answers["school_year"], numbers, strict=True)]
+
+
+def units_of(listed: list[tuple[str, str]], sessions: dict[str, set[tuple]],
+             answers: pd.DataFrame) -> pd.DataFrame:
+    """coding.coder_units: each (answer, coder) listed, then every substantive answer of each
+    session the coder's sheet refers to."""
     info = answers.set_index("answer_id")[["question_id", "school_year"]]
     out = {(aid, coder): "listed" for aid, coder in listed}
     substantive = answers[~answers["non_substantive"].astype(bool)]
-    for coder, yrs in sorted(years.items()):
-        for aid in substantive.loc[substantive["school_year"].isin(yrs), "answer_id"]:
-            out.setdefault((aid, coder), "school year")
+    keys = pd.Series(session_keys(substantive), index=substantive.index, dtype=object)
+    for coder, seen in sorted(sessions.items()):
+        for aid in substantive.loc[keys.isin(seen), "answer_id"]:
+            out.setdefault((aid, coder), "session")
     frame = pd.DataFrame([(a, c, b) for (a, c), b in out.items()],
                          columns=["answer_id", "coder", "basis"])
     frame = frame.join(info, on="answer_id")

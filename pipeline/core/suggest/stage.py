@@ -16,8 +16,9 @@ import hashlib
 import numpy as np
 import pandas as pd
 
-from pipeline.core.suggest.quality import quality_table
-from pipeline.core.suggest.select import TRAINED_RULE
+from pipeline.core.suggest import frame_memo, row_memo
+from pipeline.core.suggest.quality import QUALITY_COLUMNS, quality_table
+from pipeline.core.suggest.select import TRAINED_RULE, SelectionRule
 from pipeline.core.suggest.suggester import (
     load_zero_shot,
     scored,
@@ -25,7 +26,12 @@ from pipeline.core.suggest.suggester import (
     suggestion_rows,
     train,
 )
-from pipeline.core.suggest.trained import MIN_POSITIVES, cross_validated, label_matrix
+from pipeline.core.suggest.trained import (
+    FIT_SETTINGS,
+    MIN_POSITIVES,
+    cross_validated,
+    label_matrix,
+)
 
 HUMAN_PROVENANCES = ("agreed", "adjudicated")
 _FITTED: dict = {}
@@ -60,17 +66,53 @@ def table_columns() -> list[str]:
 def year_suggestions(zs, answers: pd.DataFrame, train_answers: pd.DataFrame,
                      train_codes: pd.DataFrame) -> pd.DataFrame:
     """Suggestions for `answers` (staging rows of one year): trained on the other years' human
-    codes when they hold at least MIN_POSITIVES answers, else zero-shot only."""
+    codes when they hold at least MIN_POSITIVES answers, else zero-shot only. Texts this
+    suggester has seen before (row_memo: same model, codebooks and training set) take their
+    stored rows; only the others are suggested, and training happens only for them."""
     answers = substantive(answers)
-    trained = None
-    if len(train_answers) >= 2 * MIN_POSITIVES and len(train_codes):
-        trained = train(zs, substantive(train_answers), "answer_id", "answer_text", train_codes)
-        if not trained.models:
-            trained = None
-    rows = suggest(zs, answers, "answer_id", "answer_text", trained)
+    train_answers_used = substantive(train_answers)
+    can_train = len(train_answers) >= 2 * MIN_POSITIVES and len(train_codes) > 0
+    key = row_memo.suggester_key(zs, train_answers_used if can_train else None,
+                                 train_codes if can_train else None, FIT_SETTINGS)
+    texts = answers["answer_text"].fillna("").astype(str)
+    memo = row_memo.load(key)
+    new = answers if memo is None else answers[~texts.isin(set(memo["text"]))]
+    if len(new):
+        trained = trained_for(zs, train_answers_used, train_codes, key) if can_train else None
+        fresh = suggest(zs, new, "answer_id", "answer_text", trained)
+        added = row_memo.by_text(fresh, pd.Series(texts[new.index].to_numpy(),
+                                                  index=new["answer_id"].to_numpy()))
+        memo = added if memo is None else pd.concat([memo, added], ignore_index=True)
+        row_memo.store(key, memo)
+    if memo is None:  # no substantive answer
+        return pd.DataFrame(columns=table_columns())
+    rows = row_memo.rows_for(memo, answers["answer_id"], texts)
     rows = rows.rename(columns={"id": "answer_id"}).merge(
         answers[["answer_id", "school_year", "question_id"]], on="answer_id")
     return rows.reindex(columns=table_columns())
+
+
+def trained_for(zs, answers: pd.DataFrame, codes: pd.DataFrame, key: str):
+    """The trained suggester for these training answers and codes (None: no code had enough
+    examples): rebuilt from the fit cache under the suggester's key, else trained and kept."""
+    from pipeline.core.suggest import fit_cache
+    from pipeline.core.suggest.trained import TrainedSuggester, _arrays, _rebuild
+
+    n_codes = len(zs.protos.codes)
+    stored = fit_cache.load(f"trained-{key}")
+    if stored is not None and "rule" in stored and "coef" in stored:
+        models = _rebuild(stored, stored["coef"].shape[1])
+        rule = row_memo.rule_from(stored["rule"], SelectionRule) if len(stored["rule"]) \
+            else None
+        if models is not None:
+            return TrainedSuggester(models, n_codes, rule) if models else None
+    trained = train(zs, answers, "answer_id", "answer_text", codes)
+    n_features = next(iter(trained.models.values())).coef_.shape[1] if trained.models else 0
+    arrays = _arrays(trained.models, n_features)
+    arrays["rule"] = row_memo.rule_array(trained.rule) if trained.rule is not None \
+        else np.zeros(0)
+    fit_cache.store(f"trained-{key}", arrays)
+    return trained if trained.models else None
 
 
 def all_year_suggestions(zs, answers: pd.DataFrame, reference: pd.DataFrame,
@@ -148,6 +190,46 @@ def school_grouped_cv(zs, answers: pd.DataFrame, reference: pd.DataFrame, n_spli
     source = np.full(probs.shape[1], "trained", dtype=object)
     rows = suggestion_rows(zs, answers["answer_id"], units, oof, carrier, source, TRAINED_RULE)
     return rows.rename(columns={"id": "answer_id"}), folds
+
+
+def year_quality(codebooks, answers: pd.DataFrame, suggestions: pd.DataFrame,
+                 keyword: pd.DataFrame, final_codes: pd.DataFrame, coder_units: pd.DataFrame,
+                 codes: pd.DataFrame, n_splits: int, cv_max_answers: int | None):
+    """One school year's coding.suggestion_quality (its stored evaluation and, when it can
+    have one, its school-grouped CV) from that year's rows. Returns (table, coded answers, CV
+    sample, why no CV or None).
+
+    Everything the table is computed from concerns the year's coded answers only (their
+    texts, schools and questions; their suggestions, keyword codes and final codes; the CV's
+    sample among them), so the table is kept (frame_memo) under a key of exactly those rows,
+    the settings, the codebook versions and the core's code (the model's sha256 is in the suggestion rows): a
+    refresh that adds answers nobody has coded yet takes the stored table instead of refitting
+    the CV's folds."""
+    coded = coded_answers(answers, coder_units)
+    sample = cv_sample(coded, cv_max_answers)
+    no_cv = no_cv_reason(sample, suggestions)  # the sample is empty only when coded is
+    ids = set(coded["answer_id"])
+
+    def of_coded(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[frame["answer_id"].isin(ids)]
+
+    key = frame_memo.key(
+        "suggestion quality", f"folds={n_splits}", f"cv_max={cv_max_answers}", str(no_cv),
+        ",".join(f"{b.framework}={b.version}" for b in codebooks), codes,
+        coded[["answer_id", "school_year", "question_id", "school_id", "answer_text"]],
+        sample[["answer_id"]], of_coded(suggestions), of_coded(keyword),
+        of_coded(final_codes))
+    stored = frame_memo.load("suggestion_quality", key)
+    if stored is not None and list(stored.columns) == QUALITY_COLUMNS:
+        return stored.astype(object).where(stored.notna(), None), coded, sample, no_cv
+    cv = None
+    if no_cv is None:
+        cv, _ = school_grouped_cv(zero_shot_for(list(codebooks)), sample,
+                                  human_reference(final_codes), n_splits)
+    table = suggestion_quality(suggestions, keyword, final_codes, answers, coder_units, codes,
+                               cv, sample)
+    frame_memo.store("suggestion_quality", key, table)
+    return table, coded, sample, no_cv
 
 
 def suggestion_quality(suggestions: pd.DataFrame, keyword: pd.DataFrame,

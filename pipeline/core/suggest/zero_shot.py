@@ -115,6 +115,9 @@ class ZeroShot:
         return best_units(answers[id_column], units, probs)
 
 
+TIE = 1e-6  # the similarities are float32 (about 7 significant digits)
+
+
 def best_units(ids, units: pd.DataFrame, probs: np.ndarray):
     """Max over each answer's units: (units, answer probs, index of the carrying unit row)."""
     ids = list(ids)
@@ -130,7 +133,11 @@ def best_units(ids, units: pd.DataFrame, probs: np.ndarray):
         for s, e in zip(starts, ends, strict=True):
             rows = order[s:e]
             block = probs[rows]
-            arg = block.argmax(axis=0)
+            # the first unit within TIE of the best: identical sentences repeated in one
+            # answer tie, and which of them comes out a hair ahead depends on the rows
+            # multiplied beside them (BLAS blocking), so the plain argmax made the evidence
+            # span depend on which answers were suggested together
+            arg = (block >= block.max(axis=0) - TIE).argmax(axis=0)
             out[a_sorted[s]] = block[arg, np.arange(n_codes)]
             carrier[a_sorted[s]] = rows[arg]
     return units, out, carrier

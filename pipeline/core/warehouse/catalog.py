@@ -45,7 +45,7 @@ FILE_STATUSES = ("loaded", "unreadable", "skipped", "refused")
 RETIREMENT_TRIGGERS = ("landing folder removed", "survey-pipeline year retire")
 QUARANTINE_STAGES = ("read", "stage")
 QUARANTINE_LEVELS = ("file", "row", "cell")
-UNIT_BASES = ("listed", "school year")
+UNIT_BASES = ("listed", "session")
 CODER_DECISIONS = ("applied", "not applied", "not coded")
 TESTS = ("chi2", "fisher")
 EVALUATIONS = ("stored", "school_grouped_cv")
@@ -406,8 +406,8 @@ _CODING = (
             nn("coder", "VARCHAR", "coder id (sheet tab name or CSV file stem)", min_length=1),
             nn("question_id", "VARCHAR", "copied from the answer", allowed=QUESTION_IDS),
             nn("school_year", "VARCHAR", "copied from the answer", pattern=SCHOOL_YEAR),
-            nn("basis", "VARCHAR", "`listed` (the sheet names the answer) or `school year` "
-               "(implied by the rule)", allowed=UNIT_BASES),
+            nn("basis", "VARCHAR", "`listed` (the sheet names the answer) or `session` "
+               "(implied: a session the coder's sheet refers to)", allowed=UNIT_BASES),
         ),
         key=("answer_id", "coder"), partition="school_year",
     ),

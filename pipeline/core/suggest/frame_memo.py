@@ -1,0 +1,114 @@
+"""Frames worked out before, kept on disk under a sha256 of exactly what they were computed from.
+
+For results that are a pure function of their inputs and expensive to recompute: a school
+year's suggestion rows per answer text (row_memo.py) and its suggestion-quality table, whose
+inputs do not change when a refresh adds answers nobody has coded yet. The key is the caller's:
+`key(...)` hashes strings and frames (values, column names and order), so any change in what
+the result depends on is a new key, never a stale hit. Every key also covers the source of the
+pure core (`code_version`: every .py file under pipeline/core), so a change to how a result is
+made can never be answered with one made by the old code.
+
+Stored as cache_dir()/<kind>/<key>.parquet, written and read through DuckDB (column types as
+DuckDB maps them: the caller restores pandas dtypes where it needs them). A missing, damaged or
+unreadable file means computing again; a file that cannot be written is skipped. Growth: at most
+MAX_FILES files per kind (least recently used deleted); deleting the folders is always safe.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.core.suggest.model import cache_dir
+
+log = logging.getLogger(__name__)
+
+MAX_FILES = 50
+
+
+@functools.cache
+def code_version() -> str:
+    """sha256 of every .py file of the pure core (pipeline/core), read once per process."""
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        h.update(str(path.relative_to(root)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def key(*parts: str | pd.DataFrame) -> str:
+    """sha256 over the core's code_version and `parts` in order: strings as UTF-8, frames by
+    their column names and dtypes and pandas' per-row value hashes (index ignored)."""
+    h = hashlib.sha256(code_version().encode())
+    for part in parts:
+        if isinstance(part, pd.DataFrame):
+            h.update(f"|frame {len(part)} {list(part.columns)} {list(map(str, part.dtypes))}|"
+                     .encode())
+            if len(part.columns):
+                h.update(pd.util.hash_pandas_object(part, index=False).to_numpy().tobytes())
+        else:
+            h.update(f"|{part}".encode("utf-8", "surrogatepass"))
+    return h.hexdigest()
+
+
+def folder(kind: str) -> Path:
+    return cache_dir() / kind
+
+
+def load(kind: str, key: str) -> pd.DataFrame | None:
+    import duckdb
+
+    path = folder(kind) / f"{key}.parquet"
+    if not path.exists():
+        return None
+    try:
+        with duckdb.connect() as con:
+            frame = con.execute("select * from read_parquet(?)", [str(path)]).df()
+        os.utime(path)  # recently used: kept by the pruning
+    except (OSError, duckdb.Error) as exc:
+        log.warning("cached frame %s unreadable (%s): computing again", path, exc)
+        return None
+    return frame
+
+
+def store(kind: str, key: str, frame: pd.DataFrame) -> None:
+    import duckdb
+
+    path = folder(kind) / f"{key}.parquet"
+    tmp = path.with_name(f"{key}.{os.getpid()}.tmp.parquet")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with duckdb.connect() as con:
+            con.register("memo_frame", frame)
+            con.execute(f"copy memo_frame to '{str(tmp).replace(chr(39), chr(39) * 2)}' "
+                        "(format parquet)")
+        os.replace(tmp, path)  # another process storing the same key stored the same frame
+        _prune(path.parent)
+    except (OSError, duckdb.Error) as exc:
+        log.warning("cached frame %s not written (%s)", path, exc)
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+def _prune(directory: Path) -> None:
+    files = []
+    for f in directory.glob("*.parquet"):
+        if ".tmp." in f.name:
+            continue
+        try:
+            files.append((f.stat().st_mtime, f))
+        except OSError:
+            continue
+    for _, f in sorted(files)[: max(0, len(files) - MAX_FILES)]:
+        try:
+            f.unlink()
+        except OSError:
+            pass

@@ -12,6 +12,7 @@ import xlsxwriter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pipeline.core.coding import dual_coding
 from pipeline.core.coding.codebook import codebook_codes_frame, load_codebooks
 from pipeline.core.coding.coder_sheets import (
     SHEET_ROW_COLUMNS,
@@ -20,6 +21,7 @@ from pipeline.core.coding.coder_sheets import (
     read_coder_sheets,
 )
 from pipeline.core.coding.sheet_validation import sheet_codes, validate_coder_sheets
+from pipeline.core.privacy.redact import COACH_PLACEHOLDER, Redactor, RosterEntry
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOKS = load_codebooks(ROOT / "codebooks")
@@ -410,3 +412,55 @@ def test_queue_check_reads_only_the_header_row(tmp_path):
     assert read_headers(path) == [("coder_jm", LONG_HEADER), ("queue", ["discrepancy_id",
                                                                          "decision"])]
     assert coder_sheet_files(tmp_path) == []   # a workbook with a queue tab is not a sheet
+
+
+# ------------------------------------------------------------------- the import, kept by inputs
+
+def _import_spy(monkeypatch):
+    calls = []
+    real = dual_coding._import
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dual_coding, "_import", spy)
+    return calls
+
+
+def test_the_import_is_kept_until_what_it_reads_changes(tmp_path, monkeypatch):
+    monkeypatch.setenv("SURVEY_CACHE_DIR", str(tmp_path / "cache"))
+    sheets = tmp_path / "coding"
+    sheets.mkdir()
+    write_csv(sheets / "coder_jm.csv", [LONG_HEADER, ["A1", "scale", "Depth", "Collaboration",
+                                                      "Ana said so"],
+                                        ["A4", "", "", "Knowledgeable", ""]])
+    write_csv(sheets / "coder_ak.csv", [LONG_HEADER, ["A2", "", "", "Time allocated", ""]])
+    answers = ANSWERS.assign(session_number=pd.array([1, 1, 1, 2, 2], dtype="Int64"))
+    redactor = Redactor([RosterEntry("Ana Lima", "coach")])
+    calls = _import_spy(monkeypatch)
+
+    def run(frame):
+        got = dual_coding.import_sheets(sheets, frame, BOOKS, redactor)
+        fresh = dual_coding._import(coder_sheet_files([sheets]), frame, BOOKS, redactor)
+        calls.pop()  # the reference computation above
+        for a, b in zip(got, fresh, strict=True):
+            pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True),
+                                          check_dtype=False)
+        return got
+
+    first = run(answers)
+    note = first[0].set_index("answer_id").loc["A1", "note"]
+    assert len(calls) == 1 and note == f"{COACH_PLACEHOLDER} said so"  # redacted
+    # a later session nobody's sheet refers to: read back, not imported again
+    later = pd.DataFrame([("A8", "2023-24", "r8", "worked", "New answer", False, 3)],
+                         columns=list(answers.columns))
+    run(pd.concat([answers, later], ignore_index=True))
+    assert len(calls) == 1
+    # an answer of a session a sheet refers to changes: imported again
+    run(answers.assign(non_substantive=[False, False, True, False, True]))
+    assert len(calls) == 2
+    # the sheet changes: imported again
+    write_csv(sheets / "coder_ak.csv", [LONG_HEADER, ["A2", "", "", "Collaboration", ""]])
+    run(answers)
+    assert len(calls) == 3

@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline.core import frame_memo
 from pipeline.core.coding.codebook import codebook_codes_frame, load_codebooks
-from pipeline.core.suggest import frame_memo, row_memo, stage
+from pipeline.core.suggest import row_memo, stage
 from pipeline.core.suggest.model import MODEL_ENV, EmbeddingModel
 from pipeline.core.suggest.select import SelectionRule
 from pipeline.core.suggest.suggester import load_zero_shot

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline.core import frame_memo
+
 SHEET_ROW_COLUMNS = [
     "source_file", "source_sheet", "source_row", "source_column", "coder", "layout",
     "answer_id", "response_id", "question", "school_year", "framework", "category", "code",
@@ -87,25 +89,44 @@ def coder_sheet_files(paths) -> list[Path]:
     """Each path is a workbook, a CSV or a folder. In a folder: every *.xlsx and *.csv (sorted),
     except Office lock files (~$...), hidden files and files with a `discrepancy_id` column (an
     adjudication queue kept next to the sheets)."""
+    return [f for f, in_folder in _listed(paths) if not in_folder or not _is_queue(f)]
+
+
+def candidate_files(paths) -> list[Path]:
+    """coder_sheet_files before telling adjudication queues apart (which opens each workbook):
+    every file that is, or might be, a coder sheet."""
+    return [f for f, _in_folder in _listed(paths)]
+
+
+def _listed(paths) -> list[tuple[Path, bool]]:
     if isinstance(paths, str | Path):
         paths = [paths]
-    out: list[Path] = []
+    out: list[tuple[Path, bool]] = []
     for p in map(Path, paths):
         if not p.is_dir():
-            out.append(p)
+            out.append((p, False))
             continue
-        for f in sorted([*p.glob("*.xlsx"), *p.glob("*.csv")]):
-            if not f.name.startswith(("~$", ".")) and not _is_queue(f):
-                out.append(f)
+        out.extend((f, True) for f in sorted([*p.glob("*.xlsx"), *p.glob("*.csv")])
+                   if not f.name.startswith(("~$", ".")))
     return out
 
 
 def _is_queue(path: Path) -> bool:
+    """Whether the file is an adjudication queue (a `discrepancy_id` column): kept per
+    content in this process and on disk (frame_memo), since telling it needs the workbook's
+    whole shared-strings table (seconds for a large sheet)."""
     key = _content_key(path)
     if key is not None and key in _QUEUE_CACHE:
         return _QUEUE_CACHE[key]
-    found = any("discrepancy_id" in {norm_key(h) for h in header}
-                for _sheet, header in read_headers(path))
+    memo_key = frame_memo.key("is adjudication queue", key[1]) if key is not None else None
+    stored = frame_memo.load("sheet_is_queue", memo_key) if memo_key else None
+    if stored is not None and list(stored.columns) == ["is_queue"] and len(stored) == 1:
+        found = bool(stored["is_queue"].iloc[0])
+    else:
+        found = any("discrepancy_id" in {norm_key(h) for h in header}
+                    for _sheet, header in read_headers(path))
+        if memo_key:
+            frame_memo.store("sheet_is_queue", memo_key, pd.DataFrame({"is_queue": [found]}))
     if key is not None:
         _QUEUE_CACHE[key] = found
     return found

@@ -8,9 +8,20 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.core.coding.coder_sheets import coder_sheet_files, read_coder_sheets
+from pipeline.core import frame_memo
+from pipeline.core.coding.coder_sheets import (
+    SHEET_ROW_COLUMNS,
+    candidate_files,
+    coder_sheet_files,
+    read_coder_sheets,
+)
 from pipeline.core.coding.keyword import HUMAN_COLUMNS
-from pipeline.core.coding.sheet_validation import sheet_codes, validate_coder_sheets
+from pipeline.core.coding.sheet_validation import (
+    session_keys,
+    sheet_codes,
+    validate_coder_sheets,
+)
+from pipeline.core.ingest.hashing import file_sha256
 from pipeline.core.privacy.redact import Redactor
 from pipeline.core.warehouse.connection import empty_frame
 
@@ -40,11 +51,64 @@ def import_sheets(sheet_dir: str | Path, answers: pd.DataFrame, codebooks,
 
     Returns (applications in coding.human_applications' shape, units, quarantine, unaccounted):
     `unaccounted` lists sheet rows naming a code that became neither an application nor a
-    quarantine row (always empty unless the validator has a bug: a check asserts it)."""
-    files = coder_sheet_files([Path(sheet_dir)]) if Path(sheet_dir).is_dir() else []
+    quarantine row (always empty unless the validator has a bug: a check asserts it).
+
+    The result is kept (frame_memo) under a key of exactly what it depends on: the sheet files'
+    bytes, the answers the sheets can refer to (sheet_answers), the codebooks and the
+    redactor. A refresh that adds a session nobody has coded yet reads it back instead of
+    parsing and validating every sheet again."""
+    folder = Path(sheet_dir)
+    candidates = candidate_files([folder]) if folder.is_dir() else []
+    if not candidates:
+        return _no_sheets()
+    files_key = frame_memo.key("coder sheet files", pd.DataFrame({
+        "name": [f.name for f in candidates], "sha256": [file_sha256(f) for f in candidates]}))
+    refs = frame_memo.load("coder_sheet_refs", files_key)
+    if refs is None:
+        files = coder_sheet_files([folder])
+        rows = read_coder_sheets(files) if files else pd.DataFrame(columns=["answer_id",
+                                                                            "response_id"])
+        refs = rows[["answer_id", "response_id"]].drop_duplicates().reset_index(drop=True)
+        frame_memo.store("coder_sheet_refs", files_key, refs)
+    key = frame_memo.key("coder sheet import", files_key, sheet_answers(answers, refs),
+                         sheet_codes(codebooks), redactor.fingerprint())
+    stored = [frame_memo.load("coder_sheet_import", f"{key}-{part}") for part in IMPORT_PARTS]
+    if all(frame is not None for frame in stored):
+        return tuple(stored)
+    result = _import(coder_sheet_files([folder]), answers, codebooks, redactor)
+    for part, frame in zip(IMPORT_PARTS, result, strict=True):
+        frame_memo.store("coder_sheet_import", f"{key}-{part}", frame)
+    return result
+
+
+IMPORT_PARTS = ("applications", "units", "quarantine", "unaccounted")
+
+
+def _no_sheets():
+    return (empty_frame("coding.human_applications"), empty_frame("coding.coder_units"),
+            empty_frame("coding.sheet_quarantine"), pd.DataFrame(columns=SHEET_ROW_COLUMNS))
+
+
+def sheet_answers(answers: pd.DataFrame, refs: pd.DataFrame) -> pd.DataFrame:
+    """The staging.answers rows coder sheets with these references (their answer_id and
+    response_id cells) can depend on: the answers they name (by id, or by response id, of any
+    question), and every answer of the sessions those belong to (a coder's units), sorted by
+    answer id. Validation looks at no other answer."""
+    ids = set(refs["answer_id"].dropna().astype(str)) - {""}
+    rids = set(refs["response_id"].dropna().astype(str)) - {""}
+    named = (answers["answer_id"].isin(ids)
+             | answers["response_id"].astype(str).isin(rids)).to_numpy()
+    keys = pd.Series(session_keys(answers), index=answers.index, dtype=object)
+    relevant = named | keys.isin(set(keys[named])).to_numpy()
+    columns = [c for c in ("answer_id", "response_id", "school_year", "session_number",
+                           "question_id", "answer_text", "non_substantive")
+               if c in answers.columns]
+    return answers.loc[relevant, columns].sort_values("answer_id", kind="mergesort")
+
+
+def _import(files: list[Path], answers: pd.DataFrame, codebooks, redactor: Redactor):
     if not files:
-        return (empty_frame("coding.human_applications"), empty_frame("coding.coder_units"),
-                empty_frame("coding.sheet_quarantine"), pd.DataFrame())
+        return _no_sheets()
     rows = read_coder_sheets(files)
     apps, units, quarantine = validate_coder_sheets(rows, answers, sheet_codes(codebooks))
     apps = redact_columns(apps, redactor, ["note"])

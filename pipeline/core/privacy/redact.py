@@ -16,6 +16,7 @@ original text, invisible characters and accents included, and replaced there.
 from __future__ import annotations
 
 import csv
+import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -151,6 +152,12 @@ class Redactor:
             alts = sorted(placeholder_for, key=len, reverse=True)
             body = "|".join(r"\s*".join(map(re.escape, a.split())) for a in alts)
             self._pattern = re.compile(rf"(?<!\w)({body})(s?)(?!\w)", re.IGNORECASE)
+
+    def fingerprint(self) -> str:
+        """sha256 of what this redactor finds (every name variant and its placeholder): two
+        redactors with the same fingerprint redact every text alike (the code aside)."""
+        body = "\n".join(f"{k}\t{v}" for k, v in sorted(self._placeholder_for.items()))
+        return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
     def find(self, text: str) -> list[Redaction]:
         if not text or self._pattern is None:

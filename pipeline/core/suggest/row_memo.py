@@ -23,7 +23,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from pipeline.core.suggest import frame_memo
+from pipeline.core import frame_memo
 
 KIND = "suggestion_rows"
 ROW_COLUMNS = ["framework", "dimension", "code_id", "probability", "source", "evidence_text",

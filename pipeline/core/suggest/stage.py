@@ -16,7 +16,8 @@ import hashlib
 import numpy as np
 import pandas as pd
 
-from pipeline.core.suggest import frame_memo, row_memo
+from pipeline.core import frame_memo
+from pipeline.core.suggest import row_memo
 from pipeline.core.suggest.quality import QUALITY_COLUMNS, quality_table
 from pipeline.core.suggest.select import TRAINED_RULE, SelectionRule
 from pipeline.core.suggest.suggester import (

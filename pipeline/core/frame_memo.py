@@ -1,8 +1,9 @@
 """Frames worked out before, kept on disk under a sha256 of exactly what they were computed from.
 
-For results that are a pure function of their inputs and expensive to recompute: a school
-year's suggestion rows per answer text (row_memo.py) and its suggestion-quality table, whose
-inputs do not change when a refresh adds answers nobody has coded yet. The key is the caller's:
+For results that are a pure function of their inputs and expensive to recompute, whose inputs
+do not change when a refresh adds a session nobody has coded yet: a school year's suggestion
+rows per answer text (suggest/row_memo.py), its suggestion-quality table
+(suggest/stage.year_quality) and the coder sheets' import (coding/dual_coding.import_sheets). The key is the caller's:
 `key(...)` hashes strings and frames (values, column names and order), so any change in what
 the result depends on is a new key, never a stale hit. Every key also covers the source of the
 pure core (`code_version`: every .py file under pipeline/core), so a change to how a result is
@@ -34,7 +35,7 @@ MAX_FILES = 50
 @functools.cache
 def code_version() -> str:
     """sha256 of every .py file of the pure core (pipeline/core), read once per process."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parent
     h = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
         h.update(str(path.relative_to(root)).encode())

@@ -13,9 +13,10 @@ from pipeline.core.files import atomic_write_text
 from pipeline.core.ingest import raw, staging, years
 from pipeline.core.ingest.aliases import load_aliases, suggestions_csv
 from pipeline.core.ingest.mapping import MAPPING_FILE_NAME, load_mapping, suggested_name
+from pipeline.core.privacy.clean_memo import StagingCleanMemos
 from pipeline.core.privacy.labels import label_export_files
 from pipeline.core.privacy.name_scan import FuzzyNameScan
-from pipeline.core.privacy.redact import load_roster
+from pipeline.core.privacy.redact import load_roster, roster_fingerprint
 from pipeline.core.warehouse import catalog
 from pipeline.core.warehouse import connection as wh
 from pipeline.defs.checks import gx_result, md_table, pandera_result
@@ -129,12 +130,16 @@ def staging_answers(context: dg.AssetExecutionContext, paths: ProjectPaths,
     with warehouse.connect(context.log) as con:
         files = wh.read_frame(con, "raw.export_files", where)
         rows = wh.read_frame(con, "raw.survey_rows", where)
-        fuzzy = FuzzyNameScan(roster)   # one instance: each distinct text is scanned once
+        # texts earlier runs found no name in are not scanned again (privacy/clean_memo.py)
+        clean = StagingCleanMemos(year, roster_fingerprint(roster))
+        # one instance: each distinct text is scanned once
+        fuzzy = FuzzyNameScan(roster, clean=clean.fuzzy)
         staged = staging.stage_year(files, rows, mapping, roster, salt=paths.pseudonym_salt,
                                     others=loaded_elsewhere(con, year), aliases=aliases,
-                                    fuzzy=fuzzy)
+                                    fuzzy=fuzzy, clean=clean)
         # scanned before anything is written: an answer with a name never reaches staging
         leak_rows = name_leaks(staged.answers, fuzzy, files)
+        clean.save()
         leaks = sorted({h["answer_id"] for h in leak_rows})
         staged.answers = staged.answers[~staged.answers["answer_id"].isin(leaks)]
         wh.replace_rows(con, "staging.answers", staged.answers, where)

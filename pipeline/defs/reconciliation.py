@@ -5,10 +5,12 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from pipeline.core import frame_memo
 from pipeline.core.coding import dual_coding
 from pipeline.core.coding.coder_sheets import coder_sheet_files
+from pipeline.core.ingest.hashing import file_sha256
 from pipeline.core.privacy.name_scan import names_in_frames
-from pipeline.core.privacy.redact import Redactor, load_roster
+from pipeline.core.privacy.redact import Redactor, load_roster, roster_fingerprint
 from pipeline.core.reconciliation import agreement
 from pipeline.core.reconciliation.adjudications import read_adjudications
 from pipeline.core.reconciliation.discrepancies import discrepancies
@@ -277,17 +279,27 @@ def reconcile_year(context: dg.AssetExecutionContext, paths: ProjectPaths,
             "staging.answers", "coding.coder_units", "coding.suggestions",
             "coding.human_applications", "coding.keyword_applications"))
         humans = sorted(units["coder"].unique())
-        if len(humans) == 2:
-            disc = discrepancies(human, units, answers, keyword, *humans)
+        if humans and len(humans) != 2:
+            context.log.warning(f"{year}: discrepancies need exactly two human coders; "
+                                f"found {humans}")
+        # a year coded by hand: kept by what it is made of (coded_year_key); a refresh that
+        # adds a session nobody coded yet reads it back
+        key = coded_year_key(paths, codes, answers, units, human, keyword) if humans else None
+        stored = [frame_memo.load("reconciled_year", f"{key}-{part}") for part in RECONCILED] \
+            if key else [None]
+        if all(frame is not None for frame in stored):
+            disc, adj, final = stored
+            final = final.astype(object).where(final.notna(), None)
         else:
-            if humans:
-                context.log.warning(f"{year}: discrepancies need exactly two human coders; "
-                                    f"found {humans}")
-            disc = wh.empty_frame("coding.discrepancies")
-        adj = year_adjudications(paths, disc)
-        # suggestions where coding.suggestions has the year; else the keyword coder stands in
-        standin = standin_by_year(suggestions, keyword, answers)
-        final = final_codes(human, units, adj, disc, standin, answers)
+            disc = discrepancies(human, units, answers, keyword, *humans) \
+                if len(humans) == 2 else wh.empty_frame("coding.discrepancies")
+            adj = year_adjudications(paths, disc)
+            # suggestions where coding.suggestions has the year; else the keyword coder
+            standin = standin_by_year(suggestions, keyword, answers)
+            final = final_codes(human, units, adj, disc, standin, answers)
+            if key:
+                for part, frame in zip(RECONCILED, (disc, adj, final), strict=True):
+                    frame_memo.store("reconciled_year", f"{key}-{part}", frame)
         wh.replace_many(con, [("coding.discrepancies", disc, where),
                               ("coding.final_codes", final, where)])
     summary = reconciliation_summary(disc, adj, final)
@@ -314,6 +326,25 @@ def reconcile_year(context: dg.AssetExecutionContext, paths: ProjectPaths,
         passed=summary["n_unresolved"] == 0, severity=dg.AssetCheckSeverity.WARN,
         metadata={"unresolved": summary["n_unresolved"],
                   "discrepancies": summary["n_discrepancies"]})
+
+
+RECONCILED = ("discrepancies", "adjudications", "final_codes")
+
+
+def coded_year_key(paths: ProjectPaths, codes: pd.DataFrame, answers: pd.DataFrame,
+                   units: pd.DataFrame, human: pd.DataFrame, keyword: pd.DataFrame) -> str:
+    """What a hand-coded year's discrepancies and final codes are made of: its coder units and
+    human applications, the keyword codes and answer rows of the answers in those units (the
+    discrepancies show their text and the keyword coder's evidence), the adjudication file's
+    bytes, the roster (adjudicators' notes are redacted), the codebook and the core's code. The
+    stand-in codes (suggestions, keyword) only ever fill years nobody coded, and answers outside
+    the units get no final code, so neither is part of it."""
+    seen = set(units["answer_id"])
+    path = dual_coding.first_existing(paths.coder_sheets_dir, dual_coding.ADJUDICATION_NAMES)
+    return frame_memo.key(
+        "reconciled coded year", file_sha256(path) if path else "no adjudication file",
+        roster_fingerprint(load_roster(paths.roster_path)), codes, units, human,
+        keyword[keyword["answer_id"].isin(seen)], answers[answers["answer_id"].isin(seen)])
 
 
 def human_final_codes(paths: ProjectPaths, apps: pd.DataFrame, units: pd.DataFrame,

@@ -28,6 +28,7 @@ from pipeline.core.ingest.dates import DateResolution, resolve_dates
 from pipeline.core.ingest.ids import QUESTION_IDS, answer_id, default_response_id, pseudonym
 from pipeline.core.ingest.mapping import Mapping, norm_header, resolve_columns
 from pipeline.core.ingest.raw import QUARANTINE_COLUMNS, OtherYears
+from pipeline.core.privacy.clean_memo import StagingCleanMemos
 from pipeline.core.privacy.labels import IdentifierGuard
 from pipeline.core.privacy.name_scan import FuzzyNameScan, NameScanner
 from pipeline.core.privacy.redact import Redactor, RosterEntry
@@ -155,13 +156,15 @@ def stage_year(
     others: OtherYears | None = None,
     aliases: Aliases | None = None,
     fuzzy: FuzzyNameScan | None = None,
+    clean: StagingCleanMemos | None = None,
 ) -> StagedYear:
     """Stage one school year. `others`: response ids other years loaded (a row repeating one
     is quarantined naming the year and file); `aliases`: the year's alias table; `fuzzy`: the
     independent name check to use for file names and ids (default: a new one for `roster`;
-    pass the one the caller's own check uses so that each text is scanned once)."""
+    pass the one the caller's own check uses so that each text is scanned once); `clean`: the
+    texts earlier runs found no name in (privacy/clean_memo.py; the caller saves it)."""
     stager = _YearStager(mapping, roster, salt, staged_at or datetime.now().replace(microsecond=0),
-                         others or OtherYears(), aliases or Aliases(), fuzzy)
+                         others or OtherYears(), aliases or Aliases(), fuzzy, clean)
     loaded = export_files[export_files["status"] == "loaded"].sort_values("file_name")
     rows_by_file = {name: grp for name, grp in survey_rows.groupby("file_name", sort=False)}
     for f in loaded.itertuples(index=False):
@@ -187,11 +190,13 @@ class _YearStager:
 
     def __init__(self, mapping: Mapping, roster: list[RosterEntry], salt: str,
                  staged_at: datetime, others: OtherYears, aliases: Aliases,
-                 fuzzy: FuzzyNameScan | None = None):
+                 fuzzy: FuzzyNameScan | None = None, clean: StagingCleanMemos | None = None):
         self.mapping, self.salt, self.staged_at, self.others = mapping, salt, staged_at, others
         self.redactor = Redactor(roster)
         self.scanner = NameScanner(roster)
-        self.guard = IdentifierGuard(self.redactor, self.scanner, fuzzy or FuzzyNameScan(roster))
+        self.guard = IdentifierGuard(self.redactor, self.scanner, fuzzy or FuzzyNameScan(roster),
+                                     clean.identifier if clean is not None else None)
+        self.clean = clean.redaction if clean is not None else None
         # answers repeat ("More time to plan."), as do school and coach names: the redaction
         # and the scan after it, and each pseudonym, are pure functions of the text, made once
         self._redaction: dict[str, tuple[tuple[str, list], bool]] = {}
@@ -311,8 +316,14 @@ class _YearStager:
     def _redact(self, text: str) -> tuple[tuple[str, list], bool]:
         """(redacted text, redactions) and whether the scanner still sees a name in it."""
         if text not in self._redaction:
-            result = self.redactor.redact(text)
-            self._redaction[text] = (result, bool(self.scanner.find(result[0])))
+            if self.clean is not None and self.clean.is_clean(text):
+                self._redaction[text] = ((text, []), False)   # no name found in it before
+            else:
+                result = self.redactor.redact(text)
+                leaky = bool(self.scanner.find(result[0]))
+                if not result[1] and not leaky and self.clean is not None:
+                    self.clean.mark_clean(text)
+                self._redaction[text] = (result, leaky)
         return self._redaction[text]
 
     def _submitted_at(self, f: _ExportFile, row_number: int, cell) -> datetime | None:

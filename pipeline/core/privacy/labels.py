@@ -43,15 +43,22 @@ def spaced(text: str) -> tuple[str, list[int]]:
 class IdentifierGuard:
     """Redacts or replaces roster names in file names and ids (see the module doc)."""
 
-    def __init__(self, redactor: Redactor, scanner: NameScanner, check: FuzzyNameScan):
+    def __init__(self, redactor: Redactor, scanner: NameScanner, check: FuzzyNameScan,
+                 clean=None):
         self.redactor = redactor
         self.scanner = scanner
         self.check = check
+        self.clean = clean  # ids found clean by an earlier run (privacy/clean_memo), or None
 
     def has_name(self, text: str) -> bool:
+        if self.clean is not None and self.clean.is_clean(text):
+            return False
         words, _ = spaced(text)
-        return bool(self.check.find(words) or self.scanner.find(words)
-                    or self.check.find(text) or self.scanner.find(text))
+        found = bool(self.check.find(words) or self.scanner.find(words)
+                     or self.check.find(text) or self.scanner.find(text))
+        if not found and self.clean is not None:
+            self.clean.mark_clean(text)
+        return found
 
     def redact(self, text: str) -> str:
         words, index = spaced(text)

@@ -152,8 +152,10 @@ class FuzzyNameScan:
     count only when matched exactly."""
 
     def __init__(self, roster: Iterable[RosterEntry], threshold: float = FUZZY_THRESHOLD,
-                 min_length: int = FUZZY_MIN_LENGTH):
+                 min_length: int = FUZZY_MIN_LENGTH, clean=None):
         self.threshold = threshold
+        # texts found clean by an earlier run (privacy/clean_memo.CleanMemo), or None
+        self.clean = clean
         exact, fuzzy = set(), set()
         for entry in roster:
             words = letter_tokens(normalise_for_check(entry.full_name))
@@ -204,8 +206,13 @@ class FuzzyNameScan:
             return []
         found = self._texts.get(text)
         if found is None:   # a text seen before (answers and ids repeat) is not scanned again
-            found = tuple(sorted(w for w in windows(letter_tokens(normalise_for_check(text)))
-                                 if self.match(w)))
+            if self.clean is not None and self.clean.is_clean(text):
+                found = ()
+            else:
+                found = tuple(sorted(w for w in windows(letter_tokens(normalise_for_check(text)))
+                                     if self.match(w)))
+                if not found and self.clean is not None:
+                    self.clean.mark_clean(text)
             self._texts[text] = found
         return list(found)
 

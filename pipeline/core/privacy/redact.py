@@ -57,6 +57,13 @@ class Redaction:
     placeholder: str
 
 
+def roster_fingerprint(roster: list[RosterEntry]) -> str:
+    """sha256 of the roster's entries (names and roles, in any order): what every name check
+    is built from."""
+    body = "\n".join(sorted(f"{e.full_name}\t{e.role}" for e in roster))
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
 def load_roster(path: str | Path) -> list[RosterEntry]:
     path = Path(path)
     try:

@@ -1,0 +1,57 @@
+"""A hand-coded year's discrepancies and final codes are kept under coded_year_key: what they
+are made of, and nothing a refresh adding an uncoded session changes."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from pipeline.defs.reconciliation import coded_year_key
+from pipeline.defs.resources import ProjectPaths
+
+
+def _paths(tmp_path, roster="full_name,role\nMarisol Okafor,external coach\n"):
+    (tmp_path / "coding").mkdir(exist_ok=True)
+    (tmp_path / "roster.csv").write_text(roster)
+    return ProjectPaths(landing_dir=str(tmp_path), roster_path=str(tmp_path / "roster.csv"),
+                        coder_sheets_dir=str(tmp_path / "coding"),
+                        reports_dir=str(tmp_path / "reports"), pseudonym_salt="t")
+
+
+def _year():
+    answers = pd.DataFrame({"answer_id": ["A1", "A2", "A3"], "school_year": "2023-24",
+                            "session_number": [1, 1, 2], "answer_text": ["a", "b", "c"]})
+    units = pd.DataFrame({"answer_id": ["A1", "A2", "A1", "A2"],
+                          "coder": ["jm", "jm", "ak", "ak"], "school_year": "2023-24"})
+    human = pd.DataFrame({"answer_id": ["A1"], "coder": ["jm"], "code_id": ["collaboration"]})
+    keyword = pd.DataFrame({"answer_id": ["A1", "A3"], "code_id": ["collaboration", "time"]})
+    codes = pd.DataFrame({"code_id": ["collaboration", "time"]})
+    return codes, answers, units, human, keyword
+
+
+def test_the_key_ignores_answers_nobody_coded_and_follows_everything_else(tmp_path):
+    paths = _paths(tmp_path)
+    codes, answers, units, human, keyword = _year()
+    key = coded_year_key(paths, codes, answers, units, human, keyword)
+    # a new session's answer and its keyword codes: same key
+    late = pd.DataFrame({"answer_id": ["A9"], "school_year": "2023-24", "session_number": [3],
+                         "answer_text": ["new"]})
+    assert key == coded_year_key(paths, codes, pd.concat([answers, late]), units, human,
+                                 pd.concat([keyword, pd.DataFrame({"answer_id": ["A9"],
+                                                                   "code_id": ["time"]})]))
+    assert key == coded_year_key(paths, codes, answers, units, human,
+                                 keyword[keyword["answer_id"] != "A3"])
+    # what the year's codes are made of: a new key
+    assert key != coded_year_key(paths, codes, answers.assign(answer_text=["x", "b", "c"]),
+                                 units, human, keyword)
+    assert key != coded_year_key(paths, codes, answers, units.iloc[:3], human, keyword)
+    assert key != coded_year_key(paths, codes, answers, units, human.iloc[:0], keyword)
+    assert key != coded_year_key(paths, codes, answers, units, human, keyword.iloc[1:])
+    (tmp_path / "coding" / "adjudications.csv").write_text("discrepancy_id,decision\n")
+    with_file = coded_year_key(paths, codes, answers, units, human, keyword)
+    assert with_file != key
+    (tmp_path / "coding" / "adjudications.csv").write_text("discrepancy_id,decision\nD1,apply\n")
+    assert coded_year_key(paths, codes, answers, units, human, keyword) != with_file
+    (tmp_path / "other.csv").write_text("full_name,role\nPriya Raman,teacher\n")
+    other_roster = ProjectPaths(**{**paths.model_dump(),
+                                   "roster_path": str(tmp_path / "other.csv")})
+    assert coded_year_key(other_roster, codes, answers, units, human, keyword) != with_file

@@ -3,11 +3,14 @@
 For results that are a pure function of their inputs and expensive to recompute, whose inputs
 do not change when a refresh adds a session nobody has coded yet: a school year's suggestion
 rows per answer text (suggest/row_memo.py), its suggestion-quality table
-(suggest/stage.year_quality) and the coder sheets' import (coding/dual_coding.import_sheets). The key is the caller's:
-`key(...)` hashes strings and frames (values, column names and order), so any change in what
-the result depends on is a new key, never a stale hit. Every key also covers the source of the
-pure core (`code_version`: every .py file under pipeline/core), so a change to how a result is
-made can never be answered with one made by the old code.
+(suggest/stage.year_quality), the coder sheets' import (coding/dual_coding.import_sheets), a
+hand-coded year's reconciliation (defs/reconciliation.coded_year_key) and the name checks'
+clean texts (privacy/clean_memo.py). The key is the caller's: `key(...)` hashes strings and
+frames (values, column names and order), so any change in what the result depends on is a new
+key, never a stale hit. Every key also covers the source of the pipeline (`code_version`: every
+.py file of the `pipeline` package, the Dagster layer too, since some memoised steps are wired
+there), so a change to how a result is made can never be answered with one made by the old
+code.
 
 Stored as cache_dir()/<kind>/<key>.parquet, written and read through DuckDB (column types as
 DuckDB maps them: the caller restores pandas dtypes where it needs them). A missing, damaged or
@@ -34,8 +37,8 @@ MAX_FILES = 50
 
 @functools.cache
 def code_version() -> str:
-    """sha256 of every .py file of the pure core (pipeline/core), read once per process."""
-    root = Path(__file__).resolve().parent
+    """sha256 of every .py file of the `pipeline` package, read once per process."""
+    root = Path(__file__).resolve().parents[1]
     h = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
         h.update(str(path.relative_to(root)).encode())
@@ -44,7 +47,7 @@ def code_version() -> str:
 
 
 def key(*parts: str | pd.DataFrame) -> str:
-    """sha256 over the core's code_version and `parts` in order: strings as UTF-8, frames by
+    """sha256 over the pipeline's code_version and `parts` in order: strings as UTF-8, frames by
     their column names and dtypes and pandas' per-row value hashes (index ignored)."""
     h = hashlib.sha256(code_version().encode())
     for part in parts:

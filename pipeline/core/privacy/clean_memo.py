@@ -10,7 +10,7 @@ read back, and nothing with a name in it is ever remembered); a text whose diges
 clean without being scanned. A text with a finding is always scanned again.
 
 Kept with frame_memo (cache_dir()/name_checks_clean/<key>.parquet), keyed by the check, the
-school year, the roster's fingerprint and the core's code, so another roster or another
+school year, the roster's fingerprint and the pipeline's code, so another roster or another
 version of a check starts empty. What one run stores is the digests it used (known or new),
 so the file follows the year's texts and does not grow without bound.
 """

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import dagster as dg
@@ -16,6 +17,7 @@ from pipeline.console_log import brief_console_logger
 from pipeline.core.ingest.raw import school_years
 from pipeline.defs.partitions import school_years as school_year_partitions
 from pipeline.defs.publish import PUBLISHED
+from pipeline.defs.resources import Warehouse
 from pipeline.instance_sqlite import keep_sqlite_engines, relax_sqlite_flushes
 from pipeline.run_recovery import release_dead_runs, run_tags
 
@@ -142,15 +144,18 @@ def materialize_all(
         return stopped is None
 
     def run_in_order() -> bool:
-        if before:
-            echo(f"materialising {len(before)} shared inputs")
-            if not run(before):
-                return False
-        for wave in partition_waves(graph, partitioned):
-            for year in years:
-                echo(f"materialising school year {year}: {len(wave)} partitioned assets")
-                if not run(wave, partition_key=year):
+        # the shared inputs and the school years' runs share one open warehouse file; the
+        # all-years run opens it per step, as its last step ATTACHes it to publish a copy
+        with held_warehouse(defs, resources):
+            if before:
+                echo(f"materialising {len(before)} shared inputs")
+                if not run(before):
                     return False
+            for wave in partition_waves(graph, partitioned):
+                for year in years:
+                    echo(f"materialising school year {year}: {len(wave)} partitioned assets")
+                    if not run(wave, partition_key=year):
+                        return False
         if after:
             selection = after
             if PUBLISHED in after and not all(r.success for r in results):
@@ -175,6 +180,12 @@ def materialize_all(
                       failed_checks=names(dg.AssetCheckSeverity.ERROR),
                       warnings=names(dg.AssetCheckSeverity.WARN), published=published,
                       stopped=stopped)
+
+
+def held_warehouse(defs: dg.Definitions, resources: dict):
+    """Warehouse.hold of the runs' warehouse resource (a no-op for a stand-in resource)."""
+    warehouse = resources.get("warehouse", defs.resources.get("warehouse"))
+    return warehouse.hold() if isinstance(warehouse, Warehouse) else nullcontext()
 
 
 def _materialize(assets, selection, resources, **kwargs) -> dg.ExecuteInProcessResult:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import dagster as dg
 
@@ -31,6 +31,8 @@ class RunSummary:
     warnings: list[str]
     published: bool = False          # warehouse/published was refreshed by this command
     stopped: str | None = None       # why later internal runs were not started
+    # the failed and warned check evaluations, newest run first (the summary's details)
+    evaluations: list = field(default_factory=list)
 
 
 def instance_for_cli() -> dg.DagsterInstance:
@@ -167,7 +169,8 @@ def materialize_all(
         return True
 
     run_in_order()
-    evaluations = [e for r in results for e in r.get_asset_check_evaluations() if not e.passed]
+    evaluations = [e for r in reversed(results) for e in r.get_asset_check_evaluations()
+                   if not e.passed]
 
     def names(severity):
         return sorted({f"{e.asset_key.to_user_string()}:{e.check_name}" for e in evaluations
@@ -179,7 +182,7 @@ def materialize_all(
     return RunSummary(years=years, runs=len(results), success=all(r.success for r in results),
                       failed_checks=names(dg.AssetCheckSeverity.ERROR),
                       warnings=names(dg.AssetCheckSeverity.WARN), published=published,
-                      stopped=stopped)
+                      stopped=stopped, evaluations=evaluations)
 
 
 def held_warehouse(defs: dg.Definitions, resources: dict):

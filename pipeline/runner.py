@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextlib import nullcontext
+from dataclasses import dataclass, field
 
 import dagster as dg
 
@@ -16,7 +17,8 @@ from pipeline.console_log import brief_console_logger
 from pipeline.core.ingest.raw import school_years
 from pipeline.defs.partitions import school_years as school_year_partitions
 from pipeline.defs.publish import PUBLISHED
-from pipeline.instance_sqlite import relax_sqlite_flushes
+from pipeline.defs.resources import Warehouse
+from pipeline.instance_sqlite import keep_sqlite_engines, relax_sqlite_flushes
 from pipeline.run_recovery import release_dead_runs, run_tags
 
 
@@ -29,13 +31,17 @@ class RunSummary:
     warnings: list[str]
     published: bool = False          # warehouse/published was refreshed by this command
     stopped: str | None = None       # why later internal runs were not started
+    # the failed and warned check evaluations, newest run first (the summary's details)
+    evaluations: list = field(default_factory=list)
 
 
 def instance_for_cli() -> dg.DagsterInstance:
     """The persistent instance under $DAGSTER_HOME when set (the Makefile sets one), its
-    SQLite history written without a flush per event (pipeline/instance_sqlite.py)."""
+    SQLite history written without a flush, or a new engine and connection, per event
+    (pipeline/instance_sqlite.py)."""
     if os.environ.get("DAGSTER_HOME"):
         relax_sqlite_flushes()
+        keep_sqlite_engines()
         os.makedirs(os.environ["DAGSTER_HOME"], exist_ok=True)
         return dg.DagsterInstance.get()
     return dg.DagsterInstance.ephemeral()
@@ -140,15 +146,18 @@ def materialize_all(
         return stopped is None
 
     def run_in_order() -> bool:
-        if before:
-            echo(f"materialising {len(before)} shared inputs")
-            if not run(before):
-                return False
-        for wave in partition_waves(graph, partitioned):
-            for year in years:
-                echo(f"materialising school year {year}: {len(wave)} partitioned assets")
-                if not run(wave, partition_key=year):
+        # the shared inputs and the school years' runs share one open warehouse file; the
+        # all-years run opens it per step, as its last step ATTACHes it to publish a copy
+        with held_warehouse(defs, resources):
+            if before:
+                echo(f"materialising {len(before)} shared inputs")
+                if not run(before):
                     return False
+            for wave in partition_waves(graph, partitioned):
+                for year in years:
+                    echo(f"materialising school year {year}: {len(wave)} partitioned assets")
+                    if not run(wave, partition_key=year):
+                        return False
         if after:
             selection = after
             if PUBLISHED in after and not all(r.success for r in results):
@@ -160,7 +169,8 @@ def materialize_all(
         return True
 
     run_in_order()
-    evaluations = [e for r in results for e in r.get_asset_check_evaluations() if not e.passed]
+    evaluations = [e for r in reversed(results) for e in r.get_asset_check_evaluations()
+                   if not e.passed]
 
     def names(severity):
         return sorted({f"{e.asset_key.to_user_string()}:{e.check_name}" for e in evaluations
@@ -172,7 +182,13 @@ def materialize_all(
     return RunSummary(years=years, runs=len(results), success=all(r.success for r in results),
                       failed_checks=names(dg.AssetCheckSeverity.ERROR),
                       warnings=names(dg.AssetCheckSeverity.WARN), published=published,
-                      stopped=stopped)
+                      stopped=stopped, evaluations=evaluations)
+
+
+def held_warehouse(defs: dg.Definitions, resources: dict):
+    """Warehouse.hold of the runs' warehouse resource (a no-op for a stand-in resource)."""
+    warehouse = resources.get("warehouse", defs.resources.get("warehouse"))
+    return warehouse.hold() if isinstance(warehouse, Warehouse) else nullcontext()
 
 
 def _materialize(assets, selection, resources, **kwargs) -> dg.ExecuteInProcessResult:

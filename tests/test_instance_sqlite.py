@@ -1,10 +1,17 @@
-"""pipeline/instance_sqlite.py: the CLI's Dagster SQLite storage commits without flushing."""
+"""pipeline/instance_sqlite.py: the CLI's Dagster SQLite storage commits without flushing,
+with one engine and pooled connections per database file."""
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.pool import NullPool
 
-from pipeline.instance_sqlite import relax_sqlite_flushes, sqlite_sync_mode
+from pipeline.instance_sqlite import (
+    SQLITE_STORAGE_MODULES,
+    KeptEngines,
+    keep_sqlite_engines,
+    relax_sqlite_flushes,
+    sqlite_sync_mode,
+)
 
 LEVEL = {"OFF": 0, "NORMAL": 1, "FULL": 2}
 
@@ -31,3 +38,40 @@ def test_default_is_off_and_a_bad_mode_is_refused(monkeypatch):
     monkeypatch.setenv("SURVEY_SQLITE_SYNC", "sometimes")
     with pytest.raises(ValueError, match="SURVEY_SQLITE_SYNC"):
         sqlite_sync_mode()
+
+
+def test_kept_engines_reuse_one_engine_and_connection_per_sqlite_file(tmp_path):
+    kept = KeptEngines()
+    url = f"sqlite:///{tmp_path / 'index.db'}"
+    opened = []
+    first = kept(url, poolclass=NullPool, connect_args={"timeout": 30})
+    event.listen(first, "connect", lambda dbapi, _record: opened.append(dbapi))
+    for i in range(5):   # as a Dagster storage does per event: engine, connect, commit, dispose
+        engine = kept(url, poolclass=NullPool, connect_args={"timeout": 30})
+        with engine.connect() as con, con.begin():
+            con.execute(text("create table if not exists t (i int)"))
+            con.execute(text("insert into t values (:i)"), {"i": i})
+        engine.dispose()
+    assert engine is first and len(kept) == 1
+    assert len(opened) == 1   # one connection for the five uses
+    # every use was committed: another process (a fresh connection) sees all the rows
+    other = create_engine(url, poolclass=NullPool)
+    with other.connect() as con:
+        assert con.execute(text("select count(*) from t")).scalar() == 5
+    assert kept(f"sqlite:///{tmp_path / 'run.db'}") is not first
+
+
+def test_kept_engines_leave_other_databases_alone(tmp_path):
+    kept = KeptEngines()
+    url = "sqlite://"   # in memory: not a file Dagster's storages use
+    assert kept(url, poolclass=NullPool) is not kept(url, poolclass=NullPool)
+    assert len(kept) == 0
+
+
+def test_keep_sqlite_engines_points_dagsters_sqlite_storages_at_one_keeper():
+    import importlib
+
+    kept = keep_sqlite_engines()
+    assert keep_sqlite_engines() is kept
+    for name in SQLITE_STORAGE_MODULES:
+        assert importlib.import_module(name).create_engine is kept

@@ -43,13 +43,18 @@ def test_a_failed_check_prints_its_reason_and_rows():
             check_name="fine", passed=True)])
 
     instance = dg.DagsterInstance.ephemeral()
-    dg.materialize([scores, other], instance=instance, raise_on_error=False)
+    result = dg.materialize([scores, other], instance=instance, raise_on_error=False)
     lines = check_detail_lines(["scores:rows_valid"], 1, instance=instance,
                                descriptions={"scores:rows_valid": "every score is valid"})
     assert lines[0] == "scores:rows_valid: every score is valid; scores must be 0 or more"
     assert "  failing: 1" in lines
     assert "    | 7 | score -3 is below 0 |" in lines
     assert check_detail_lines([], 1, instance=instance) == []
+    # survey-pipeline run hands over its runs' evaluations instead: the same lines
+    evaluations = result.get_asset_check_evaluations()
+    assert check_detail_lines(["scores:rows_valid"], 1, instance=instance,
+                              descriptions={"scores:rows_valid": "every score is valid"},
+                              evaluations=evaluations) == lines
 
 
 def test_check_descriptions_come_from_the_definitions():

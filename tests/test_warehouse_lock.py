@@ -201,3 +201,36 @@ def test_command_waits_once_for_an_analyst_session_then_exits_1_naming_it(tiny_l
     assert elapsed < 60
     with duckdb.connect(str(path), read_only=True) as con:  # untouched
         assert con.execute("select count(*) from raw.survey_rows").fetchone() == (0,)
+
+
+def test_a_held_warehouse_serves_every_connect_from_one_connection(tmp_path: Path):
+    """survey-pipeline run's internal runs share one open file (Warehouse.hold): each step's
+    connect is a cursor with its own transaction; other processes stay out meanwhile."""
+    path = existing_warehouse(tmp_path)
+    warehouse = Warehouse(path=str(path), wait_seconds=1)
+    with duckdb.connect(str(path)) as con:
+        con.execute("create table probe (note varchar)")
+    insert = "insert into probe values (?)"
+    with warehouse.hold():
+        with warehouse.connect() as con:
+            con.execute("begin")
+            con.execute(insert, ["committed"])
+            con.execute("commit")
+        with pytest.raises(RuntimeError, match="step failed"), warehouse.connect() as con:
+            con.execute("begin")
+            con.execute(insert, ["rolled back"])
+            raise RuntimeError("step failed")
+        with warehouse.connect(read_only=True) as con:   # the checks' connect, same file
+            assert con.execute("select note from probe").fetchall() == [("committed",)]
+        with warehouse.hold(), warehouse.connect() as con:   # nested: the outer one serves
+            assert con.execute("select count(*) from probe").fetchone() == (1,)
+        probe = subprocess.run(
+            [sys.executable, "-c", "import sys, duckdb; duckdb.connect(sys.argv[1], "
+             "read_only=True)", str(path)], capture_output=True, text=True, timeout=60)
+        assert probe.returncode != 0 and "lock" in probe.stderr.lower()
+    # released (and checkpointed): a reader in another process sees the committed row
+    probe = subprocess.run(
+        [sys.executable, "-c", "import sys, duckdb; print(duckdb.connect(sys.argv[1], "
+         "read_only=True).execute('select count(*) from probe').fetchone()[0])",
+         str(path)], capture_output=True, text=True, timeout=60)
+    assert probe.stdout.strip() == "1", (probe.stdout, probe.stderr)

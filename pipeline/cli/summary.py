@@ -118,25 +118,35 @@ def check_descriptions(checks: list[str]) -> dict[str, str]:
 
 
 def check_detail_lines(checks: list[str], n_runs: int, instance=None,
-                       descriptions: dict[str, str] | None = None) -> list[str]:
+                       descriptions: dict[str, str] | None = None,
+                       evaluations: list | None = None) -> list[str]:
     """For each failed or warned check ('asset:check'), what it checks (`descriptions`), the
     evaluation's own description and its metadata (the failing rows it reports), read from the
-    last `n_runs` runs of the Dagster instance. Empty when the instance kept no record (an
-    ephemeral instance: DAGSTER_HOME unset)."""
+    last `n_runs` runs of the Dagster instance, or taken from `evaluations` (the command's own
+    runs' evaluations, newest run first: no reading back the event log). Empty when the
+    instance kept no record (an ephemeral instance: DAGSTER_HOME unset)."""
     import dagster as dg
 
     if not checks or not (instance or os.environ.get("DAGSTER_HOME")):
         return []
-    instance = instance or dg.DagsterInstance.get()
+    if evaluations is None:
+        instance = instance or dg.DagsterInstance.get()
+        evaluations = [
+            entry.dagster_event.asset_check_evaluation_data
+            for run in instance.get_runs(limit=n_runs)
+            for entry in instance.all_logs(run.run_id,
+                                           of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)]
+    else:
+        # as the event log gives them back: serialised with sorted keys (metadata included)
+        from dagster._serdes import deserialize_value, serialize_value
+
+        evaluations = [deserialize_value(serialize_value(ev)) for ev in evaluations]
     wanted = set(checks)
     found: dict[str, object] = {}
-    for run in instance.get_runs(limit=n_runs):
-        for entry in instance.all_logs(run.run_id,
-                                       of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
-            ev = entry.dagster_event.asset_check_evaluation_data
-            name = f"{ev.asset_key.to_user_string()}:{ev.check_name}"
-            if name in wanted and not ev.passed and name not in found:
-                found[name] = ev
+    for ev in evaluations:
+        name = f"{ev.asset_key.to_user_string()}:{ev.check_name}"
+        if name in wanted and not ev.passed and name not in found:
+            found[name] = ev
     lines = []
     for name in checks:
         ev = found.get(name)
@@ -164,7 +174,8 @@ def print_run_summary(summary, echo: Callable[..., None] = typer.echo) -> None:
     checks = [*summary.failed_checks, *summary.warnings]
     try:
         details = check_detail_lines(checks, summary.runs,
-                                     descriptions=check_descriptions(checks) if checks else {})
+                                     descriptions=check_descriptions(checks) if checks else {},
+                                     evaluations=summary.evaluations)
     except Exception as exc:  # the details are a convenience: never fail the run over them
         details = [f"(check details unavailable: {exc}; see them in the UI: make dev)"]
     if details:

@@ -1,0 +1,126 @@
+"""The keyed file cache (pipeline/core/result_cache.py) and the DuckDB row fingerprint
+(pipeline/core/warehouse/fingerprint.py) that keys the all-years steps' per-year pieces."""
+
+import os
+
+import duckdb
+import pytest
+
+from pipeline.core.result_cache import ResultCache
+from pipeline.core.warehouse.fingerprint import fingerprint, rows_fingerprint
+
+KEY = "ab" * 32
+
+
+def test_store_then_load_gives_the_payload(tmp_path):
+    cache = ResultCache(tmp_path / "kind")
+    assert cache.load(KEY) is None
+    cache.store(KEY, b"\x00payload\nwith lines")
+    assert cache.load(KEY) == b"\x00payload\nwith lines"
+    assert not [p for p in (tmp_path / "kind").iterdir() if ".tmp" in p.name]
+
+
+def test_get_or_compute_computes_once(tmp_path):
+    cache = ResultCache(tmp_path)
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return b"x"
+
+    assert cache.get_or_compute(KEY, compute) == (b"x", False)
+    assert cache.get_or_compute(KEY, compute) == (b"x", True)
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize("damage", [
+    lambda b: b[:-1],                              # truncated payload
+    lambda b: b[:-1] + bytes([b[-1] ^ 1]),         # a flipped bit
+    lambda b: b"garbage",                          # not a cache file
+    lambda b: b"",                                 # empty
+])
+def test_a_damaged_file_means_computing_again(tmp_path, damage):
+    cache = ResultCache(tmp_path)
+    cache.store(KEY, b"payload")
+    path = tmp_path / f"{KEY}.bin"
+    path.write_bytes(damage(path.read_bytes()))
+    assert cache.load(KEY) is None
+    assert cache.get_or_compute(KEY, lambda: b"fresh") == (b"fresh", False)
+    assert cache.load(KEY) == b"fresh"
+
+
+def test_a_file_renamed_to_another_key_is_not_used(tmp_path):
+    cache = ResultCache(tmp_path)
+    cache.store(KEY, b"payload")
+    other = "cd" * 32
+    os.replace(tmp_path / f"{KEY}.bin", tmp_path / f"{other}.bin")
+    assert cache.load(other) is None
+
+
+def test_keys_must_be_hex_digests(tmp_path):
+    with pytest.raises(ValueError):
+        ResultCache(tmp_path).load("../escape")
+
+
+def test_pruning_keeps_the_most_recently_used(tmp_path):
+    cache = ResultCache(tmp_path, max_files=2)
+    keys = [f"{i:064x}" for i in range(3)]
+    for i, key in enumerate(keys):
+        cache.store(key, b"p")
+        os.utime(tmp_path / f"{key}.bin", (1000 + i, 1000 + i))
+    cache.store("f" * 64, b"p")   # a fourth: the two oldest go
+    assert sorted(p.stem for p in tmp_path.glob("*.bin")) == sorted([keys[2], "f" * 64])
+
+
+def test_an_unwritable_folder_is_skipped(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    cache = ResultCache(blocker / "kind")
+    cache.store(KEY, b"p")   # logged, not raised
+    assert cache.load(KEY) is None
+
+
+def _table(rows):
+    con = duckdb.connect()
+    con.execute("create schema s; create table s.t (school_year varchar, id varchar, v integer)")
+    con.executemany("insert into s.t values (?, ?, ?)", rows)
+    return con
+
+
+ROWS = [("2020-21", "a", 1), ("2020-21", "b", None), ("2023-24", "c", 3)]
+
+
+def test_rows_fingerprint_ignores_order_and_other_years():
+    con = _table(ROWS)
+    year = rows_fingerprint(con, "s.t", {"school_year": "2020-21"})
+    assert year[0] == 2
+    assert rows_fingerprint(_table(ROWS[::-1]), "s.t", {"school_year": "2020-21"}) == year
+    changed_other_year = [*ROWS[:2], ("2023-24", "c", 4)]
+    assert rows_fingerprint(_table(changed_other_year), "s.t", {"school_year": "2020-21"}) == year
+
+
+@pytest.mark.parametrize("rows", [
+    ROWS[1:],                                                   # a row removed
+    [*ROWS, ("2020-21", "d", 5)],                               # a row added
+    [("2020-21", "a", 2), *ROWS[1:]],                           # a value edited
+    [("2020-21", "a", 1), ("2020-21", "b", 0), ROWS[2]],        # NULL -> 0
+])
+def test_rows_fingerprint_changes_with_the_years_rows(rows):
+    before = rows_fingerprint(_table(ROWS), "s.t", {"school_year": "2020-21"})
+    assert rows_fingerprint(_table(rows), "s.t", {"school_year": "2020-21"}) != before
+
+
+def test_rows_fingerprint_of_chosen_columns_and_of_no_rows():
+    con = _table(ROWS)
+    assert rows_fingerprint(con, "s.t", {"school_year": "1999-00"}) == (0, 0)
+    edited = _table([("2020-21", "a", 9), *ROWS[1:]])
+    assert (rows_fingerprint(con, "s.t", columns=["school_year", "id"])
+            == rows_fingerprint(edited, "s.t", columns=["school_year", "id"]))
+    with pytest.raises(ValueError):
+        rows_fingerprint(con, "s.t; drop table s.t", None)
+
+
+def test_fingerprint_digest_depends_on_every_part():
+    assert fingerprint(1, "a") == fingerprint(1, "a")
+    assert len({fingerprint(1, "a"), fingerprint(1, "b"), fingerprint("1", "a"),
+                fingerprint(1, "a", None)}) == 4

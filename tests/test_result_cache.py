@@ -42,7 +42,7 @@ def test_get_or_compute_computes_once(tmp_path):
 def test_a_damaged_file_means_computing_again(tmp_path, damage):
     cache = ResultCache(tmp_path)
     cache.store(KEY, b"payload")
-    path = tmp_path / f"{KEY}.bin"
+    path = tmp_path / f"all--{KEY}.bin"
     path.write_bytes(damage(path.read_bytes()))
     assert cache.load(KEY) is None
     assert cache.get_or_compute(KEY, lambda: b"fresh") == (b"fresh", False)
@@ -53,23 +53,47 @@ def test_a_file_renamed_to_another_key_is_not_used(tmp_path):
     cache = ResultCache(tmp_path)
     cache.store(KEY, b"payload")
     other = "cd" * 32
-    os.replace(tmp_path / f"{KEY}.bin", tmp_path / f"{other}.bin")
+    os.replace(tmp_path / f"all--{KEY}.bin", tmp_path / f"all--{other}.bin")
     assert cache.load(other) is None
 
 
 def test_keys_must_be_hex_digests(tmp_path):
     with pytest.raises(ValueError):
         ResultCache(tmp_path).load("../escape")
+    with pytest.raises(ValueError):
+        ResultCache(tmp_path).load(KEY, slot="../x")
 
 
 def test_pruning_keeps_the_most_recently_used(tmp_path):
-    cache = ResultCache(tmp_path, max_files=2)
+    cache = ResultCache(tmp_path, max_files=3)
     keys = [f"{i:064x}" for i in range(3)]
     for i, key in enumerate(keys):
-        cache.store(key, b"p")
-        os.utime(tmp_path / f"{key}.bin", (1000 + i, 1000 + i))
-    cache.store("f" * 64, b"p")   # a fourth: the two oldest go
-    assert sorted(p.stem for p in tmp_path.glob("*.bin")) == sorted([keys[2], "f" * 64])
+        cache.store(key, b"p", slot=f"s{i}")
+        os.utime(tmp_path / f"s{i}--{key}.bin", (1000 + i, 1000 + i))
+    cache.store("f" * 64, b"p", slot="s9")   # a fourth: the oldest goes
+    assert sorted(p.name for p in tmp_path.glob("*.bin")) == [
+        f"s1--{keys[1]}.bin", f"s2--{keys[2]}.bin", f"s9--{'f' * 64}.bin"]
+
+
+def test_a_new_entry_replaces_its_slots_older_one(tmp_path):
+    cache = ResultCache(tmp_path)
+    old, new = "a" * 64, "b" * 64
+    cache.store(old, b"2023-24 before", slot="2023-24")
+    cache.store("c" * 64, b"2020-21", slot="2020-21")
+    cache.store(new, b"2023-24 after", slot="2023-24")
+    assert cache.load(old, slot="2023-24") is None
+    assert cache.load(new, slot="2023-24") == b"2023-24 after"
+    assert cache.load("c" * 64, slot="2020-21") == b"2020-21"
+    assert cache.load(new, slot="2020-21") is None    # the slot is part of the address
+
+
+def test_chunks_in_and_a_stream_out(tmp_path):
+    cache = ResultCache(tmp_path)
+    chunks = [b"meta\n", b"x" * 3_000_000, b"tail"]
+    cache.store(KEY, iter(chunks), slot="2020-21")
+    with cache.open(KEY, slot="2020-21") as fh:
+        assert fh.readline() == b"meta\n"
+        assert fh.read() == b"".join(chunks[1:])
 
 
 def test_an_unwritable_folder_is_skipped(tmp_path):

@@ -148,3 +148,28 @@ def test_fingerprint_digest_depends_on_every_part():
     assert fingerprint(1, "a") == fingerprint(1, "a")
     assert len({fingerprint(1, "a"), fingerprint(1, "b"), fingerprint("1", "a"),
                 fingerprint(1, "a", None)}) == 4
+
+
+def test_frame_digest_follows_rows_order_index_and_types():
+    import pandas as pd
+
+    from pipeline.core.warehouse.fingerprint import frame_digest
+
+    f = pd.DataFrame({"a": ["x", None, "z"], "n": [1, 2, 3]})
+    assert frame_digest(f) == frame_digest(f.copy())
+    assert len({frame_digest(f), frame_digest(f.iloc[::-1]), frame_digest(f.iloc[1:]),
+                frame_digest(f.set_axis([5, 6, 7])), frame_digest(f.assign(n=[1.0, 2.0, 3.0])),
+                frame_digest(f.assign(a=["x", None, "y"]))}) == 6
+
+
+def test_code_digest_changes_with_the_source(tmp_path, monkeypatch):
+    import importlib
+
+    from pipeline.core.warehouse.fingerprint import code_digest
+
+    (tmp_path / "some_mod.py").write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    mod = importlib.import_module("some_mod")
+    before = code_digest(mod)
+    (tmp_path / "some_mod.py").write_text("X = 2\n")
+    assert code_digest(mod) != before

@@ -10,10 +10,11 @@ exactly what it is rendered from:
 
 - the year's answers (the columns the document shows, in document order) and each answer's
   exported final codes (in the order they are rendered), as values;
-- the codebooks' labels and the question texts, and FORMAT (bumped when the rendering changes);
-- the roster (the check's findings depend on it).
+- the codebooks' labels and the question texts;
+- the roster (the check's findings depend on it);
+- the code: the source files of the renderer, the GUIDs and the roster check (`code_digest`).
 
-A changed row, label, roster or format gives another key, so the year is rendered again; a
+A changed row, label, roster or line of that code gives another key, so the year is rendered again; a
 missing or damaged entry too. What is not kept: the head (users, the codebook, variables), the
 cases (they list every year's sources by school) and the source files (the answer texts), which
 are built from the warehouse on every run, and the zip itself (deflated anew: the same bytes).
@@ -25,6 +26,7 @@ across each boundary (tests/test_refi_qda.py compares it with the uncached count
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -33,16 +35,17 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from pipeline.core.exchange import qdpx
+from pipeline.core.exchange import guids, project_names, qdpx
 from pipeline.core.exchange.project_names import ChunkNames, joined, scan_chunks, without_guids
+from pipeline.core.ingest import ids
 from pipeline.core.ingest.ids import QUESTION_TEXT
+from pipeline.core.privacy import name_scan
 from pipeline.core.privacy.name_scan import FuzzyNameScan
 from pipeline.core.result_cache import ResultCache
-from pipeline.core.warehouse.fingerprint import fingerprint
+from pipeline.core.warehouse.fingerprint import code_digest, fingerprint
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1   # bump when qdpx.source_chunks renders differently
 _BLOCK = 1 << 20
 
 
@@ -66,6 +69,11 @@ class YearSources:
             yield from iter(lambda: self.file.read(_BLOCK), b"")
 
 
+@functools.cache
+def _code() -> str:
+    return code_digest(qdpx, guids, project_names, name_scan, ids)
+
+
 def roster_key(roster: Iterable) -> str:
     """A digest of the roster's names (what the check's findings depend on)."""
     return hashlib.sha256("\x1f".join(sorted(e.full_name for e in roster)).encode()).hexdigest()
@@ -75,7 +83,7 @@ def year_key(project: qdpx.Project, start: int, stop: int, roster: str) -> str:
     a, f = project.answers, project.final
     codes = [[tuple(f[c][k] for c in qdpx.FINAL_COLUMNS) for k in project.by_answer.get(aid, ())]
              for aid in a["answer_id"][start:stop]]
-    return fingerprint("refi_qda sources", FORMAT,
+    return fingerprint("refi_qda sources", _code(),
                        [a[c][start:stop] for c in qdpx.ANSWER_COLUMNS], codes,
                        sorted(project.labels.items()), sorted(QUESTION_TEXT.items()), roster)
 

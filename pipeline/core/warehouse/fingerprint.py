@@ -1,5 +1,6 @@
-"""A cheap, order-independent fingerprint of a table's rows, to key caches of work derived from
-them.
+"""Fingerprints to key caches of work derived from warehouse rows: a table's rows in DuckDB
+(`rows_fingerprint`), a frame's rows in order (`frame_digest`), the code that computes a result
+(`code_digest`), and a digest of all of a key's parts (`fingerprint`).
 
 `rows_fingerprint(con, table, where)` is `(count(*), sum(hash(t)))` over the selected rows: DuckDB
 hashes each whole row (every column, NULLs included) and sums the hashes as a HUGEINT, so the
@@ -17,8 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+from pathlib import Path
+from types import ModuleType
 
 import duckdb
+import pandas as pd
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
 
@@ -47,4 +51,21 @@ def fingerprint(*parts: object) -> str:
     for part in parts:
         h.update(b"\x1f")
         h.update(repr(part).encode())
+    return h.hexdigest()
+
+
+def code_digest(*modules: ModuleType) -> str:
+    """A digest of the modules' source files: the code version of a cached result, so an edit
+    of the code that computes it (or of a check it depends on) means computing again."""
+    h = hashlib.sha256()
+    for module in modules:
+        h.update(Path(module.__file__).read_bytes())
+    return h.hexdigest()
+
+
+def frame_digest(frame: pd.DataFrame) -> str:
+    """A digest of a frame's rows in order, with its index, columns and dtypes (pandas'
+    vectorised row hash; values of an object column are hashed by their text)."""
+    h = hashlib.sha256(repr((list(frame.columns), [str(t) for t in frame.dtypes])).encode())
+    h.update(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
     return h.hexdigest()

@@ -168,3 +168,35 @@ def test_the_bulk_rendered_workbook_reads_as_the_old_one(rows, tmp_path, awkward
         assert old_cells.pop("H9")[0] == "_x0041_ stays"
         assert (new_cells.pop("H10")[0], old_cells.pop("H10")[0]) == ("<r>rich?</r>", "")
     assert new == old
+
+
+def test_the_per_year_name_check_gives_the_hits_of_the_whole_frame(rows, tmp_path):
+    """names_in_coded_answers == names_in_frames over the whole frame, cached or not; a year
+    whose rows change is scanned again (its stale result is never reused), the other reused."""
+    from pipeline.core.exchange.coded_answers import names_in_coded_answers
+    from pipeline.core.privacy.name_scan import names_in_frames
+    from pipeline.core.privacy.redact import RosterEntry
+    from pipeline.core.result_cache import ResultCache
+
+    assert rows["school_year"].nunique() == 2
+    roster = [RosterEntry(full_name="Marisol Quintero", role="teacher")]
+    named = rows.copy()
+    named.loc[0, "answer_text"] = "Marisol helped"
+    named.loc[len(named) - 1, "decided_by"] = "quintero"
+    cache = ResultCache(tmp_path / "cache")
+
+    def check(frame, scanned_years):
+        expected = names_in_frames(roster, {"coded_answers": frame})
+        before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cache").glob("*.bin")}
+        assert names_in_coded_answers(frame, roster, cache) == expected
+        assert names_in_coded_answers(frame, roster, None) == expected
+        after = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cache").glob("*.bin")}
+        assert sorted(n.split("--")[0] for n in set(after) - set(before)) == scanned_years
+        return expected
+
+    assert len(check(named, sorted(rows["school_year"].unique()))) == 2
+    assert len(check(named, [])) == 2
+    last_year = rows["school_year"].iloc[-1]
+    fixed = named.copy()
+    fixed.loc[len(named) - 1, "decided_by"] = "ak"     # the later year's name removed
+    assert len(check(fixed, [last_year])) == 1

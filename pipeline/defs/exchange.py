@@ -7,7 +7,7 @@ import dagster as dg
 
 from pipeline.core.exchange import coded_answers, qdc, qdpx, qdpx_years
 from pipeline.core.files import atomic_write_bytes
-from pipeline.core.privacy.name_scan import FuzzyNameScan, names_in_frames
+from pipeline.core.privacy.name_scan import FuzzyNameScan
 from pipeline.core.privacy.redact import load_roster
 from pipeline.core.result_cache import ResultCache
 from pipeline.core.suggest.model import cache_dir
@@ -49,7 +49,10 @@ def coded_answers_workbook(context: dg.AssetExecutionContext, paths: ProjectPath
                            warehouse: Warehouse) -> dg.MaterializeResult:
     with warehouse.connect(context.log, read_only=True) as con:
         frame = coded_answers.read_coded_answers(con)
-    hits = names_in_frames(load_roster(paths.roster_path), {"coded_answers": frame})
+    # checked per school year; an unchanged year's result comes from the cache
+    hits = coded_answers.names_in_coded_answers(
+        frame, load_roster(paths.roster_path),
+        ResultCache(cache_dir() / "results" / "coded_answers_names"))
     xlsx, csv_path = coded_answers.written_paths(paths.reports_dir)
     if hits:   # never written with a name in it
         _withheld([xlsx, csv_path])

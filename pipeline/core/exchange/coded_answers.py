@@ -5,16 +5,25 @@ answer with its school year, session, pseudonymous school, role, question, redac
 codes as labels, the category of each, how each was decided (agreed, adjudicated, machine) and
 the evidence. The workbook's first tab holds them (filters, frozen header); a second tab says
 what each column means.
+
+The roster check of the rows runs per school year (`names_in_coded_answers`): a year whose rows
+are unchanged since the last run reuses its result from the result cache.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import pandas as pd
 
 from pipeline.core.exchange.spreadsheet import add_table_sheet, open_workbook, write_csv
 from pipeline.core.files import atomic_path
+from pipeline.core.privacy import name_scan
+from pipeline.core.privacy.name_scan import FuzzyNameScan
+from pipeline.core.result_cache import ResultCache
+from pipeline.core.warehouse.fingerprint import code_digest, fingerprint, frame_digest
 
 VIEW = "marts.coded_answers"
 COLUMNS = {
@@ -73,3 +82,32 @@ def write_coded_answers(frame: pd.DataFrame, xlsx_path: str | Path | None,
 def written_paths(reports_dir: str | Path) -> tuple[Path, Path]:
     out = Path(reports_dir)
     return out / "coded_answers.xlsx", out / "coded_answers.csv"
+
+
+def names_in_coded_answers(frame: pd.DataFrame, roster: list, cache: ResultCache | None
+                           ) -> list[dict]:
+    """`names_in_frames(roster, {"coded_answers": frame})`, checked one school year at a time:
+    each year's hits are kept in `cache` under a digest of the year's rows (index, columns,
+    dtypes, values in order), the roster and the check's code, so a refresh scans only the
+    years whose rows changed. Same hits in the same order (by column, then row)."""
+    scan = FuzzyNameScan(roster)
+    roster_digest = hashlib.sha256(
+        "\x1f".join(sorted(e.full_name for e in roster)).encode()).hexdigest()
+    code = code_digest(name_scan)
+    hits: list[dict] = []
+    for year, part in frame.groupby("school_year", sort=False, dropna=False):
+        key = fingerprint("coded_answers names", code, frame_digest(part), roster_digest)
+        slot = str(year) if isinstance(year, str) and year else "none"
+        kept = cache.load(key, slot=slot) if cache is not None else None
+        if kept is not None:
+            try:
+                hits.extend(json.loads(kept))
+                continue
+            except ValueError:
+                pass
+        found = scan.scan_frames({"coded_answers": part})
+        if cache is not None:
+            cache.store(key, json.dumps(found).encode(), slot=slot)
+        hits.extend(found)
+    order = {c: i for i, c in enumerate(frame.columns)}
+    return sorted(hits, key=lambda h: (order[h["column"]], int(h["row"])))

@@ -200,3 +200,38 @@ def test_the_per_year_name_check_gives_the_hits_of_the_whole_frame(rows, tmp_pat
     fixed = named.copy()
     fixed.loc[len(named) - 1, "decided_by"] = "ak"     # the later year's name removed
     assert len(check(fixed, [last_year])) == 1
+
+
+def _members(path):
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:   # docProps/core.xml holds the creation time
+        return {n: z.read(n) for n in z.namelist() if n != "docProps/core.xml"}
+
+
+def test_rows_kept_per_year_write_the_same_files(rows, tmp_path):
+    """write_coded_answers with the result cache writes the files it writes without one (xlsx
+    member by member, csv byte for byte), on the first run, the second (every year reused) and
+    after a change: a changed later year is rendered again; a changed row count of the first
+    year renders the later year's xlsx rows again (they start elsewhere)."""
+    from pipeline.core.result_cache import ResultCache
+
+    cache = ResultCache(tmp_path / "cache")
+    years = sorted(rows["school_year"].unique())
+
+    def check(frame, reused):
+        plain = write_coded_answers(frame, tmp_path / "a.xlsx", tmp_path / "a.csv")
+        got = write_coded_answers(frame, tmp_path / "b.xlsx", tmp_path / "b.csv", cache)
+        assert _members(tmp_path / "a.xlsx") == _members(tmp_path / "b.xlsx")
+        assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+        assert sorted(got.pop("rows_reused")) == sorted(reused)
+        got.pop("rows_rendered")
+        assert got == plain
+
+    check(rows, [])
+    check(rows, [f"{k}-{y}" for k in ("xlsx", "csv") for y in years])
+    later = rows.copy()
+    later.loc[len(later) - 1, "answer_text"] = "=changed, starts like a formula"
+    check(later, [f"xlsx-{years[0]}", f"csv-{years[0]}"])
+    fewer = later.drop(index=0).reset_index(drop=True)
+    check(fewer, [])

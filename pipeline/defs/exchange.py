@@ -58,7 +58,8 @@ def coded_answers_workbook(context: dg.AssetExecutionContext, paths: ProjectPath
         _withheld([xlsx, csv_path])
         counts = {}
     else:
-        counts = coded_answers.write_coded_answers(frame, xlsx, csv_path)
+        counts = coded_answers.write_coded_answers(
+            frame, xlsx, csv_path, ResultCache(cache_dir() / "results" / "coded_answers_rows"))
     return dg.MaterializeResult(
         metadata={**counts, "written": not hits,
                   **({"xlsx": dg.MetadataValue.path(str(xlsx)),

@@ -6,8 +6,9 @@ codes as labels, the category of each, how each was decided (agreed, adjudicated
 the evidence. The workbook's first tab holds them (filters, frozen header); a second tab says
 what each column means.
 
-The roster check of the rows runs per school year (`names_in_coded_answers`): a year whose rows
-are unchanged since the last run reuses its result from the result cache.
+The roster check and the rendering of the rows run per school year (`names_in_coded_answers`,
+`spreadsheet.RunsKept`): a year whose rows are unchanged since the last run reuses its result
+from the result cache.
 """
 
 from __future__ import annotations
@@ -18,7 +19,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.core.exchange.spreadsheet import add_table_sheet, open_workbook, write_csv
+from pipeline.core.exchange.spreadsheet import (
+    RunsKept,
+    add_table_sheet,
+    open_workbook,
+    write_csv,
+)
 from pipeline.core.files import atomic_path
 from pipeline.core.privacy import name_scan
 from pipeline.core.privacy.name_scan import FuzzyNameScan
@@ -58,25 +64,29 @@ def read_coded_answers(con) -> pd.DataFrame:
 
 
 def write_coded_answers(frame: pd.DataFrame, xlsx_path: str | Path | None,
-                        csv_path: str | Path | None) -> dict:
-    """Write the XLSX and/or CSV (None skips one); returns counts for the run's metadata."""
+                        csv_path: str | Path | None, cache: ResultCache | None = None) -> dict:
+    """Write the XLSX and/or CSV (None skips one); returns counts for the run's metadata.
+    `cache`: each school year's rendered rows are kept there and reused while the year's rows
+    (and where they start) are the same (`spreadsheet.RunsKept`)."""
     frame = frame.reindex(columns=list(COLUMNS))
+    kept = RunsKept(cache) if cache is not None else None
     if xlsx_path is not None:
         with atomic_path(xlsx_path) as tmp:
             wb = open_workbook(tmp)
             try:
                 add_table_sheet(wb, "coded answers", frame, WIDTHS,
-                                number_columns=("session_number", "n_codes"))
+                                number_columns=("session_number", "n_codes"), kept=kept)
                 about = pd.DataFrame({"column": list(COLUMNS), "meaning": list(COLUMNS.values())})
                 add_table_sheet(wb, "columns", about, {"column": 18, "meaning": 100})
             finally:
                 wb.close()
     if csv_path is not None:
-        write_csv(frame, csv_path)
+        write_csv(frame, csv_path, kept)
     n_codes = pd.to_numeric(frame["n_codes"], errors="coerce").fillna(0)
     return {"answers": len(frame), "coded_answers": int((n_codes > 0).sum()),
             "codes": int(n_codes.sum()),
-            "with_undecided": int((frame["undecided"].fillna("") != "").sum())}
+            "with_undecided": int((frame["undecided"].fillna("") != "").sum()),
+            **({"rows_reused": kept.reused, "rows_rendered": kept.rendered} if kept else {})}
 
 
 def written_paths(reports_dir: str | Path) -> tuple[Path, Path]:

@@ -77,6 +77,7 @@ class RunsKept:
         self.cache, self.column = cache, column
         self.reused: list[str] = []
         self.rendered: list[str] = []
+        self._digests: dict[tuple[int, int, int], str] = {}   # the xlsx and csv share a run's
 
     def chunks(self, frame: pd.DataFrame, kind: str, settings: str,
                render: Callable[[pd.DataFrame, int], Iterable[str]]) -> Iterator[str]:
@@ -84,8 +85,10 @@ class RunsKept:
         start), run by run, a kept run's text instead when its key matches."""
         for name, start, stop in _runs(frame, self.column):
             part = frame.iloc[start:stop]
-            key = fingerprint("rendered rows", kind, settings, _code(), start,
-                              frame_digest(part))
+            digest = self._digests.get((id(frame), start, stop))
+            if digest is None:
+                digest = self._digests[(id(frame), start, stop)] = frame_digest(part)
+            key = fingerprint("rendered rows", kind, settings, _code(), start, digest)
             slot = f"{kind}-{name}"
             kept = self.cache.load(key, slot=slot)
             if kept is not None:

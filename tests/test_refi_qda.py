@@ -535,3 +535,20 @@ def test_findings_of_parts_join_with_the_pairs_across_their_boundaries():
             parts = [scan_chunks(scan, lines[:cut]), scan_chunks(scan, lines[cut:cut2]),
                      scan_chunks(scan, lines[cut2:])]
             assert joined(scan, parts) == whole
+
+
+def test_small_members_are_the_bytes_writestr_writes(tmp_path):
+    texts = {"Sources/a.txt": "", "Sources/b.txt": "more time", "Sources/é.txt": "déjà vu\r\n",
+             "Sources/c.txt": "x" * 200_000 + "€" * 1000, "Sources/d.txt": "NA"}
+    for path, write in ((tmp_path / "writestr.zip", lambda z, n, d: z.writestr(
+            zipfile.ZipInfo(n, (1980, 1, 1, 0, 0, 0)), d, compress_type=zipfile.ZIP_DEFLATED)),
+            (tmp_path / "fast.zip", qdpx.write_small_member)):
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr(zipfile.ZipInfo("first", (1980, 1, 1, 0, 0, 0)), b"<x/>",
+                       compress_type=zipfile.ZIP_DEFLATED)
+            for name, text in texts.items():
+                write(z, name, text.encode("utf-8"))
+    assert (tmp_path / "fast.zip").read_bytes() == (tmp_path / "writestr.zip").read_bytes()
+    with zipfile.ZipFile(tmp_path / "fast.zip") as z:
+        assert z.testzip() is None
+        assert {n: z.read(n).decode("utf-8") for n in texts} == texts

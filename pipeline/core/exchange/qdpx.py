@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -314,7 +315,33 @@ def write_qdpx(books: list[Codebook], answers: pd.DataFrame, final: pd.DataFrame
             for chunk in chunks if chunks is not None else qde_chunks(project):
                 member.write(chunk if isinstance(chunk, bytes) else encode(chunk))
         for name, text in project.files.items():
-            z.writestr(zipfile.ZipInfo(name, _ZIP_TIME), text.encode("utf-8"),
-                       compress_type=zipfile.ZIP_DEFLATED)
+            write_small_member(z, name, text.encode("utf-8"))
     return {"sources": len(project.files), "selections": project.n_selections,
             "users": len(project.users)}
+
+
+def write_small_member(z: zipfile.ZipFile, name: str, data: bytes) -> None:
+    """The bytes of `z.writestr(ZipInfo(name, _ZIP_TIME), data, compress_type=ZIP_DEFLATED)`
+    on a seekable zip open for writing, without writestr's per-member machinery (a stream
+    object, its header written twice and a seek back): a project has one member per answer,
+    and that machinery was most of the time to write them. Uses zipfile's bookkeeping
+    attributes (fp, start_dir, filelist, NameToInfo) as writestr does; tests/test_refi_qda.py
+    checks the file against writestr's byte for byte."""
+    if len(data) * 1.05 > zipfile.ZIP64_LIMIT or not z._seekable or z._writing:
+        z.writestr(zipfile.ZipInfo(name, _ZIP_TIME), data, compress_type=zipfile.ZIP_DEFLATED)
+        return
+    compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
+    compressed = compressor.compress(data) + compressor.flush()
+    zinfo = zipfile.ZipInfo(name, _ZIP_TIME)
+    zinfo.compress_type = zipfile.ZIP_DEFLATED
+    zinfo.external_attr = 0o600 << 16
+    zinfo.file_size, zinfo.compress_size, zinfo.CRC = len(data), len(compressed), zlib.crc32(data)
+    z.fp.seek(z.start_dir)
+    zinfo.header_offset = z.start_dir
+    z._writecheck(zinfo)
+    z._didModify = True
+    z.fp.write(zinfo.FileHeader(False))
+    z.fp.write(compressed)
+    z.start_dir = z.fp.tell()
+    z.filelist.append(zinfo)
+    z.NameToInfo[name] = zinfo

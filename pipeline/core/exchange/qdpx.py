@@ -336,7 +336,8 @@ def write_small_member(z: zipfile.ZipFile, name: str, data: bytes) -> None:
     zinfo.compress_type = zipfile.ZIP_DEFLATED
     zinfo.external_attr = 0o600 << 16
     zinfo.file_size, zinfo.compress_size, zinfo.CRC = len(data), len(compressed), zlib.crc32(data)
-    z.fp.seek(z.start_dir)
+    if z.fp.tell() != z.start_dir:   # a seek flushes the buffer: only when needed
+        z.fp.seek(z.start_dir)
     zinfo.header_offset = z.start_dir
     z._writecheck(zinfo)
     z._didModify = True

@@ -94,8 +94,9 @@ class ResultCache:
         with fh:
             return fh.read()
 
-    def store(self, key: str, payload: bytes | Iterable[bytes], slot: str = "all") -> None:
-        """Keep `payload` (bytes, or chunks of it) under `key`; the slot's other entries go."""
+    def store(self, key: str, payload: bytes | Iterable[bytes], slot: str = "all") -> bool:
+        """Keep `payload` (bytes, or chunks of it) under `key`; the slot's other entries go.
+        False when it could not be written (logged; the chunks may be partly consumed)."""
         path = self._path(key, slot)
         tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp")
         chunks = [payload] if isinstance(payload, bytes) else payload
@@ -111,12 +112,14 @@ class ResultCache:
                 fh.write(self._header(key, h.hexdigest()))
             os.replace(tmp, path)
             self._prune(path, slot)
+            return True
         except OSError as exc:
             log.warning("result cache %s not written (%s)", path, exc)
             try:
                 tmp.unlink(missing_ok=True)
             except OSError:
                 pass
+            return False
 
     def get_or_compute(self, key: str, compute: Callable[[], bytes], slot: str = "all"
                        ) -> tuple[bytes, bool]:

@@ -60,13 +60,18 @@ def scan_chunks(scan: FuzzyNameScan, chunks: Iterable[str]) -> ChunkNames:
     """The scan of `chunks` as if joined (each chunk but the last must end with a line break)."""
     out = ChunkNames()
     for chunk in chunks:
-        for piece in _ascii_runs(without_guids(chunk)):
-            tokens = letter_tokens(normalise_for_check(piece))
-            out.found.update(w for w in windows(out.last + tokens) if scan.match(w))
-            if tokens:
-                out.first = out.first or tokens[:1]
-                out.last = tokens[-1:]
+        scan_chunk(scan, out, chunk)
     return out
+
+
+def scan_chunk(scan: FuzzyNameScan, out: ChunkNames, chunk: str) -> None:
+    """Add one chunk (the next after those `out` holds) to `out`."""
+    for piece in _ascii_runs(without_guids(chunk)):
+        tokens = letter_tokens(normalise_for_check(piece))
+        out.found.update(w for w in windows(out.last + tokens) if scan.match(w))
+        if tokens:
+            out.first = out.first or tokens[:1]
+            out.last = tokens[-1:]
 
 
 def joined(scan: FuzzyNameScan, parts: Iterable[ChunkNames]) -> set[str]:

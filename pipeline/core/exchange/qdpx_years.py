@@ -5,8 +5,8 @@ per answer, with its final codes as coded selections. The answers are sorted by 
 first, so each year's sources are one run of the document, and each source depends only on its
 answer and that answer's final codes (`qdpx.source_chunks`). A refresh of one year leaves the
 other years' runs unchanged, so each year's run is kept in the result cache
-(`<cache>/results/refi_qda/<year>--<key>.bin`) with what the roster check found in it, keyed by
-exactly what it is rendered from:
+(`<cache>/results/refi_qda/<year>--<key>.bin`, and what the roster check found in it beside it,
+`<year>.names--<key>.bin`), keyed by exactly what it is rendered from:
 
 - the year's answers (the columns the document shows, in document order) and each answer's
   exported final codes (in the order they are rendered), as values;
@@ -36,7 +36,13 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from pipeline.core.exchange import guids, project_names, qdpx
-from pipeline.core.exchange.project_names import ChunkNames, joined, scan_chunks, without_guids
+from pipeline.core.exchange.project_names import (
+    ChunkNames,
+    joined,
+    scan_chunk,
+    scan_chunks,
+    without_guids,
+)
 from pipeline.core.ingest import ids
 from pipeline.core.ingest.ids import QUESTION_TEXT
 from pipeline.core.privacy import name_scan
@@ -91,45 +97,68 @@ def year_key(project: qdpx.Project, start: int, stop: int, roster: str) -> str:
 def year_sources(project: qdpx.Project, scan: FuzzyNameScan, roster: str,
                  cache: ResultCache | None) -> list[YearSources]:
     """Each year's run of sources, in document order: from the cache when its key matches,
-    else rendered, checked and stored."""
+    else rendered and checked, streamed into the cache and read back from it (memory stays
+    flat: a year's run is ~2 KB per answer), or held in memory without a cache."""
     out = []
     for year, start, stop in qdpx.year_spans(project):
         key = year_key(project, start, stop, roster)
-        kept = _open(cache, key, year) if cache is not None else None
-        if kept is not None:
-            out.append(kept)
-            continue
-        piece = _render(project, scan, year, start, stop)
+        piece = None
         if cache is not None:
-            header = json.dumps({"names": piece.names.to_json(),
-                                 "source_names": piece.source_names}).encode() + b"\n"
-            cache.store(key, [header, *piece.text], slot=year)
-        out.append(piece)
+            piece = _open(cache, key, year) or _render_into(cache, key, project, scan, year,
+                                                            start, stop)
+        out.append(piece or _render(project, scan, year, start, stop))
     return out
 
 
 def _render(project: qdpx.Project, scan: FuzzyNameScan, year: str, start: int, stop: int
             ) -> YearSources:
     chunks = list(qdpx.source_chunks(project, start, stop))
-    names = scan_chunks(scan, chunks)
+    return YearSources(year, scan_chunks(scan, chunks), _source_names(project, scan, start, stop),
+                       reused=False, text=[qdpx.encode(c) for c in chunks])
+
+
+def _source_names(project: qdpx.Project, scan: FuzzyNameScan, start: int, stop: int) -> int:
     texts = Counter(project.answers["answer_text"][start:stop])
-    source_names = sum(n * len(scan.find(t)) for t, n in texts.items())
-    return YearSources(year, names, source_names, reused=False,
-                       text=[qdpx.encode(c) for c in chunks])
+    return sum(n * len(scan.find(t)) for t, n in texts.items())
+
+
+def _render_into(cache: ResultCache, key: str, project: qdpx.Project, scan: FuzzyNameScan,
+                 year: str, start: int, stop: int) -> YearSources | None:
+    """Render and check the year's run chunk by chunk into the cache (the text, then what the
+    check found, as a second entry), then open it; None if it could not be stored."""
+    names = ChunkNames()
+
+    def encoded() -> Iterator[bytes]:
+        for chunk in qdpx.source_chunks(project, start, stop):
+            scan_chunk(scan, names, chunk)
+            yield qdpx.encode(chunk)
+
+    if not cache.store(key, encoded(), slot=year):
+        return None
+    meta = {"names": names.to_json(),
+            "source_names": _source_names(project, scan, start, stop)}
+    if not cache.store(key, json.dumps(meta).encode(), slot=f"{year}.names"):
+        return None
+    piece = _open(cache, key, year)
+    if piece is not None:
+        piece.reused = False
+    return piece
 
 
 def _open(cache: ResultCache, key: str, year: str) -> YearSources | None:
+    meta = cache.load(key, slot=f"{year}.names")
+    if meta is None:
+        return None
+    try:
+        data = json.loads(meta)
+        names, source_names = ChunkNames.from_json(data["names"]), int(data["source_names"])
+    except (ValueError, KeyError, TypeError) as exc:
+        log.warning("refi_qda cache entry for %s unusable (%s): rendering again", year, exc)
+        return None
     fh = cache.open(key, slot=year)
     if fh is None:
         return None
-    try:
-        meta = json.loads(fh.readline())
-        return YearSources(year, ChunkNames.from_json(meta["names"]), int(meta["source_names"]),
-                           reused=True, file=fh)
-    except (ValueError, KeyError, TypeError) as exc:
-        log.warning("refi_qda cache entry for %s unusable (%s): rendering again", year, exc)
-        fh.close()
-        return None
+    return YearSources(year, names, source_names, reused=True, file=fh)
 
 
 def project_chunks(project: qdpx.Project, pieces: list[YearSources]) -> Iterator[str | bytes]:

@@ -235,3 +235,16 @@ def test_rows_kept_per_year_write_the_same_files(rows, tmp_path):
     check(later, [f"xlsx-{years[0]}", f"csv-{years[0]}"])
     fewer = later.drop(index=0).reset_index(drop=True)
     check(fewer, [])
+
+
+def test_an_unwritable_cache_still_writes_the_same_files(rows, tmp_path):
+    from pipeline.core.result_cache import ResultCache
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    write_coded_answers(rows, tmp_path / "a.xlsx", tmp_path / "a.csv")
+    got = write_coded_answers(rows, tmp_path / "b.xlsx", tmp_path / "b.csv",
+                              ResultCache(blocker / "cache"))
+    assert got["rows_reused"] == []
+    assert _members(tmp_path / "a.xlsx") == _members(tmp_path / "b.xlsx")
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()

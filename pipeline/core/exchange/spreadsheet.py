@@ -90,15 +90,19 @@ class RunsKept:
                 digest = self._digests[(id(frame), start, stop)] = frame_digest(part)
             key = fingerprint("rendered rows", kind, settings, _code(), start, digest)
             slot = f"{kind}-{name}"
-            kept = self.cache.load(key, slot=slot)
-            if kept is not None:
+            kept = self.cache.open(key, slot=slot)
+            if kept is None:   # rendered into the cache, then read back: memory stays flat
+                self.rendered.append(slot)
+                if self.cache.store(key, (t.encode("utf-8") for t in render(part, start)),
+                                    slot=slot):
+                    kept = self.cache.open(key, slot=slot)
+                if kept is None:   # not stored: rendered again, straight to the file
+                    yield from render(part, start)
+                    continue
+            else:
                 self.reused.append(slot)
-                yield kept.decode("utf-8")
-                continue
-            text = "".join(render(part, start))
-            self.cache.store(key, text.encode("utf-8"), slot=slot)
-            self.rendered.append(slot)
-            yield text
+            with io.TextIOWrapper(kept, encoding="utf-8", newline="") as text:
+                yield from iter(lambda: text.read(1 << 20), "")
 
 
 def _runs(frame: pd.DataFrame, column: str) -> list[tuple[str, int, int]]:

@@ -168,3 +168,83 @@ def test_the_bulk_rendered_workbook_reads_as_the_old_one(rows, tmp_path, awkward
         assert old_cells.pop("H9")[0] == "_x0041_ stays"
         assert (new_cells.pop("H10")[0], old_cells.pop("H10")[0]) == ("<r>rich?</r>", "")
     assert new == old
+
+
+def test_the_per_year_name_check_gives_the_hits_of_the_whole_frame(rows, tmp_path):
+    """names_in_coded_answers == names_in_frames over the whole frame, cached or not; a year
+    whose rows change is scanned again (its stale result is never reused), the other reused."""
+    from pipeline.core.exchange.coded_answers import names_in_coded_answers
+    from pipeline.core.privacy.name_scan import names_in_frames
+    from pipeline.core.privacy.redact import RosterEntry
+    from pipeline.core.result_cache import ResultCache
+
+    assert rows["school_year"].nunique() == 2
+    roster = [RosterEntry(full_name="Marisol Quintero", role="teacher")]
+    named = rows.copy()
+    named.loc[0, "answer_text"] = "Marisol helped"
+    named.loc[len(named) - 1, "decided_by"] = "quintero"
+    cache = ResultCache(tmp_path / "cache")
+
+    def check(frame, scanned_years):
+        expected = names_in_frames(roster, {"coded_answers": frame})
+        before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cache").glob("*.bin")}
+        assert names_in_coded_answers(frame, roster, cache) == expected
+        assert names_in_coded_answers(frame, roster, None) == expected
+        after = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cache").glob("*.bin")}
+        assert sorted(n.split("--")[0] for n in set(after) - set(before)) == scanned_years
+        return expected
+
+    assert len(check(named, sorted(rows["school_year"].unique()))) == 2
+    assert len(check(named, [])) == 2
+    last_year = rows["school_year"].iloc[-1]
+    fixed = named.copy()
+    fixed.loc[len(named) - 1, "decided_by"] = "ak"     # the later year's name removed
+    assert len(check(fixed, [last_year])) == 1
+
+
+def _members(path):
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:   # docProps/core.xml holds the creation time
+        return {n: z.read(n) for n in z.namelist() if n != "docProps/core.xml"}
+
+
+def test_rows_kept_per_year_write_the_same_files(rows, tmp_path):
+    """write_coded_answers with the result cache writes the files it writes without one (xlsx
+    member by member, csv byte for byte), on the first run, the second (every year reused) and
+    after a change: a changed later year is rendered again; a changed row count of the first
+    year renders the later year's xlsx rows again (they start elsewhere)."""
+    from pipeline.core.result_cache import ResultCache
+
+    cache = ResultCache(tmp_path / "cache")
+    years = sorted(rows["school_year"].unique())
+
+    def check(frame, reused):
+        plain = write_coded_answers(frame, tmp_path / "a.xlsx", tmp_path / "a.csv")
+        got = write_coded_answers(frame, tmp_path / "b.xlsx", tmp_path / "b.csv", cache)
+        assert _members(tmp_path / "a.xlsx") == _members(tmp_path / "b.xlsx")
+        assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+        assert sorted(got.pop("rows_reused")) == sorted(reused)
+        got.pop("rows_rendered")
+        assert got == plain
+
+    check(rows, [])
+    check(rows, [f"{k}-{y}" for k in ("xlsx", "csv") for y in years])
+    later = rows.copy()
+    later.loc[len(later) - 1, "answer_text"] = "=changed, starts like a formula"
+    check(later, [f"xlsx-{years[0]}", f"csv-{years[0]}"])
+    fewer = later.drop(index=0).reset_index(drop=True)
+    check(fewer, [])
+
+
+def test_an_unwritable_cache_still_writes_the_same_files(rows, tmp_path):
+    from pipeline.core.result_cache import ResultCache
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    write_coded_answers(rows, tmp_path / "a.xlsx", tmp_path / "a.csv")
+    got = write_coded_answers(rows, tmp_path / "b.xlsx", tmp_path / "b.csv",
+                              ResultCache(blocker / "cache"))
+    assert got["rows_reused"] == []
+    assert _members(tmp_path / "a.xlsx") == _members(tmp_path / "b.xlsx")
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import shutil
+import zipfile
 from pathlib import Path
 
 import dagster as dg
@@ -80,18 +81,39 @@ def _full(root: Path) -> None:
     assert summary.success
 
 
-def test_refreshing_one_year_equals_a_full_rebuild(tmp_path):
+def _members(path: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as z:   # docProps/core.xml of a workbook holds its creation time
+        return {n: z.read(n) for n in z.namelist() if n != "docProps/core.xml"}
+
+
+def test_refreshing_one_year_equals_a_full_rebuild(tmp_path, monkeypatch):
+    """Also the files written from per-year pieces kept in the result cache (REFI-QDA sources,
+    the coded answers' rows and name check): the refresh keeps 2020-21's pieces and must
+    render 2023-24's again (its rows changed: a stale piece would differ), and its files equal
+    those of the full build, which starts from an empty cache."""
+    monkeypatch.setenv("SURVEY_CACHE_DIR", str(tmp_path / "cache-a"))
     incremental = _study(tmp_path / "a")
     late = incremental / "landing" / LATE_YEAR / LATE
     held = tmp_path / LATE
     shutil.move(late, held)
     _full(incremental)
+    pieces = tmp_path / "cache-a" / "results" / "refi_qda"
+    before = {p.name for p in pieces.glob("*.bin") if ".names--" not in p.name}
+    assert sorted(n.split("--")[0] for n in before) == ["2020-21", LATE_YEAR]
     shutil.move(held, late)
     _refresh_year(incremental, LATE_YEAR)
+    after = {p.name for p in pieces.glob("*.bin") if ".names--" not in p.name}
+    assert [n.split("--")[0] for n in after - before] == [LATE_YEAR]   # rendered again
+    assert [n.split("--")[0] for n in after & before] == ["2020-21"]   # kept
 
+    monkeypatch.setenv("SURVEY_CACHE_DIR", str(tmp_path / "cache-b"))
     full = _study(tmp_path / "b")
     _full(full)
 
     problems = compare(str(incremental / "wh.duckdb"), str(full / "wh.duckdb"),
                        set(RUN_TIMES) | {"staged_at"})
     assert problems == []
+    a, b = incremental / "reports", full / "reports"
+    for name in ("project.qdpx", "codebooks.qdc", "coded_answers.csv"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    assert _members(a / "coded_answers.xlsx") == _members(b / "coded_answers.xlsx")

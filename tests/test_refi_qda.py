@@ -439,3 +439,116 @@ def test_hex_letter_names_do_not_match_guids(books):
     named = answers.copy()
     named.loc[named.index[0], "answer_text"] = "Fae Dace helped me plan the unit"
     assert found(named) > 0
+
+
+def _cached_project(books, answers, final, roster, cache, tmp_path, name="c.qdpx"):
+    """The asset's path: each year's sources from the cache or rendered; returns
+    (names found, years reused, the written file's bytes)."""
+    from pipeline.core.exchange import qdpx_years
+    from pipeline.core.privacy.name_scan import FuzzyNameScan
+
+    project = qdpx.plan(books, answers, final)
+    scan = FuzzyNameScan(roster)
+    pieces = qdpx_years.year_sources(project, scan, qdpx_years.roster_key(roster), cache)
+    found = qdpx_years.names_in_project(scan, qdc.qdc_bytes(books).decode("utf-8"), project,
+                                        pieces)
+    reused = [p.year for p in pieces if p.reused]
+    path = tmp_path / name
+    qdpx.write_qdpx(books, answers, final, path, project,
+                    qdpx_years.project_chunks(project, pieces))
+    return found, reused, path.read_bytes()
+
+
+def _uncached(books, answers, final, roster, tmp_path):
+    from pipeline.core.exchange.project_names import names_in_project
+    from pipeline.core.privacy.name_scan import FuzzyNameScan
+
+    project = qdpx.plan(books, answers, final)
+    found = names_in_project(FuzzyNameScan(roster), qdc.qdc_bytes(books).decode("utf-8"),
+                             qdpx.qde_chunks(project), project.files.values())
+    qdpx.write_qdpx(books, answers, final, tmp_path / "u.qdpx")
+    return found, (tmp_path / "u.qdpx").read_bytes()
+
+
+def test_year_pieces_are_reused_only_while_their_rows_are_unchanged(books, tmp_path,
+                                                                    monkeypatch):
+    """The cached path writes the uncached file byte for byte and counts the same names; a
+    second run reuses both years; a changed final code of 2023-24, a changed answer of
+    2020-21, a changed roster each render again exactly the years they touch."""
+    from pipeline.core.privacy.redact import RosterEntry
+    from pipeline.core.result_cache import ResultCache
+
+    monkeypatch.setattr(qdpx, "_SOURCES_PER_CHUNK", 1)
+    cache = ResultCache(tmp_path / "cache")
+    answers, final = _awkward_inputs(books)
+    roster = [RosterEntry(full_name="Chloé Dubois", role="teacher")]
+
+    def check(answers, final, roster, reused):
+        found, got_reused, data = _cached_project(books, answers, final, roster, cache, tmp_path)
+        assert (found, data) == _uncached(books, answers, final, roster, tmp_path)
+        assert got_reused == reused
+        return found
+
+    assert check(answers, final, roster, []) > 0       # 'Chloé' in a 2020-21 answer
+    check(answers, final, roster, ["2020-21", "2023-24"])
+    changed = final.copy()
+    changed.loc[changed["answer_id"] == "A000000000002", "decided_by"] = "suggester ffffffffffff"
+    check(answers, changed, roster, ["2020-21"])
+    edited = answers.copy()
+    edited.loc[edited["answer_id"] == "A000000000000", "answer_text"] = "thanks, all fine"
+    assert check(edited, changed, roster, ["2023-24"]) == 0
+    check(edited, changed, [RosterEntry(full_name="Zebulon Quark", role="coach")], [])
+    # a damaged entry is rendered again, not used
+    for f in (tmp_path / "cache").glob("2023-24--*.bin"):
+        f.write_bytes(f.read_bytes()[:-3])
+    check(edited, changed, [RosterEntry(full_name="Zebulon Quark", role="coach")], ["2020-21"])
+
+
+@pytest.mark.parametrize("names", [["Chloé Dubois"], ["Ed Bead", "Deb Face"], ["Jm Ak"]])
+def test_the_per_year_name_check_counts_as_the_streamed_one(books, names, tmp_path):
+    """Findings kept per year join into the whole document's count, pairs across the years'
+    boundaries included (from the cache and freshly rendered alike)."""
+    from pipeline.core.privacy.redact import RosterEntry
+    from pipeline.core.result_cache import ResultCache
+
+    answers, final = _awkward_inputs(books)
+    final.loc[0, "decided_by"] = "chloe+ak"
+    roster = [RosterEntry(full_name=n, role="teacher") for n in names]
+    expected, _ = _uncached(books, answers, final, roster, tmp_path)
+    cache = ResultCache(tmp_path / "cache")
+    for _ in range(2):
+        assert _cached_project(books, answers, final, roster, cache, tmp_path)[0] == expected
+    assert _cached_project(books, answers, final, roster, None, tmp_path)[0] == expected
+
+
+def test_findings_of_parts_join_with_the_pairs_across_their_boundaries():
+    from pipeline.core.exchange.project_names import joined, scan_chunks
+    from pipeline.core.privacy.name_scan import FuzzyNameScan
+    from pipeline.core.privacy.redact import RosterEntry
+
+    scan = FuzzyNameScan([RosterEntry(full_name="Ed Bead", role="teacher")])
+    lines = ["<a>hello</a>\n", "  Ed\n", "\n", "Bead thanks\n", "<b />\n", "ed\n"]
+    whole = scan_chunks(scan, lines).found
+    assert "edbead" in whole   # the name across lines 2 and 4
+    for cut in range(len(lines) + 1):
+        for cut2 in range(cut, len(lines) + 1):
+            parts = [scan_chunks(scan, lines[:cut]), scan_chunks(scan, lines[cut:cut2]),
+                     scan_chunks(scan, lines[cut2:])]
+            assert joined(scan, parts) == whole
+
+
+def test_small_members_are_the_bytes_writestr_writes(tmp_path):
+    texts = {"Sources/a.txt": "", "Sources/b.txt": "more time", "Sources/é.txt": "déjà vu\r\n",
+             "Sources/c.txt": "x" * 200_000 + "€" * 1000, "Sources/d.txt": "NA"}
+    for path, write in ((tmp_path / "writestr.zip", lambda z, n, d: z.writestr(
+            zipfile.ZipInfo(n, (1980, 1, 1, 0, 0, 0)), d, compress_type=zipfile.ZIP_DEFLATED)),
+            (tmp_path / "fast.zip", qdpx.write_small_member)):
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr(zipfile.ZipInfo("first", (1980, 1, 1, 0, 0, 0)), b"<x/>",
+                       compress_type=zipfile.ZIP_DEFLATED)
+            for name, text in texts.items():
+                write(z, name, text.encode("utf-8"))
+    assert (tmp_path / "fast.zip").read_bytes() == (tmp_path / "writestr.zip").read_bytes()
+    with zipfile.ZipFile(tmp_path / "fast.zip") as z:
+        assert z.testzip() is None
+        assert {n: z.read(n).decode("utf-8") for n in texts} == texts

@@ -5,11 +5,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from pipeline.core.exchange import coded_answers, qdc, qdpx
-from pipeline.core.exchange.project_names import names_in_project
+from pipeline.core.exchange import coded_answers, qdc, qdpx, qdpx_years
 from pipeline.core.files import atomic_write_bytes
-from pipeline.core.privacy.name_scan import FuzzyNameScan, names_in_frames
+from pipeline.core.privacy.name_scan import FuzzyNameScan
 from pipeline.core.privacy.redact import load_roster
+from pipeline.core.result_cache import ResultCache
+from pipeline.core.suggest.model import cache_dir
 from pipeline.core.warehouse import connection as wh
 from pipeline.defs.coding import CODEBOOK, KEYWORD
 from pipeline.defs.ingestion import ANSWERS
@@ -48,13 +49,17 @@ def coded_answers_workbook(context: dg.AssetExecutionContext, paths: ProjectPath
                            warehouse: Warehouse) -> dg.MaterializeResult:
     with warehouse.connect(context.log, read_only=True) as con:
         frame = coded_answers.read_coded_answers(con)
-    hits = names_in_frames(load_roster(paths.roster_path), {"coded_answers": frame})
+    # checked per school year; an unchanged year's result comes from the cache
+    hits = coded_answers.names_in_coded_answers(
+        frame, load_roster(paths.roster_path),
+        ResultCache(cache_dir() / "results" / "coded_answers_names"))
     xlsx, csv_path = coded_answers.written_paths(paths.reports_dir)
     if hits:   # never written with a name in it
         _withheld([xlsx, csv_path])
         counts = {}
     else:
-        counts = coded_answers.write_coded_answers(frame, xlsx, csv_path)
+        counts = coded_answers.write_coded_answers(
+            frame, xlsx, csv_path, ResultCache(cache_dir() / "results" / "coded_answers_rows"))
     return dg.MaterializeResult(
         metadata={**counts, "written": not hits,
                   **({"xlsx": dg.MetadataValue.path(str(xlsx)),
@@ -86,18 +91,27 @@ def refi_qda_files(context: dg.AssetExecutionContext, paths: ProjectPaths,
         final = wh.read_frame(con, "coding.final_codes")
     qdc_bytes = qdc.qdc_bytes(books)
     project = qdpx.plan(books, answers, final)
+    roster = load_roster(paths.roster_path)
+    scan = FuzzyNameScan(roster)
+    # each school year's sources rendered and checked once, kept while its rows are unchanged
+    pieces = qdpx_years.year_sources(project, scan, qdpx_years.roster_key(roster),
+                                     ResultCache(cache_dir() / "results" / "refi_qda"))
     # the same count as names_in_texts(roster, qdc, qde, *sources), the document streamed
-    found = names_in_project(FuzzyNameScan(load_roster(paths.roster_path)),
-                             qdc_bytes.decode("utf-8"), qdpx.qde_chunks(project),
-                             project.files.values())
+    found = qdpx_years.names_in_project(scan, qdc_bytes.decode("utf-8"), project, pieces)
     out = Path(paths.reports_dir)
     qdc_path, qdpx_path = out / "codebooks.qdc", out / "project.qdpx"
-    metadata: dict = {"written": not found}
+    metadata: dict = {"written": not found,
+                      "years_reused": [p.year for p in pieces if p.reused],
+                      "years_rendered": [p.year for p in pieces if not p.reused]}
     if found:
         _withheld([qdc_path, qdpx_path])
+        for piece in pieces:
+            if piece.file is not None:
+                piece.file.close()
     else:
         atomic_write_bytes(qdc_path, qdc_bytes)
-        metadata.update(qdpx.write_qdpx(books, answers, final, qdpx_path, project))
+        metadata.update(qdpx.write_qdpx(books, answers, final, qdpx_path, project,
+                                        qdpx_years.project_chunks(project, pieces)))
         metadata["codes"] = sum(len(b.codes) for b in books)
         metadata["qdc"] = dg.MetadataValue.path(str(qdc_path))
         metadata["qdpx"] = dg.MetadataValue.path(str(qdpx_path))

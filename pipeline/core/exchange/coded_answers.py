@@ -5,16 +5,31 @@ answer with its school year, session, pseudonymous school, role, question, redac
 codes as labels, the category of each, how each was decided (agreed, adjudicated, machine) and
 the evidence. The workbook's first tab holds them (filters, frozen header); a second tab says
 what each column means.
+
+The roster check and the rendering of the rows run per school year (`names_in_coded_answers`,
+`spreadsheet.RunsKept`): a year whose rows are unchanged since the last run reuses its result
+from the result cache.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import pandas as pd
 
-from pipeline.core.exchange.spreadsheet import add_table_sheet, open_workbook, write_csv
+from pipeline.core.exchange.spreadsheet import (
+    RunsKept,
+    add_table_sheet,
+    open_workbook,
+    write_csv,
+)
 from pipeline.core.files import atomic_path
+from pipeline.core.privacy import name_scan
+from pipeline.core.privacy.name_scan import FuzzyNameScan
+from pipeline.core.result_cache import ResultCache
+from pipeline.core.warehouse.fingerprint import code_digest, fingerprint, frame_digest
 
 VIEW = "marts.coded_answers"
 COLUMNS = {
@@ -49,27 +64,60 @@ def read_coded_answers(con) -> pd.DataFrame:
 
 
 def write_coded_answers(frame: pd.DataFrame, xlsx_path: str | Path | None,
-                        csv_path: str | Path | None) -> dict:
-    """Write the XLSX and/or CSV (None skips one); returns counts for the run's metadata."""
+                        csv_path: str | Path | None, cache: ResultCache | None = None) -> dict:
+    """Write the XLSX and/or CSV (None skips one); returns counts for the run's metadata.
+    `cache`: each school year's rendered rows are kept there and reused while the year's rows
+    (and where they start) are the same (`spreadsheet.RunsKept`)."""
     frame = frame.reindex(columns=list(COLUMNS))
+    kept = RunsKept(cache) if cache is not None else None
     if xlsx_path is not None:
         with atomic_path(xlsx_path) as tmp:
             wb = open_workbook(tmp)
             try:
                 add_table_sheet(wb, "coded answers", frame, WIDTHS,
-                                number_columns=("session_number", "n_codes"))
+                                number_columns=("session_number", "n_codes"), kept=kept)
                 about = pd.DataFrame({"column": list(COLUMNS), "meaning": list(COLUMNS.values())})
                 add_table_sheet(wb, "columns", about, {"column": 18, "meaning": 100})
             finally:
                 wb.close()
     if csv_path is not None:
-        write_csv(frame, csv_path)
+        write_csv(frame, csv_path, kept)
     n_codes = pd.to_numeric(frame["n_codes"], errors="coerce").fillna(0)
     return {"answers": len(frame), "coded_answers": int((n_codes > 0).sum()),
             "codes": int(n_codes.sum()),
-            "with_undecided": int((frame["undecided"].fillna("") != "").sum())}
+            "with_undecided": int((frame["undecided"].fillna("") != "").sum()),
+            **({"rows_reused": kept.reused, "rows_rendered": kept.rendered} if kept else {})}
 
 
 def written_paths(reports_dir: str | Path) -> tuple[Path, Path]:
     out = Path(reports_dir)
     return out / "coded_answers.xlsx", out / "coded_answers.csv"
+
+
+def names_in_coded_answers(frame: pd.DataFrame, roster: list, cache: ResultCache | None
+                           ) -> list[dict]:
+    """`names_in_frames(roster, {"coded_answers": frame})`, checked one school year at a time:
+    each year's hits are kept in `cache` under a digest of the year's rows (index, columns,
+    dtypes, values in order), the roster and the check's code, so a refresh scans only the
+    years whose rows changed. Same hits in the same order (by column, then row)."""
+    scan = FuzzyNameScan(roster)
+    roster_digest = hashlib.sha256(
+        "\x1f".join(sorted(e.full_name for e in roster)).encode()).hexdigest()
+    code = code_digest(name_scan)
+    hits: list[dict] = []
+    for year, part in frame.groupby("school_year", sort=False, dropna=False):
+        key = fingerprint("coded_answers names", code, frame_digest(part), roster_digest)
+        slot = str(year) if isinstance(year, str) and year else "none"
+        kept = cache.load(key, slot=slot) if cache is not None else None
+        if kept is not None:
+            try:
+                hits.extend(json.loads(kept))
+                continue
+            except ValueError:
+                pass
+        found = scan.scan_frames({"coded_answers": part})
+        if cache is not None:
+            cache.store(key, json.dumps(found).encode(), slot=slot)
+        hits.extend(found)
+    order = {c: i for i, c in enumerate(frame.columns)}
+    return sorted(hits, key=lambda h: (order[h["column"]], int(h["row"])))

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from pipeline.core.privacy.name_scan import (
     FuzzyNameScan,
@@ -37,18 +38,59 @@ def without_guids(text: str) -> str:
     return _GUID.sub(" ", text)
 
 
+@dataclass
+class ChunkNames:
+    """What the scan found in a run of chunks, in a form that joins with its neighbours' (a
+    school year's fragment of the document is scanned once and kept with it): the names found
+    inside, and the first and last tokens, for the pairs across the boundaries."""
+
+    found: set[str] = field(default_factory=set)
+    first: list[str] = field(default_factory=list)   # [] or the first token
+    last: list[str] = field(default_factory=list)    # [] or the last token
+
+    def to_json(self) -> dict:
+        return {"found": sorted(self.found), "first": self.first, "last": self.last}
+
+    @classmethod
+    def from_json(cls, data: dict) -> ChunkNames:
+        return cls(set(data["found"]), list(data["first"]), list(data["last"]))
+
+
+def scan_chunks(scan: FuzzyNameScan, chunks: Iterable[str]) -> ChunkNames:
+    """The scan of `chunks` as if joined (each chunk but the last must end with a line break)."""
+    out = ChunkNames()
+    for chunk in chunks:
+        scan_chunk(scan, out, chunk)
+    return out
+
+
+def scan_chunk(scan: FuzzyNameScan, out: ChunkNames, chunk: str) -> None:
+    """Add one chunk (the next after those `out` holds) to `out`."""
+    for piece in _ascii_runs(without_guids(chunk)):
+        tokens = letter_tokens(normalise_for_check(piece))
+        out.found.update(w for w in windows(out.last + tokens) if scan.match(w))
+        if tokens:
+            out.first = out.first or tokens[:1]
+            out.last = tokens[-1:]
+
+
+def joined(scan: FuzzyNameScan, parts: Iterable[ChunkNames]) -> set[str]:
+    """The names `scan_chunks` finds in the parts' chunks joined in this order: each part's,
+    and the pairs across boundaries (the last token before, the first token after)."""
+    found: set[str] = set()
+    last: list[str] = []
+    for part in parts:
+        found |= part.found
+        found.update(w for w in windows(last + part.first) if scan.match(w))
+        if part.last:
+            last = part.last
+    return found
+
+
 def names_in_chunks(scan: FuzzyNameScan, chunks: Iterable[str]) -> int:
     """`len(scan.find("".join(chunks)))` without joining them; each chunk but the last must
     end with a line break."""
-    found: set[str] = set()
-    last: list[str] = []       # the previous piece's last token, for the pair across
-    for chunk in chunks:
-        for piece in _ascii_runs(without_guids(chunk)):
-            tokens = letter_tokens(normalise_for_check(piece))
-            found.update(w for w in windows(last + tokens) if scan.match(w))
-            if tokens:
-                last = tokens[-1:]
-    return len(found)
+    return len(scan_chunks(scan, chunks).found)
 
 
 def _ascii_runs(chunk: str) -> list[str]:

@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 import zipfile
-from collections.abc import Iterator
+import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -190,15 +191,26 @@ def _head_and_tail(books: list[Codebook], users: list[str]) -> tuple[str, str]:
     return text[:cut], text[cut:]
 
 
-def qde_chunks(project: Project) -> Iterator[str]:
+def qde_chunks(project: Project, sources: Iterable[str | bytes] | None = None
+               ) -> Iterator[str | bytes]:
     """project.qde as text, in chunks of whole lines (each but the last ends with a line
-    break); joined, the document ElementTree writes for the same project."""
+    break); joined, the document ElementTree writes for the same project. `sources`: the
+    `<TextSource>` elements rendered already (str, or bytes encoded by `encode`), in order,
+    instead of rendering them here."""
+    yield from head_chunks(project)
+    if project.answers["answer_id"]:
+        yield "  <Sources>\n"
+        yield from (source_chunks(project, 0, len(project.answers["answer_id"]))
+                    if sources is None else sources)
+        yield "  </Sources>\n"
+    yield project.tail
+
+
+def head_chunks(project: Project) -> Iterator[str]:
+    """The document up to its sources: the head and the cases."""
     yield project.head
     if project.schools:
         yield from _cases(project)
-    if project.answers["answer_id"]:
-        yield from _sources(project)
-    yield project.tail
 
 
 def _cases(project: Project) -> Iterator[str]:
@@ -216,7 +228,10 @@ def _cases(project: Project) -> Iterator[str]:
     yield "".join(out)
 
 
-def _sources(project: Project) -> Iterator[str]:
+def source_chunks(project: Project, start: int, stop: int) -> Iterator[str]:
+    """The `<TextSource>` elements of the sorted answers start..stop-1, in chunks of whole
+    lines: each depends on its own answer and final codes only, so a school year's run of them
+    (`year_spans`) can be rendered, scanned and kept apart (pipeline/core/exchange/qdpx_years.py)."""
     a, f = project.answers, project.final
     user_guids = {u: guid("user", u) for u in project.users}
     variable_refs = {name: f'        <VariableRef targetGUID="{guid("variable", name)}" />\n'
@@ -224,8 +239,9 @@ def _sources(project: Project) -> Iterator[str]:
     variables = [(name, a[col], "IntegerValue" if name == "Session" else "TextValue")
                  for name, col, _kind in VARIABLES]
     label_attr = {k: _attr(v) for k, v in project.labels.items()}
-    out = ["  <Sources>\n"]
-    for i, aid in enumerate(a["answer_id"]):
+    out: list[str] = []
+    for i in range(start, stop):
+        aid = a["answer_id"][i]
         g, text, q = a["source_guid"][i], a["answer_text"][i], a["question_id"][i]
         name = _attr(f"{a['school_year'][i]} {q} {aid}")
         description = _cdata(f'answer {aid} to "{QUESTION_TEXT.get(q, q)}"')
@@ -255,11 +271,22 @@ def _sources(project: Project) -> Iterator[str]:
             out.append(f"      <VariableValue>\n{variable_refs[name]}"
                        f"{_leaf('        ', tag, value)}      </VariableValue>\n")
         out.append("    </TextSource>\n")
-        if i % _SOURCES_PER_CHUNK == _SOURCES_PER_CHUNK - 1:
+        if (i - start) % _SOURCES_PER_CHUNK == _SOURCES_PER_CHUNK - 1:
             yield "".join(out)
             out = []
-    out.append("  </Sources>\n")
-    yield "".join(out)
+    if out:
+        yield "".join(out)
+
+
+def year_spans(project: Project) -> list[tuple[str, int, int]]:
+    """(school year, start, stop) of each year's run of the sorted answers (sorted by year
+    first, so each year is one run), in document order."""
+    years, spans, start = project.answers["school_year"], [], 0
+    for i in range(1, len(years) + 1):
+        if i == len(years) or years[i] != years[start]:
+            spans.append((str(years[start]), start, i))
+            start = i
+    return spans
 
 
 def project_document(books: list[Codebook], answers: pd.DataFrame, final: pd.DataFrame
@@ -267,26 +294,55 @@ def project_document(books: list[Codebook], answers: pd.DataFrame, final: pd.Dat
     """(project.qde bytes, {zip path of a source: its text}): the whole document in memory,
     for tests and small projects (`write_qdpx` streams it)."""
     project = plan(books, answers, final)
-    return _encode("".join(qde_chunks(project))), project.files
+    return encode("".join(qde_chunks(project))), project.files
 
 
-def _encode(text: str) -> bytes:
+def encode(text: str) -> bytes:
     return text.encode("utf-8", "xmlcharrefreplace")   # as ElementTree's writer
 
 
 def write_qdpx(books: list[Codebook], answers: pd.DataFrame, final: pd.DataFrame,
-               path: str | Path, project: Project | None = None) -> dict:
+               path: str | Path, project: Project | None = None,
+               chunks: Iterable[str | bytes] | None = None) -> dict:
     """Write the `.qdpx` atomically, the document streamed into the zip; returns counts
-    (sources, selections, users). `project`: the `plan` of the same inputs, if made already."""
+    (sources, selections, users). `project`: the `plan` of the same inputs, if made already;
+    `chunks`: its document (`qde_chunks`), if it comes from elsewhere (str or encoded bytes)."""
     project = project or plan(books, answers, final)
     with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
         info = zipfile.ZipInfo("project.qde", _ZIP_TIME)
         info.compress_type = zipfile.ZIP_DEFLATED
         with z.open(info, "w") as member:
-            for chunk in qde_chunks(project):
-                member.write(_encode(chunk))
+            for chunk in chunks if chunks is not None else qde_chunks(project):
+                member.write(chunk if isinstance(chunk, bytes) else encode(chunk))
         for name, text in project.files.items():
-            z.writestr(zipfile.ZipInfo(name, _ZIP_TIME), text.encode("utf-8"),
-                       compress_type=zipfile.ZIP_DEFLATED)
+            write_small_member(z, name, text.encode("utf-8"))
     return {"sources": len(project.files), "selections": project.n_selections,
             "users": len(project.users)}
+
+
+def write_small_member(z: zipfile.ZipFile, name: str, data: bytes) -> None:
+    """The bytes of `z.writestr(ZipInfo(name, _ZIP_TIME), data, compress_type=ZIP_DEFLATED)`
+    on a seekable zip open for writing, without writestr's per-member machinery (a stream
+    object, its header written twice and a seek back): a project has one member per answer,
+    and that machinery was most of the time to write them. Uses zipfile's bookkeeping
+    attributes (fp, start_dir, filelist, NameToInfo) as writestr does; tests/test_refi_qda.py
+    checks the file against writestr's byte for byte."""
+    if len(data) * 1.05 > zipfile.ZIP64_LIMIT or not z._seekable or z._writing:
+        z.writestr(zipfile.ZipInfo(name, _ZIP_TIME), data, compress_type=zipfile.ZIP_DEFLATED)
+        return
+    compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
+    compressed = compressor.compress(data) + compressor.flush()
+    zinfo = zipfile.ZipInfo(name, _ZIP_TIME)
+    zinfo.compress_type = zipfile.ZIP_DEFLATED
+    zinfo.external_attr = 0o600 << 16
+    zinfo.file_size, zinfo.compress_size, zinfo.CRC = len(data), len(compressed), zlib.crc32(data)
+    if z.fp.tell() != z.start_dir:   # a seek flushes the buffer: only when needed
+        z.fp.seek(z.start_dir)
+    zinfo.header_offset = z.start_dir
+    z._writecheck(zinfo)
+    z._didModify = True
+    z.fp.write(zinfo.FileHeader(False))
+    z.fp.write(compressed)
+    z.start_dir = z.fp.tell()
+    z.filelist.append(zinfo)
+    z.NameToInfo[name] = zinfo

@@ -11,8 +11,11 @@ a leading ' on such cells (`queue.neutralise`, OWASP's advice). Both go through
 from __future__ import annotations
 
 import csv
+import functools
+import io
 import math
 import numbers
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +23,8 @@ import pandas as pd
 from pipeline.core.exchange.xlsx_rows import RowsWorksheet, number_cell, render_rows, string_cell
 from pipeline.core.files import atomic_path
 from pipeline.core.reconciliation.queue import FORMULA_START, neutralise
+from pipeline.core.result_cache import ResultCache
+from pipeline.core.warehouse.fingerprint import code_digest, fingerprint, frame_digest
 
 ROWS_PER_BLOCK = 5000   # rows of a table rendered at a time
 
@@ -35,15 +40,89 @@ def cell_text(value: object) -> str:
     return str(value)
 
 
-def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
+def write_csv(frame: pd.DataFrame, path: str | Path, kept: RunsKept | None = None) -> Path:
+    """`kept`: each run of rows (a school year) kept rendered and reused while its rows are the
+    same (`RunsKept`)."""
+    csv_text = lambda v: neutralise(cell_text(v))  # noqa: E731
+
+    def rows(part: pd.DataFrame):
+        # column by column (iterating a column gives the values itertuples gave)
+        return zip(*(rendered(part.iloc[:, j], csv_text) for j in range(part.shape[1])),
+                   strict=True)
+
+    def text(part: pd.DataFrame, _start: int) -> Iterator[str]:
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\r\n").writerows(rows(part))
+        yield out.getvalue()
+
     with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh, lineterminator="\r\n")
         w.writerow([neutralise(c) for c in frame.columns])
-        # column by column (iterating a column gives the values itertuples gave)
-        csv_text = lambda v: neutralise(cell_text(v))  # noqa: E731
-        w.writerows(zip(*(rendered(frame.iloc[:, j], csv_text) for j in range(frame.shape[1])),
-                        strict=True))
+        if kept is None:
+            w.writerows(rows(frame))
+        else:
+            fh.writelines(kept.chunks(frame, "csv", "", text))
     return Path(path)
+
+
+class RunsKept:
+    """Rendered rows of a table kept per run of equal values of `column` (a school year: the
+    rows are sorted by it, so each year is one run) in a result cache, keyed by the run's rows
+    (`frame_digest`: index, columns, dtypes, values in order), where the run starts, what it is
+    rendered as and the code rendering it. A refresh that changes one year renders that year's
+    rows again and copies the others' (an XLSX row carries its row number: a year after a
+    year whose row count changed is rendered again too)."""
+
+    def __init__(self, cache: ResultCache, column: str = "school_year"):
+        self.cache, self.column = cache, column
+        self.reused: list[str] = []
+        self.rendered: list[str] = []
+        self._digests: dict[tuple[int, int, int], str] = {}   # the xlsx and csv share a run's
+
+    def chunks(self, frame: pd.DataFrame, kind: str, settings: str,
+               render: Callable[[pd.DataFrame, int], Iterable[str]]) -> Iterator[str]:
+        """The frame's rows rendered by `render(part, start)` (a run's rows and where they
+        start), run by run, a kept run's text instead when its key matches."""
+        for name, start, stop in _runs(frame, self.column):
+            part = frame.iloc[start:stop]
+            digest = self._digests.get((id(frame), start, stop))
+            if digest is None:
+                digest = self._digests[(id(frame), start, stop)] = frame_digest(part)
+            key = fingerprint("rendered rows", kind, settings, _code(), start, digest)
+            slot = f"{kind}-{name}"
+            kept = self.cache.open(key, slot=slot)
+            if kept is None:   # rendered into the cache, then read back: memory stays flat
+                self.rendered.append(slot)
+                if self.cache.store(key, (t.encode("utf-8") for t in render(part, start)),
+                                    slot=slot):
+                    kept = self.cache.open(key, slot=slot)
+                if kept is None:   # not stored: rendered again, straight to the file
+                    yield from render(part, start)
+                    continue
+            else:
+                self.reused.append(slot)
+            with io.TextIOWrapper(kept, encoding="utf-8", newline="") as text:
+                yield from iter(lambda: text.read(1 << 20), "")
+
+
+def _runs(frame: pd.DataFrame, column: str) -> list[tuple[str, int, int]]:
+    """(value, start, stop) of each run of equal values of `column`, in order."""
+    values = [str(v) if isinstance(v, str) and v else "none" for v in frame[column]]
+    runs, start = [], 0
+    for i in range(1, len(values) + 1):
+        if i == len(values) or values[i] != values[start]:
+            runs.append((values[start], start, i))
+            start = i
+    return runs
+
+
+@functools.cache
+def _code() -> str:
+    import pipeline.core.exchange.spreadsheet as spreadsheet
+    from pipeline.core.exchange import xlsx_rows
+    from pipeline.core.reconciliation import queue
+
+    return code_digest(spreadsheet, xlsx_rows, queue)
 
 
 def rendered(values, render) -> list:
@@ -64,9 +143,11 @@ def rendered(values, render) -> list:
 
 
 def add_table_sheet(wb, name: str, frame: pd.DataFrame, widths: dict[str, int] | None = None,
-                    first_row: int = 0, number_columns: tuple[str, ...] = ()) -> object:
+                    first_row: int = 0, number_columns: tuple[str, ...] = (),
+                    kept: RunsKept | None = None) -> object:
     """One worksheet: the header on `first_row` (frozen, filtered), the rows below it. `wb`:
-    an `open_workbook` (constant_memory); the rows are rendered in bulk (`xlsx_rows`)."""
+    an `open_workbook` (constant_memory); the rows are rendered in bulk (`xlsx_rows`).
+    `kept`: each run of rows (a school year) kept rendered and reused (`RunsKept`)."""
     ws = wb.add_worksheet(name, worksheet_class=RowsWorksheet)
     head = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "text_wrap": True,
                           "valign": "top"})
@@ -90,14 +171,21 @@ def add_table_sheet(wb, name: str, frame: pd.DataFrame, widths: dict[str, int] |
             return number_cell(v, text_xf)
         return string(v)
 
-    def blocks():   # rendered a block of rows at a time: memory stays flat
+    def blocks(frame: pd.DataFrame, first: int) -> Iterator[str]:
+        # a block of rows at a time: memory stays flat
         for start in range(0, len(frame), ROWS_PER_BLOCK):
             part = frame.iloc[start:start + ROWS_PER_BLOCK]
             cells = [rendered(part.iloc[:, j], number_or_string if j in numeric else string)
                      for j in range(len(columns))]
-            yield from render_rows(first_row + 1 + start, cells)
+            yield from render_rows(first + start, cells)
 
-    ws.write_rendered_rows(first_row + 1, first_row + len(frame), len(columns) - 1, blocks())
+    if kept is None:
+        rows = blocks(frame, first_row + 1)
+    else:   # a run's rows start at its own row: first_row + 1 + its start
+        rows = kept.chunks(frame, "xlsx", repr((name, first_row, text_xf, quoted_xf,
+                                               sorted(numeric))),
+                           lambda part, start: blocks(part, first_row + 1 + start))
+    ws.write_rendered_rows(first_row + 1, first_row + len(frame), len(columns) - 1, rows)
     ws.freeze_panes(first_row + 1, 0)
     ws.autofilter(first_row, 0, first_row + max(len(frame), 1), max(len(columns) - 1, 0))
     return ws

@@ -1,0 +1,182 @@
+"""The REFI-QDA project's sources per school year, rendered and name-checked once and kept.
+
+Most of project.qde (and of the time to write and check it) is the `<TextSource>` elements: one
+per answer, with its final codes as coded selections. The answers are sorted by school year
+first, so each year's sources are one run of the document, and each source depends only on its
+answer and that answer's final codes (`qdpx.source_chunks`). A refresh of one year leaves the
+other years' runs unchanged, so each year's run is kept in the result cache
+(`<cache>/results/refi_qda/<year>--<key>.bin`, and what the roster check found in it beside it,
+`<year>.names--<key>.bin`), keyed by exactly what it is rendered from:
+
+- the year's answers (the columns the document shows, in document order) and each answer's
+  exported final codes (in the order they are rendered), as values;
+- the codebooks' labels and the question texts;
+- the roster (the check's findings depend on it);
+- the code: the source files of the renderer, the GUIDs and the roster check (`code_digest`).
+
+A changed row, label, roster or line of that code gives another key, so the year is rendered again; a
+missing or damaged entry too. What is not kept: the head (users, the codebook, variables), the
+cases (they list every year's sources by school) and the source files (the answer texts), which
+are built from the warehouse on every run, and the zip itself (deflated anew: the same bytes).
+
+The check stays the independent method's count over the whole document: the kept findings of
+each year's run join with the rest by `project_names.joined`, which adds the pairs of tokens
+across each boundary (tests/test_refi_qda.py compares it with the uncached count).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from pipeline.core.exchange import guids, project_names, qdpx
+from pipeline.core.exchange.project_names import (
+    ChunkNames,
+    joined,
+    scan_chunk,
+    scan_chunks,
+    without_guids,
+)
+from pipeline.core.ingest import ids
+from pipeline.core.ingest.ids import QUESTION_TEXT
+from pipeline.core.privacy import name_scan
+from pipeline.core.privacy.name_scan import FuzzyNameScan
+from pipeline.core.result_cache import ResultCache
+from pipeline.core.warehouse.fingerprint import code_digest, fingerprint
+
+log = logging.getLogger(__name__)
+
+_BLOCK = 1 << 20
+
+
+@dataclass
+class YearSources:
+    """One school year's run of `<TextSource>` elements: encoded text (in memory, or the kept
+    file positioned at it), what the roster check found in it, and in its source texts."""
+
+    year: str
+    names: ChunkNames
+    source_names: int
+    reused: bool
+    text: list[bytes] | None = None
+    file: BinaryIO | None = None
+
+    def chunks(self) -> Iterator[bytes]:
+        if self.text is not None:
+            yield from self.text
+            return
+        with self.file:
+            yield from iter(lambda: self.file.read(_BLOCK), b"")
+
+
+@functools.cache
+def _code() -> str:
+    return code_digest(qdpx, guids, project_names, name_scan, ids)
+
+
+def roster_key(roster: Iterable) -> str:
+    """A digest of the roster's names (what the check's findings depend on)."""
+    return hashlib.sha256("\x1f".join(sorted(e.full_name for e in roster)).encode()).hexdigest()
+
+
+def year_key(project: qdpx.Project, start: int, stop: int, roster: str) -> str:
+    a, f = project.answers, project.final
+    codes = [[tuple(f[c][k] for c in qdpx.FINAL_COLUMNS) for k in project.by_answer.get(aid, ())]
+             for aid in a["answer_id"][start:stop]]
+    return fingerprint("refi_qda sources", _code(),
+                       [a[c][start:stop] for c in qdpx.ANSWER_COLUMNS], codes,
+                       sorted(project.labels.items()), sorted(QUESTION_TEXT.items()), roster)
+
+
+def year_sources(project: qdpx.Project, scan: FuzzyNameScan, roster: str,
+                 cache: ResultCache | None) -> list[YearSources]:
+    """Each year's run of sources, in document order: from the cache when its key matches,
+    else rendered and checked, streamed into the cache and read back from it (memory stays
+    flat: a year's run is ~2 KB per answer), or held in memory without a cache."""
+    out = []
+    for year, start, stop in qdpx.year_spans(project):
+        key = year_key(project, start, stop, roster)
+        piece = None
+        if cache is not None:
+            piece = _open(cache, key, year) or _render_into(cache, key, project, scan, year,
+                                                            start, stop)
+        out.append(piece or _render(project, scan, year, start, stop))
+    return out
+
+
+def _render(project: qdpx.Project, scan: FuzzyNameScan, year: str, start: int, stop: int
+            ) -> YearSources:
+    chunks = list(qdpx.source_chunks(project, start, stop))
+    return YearSources(year, scan_chunks(scan, chunks), _source_names(project, scan, start, stop),
+                       reused=False, text=[qdpx.encode(c) for c in chunks])
+
+
+def _source_names(project: qdpx.Project, scan: FuzzyNameScan, start: int, stop: int) -> int:
+    texts = Counter(project.answers["answer_text"][start:stop])
+    return sum(n * len(scan.find(t)) for t, n in texts.items())
+
+
+def _render_into(cache: ResultCache, key: str, project: qdpx.Project, scan: FuzzyNameScan,
+                 year: str, start: int, stop: int) -> YearSources | None:
+    """Render and check the year's run chunk by chunk into the cache (the text, then what the
+    check found, as a second entry), then open it; None if it could not be stored."""
+    names = ChunkNames()
+
+    def encoded() -> Iterator[bytes]:
+        for chunk in qdpx.source_chunks(project, start, stop):
+            scan_chunk(scan, names, chunk)
+            yield qdpx.encode(chunk)
+
+    if not cache.store(key, encoded(), slot=year):
+        return None
+    meta = {"names": names.to_json(),
+            "source_names": _source_names(project, scan, start, stop)}
+    if not cache.store(key, json.dumps(meta).encode(), slot=f"{year}.names"):
+        return None
+    piece = _open(cache, key, year)
+    if piece is not None:
+        piece.reused = False
+    return piece
+
+
+def _open(cache: ResultCache, key: str, year: str) -> YearSources | None:
+    meta = cache.load(key, slot=f"{year}.names")
+    if meta is None:
+        return None
+    try:
+        data = json.loads(meta)
+        names, source_names = ChunkNames.from_json(data["names"]), int(data["source_names"])
+    except (ValueError, KeyError, TypeError) as exc:
+        log.warning("refi_qda cache entry for %s unusable (%s): rendering again", year, exc)
+        return None
+    fh = cache.open(key, slot=year)
+    if fh is None:
+        return None
+    return YearSources(year, names, source_names, reused=True, file=fh)
+
+
+def project_chunks(project: qdpx.Project, pieces: list[YearSources]) -> Iterator[str | bytes]:
+    """project.qde in chunks (str, or bytes for the years' runs): `qdpx.qde_chunks` with the
+    pieces as its sources."""
+    return qdpx.qde_chunks(project, (c for p in pieces for c in p.chunks()))
+
+
+def names_in_project(scan: FuzzyNameScan, qdc_text: str, project: qdpx.Project,
+                     pieces: list[YearSources]) -> int:
+    """`project_names.names_in_project(scan, qdc, qde_chunks(project), sources)`, with each
+    year's findings taken from its piece."""
+    parts = [scan_chunks(scan, qdpx.head_chunks(project))]
+    if project.answers["answer_id"]:
+        parts.append(scan_chunks(scan, ["  <Sources>\n"]))
+        parts.extend(p.names for p in pieces)
+        parts.append(scan_chunks(scan, ["  </Sources>\n"]))
+    parts.append(scan_chunks(scan, [project.tail]))
+    document = len(joined(scan, parts))
+    return (len(scan.find(without_guids(qdc_text))) + document
+            + sum(p.source_names for p in pieces))

@@ -7,10 +7,11 @@ rows per answer text (suggest/row_memo.py), its suggestion-quality table
 hand-coded year's reconciliation (defs/reconciliation.coded_year_key) and the name checks'
 clean texts (privacy/clean_memo.py). The key is the caller's: `key(...)` hashes strings and
 frames (values, column names and order), so any change in what the result depends on is a new
-key, never a stale hit. Every key also covers the source of the pipeline (`code_version`: every
+key, never a stale hit. Every key also covers the source of the pipeline (`package_digest`: every
 .py file of the `pipeline` package, the Dagster layer too, since some memoised steps are wired
 there), so a change to how a result is made can never be answered with one made by the old
-code.
+code. The digests are pipeline/core/warehouse/fingerprint.py's, which the all-years writers'
+result_cache keys use too.
 
 Stored as cache_dir()/<kind>/<key>.parquet, written and read through DuckDB (column types as
 DuckDB maps them: the caller restores pandas dtypes where it needs them). A missing, damaged or
@@ -20,7 +21,6 @@ MAX_FILES files per kind (least recently used deleted); deleting the folders is 
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
 import os
@@ -29,33 +29,21 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.core.suggest.model import cache_dir
+from pipeline.core.warehouse.fingerprint import frame_digest, package_digest
 
 log = logging.getLogger(__name__)
 
 MAX_FILES = 50
 
 
-@functools.cache
-def code_version() -> str:
-    """sha256 of every .py file of the `pipeline` package, read once per process."""
-    root = Path(__file__).resolve().parents[1]
-    h = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        h.update(str(path.relative_to(root)).encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()
-
-
 def key(*parts: str | pd.DataFrame) -> str:
-    """sha256 over the pipeline's code_version and `parts` in order: strings as UTF-8, frames by
-    their column names and dtypes and pandas' per-row value hashes (index ignored)."""
-    h = hashlib.sha256(code_version().encode())
+    """sha256 over the pipeline's code version (fingerprint.package_digest) and `parts` in
+    order: strings as UTF-8, frames by their rows in order, columns and dtypes
+    (fingerprint.frame_digest; the index ignored)."""
+    h = hashlib.sha256(package_digest().encode())
     for part in parts:
         if isinstance(part, pd.DataFrame):
-            h.update(f"|frame {len(part)} {list(part.columns)} {list(map(str, part.dtypes))}|"
-                     .encode())
-            if len(part.columns):
-                h.update(pd.util.hash_pandas_object(part, index=False).to_numpy().tobytes())
+            h.update(f"|frame {frame_digest(part.reset_index(drop=True))}".encode())
         else:
             h.update(f"|{part}".encode("utf-8", "surrogatepass"))
     return h.hexdigest()

@@ -1,6 +1,7 @@
 """Fingerprints to key caches of work derived from warehouse rows: a table's rows in DuckDB
 (`rows_fingerprint`), a frame's rows in order (`frame_digest`), the code that computes a result
-(`code_digest`), and a digest of all of a key's parts (`fingerprint`).
+(`code_digest` for given modules, `package_digest` for the whole `pipeline` package), and a
+digest of all of a key's parts (`fingerprint`).
 
 `rows_fingerprint(con, table, where)` is `(count(*), sum(hash(t)))` over the selected rows: DuckDB
 hashes each whole row (every column, NULLs included) and sums the hashes as a HUGEINT, so the
@@ -16,6 +17,7 @@ The DuckDB row hash is stable for the same DuckDB version; the version is part o
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from pathlib import Path
@@ -60,6 +62,18 @@ def code_digest(*modules: ModuleType) -> str:
     h = hashlib.sha256()
     for module in modules:
         h.update(Path(module.__file__).read_bytes())
+    return h.hexdigest()
+
+
+@functools.cache
+def package_digest() -> str:
+    """A digest of every .py file of the `pipeline` package (read once per process): the code
+    version of results whose making spans many modules (frame_memo.py's keys)."""
+    root = Path(__file__).resolve().parents[2]
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        h.update(str(path.relative_to(root)).encode())
+        h.update(path.read_bytes())
     return h.hexdigest()
 
 

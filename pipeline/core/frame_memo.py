@@ -81,7 +81,7 @@ def store(kind: str, key: str, frame: pd.DataFrame) -> None:
             con.execute(f"copy memo_frame to '{str(tmp).replace(chr(39), chr(39) * 2)}' "
                         "(format parquet)")
         os.replace(tmp, path)  # another process storing the same key stored the same frame
-        _prune(path.parent)
+        prune(path.parent, "*.parquet", MAX_FILES)
     except (OSError, duckdb.Error) as exc:
         log.warning("cached frame %s not written (%s)", path, exc)
         try:
@@ -90,16 +90,18 @@ def store(kind: str, key: str, frame: pd.DataFrame) -> None:
             pass
 
 
-def _prune(directory: Path) -> None:
+def prune(directory: Path, pattern: str, max_files: int) -> None:
+    """Delete the least recently used files matching `pattern` in `directory` beyond
+    `max_files` (a reader touches what it uses; temporary files are left alone)."""
     files = []
-    for f in directory.glob("*.parquet"):
+    for f in directory.glob(pattern):
         if ".tmp." in f.name:
             continue
         try:
             files.append((f.stat().st_mtime, f))
         except OSError:
             continue
-    for _, f in sorted(files)[: max(0, len(files) - MAX_FILES)]:
+    for _, f in sorted(files)[: max(0, len(files) - max_files)]:
         try:
             f.unlink()
         except OSError:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.core.frame_memo import prune
 from pipeline.core.suggest.model import cache_dir
 
 log = logging.getLogger(__name__)
@@ -67,26 +68,10 @@ def store(key: str, arrays: dict[str, np.ndarray]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(tmp, **arrays)
         os.replace(tmp, path)  # another process writing the same key wrote the same bytes
-        _prune(path.parent)
+        prune(path.parent, "*.npz", MAX_FILES)
     except OSError as exc:
         log.warning("fitted-model cache %s not written (%s)", path, exc)
         try:
             tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
-
-
-def _prune(directory: Path) -> None:
-    files = []
-    for f in directory.glob("*.npz"):
-        if ".tmp." in f.name:
-            continue
-        try:
-            files.append((f.stat().st_mtime, f))
-        except OSError:
-            continue
-    for _, f in sorted(files)[: max(0, len(files) - MAX_FILES)]:
-        try:
-            f.unlink()
         except OSError:
             pass

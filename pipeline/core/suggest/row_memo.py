@@ -6,14 +6,15 @@ trained on: the other years' coded answers and their codes, the fitting settings
 selection rule. An answer's rows never depend on the answers suggested beside it (its units,
 their vectors, its zero-shot and trained probabilities and its picks are all per answer; the
 last bits of a float32 similarity do depend on the rows multiplied beside it, which is why the
-carrying unit is chosen with a tolerance: zero_shot.TIE). So a refresh that adds one session's export to a year, whose suggester is trained on the OTHER years
-and so does not change, needs to suggest only the texts it has not seen.
+carrying unit is chosen with a tolerance: zero_shot.TIE). So a refresh that adds one session's
+export to a year, whose suggester is trained on the OTHER years and so does not change, needs
+to suggest only the texts it has not seen.
 
 Stored with frame_memo.py under cache_dir()/suggestion_rows/<suggester key>.parquet: one row
-per (text, pick) with the suggestion's columns, and for a text with no suggestion one row with pick -1 and no code (so it is not suggested again). The trained
-suggester itself (its per-code coefficients and the rule chosen on held-out predictions) is kept
-under the same key in the fit cache (fit_cache.py), so a refresh with new texts does not train
-again either.
+per (text, pick) with the suggestion's columns, and for a text with no suggestion one row with
+pick -1 and no code (so it is not suggested again). The trained suggester itself (its per-code
+coefficients and the rule chosen on held-out predictions) is kept under the same key in the
+fit cache (fit_cache.py), so a refresh with new texts does not train again either.
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ ROW_COLUMNS = ["framework", "dimension", "code_id", "probability", "source", "ev
 
 def suggester_key(zs, train_answers: pd.DataFrame | None, train_codes: pd.DataFrame | None,
                   settings: str) -> str:
-    """sha256 of everything a suggestion row depends on besides its answer's text: the core's
-    code (frame_memo.key), the model, the codebooks, and (trained) the training answers in order with their texts, the training
-    codes and the fitting settings. `train_answers` None: zero-shot only."""
+    """sha256 of everything a suggestion row depends on besides its answer's text: the
+    pipeline's code (frame_memo.key), the model, the codebooks, and (trained) the training
+    answers in order with their texts, the training codes and the fitting settings.
+    `train_answers` None: zero-shot only."""
     import sklearn
 
     books = ",".join(f"{b.framework}={b.version}" for b in zs.codebooks)

@@ -203,9 +203,9 @@ def year_quality(codebooks, answers: pd.DataFrame, suggestions: pd.DataFrame,
     Everything the table is computed from concerns the year's coded answers only (their
     texts, schools and questions; their suggestions, keyword codes and final codes; the CV's
     sample among them), so the table is kept (frame_memo) under a key of exactly those rows,
-    the settings, the codebook versions and the pipeline's code (the model's sha256 is in the suggestion rows): a
-    refresh that adds answers nobody has coded yet takes the stored table instead of refitting
-    the CV's folds."""
+    the settings, the codebook versions and the pipeline's code (the model's sha256 is in the
+    suggestion rows): a refresh that adds answers nobody has coded yet takes the stored table
+    instead of refitting the CV's folds."""
     coded = coded_answers(answers, coder_units)
     sample = cv_sample(coded, cv_max_answers)
     no_cv = no_cv_reason(sample, suggestions)  # the sample is empty only when coded is

@@ -336,9 +336,9 @@ def coded_year_key(paths: ProjectPaths, codes: pd.DataFrame, answers: pd.DataFra
     """What a hand-coded year's discrepancies and final codes are made of: its coder units and
     human applications, the keyword codes and answer rows of the answers in those units (the
     discrepancies show their text and the keyword coder's evidence), the adjudication file's
-    bytes, the roster (adjudicators' notes are redacted), the codebook and the pipeline's code. The
-    stand-in codes (suggestions, keyword) only ever fill years nobody coded, and answers outside
-    the units get no final code, so neither is part of it."""
+    bytes, the roster (adjudicators' notes are redacted), the codebook and the pipeline's
+    code. The stand-in codes (suggestions, keyword) only ever fill years nobody coded, and
+    answers outside the units get no final code, so neither is part of it."""
     seen = set(units["answer_id"])
     path = dual_coding.first_existing(paths.coder_sheets_dir, dual_coding.ADJUDICATION_NAMES)
     return frame_memo.key(

@@ -55,7 +55,7 @@ def import_sheets(sheet_dir: str | Path, answers: pd.DataFrame, codebooks,
 
     The result is kept (frame_memo) under a key of exactly what it depends on: the sheet files'
     bytes, the answers the sheets can refer to (sheet_answers), the codebooks and the
-    redactor. A refresh that adds a session nobody has coded yet reads it back instead of
+    redactor's roster. A refresh that adds a session nobody has coded yet reads it back instead of
     parsing and validating every sheet again."""
     folder = Path(sheet_dir)
     candidates = candidate_files([folder]) if folder.is_dir() else []
@@ -71,7 +71,7 @@ def import_sheets(sheet_dir: str | Path, answers: pd.DataFrame, codebooks,
         refs = rows[["answer_id", "response_id"]].drop_duplicates().reset_index(drop=True)
         frame_memo.store("coder_sheet_refs", files_key, refs)
     key = frame_memo.key("coder sheet import", files_key, sheet_answers(answers, refs),
-                         sheet_codes(codebooks), redactor.fingerprint())
+                         sheet_codes(codebooks), redactor.roster_fingerprint)
     stored = [frame_memo.load("coder_sheet_import", f"{key}-{part}") for part in IMPORT_PARTS]
     if all(frame is not None for frame in stored):
         return tuple(stored)

@@ -135,6 +135,9 @@ class Redactor:
     with an optional plural/possessive "s" ("the Okafors'")."""
 
     def __init__(self, roster: list[RosterEntry]):
+        roster = list(roster)
+        # what this redactor is built from, to key results it shaped (roster_fingerprint)
+        self.roster_fingerprint = roster_fingerprint(roster)
         placeholder_for: dict[str, str] = {}
         for entry in roster:
             ph = COACH_PLACEHOLDER if entry.is_coach else STAFF_PLACEHOLDER
@@ -159,12 +162,6 @@ class Redactor:
             alts = sorted(placeholder_for, key=len, reverse=True)
             body = "|".join(r"\s*".join(map(re.escape, a.split())) for a in alts)
             self._pattern = re.compile(rf"(?<!\w)({body})(s?)(?!\w)", re.IGNORECASE)
-
-    def fingerprint(self) -> str:
-        """sha256 of what this redactor finds (every name variant and its placeholder): two
-        redactors with the same fingerprint redact every text alike (the code aside)."""
-        body = "\n".join(f"{k}\t{v}" for k, v in sorted(self._placeholder_for.items()))
-        return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
     def find(self, text: str) -> list[Redaction]:
         if not text or self._pattern is None:

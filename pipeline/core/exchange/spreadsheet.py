@@ -144,11 +144,16 @@ def rendered(values, render) -> list:
 
 def add_table_sheet(wb, name: str, frame: pd.DataFrame, widths: dict[str, int] | None = None,
                     first_row: int = 0, number_columns: tuple[str, ...] = (),
-                    kept: RunsKept | None = None) -> object:
+                    kept: RunsKept | None = None, title: str | None = None) -> object:
     """One worksheet: the header on `first_row` (frozen, filtered), the rows below it. `wb`:
     an `open_workbook` (constant_memory); the rows are rendered in bulk (`xlsx_rows`).
-    `kept`: each run of rows (a school year) kept rendered and reused (`RunsKept`)."""
+    `kept`: each run of rows (a school year) kept rendered and reused (`RunsKept`).
+    `title`: a line in bold on the first row, above a header on a later one."""
     ws = wb.add_worksheet(name, worksheet_class=RowsWorksheet)
+    if title is not None:
+        if first_row < 1:
+            raise ValueError("a title needs the header on a later row (first_row >= 1)")
+        ws.write_string(0, 0, title, wb.add_format({"bold": True, "font_size": 12}))
     head = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "text_wrap": True,
                           "valign": "top"})
     text = wb.add_format({"text_wrap": True, "valign": "top"})

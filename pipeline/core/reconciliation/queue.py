@@ -7,7 +7,6 @@ Every cell is written as text (`neutralise`: no cell is ever run as a formula).
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import pandas as pd
@@ -104,9 +103,10 @@ def write_queue(discrepancies: pd.DataFrame, xlsx_path: str | Path | None,
     Codebook objects; default: the configured codebooks). The XLSX's first row says how many
     discrepancies are left to decide, the header is its second row (frozen, filtered), and a
     second tab ('codebook') holds every code's definition, when to use it and when not.
-    Every cell is written as text: in the XLSX with write_string, strings_to_formulas off and
-    Excel's quote-prefix ("text") flag on cells that start like a formula; in the CSV (header
-    first, no count line) such cells get a leading '. The decision column offers 'apply' /
+    Every cell is written as text: in the XLSX as a string (the bulk renderer of
+    `exchange.spreadsheet`, strings_to_formulas off) with Excel's quote-prefix ("text") flag
+    on cells that start like a formula; in the CSV (header first, no count line) such cells
+    get a leading '. The decision column offers 'apply' /
     'do not apply' in the XLSX. Files are written atomically (pipeline.core.files).
     Returns counts: n_rows, n_open, n_decided, n_stale.
     """
@@ -117,10 +117,13 @@ def write_queue(discrepancies: pd.DataFrame, xlsx_path: str | Path | None,
     counts = {"n_rows": len(q), "n_open": int((status == "open").sum()),
               "n_decided": int((status == "decided").sum()),
               "n_stale": int(status.str.startswith("stale").sum())}
+    text = _as_text(q[QUEUE_COLUMNS])
     if xlsx_path is not None:
-        _write_xlsx(q, Path(xlsx_path), counts, codebooks)
+        _write_xlsx(text, Path(xlsx_path), counts, codebooks)
     if csv_path is not None:
-        write_queue_csv(q, Path(csv_path))
+        from pipeline.core.exchange.spreadsheet import write_csv
+
+        write_csv(text, Path(csv_path))   # each cell neutralised; the header first
     return counts
 
 
@@ -132,16 +135,6 @@ def queue_count_line(counts: dict) -> str:
     line += f", {counts['n_stale']} stale)" if counts["n_stale"] else ")"
     return line + (". Fill in decision (apply / do not apply), reason and adjudicator; "
                    "open rows are first.")
-
-
-def write_queue_csv(queue: pd.DataFrame, path: Path) -> None:
-    from pipeline.core.files import atomic_path
-
-    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh, lineterminator="\r\n")
-        w.writerow(QUEUE_COLUMNS)
-        for row in queue[QUEUE_COLUMNS].itertuples(index=False):
-            w.writerow([neutralise(v) for v in row])
 
 
 CODEBOOK_TAB_COLUMNS = ["framework", "category", "code_id", "code_label", "definition",
@@ -158,43 +151,32 @@ def codebook_tab(codebooks: list) -> pd.DataFrame:
 
 
 def _write_xlsx(queue: pd.DataFrame, path: Path, counts: dict, codebooks: list) -> None:
-    import xlsxwriter
-
+    """`queue`: its cells as text (`_as_text`). The workbook through the bulk renderer (`exchange.spreadsheet`: constant_memory,
+    inline strings, each cell text with the quote-prefix flag where it starts like a
+    formula); a count line above the header, the decision column offering the two
+    decisions, the codebook tab after."""
+    from pipeline.core.exchange.spreadsheet import add_table_sheet, open_workbook
     from pipeline.core.files import atomic_path
 
     with atomic_path(path) as tmp:
-        wb = xlsxwriter.Workbook(str(tmp), {"strings_to_formulas": False,
-                                            "strings_to_numbers": False,
-                                            "strings_to_urls": False})
+        wb = open_workbook(tmp)
         try:
-            head = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "text_wrap": True})
-            text = wb.add_format({"text_wrap": True, "valign": "top"})
-            quoted = wb.add_format({"text_wrap": True, "valign": "top", "quote_prefix": True})
-            title = wb.add_format({"bold": True, "font_size": 12})
-
-            def table(ws, frame, columns, widths, first):
-                for j, col in enumerate(columns):
-                    ws.write_string(first, j, col, head)
-                    ws.set_column(j, j, widths.get(col, 16))
-                for i, row in enumerate(frame[columns].itertuples(index=False), start=first + 1):
-                    for j, v in enumerate(row):
-                        v = "" if v is None else str(v)
-                        ws.write_string(i, j, v, quoted if v.startswith(FORMULA_START) else text)
-                ws.autofilter(first, 0, first + max(len(frame), 1), len(columns) - 1)
-
-            ws = wb.add_worksheet(QUEUE_SHEET)
-            ws.write_string(0, 0, queue_count_line(counts), title)
-            table(ws, queue, QUEUE_COLUMNS, {"answer_text": 60, "keyword_evidence": 30,
-                                             "reason": 40, "decision": 14, "code_label": 24,
-                                             "category": 20}, first=1)
+            ws = add_table_sheet(wb, QUEUE_SHEET, queue,
+                                 {"answer_text": 60, "keyword_evidence": 30, "reason": 40,
+                                  "decision": 14, "code_label": 24, "category": 20},
+                                 first_row=1, title=queue_count_line(counts))
             d = QUEUE_COLUMNS.index("decision")
             ws.data_validation(2, d, max(len(queue), 1) + 1, d, {
                 "validate": "list", "source": [APPLY, DO_NOT_APPLY], "error_type": "warning"})
             ws.freeze_panes(2, 1)
-            cb = wb.add_worksheet(CODEBOOK_SHEET)
-            table(cb, codebook_tab(codebooks), CODEBOOK_TAB_COLUMNS,
-                  {"definition": 50, "use_when": 50, "not_when": 50, "description": 40,
-                   "code_label": 24, "framework": 24}, first=0)
-            cb.freeze_panes(1, 0)
+            add_table_sheet(wb, CODEBOOK_SHEET, _as_text(codebook_tab(codebooks)),
+                            {"definition": 50, "use_when": 50, "not_when": 50,
+                             "description": 40, "code_label": 24, "framework": 24})
         finally:
             wb.close()
+
+
+def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every cell as the text the queue shows: '' for None, else str()."""
+    return frame.apply(lambda col: [v if isinstance(v, str) else "" if v is None else str(v)
+                                    for v in col])

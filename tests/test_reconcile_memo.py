@@ -55,3 +55,30 @@ def test_the_key_ignores_answers_nobody_coded_and_follows_everything_else(tmp_pa
     other_roster = ProjectPaths(**{**paths.model_dump(),
                                    "roster_path": str(tmp_path / "other.csv")})
     assert coded_year_key(other_roster, codes, answers, units, human, keyword) != with_file
+
+
+def test_human_final_codes_read_back_equal_the_computed_ones(tmp_path, monkeypatch):
+    """The other years' human final codes the suggestions train on (human_final_codes) are
+    kept per year; a second call reads them back, equal to the first, and a changed
+    adjudication file is a new key."""
+    from pipeline.core.reconciliation.discrepancies import discrepancies
+    from pipeline.defs.reconciliation import human_final_codes
+    from tests.test_reconcile import ANSWERS, APPS, KEYWORD, UNITS
+
+    monkeypatch.setenv("SURVEY_CACHE_DIR", str(tmp_path / "cache"))
+    paths = _paths(tmp_path)
+    apps = APPS.merge(ANSWERS[["answer_id", "school_year"]], on="answer_id")
+    disc = discrepancies(APPS, UNITS, ANSWERS, KEYWORD, "jm", "ak")
+    adjudications = tmp_path / "coding" / "adjudications.csv"
+    adjudications.write_text("discrepancy_id,decision,reason,adjudicator\n"
+                             f"{disc.at[0, 'discrepancy_id']},apply,clear,jm+ak\n")
+    fresh = human_final_codes(paths, apps, UNITS, ANSWERS)
+    assert list(fresh["provenance"]) == ["agreed", "adjudicated", "unresolved"]
+    kept = list((tmp_path / "cache" / "human_final_codes").glob("*.parquet"))
+    assert len(kept) == 1
+    pd.testing.assert_frame_equal(human_final_codes(paths, apps, UNITS, ANSWERS), fresh)
+    adjudications.write_text("discrepancy_id,decision,reason,adjudicator\n"
+                             f"{disc.at[0, 'discrepancy_id']},do not apply,no,jm+ak\n")
+    changed = human_final_codes(paths, apps, UNITS, ANSWERS)
+    assert len(list((tmp_path / "cache" / "human_final_codes").glob("*.parquet"))) == 2
+    assert list(changed["code_id"]) == ["collaboration", "time_allocated"]   # not applied

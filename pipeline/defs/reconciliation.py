@@ -353,18 +353,33 @@ def human_final_codes(paths: ProjectPaths, apps: pd.DataFrame, units: pd.DataFra
     `apps` / `units` (coding.human_applications and coding.coder_units rows), computed as
     `reconcile_year` does from the human applications and the adjudication file, not read
     from coding.final_codes: the suggestions train on them, and final codes take the
-    suggestions as a stand-in (reading the table would make a cycle)."""
+    suggestions as a stand-in (reading the table would make a cycle). Each year's are kept
+    (frame_memo, kind human_final_codes) under a key of what they are made of, as
+    `coded_year_key` keeps a coded year's reconciliation: a refresh of one year reads the
+    other years' back instead of reading the adjudication file against them again."""
     parts = []
+    path = dual_coding.first_existing(paths.coder_sheets_dir, dual_coding.ADJUDICATION_NAMES)
+    adjudication_file = file_sha256(path) if path else "no adjudication file"
+    roster = None
     for year, year_units in units.groupby("school_year"):
         humans = sorted(year_units["coder"].unique())
         if len(humans) != 2:
             continue
         year_answers = answers[answers["school_year"] == year]
         human = apps[apps["school_year"] == year]
-        disc = discrepancies(human, year_units, year_answers, apps.iloc[:0], *humans)
-        no_standin = apps.iloc[:0].assign(provenance=None, decided_by=None)
-        parts.append(final_codes(human, year_units, year_adjudications(paths, disc),
-                                 disc, no_standin, year_answers))
+        if roster is None:
+            roster = roster_fingerprint(load_roster(paths.roster_path))
+        key = frame_memo.key("human final codes", adjudication_file, roster, year_units, human,
+                             year_answers[year_answers["answer_id"].isin(
+                                 set(year_units["answer_id"]))])
+        final = frame_memo.load("human_final_codes", key)
+        if final is None:
+            disc = discrepancies(human, year_units, year_answers, apps.iloc[:0], *humans)
+            no_standin = apps.iloc[:0].assign(provenance=None, decided_by=None)
+            final = final_codes(human, year_units, year_adjudications(paths, disc),
+                                disc, no_standin, year_answers)
+            frame_memo.store("human_final_codes", key, final)
+        parts.append(final.astype(object).where(final.notna(), None))
     return (pd.concat(parts, ignore_index=True) if parts
             else wh.empty_frame("coding.final_codes"))
 

@@ -117,13 +117,10 @@ def write_queue(discrepancies: pd.DataFrame, xlsx_path: str | Path | None,
     counts = {"n_rows": len(q), "n_open": int((status == "open").sum()),
               "n_decided": int((status == "decided").sum()),
               "n_stale": int(status.str.startswith("stale").sum())}
-    text = _as_text(q[QUEUE_COLUMNS])
     if xlsx_path is not None:
-        _write_xlsx(text, Path(xlsx_path), counts, codebooks)
+        _write_xlsx(_as_text(q[QUEUE_COLUMNS]), Path(xlsx_path), counts, codebooks)
     if csv_path is not None:
-        from pipeline.core.exchange.spreadsheet import write_csv
-
-        write_csv(text, Path(csv_path))   # each cell neutralised; the header first
+        write_queue_csv(q, Path(csv_path))
     return counts
 
 
@@ -135,6 +132,13 @@ def queue_count_line(counts: dict) -> str:
     line += f", {counts['n_stale']} stale)" if counts["n_stale"] else ")"
     return line + (". Fill in decision (apply / do not apply), reason and adjudicator; "
                    "open rows are first.")
+
+
+def write_queue_csv(queue: pd.DataFrame, path: Path) -> None:
+    """The queue's columns as CSV, the header first, each cell neutralised."""
+    from pipeline.core.exchange.spreadsheet import write_csv
+
+    write_csv(_as_text(queue[QUEUE_COLUMNS]), path)
 
 
 CODEBOOK_TAB_COLUMNS = ["framework", "category", "code_id", "code_label", "definition",

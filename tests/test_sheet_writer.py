@@ -141,6 +141,25 @@ def test_sheet_layout(tmp_path, books):
                wb[INSTRUCTIONS_TAB].iter_rows(values_only=True))
 
 
+def test_sheets_are_zipped_at_the_fast_deflate_level(tmp_path, books):
+    """QuickZipWorkbook: every member deflated at level 1, and xlsxwriter's ZipFile put back."""
+    import zipfile
+    import zlib
+
+    import xlsxwriter.workbook
+
+    from pipeline.core.exchange.xlsx_rows import DEFLATE_LEVEL
+
+    path = write_coder_sheets(answers_frame(), books, ["jm"], tmp_path, YEAR)[0]
+    assert xlsxwriter.workbook.ZipFile is zipfile.ZipFile
+    with zipfile.ZipFile(path) as z:
+        for info in z.infolist():
+            assert info.compress_type == zipfile.ZIP_DEFLATED
+            packer = zlib.compressobj(DEFLATE_LEVEL, zlib.DEFLATED, -15)
+            data = z.read(info)
+            assert info.compress_size == len(packer.compress(data) + packer.flush()), info
+
+
 def test_blind_sheet_has_no_suggestion(tmp_path, books):
     path = write_coder_sheets(answers_frame(), books, ["jm"], tmp_path, YEAR)[0]
     wb = openpyxl.load_workbook(path)

@@ -221,10 +221,9 @@ def _fill(p: float) -> str:
 
 def _write_workbook(path: Path, coder: str, school_year: str, rows: pd.DataFrame,
                     codebooks: list, columns: list, by_answer: dict | None) -> None:
-    import xlsxwriter
+    from pipeline.core.exchange.spreadsheet import open_workbook
 
-    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_formulas": False,
-                                         "strings_to_numbers": False, "strings_to_urls": False})
+    wb = open_workbook(path)
     try:
         w = _Writer(wb)
         wb.set_properties({"title": f"Coder sheet {school_year}: {coder}"})

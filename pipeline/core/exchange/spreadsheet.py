@@ -20,7 +20,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.core.exchange.xlsx_rows import RowsWorksheet, number_cell, render_rows, string_cell
+from pipeline.core.exchange.xlsx_rows import (
+    QuickZipWorkbook,
+    RowsWorksheet,
+    number_cell,
+    render_rows,
+    string_cell,
+)
 from pipeline.core.files import atomic_path
 from pipeline.core.reconciliation.queue import FORMULA_START, neutralise
 from pipeline.core.result_cache import ResultCache
@@ -198,10 +204,9 @@ def add_table_sheet(wb, name: str, frame: pd.DataFrame, widths: dict[str, int] |
 
 def open_workbook(path: Path):
     """An xlsxwriter workbook in constant_memory mode (rows go to disk as they are written;
-    strings are inline, not shared), no string taken for a formula, number or link."""
-    import xlsxwriter
-
-    return xlsxwriter.Workbook(str(path), {"constant_memory": True,
-                                           "strings_to_formulas": False,
-                                           "strings_to_numbers": False,
-                                           "strings_to_urls": False})
+    strings are inline, not shared), no string taken for a formula, number or link, zipped
+    fast (`xlsx_rows.QuickZipWorkbook`)."""
+    return QuickZipWorkbook(str(path), {"constant_memory": True,
+                                        "strings_to_formulas": False,
+                                        "strings_to_numbers": False,
+                                        "strings_to_urls": False})

@@ -290,3 +290,22 @@ def test_a_bad_alias_table_fails_check_landing_with_one_line(tmp_path: Path):
         raw.check_landing(tmp_path / "landing")
     assert str(err.value).endswith("aliases.csv: row 3: field 'schol' is not one of school, "
                                    "coach")
+
+
+@pytest.mark.parametrize("name", sorted(EXPECT))
+def test_a_kept_read_equals_a_fresh_one(name, tmp_path: Path, monkeypatch):
+    """raw.read_file_kept: a loaded file's frames read back from the memo (restamped with
+    the new read's time) equal a fresh read; files that did not load are read every time."""
+    import pandas as pd
+
+    monkeypatch.setenv("SURVEY_CACHE_DIR", str(tmp_path / "cache"))
+    first, again = datetime(2026, 1, 1, 9, 0), datetime(2026, 1, 2, 17, 30)
+    read = lambda at: raw.read_file_kept(EXPORTS / name, MAPPING, at, raw.OtherYears(),  # noqa: E731
+                                         EXPORTS.parent)
+    read(first)
+    kept = list((tmp_path / "cache" / raw.KEPT_KIND).glob("*.parquet"))
+    assert len(kept) == (3 if EXPECT[name][0] == "loaded" else 0)
+    fresh = raw.read_file(EXPORTS / name, MAPPING, again, raw.OtherYears(), EXPORTS.parent)
+    back = read(again)
+    for part in raw.KEPT_PARTS:
+        pd.testing.assert_frame_equal(getattr(back, part), getattr(fresh, part))

@@ -305,6 +305,43 @@ def read_file(path: Path, mapping: Mapping, loaded_at: datetime | None = None,
     )
 
 
+KEPT_KIND = "raw_file"
+KEPT_PARTS = ("export_files", "survey_rows", "quarantine")
+
+
+def read_file_kept(path: Path, mapping: Mapping, loaded_at: datetime,
+                   others: OtherYears, landing_root: Path) -> RawYear:
+    """`read_file`, with a loaded file's frames kept (frame_memo, kind raw_file) under a key
+    of its name, its bytes (sha256) and the year's mapping: a refresh that adds one export
+    reads only that one. What is kept is restamped with this read's `loaded_at`. A file the
+    check against other years refuses, a symbolic link, or a file that did not load is
+    always read."""
+    from pipeline.core import frame_memo
+
+    sha = _sha256(path)
+    if sha is None or path.is_symlink() or sha in others.files:
+        return read_file(path, mapping, loaded_at, others, landing_root)
+    key = frame_memo.key("raw file", path.name, sha, repr(mapping))
+    kept = [frame_memo.load(KEPT_KIND, f"{key}-{part}") for part in KEPT_PARTS]
+    if all(frame is not None for frame in kept):
+        files, rows, quarantine = (
+            frame.reindex(columns=columns) if len(frame) else pd.DataFrame(columns=columns)
+            for frame, columns in zip(kept, (EXPORT_FILE_COLUMNS, SURVEY_ROW_COLUMNS,
+                                             QUARANTINE_COLUMNS), strict=True))
+        # the stamps with the dtypes read_file's constructors give them (a list: ns; a
+        # scalar: us), so that kept and read parts concatenate as read ones do
+        files["loaded_at"] = [loaded_at] * len(files)
+        rows["loaded_at"] = loaded_at
+        if len(quarantine):
+            quarantine["quarantined_at"] = [loaded_at] * len(quarantine)
+        return RawYear(files, rows, quarantine)
+    part = read_file(path, mapping, loaded_at, others, landing_root)
+    if (part.export_files["status"] == "loaded").all():
+        for name in KEPT_PARTS:
+            frame_memo.store(KEPT_KIND, f"{key}-{name}", getattr(part, name))
+    return part
+
+
 def read_year(year_dir: str | Path, loaded_at: datetime | None = None,
               others: OtherYears | None = None) -> RawYear:
     """Read every export of one school-year folder; one bad file does not stop the others.
@@ -316,7 +353,7 @@ def read_year(year_dir: str | Path, loaded_at: datetime | None = None,
                       response_ids=(others or OtherYears()).response_ids)
     parts = []
     for path in files:
-        part = read_file(path, mapping, loaded_at, seen, year_dir.parent)
+        part = read_file_kept(path, mapping, loaded_at, seen, year_dir.parent)
         loaded = part.export_files[part.export_files["status"] == "loaded"]
         for sha in loaded["file_sha256"]:
             seen.files.setdefault(sha, (mapping.school_year, path.name))

@@ -138,16 +138,17 @@ def _frequencies(
     base = _substantive(answers).groupby(keys, dropna=False).size().rename("n_substantive")
     base = base.reset_index()
     sessions = coded["school_id"].astype(str) + "\x1f" + coded["session_number"].astype(str)
-    coded = coded.assign(_session=sessions.where(coded["session_number"].notna()))
+    # what is counted, as numbers (one per distinct value, NaN for a missing one): counting
+    # distinct numbers gives the same counts as distinct strings, several times faster
+    counted = pd.DataFrame({"n_answers": _numbered(coded["answer_id"]),
+                            "n_schools": _numbered(coded["school_id"]),
+                            "n_sessions": _numbered(sessions.where(
+                                coded["session_number"].notna()))}, index=coded.index)
     labels = code_labels(codes)
     frames = []
     for level in LEVELS:
         group = keys + LEVEL_KEYS[level]
-        agg = coded.groupby(group, dropna=False).agg(
-            n_answers=("answer_id", "nunique"),
-            n_schools=("school_id", "nunique"),
-            n_sessions=("_session", "nunique"),
-        ).reset_index()
+        agg = counted.groupby([coded[c] for c in group], dropna=False).nunique().reset_index()
         if zero_fill and codes is not None and not codes.empty:
             grid = _grid(base[keys].drop_duplicates(), codes, level)
             agg = grid.merge(agg, on=group, how="outer")
@@ -172,6 +173,13 @@ def _frequencies(
     sort = ["_lvl", *keys, "framework", "dimension", "code_id"]
     out = out.sort_values(sort, na_position="first", kind="mergesort")
     return out[columns].reset_index(drop=True)
+
+
+def _numbered(values: pd.Series) -> pd.Series:
+    """Each distinct value as a number (float64), a missing one as NaN."""
+    numbers = pd.factorize(values)[0].astype("float64")
+    numbers[numbers < 0] = np.nan
+    return pd.Series(numbers, index=values.index)
 
 
 def code_frequencies(

@@ -106,8 +106,8 @@ def write_queue(discrepancies: pd.DataFrame, xlsx_path: str | Path | None,
     Every cell is written as text: in the XLSX as a string (the bulk renderer of
     `exchange.spreadsheet`, strings_to_formulas off) with Excel's quote-prefix ("text") flag
     on cells that start like a formula; in the CSV (header first, no count line) such cells
-    get a leading '. The decision column offers 'apply' /
-    'do not apply' in the XLSX. Files are written atomically (pipeline.core.files).
+    get a leading '. The decision column offers 'apply' / 'do not apply' in the XLSX. Files
+    are written atomically (pipeline.core.files).
     Returns counts: n_rows, n_open, n_decided, n_stale.
     """
     if codebooks is None:
@@ -155,10 +155,10 @@ def codebook_tab(codebooks: list) -> pd.DataFrame:
 
 
 def _write_xlsx(queue: pd.DataFrame, path: Path, counts: dict, codebooks: list) -> None:
-    """`queue`: its cells as text (`_as_text`). The workbook through the bulk renderer (`exchange.spreadsheet`: constant_memory,
-    inline strings, each cell text with the quote-prefix flag where it starts like a
-    formula); a count line above the header, the decision column offering the two
-    decisions, the codebook tab after."""
+    """The workbook, through the bulk renderer (`exchange.spreadsheet`: constant_memory,
+    inline strings, the quote-prefix flag on a cell that starts like a formula): a count line
+    above the header, the decision column offering the two decisions, the codebook tab
+    after. `queue`: its cells as text already (`_as_text`)."""
     from pipeline.core.exchange.spreadsheet import add_table_sheet, open_workbook
     from pipeline.core.files import atomic_path
 

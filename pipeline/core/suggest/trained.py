@@ -26,7 +26,11 @@ FIT_SETTINGS = f"LogisticRegression(C={C}, max_iter={MAX_ITER}) per code, " \
 
 def _fit_workers() -> int:
     """Threads for the per-code fits: the cores this process may use, at most four."""
-    return max(1, min(4, len(os.sched_getaffinity(0))))
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:   # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(4, cores))
 
 
 def _classifier():

@@ -413,3 +413,14 @@ def test_standin_by_year_falls_back_to_the_keyword_coder():
 def test_a_standin_frame_must_say_its_provenance(disc):
     with pytest.raises(ValueError, match="lack column"):
         final_codes(APPS, UNITS, adjudications(disc, {}), disc, KEYWORD, ANSWERS)
+
+
+def test_an_empty_queue_is_written_with_its_header(tmp_path):
+    """No discrepancy: both files hold the header (and the workbook its count line)."""
+    empty = discrepancies(APPS.iloc[:0], UNITS, ANSWERS, KEYWORD, "jm", "ak")
+    counts = write_queue(empty, tmp_path / "q.xlsx", tmp_path / "q.csv")
+    assert counts == {"n_rows": 0, "n_open": 0, "n_decided": 0, "n_stale": 0}
+    ws = openpyxl.load_workbook(tmp_path / "q.xlsx")["queue"]
+    assert [c.value for c in ws[2]] == QUEUE_COLUMNS and ws.max_row == 2
+    with (tmp_path / "q.csv").open(encoding="utf-8", newline="") as fh:
+        assert list(csv.reader(fh)) == [QUEUE_COLUMNS]

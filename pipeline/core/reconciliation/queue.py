@@ -182,5 +182,6 @@ def _write_xlsx(queue: pd.DataFrame, path: Path, counts: dict, codebooks: list) 
 
 def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
     """Every cell as the text the queue shows: '' for None, else str()."""
-    return frame.apply(lambda col: [v if isinstance(v, str) else "" if v is None else str(v)
-                                    for v in col])
+    return pd.DataFrame({c: [v if isinstance(v, str) else "" if v is None else str(v)
+                             for v in frame[c]] for c in frame.columns},
+                        index=frame.index, columns=frame.columns)

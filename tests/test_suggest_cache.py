@@ -163,7 +163,9 @@ def test_cached_vectors_equal_the_models_and_a_second_embed_runs_no_inference(
 def test_a_damaged_cache_never_fails_the_embedding(model_files, tmp_path, monkeypatch):
     monkeypatch.setenv("SURVEY_CACHE_DIR", str(tmp_path))
     texts = ["we ran out of time", "the coach listened"]
-    good = _fresh(model_files).embed(texts)
+    first = _fresh(model_files)
+    good = first.embed(texts)
+    first.disk_cache().close()   # as at the end of a process: nothing of it left open
     for f in tmp_path.glob("embeddings-*.sqlite3"):
         f.write_bytes(b"\x00garbage" * 512)
     for f in tmp_path.glob("embeddings-*.sqlite3-*"):

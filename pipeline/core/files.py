@@ -8,10 +8,13 @@ flushed to disk and renamed over the target (`os.replace` is atomic within one f
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -54,3 +57,21 @@ def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8") -> N
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+
+
+def store_cache_file(path: Path, tmp: Path, write: Callable[[Path], None], what: str,
+                     errors: tuple[type[BaseException], ...] = (OSError,)) -> bool:
+    """A cache entry: `write(tmp)`, then `tmp` renamed over `path` (another process storing the
+    same key stores the same content). No fsync, unlike `atomic_path`: a cache file lost in a
+    crash is computed again. On one of `errors` the entry is skipped with a warning naming
+    `what`, the temporary file removed, and False returned."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(tmp)
+        os.replace(tmp, path)
+        return True
+    except errors as exc:
+        log.warning("%s %s not written (%s)", what, path, exc)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        return False

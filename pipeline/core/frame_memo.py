@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline.core.files import store_cache_file
 from pipeline.core.suggest.model import cache_dir
 from pipeline.core.warehouse.fingerprint import frame_digest, package_digest
 
@@ -73,22 +74,16 @@ def load(kind: str, key: str) -> pd.DataFrame | None:
 def store(kind: str, key: str, frame: pd.DataFrame) -> None:
     import duckdb
 
-    path = folder(kind) / f"{key}.parquet"
-    tmp = path.with_name(f"{key}.{os.getpid()}.tmp.parquet")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def write(tmp: Path) -> None:
         with duckdb.connect() as con:
             con.register("memo_frame", frame)
             con.execute(f"copy memo_frame to '{str(tmp).replace(chr(39), chr(39) * 2)}' "
                         "(format parquet)")
-        os.replace(tmp, path)  # another process storing the same key stored the same frame
+
+    path = folder(kind) / f"{key}.parquet"
+    if store_cache_file(path, path.with_name(f"{key}.{os.getpid()}.tmp.parquet"), write,
+                        "cached frame", (OSError, duckdb.Error)):
         prune(path.parent, "*.parquet", MAX_FILES)
-    except (OSError, duckdb.Error) as exc:
-        log.warning("cached frame %s not written (%s)", path, exc)
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
 
 
 def prune(directory: Path, pattern: str, max_files: int) -> None:

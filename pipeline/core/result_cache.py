@@ -32,6 +32,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO
 
+from pipeline.core.files import store_cache_file
+
 log = logging.getLogger(__name__)
 
 _MAGIC = b"survey-result-cache/1 "
@@ -98,10 +100,9 @@ class ResultCache:
         """Keep `payload` (bytes, or chunks of it) under `key`; the slot's other entries go.
         False when it could not be written (logged; the chunks may be partly consumed)."""
         path = self._path(key, slot)
-        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp")
         chunks = [payload] if isinstance(payload, bytes) else payload
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
+
+        def write(tmp: Path) -> None:
             h = hashlib.sha256()
             with open(tmp, "wb") as fh:
                 fh.write(self._header(key, "0" * 64))   # the digest, once known
@@ -110,16 +111,13 @@ class ResultCache:
                     fh.write(chunk)
                 fh.seek(0)
                 fh.write(self._header(key, h.hexdigest()))
-            os.replace(tmp, path)
-            self._prune(path, slot)
-            return True
-        except OSError as exc:
-            log.warning("result cache %s not written (%s)", path, exc)
-            try:
-                tmp.unlink(missing_ok=True)
-            except OSError:
-                pass
+
+        # the temporary name does not match the entries' *--*.bin, so _prune leaves it alone
+        if not store_cache_file(path, path.with_name(f".{path.stem}.{os.getpid()}.tmp"), write,
+                                "result cache"):
             return False
+        self._prune(path, slot)
+        return True
 
     def get_or_compute(self, key: str, compute: Callable[[], bytes], slot: str = "all"
                        ) -> tuple[bytes, bool]:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.core.files import store_cache_file
 from pipeline.core.frame_memo import prune
 from pipeline.core.suggest.model import cache_dir
 
@@ -63,15 +64,6 @@ def load(key: str) -> dict[str, np.ndarray] | None:
 
 def store(key: str, arrays: dict[str, np.ndarray]) -> None:
     path = folder() / f"{key}.npz"
-    tmp = path.with_name(f"{key}.{os.getpid()}.tmp.npz")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)  # another process writing the same key wrote the same bytes
+    if store_cache_file(path, path.with_name(f"{key}.{os.getpid()}.tmp.npz"),
+                        lambda tmp: np.savez(tmp, **arrays), "fitted-model cache"):
         prune(path.parent, "*.npz", MAX_FILES)
-    except OSError as exc:
-        log.warning("fitted-model cache %s not written (%s)", path, exc)
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass

@@ -201,3 +201,20 @@ def test_cv_sample_caps_a_year_by_a_fixed_rule():
     again = set(cv_sample(more, 50)["answer_id"])
     assert {a for a in again if a.startswith("A")} <= set(picked["answer_id"])
     assert again != set(picked["answer_id"])  # some of the 40 new answers got in
+
+
+def test_training_sample_caps_the_training_answers_and_their_codes():
+    """stage.training_sample: the training answers and codes whole under the cap; over it, the
+    answers cv_sample's rule picks and only their codes."""
+    from pipeline.core.suggest.stage import cv_sample, training_sample
+
+    answers = pd.DataFrame({"answer_id": [f"A{i:06d}" for i in range(300)],
+                            "answer_text": [f"text {i}" for i in range(300)]})
+    codes = pd.DataFrame({"answer_id": [f"A{i:06d}" for i in range(0, 300, 2)],
+                          "code_id": "C1"})
+    whole, whole_codes = training_sample(answers, codes, 300)
+    assert whole is answers and whole_codes is codes
+    sample, sample_codes = training_sample(answers, codes, 100)
+    assert sample.equals(cv_sample(answers, 100))
+    assert set(sample_codes["answer_id"]) == set(sample["answer_id"]) & set(codes["answer_id"])
+    assert 0 < len(sample_codes) < len(codes)

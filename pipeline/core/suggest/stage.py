@@ -67,11 +67,12 @@ def table_columns() -> list[str]:
 def year_suggestions(zs, answers: pd.DataFrame, train_answers: pd.DataFrame,
                      train_codes: pd.DataFrame) -> pd.DataFrame:
     """Suggestions for `answers` (staging rows of one year): trained on the other years' human
-    codes when they hold at least MIN_POSITIVES answers, else zero-shot only. Texts this
+    codes (at most TRAIN_MAX_ANSWERS answers of them, training_sample) when they hold at least
+    MIN_POSITIVES answers, else zero-shot only. Texts this
     suggester has seen before (row_memo: same model, codebooks and training set) take their
     stored rows; only the others are suggested, and training happens only for them."""
     answers = substantive(answers)
-    train_answers_used = substantive(train_answers)
+    train_answers_used, train_codes = training_sample(substantive(train_answers), train_codes)
     can_train = len(train_answers) >= 2 * MIN_POSITIVES and len(train_codes) > 0
     key = row_memo.suggester_key(zs, train_answers_used if can_train else None,
                                  train_codes if can_train else None, FIT_SETTINGS)
@@ -161,21 +162,44 @@ def no_cv_reason(coded: pd.DataFrame, suggestions: pd.DataFrame) -> str | None:
 
 
 CV_MAX_ANSWERS = 5_000
+TRAIN_MAX_ANSWERS = 20_000
+
+
+def hashed_sample(answers: pd.DataFrame, max_answers: int | None) -> pd.DataFrame:
+    """At most `max_answers` of `answers`: those whose sha256 of the answer id is smallest, in
+    their order (all of them when they are no more). A fixed rule, so a full rebuild and a
+    refresh of the same data pick the same answers, and new answers enter only in proportion to
+    their number."""
+    if max_answers is None or len(answers) <= max_answers:
+        return answers
+    keys = answers["answer_id"].map(lambda a: hashlib.sha256(str(a).encode()).hexdigest())
+    return answers.loc[keys.sort_values(kind="mergesort").index[:max_answers]].sort_index()
 
 
 def cv_sample(coded: pd.DataFrame, max_answers: int | None = CV_MAX_ANSWERS) -> pd.DataFrame:
-    """At most `max_answers` of a year's coded answers for its cross-validation: those whose
-    sha256 of the answer id is smallest. A fixed rule, so a full rebuild and a refresh of the
-    same data pick the same answers, and a new session's answers enter only in proportion to
-    their number. Why a cap: the CV fits 5 folds of per-code models on every answer it covers
-    (at 63,000 coded answers in one year, about 450 s per refresh of that year); its figures'
-    sampling error at 5,000 answers is about one percentage point on a code's recall, so the
-    cap bounds the cost at any size without changing what the figures say. Years with fewer
-    coded answers (the study's, the sample's) are cross-validated whole."""
-    if max_answers is None or len(coded) <= max_answers:
-        return coded
-    keys = coded["answer_id"].map(lambda a: hashlib.sha256(str(a).encode()).hexdigest())
-    return coded.loc[keys.sort_values(kind="mergesort").index[:max_answers]].sort_index()
+    """At most `max_answers` of a year's coded answers for its cross-validation
+    (hashed_sample). Why a cap: the CV fits 5 folds of per-code models on every answer it
+    covers (at 63,000 coded answers in one year, about 450 s per refresh of that year); its
+    figures' sampling error at 5,000 answers is about one percentage point on a code's recall,
+    so the cap bounds the cost at any size without changing what the figures say. Years with
+    fewer coded answers (the study's, the sample's) are cross-validated whole."""
+    return hashed_sample(coded, max_answers)
+
+
+def training_sample(answers: pd.DataFrame, codes: pd.DataFrame,
+                    max_answers: int | None = TRAIN_MAX_ANSWERS
+                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The training answers a year's trained suggester is fitted on (at most `max_answers`
+    of the other years' coded answers, hashed_sample) and their final codes. Why a cap: the
+    fit is four fits of every code's model (the model, then three folds for its selection
+    rule) over answers x ~475 features; at 280,000 coded answers that is 12 minutes and 7 GB.
+    20,000 answers are still 40 per feature, and a code with fewer than MIN_POSITIVES of
+    them keeps its zero-shot probability, as a rare code always has. The study's years (a
+    few thousand coded answers each) and the sample's are used whole."""
+    sample = hashed_sample(answers, max_answers)
+    if len(sample) == len(answers):
+        return answers, codes
+    return sample, codes[codes["answer_id"].isin(set(sample["answer_id"]))]
 
 
 def school_grouped_cv(zs, answers: pd.DataFrame, reference: pd.DataFrame, n_splits: int = 5

@@ -175,7 +175,7 @@ def test_contract_passes_on_good_rows(final_codes_db):
     (lambda f: f.assign(code_id=[None, "collaboration", "trust"]), "not_nullable"),
     (lambda f: f.assign(answer_id=f["answer_id"].iloc[0]), "unique"),
     (lambda f: f.assign(provenance=["agreed", "guessed", "agreed"]), "isin"),
-    (lambda f: f.assign(school_year="2020/21"), "str_matches"),
+    (lambda f: f.assign(school_year="2020/21"), "matches"),
 ], ids=["null in a NOT NULL column", "duplicate key", "value outside the allowed set",
         "pattern"])
 def test_contract_fails_on_bad_rows_naming_rule_and_rows(final_codes_db, change, rule):

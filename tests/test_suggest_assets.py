@@ -224,8 +224,8 @@ def good_suggestions() -> pd.DataFrame:
     ("probability", 1.5, "less_than_or_equal_to"),
     ("probability", -0.1, "greater_than_or_equal_to"),
     ("source", "keyword", "isin"),
-    ("model_sha256", "abc", "str_matches"),
-    ("answer_id", "r1", "str_matches"),
+    ("model_sha256", "abc", "matches"),
+    ("answer_id", "r1", "matches"),
 ])
 def test_suggestions_schema_fails_on_a_bad_value(column, bad, rule):
     assert pandera_result("suggestions_schema", Suggestions, good_suggestions(),

@@ -850,6 +850,8 @@ def model(name: str):
     and value rules per column, the key and further unique sets."""
     import pandera.pandas as pa
 
+    from pipeline.core.warehouse.pandera_fast import FastString
+
     spec = table(name)
     single = {cols[0] for cols in (spec.key, *spec.unique) if len(cols) == 1}
     multi = [list(cols) for cols in (spec.key, *spec.unique) if len(cols) > 1]
@@ -861,7 +863,7 @@ def model(name: str):
         if col.allowed is not None:
             kw["isin"] = list(col.allowed)
         if col.pattern:
-            kw["str_matches"] = col.pattern
+            kw["matches"] = {"pattern": col.pattern}
         if col.startswith:
             kw["str_startswith"] = col.startswith
         if col.min_length:
@@ -871,6 +873,7 @@ def model(name: str):
         if col.le is not None:
             kw["le"] = col.le
         dtype = _PANDAS_DTYPES[col.type][1 if col.null_ok else 0]
+        dtype = FastString if dtype == "str" else dtype
         annotations[col.name] = pa.typing.Series[dtype]
         attrs[col.name] = pa.Field(nullable=col.null_ok, unique=col.name in single, **kw)
 

@@ -1,0 +1,46 @@
+"""Two pandera pieces the contracts use, with pandera's meaning at a fraction of its cost.
+
+Pandera checks a `str` column by calling `isinstance` on every value from Python, and
+`str_matches` by `Series.str.match`, a Python call per value: 10 of the 14 contract checks'
+seconds on a 100,000-answer school year (docs/benchmarks.md). Here:
+
+- `FastString`: pandera's `str` dtype; a column pandas infers as all strings (its C loop,
+  `infer_dtype`, nulls skipped) passes at once, any other goes through pandera's own check,
+  so the failure cases are the same.
+- the `matches` check: `re.match` of the pattern, like `str_matches`, computed once per distinct
+  value (the school years, codes and hashes repeat; ids do not, and cost one plain call each).
+
+Registered with pandera when this module is imported (catalog.model imports it).
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+from pandera import dtypes, extensions
+from pandera.engines import pandas_engine
+
+
+@pandas_engine.Engine.register_dtype
+@dtypes.immutable
+class FastString(pandas_engine.NpString):
+    """pandera's `str` (NpString: coerced the same way), with a vectorised check."""
+
+    def check(self, pandera_dtype, data_container=None):
+        if isinstance(data_container, pd.Series) and \
+                pd.api.types.infer_dtype(data_container, skipna=True) in ("string", "empty"):
+            return pd.Series(True, index=data_container.index)
+        return super().check(pandera_dtype, data_container)
+
+
+@extensions.register_check_method(statistics=["pattern"], supported_types=pd.Series)
+def matches(series: pd.Series, *, pattern: str) -> pd.Series:
+    """Whether `re.match(pattern, value)` matches each value (pandera's `str_matches`); a value
+    that is not a string does not match."""
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    regex = re.compile(pattern)
+    ok = np.fromiter((isinstance(u, str) and regex.match(u) is not None for u in uniques),
+                     dtype=bool, count=len(uniques))
+    return pd.Series(np.append(ok, False)[codes], index=series.index)

@@ -6,7 +6,8 @@ seconds on a 100,000-answer school year (docs/benchmarks.md). Here:
 
 - `FastString`: pandera's `str` dtype; a column pandas infers as all strings (its C loop,
   `infer_dtype`, nulls skipped) passes at once, any other goes through pandera's own check,
-  so the failure cases are the same.
+  so the failure cases are the same. (Pandera's own check also renders a table of no failures
+  for every passing column: 1.7 ms each, 170 columns in a sample run's contracts.)
 - the `matches` check: `re.match` of the pattern, like `str_matches`, computed once per distinct
   value (the school years, codes and hashes repeat; ids do not, and cost one plain call each).
 
@@ -31,7 +32,7 @@ class FastString(pandas_engine.NpString):
     def check(self, pandera_dtype, data_container=None):
         if isinstance(data_container, pd.Series) and \
                 pd.api.types.infer_dtype(data_container, skipna=True) in ("string", "empty"):
-            return pd.Series(True, index=data_container.index)
+            return True   # one answer for the column: pandera then formats no failure table
         return super().check(pandera_dtype, data_container)
 
 

@@ -68,9 +68,9 @@ def year_suggestions(zs, answers: pd.DataFrame, train_answers: pd.DataFrame,
                      train_codes: pd.DataFrame) -> pd.DataFrame:
     """Suggestions for `answers` (staging rows of one year): trained on the other years' human
     codes (at most TRAIN_MAX_ANSWERS answers of them, training_sample) when they hold at least
-    MIN_POSITIVES answers, else zero-shot only. Texts this
-    suggester has seen before (row_memo: same model, codebooks and training set) take their
-    stored rows; only the others are suggested, and training happens only for them."""
+    MIN_POSITIVES answers, else zero-shot only. Texts this suggester has seen before (row_memo:
+    same model, codebooks and training set) take their stored rows; only the others are
+    suggested, and training happens only for them."""
     answers = substantive(answers)
     train_answers_used, train_codes = training_sample(substantive(train_answers), train_codes)
     can_train = len(train_answers) >= 2 * MIN_POSITIVES and len(train_codes) > 0

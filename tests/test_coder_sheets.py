@@ -442,7 +442,8 @@ def test_the_import_is_kept_until_what_it_reads_changes(tmp_path, monkeypatch):
 
     def run(frame):
         got = dual_coding.import_sheets(sheets, frame, BOOKS, redactor)
-        fresh = dual_coding._import(coder_sheet_files([sheets]), frame, BOOKS, redactor)
+        fresh = dual_coding._import(read_coder_sheets(coder_sheet_files([sheets])), frame, BOOKS,
+                                    redactor)
         calls.pop()  # the reference computation above
         for a, b in zip(got, fresh, strict=True):
             pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True),
@@ -464,3 +465,24 @@ def test_the_import_is_kept_until_what_it_reads_changes(tmp_path, monkeypatch):
     write_csv(sheets / "coder_ak.csv", [LONG_HEADER, ["A2", "", "", "Collaboration", ""]])
     run(answers)
     assert len(calls) == 3
+
+
+def test_a_file_too_large_to_keep_is_parsed_again(tmp_path, monkeypatch):
+    """coder_sheets.read_tables keeps a file's parsed tables for the next read only when it
+    holds at most _TABLES_CACHE_CELLS cells; a larger one is parsed again, with the same
+    result."""
+    from pipeline.core.coding import coder_sheets
+
+    path = write_csv(tmp_path / "coder_jm.csv", [LONG_HEADER, ["A1", "", "", "Trust", ""],
+                                                  ["A2", "", "", "Trust", ""]])
+    parsed = []
+    real = coder_sheets._parse_tables
+    monkeypatch.setattr(coder_sheets, "_parse_tables",
+                        lambda p: parsed.append(p) or real(p))
+    monkeypatch.setattr(coder_sheets, "_TABLES_CACHE", coder_sheets.OrderedDict())
+    monkeypatch.setattr(coder_sheets, "_TABLES_CACHE_CELLS", 9)   # its 2 rows hold 10 cells
+    first, again = coder_sheets.read_tables(path), coder_sheets.read_tables(path)
+    assert first == again and len(parsed) == 2 and not coder_sheets._TABLES_CACHE
+    monkeypatch.setattr(coder_sheets, "_TABLES_CACHE_CELLS", 10)
+    kept, reused = coder_sheets.read_tables(path), coder_sheets.read_tables(path)
+    assert kept is reused and kept == first and len(parsed) == 3

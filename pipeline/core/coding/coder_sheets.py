@@ -166,9 +166,13 @@ def read_headers(path: Path) -> list[tuple[str | None, list[str]]]:
 
 # A few files read whole, kept by content: the year partitions of one run import the same coder
 # sheets, and reconciliation reads the same adjudication file once per year. Keyed by the
-# path and the sha256 of the bytes, so an edited file is always read again.
+# path and the sha256 of the bytes, so an edited file is always read again. Only files of at
+# most _TABLES_CACHE_CELLS cells are kept: the coders' sheets of a 1M-answer study are tens of
+# millions of cells, GBs of strings that stayed in memory for the rest of the run (their
+# import is kept on disk instead: dual_coding.import_sheets).
 _TABLES_CACHE: OrderedDict[tuple[str, str], list] = OrderedDict()
 _TABLES_CACHE_FILES = 2
+_TABLES_CACHE_CELLS = 2_000_000
 _QUEUE_CACHE: dict[tuple[str, str], bool] = {}   # (path, sha256) -> is an adjudication queue
 
 
@@ -176,8 +180,8 @@ def read_tables(path: Path) -> list[tuple[str | None, list[str], list[tuple[int,
     """(sheet name or None for CSV, header, [(spreadsheet row, cells)]) per tab / file.
     Cells are text (cell_text); CSVs are UTF-8 (BOM or not), else cp1252.
 
-    A file with the same bytes as one read before in this process is not parsed again: the
-    same lists are returned (callers only read them)."""
+    A file with the same bytes as one read before in this process is not parsed again (unless
+    it was too large to keep): the same lists are returned (callers only read them)."""
     path = Path(path)
     key = _content_key(path)
     if key is None:
@@ -186,9 +190,11 @@ def read_tables(path: Path) -> list[tuple[str | None, list[str], list[tuple[int,
         _TABLES_CACHE.move_to_end(key)
         return _TABLES_CACHE[key]
     tables = list(_parse_tables(path))
-    _TABLES_CACHE[key] = tables
-    while len(_TABLES_CACHE) > _TABLES_CACHE_FILES:
-        _TABLES_CACHE.popitem(last=False)
+    if sum(len(cells) for _sheet, _header, rows in tables for _n, cells in rows) \
+            <= _TABLES_CACHE_CELLS:
+        _TABLES_CACHE[key] = tables
+        while len(_TABLES_CACHE) > _TABLES_CACHE_FILES:
+            _TABLES_CACHE.popitem(last=False)
     return tables
 
 

@@ -63,19 +63,24 @@ def import_sheets(sheet_dir: str | Path, answers: pd.DataFrame, codebooks,
         return _no_sheets()
     files_key = frame_memo.key("coder sheet files", pd.DataFrame({
         "name": [f.name for f in candidates], "sha256": [file_sha256(f) for f in candidates]}))
-    refs = frame_memo.load("coder_sheet_refs", files_key)
+    refs, rows, files = frame_memo.load("coder_sheet_refs", files_key), None, None
     if refs is None:
         files = coder_sheet_files([folder])
-        rows = read_coder_sheets(files) if files else pd.DataFrame(columns=["answer_id",
-                                                                            "response_id"])
-        refs = rows[["answer_id", "response_id"]].drop_duplicates().reset_index(drop=True)
+        rows = read_coder_sheets(files) if files else None
+        refs = rows[["answer_id", "response_id"]].drop_duplicates().reset_index(drop=True) \
+            if rows is not None else pd.DataFrame(columns=["answer_id", "response_id"])
         frame_memo.store("coder_sheet_refs", files_key, refs)
     key = frame_memo.key("coder sheet import", files_key, sheet_answers(answers, refs),
                          sheet_codes(codebooks), redactor.roster_fingerprint)
     stored = [frame_memo.load("coder_sheet_import", f"{key}-{part}") for part in IMPORT_PARTS]
     if all(frame is not None for frame in stored):
         return tuple(stored)
-    result = _import(coder_sheet_files([folder]), answers, codebooks, redactor)
+    files = files if files is not None else coder_sheet_files([folder])
+    if not files:
+        return _no_sheets()
+    # the sheets parsed once per import (read above for the references, or now)
+    rows = rows if rows is not None else read_coder_sheets(files)
+    result = _import(rows, answers, codebooks, redactor)
     for part, frame in zip(IMPORT_PARTS, result, strict=True):
         frame_memo.store("coder_sheet_import", f"{key}-{part}", frame)
     return result
@@ -106,10 +111,8 @@ def sheet_answers(answers: pd.DataFrame, refs: pd.DataFrame) -> pd.DataFrame:
     return answers.loc[relevant, columns].sort_values("answer_id", kind="mergesort")
 
 
-def _import(files: list[Path], answers: pd.DataFrame, codebooks, redactor: Redactor):
-    if not files:
-        return _no_sheets()
-    rows = read_coder_sheets(files)
+def _import(rows: pd.DataFrame, answers: pd.DataFrame, codebooks, redactor: Redactor):
+    """import_sheets' work on the coder sheets' rows (read_coder_sheets)."""
     apps, units, quarantine = validate_coder_sheets(rows, answers, sheet_codes(codebooks))
     apps = redact_columns(apps, redactor, ["note"])
     quarantine = redact_columns(quarantine, redactor, ["code", "reason", "answer_id"])

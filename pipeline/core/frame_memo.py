@@ -25,6 +25,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -55,6 +58,27 @@ def folder(kind: str) -> Path:
     return cache_dir() / kind
 
 
+_memory = None  # the in-memory DuckDB connection the reads and writes take cursors of
+_memory_lock = threading.Lock()
+
+
+@contextmanager
+def _duckdb() -> Iterator:
+    """A cursor on this process's one in-memory DuckDB database. A new database instance costs
+    45-60 ms here (a cursor, under 1 ms), and a sample run reads about 70 memos."""
+    import duckdb
+
+    global _memory
+    with _memory_lock:
+        if _memory is None:
+            _memory = duckdb.connect()
+        cursor = _memory.cursor()
+    try:
+        yield cursor
+    finally:
+        cursor.close()
+
+
 def load(kind: str, key: str) -> pd.DataFrame | None:
     import duckdb
 
@@ -62,7 +86,7 @@ def load(kind: str, key: str) -> pd.DataFrame | None:
     if not path.exists():
         return None
     try:
-        with duckdb.connect() as con:
+        with _duckdb() as con:
             frame = con.execute("select * from read_parquet(?)", [str(path)]).df()
         os.utime(path)  # recently used: kept by the pruning
     except (OSError, duckdb.Error) as exc:
@@ -75,7 +99,7 @@ def store(kind: str, key: str, frame: pd.DataFrame) -> None:
     import duckdb
 
     def write(tmp: Path) -> None:
-        with duckdb.connect() as con:
+        with _duckdb() as con:
             con.register("memo_frame", frame)
             con.execute(f"copy memo_frame to '{str(tmp).replace(chr(39), chr(39) * 2)}' "
                         "(format parquet)")

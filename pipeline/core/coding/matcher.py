@@ -36,6 +36,8 @@ import os
 import re
 import warnings
 from bisect import bisect_right
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from json.encoder import encode_basestring as _json_str
@@ -323,6 +325,11 @@ class KeywordCoder:
     def _scanner(self) -> Scanner:
         """The compiled batch scan (pipeline/core/coding/_scanner.c) with this coder's tables, built
         when code_frame first needs it (~1 s and a 66 MB table for the shipped codebooks)."""
+        with _gc_paused():  # its tables are millions of small objects: 1.3 -> 0.75 s
+            return Scanner(*self._scanner_tables())
+
+    def _scanner_tables(self) -> tuple:
+        """The compiled scan's constructor arguments."""
         words = max(1, -(-self._n_bits // 64))
 
         def split(mask: int) -> list[int]:
@@ -336,7 +343,7 @@ class KeywordCoder:
             for rx in self._regexes
         ]
         placeholder_res = sorted(self._placeholder_res, key=lambda r: r.pattern)
-        return Scanner(
+        return (
             self._key_text,
             [list(v[1]) for v in self._keys],
             [split(v[2]) for v in self._keys],
@@ -528,20 +535,13 @@ class KeywordCoder:
 
         texts = list(df[text_column])
         rows, codes, n_ev, evidence = [], [], [], []
-        # The cyclic garbage collector would walk the coder's large tables again and again
-        # while the batch allocates many small objects (none of them in cycles).
-        gc_was_enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with _gc_paused():
             for lo in range(0, len(texts), _CHUNK):
                 ks, cs, ns, ev = self._code_chunk(texts[lo : lo + _CHUNK])
                 rows.append(np.frombuffer(ks, dtype=np.int64) + lo)
                 codes.append(np.frombuffer(cs, dtype=np.int64))
                 n_ev.append(np.frombuffer(ns, dtype=np.int64))
                 evidence.extend(ev)
-        finally:
-            if gc_was_enabled:
-                gc.enable()
         if not evidence:
             return pd.DataFrame([], columns=FRAME_COLUMNS)
         row_arr = np.concatenate(rows)
@@ -573,8 +573,22 @@ def coder_for(codebooks) -> KeywordCoder:
     key = tuple((b.framework, b.version, str(b.path)) for b in books)
     if key not in _CODERS:
         _CODERS.clear()  # codebooks changed: keep one coder, not one per edit
-        _CODERS[key] = KeywordCoder(books)
+        with _gc_paused():  # 1.8 -> 0.75 s for the shipped codebooks
+            _CODERS[key] = KeywordCoder(books)
     return _CODERS[key]
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector off for a block that allocates millions of small objects
+    (none of them in cycles): it would walk the coder's large tables again and again."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _python_chunk(texts: list, code_of) -> tuple:

@@ -248,3 +248,61 @@ def test_an_unwritable_cache_still_writes_the_same_files(rows, tmp_path):
     assert got["rows_reused"] == []
     assert _members(tmp_path / "a.xlsx") == _members(tmp_path / "b.xlsx")
     assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+
+
+def test_rows_beyond_a_worksheet_go_on_in_more_tabs(rows, tmp_path, monkeypatch):
+    """A worksheet holds 1,048,576 rows: beyond that the coded answers go on in "coded answers
+    (2)", "(3)"..., each with its header, filters and frozen pane, every row once and in order
+    (here 40 rows and an 18-row worksheet: 17 + 17 + 6, a school year across tabs). With the result cache, the same files, and a second
+    write reuses every tab's runs. A table that is read back (the adjudication queue) must fit
+    in one worksheet: it is an error naming the sheet."""
+    import pandas as pd
+
+    from pipeline.core.exchange import spreadsheet
+    from pipeline.core.result_cache import ResultCache
+
+    monkeypatch.setattr(spreadsheet, "EXCEL_ROWS", 18)       # a header and 17 rows per tab
+    frame = pd.concat([rows.assign(answer_id=rows["answer_id"] + f"-{k}") for k in range(10)])
+    frame = frame.sort_values("school_year", kind="stable").reset_index(drop=True)
+    write_coded_answers(frame, tmp_path / "a.xlsx", tmp_path / "a.csv")
+    wb = openpyxl.load_workbook(tmp_path / "a.xlsx")
+    tabs = ["coded answers", "coded answers (2)", "coded answers (3)"]
+    assert wb.sheetnames == [*tabs, "columns"]
+    seen = []
+    for name, n in zip(tabs, (17, 17, 6), strict=True):
+        ws = wb[name]
+        assert [c.value for c in ws[1]] == list(COLUMNS)
+        assert ws.freeze_panes == "A2"
+        last = ws.cell(row=1, column=len(COLUMNS)).column_letter
+        assert ws.auto_filter.ref == f"A1:{last}{n + 1}"
+        seen += [r[0] for r in ws.iter_rows(min_row=2, values_only=True)]
+    assert seen == list(frame["answer_id"])
+    with (tmp_path / "a.csv").open(encoding="utf-8", newline="") as fh:
+        assert len(list(csv.reader(fh))) == len(frame) + 1     # the CSV: one table
+
+    cache = ResultCache(tmp_path / "cache")
+    write_coded_answers(frame, tmp_path / "b.xlsx", tmp_path / "b.csv", cache)
+    again = write_coded_answers(frame, tmp_path / "c.xlsx", tmp_path / "c.csv", cache)
+    assert again["rows_rendered"] == []
+    assert _members(tmp_path / "a.xlsx") == _members(tmp_path / "b.xlsx") \
+        == _members(tmp_path / "c.xlsx")
+
+    assert spreadsheet.continued_name("x" * 31, 1) == "x" * 27 + " (2)"
+    wb = spreadsheet.open_workbook(tmp_path / "q.xlsx")
+    with pytest.raises(ValueError, match="'queue': 40 rows do not fit in one worksheet"):
+        spreadsheet.add_table_sheet(wb, "queue", frame)
+    wb.close()
+
+
+def test_no_bulk_written_worksheet_goes_beyond_the_rows_a_worksheet_holds(tmp_path):
+    """The guard under every bulk writer (coded answers, queue, coder sheets): a row past
+    1,048,576 is an error naming the worksheet, not a file Excel opens cut short."""
+    from pipeline.core.exchange.spreadsheet import open_workbook
+    from pipeline.core.exchange.xlsx_rows import RowsWorksheet
+
+    wb = open_workbook(tmp_path / "big.xlsx")
+    ws = wb.add_worksheet("coder_a", worksheet_class=RowsWorksheet)
+    with pytest.raises(ValueError, match="'coder_a': 1,048,577 rows, more than the 1,048,576"):
+        ws.write_rendered_rows(1, 1_048_576, 3, [])
+    ws.write_rendered_rows(1, 1_048_575, 3, [])                 # the last row a sheet has
+    wb.close()

@@ -4,7 +4,8 @@ The rows are the view `marts.coded_answers` (warehouse/queries/13_coded_answers.
 answer with its school year, session, pseudonymous school, role, question, redacted text, final
 codes as labels, the category of each, how each was decided (agreed, adjudicated, machine) and
 the evidence. The workbook's first tab holds them (filters, frozen header); a second tab says
-what each column means.
+what each column means. Beyond a worksheet's 1,048,575 rows below the header, the rows go on in
+tabs "coded answers (2)", "(3)"... (the CSV holds every row in one table).
 
 The roster check and the rendering of the rows run per school year (`names_in_coded_answers`,
 `spreadsheet.RunsKept`): a year whose rows are unchanged since the last run reuses its result
@@ -75,7 +76,8 @@ def write_coded_answers(frame: pd.DataFrame, xlsx_path: str | Path | None,
             wb = open_workbook(tmp)
             try:
                 add_table_sheet(wb, "coded answers", frame, WIDTHS,
-                                number_columns=("session_number", "n_codes"), kept=kept)
+                                number_columns=("session_number", "n_codes"), kept=kept,
+                                continued=True)
                 about = pd.DataFrame({"column": list(COLUMNS), "meaning": list(COLUMNS.values())})
                 add_table_sheet(wb, "columns", about, {"column": 18, "meaning": 100})
             finally:

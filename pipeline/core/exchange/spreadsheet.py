@@ -33,6 +33,7 @@ from pipeline.core.result_cache import ResultCache
 from pipeline.core.warehouse.fingerprint import code_digest, fingerprint, frame_digest
 
 ROWS_PER_BLOCK = 5000   # rows of a table rendered at a time
+EXCEL_ROWS = 1_048_576   # rows in a worksheet (Excel and LibreOffice open no more)
 
 
 def cell_text(value: object) -> str:
@@ -86,24 +87,31 @@ class RunsKept:
         self._digests: dict[tuple[int, int, int], str] = {}   # the xlsx and csv share a run's
 
     def chunks(self, frame: pd.DataFrame, kind: str, settings: str,
-               render: Callable[[pd.DataFrame, int], Iterable[str]]) -> Iterator[str]:
+               render: Callable[[pd.DataFrame, int], Iterable[str]],
+               span: tuple[int, int] | None = None, label: str = "") -> Iterator[str]:
         """The frame's rows rendered by `render(part, start)` (a run's rows and where they
-        start), run by run, a kept run's text instead when its key matches."""
-        for name, start, stop in _runs(frame, self.column):
+        start), run by run, a kept run's text instead when its key matches. `span`: only rows
+        lo..hi-1, `start` counted from lo (a worksheet continuing the table); `label` tells
+        its runs' cache slots from the other spans'."""
+        lo, hi = span if span is not None else (0, len(frame))
+        for name, run_start, run_stop in _runs(frame, self.column):
+            start, stop = max(run_start, lo), min(run_stop, hi)
+            if start >= stop:
+                continue
             part = frame.iloc[start:stop]
             digest = self._digests.get((id(frame), start, stop))
             if digest is None:
                 digest = self._digests[(id(frame), start, stop)] = frame_digest(part)
-            key = fingerprint("rendered rows", kind, settings, _code(), start, digest)
-            slot = f"{kind}-{name}"
+            key = fingerprint("rendered rows", kind, settings, _code(), start - lo, digest)
+            slot = f"{kind}{label}-{name}"
             kept = self.cache.open(key, slot=slot)
             if kept is None:   # rendered into the cache, then read back: memory stays flat
                 self.rendered.append(slot)
-                if self.cache.store(key, (t.encode("utf-8") for t in render(part, start)),
+                if self.cache.store(key, (t.encode("utf-8") for t in render(part, start - lo)),
                                     slot=slot):
                     kept = self.cache.open(key, slot=slot)
                 if kept is None:   # not stored: rendered again, straight to the file
-                    yield from render(part, start)
+                    yield from render(part, start - lo)
                     continue
             else:
                 self.reused.append(slot)
@@ -150,11 +158,42 @@ def rendered(values, render) -> list:
 
 def add_table_sheet(wb, name: str, frame: pd.DataFrame, widths: dict[str, int] | None = None,
                     first_row: int = 0, number_columns: tuple[str, ...] = (),
-                    kept: RunsKept | None = None, title: str | None = None) -> object:
+                    kept: RunsKept | None = None, title: str | None = None,
+                    continued: bool = False) -> object:
     """One worksheet: the header on `first_row` (frozen, filtered), the rows below it. `wb`:
     an `open_workbook` (constant_memory); the rows are rendered in bulk (`xlsx_rows`).
     `kept`: each run of rows (a school year) kept rendered and reused (`RunsKept`).
-    `title`: a line in bold on the first row, above a header on a later one."""
+    `title`: a line in bold on the first row, above a header on a later one.
+
+    A worksheet holds at most EXCEL_ROWS rows. With `continued`, rows beyond that go on to
+    worksheets "<name> (2)", "<name> (3)"..., each with the header (and title); without it,
+    such a table is an error (a sheet read back, like the adjudication queue, must be one).
+    Returns the first worksheet."""
+    per_sheet = EXCEL_ROWS - first_row - 1
+    if len(frame) > per_sheet and not continued:
+        raise ValueError(f"worksheet {name!r}: {len(frame):,} rows do not fit in one worksheet "
+                         f"({per_sheet:,} at most below its header)")
+    spans = [(lo, min(lo + per_sheet, len(frame)))
+             for lo in range(0, max(len(frame), 1), per_sheet)]
+    sheets = [_table_sheet(wb, continued_name(name, i), frame, span, widths or {}, first_row,
+                           number_columns, kept, title)
+              for i, span in enumerate(spans)]
+    return sheets[0]
+
+
+def continued_name(name: str, i: int) -> str:
+    """The name of a table's worksheet i (0: `name`), within Excel's 31 characters."""
+    if i == 0:
+        return name
+    tail = f" ({i + 1})"
+    return name[: 31 - len(tail)] + tail
+
+
+def _table_sheet(wb, name: str, frame: pd.DataFrame, span: tuple[int, int],
+                 widths: dict[str, int], first_row: int, number_columns: tuple[str, ...],
+                 kept: RunsKept | None, title: str | None) -> object:
+    """One worksheet of `add_table_sheet`: the header and the frame's rows lo..hi-1."""
+    lo, hi = span
     ws = wb.add_worksheet(name, worksheet_class=RowsWorksheet)
     if title is not None:
         if first_row < 1:
@@ -164,7 +203,6 @@ def add_table_sheet(wb, name: str, frame: pd.DataFrame, widths: dict[str, int] |
                           "valign": "top"})
     text = wb.add_format({"text_wrap": True, "valign": "top"})
     quoted = wb.add_format({"text_wrap": True, "valign": "top", "quote_prefix": True})
-    widths = widths or {}
     columns = list(frame.columns)
     for j, col in enumerate(columns):
         ws.write_string(first_row, j, str(col), head)
@@ -191,14 +229,15 @@ def add_table_sheet(wb, name: str, frame: pd.DataFrame, widths: dict[str, int] |
             yield from render_rows(first + start, cells)
 
     if kept is None:
-        rows = blocks(frame, first_row + 1)
+        rows = blocks(frame.iloc[lo:hi], first_row + 1)
     else:   # a run's rows start at its own row: first_row + 1 + its start
         rows = kept.chunks(frame, "xlsx", repr((name, first_row, text_xf, quoted_xf,
                                                sorted(numeric))),
-                           lambda part, start: blocks(part, first_row + 1 + start))
-    ws.write_rendered_rows(first_row + 1, first_row + len(frame), len(columns) - 1, rows)
+                           lambda part, start: blocks(part, first_row + 1 + start),
+                           span=span, label="" if lo == 0 else f".{lo}")
+    ws.write_rendered_rows(first_row + 1, first_row + hi - lo, len(columns) - 1, rows)
     ws.freeze_panes(first_row + 1, 0)
-    ws.autofilter(first_row, 0, first_row + max(len(frame), 1), max(len(columns) - 1, 0))
+    ws.autofilter(first_row, 0, first_row + max(hi - lo, 1), max(len(columns) - 1, 0))
     return ws
 
 

@@ -152,6 +152,9 @@ class RowsWorksheet(Worksheet):
             raise ValueError(f"row {first_row} is not after the rows written so far")
         if last_row < first_row:
             return
+        if last_row >= self.xls_rowmax:   # Excel and LibreOffice would not open all of it
+            raise ValueError(f"worksheet {self.name!r}: {last_row + 1:,} rows, more than the "
+                             f"{self.xls_rowmax:,} a worksheet holds")
         self._write_single_row(first_row)          # flush the row in hand (the header)
         self._check_dimensions(first_row, 0)
         self._check_dimensions(last_row, last_col)

@@ -86,3 +86,17 @@ def test_contenders_pick_what_every_candidate_picked(seed, per_code, monkeypatch
     want = quotes.exemplar_quotes(final, answers, apps, per_code=per_code)
     pd.testing.assert_frame_equal(got, want)
     assert len(got) == 6 * per_code  # 2 questions x 3 codes, each with plenty of candidates
+
+
+def test_the_text_normalisation_is_the_regex_one():
+    """quotes._norm (str.split) gives what re.sub(r"\\s+", " ", text).strip().casefold() gave,
+    for every kind of whitespace Python's re calls \\s."""
+    import re
+    import sys
+
+    spaces = [chr(c) for c in range(sys.maxunicode + 1) if re.fullmatch(r"\s", chr(c))]
+    assert len(spaces) > 20                           # ASCII, NBSP, EN/EM spaces, separators
+    texts = ["  Straße\tund\n\nSTRASSE  ", "a" + "".join(spaces) + "b", "".join(spaces), "x",
+             "", *(f"{s}We{s}{s}met{s}" for s in spaces)]
+    for text in texts:
+        assert quotes._norm(text) == re.sub(r"\s+", " ", text).strip().casefold(), repr(text)

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 
+import numpy as np
 import pandas as pd
 
 from pipeline.core.frames import require_columns
@@ -44,6 +44,7 @@ _PROVENANCE_TEXT = {
     "keyword": "keyword coder (stands in: no human coding this year)",
 }
 MACHINE = ("trained_suggestion", "zero_shot_suggestion", "keyword")
+_PICK_COLUMNS = {*QUOTE_COLUMNS, "tier", "_no_evidence", "_hash", "_normq", "decided_by"}
 
 
 def _stable_hash(*parts: object) -> str:
@@ -51,7 +52,8 @@ def _stable_hash(*parts: object) -> str:
 
 
 def _norm(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip().casefold()
+    """Whitespace runs as one space, stripped, casefolded (str.split's whitespace is re's \\s)."""
+    return " ".join(text.split()).casefold()
 
 
 def verified_evidence(evidence: object, text: str) -> str | None:
@@ -121,7 +123,8 @@ def _contenders(cand: pd.DataFrame, key: list[str], per_code: int) -> pd.DataFra
     there can never be chosen (the better one comes first and then excludes the text); and
     beyond the 2 x per_code best distinct texts of a school and year none can be reached
     (per_code picks and per_code excluded texts at most come before it)."""
-    cand = cand.assign(_normq=cand["quote"].map(_norm))
+    codes, quotes = pd.factorize(cand["quote"])   # a text's repeats normalised once
+    cand = cand.assign(_normq=np.array([_norm(q) for q in quotes], dtype=object)[codes])
     cand = cand.sort_values(["tier", "_no_evidence", "_hash"], kind="mergesort")
     where = [*key, "school_year", "school_id"]
     cand = cand.drop_duplicates([*where, "_normq"])
@@ -213,6 +216,7 @@ def exemplar_quotes(
     rows: list[dict] = []
     key = ["question_id", "framework", "dimension", "code_id"]
     cand = _contenders(cand, key, per_code)
+    cand = cand[[c for c in cand.columns if c in _PICK_COLUMNS]]   # what _pick reads or keeps
     for _, group in cand.groupby(key, sort=True):
         for rank, row in enumerate(_pick(group, per_code), start=1):
             row["rank"] = rank

@@ -118,3 +118,22 @@ def test_a_blocking_check_that_only_warns_does_not_stop_publishing(tmp_path: Pat
     assert materialize(tmp_path, instance, [PUBLISHED]).success
     assert (tmp_path / "published" / "survey.duckdb").exists()
 
+
+
+def test_a_years_latest_evaluation_is_found_however_many_newer_runs_came_after(
+        tmp_path: Path, instance, monkeypatch):
+    """The check history is read a page at a time, newest first, until each current year has
+    been seen (here a page is one execution): 2020-21's failure, three 2023-24 runs back,
+    still refuses publishing."""
+    from pipeline.defs import publish
+
+    monkeypatch.setattr(publish, "PAGE", 1)
+    FAIL["2020-21"] = True
+    assert not materialize(tmp_path, instance, [stub_year.key], "2020-21").success
+    for _ in range(3):
+        assert materialize(tmp_path, instance, [stub_year.key], "2023-24").success
+    refused = materialize(tmp_path, instance, [PUBLISHED])
+    assert not refused.success
+    [failure] = [e for e in refused.all_events if e.is_step_failure]
+    message = failure.step_failure_data.user_failure_data.description
+    assert "staging/stub:stub_ok [2020-21] failed" in message and "2023-24" not in message

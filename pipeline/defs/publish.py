@@ -49,13 +49,6 @@ def latest_check_statuses(instance: dg.DagsterInstance, checks: dict,
     storage = instance.event_log_storage
     partition_of: dict[str, str | None] = {}     # run id -> its partition tag, read once
 
-    def partition(record) -> str | None:
-        if record.partition:
-            return record.partition
-        if record.run_id not in partition_of:
-            return None
-        return partition_of[record.run_id]
-
     latest = {}
     for key, partitions_def in checks.items():
         if partitions_def is None:
@@ -75,7 +68,8 @@ def latest_check_statuses(instance: dg.DagsterInstance, checks: dict,
                     rec.dagster_run.run_id: rec.dagster_run.tags.get("dagster/partition")
                     for rec in instance.get_run_records(dg.RunsFilter(run_ids=list(unknown)))})
             for record in records:
-                latest.setdefault((key, partition(record)), _status(record))
+                partition = record.partition or partition_of.get(record.run_id)
+                latest.setdefault((key, partition), _status(record))
             read += len(records)
             if not records or (live is not None and
                                wanted <= {p for k, p in latest if k == key}):

@@ -205,4 +205,3 @@ def test_the_quality_table_is_kept_until_a_coded_answers_rows_change(zs, tmp_pat
     # a coded answer's final code changes: computed again, and different
     changed = quality(answers, final.iloc[1:])
     assert fits == [1, 1] and not changed.equals(first)
-

@@ -38,14 +38,13 @@ HISTORY = 500   # check executions read at most per partitioned check to find ea
 PAGE = 20       # read newest first, a page at a time, until every current year has been seen
 
 
-def latest_check_statuses(instance: dg.DagsterInstance, checks: dict,
-                          live: dict | None = None) -> dict:
+def latest_check_statuses(instance: dg.DagsterInstance, checks: dict, live: dict) -> dict:
     """(check key, school year or None) -> status of the latest execution. The instance keeps
     one history per check, not per partition: a partitioned asset's executions are told apart
     by their record's partition, else their run's partition tag. `live`: id(partitions def)
-    -> the current years; a check's history is read page by page, newest first, only until
-    each of them has been seen (without it, HISTORY records: every year in them). Reading all
-    HISTORY records cost 1.3 s per refresh on the sample's instance, growing with its history."""
+    -> the current years; a check's history is read page by page, newest first, until each
+    of them has been seen or HISTORY executions have been read (reading HISTORY every time
+    cost 1.3 s per refresh on the sample's instance, growing with its history)."""
     storage = instance.event_log_storage
     partition_of: dict[str, str | None] = {}     # run id -> its partition tag, read once
 
@@ -56,12 +55,11 @@ def latest_check_statuses(instance: dg.DagsterInstance, checks: dict,
             if records:
                 latest[(key, None)] = _status(records[0])
             continue
-        wanted = set((live or {}).get(id(partitions_def), ()))
+        wanted, seen = live.get(id(partitions_def), set()), set()
         cursor, read = None, 0
         while read < HISTORY:
             records = storage.get_asset_check_execution_history(
-                key, limit=min(PAGE if live is not None else HISTORY, HISTORY - read),
-                cursor=cursor)   # newest first
+                key, limit=min(PAGE, HISTORY - read), cursor=cursor)   # newest first
             unknown = {r.run_id for r in records if not r.partition} - partition_of.keys()
             if unknown:
                 partition_of.update({
@@ -69,10 +67,10 @@ def latest_check_statuses(instance: dg.DagsterInstance, checks: dict,
                     for rec in instance.get_run_records(dg.RunsFilter(run_ids=list(unknown)))})
             for record in records:
                 partition = record.partition or partition_of.get(record.run_id)
+                seen.add(partition)
                 latest.setdefault((key, partition), _status(record))
             read += len(records)
-            if not records or (live is not None and
-                               wanted <= {p for k, p in latest if k == key}):
+            if not records or wanted <= seen:
                 break
             cursor = records[-1].id
     return latest

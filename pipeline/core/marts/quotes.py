@@ -161,7 +161,7 @@ def _pick(group: pd.DataFrame, per_code: int) -> list[dict]:
         row["reason"] = _reason(row, new_school, (turn - 1) // len(years))
         picked.append(row)
         schools.add(_school(row))
-        texts.add(_norm(row["quote"]))
+        texts.add(row["_normq"])
         left.remove(best)
     return picked
 

@@ -24,21 +24,27 @@ index.html links them).
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
+import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from importlib.metadata import version
 from pathlib import Path
 
 import pandas as pd
 
 from pipeline.core.files import atomic_write_text
+from pipeline.core.result_cache import ResultCache
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 ERROR, WARN = "error", "warn"
 DOCS_SITE = "survey_data_docs"
+OUTCOME_FORMAT = "gx-outcome/1"       # bump when SuiteOutcome's fields change
+OUTCOME_KEY_FILE = ".outcome-key"    # in a suite's site: the key of the outcome it shows
 
 
 @dataclass(frozen=True)
@@ -105,11 +111,14 @@ def supplied_response_ids(answers: pd.DataFrame) -> pd.DataFrame:
 
 @dataclass
 class Batch:
-    """One frame validated against its expectations (`build(E)`, E = gx.expectations)."""
+    """One frame validated against its expectations (`build(E)`, E = gx.expectations).
+    `params`: everything `build` reads besides the frame, for the outcome cache's key
+    (`run_batches`); None: this batch's outcome is never cached."""
 
     name: str
     frame: pd.DataFrame
     build: Callable[[object], list]
+    params: tuple | None = None
 
 
 @dataclass
@@ -176,10 +185,15 @@ def staging_batches(year: str, answers: pd.DataFrame, by_file: pd.DataFrame,
         ]
 
     files_frame = shares.merge(loaded, on="file_name", how="outer")
-    batches = [Batch("answers", answers_frame, shares_and_dates),
-               Batch("files", files_frame, files_expectations)]
+    # each batch's params: what its build function reads besides its own frame
+    batches = [Batch("answers", answers_frame, shares_and_dates,
+                     (year, limits.max_non_substantive_share, start, end,
+                      sorted(history.response_ids))),
+               Batch("files", files_frame, files_expectations,
+                     (limits.max_unstaged_share, sorted(history.file_sha256)))]
     if len(with_history):
-        batches.insert(0, Batch("sessions", volumes, sessions))
+        batches.insert(0, Batch("sessions", volumes, sessions,
+                                (limits.session_band_low, limits.session_band_high)))
     return batches
 
 
@@ -196,22 +210,75 @@ class SuiteOutcome:
     statistics: dict
     failed: list[dict]
     docs_url: str | None = None
+    reused: bool = False          # given back by the outcome cache, GX not run (run_batches)
 
 
-def run_batches(suite_name: str, batches: list[Batch],
-                docs_dir: str | Path | None = None) -> SuiteOutcome:
-    """Validate every batch in one ephemeral context; build Data Docs into `docs_dir`."""
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+def run_batches(suite_name: str, batches: list[Batch], docs_dir: str | Path | None = None,
+                cache: ResultCache | None = None) -> SuiteOutcome:
+    """Validate every batch in one ephemeral context; build Data Docs into `docs_dir`.
 
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    With `cache`, the outcome is kept under a key of everything it depends on: each batch's
+    frame and params, this module's code, the GX version, the suite and its Data Docs folder.
+    While the key holds and the suite's site is still the one built for that key (its
+    `.outcome-key` file), the stored outcome is given back without running GX, or even
+    importing it (about 3 s per process). A batch without params is never cached."""
     site_dir = None
     if docs_dir is not None:
         # one site per suite (= per school year): a site's index builder deletes the pages of
         # results its (in-memory) store does not hold, so years cannot share one site
         site_dir = Path(docs_dir).resolve() / suite_name
+    key = _outcome_key(suite_name, batches, site_dir) if cache is not None else None
+    if key is not None:
+        outcome = _stored_outcome(cache, key, suite_name, site_dir)
+        if outcome is not None:
+            return outcome
+    outcome = _validate(suite_name, batches, site_dir)
+    if key is not None:
+        if site_dir is not None:
+            atomic_write_text(site_dir / OUTCOME_KEY_FILE, key)
+        cache.store(key, json.dumps(asdict(outcome)).encode(), slot=_slot(suite_name))
+    return outcome
+
+
+def _outcome_key(suite_name: str, batches: list[Batch], site_dir: Path | None) -> str | None:
+    if any(b.params is None for b in batches):
+        return None
+    from pipeline.core.warehouse.fingerprint import code_digest, fingerprint, frame_digest
+
+    return fingerprint(OUTCOME_FORMAT, version("great_expectations"),
+                       code_digest(sys.modules[__name__]), suite_name, str(site_dir),
+                       [(b.name, frame_digest(b.frame), b.params) for b in batches])
+
+
+def _slot(suite_name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", suite_name)[:64]
+
+
+def _stored_outcome(cache: ResultCache, key: str, suite_name: str,
+                    site_dir: Path | None) -> SuiteOutcome | None:
+    if site_dir is not None:
+        marker = site_dir / OUTCOME_KEY_FILE
+        if not ((site_dir / "index.html").is_file() and marker.is_file()
+                and marker.read_text(encoding="utf-8") == key):
+            return None
+    payload = cache.load(key, slot=_slot(suite_name))
+    if payload is None:
+        return None
+    if site_dir is not None:
+        write_docs_index(site_dir.parent)
+    return SuiteOutcome(**{**json.loads(payload), "reused": True})
+
+
+def _validate(suite_name: str, batches: list[Batch], site_dir: Path | None) -> SuiteOutcome:
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    if site_dir is not None:
         site_dir.mkdir(parents=True, exist_ok=True)
+        # the site is about to be rebuilt: no stored outcome may vouch for it until it is
+        (site_dir / OUTCOME_KEY_FILE).unlink(missing_ok=True)
         context.add_data_docs_site(DOCS_SITE, {
             "class_name": "SiteBuilder",
             "store_backend": {"class_name": "TupleFilesystemStoreBackend",

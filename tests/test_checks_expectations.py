@@ -3,6 +3,7 @@ against, with its severity, and the bundled sample passes."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import datetime
 from pathlib import Path
 
@@ -283,3 +284,58 @@ def test_asset_check_warn_does_not_block(tiny_landing: Path, monkeypatch):
         "answers_expectations"]
     assert check.passed is False and check.severity == dg.AssetCheckSeverity.WARN
     assert result.success
+
+
+def _cached(tmp_path: Path, year_parts, history=None):
+    """The year validated with an outcome cache and Data Docs, both under tmp_path."""
+    from pipeline.core.result_cache import ResultCache
+
+    batches = staging_batches(YEAR, *year_parts, history or History(), Limits())
+    return run_batches(f"test.{YEAR}", batches, tmp_path / "docs", ResultCache(tmp_path / "cache"))
+
+
+def test_outcome_cache_reuses_only_the_same_inputs(tmp_path: Path, monkeypatch):
+    import pipeline.expectations as ex
+
+    calls = []
+    validate_for_real = ex._validate
+    monkeypatch.setattr(ex, "_validate", lambda *a: calls.append(a[0]) or validate_for_real(*a))
+    failing = make_year(non_substantive=0.9)
+    first = _cached(tmp_path, failing)
+    again = _cached(tmp_path, make_year(non_substantive=0.9))   # equal frames, new objects
+    assert (len(calls), first.reused, again.reused) == (1, False, True)
+    assert {**vars(again), "reused": False} == vars(first)
+    assert failures(again) == [("non_substantive", WARN)]
+    # one value of one frame changed: validated again, and the outcome follows the data
+    passing = _cached(tmp_path, make_year(non_substantive=0.1))
+    assert (len(calls), passing.reused, passing.success) == (2, False, True)
+    # the same frames with another year's ids already loaded (a param, not a frame): again
+    answers, by_file, files = make_year(non_substantive=0.1)
+    clash = _cached(tmp_path, (answers, by_file, files),
+                    History(response_ids={answers.response_id[0]}))
+    assert (len(calls), clash.reused, failures(clash)) == (3, False, [("response_id", ERROR)])
+
+
+def test_outcome_cache_needs_the_site_built_for_it(tmp_path: Path):
+    site = tmp_path / "docs" / f"test.{YEAR}"
+    _cached(tmp_path, make_year(non_substantive=0.9))
+    _cached(tmp_path, make_year(non_substantive=0.1))   # the site now shows another outcome
+    back = _cached(tmp_path, make_year(non_substantive=0.9))
+    assert not back.reused            # its stored outcome exists, but the site was rebuilt
+    assert "non_substantive" in " ".join(
+        p.read_text(encoding="utf-8") for p in (site / "validations").rglob("*.html"))
+    assert _cached(tmp_path, make_year(non_substantive=0.9)).reused
+    shutil.rmtree(site)               # the reports folder deleted: validated and built again
+    rebuilt = _cached(tmp_path, make_year(non_substantive=0.9))
+    assert not rebuilt.reused and (site / "index.html").is_file()
+    assert (tmp_path / "docs" / "index.html").is_file()
+
+
+def test_outcome_cache_skips_batches_without_params(tmp_path: Path):
+    from pipeline.core.result_cache import ResultCache
+
+    batches = staging_batches(YEAR, *make_year(), History(), Limits())
+    batches[0].params = None
+    for _ in range(2):
+        outcome = run_batches("test.np", batches, None, ResultCache(tmp_path / "cache"))
+        assert not outcome.reused

@@ -5,6 +5,7 @@ import dagster as dg
 import pandas as pd
 import pandera.pandas as pa
 
+from pipeline.core.result_cache import ResultCache
 from pipeline.expectations import ERROR, Batch, run_batches
 from pipeline.schemas import failure_summary
 
@@ -26,15 +27,18 @@ def pandera_result(check_name: str, model: type[pa.DataFrameModel], frame: pd.Da
 
 
 def gx_result(check_name: str, suite_name: str, batches: list[Batch], asset_key: dg.AssetKey,
-              docs_dir: str | None = None) -> dg.AssetCheckResult:
+              docs_dir: str | None = None, cache: ResultCache | None = None
+              ) -> dg.AssetCheckResult:
     """A GX run as a check result: fails on any failed expectation, with ERROR severity when
-    one of them is an error-level expectation, WARN when all failures are judgement calls."""
-    outcome = run_batches(suite_name, batches, docs_dir)
+    one of them is an error-level expectation, WARN when all failures are judgement calls.
+    `cache`: the outcome of the same inputs is reused (run_batches); `reused` says so."""
+    outcome = run_batches(suite_name, batches, docs_dir, cache)
     severity = (dg.AssetCheckSeverity.ERROR if outcome.severity == ERROR
                 else dg.AssetCheckSeverity.WARN)
     metadata = {"suite": suite_name,
                 **{b.name + "_rows": len(b.frame) for b in batches},
                 **outcome.statistics,
+                "reused": outcome.reused,
                 "failed_expectations": dg.MetadataValue.json(outcome.failed)}
     if outcome.docs_url:
         metadata["data_docs"] = dg.MetadataValue.url(outcome.docs_url)

@@ -17,6 +17,8 @@ from pipeline.core.privacy.clean_memo import StagingCleanMemos
 from pipeline.core.privacy.labels import label_export_files
 from pipeline.core.privacy.name_scan import FuzzyNameScan
 from pipeline.core.privacy.redact import load_roster, roster_fingerprint
+from pipeline.core.result_cache import ResultCache
+from pipeline.core.suggest.model import cache_dir
 from pipeline.core.warehouse import catalog
 from pipeline.core.warehouse import connection as wh
 from pipeline.defs.checks import gx_result, md_table, pandera_result
@@ -176,7 +178,8 @@ def staging_answers(context: dg.AssetExecutionContext, paths: ProjectPaths,
             gx_result("answers_expectations", f"staging_answers.{year}",
                       staging_batches(year, answers, reconcile, files, history,
                                       Limits.from_env(), window=mapping.window),
-                      ANSWERS, docs_dir=str(Path(paths.reports_dir) / "data_docs")),
+                      ANSWERS, docs_dir=str(Path(paths.reports_dir) / "data_docs"),
+                      cache=ResultCache(cache_dir() / "results" / "gx_outcomes")),
             reconcile_result(reconcile, files),
             no_names_result(len(answers) + len(leaks), leak_rows),
         ],

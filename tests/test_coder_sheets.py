@@ -486,3 +486,88 @@ def test_a_file_too_large_to_keep_is_parsed_again(tmp_path, monkeypatch):
     monkeypatch.setattr(coder_sheets, "_TABLES_CACHE_CELLS", 10)
     kept, reused = coder_sheets.read_tables(path), coder_sheets.read_tables(path)
     assert kept is reused and kept == first and len(parsed) == 3
+
+
+def _every_kind_of_cell(path: Path) -> Path:
+    """A workbook of the cells coders and spreadsheet programs write, away from A1."""
+    import datetime as dt
+
+    wb = xlsxwriter.Workbook(str(path))
+    ws = wb.add_worksheet("coder_jm")
+    ws.write_row(2, 1, ["answer_id", "framework", "category", "code", "note"])
+    ws.write_row(3, 1, ["A1", "CLASS", 1, 2.5, True])
+    ws.write_row(4, 1, ["  A2  ", 0, -0.0, 123456789012, 1e20])
+    ws.write_datetime(5, 1, dt.datetime(2021, 3, 4, 5, 6), wb.add_format({"num_format": "yyyy-mm-dd hh:mm"}))
+    ws.write_datetime(5, 2, dt.datetime(2021, 3, 4), wb.add_format({"num_format": "yyyy-mm-dd"}))
+    ws.write_datetime(5, 3, dt.datetime(1899, 12, 31, 7, 8), wb.add_format({"num_format": "h:mm"}))
+    ws.write_number(5, 4, 0.5, wb.add_format({"num_format": "0%"}))
+    ws.write_formula(5, 5, "=1+1", None, 2)
+    ws.write_formula(5, 6, '="x"&"y"', None, "xy")
+    ws.write_formula(5, 7, "=B4")                 # xlsxwriter keeps 0 as its value
+    ws.write_blank(8, 9, None, wb.add_format({"bold": True}))   # a styled empty cell far out
+    hidden = wb.add_worksheet("coder_ak")
+    hidden.write_row(0, 0, ["answer_id", "code"])
+    hidden.hide()
+    wb.add_worksheet("empty")
+    chart = wb.add_chartsheet("chart")
+    bars = wb.add_chart({"type": "column"})
+    bars.add_series({"values": "=coder_jm!$D$4:$D$5"})
+    chart.set_chart(bars)
+    wb.close()
+    return path
+
+
+def test_workbooks_read_by_calamine_as_openpyxl_reads_them(tmp_path):
+    from pipeline.core.coding import coder_sheets
+
+    def trimmed(sheets):
+        """Blank cells past the last value of a sheet dropped: openpyxl pads every row to
+        the sheet's stated dimension, which counts a styled empty cell; calamine does not.
+        Readers of the tables treat a missing cell as a blank one (a CSV's short row)."""
+        out = []
+        for name, rows in sheets:
+            rows = [r[:max((i + 1 for i, v in enumerate(r) if v), default=0)] for r in rows]
+            while rows and not rows[-1]:
+                rows.pop()
+            out.append((name, rows))
+        return out
+
+    path = _every_kind_of_cell(tmp_path / "cells.xlsx")
+    assert not coder_sheets.has_error_cells(path)
+    fast = list(coder_sheets._calamine_sheets(path))
+    assert trimmed(fast) == trimmed(coder_sheets._openpyxl_sheets(path))
+    assert trimmed(fast) != fast      # the padding differs indeed
+    rows = dict(fast)["coder_jm"]
+    assert [r[1:6] for r in rows[3:6]] == [
+        ["A1", "CLASS", "1", "2.5", "1"],
+        ["A2", "0", "0", "123456789012", "100000000000000000000"],
+        ["2021-03-04T05:06:00", "2021-03-04T00:00:00", "07:08:00", "0.5", "2"]]
+    assert rows[5][6:8] == ["xy", "0"]
+    assert [name for name, _rows in fast] == ["coder_jm", "coder_ak", "empty"]
+    # read_tables numbers spreadsheet rows from 1, blank rows above the header included
+    tables = coder_sheets.read_tables(path)
+    assert tables[0][2][2] == (4, rows[3])          # row 4 of the sheet: "A1"
+
+
+def test_a_workbook_with_an_error_cell_is_read_with_the_error_text(tmp_path):
+    from pipeline.core.coding import coder_sheets
+
+    wb = xlsxwriter.Workbook(str(tmp_path / "sheets.xlsx"))
+    ws = wb.add_worksheet("coder_jm")
+    ws.write_row(0, 0, LONG_HEADER)
+    ws.write_row(1, 0, ["A1", "CLASS", "Emotional Support"])
+    ws.write_formula(1, 3, "=VLOOKUP(1,Z1:Z2,1,0)", None, "#N/A")
+    wb.close()
+    path = tmp_path / "sheets.xlsx"
+    assert coder_sheets.has_error_cells(path)
+    # python-calamine would read the cell as empty: "coded, nothing applies"
+    assert list(coder_sheets._calamine_sheets(path))[0][1][1][3] == ""
+    rows = read_coder_sheets(path)
+    assert rows.loc[0, ["answer_id", "code"]].tolist() == ["A1", "#N/A"]
+
+
+def test_a_damaged_workbook_is_a_coder_sheet_error(tmp_path):
+    path = tmp_path / "sheets.xlsx"
+    path.write_bytes(b"PK\x03\x04 not really a workbook")
+    with pytest.raises(CoderSheetError, match="cannot read workbook"):
+        read_coder_sheets(path)

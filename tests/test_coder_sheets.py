@@ -404,7 +404,7 @@ def test_a_file_is_parsed_once_until_its_bytes_change(tmp_path, monkeypatch):
     assert len(parsed) == 2
 
 
-def test_queue_check_reads_only_the_header_row(tmp_path):
+def test_queue_check_reads_the_headers(tmp_path):
     from pipeline.core.coding.coder_sheets import read_headers
 
     path = write_workbook(tmp_path / "sheets.xlsx", {

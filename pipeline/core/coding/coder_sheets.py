@@ -115,8 +115,8 @@ def _listed(paths) -> list[tuple[Path, bool]]:
 
 def _is_queue(path: Path) -> bool:
     """Whether the file is an adjudication queue (a `discrepancy_id` column): kept per
-    content in this process and on disk (frame_memo), since telling it needs the workbook's
-    whole shared-strings table (seconds for a large sheet)."""
+    content in this process and on disk (frame_memo), since telling it needs the workbook
+    parsed (seconds for a large sheet)."""
     key = _content_key(path)
     if key is not None and key in _QUEUE_CACHE:
         return _QUEUE_CACHE[key]
@@ -217,16 +217,10 @@ def _openpyxl_sheets(path: Path) -> Iterable[tuple[str, list[list[str]]]]:
 
 
 def read_headers(path: Path) -> list[tuple[str | None, list[str]]]:
-    """(sheet name or None for CSV, header) per tab / file, as `read_tables` gives them, without
-    reading the rows below the header (telling a queue from a coder sheet needs no more)."""
-    if path.suffix.lower() in (".xlsx", ".xlsm"):
-        wb = _open_workbook(path)
-        try:
-            return [(ws.title, next(([cell_text(v) for v in r] for r in
-                                     ws.iter_rows(max_row=1, values_only=True)), []))
-                    for ws in wb.worksheets]
-        finally:
-            wb.close()
+    """(sheet name or None for CSV, header) per tab / file, as `read_tables` gives them. The
+    whole file is parsed (and kept by read_tables when small enough, so the import that follows
+    reads it again for free): a header alone costs nearly as much, since its cells are in the
+    workbook's shared-strings table, which openpyxl reads whole before the first row."""
     return [(sheet, header) for sheet, header, _rows in read_tables(path)]
 
 

@@ -549,7 +549,7 @@ def test_workbooks_read_by_calamine_as_openpyxl_reads_them(tmp_path):
     assert tables[0][2][2] == (4, rows[3])          # row 4 of the sheet: "A1"
 
 
-def test_a_workbook_with_an_error_cell_is_read_with_the_error_text(tmp_path):
+def test_a_workbook_with_an_error_cell_is_read_with_the_error_text(tmp_path, monkeypatch):
     from pipeline.core.coding import coder_sheets
 
     wb = xlsxwriter.Workbook(str(tmp_path / "sheets.xlsx"))
@@ -560,6 +560,10 @@ def test_a_workbook_with_an_error_cell_is_read_with_the_error_text(tmp_path):
     wb.close()
     path = tmp_path / "sheets.xlsx"
     assert coder_sheets.has_error_cells(path)
+    for block in (5, 7, 64):   # the sheet's XML searched in blocks: a tag cut between two
+        monkeypatch.setattr(coder_sheets, "_XML_BLOCK", block)
+        assert coder_sheets.has_error_cells(path)
+    monkeypatch.undo()
     # python-calamine would read the cell as empty: "coded, nothing applies"
     assert list(coder_sheets._calamine_sheets(path))[0][1][1][3] == ""
     rows = read_coder_sheets(path)

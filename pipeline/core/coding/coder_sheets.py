@@ -171,9 +171,10 @@ def has_error_cells(path: Path) -> bool:
                 with z.open(name) as member:
                     tail = b""
                     for block in iter(lambda m=member: m.read(_XML_BLOCK), b""):
-                        if _ERROR_CELL.search(tail + block):
+                        text = tail + block
+                        if _ERROR_CELL.search(text):
                             return True
-                        tail = block[-256:]   # a tag cut between two blocks
+                        tail = text[-256:]   # a tag cut between blocks
         return False
     except (OSError, zipfile.BadZipFile, EOFError, ValueError, KeyError):
         return True

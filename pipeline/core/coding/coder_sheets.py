@@ -182,8 +182,9 @@ def has_error_cells(path: Path) -> bool:
 
 def _calamine_sheets(path: Path) -> Iterable[tuple[str, list[list[str]]]]:
     """Every worksheet (not chart sheets) as text rows from A1, as `_openpyxl_sheets` gives
-    them: python-calamine (Rust) reads a sheet about 7x faster than openpyxl's read-only mode
-    (the 100k bench's two coders' tabs, 311,000 rows: 1.5 s against 11.4 s). Its values differ
+    them: python-calamine (Rust) reads a sheet 3-4x faster than openpyxl's read-only mode
+    (the 100k bench's two coders' tabs, 311,000 rows, as text: 2.2-2.7 s against 8.0-9.1 s;
+    docs/benchmarks.md, stop 17). Its values differ
     from openpyxl's in type only where cell_text() makes them equal (1.0 for 1, '' for None),
     except a date-only cell, a `date` here and a midnight `datetime` there: made the same."""
     from python_calamine import CalamineWorkbook, SheetTypeEnum
@@ -221,7 +222,7 @@ def read_headers(path: Path) -> list[tuple[str | None, list[str]]]:
     """(sheet name or None for CSV, header) per tab / file, as `read_tables` gives them. The
     whole file is parsed (and kept by read_tables when small enough, so the import that follows
     reads it again for free): a header alone costs nearly as much, since its cells are in the
-    workbook's shared-strings table, which openpyxl reads whole before the first row."""
+    workbook's shared-strings table, which a reader takes in whole before the first row."""
     return [(sheet, header) for sheet, header, _rows in read_tables(path)]
 
 

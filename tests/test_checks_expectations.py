@@ -339,3 +339,30 @@ def test_outcome_cache_skips_batches_without_params(tmp_path: Path):
     for _ in range(2):
         outcome = run_batches("test.np", batches, None, ResultCache(tmp_path / "cache"))
         assert not outcome.reused
+
+
+def test_a_rerun_on_the_same_exports_reuses_the_outcome(tiny_landing: Path, monkeypatch):
+    """The staging step run twice on the same exports: the second check result is the kept
+    outcome (metadata `reused`), the same verdict and failures, GX not run."""
+    import pipeline.expectations as ex
+
+    monkeypatch.setenv("SURVEY_CACHE_DIR", str(tiny_landing / "cache"))
+    monkeypatch.setenv("SURVEY_MAX_NON_SUBSTANTIVE_SHARE", "0.1")    # a WARN failure to keep
+    validated = []
+    real = ex._validate
+    monkeypatch.setattr(ex, "_validate", lambda *a: validated.append(a[0]) or real(*a))
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("school_year", [YEAR])
+    checks = []
+    for _ in range(2):
+        result = dg.materialize([ingestion.raw_survey_rows, ingestion.staging_answers],
+                                resources=make_resources(tiny_landing), instance=instance,
+                                partition_key=YEAR, raise_on_error=False)
+        checks.append({c.check_name: c for c in result.get_asset_check_evaluations()}[
+            "answers_expectations"])
+    assert validated == [f"staging_answers.{YEAR}"]
+    assert [c.metadata["reused"].value for c in checks] == [False, True]
+    assert [c.passed for c in checks] == [False, False]
+    assert (checks[0].metadata["failed_expectations"].value
+            == checks[1].metadata["failed_expectations"].value)
+    assert checks[1].metadata["data_docs"] == checks[0].metadata["data_docs"]

@@ -497,10 +497,13 @@ def _every_kind_of_cell(path: Path) -> Path:
     ws.write_row(2, 1, ["answer_id", "framework", "category", "code", "note"])
     ws.write_row(3, 1, ["A1", "CLASS", 1, 2.5, True])
     ws.write_row(4, 1, ["  A2  ", 0, -0.0, 123456789012, 1e20])
-    ws.write_datetime(5, 1, dt.datetime(2021, 3, 4, 5, 6), wb.add_format({"num_format": "yyyy-mm-dd hh:mm"}))
-    ws.write_datetime(5, 2, dt.datetime(2021, 3, 4), wb.add_format({"num_format": "yyyy-mm-dd"}))
-    ws.write_datetime(5, 3, dt.datetime(1899, 12, 31, 7, 8), wb.add_format({"num_format": "h:mm"}))
-    ws.write_number(5, 4, 0.5, wb.add_format({"num_format": "0%"}))
+    def fmt(number_format):
+        return wb.add_format({"num_format": number_format})
+
+    ws.write_datetime(5, 1, dt.datetime(2021, 3, 4, 5, 6), fmt("yyyy-mm-dd hh:mm"))
+    ws.write_datetime(5, 2, dt.datetime(2021, 3, 4), fmt("yyyy-mm-dd"))
+    ws.write_datetime(5, 3, dt.datetime(1899, 12, 31, 7, 8), fmt("h:mm"))
+    ws.write_number(5, 4, 0.5, fmt("0%"))
     ws.write_formula(5, 5, "=1+1", None, 2)
     ws.write_formula(5, 6, '="x"&"y"', None, "xy")
     ws.write_formula(5, 7, "=B4")                 # xlsxwriter keeps 0 as its value
@@ -571,7 +574,16 @@ def test_a_workbook_with_an_error_cell_is_read_with_the_error_text(tmp_path, mon
 
 
 def test_a_damaged_workbook_is_a_coder_sheet_error(tmp_path):
+    import zipfile
+
+    from pipeline.core.coding import coder_sheets
+
     path = tmp_path / "sheets.xlsx"
-    path.write_bytes(b"PK\x03\x04 not really a workbook")
+    path.write_bytes(b"PK\x03\x04 not really a workbook")   # not a zip: openpyxl says so
+    with pytest.raises(CoderSheetError, match="cannot read workbook"):
+        read_coder_sheets(path)
+    with zipfile.ZipFile(path, "w") as z:                    # a zip, no workbook: calamine
+        z.writestr("notes.txt", "hello")
+    assert not coder_sheets.has_error_cells(path)
     with pytest.raises(CoderSheetError, match="cannot read workbook"):
         read_coder_sheets(path)

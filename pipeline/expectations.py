@@ -29,6 +29,7 @@ import os
 import re
 import sys
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from importlib.metadata import version
@@ -228,16 +229,40 @@ def run_batches(suite_name: str, batches: list[Batch], docs_dir: str | Path | No
         # results its (in-memory) store does not hold, so years cannot share one site
         site_dir = Path(docs_dir).resolve() / suite_name
     key = _outcome_key(suite_name, batches, site_dir) if cache is not None else None
-    if key is not None:
-        outcome = _stored_outcome(cache, key, suite_name, site_dir)
-        if outcome is not None:
-            return outcome
-    outcome = _validate(suite_name, batches, site_dir)
-    if key is not None:
-        if site_dir is not None:
-            atomic_write_text(site_dir / OUTCOME_KEY_FILE, key)
-        cache.store(key, json.dumps(asdict(outcome)).encode(), slot=_slot(suite_name))
+    # one process at a time reads or rebuilds a suite's site (two runs of the same year, say
+    # the sensor's and `make run`, could otherwise leave one's key on the other's pages)
+    with _site_lock(site_dir):
+        if key is not None:
+            outcome = _stored_outcome(cache, key, suite_name, site_dir)
+            if outcome is not None:
+                return outcome
+        outcome = _validate(suite_name, batches, site_dir)
+        if key is not None:
+            if site_dir is not None:
+                atomic_write_text(site_dir / OUTCOME_KEY_FILE, key)
+            cache.store(key, json.dumps(asdict(outcome)).encode(), slot=_slot(suite_name))
     return outcome
+
+
+@contextmanager
+def _site_lock(site_dir: Path | None):
+    """An exclusive lock on the suite's site folder (a `.lock` file in it), where the OS has
+    fcntl; a no-op without a site."""
+    if site_dir is None:
+        yield
+        return
+    site_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:   # not POSIX: no lock
+        yield
+        return
+    with open(site_dir / ".lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _outcome_key(suite_name: str, batches: list[Batch], site_dir: Path | None) -> str | None:
@@ -245,7 +270,9 @@ def _outcome_key(suite_name: str, batches: list[Batch], site_dir: Path | None) -
         return None
     from pipeline.core.warehouse.fingerprint import code_digest, fingerprint, frame_digest
 
-    return fingerprint(OUTCOME_FORMAT, version("great_expectations"),
+    # GX computes with pandas and numpy: their versions too
+    versions = [version(name) for name in ("great_expectations", "pandas", "numpy")]
+    return fingerprint(OUTCOME_FORMAT, versions,
                        code_digest(sys.modules[__name__]), suite_name, str(site_dir),
                        [(b.name, frame_digest(b.frame), b.params) for b in batches])
 
@@ -257,9 +284,11 @@ def _slot(suite_name: str) -> str:
 def _stored_outcome(cache: ResultCache, key: str, suite_name: str,
                     site_dir: Path | None) -> SuiteOutcome | None:
     if site_dir is not None:
-        marker = site_dir / OUTCOME_KEY_FILE
-        if not ((site_dir / "index.html").is_file() and marker.is_file()
-                and marker.read_text(encoding="utf-8") == key):
+        try:
+            shown = (site_dir / OUTCOME_KEY_FILE).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+        if shown != key or not (site_dir / "index.html").is_file():
             return None
     payload = cache.load(key, slot=_slot(suite_name))
     if payload is None:

@@ -318,12 +318,16 @@ def test_outcome_cache_reuses_only_the_same_inputs(tmp_path: Path, monkeypatch):
 
 def test_outcome_cache_needs_the_site_built_for_it(tmp_path: Path):
     site = tmp_path / "docs" / f"test.{YEAR}"
+    def site_shows_a_failure() -> bool:   # the site's index lists a failed validation
+        return "Failed" in (site / "index.html").read_text(encoding="utf-8")
+
     _cached(tmp_path, make_year(non_substantive=0.9))
+    assert site_shows_a_failure()
     _cached(tmp_path, make_year(non_substantive=0.1))   # the site now shows another outcome
+    assert not site_shows_a_failure()
     back = _cached(tmp_path, make_year(non_substantive=0.9))
     assert not back.reused            # its stored outcome exists, but the site was rebuilt
-    assert "non_substantive" in " ".join(
-        p.read_text(encoding="utf-8") for p in (site / "validations").rglob("*.html"))
+    assert site_shows_a_failure() and not back.success
     assert _cached(tmp_path, make_year(non_substantive=0.9)).reused
     shutil.rmtree(site)               # the reports folder deleted: validated and built again
     rebuilt = _cached(tmp_path, make_year(non_substantive=0.9))
@@ -366,3 +370,18 @@ def test_a_rerun_on_the_same_exports_reuses_the_outcome(tiny_landing: Path, monk
     assert (checks[0].metadata["failed_expectations"].value
             == checks[1].metadata["failed_expectations"].value)
     assert checks[1].metadata["data_docs"] == checks[0].metadata["data_docs"]
+
+
+def test_every_value_a_batch_reads_is_in_its_params():
+    """The outcome cache keys a batch by its frame and its params: a value its expectations
+    read from anywhere else would go stale unseen. Each build function's free variables are
+    the ones its params were written for; a new one fails here until params holds it."""
+    batches = staging_batches(YEAR, *make_year(), History(), Limits())
+    free = {b.name: set(b.build.__code__.co_freevars) for b in batches}
+    assert free == {"sessions": {"limits", "with_history"},     # with_history: from the frame
+                    "answers": {"limits", "start", "end", "year", "history"},
+                    "files": {"limits", "history"}}
+    params = {b.name: b.params for b in batches}
+    assert params["sessions"] == (0.25, 4.0)
+    assert params["files"] == (0.5, [])
+    assert params["answers"][0] == YEAR and len(params["answers"]) == 5

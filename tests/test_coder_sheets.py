@@ -587,3 +587,74 @@ def test_a_damaged_workbook_is_a_coder_sheet_error(tmp_path):
     assert not coder_sheets.has_error_cells(path)
     with pytest.raises(CoderSheetError, match="cannot read workbook"):
         read_coder_sheets(path)
+
+
+def _rezip(src: Path, dst: Path, edit) -> Path:
+    """A copy of the workbook `src` with each member's bytes passed through edit(name, data)."""
+    import zipfile
+
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
+        for item in zin.infolist():
+            zout.writestr(item.filename, edit(item.filename, zin.read(item.filename)))
+    return dst
+
+
+def test_error_cells_are_found_with_a_prefix_and_outside_xl_worksheets(tmp_path):
+    import zipfile
+
+    from pipeline.core.coding import coder_sheets
+
+    def part(name: str, xml: bytes) -> Path:
+        path = tmp_path / f"{len(list(tmp_path.iterdir()))}.xlsx"
+        with zipfile.ZipFile(path, "w") as z:
+            z.writestr(name, xml)
+        return path
+
+    prefixed = b'<x:sheetData><x:row r="1"><x:c r="A1" t="e"><x:v>#N/A</x:v></x:c>'
+    assert coder_sheets.has_error_cells(part("xl/worksheets/sheet1.xml", prefixed))
+    assert coder_sheets.has_error_cells(part("xl/elsewhere/data.xml",
+                                             b'<c r="B2" s="1" t=\'e\'><v>#REF!</v></c>'))
+    assert not coder_sheets.has_error_cells(part("xl/charts/chart1.xml",
+                                                 b'<c:chart><c:title t="e"/></c:chart>'))
+    assert not coder_sheets.has_error_cells(part("xl/worksheets/sheet1.xml",
+                                                 b'<c r="A1" t="s"><v>0</v></c>'))
+
+
+def test_a_stale_dimension_hides_no_cell_from_either_reader(tmp_path):
+    """A writer that leaves `<dimension ref="A1"/>` while the data reaches E3: openpyxl's
+    read-only mode would stop at A1; both readers read every cell."""
+    import re
+
+    from pipeline.core.coding import coder_sheets
+
+    path = write_workbook(tmp_path / "full.xlsx", {"coder_jm": [LONG_HEADER, ["A1", "CLASS",
+                                                                           "", "x", "n"]]})
+
+    def stale(name, data):
+        if name.startswith("xl/worksheets/"):
+            return re.sub(rb'<dimension ref="[^"]*"/>', b'<dimension ref="A1"/>', data)
+        return data
+
+    path = _rezip(path, tmp_path / "stale.xlsx", stale)
+    rows = [[LONG_HEADER, ["A1", "CLASS", "", "x", "n"]]]
+    assert [r for _n, r in coder_sheets._openpyxl_sheets(path)] == rows
+    assert [r for _n, r in coder_sheets._calamine_sheets(path)] == rows
+
+
+def test_a_workbook_whose_sheet_data_is_damaged_is_a_coder_sheet_error(tmp_path):
+    """Deflated sheet data that does not inflate: the error check cannot search it (so the
+    slow reader is asked), and the error names the file instead of a bare zlib error."""
+    import zipfile
+
+    from pipeline.core.coding import coder_sheets
+
+    path = write_workbook(tmp_path / "sheets.xlsx", {"coder_jm": [LONG_HEADER, ["A1"] * 5] * 40})
+    with zipfile.ZipFile(path) as z:
+        info = z.getinfo("xl/worksheets/sheet1.xml")
+    data = bytearray(path.read_bytes())
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    data[start + 10:start + 60] = b"\xff" * 50
+    path.write_bytes(bytes(data))
+    assert coder_sheets.has_error_cells(path)
+    with pytest.raises(CoderSheetError, match="sheets.xlsx: cannot read workbook"):
+        read_coder_sheets(path)

@@ -369,6 +369,27 @@ def test_generic_xlsx(tmp_path):
     )
 
 
+def test_xlsx_with_a_stale_dimension_loses_no_row(tmp_path):
+    """A writer that leaves `<dimension ref="A1:B2"/>` while rows reach row 4: openpyxl's
+    read-only mode would stop at row 2 and the last answers would vanish without a word."""
+    import re
+    import zipfile
+
+    full = write_xlsx(tmp_path, "full.xlsx", [["school", "answer"], ["PS 1", "none"],
+                                              ["PS 2", "more time"], ["PS 3", "planning"]])
+    path = tmp_path / "stale.xlsx"
+    with zipfile.ZipFile(full) as zin, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename.startswith("xl/worksheets/"):
+                data, n = re.subn(rb'<dimension ref="[^"]*"\s*/>', b'<dimension ref="A1:B2"/>',
+                                  data)
+                assert n == 1
+            zout.writestr(item.filename, data)
+    assert read_export(path).rows == [["PS 1", "none"], ["PS 2", "more time"],
+                                      ["PS 3", "planning"]]
+
+
 # --------------------------------------------------------------------------------------
 # errors
 

@@ -120,7 +120,8 @@ def _is_queue(path: Path) -> bool:
     key = _content_key(path)
     if key is not None and key in _QUEUE_CACHE:
         return _QUEUE_CACHE[key]
-    memo_key = frame_memo.key("is adjudication queue", key[1]) if key is not None else None
+    memo_key = (frame_memo.key("is adjudication queue", key[1], reader_versions())
+                if key is not None else None)
     stored = frame_memo.load("sheet_is_queue", memo_key) if memo_key else None
     if stored is not None and list(stored.columns) == ["is_queue"] and len(stored) == 1:
         found = bool(stored["is_queue"].iloc[0])
@@ -152,21 +153,27 @@ def _open_workbook(path: Path):
         raise CoderSheetError(f"{path}: cannot read workbook: {exc}") from None
 
 
-# A cell of type "e" in a worksheet's XML: an error value (#N/A, #DIV/0!, #REF!...)
-_ERROR_CELL = re.compile(rb"""<c\s[^>]*\bt\s*=\s*["']e["']""")
+# A cell of type "e" in a sheet's XML, with or without a namespace prefix (`<x:c ...>`, as
+# the .NET Open XML SDK writes): an error value (#N/A, #DIV/0!, #REF!...)
+_ERROR_CELL = re.compile(rb"""<(?:[A-Za-z_][\w.-]*:)?c\s[^>]*\bt\s*=\s*["']e["']""")
 _XML_BLOCK = 1 << 20
+# parts that hold no cells: not searched (any other XML part is, wherever the workbook keeps
+# its sheets: the package's relationships may place them outside xl/worksheets/)
+_NO_CELLS = ("xl/sharedStrings.xml", "xl/styles.xml", "[Content_Types].xml")
 
 
 def has_error_cells(path: Path) -> bool:
-    """Whether any worksheet of the workbook holds an error value. python-calamine reads an
-    error cell as an empty one (python-calamine issue #105), which in a coder sheet would turn
-    a broken formula into "coded, nothing applies": such workbooks are read by openpyxl, which
-    gives the error's text (then validated like any other unknown value). The sheets' XML is
-    inflated and searched in blocks; an unreadable file says True (openpyxl names the problem)."""
+    """Whether any sheet of the workbook holds an error value. python-calamine reads an error
+    cell as an empty one (python-calamine issue #105), which in a coder sheet would turn a
+    broken formula into "coded, nothing applies": such workbooks are read by openpyxl, which
+    gives the error's text (then validated like any other unknown value). Every XML part that
+    can hold cells is inflated and searched in blocks; a false alarm only means the slower
+    reader. A file that cannot be searched says True (openpyxl then names the problem)."""
     try:
         with zipfile.ZipFile(path) as z:
             for name in z.namelist():
-                if not (name.startswith("xl/worksheets/") and name.endswith(".xml")):
+                if not name.endswith(".xml") or name in _NO_CELLS or name.startswith(
+                        ("docProps/", "xl/theme/")):
                     continue
                 with z.open(name) as member:
                     tail = b""
@@ -176,7 +183,7 @@ def has_error_cells(path: Path) -> bool:
                             return True
                         tail = text[-256:]   # a tag cut between blocks
         return False
-    except (OSError, zipfile.BadZipFile, EOFError, ValueError, KeyError):
+    except Exception:  # zipfile, zlib and the OS raise many kinds for a damaged file
         return True
 
 
@@ -190,15 +197,15 @@ def _calamine_sheets(path: Path) -> Iterable[tuple[str, list[list[str]]]]:
     from python_calamine import CalamineWorkbook, SheetTypeEnum
 
     try:
-        wb = CalamineWorkbook.from_path(str(path))
-        for meta in wb.sheets_metadata:
-            if meta.typ != SheetTypeEnum.WorkSheet:
-                continue
-            rows = wb.get_sheet_by_name(meta.name).to_python(skip_empty_area=False)
-            for i, r in enumerate(rows):   # in place: one copy of a large sheet at a time
-                # most cells are text: cell_text() of a str is its strip(), without the call
-                rows[i] = [v.strip() if type(v) is str else _calamine_text(v) for v in r]
-            yield meta.name, rows
+        with CalamineWorkbook.from_path(str(path)) as wb:
+            for meta in wb.sheets_metadata:
+                if meta.typ != SheetTypeEnum.WorkSheet:
+                    continue
+                rows = wb.get_sheet_by_name(meta.name).to_python(skip_empty_area=False)
+                for i, r in enumerate(rows):   # in place: one copy of a large sheet at a time
+                    # most cells are text: cell_text() of a str is its strip(), without a call
+                    rows[i] = [v.strip() if type(v) is str else _calamine_text(v) for v in r]
+                yield meta.name, rows
     except Exception as exc:  # python-calamine raises its own and several builtin types
         raise CoderSheetError(f"{path}: cannot read workbook: {exc}") from None
 
@@ -210,12 +217,35 @@ def _calamine_text(value: object) -> str:
 
 
 def _openpyxl_sheets(path: Path) -> Iterable[tuple[str, list[list[str]]]]:
+    """Every worksheet as text rows from A1, through openpyxl's read-only mode. Its rows stop
+    at the sheet's stated dimension (`<dimension ref=...>`), which a writer may leave stale:
+    reset, so every cell is read, as calamine reads them."""
     wb = _open_workbook(path)
     try:
         for ws in wb.worksheets:
+            ws.reset_dimensions()
             yield ws.title, [[cell_text(v) for v in r] for r in ws.iter_rows(values_only=True)]
+    except CoderSheetError:
+        raise
+    except Exception as exc:  # openpyxl and lxml raise many kinds for a damaged sheet
+        raise CoderSheetError(f"{path}: cannot read workbook: {exc}") from None
     finally:
         wb.close()
+
+
+def reader_versions() -> str:
+    """The workbook readers' versions: part of the keys of what is kept from a parse (the
+    queue check, the import), so a reader that parses differently is never served old
+    results."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = []
+    for name in ("python-calamine", "openpyxl"):
+        try:
+            out.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            out.append(f"{name} -")
+    return ", ".join(out)
 
 
 def read_headers(path: Path) -> list[tuple[str | None, list[str]]]:

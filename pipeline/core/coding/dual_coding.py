@@ -14,6 +14,7 @@ from pipeline.core.coding.coder_sheets import (
     candidate_files,
     coder_sheet_files,
     read_coder_sheets,
+    reader_versions,
 )
 from pipeline.core.coding.keyword import HUMAN_COLUMNS
 from pipeline.core.coding.sheet_validation import (
@@ -62,7 +63,8 @@ def import_sheets(sheet_dir: str | Path, answers: pd.DataFrame, codebooks,
     if not candidates:
         return _no_sheets()
     files_key = frame_memo.key("coder sheet files", pd.DataFrame({
-        "name": [f.name for f in candidates], "sha256": [file_sha256(f) for f in candidates]}))
+        "name": [f.name for f in candidates], "sha256": [file_sha256(f) for f in candidates]}),
+        reader_versions())
     refs, rows, files = frame_memo.load("coder_sheet_refs", files_key), None, None
     if refs is None:
         files = coder_sheet_files([folder])

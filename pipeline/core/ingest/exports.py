@@ -334,6 +334,7 @@ def _workbook_grid(path: Path, data: bytes, sheet: str | None = None) -> _Grid:
             if not workbook.worksheets:
                 raise ExportReadError(str(path), "workbook has no worksheets")
             chosen = _choose_sheet(path, workbook, sheet)
+            chosen.reset_dimensions()   # see _filled_rows
             for values in chosen.iter_rows(values_only=True):
                 records.append([_cell_text(value) for value in values])
         finally:
@@ -356,6 +357,10 @@ def _workbook_grid(path: Path, data: bytes, sheet: str | None = None) -> _Grid:
 
 
 def _filled_rows(worksheet) -> int:
+    # read-only mode stops at the sheet's stated dimension (`<dimension ref=...>`), which a
+    # writer may leave stale: rows past it would be dropped without a word. Reset, every row
+    # in the sheet's XML is read.
+    worksheet.reset_dimensions()
     return sum(1 for values in worksheet.iter_rows(values_only=True)
                if any(v not in (None, "") for v in values))
 

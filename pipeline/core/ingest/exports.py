@@ -333,8 +333,12 @@ def _workbook_grid(path: Path, data: bytes, sheet: str | None = None) -> _Grid:
         try:
             if not workbook.worksheets:
                 raise ExportReadError(str(path), "workbook has no worksheets")
+            # read-only mode stops at a sheet's stated dimension (`<dimension ref=...>`), which
+            # a writer may leave stale: rows past it would be dropped without a word. Reset,
+            # every row in the sheet's XML is read (by _choose_sheet's counts too).
+            for ws in workbook.worksheets:
+                ws.reset_dimensions()
             chosen = _choose_sheet(path, workbook, sheet)
-            chosen.reset_dimensions()   # see _filled_rows
             for values in chosen.iter_rows(values_only=True):
                 records.append([_cell_text(value) for value in values])
         finally:
@@ -357,10 +361,6 @@ def _workbook_grid(path: Path, data: bytes, sheet: str | None = None) -> _Grid:
 
 
 def _filled_rows(worksheet) -> int:
-    # read-only mode stops at the sheet's stated dimension (`<dimension ref=...>`), which a
-    # writer may leave stale: rows past it would be dropped without a word. Reset, every row
-    # in the sheet's XML is read.
-    worksheet.reset_dimensions()
     return sum(1 for values in worksheet.iter_rows(values_only=True)
                if any(v not in (None, "") for v in values))
 

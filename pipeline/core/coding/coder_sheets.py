@@ -191,9 +191,9 @@ def _calamine_sheets(path: Path) -> Iterable[tuple[str, list[list[str]]]]:
     """Every worksheet (not chart sheets) as text rows from A1, as `_openpyxl_sheets` gives
     them: python-calamine (Rust) reads a sheet 3-4x faster than openpyxl's read-only mode
     (the 100k bench's two coders' tabs, 311,000 rows, as text: 2.2-2.7 s against 8.0-9.1 s;
-    docs/benchmarks.md, stop 17). Its values differ
-    from openpyxl's in type only where cell_text() makes them equal (1.0 for 1, '' for None),
-    except a date-only cell, a `date` here and a midnight `datetime` there: made the same."""
+    docs/benchmarks.md, stop 17). Its values differ from openpyxl's in type only where
+    cell_text() makes them equal (1.0 for 1, '' for None), except a date-only cell, a `date`
+    here and a midnight `datetime` there: made the same."""
     from python_calamine import CalamineWorkbook, SheetTypeEnum
 
     try:
@@ -233,10 +233,11 @@ def _openpyxl_sheets(path: Path) -> Iterable[tuple[str, list[list[str]]]]:
         wb.close()
 
 
+@lru_cache(maxsize=1)
 def reader_versions() -> str:
-    """The workbook readers' versions: part of the keys of what is kept from a parse (the
-    queue check, the import), so a reader that parses differently is never served old
-    results."""
+    """The workbook readers' versions (looked up once per process): part of the keys of what
+    is kept from a parse (the queue check, the import), so a reader that parses differently is
+    never served old results."""
     from importlib.metadata import PackageNotFoundError, version
 
     out = []

@@ -219,7 +219,8 @@ def run_batches(suite_name: str, batches: list[Batch], docs_dir: str | Path | No
     """Validate every batch in one ephemeral context; build Data Docs into `docs_dir`.
 
     With `cache`, the outcome is kept under a key of everything it depends on: each batch's
-    frame and params, this module's code, the GX version, the suite and its Data Docs folder.
+    frame and params, this module's code, the GX, pandas and numpy versions, the suite and its
+    Data Docs folder.
     While the key holds and the suite's site is still the one built for that key (its
     `.outcome-key` file), the stored outcome is given back without running GX, or even
     importing it (about 3 s per process). A batch without params is never cached."""
@@ -304,8 +305,7 @@ def _validate(suite_name: str, batches: list[Batch], site_dir: Path | None) -> S
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    if site_dir is not None:
-        site_dir.mkdir(parents=True, exist_ok=True)
+    if site_dir is not None:   # made by _site_lock
         # the site is about to be rebuilt: no stored outcome may vouch for it until it is
         (site_dir / OUTCOME_KEY_FILE).unlink(missing_ok=True)
         context.add_data_docs_site(DOCS_SITE, {

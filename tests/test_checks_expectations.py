@@ -385,3 +385,18 @@ def test_every_value_a_batch_reads_is_in_its_params():
     assert params["sessions"] == (0.25, 4.0)
     assert params["files"] == (0.5, [])
     assert params["answers"][0] == YEAR and len(params["answers"]) == 5
+
+
+def test_a_suite_site_is_locked_while_it_is_read_or_rebuilt(tmp_path: Path):
+    """`run_batches` holds an exclusive lock on the suite's site meanwhile: another process
+    (here another open file description, which flock treats alike) cannot take it."""
+    import fcntl
+
+    from pipeline.expectations import _site_lock
+
+    site = tmp_path / "docs" / "suite"
+    with _site_lock(site), open(site / ".lock", "a") as other:
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with open(site / ".lock", "a") as other:   # released after
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)

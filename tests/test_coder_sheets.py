@@ -658,3 +658,24 @@ def test_a_workbook_whose_sheet_data_is_damaged_is_a_coder_sheet_error(tmp_path)
     assert coder_sheets.has_error_cells(path)
     with pytest.raises(CoderSheetError, match="sheets.xlsx: cannot read workbook"):
         read_coder_sheets(path)
+
+
+def test_the_kept_queue_check_is_redone_for_another_reader_version(tmp_path, monkeypatch):
+    """What is kept from a parse on disk is keyed by the readers' versions: an upgraded
+    reader parses the file again instead of being served the old answer."""
+    from pipeline.core.coding import coder_sheets
+
+    monkeypatch.setenv("SURVEY_CACHE_DIR", str(tmp_path / "cache"))
+    path = write_workbook(tmp_path / "sheets.xlsx", {"coder_jm": [LONG_HEADER, ["A1"]]})
+    read = []
+    real = coder_sheets.read_headers
+    monkeypatch.setattr(coder_sheets, "read_headers", lambda p: read.append(p) or real(p))
+
+    def check(versions: str) -> bool:
+        monkeypatch.setattr(coder_sheets, "reader_versions", lambda: versions)
+        coder_sheets._QUEUE_CACHE.clear()   # the in-process copy: only the disk memo left
+        return coder_sheets._is_queue(path)
+
+    assert [check("python-calamine 0.9.1"), check("python-calamine 0.9.1")] == [False, False]
+    assert len(read) == 1                     # the second answer came from the disk memo
+    assert check("python-calamine 0.9.2") is False and len(read) == 2

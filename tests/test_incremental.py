@@ -87,10 +87,10 @@ def _members(path: Path) -> dict[str, bytes]:
 
 
 def test_refreshing_one_year_equals_a_full_rebuild(tmp_path, monkeypatch):
-    """Also the files written from per-year pieces kept in the result cache (REFI-QDA sources,
-    the coded answers' rows and name check): the refresh keeps 2020-21's pieces and must
-    render 2023-24's again (its rows changed: a stale piece would differ), and its files equal
-    those of the full build, which starts from an empty cache."""
+    """Also the files written from pieces kept in the result cache (REFI-QDA sources per
+    session, the coded answers' rows and name check per year): the refresh renders the new
+    session's sources and keeps every other session's, and its files equal those of the full
+    build, which starts from an empty cache."""
     monkeypatch.setenv("SURVEY_CACHE_DIR", str(tmp_path / "cache-a"))
     incremental = _study(tmp_path / "a")
     late = incremental / "landing" / LATE_YEAR / LATE
@@ -99,12 +99,14 @@ def test_refreshing_one_year_equals_a_full_rebuild(tmp_path, monkeypatch):
     _full(incremental)
     pieces = tmp_path / "cache-a" / "results" / "refi_qda"
     before = {p.name for p in pieces.glob("*.bin") if ".names--" not in p.name}
-    assert sorted(n.split("--")[0] for n in before) == ["2020-21", LATE_YEAR]
+    sessions = {f"2020-21-session-{n}" for n in range(1, 5)} | \
+        {f"{LATE_YEAR}-session-{n}" for n in range(1, 9)}
+    assert {n.split("--")[0] for n in before} == sessions
     shutil.move(held, late)
     _refresh_year(incremental, LATE_YEAR)
     after = {p.name for p in pieces.glob("*.bin") if ".names--" not in p.name}
-    assert [n.split("--")[0] for n in after - before] == [LATE_YEAR]   # rendered again
-    assert [n.split("--")[0] for n in after & before] == ["2020-21"]   # kept
+    assert [n.split("--")[0] for n in after - before] == [f"{LATE_YEAR}-session-9"]  # new
+    assert after & before == before   # every other session's piece kept, its year's too
 
     monkeypatch.setenv("SURVEY_CACHE_DIR", str(tmp_path / "cache-b"))
     full = _study(tmp_path / "b")

@@ -291,7 +291,8 @@ def _tree_document(books, answers, final) -> bytes:
                             typeOfVariable=kind)
         ET.SubElement(var, "Description").text = f"the answer's {name.lower()}" + (
             " (pseudonymous id)" if name == "School" else "")
-    answers = answers.sort_values(["school_year", "question_id", "answer_id"], kind="mergesort")
+    answers = answers.sort_values(["school_year", "session_number", "question_id", "answer_id"],
+                                  kind="mergesort")
     by_answer = {a: g for a, g in final.groupby("answer_id", sort=False)}
     schools, sources = {}, []
     for row in answers.itertuples(index=False):
@@ -442,20 +443,21 @@ def test_hex_letter_names_do_not_match_guids(books):
 
 
 def _cached_project(books, answers, final, roster, cache, tmp_path, name="c.qdpx"):
-    """The asset's path: each year's sources from the cache or rendered; returns
-    (names found, years reused, the written file's bytes)."""
-    from pipeline.core.exchange import qdpx_years
+    """The asset's path: each session's sources from the cache or rendered; returns
+    (names found, sessions reused, the written file's bytes)."""
+    from pipeline.core.exchange import qdpx_sessions
     from pipeline.core.privacy.name_scan import FuzzyNameScan
 
     project = qdpx.plan(books, answers, final)
     scan = FuzzyNameScan(roster)
-    pieces = qdpx_years.year_sources(project, scan, qdpx_years.roster_key(roster), cache)
-    found = qdpx_years.names_in_project(scan, qdc.qdc_bytes(books).decode("utf-8"), project,
+    pieces = qdpx_sessions.session_sources(project, scan, qdpx_sessions.roster_key(roster),
+                                           cache)
+    found = qdpx_sessions.names_in_project(scan, qdc.qdc_bytes(books).decode("utf-8"), project,
                                         pieces)
-    reused = [p.year for p in pieces if p.reused]
+    reused = [p.label for p in pieces if p.reused]
     path = tmp_path / name
     qdpx.write_qdpx(books, answers, final, path, project,
-                    qdpx_years.project_chunks(project, pieces))
+                    qdpx_sessions.project_chunks(project, pieces))
     return found, reused, path.read_bytes()
 
 
@@ -470,11 +472,12 @@ def _uncached(books, answers, final, roster, tmp_path):
     return found, (tmp_path / "u.qdpx").read_bytes()
 
 
-def test_year_pieces_are_reused_only_while_their_rows_are_unchanged(books, tmp_path,
-                                                                    monkeypatch):
+def test_session_pieces_are_reused_only_while_their_rows_are_unchanged(books, tmp_path,
+                                                                       monkeypatch):
     """The cached path writes the uncached file byte for byte and counts the same names; a
-    second run reuses both years; a changed final code of 2023-24, a changed answer of
-    2020-21, a changed roster each render again exactly the years they touch."""
+    second run reuses every session; a changed final code of 2023-24, a changed answer of
+    2020-21's session 3, a changed roster each render again exactly the sessions they touch;
+    a new session of a year renders that session only."""
     from pipeline.core.privacy.redact import RosterEntry
     from pipeline.core.result_cache import ResultCache
 
@@ -482,6 +485,8 @@ def test_year_pieces_are_reused_only_while_their_rows_are_unchanged(books, tmp_p
     cache = ResultCache(tmp_path / "cache")
     answers, final = _awkward_inputs(books)
     roster = [RosterEntry(full_name="Chloé Dubois", role="teacher")]
+    s1, s2, s3 = (f"2020-21 session {n}" for n in (1, 2, 3))
+    none = "2023-24 session ?"   # an answer without a session number
 
     def check(answers, final, roster, reused):
         found, got_reused, data = _cached_project(books, answers, final, roster, cache, tmp_path)
@@ -489,19 +494,36 @@ def test_year_pieces_are_reused_only_while_their_rows_are_unchanged(books, tmp_p
         assert got_reused == reused
         return found
 
-    assert check(answers, final, roster, []) > 0       # 'Chloé' in a 2020-21 answer
-    check(answers, final, roster, ["2020-21", "2023-24"])
+    assert check(answers, final, roster, []) > 0       # 'Chloé' in 2020-21's session 3
+    check(answers, final, roster, [s1, s2, s3, none])
     changed = final.copy()
     changed.loc[changed["answer_id"] == "A000000000002", "decided_by"] = "suggester ffffffffffff"
-    check(answers, changed, roster, ["2020-21"])
+    check(answers, changed, roster, [s1, s2, s3])
     edited = answers.copy()
     edited.loc[edited["answer_id"] == "A000000000000", "answer_text"] = "thanks, all fine"
-    assert check(edited, changed, roster, ["2023-24"]) == 0
-    check(edited, changed, [RosterEntry(full_name="Zebulon Quark", role="coach")], [])
+    assert check(edited, changed, roster, [s1, s2, none]) == 0
+    quark = [RosterEntry(full_name="Zebulon Quark", role="coach")]
+    check(edited, changed, quark, [])
     # a damaged entry is rendered again, not used
-    for f in (tmp_path / "cache").glob("2023-24--*.bin"):
+    for f in (tmp_path / "cache").glob("2023-24-session-none--*.bin"):
         f.write_bytes(f.read_bytes()[:-3])
-    check(edited, changed, [RosterEntry(full_name="Zebulon Quark", role="coach")], ["2020-21"])
+    check(edited, changed, quark, [s1, s2, s3])
+    # a new session of 2020-21, between two others: the year's other sessions are reused
+    new = pd.DataFrame([{"answer_id": "A000000000004", "school_year": "2020-21",
+                         "session_number": 2.5, "school_id": "school_0000abcd",
+                         "role": "teacher", "question_id": "worked",
+                         "answer_text": "more like this"}])
+    check(pd.concat([edited, new], ignore_index=True), changed, quark, [s1, s2, s3, none])
+
+
+def test_sources_are_in_year_then_session_order(books):
+    """Sessions are runs of the document (what the cache keeps apart), in number order within
+    a year; a missing session number comes last in its year."""
+    answers, final = _awkward_inputs(books)
+    spans = qdpx.session_spans(qdpx.plan(books, answers, final))
+    assert [(y, s) for y, s, _a, _b in spans] == [
+        ("2020-21", "1"), ("2020-21", "2"), ("2020-21", "3"), ("2023-24", None)]
+    assert [(a, b) for _y, _s, a, b in spans] == [(0, 1), (1, 2), (2, 3), (3, 4)]
 
 
 @pytest.mark.parametrize("names", [["Chloé Dubois"], ["Ed Bead", "Deb Face"], ["Jm Ak"]])

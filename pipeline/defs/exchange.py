@@ -5,7 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from pipeline.core.exchange import coded_answers, qdc, qdpx, qdpx_years
+from pipeline.core.exchange import coded_answers, qdc, qdpx, qdpx_sessions
 from pipeline.core.files import atomic_write_bytes
 from pipeline.core.privacy.name_scan import FuzzyNameScan
 from pipeline.core.privacy.redact import load_roster
@@ -93,16 +93,17 @@ def refi_qda_files(context: dg.AssetExecutionContext, paths: ProjectPaths,
     project = qdpx.plan(books, answers, final)
     roster = load_roster(paths.roster_path)
     scan = FuzzyNameScan(roster)
-    # each school year's sources rendered and checked once, kept while its rows are unchanged
-    pieces = qdpx_years.year_sources(project, scan, qdpx_years.roster_key(roster),
-                                     ResultCache(cache_dir() / "results" / "refi_qda"))
+    # each session's sources rendered and checked once, kept while its rows are unchanged
+    pieces = qdpx_sessions.session_sources(
+        project, scan, qdpx_sessions.roster_key(roster),
+        ResultCache(cache_dir() / "results" / "refi_qda", max_files=qdpx_sessions.MAX_FILES))
     # the same count as names_in_texts(roster, qdc, qde, *sources), the document streamed
-    found = qdpx_years.names_in_project(scan, qdc_bytes.decode("utf-8"), project, pieces)
+    found = qdpx_sessions.names_in_project(scan, qdc_bytes.decode("utf-8"), project, pieces)
     out = Path(paths.reports_dir)
     qdc_path, qdpx_path = out / "codebooks.qdc", out / "project.qdpx"
     metadata: dict = {"written": not found,
-                      "years_reused": [p.year for p in pieces if p.reused],
-                      "years_rendered": [p.year for p in pieces if not p.reused]}
+                      "sessions_reused": sum(p.reused for p in pieces),
+                      "sessions_rendered": [p.label for p in pieces if not p.reused]}
     if found:
         _withheld([qdc_path, qdpx_path])
         for piece in pieces:
@@ -111,7 +112,7 @@ def refi_qda_files(context: dg.AssetExecutionContext, paths: ProjectPaths,
     else:
         atomic_write_bytes(qdc_path, qdc_bytes)
         metadata.update(qdpx.write_qdpx(books, answers, final, qdpx_path, project,
-                                        qdpx_years.project_chunks(project, pieces)))
+                                        qdpx_sessions.project_chunks(project, pieces)))
         metadata["codes"] = sum(len(b.codes) for b in books)
         metadata["qdc"] = dg.MetadataValue.path(str(qdc_path))
         metadata["qdpx"] = dg.MetadataValue.path(str(qdpx_path))

@@ -12,9 +12,9 @@ Modules:
 - `qdc`: codebooks -> `.qdc` (REFI-QDA codebook), and reading a `.qdc`.
 - `qdc_import`: a `.qdc` (ours or another tool's) merged into our YAML codebooks.
 - `qdpx`: the coded project -> `.qdpx` (zip of `project.qde` + one text source per answer).
-- `qdpx_years`: each school year's sources of the project rendered and name-checked once, kept
-  in the result cache while the year's rows are unchanged.
-- `project_names`: the roster check of the project, over its chunks (and per-year parts).
+- `qdpx_sessions`: each session's sources of the project rendered and name-checked once, kept
+  in the result cache while the session's rows are unchanged.
+- `project_names`: the roster check of the project, over its chunks (and per-session parts).
 - `coded_answers`: one row per answer with its final codes, for reading (XLSX + CSV).
 - `explain`: everything the warehouse knows about one answer, and its terminal rendering.
 - `spreadsheet`: formula-safe XLSX/CSV writing shared by the workbooks here (`RunsKept`: a

@@ -16,13 +16,13 @@ GUIDs are name-based on our ids (`guids`), and the zip's timestamps fixed, so th
 gives the same file.
 
 How it is written (100,000 answers: a million elements): `plan` gathers what the document is
-made of once (sorted answers, each answer's final codes, the users, the small head and tail of
-the document rendered by ElementTree); `qde_chunks` renders the document from it as text
-chunks, each a run of whole lines, in the exact bytes `xml.etree.ElementTree` (indented by
-`ET.indent`) writes for the same tree; `write_qdpx` streams those chunks into the zip member. No
-tree, and never the whole document in memory. tests/test_refi_qda.py checks the bytes against a
-tree built with ElementTree (the way this module used to build it) and the file against the
-published schema.
+made of once (the answers sorted by school year, session, question and id; each answer's final
+codes; the users; the small head and tail of the document rendered by ElementTree);
+`qde_chunks` renders the document from it as text chunks, each a run of whole lines, in the
+exact bytes `xml.etree.ElementTree` (indented by `ET.indent`) writes for the same tree;
+`write_qdpx` streams those chunks into the zip member. No tree, and never the whole document in
+memory. tests/test_refi_qda.py checks the bytes against a tree built with ElementTree (the way
+this module used to build it) and the file against the published schema.
 """
 
 from __future__ import annotations
@@ -62,6 +62,9 @@ CASE_DESCRIPTION = "a school (pseudonymous id) and its answers"
 ANSWER_COLUMNS = ("answer_id", "school_year", "question_id", "answer_text",
                   *(col for _name, col, _kind in VARIABLES if col not in
                     ("school_year", "question_id")))
+# the sources' order: by school year, then session, so each session is one run of the document
+# that a refresh of another session leaves as it was (`session_spans`, qdpx_sessions.py)
+DOCUMENT_ORDER = ("school_year", "session_number", "question_id", "answer_id")
 FINAL_COLUMNS = ("answer_id", "framework", "code_id", "provenance", "decided_by")
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 _SOURCES_PER_CHUNK = 500
@@ -151,7 +154,8 @@ def plan(books: list[Codebook], answers: pd.DataFrame, final: pd.DataFrame) -> P
             continue   # groupby drops missing keys
         by_answer.setdefault(aid, []).append(k)
 
-    answers = answers.sort_values(["school_year", "question_id", "answer_id"], kind="mergesort")
+    answers = answers.sort_values([c for c in DOCUMENT_ORDER if c in answers.columns],
+                                  kind="mergesort")
     # iterating a Series gives the values itertuples gave (Python scalars)
     cols = {c: (list(answers[c]) if c in answers.columns else [None] * len(answers))
             for c in ANSWER_COLUMNS}
@@ -230,8 +234,8 @@ def _cases(project: Project) -> Iterator[str]:
 
 def source_chunks(project: Project, start: int, stop: int) -> Iterator[str]:
     """The `<TextSource>` elements of the sorted answers start..stop-1, in chunks of whole
-    lines: each depends on its own answer and final codes only, so a school year's run of them
-    (`year_spans`) can be rendered, scanned and kept apart (pipeline/core/exchange/qdpx_years.py)."""
+    lines: each depends on its own answer and final codes only, so a session's run of them
+    (`session_spans`) can be rendered, scanned and kept apart (pipeline/core/exchange/qdpx_sessions.py)."""
     a, f = project.answers, project.final
     user_guids = {u: guid("user", u) for u in project.users}
     variable_refs = {name: f'        <VariableRef targetGUID="{guid("variable", name)}" />\n'
@@ -278,13 +282,15 @@ def source_chunks(project: Project, start: int, stop: int) -> Iterator[str]:
         yield "".join(out)
 
 
-def year_spans(project: Project) -> list[tuple[str, int, int]]:
-    """(school year, start, stop) of each year's run of the sorted answers (sorted by year
-    first, so each year is one run), in document order."""
-    years, spans, start = project.answers["school_year"], [], 0
-    for i in range(1, len(years) + 1):
-        if i == len(years) or years[i] != years[start]:
-            spans.append((str(years[start]), start, i))
+def session_spans(project: Project) -> list[tuple[str, str | None, int, int]]:
+    """(school year, session or None, start, stop) of each session's run of the sorted answers
+    (sorted by year, then session: each session of a year is one run), in document order."""
+    years, sessions = project.answers["school_year"], project.answers["session_number"]
+    keys = [(str(y), _text(s)) for y, s in zip(years, sessions, strict=True)]
+    spans, start = [], 0
+    for i in range(1, len(keys) + 1):
+        if i == len(keys) or keys[i] != keys[start]:
+            spans.append((*keys[start], start, i))
             start = i
     return spans
 

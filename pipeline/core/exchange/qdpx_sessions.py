@@ -1,26 +1,27 @@
-"""The REFI-QDA project's sources per school year, rendered and name-checked once and kept.
+"""The REFI-QDA project's sources per session, rendered and name-checked once and kept.
 
 Most of project.qde (and of the time to write and check it) is the `<TextSource>` elements: one
-per answer, with its final codes as coded selections. The answers are sorted by school year
-first, so each year's sources are one run of the document, and each source depends only on its
-answer and that answer's final codes (`qdpx.source_chunks`). A refresh of one year leaves the
-other years' runs unchanged, so each year's run is kept in the result cache
-(`<cache>/results/refi_qda/<year>--<key>.bin`, and what the roster check found in it beside it,
-`<year>.names--<key>.bin`), keyed by exactly what it is rendered from:
+per answer, with its final codes as coded selections. The answers are sorted by school year,
+then session, so each session's sources are one run of the document, and each source depends
+only on its answer and that answer's final codes (`qdpx.source_chunks`). The sensor's refresh
+after a new session's export leaves the other sessions' runs unchanged (and every other year's),
+so each session's run is kept in the result cache
+(`<cache>/results/refi_qda/<year>-session-<n>--<key>.bin`, and what the roster check found in it
+beside it, `<year>-session-<n>.names--<key>.bin`), keyed by exactly what it is rendered from:
 
-- the year's answers (the columns the document shows, in document order) and each answer's
+- the session's answers (the columns the document shows, in document order) and each answer's
   exported final codes (in the order they are rendered), as values;
 - the codebooks' labels and the question texts;
 - the roster (the check's findings depend on it);
 - the code: the source files of the renderer, the GUIDs and the roster check (`code_digest`).
 
-A changed row, label, roster or line of that code gives another key, so the year is rendered again; a
-missing or damaged entry too. What is not kept: the head (users, the codebook, variables), the
+A changed row, label, roster or line of that code gives another key, so the session is rendered
+again; a missing or damaged entry too. What is not kept: the head (users, the codebook, variables), the
 cases (they list every year's sources by school) and the source files (the answer texts), which
 are built from the warehouse on every run, and the zip itself (deflated anew: the same bytes).
 
 The check stays the independent method's count over the whole document: the kept findings of
-each year's run join with the rest by `project_names.joined`, which adds the pairs of tokens
+each session's run join with the rest by `project_names.joined`, which adds the pairs of tokens
 across each boundary (tests/test_refi_qda.py compares it with the uncached count).
 """
 
@@ -55,12 +56,17 @@ log = logging.getLogger(__name__)
 _BLOCK = 1 << 20
 
 
-@dataclass
-class YearSources:
-    """One school year's run of `<TextSource>` elements: encoded text (in memory, or the kept
-    file positioned at it), what the roster check found in it, and in its source texts."""
+# result-cache entries kept: two per session (its run and its findings), for years of sessions
+MAX_FILES = 4000
 
-    year: str
+
+@dataclass
+class SessionSources:
+    """One session's run of `<TextSource>` elements: encoded text (in memory, or the kept file
+    positioned at it), what the roster check found in it, and in its source texts. `label`:
+    "<school year> session <n>" ("<school year> session ?" for answers without a session)."""
+
+    label: str
     names: ChunkNames
     source_names: int
     reused: bool
@@ -85,7 +91,7 @@ def roster_key(roster: Iterable) -> str:
     return hashlib.sha256("\x1f".join(sorted(e.full_name for e in roster)).encode()).hexdigest()
 
 
-def year_key(project: qdpx.Project, start: int, stop: int, roster: str) -> str:
+def span_key(project: qdpx.Project, start: int, stop: int, roster: str) -> str:
     a, f = project.answers, project.final
     codes = [[tuple(f[c][k] for c in qdpx.FINAL_COLUMNS) for k in project.by_answer.get(aid, ())]
              for aid in a["answer_id"][start:stop]]
@@ -94,26 +100,28 @@ def year_key(project: qdpx.Project, start: int, stop: int, roster: str) -> str:
                        sorted(project.labels.items()), sorted(QUESTION_TEXT.items()), roster)
 
 
-def year_sources(project: qdpx.Project, scan: FuzzyNameScan, roster: str,
-                 cache: ResultCache | None) -> list[YearSources]:
-    """Each year's run of sources, in document order: from the cache when its key matches,
+def session_sources(project: qdpx.Project, scan: FuzzyNameScan, roster: str,
+                    cache: ResultCache | None) -> list[SessionSources]:
+    """Each session's run of sources, in document order: from the cache when its key matches,
     else rendered and checked, streamed into the cache and read back from it (memory stays
-    flat: a year's run is ~2 KB per answer), or held in memory without a cache."""
+    flat: a run is ~2 KB per answer), or held in memory without a cache."""
     out = []
-    for year, start, stop in qdpx.year_spans(project):
-        key = year_key(project, start, stop, roster)
+    for year, session, start, stop in qdpx.session_spans(project):
+        label = f"{year} session {session or '?'}"
+        slot = f"{year}-session-{session or 'none'}"
+        key = span_key(project, start, stop, roster)
         piece = None
         if cache is not None:
-            piece = _open(cache, key, year) or _render_into(cache, key, project, scan, year,
-                                                            start, stop)
-        out.append(piece or _render(project, scan, year, start, stop))
+            piece = _open(cache, key, label, slot) or _render_into(
+                cache, key, project, scan, label, slot, start, stop)
+        out.append(piece or _render(project, scan, label, start, stop))
     return out
 
 
-def _render(project: qdpx.Project, scan: FuzzyNameScan, year: str, start: int, stop: int
-            ) -> YearSources:
+def _render(project: qdpx.Project, scan: FuzzyNameScan, label: str, start: int, stop: int
+            ) -> SessionSources:
     chunks = list(qdpx.source_chunks(project, start, stop))
-    return YearSources(year, scan_chunks(scan, chunks), _source_names(project, scan, start, stop),
+    return SessionSources(label, scan_chunks(scan, chunks), _source_names(project, scan, start, stop),
                        reused=False, text=[qdpx.encode(c) for c in chunks])
 
 
@@ -123,8 +131,8 @@ def _source_names(project: qdpx.Project, scan: FuzzyNameScan, start: int, stop: 
 
 
 def _render_into(cache: ResultCache, key: str, project: qdpx.Project, scan: FuzzyNameScan,
-                 year: str, start: int, stop: int) -> YearSources | None:
-    """Render and check the year's run chunk by chunk into the cache (the text, then what the
+                 label: str, slot: str, start: int, stop: int) -> SessionSources | None:
+    """Render and check the session's run chunk by chunk into the cache (the text, then what the
     check found, as a second entry), then open it; None if it could not be stored."""
     names = ChunkNames()
 
@@ -133,44 +141,44 @@ def _render_into(cache: ResultCache, key: str, project: qdpx.Project, scan: Fuzz
             scan_chunk(scan, names, chunk)
             yield qdpx.encode(chunk)
 
-    if not cache.store(key, encoded(), slot=year):
+    if not cache.store(key, encoded(), slot=slot):
         return None
     meta = {"names": names.to_json(),
             "source_names": _source_names(project, scan, start, stop)}
-    if not cache.store(key, json.dumps(meta).encode(), slot=f"{year}.names"):
+    if not cache.store(key, json.dumps(meta).encode(), slot=f"{slot}.names"):
         return None
-    piece = _open(cache, key, year)
+    piece = _open(cache, key, label, slot)
     if piece is not None:
         piece.reused = False
     return piece
 
 
-def _open(cache: ResultCache, key: str, year: str) -> YearSources | None:
-    meta = cache.load(key, slot=f"{year}.names")
+def _open(cache: ResultCache, key: str, label: str, slot: str) -> SessionSources | None:
+    meta = cache.load(key, slot=f"{slot}.names")
     if meta is None:
         return None
     try:
         data = json.loads(meta)
         names, source_names = ChunkNames.from_json(data["names"]), int(data["source_names"])
     except (ValueError, KeyError, TypeError) as exc:
-        log.warning("refi_qda cache entry for %s unusable (%s): rendering again", year, exc)
+        log.warning("refi_qda cache entry for %s unusable (%s): rendering again", label, exc)
         return None
-    fh = cache.open(key, slot=year)
+    fh = cache.open(key, slot=slot)
     if fh is None:
         return None
-    return YearSources(year, names, source_names, reused=True, file=fh)
+    return SessionSources(label, names, source_names, reused=True, file=fh)
 
 
-def project_chunks(project: qdpx.Project, pieces: list[YearSources]) -> Iterator[str | bytes]:
-    """project.qde in chunks (str, or bytes for the years' runs): `qdpx.qde_chunks` with the
+def project_chunks(project: qdpx.Project, pieces: list[SessionSources]) -> Iterator[str | bytes]:
+    """project.qde in chunks (str, or bytes for the sessions' runs): `qdpx.qde_chunks` with the
     pieces as its sources."""
     return qdpx.qde_chunks(project, (c for p in pieces for c in p.chunks()))
 
 
 def names_in_project(scan: FuzzyNameScan, qdc_text: str, project: qdpx.Project,
-                     pieces: list[YearSources]) -> int:
+                     pieces: list[SessionSources]) -> int:
     """`project_names.names_in_project(scan, qdc, qde_chunks(project), sources)`, with each
-    year's findings taken from its piece."""
+    session's findings taken from its piece."""
     parts = [scan_chunks(scan, qdpx.head_chunks(project))]
     if project.answers["answer_id"]:
         parts.append(scan_chunks(scan, ["  <Sources>\n"]))

@@ -25,7 +25,7 @@ def rows(tmp_path_factory):
 
 def test_one_row_per_answer_with_labels_categories_provenance_evidence(rows):
     assert list(rows.columns) == list(COLUMNS)
-    assert list(rows["answer_id"]) == [data.A, data.C, data.B, data.D]   # year, worked first
+    assert list(rows["answer_id"]) == [data.A, data.C, data.B, data.D]   # year, session, worked
     by = rows.set_index("answer_id")
     a = by.loc[data.A]
     assert (a["n_codes"], a["codes"], a["categories"], a["provenance"], a["decided_by"]) == (
@@ -170,9 +170,9 @@ def test_the_bulk_rendered_workbook_reads_as_the_old_one(rows, tmp_path, awkward
     assert new == old
 
 
-def test_the_per_year_name_check_gives_the_hits_of_the_whole_frame(rows, tmp_path):
-    """names_in_coded_answers == names_in_frames over the whole frame, cached or not; a year
-    whose rows change is scanned again (its stale result is never reused), the other reused."""
+def test_the_per_session_name_check_gives_the_hits_of_the_whole_frame(rows, tmp_path):
+    """names_in_coded_answers == names_in_frames over the whole frame, cached or not; a session
+    whose rows change is scanned again (its stale result is never reused), the others reused."""
     from pipeline.core.exchange.coded_answers import names_in_coded_answers
     from pipeline.core.privacy.name_scan import names_in_frames
     from pipeline.core.privacy.redact import RosterEntry
@@ -185,21 +185,20 @@ def test_the_per_year_name_check_gives_the_hits_of_the_whole_frame(rows, tmp_pat
     named.loc[len(named) - 1, "decided_by"] = "quintero"
     cache = ResultCache(tmp_path / "cache")
 
-    def check(frame, scanned_years):
+    def check(frame, scanned_sessions):
         expected = names_in_frames(roster, {"coded_answers": frame})
         before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cache").glob("*.bin")}
         assert names_in_coded_answers(frame, roster, cache) == expected
         assert names_in_coded_answers(frame, roster, None) == expected
         after = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cache").glob("*.bin")}
-        assert sorted(n.split("--")[0] for n in set(after) - set(before)) == scanned_years
+        assert sorted(n.split("--")[0] for n in set(after) - set(before)) == scanned_sessions
         return expected
 
-    assert len(check(named, sorted(rows["school_year"].unique()))) == 2
+    assert len(check(named, ["2020-21-1", "2020-21-2", "2024-25-1"])) == 2
     assert len(check(named, [])) == 2
-    last_year = rows["school_year"].iloc[-1]
     fixed = named.copy()
     fixed.loc[len(named) - 1, "decided_by"] = "ak"     # the later year's name removed
-    assert len(check(fixed, [last_year])) == 1
+    assert len(check(fixed, ["2024-25-1"])) == 1
 
 
 def _members(path):
@@ -209,15 +208,15 @@ def _members(path):
         return {n: z.read(n) for n in z.namelist() if n != "docProps/core.xml"}
 
 
-def test_rows_kept_per_year_write_the_same_files(rows, tmp_path):
+def test_rows_kept_per_session_write_the_same_files(rows, tmp_path):
     """write_coded_answers with the result cache writes the files it writes without one (xlsx
-    member by member, csv byte for byte), on the first run, the second (every year reused) and
-    after a change: a changed later year is rendered again; a changed row count of the first
-    year renders the later year's xlsx rows again (they start elsewhere)."""
+    member by member, csv byte for byte), on the first run, the second (every session reused)
+    and after a change: a changed later session is rendered again; a changed row count of the
+    first session renders the later sessions' rows again (they start elsewhere)."""
     from pipeline.core.result_cache import ResultCache
 
     cache = ResultCache(tmp_path / "cache")
-    years = sorted(rows["school_year"].unique())
+    sessions = ["2020-21-1", "2020-21-2", "2024-25-1"]
 
     def check(frame, reused):
         plain = write_coded_answers(frame, tmp_path / "a.xlsx", tmp_path / "a.csv")
@@ -229,10 +228,10 @@ def test_rows_kept_per_year_write_the_same_files(rows, tmp_path):
         assert got == plain
 
     check(rows, [])
-    check(rows, [f"{k}-{y}" for k in ("xlsx", "csv") for y in years])
+    check(rows, [f"{k}-{s}" for k in ("xlsx", "csv") for s in sessions])
     later = rows.copy()
     later.loc[len(later) - 1, "answer_text"] = "=changed, starts like a formula"
-    check(later, [f"xlsx-{years[0]}", f"csv-{years[0]}"])
+    check(later, [f"{k}-{s}" for k in ("xlsx", "csv") for s in sessions[:2]])
     fewer = later.drop(index=0).reset_index(drop=True)
     check(fewer, [])
 
@@ -253,7 +252,8 @@ def test_an_unwritable_cache_still_writes_the_same_files(rows, tmp_path):
 def test_rows_beyond_a_worksheet_go_on_in_more_tabs(rows, tmp_path, monkeypatch):
     """A worksheet holds 1,048,576 rows: beyond that the coded answers go on in "coded answers
     (2)", "(3)"..., each with its header, filters and frozen pane, every row once and in order
-    (here 40 rows and an 18-row worksheet: 17 + 17 + 6, a school year across tabs). With the result cache, the same files, and a second
+    (here 40 rows and an 18-row worksheet: 17 + 17 + 6, a school year across tabs). With the
+    result cache (the rows sorted by year only: a session is several runs), the same files, and a second
     write reuses every tab's runs. A table that is read back (the adjudication queue) must fit
     in one worksheet: it is an error naming the sheet."""
     import pandas as pd
@@ -306,3 +306,22 @@ def test_no_bulk_written_worksheet_goes_beyond_the_rows_a_worksheet_holds(tmp_pa
         ws.write_rendered_rows(1, 1_048_576, 3, [])
     ws.write_rendered_rows(1, 1_048_575, 3, [])                 # the last row a sheet has
     wb.close()
+
+
+def test_runs_name_their_cache_slots_once_each():
+    """A run per (school year, session) in row order; a float session number 3.0 is "3", a
+    missing value "none"; rows not sorted by them give a second run of the same values its own
+    name (a cache slot holds one entry)."""
+    import pandas as pd
+
+    from pipeline.core.exchange.coded_answers import RUNS
+    from pipeline.core.exchange.spreadsheet import runs
+
+    frame = pd.DataFrame({"school_year": ["2020-21", "2020-21", "2020-21", "2023-24", None,
+                                          "2020-21"],
+                          "session_number": [3.0, 3.0, 4, None, None, 3]})
+    assert runs(frame, RUNS) == [("2020-21-3", 0, 2), ("2020-21-4", 2, 3),
+                                 ("2023-24-none", 3, 4), ("none-none", 4, 5),
+                                 ("2020-21-3_run2", 5, 6)]
+    with pytest.raises(ValueError):
+        runs(frame, ())

@@ -49,17 +49,19 @@ def coded_answers_workbook(context: dg.AssetExecutionContext, paths: ProjectPath
                            warehouse: Warehouse) -> dg.MaterializeResult:
     with warehouse.connect(context.log, read_only=True) as con:
         frame = coded_answers.read_coded_answers(con)
-    # checked per school year; an unchanged year's result comes from the cache
+    # checked per session; an unchanged session's result comes from the cache
     hits = coded_answers.names_in_coded_answers(
         frame, load_roster(paths.roster_path),
-        ResultCache(cache_dir() / "results" / "coded_answers_names"))
+        ResultCache(cache_dir() / "results" / "coded_answers_names",
+                    max_files=coded_answers.CACHE_FILES))
     xlsx, csv_path = coded_answers.written_paths(paths.reports_dir)
     if hits:   # never written with a name in it
         _withheld([xlsx, csv_path])
         counts = {}
     else:
         counts = coded_answers.write_coded_answers(
-            frame, xlsx, csv_path, ResultCache(cache_dir() / "results" / "coded_answers_rows"))
+            frame, xlsx, csv_path, ResultCache(cache_dir() / "results" / "coded_answers_rows",
+                                               max_files=coded_answers.CACHE_FILES))
     return dg.MaterializeResult(
         metadata={**counts, "written": not hits,
                   **({"xlsx": dg.MetadataValue.path(str(xlsx)),

@@ -6,7 +6,8 @@
 -- Lists in `codes`, `categories`, `provenance`, `decided_by` are aligned ('; ' between codes);
 -- `evidence` is 'Label: "text"' per code that has some (' | ' between codes). `undecided`
 -- lists the coders' disagreements on the answer still waiting for an adjudicator.
--- The same rows are reports/coded_answers.xlsx and .csv.
+-- The same rows are reports/coded_answers.xlsx and .csv, in school-year, session, question order
+-- (each session one run of rows: a refresh renders only the sessions whose rows changed).
 -- Source: staging.answers, coding.final_codes, coding.codebook_codes,
 -- coding.keyword_applications, coding.suggestions.
 with labels as (
@@ -74,5 +75,5 @@ select a.answer_id, a.school_year, a.session_number, a.school_id, a.role, a.ques
        coalesce(p.undecided, '') as undecided
 from staging.answers a
 left join per_answer p on p.answer_id = a.answer_id
-order by a.school_year, case a.question_id when 'worked' then 0 else 1 end,
-         a.session_number nulls last, a.answer_id;
+order by a.school_year, a.session_number nulls last,
+         case a.question_id when 'worked' then 0 else 1 end, a.answer_id;

@@ -7,9 +7,10 @@ the evidence. The workbook's first tab holds them (filters, frozen header); a se
 what each column means. Beyond a worksheet's 1,048,575 rows below the header, the rows go on in
 tabs "coded answers (2)", "(3)"... (the CSV holds every row in one table).
 
-The roster check and the rendering of the rows run per school year (`names_in_coded_answers`,
-`spreadsheet.RunsKept`): a year whose rows are unchanged since the last run reuses its result
-from the result cache.
+The rows are in school-year, session, question order. The roster check and the rendering of
+the rows run per session (`names_in_coded_answers`, `spreadsheet.RunsKept`): a session whose rows
+are unchanged since the last run reuses its result from the result cache, so the refresh after a
+new session's export checks and renders that session's rows.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pipeline.core.exchange.spreadsheet import (
     RunsKept,
     add_table_sheet,
     open_workbook,
+    runs,
     write_csv,
 )
 from pipeline.core.files import atomic_path
@@ -33,6 +35,8 @@ from pipeline.core.result_cache import ResultCache
 from pipeline.core.warehouse.fingerprint import code_digest, fingerprint, frame_digest
 
 VIEW = "marts.coded_answers"
+RUNS = ("school_year", "session_number")   # the view's rows are sorted by these first
+CACHE_FILES = 4000   # result-cache entries kept per folder: one or two per session
 COLUMNS = {
     "answer_id": "the answer's stable id (`survey-pipeline explain ANSWER_ID` shows everything "
                  "about it)",
@@ -67,10 +71,10 @@ def read_coded_answers(con) -> pd.DataFrame:
 def write_coded_answers(frame: pd.DataFrame, xlsx_path: str | Path | None,
                         csv_path: str | Path | None, cache: ResultCache | None = None) -> dict:
     """Write the XLSX and/or CSV (None skips one); returns counts for the run's metadata.
-    `cache`: each school year's rendered rows are kept there and reused while the year's rows
+    `cache`: each session's rendered rows are kept there and reused while the session's rows
     (and where they start) are the same (`spreadsheet.RunsKept`)."""
     frame = frame.reindex(columns=list(COLUMNS))
-    kept = RunsKept(cache) if cache is not None else None
+    kept = RunsKept(cache, RUNS) if cache is not None else None
     if xlsx_path is not None:
         with atomic_path(xlsx_path) as tmp:
             wb = open_workbook(tmp)
@@ -98,18 +102,18 @@ def written_paths(reports_dir: str | Path) -> tuple[Path, Path]:
 
 def names_in_coded_answers(frame: pd.DataFrame, roster: list, cache: ResultCache | None
                            ) -> list[dict]:
-    """`names_in_frames(roster, {"coded_answers": frame})`, checked one school year at a time:
-    each year's hits are kept in `cache` under a digest of the year's rows (index, columns,
+    """`names_in_frames(roster, {"coded_answers": frame})`, checked one session at a time:
+    each session's hits are kept in `cache` under a digest of its rows (index, columns,
     dtypes, values in order), the roster and the check's code, so a refresh scans only the
-    years whose rows changed. Same hits in the same order (by column, then row)."""
+    sessions whose rows changed. Same hits in the same order (by column, then row)."""
     scan = FuzzyNameScan(roster)
     roster_digest = hashlib.sha256(
         "\x1f".join(sorted(e.full_name for e in roster)).encode()).hexdigest()
     code = code_digest(name_scan)
     hits: list[dict] = []
-    for year, part in frame.groupby("school_year", sort=False, dropna=False):
+    for slot, start, stop in runs(frame, RUNS):
+        part = frame.iloc[start:stop]
         key = fingerprint("coded_answers names", code, frame_digest(part), roster_digest)
-        slot = str(year) if isinstance(year, str) and year else "none"
         kept = cache.load(key, slot=slot) if cache is not None else None
         if kept is not None:
             try:

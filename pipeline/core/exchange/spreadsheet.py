@@ -15,6 +15,7 @@ import functools
 import io
 import math
 import numbers
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -73,15 +74,16 @@ def write_csv(frame: pd.DataFrame, path: str | Path, kept: RunsKept | None = Non
 
 
 class RunsKept:
-    """Rendered rows of a table kept per run of equal values of `column` (a school year: the
-    rows are sorted by it, so each year is one run) in a result cache, keyed by the run's rows
-    (`frame_digest`: index, columns, dtypes, values in order), where the run starts, what it is
-    rendered as and the code rendering it. A refresh that changes one year renders that year's
-    rows again and copies the others' (an XLSX row carries its row number: a year after a
-    year whose row count changed is rendered again too)."""
+    """Rendered rows of a table kept per run of equal values of `columns` (a school year's
+    session: the rows are sorted by year and session, so each session is one run) in a result
+    cache, keyed by the run's rows (`frame_digest`: index, columns, dtypes, values in order),
+    where the run starts, what it is rendered as and the code rendering it. A refresh that
+    adds or changes one session renders that session's rows again and copies the others' (an
+    XLSX row carries its row number: a run after one whose row count changed is rendered again
+    too)."""
 
-    def __init__(self, cache: ResultCache, column: str = "school_year"):
-        self.cache, self.column = cache, column
+    def __init__(self, cache: ResultCache, columns: tuple[str, ...] = ("school_year",)):
+        self.cache, self.columns = cache, columns
         self.reused: list[str] = []
         self.rendered: list[str] = []
         self._digests: dict[tuple[int, int, int], str] = {}   # the xlsx and csv share a run's
@@ -94,7 +96,7 @@ class RunsKept:
         lo..hi-1, `start` counted from lo (a worksheet continuing the table); `label` tells
         its runs' cache slots from the other spans'."""
         lo, hi = span if span is not None else (0, len(frame))
-        for name, run_start, run_stop in _runs(frame, self.column):
+        for name, run_start, run_stop in runs(frame, self.columns):
             start, stop = max(run_start, lo), min(run_stop, hi)
             if start >= stop:
                 continue
@@ -119,15 +121,31 @@ class RunsKept:
                 yield from iter(lambda: text.read(1 << 20), "")
 
 
-def _runs(frame: pd.DataFrame, column: str) -> list[tuple[str, int, int]]:
-    """(value, start, stop) of each run of equal values of `column`, in order."""
-    values = [str(v) if isinstance(v, str) and v else "none" for v in frame[column]]
-    runs, start = [], 0
+def runs(frame: pd.DataFrame, columns: tuple[str, ...]) -> list[tuple[str, int, int]]:
+    """(name, start, stop) of each run of rows with equal values of `columns`, in order; the
+    name joins the values with "-" (a missing or empty value is "none"; a whole number
+    written as a float, 3.0, is "3"), for a cache slot, and is unique: where the rows are not
+    sorted by `columns`, the second run of the same values is "<name>_run2", and so on."""
+    if not columns:
+        raise ValueError("runs of rows need at least one column")
+    values = ["-".join(_slot_part(v) for v in row)
+              for row in zip(*(frame[c] for c in columns), strict=True)]
+    out, start, seen = [], 0, Counter()
     for i in range(1, len(values) + 1):
         if i == len(values) or values[i] != values[start]:
-            runs.append((values[start], start, i))
+            name = values[start]
+            seen[name] += 1
+            out.append((name if seen[name] == 1 else f"{name}_run{seen[name]}", start, i))
             start = i
-    return runs
+    return out
+
+
+def _slot_part(value) -> str:
+    if value is None or (not isinstance(value, str) and pd.isna(value)) or value == "":
+        return "none"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 @functools.cache

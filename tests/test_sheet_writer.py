@@ -376,7 +376,7 @@ def _old_data_tab(w, ws, rows, columns, by_answer):
     ws.activate()
 
 
-def _old_workbook(path, coder, school_year, rows, codebooks, columns, by_answer):
+def _old_workbook(path, coder, school_year, rows, codebooks, columns, by_answer, once=None):
     import xlsxwriter
 
     from pipeline.core.coding import sheet_writer as sw
@@ -409,3 +409,26 @@ def test_sheets_read_as_the_per_cell_writer_wrote_them(tmp_path, books, monkeypa
     for a, b in zip(new, old, strict=True):
         assert a.name == b.name
         assert workbook_contents(a) == workbook_contents(b)
+
+
+def test_blind_rows_are_rendered_once_for_every_coder(tmp_path, books, monkeypatch):
+    """Blind sheets hold the same answer rows: the second coder's are the first's, read back
+    (each workbook read as the per-cell writer's above); with suggestions (one coder) they are
+    rendered for that sheet."""
+    from pipeline.core.coding import sheet_writer as sw
+
+    calls = []
+    render = sw.render_rows
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return render(*args, **kwargs)
+
+    monkeypatch.setattr(sw, "render_rows", counted)
+    paths = write_coder_sheets(answers_frame(), books, ["jm", "ak", "lb"], tmp_path, YEAR)
+    assert len(calls) == 1
+    rows = [data_rows(p, coder)[1:] for p, coder in zip(paths, ["jm", "ak", "lb"], strict=True)]
+    assert rows[0] == rows[1] == rows[2]
+    assert [r[0] for r in rows[0]] == BLIND_ORDER
+    write_coder_sheets(answers_frame(), books, ["jm"], tmp_path / "s", YEAR, suggestions_frame())
+    assert len(calls) == 2

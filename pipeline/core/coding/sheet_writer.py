@@ -27,7 +27,8 @@ Every text cell is written as a string (never a formula); text that starts like 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -172,12 +173,14 @@ def write_coder_sheets(answers: pd.DataFrame, codebooks: list, coders: list[str]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for coder in coders:
-        path = out / sheet_file_name(school_year, coder, suggestions is not None)
-        with atomic_path(path) as tmp:
-            _write_workbook(tmp, coder, school_year, rows, codebooks, columns,
-                            by_answer if suggestions is not None else None)
-        paths.append(path)
+    # blind sheets have the same answer rows for every coder: rendered once, then copied
+    with _RowsOnce() as once:
+        for coder in coders:
+            path = out / sheet_file_name(school_year, coder, suggestions is not None)
+            with atomic_path(path) as tmp:
+                _write_workbook(tmp, coder, school_year, rows, codebooks, columns,
+                                by_answer if suggestions is not None else None, once)
+            paths.append(path)
     return paths
 
 
@@ -219,8 +222,40 @@ def _fill(p: float) -> str:
     return "#" + "".join(f"{round(255 + p * (t - 255)):02X}" for t in _FILL_TO)
 
 
+class _RowsOnce:
+    """The data tab's rendered answer rows, kept in a temporary file by the first workbook
+    that renders them and read back by the next ones that would render the same XML (no
+    suggestions, the same format indexes: the row XML names them)."""
+
+    def __init__(self):
+        self._file = None
+        self._xfs: tuple | None = None
+
+    def __enter__(self) -> _RowsOnce:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._file is not None:
+            self._file.close()
+
+    def chunks(self, xfs: tuple, render: Callable[[], Iterable[str]]) -> Iterator[str]:
+        if self._file is not None and xfs == self._xfs:
+            self._file.seek(0)
+            yield from iter(lambda: self._file.read(1 << 20), "")
+            return
+        if self._file is not None:   # other formats: render, keep the first
+            yield from render()
+            return
+        self._file = tempfile.TemporaryFile("w+", encoding="utf-8", newline="")
+        self._xfs = xfs
+        for chunk in render():
+            self._file.write(chunk)
+            yield chunk
+
+
 def _write_workbook(path: Path, coder: str, school_year: str, rows: pd.DataFrame,
-                    codebooks: list, columns: list, by_answer: dict | None) -> None:
+                    codebooks: list, columns: list, by_answer: dict | None,
+                    once: _RowsOnce | None = None) -> None:
     from pipeline.core.exchange.spreadsheet import open_workbook
 
     wb = open_workbook(path)
@@ -228,7 +263,7 @@ def _write_workbook(path: Path, coder: str, school_year: str, rows: pd.DataFrame
         w = _Writer(wb)
         wb.set_properties({"title": f"Coder sheet {school_year}: {coder}"})
         _data_tab(w, wb.add_worksheet(coder, worksheet_class=RowsWorksheet), rows, columns,
-                  by_answer)
+                  by_answer, once)
         _codebook_tab(w, wb.add_worksheet(CODEBOOK_TAB), codebooks, columns)
         _instructions_tab(w, wb.add_worksheet(INSTRUCTIONS_TAB), coder, school_year, len(rows),
                           by_answer is not None)
@@ -237,10 +272,11 @@ def _write_workbook(path: Path, coder: str, school_year: str, rows: pd.DataFrame
 
 
 def _data_tab(w: _Writer, ws: RowsWorksheet, rows: pd.DataFrame, columns: list,
-              by_answer: dict | None) -> None:
+              by_answer: dict | None, once: _RowsOnce | None = None) -> None:
     """The coder's tab: header by the API, the answer rows rendered in bulk (`xlsx_rows`:
     the cells xlsxwriter writes for write_string / write_number / write_blank, without its
-    per-cell cost; 70,000 answers x 116 columns)."""
+    per-cell cost; 70,000 answers x 116 columns). Blind rows come from `once` when an
+    earlier workbook of the same call rendered them."""
     n_ctx = len(CONTEXT)
     for j, (header, _col) in enumerate(CONTEXT):
         w.string(ws, 0, j, header, w.head)
@@ -264,29 +300,39 @@ def _data_tab(w: _Writer, ws: RowsWorksheet, rows: pd.DataFrame, columns: list,
             return number_cell(int(v), text_xf)
         return string(v)
 
-    cells = [rendered(rows[col] if col in rows.columns else [None] * len(rows),
-                      session if header == "session" else string)
-             for header, col in CONTEXT]
+    def context_cells() -> list:
+        return [rendered(rows[col] if col in rows.columns else [None] * len(rows),
+                         session if header == "session" else string)
+                for header, col in CONTEXT]
+
     code_cells = BlankRun(n_ctx, n_ctx + len(columns) - 1)
-    blank = code_cells.uniform(w.code._get_xf_index())
-    tails = [blank] * len(rows)
-    for i, aid in enumerate(rows["answer_id"] if by_answer else ()):
-        sugg = by_answer.get(aid)
-        if not sugg:
-            continue
-        xfs = []
-        for k, (_book, code, _header) in enumerate(columns):
-            hits = sugg.get(code.code_id)
-            if not hits:
-                xfs.append(w.code._get_xf_index())
-                continue
-            p = max(pr for _s, pr in hits)
-            xfs.append(w.fills[round(p * 10)]._get_xf_index())
-            note = "\n".join(f"suggested ({src or 'model'}) p={pr:.2f}" for src, pr in sorted(hits))
-            ws.write_comment(i + 1, n_ctx + k, note, {"author": "suggestion", "x_scale": 1.6})
-        tails[i] = code_cells.varied(xfs)
+    code_xf = w.code._get_xf_index()
+    blank = code_cells.uniform(code_xf)
     last_row, last_col = len(rows), n_ctx + len(columns) - 1
-    ws.write_rendered_rows(1, last_row, last_col, render_rows(1, cells, tails))
+    if by_answer is None and once is not None:   # blind: the same rows in every coder's sheet
+        chunks = once.chunks((text_xf, quoted_xf, code_xf),
+                             lambda: render_rows(1, context_cells(), [blank] * len(rows)))
+    else:
+        tails = [blank] * len(rows)
+        for i, aid in enumerate(rows["answer_id"] if by_answer else ()):
+            sugg = by_answer.get(aid)
+            if not sugg:
+                continue
+            xfs = []
+            for k, (_book, code, _header) in enumerate(columns):
+                hits = sugg.get(code.code_id)
+                if not hits:
+                    xfs.append(code_xf)
+                    continue
+                p = max(pr for _s, pr in hits)
+                xfs.append(w.fills[round(p * 10)]._get_xf_index())
+                note = "\n".join(f"suggested ({src or 'model'}) p={pr:.2f}"
+                                 for src, pr in sorted(hits))
+                ws.write_comment(i + 1, n_ctx + k, note,
+                                 {"author": "suggestion", "x_scale": 1.6})
+            tails[i] = code_cells.varied(xfs)
+        chunks = render_rows(1, context_cells(), tails)
+    ws.write_rendered_rows(1, last_row, last_col, chunks)
     ws.data_validation(1, n_ctx, last_row, last_col, {
         "validate": "list", "source": ["0", "1"], "error_type": "stop",
         "error_title": "1, 0 or blank",

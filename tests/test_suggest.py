@@ -169,6 +169,33 @@ def test_split_units_keeps_abbreviations_and_decimals():
     assert units("...") == [] and units("[External Coach name]") == []  # nothing to embed
 
 
+def test_the_first_character_guard_changes_no_break():
+    """The break patterns test a break's first character before anything else (for speed):
+    they find the breaks the unguarded patterns find, on real answers (the shared fixtures)
+    and on random text made of the characters breaks are made of."""
+    import random
+    import re
+
+    from pipeline.core.suggest import sentences
+    from tests.helpers import SHARED_FIXTURES
+
+    unguarded = [re.compile(sentences._ENDS + tail, re.IGNORECASE) for tail in (
+        r"|(?:^|(?<=\n))\s*\d{1,2}[.)]\s+", r"|(?:^|(?<=\s))\d{1,2}[.)]\s+")]
+    texts = []
+    for path in sorted(SHARED_FIXTURES.glob("*/*.csv")):
+        with path.open(encoding="utf-8", errors="replace", newline="") as fh:
+            texts += [cell for row in csv.reader(fh) for cell in row if len(cell) > 3]
+    assert len(texts) > 3000
+    rng = random.Random(7)
+    alphabet = list("ab eiMrsD.!?;\n\t-*•·▪◦12)0,[]") + ["e.g.", "i.e.", "mrs.", "\u2028", "10. "]
+    texts += ["".join(rng.choices(alphabet, k=rng.randint(1, 40))) for _ in range(20000)]
+    for guarded, plain in zip((sentences._BREAK, sentences._BREAK_NUMBERED), unguarded,
+                              strict=True):
+        for text in texts:
+            assert [m.span() for m in guarded.finditer(text)] == \
+                [m.span() for m in plain.finditer(text)], text
+
+
 def test_spans_cut_the_exact_text():
     text = "  Collaboration!!  \n\n - time to plan;  our coach, Dana K., modelled it.\n"
     spans = split_units(text)

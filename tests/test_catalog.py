@@ -171,6 +171,31 @@ def test_contract_passes_on_good_rows(final_codes_db):
     assert result.passed and result.metadata["n_rows"].value == 3
 
 
+def test_a_pass_is_reused_only_while_the_slice_holds_the_same_rows(final_codes_db, tmp_path):
+    """With the result cache: validated, then reused on the same rows; a changed row is
+    validated again (and a change back too: one pass kept per slice); a failure is never
+    kept."""
+    from pipeline.core.result_cache import ResultCache
+
+    cache = ResultCache(tmp_path / "passes")
+
+    def run(path):
+        with wh.connect(path, read_only=True) as con:
+            result = contracts.contract_result(FINAL, con, None, cache)
+        return result.passed, result.metadata["reused"].value, result.metadata["n_rows"].value
+
+    good = _final_codes()
+    path = final_codes_db(good)
+    assert run(path) == (True, False, 3)
+    assert run(path) == (True, True, 3)
+    edited = good.assign(decided_by=["a+c", "a+b", "a+b"])
+    assert run(final_codes_db(edited)) == (True, False, 3)
+    assert run(final_codes_db(good)) == (True, False, 3)   # one kept pass per slice
+    bad = good.assign(provenance=["agreed", "guessed", "agreed"])
+    assert run(final_codes_db(bad))[:2] == (False, False)
+    assert run(final_codes_db(bad))[:2] == (False, False)
+
+
 @pytest.mark.parametrize(("change", "rule"), [
     (lambda f: f.assign(code_id=[None, "collaboration", "trust"]), "not_nullable"),
     (lambda f: f.assign(answer_id=f["answer_id"].iloc[0]), "unique"),

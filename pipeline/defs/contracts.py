@@ -9,15 +9,29 @@ failure metadata names the failing rules and a sample of failing rows (checks.pa
 Tables whose writer already validates the frame with its catalog model before writing it are
 not checked twice: raw.survey_rows (raw_rows_schema), staging.answers (answers_schema),
 coding.suggestions (suggestions_schema), coding.suggestion_quality (suggestion_quality_schema).
+
+A slice that passed is not validated again while it holds the same rows: the pass is kept in
+the result cache (`results/contracts/`) under a key of the slice's rows as DuckDB hashes them
+(`rows_fingerprint`: the row count and the sum of the rows' hashes), the table's column types,
+the source of the whole `pipeline` package (the models are built from the catalog and the
+constants it imports), the pandera, pandas and DuckDB versions. The check's metadata says
+`reused: true` then. A failure is never kept: a failing slice is validated on every run, with
+its failing rows named.
 """
 
+import re
 import warnings
 from dataclasses import dataclass, field
 
 import dagster as dg
+import pandas as pd
+import pandera
 
+from pipeline.core.result_cache import ResultCache
+from pipeline.core.suggest.model import cache_dir
 from pipeline.core.warehouse import catalog
 from pipeline.core.warehouse import connection as wh
+from pipeline.core.warehouse.fingerprint import fingerprint, package_digest, rows_fingerprint
 from pipeline.defs.checks import pandera_result
 from pipeline.defs.partitions import school_years
 from pipeline.defs.resources import Warehouse
@@ -73,20 +87,53 @@ CONTRACTS = (
 )
 
 
-def contract_result(contract: Contract, con, partition_key: str | None = None
-                    ) -> dg.AssetCheckResult:
-    """Validate the contract's slice of its table (read from `con`) with the catalog model."""
+PASSES_KEPT = 2000   # result-cache entries: one per (table, slice), i.e. per year of a table
+
+
+def contract_result(contract: Contract, con, partition_key: str | None = None,
+                    cache: ResultCache | None = None) -> dg.AssetCheckResult:
+    """Validate the contract's slice of its table (read from `con`) with the catalog model.
+    `cache`: a pass of the same rows is reused (the module doc says what the key holds)."""
     where = dict(contract.where)
     if (contract.partitioned and partition_key is not None
             and "school_year" in catalog.columns(contract.table)):
         where["school_year"] = partition_key
+    about = {"table": dg.MetadataValue.text(contract.table),
+             "slice": dg.MetadataValue.json(where)}
+    key = slot = None
+    if cache is not None and wh.table_columns(con, contract.table):
+        rows = rows_fingerprint(con, contract.table, where or None)   # (count, sum of hashes)
+        key = fingerprint("contract passed", contract.table, sorted(where.items()), rows,
+                          _column_types(con, contract.table), package_digest(),
+                          pandera.__version__, pd.__version__)
+        slot = _slot(contract.table, where)
+        if cache.load(key, slot=slot) is not None:
+            return dg.AssetCheckResult(
+                check_name=contract.check_name, asset_key=contract.asset_key, passed=True,
+                metadata={"n_rows": rows[0], "model": catalog.model(contract.table).__name__,
+                          **about, "reused": True})
     frame = wh.read_frame(con, contract.table, where or None)
     result = pandera_result(contract.check_name, catalog.model(contract.table), frame,
                             contract.asset_key)
+    if key is not None and result.passed:
+        cache.store(key, b"passed", slot=slot)
     return dg.AssetCheckResult(
         check_name=result.check_name, asset_key=result.asset_key, passed=result.passed,
-        metadata={**result.metadata, "table": dg.MetadataValue.text(contract.table),
-                  "slice": dg.MetadataValue.json(where)})
+        metadata={**result.metadata, **about,
+                  **({"reused": False} if cache is not None else {})})
+
+
+def _column_types(con, table: str) -> list[tuple[str, str]]:
+    schema, name = table.split(".")
+    return con.execute(
+        "select column_name, data_type from duckdb_columns() where schema_name = ? "
+        "and table_name = ? order by column_index", [schema, name]).fetchall()
+
+
+def _slot(table: str, where: dict) -> str:
+    """The cache slot of a table's slice: one kept pass per slice."""
+    text = "-".join([table, *(str(where[k]) for k in sorted(where))])
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", text)[:64]
 
 
 def _build(contract: Contract) -> dg.AssetChecksDefinition:
@@ -105,7 +152,8 @@ def _build(contract: Contract) -> dg.AssetChecksDefinition:
                ) -> dg.AssetCheckResult:
         key = context.partition_key if contract.partitioned else None
         with warehouse.connect(context.log, read_only=True) as con:
-            return contract_result(contract, con, key)
+            return contract_result(contract, con, key, ResultCache(
+                cache_dir() / "results" / "contracts", max_files=PASSES_KEPT))
 
     return _check
 

@@ -253,9 +253,9 @@ def test_rows_beyond_a_worksheet_go_on_in_more_tabs(rows, tmp_path, monkeypatch)
     """A worksheet holds 1,048,576 rows: beyond that the coded answers go on in "coded answers
     (2)", "(3)"..., each with its header, filters and frozen pane, every row once and in order
     (here 40 rows and an 18-row worksheet: 17 + 17 + 6, a school year across tabs). With the
-    result cache (the rows sorted by year only: a session is several runs), the same files, and a second
-    write reuses every tab's runs. A table that is read back (the adjudication queue) must fit
-    in one worksheet: it is an error naming the sheet."""
+    result cache (the rows sorted by year only: a session is several runs), the same files,
+    and a second write reuses every tab's runs. A table that is read back (the adjudication
+    queue) must fit in one worksheet: it is an error naming the sheet."""
     import pandas as pd
 
     from pipeline.core.exchange import spreadsheet

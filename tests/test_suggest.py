@@ -187,7 +187,7 @@ def test_the_first_character_guard_changes_no_break():
             texts += [cell for row in csv.reader(fh) for cell in row if len(cell) > 3]
     assert len(texts) > 3000
     rng = random.Random(7)
-    alphabet = list("ab eiMrsD.!?;\n\t-*•·▪◦12)0,[]") + ["e.g.", "i.e.", "mrs.", "\u2028", "10. "]
+    alphabet = [*"ab eiMrsD.!?;\n\t-*•·▪◦12)0,[]", "e.g.", "i.e.", "mrs.", "\u2028", "10. "]
     texts += ["".join(rng.choices(alphabet, k=rng.randint(1, 40))) for _ in range(20000)]
     for guarded, plain in zip((sentences._BREAK, sentences._BREAK_NUMBERED), unguarded,
                               strict=True):

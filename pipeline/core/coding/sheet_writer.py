@@ -230,6 +230,7 @@ class _RowsOnce:
     def __init__(self):
         self._file = None
         self._xfs: tuple | None = None
+        self._complete = False   # every row written to the file (not cut short by an error)
 
     def __enter__(self) -> _RowsOnce:
         return self
@@ -239,7 +240,7 @@ class _RowsOnce:
             self._file.close()
 
     def chunks(self, xfs: tuple, render: Callable[[], Iterable[str]]) -> Iterator[str]:
-        if self._file is not None and xfs == self._xfs:
+        if self._complete and xfs == self._xfs:
             self._file.seek(0)
             yield from iter(lambda: self._file.read(1 << 20), "")
             return
@@ -251,6 +252,7 @@ class _RowsOnce:
         for chunk in render():
             self._file.write(chunk)
             yield chunk
+        self._complete = True
 
 
 def _write_workbook(path: Path, coder: str, school_year: str, rows: pd.DataFrame,

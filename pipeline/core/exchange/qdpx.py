@@ -235,7 +235,8 @@ def _cases(project: Project) -> Iterator[str]:
 def source_chunks(project: Project, start: int, stop: int) -> Iterator[str]:
     """The `<TextSource>` elements of the sorted answers start..stop-1, in chunks of whole
     lines: each depends on its own answer and final codes only, so a session's run of them
-    (`session_spans`) can be rendered, scanned and kept apart (pipeline/core/exchange/qdpx_sessions.py)."""
+    (`session_spans`) can be rendered, scanned and kept apart
+    (pipeline/core/exchange/qdpx_sessions.py)."""
     a, f = project.answers, project.final
     user_guids = {u: guid("user", u) for u in project.users}
     variable_refs = {name: f'        <VariableRef targetGUID="{guid("variable", name)}" />\n'

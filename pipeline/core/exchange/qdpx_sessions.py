@@ -15,10 +15,11 @@ beside it, `<year>-session-<n>.names--<key>.bin`), keyed by exactly what it is r
 - the roster (the check's findings depend on it);
 - the code: the source files of the renderer, the GUIDs and the roster check (`code_digest`).
 
-A changed row, label, roster or line of that code gives another key, so the session is rendered
-again; a missing or damaged entry too. What is not kept: the head (users, the codebook, variables), the
-cases (they list every year's sources by school) and the source files (the answer texts), which
-are built from the warehouse on every run, and the zip itself (deflated anew: the same bytes).
+A changed row, label, roster or line of that code gives another key, so the session is
+rendered again; a missing or damaged entry too. What is not kept: the head (users, the codebook,
+variables), the cases (they list every year's sources by school) and the source files (the
+answer texts), which are built from the warehouse on every run, and the zip itself (deflated
+anew: the same bytes).
 
 The check stays the independent method's count over the whole document: the kept findings of
 each session's run join with the rest by `project_names.joined`, which adds the pairs of tokens
@@ -54,8 +55,6 @@ from pipeline.core.warehouse.fingerprint import code_digest, fingerprint
 log = logging.getLogger(__name__)
 
 _BLOCK = 1 << 20
-
-
 # result-cache entries kept: two per session (its run and its findings), for years of sessions
 MAX_FILES = 4000
 
@@ -121,8 +120,9 @@ def session_sources(project: qdpx.Project, scan: FuzzyNameScan, roster: str,
 def _render(project: qdpx.Project, scan: FuzzyNameScan, label: str, start: int, stop: int
             ) -> SessionSources:
     chunks = list(qdpx.source_chunks(project, start, stop))
-    return SessionSources(label, scan_chunks(scan, chunks), _source_names(project, scan, start, stop),
-                       reused=False, text=[qdpx.encode(c) for c in chunks])
+    return SessionSources(label, scan_chunks(scan, chunks),
+                          _source_names(project, scan, start, stop), reused=False,
+                          text=[qdpx.encode(c) for c in chunks])
 
 
 def _source_names(project: qdpx.Project, scan: FuzzyNameScan, start: int, stop: int) -> int:

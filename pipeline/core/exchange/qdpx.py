@@ -39,6 +39,7 @@ import pandas as pd
 from pipeline.core.coding.codebook import Codebook
 from pipeline.core.exchange.guids import code_guid, guid
 from pipeline.core.exchange.qdc import ORIGIN, append_code_tree, xml_bytes
+from pipeline.core.exchange.spreadsheet import runs
 from pipeline.core.files import atomic_path
 from pipeline.core.ingest.ids import QUESTION_TEXT
 
@@ -286,14 +287,9 @@ def source_chunks(project: Project, start: int, stop: int) -> Iterator[str]:
 def session_spans(project: Project) -> list[tuple[str, str | None, int, int]]:
     """(school year, session or None, start, stop) of each session's run of the sorted answers
     (sorted by year, then session: each session of a year is one run), in document order."""
-    years, sessions = project.answers["school_year"], project.answers["session_number"]
-    keys = [(str(y), _text(s)) for y, s in zip(years, sessions, strict=True)]
-    spans, start = [], 0
-    for i in range(1, len(keys) + 1):
-        if i == len(keys) or keys[i] != keys[start]:
-            spans.append((*keys[start], start, i))
-            start = i
-    return spans
+    a = project.answers
+    return [(str(a["school_year"][start]), _text(a["session_number"][start]), start, stop)
+            for _name, start, stop in runs(a, ("school_year", "session_number"))]
 
 
 def project_document(books: list[Codebook], answers: pd.DataFrame, final: pd.DataFrame

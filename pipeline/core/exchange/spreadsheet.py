@@ -121,19 +121,20 @@ class RunsKept:
                 yield from iter(lambda: text.read(1 << 20), "")
 
 
-def runs(frame: pd.DataFrame, columns: tuple[str, ...]) -> list[tuple[str, int, int]]:
-    """(name, start, stop) of each run of rows with equal values of `columns`, in order; the
-    name joins the values with "-" (a missing or empty value is "none"; a whole number
-    written as a float, 3.0, is "3"), for a cache slot, and is unique: where the rows are not
-    sorted by `columns`, the second run of the same values is "<name>_run2", and so on."""
+def runs(frame, columns: tuple[str, ...]) -> list[tuple[str, int, int]]:
+    """(name, start, stop) of each run of rows with equal values of `columns` (`frame`: a
+    DataFrame, or a mapping of column -> values), in order. The name joins the values with "-"
+    (a missing or empty value is "none"; a whole number written as a float, 3.0, is "3"), for a
+    cache slot, and is unique: where the rows are not sorted by `columns`, the second run of
+    the same values is "<name>_run2", and so on."""
     if not columns:
         raise ValueError("runs of rows need at least one column")
-    values = ["-".join(_slot_part(v) for v in row)
+    values = [tuple(_slot_part(v) for v in row)
               for row in zip(*(frame[c] for c in columns), strict=True)]
     out, start, seen = [], 0, Counter()
     for i in range(1, len(values) + 1):
         if i == len(values) or values[i] != values[start]:
-            name = values[start]
+            name = "-".join(values[start])
             seen[name] += 1
             out.append((name if seen[name] == 1 else f"{name}_run{seen[name]}", start, i))
             start = i

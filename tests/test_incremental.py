@@ -98,13 +98,16 @@ def test_refreshing_one_year_equals_a_full_rebuild(tmp_path, monkeypatch):
     shutil.move(late, held)
     _full(incremental)
     pieces = tmp_path / "cache-a" / "results" / "refi_qda"
-    before = {p.name for p in pieces.glob("*.bin") if ".names--" not in p.name}
+    def kept() -> set[str]:   # the document's parts (not the source files' or findings')
+        return {p.name for p in pieces.glob("*.bin") if "." not in p.name.split("--")[0]}
+
+    before = kept()
     sessions = {f"2020-21-session-{n}" for n in range(1, 5)} | \
         {f"{LATE_YEAR}-session-{n}" for n in range(1, 9)}
     assert {n.split("--")[0] for n in before} == sessions
     shutil.move(held, late)
     _refresh_year(incremental, LATE_YEAR)
-    after = {p.name for p in pieces.glob("*.bin") if ".names--" not in p.name}
+    after = kept()
     assert [n.split("--")[0] for n in after - before] == [f"{LATE_YEAR}-session-9"]  # new
     assert after & before == before   # every other session's piece kept, its year's too
 

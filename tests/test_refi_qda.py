@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import zipfile
+import zlib
 from pathlib import Path
 
 import pandas as pd
@@ -456,8 +457,7 @@ def _cached_project(books, answers, final, roster, cache, tmp_path, name="c.qdpx
                                         pieces)
     reused = [p.label for p in pieces if p.reused]
     path = tmp_path / name
-    qdpx.write_qdpx(books, answers, final, path, project,
-                    qdpx_sessions.project_chunks(project, pieces))
+    qdpx.write_qdpx(books, answers, final, path, project, [p.parts() for p in pieces])
     return found, reused, path.read_bytes()
 
 
@@ -559,18 +559,71 @@ def test_findings_of_parts_join_with_the_pairs_across_their_boundaries():
             assert joined(scan, parts) == whole
 
 
-def test_small_members_are_the_bytes_writestr_writes(tmp_path):
+def test_small_member_records_are_the_bytes_writestr_writes(tmp_path):
+    """Records made apart and appended (two batches, one from a file) give the zip writestr
+    writes, byte for byte."""
+    from pipeline.core.exchange import zip_parts
+
     texts = {"Sources/a.txt": "", "Sources/b.txt": "more time", "Sources/é.txt": "déjà vu\r\n",
              "Sources/c.txt": "x" * 200_000 + "€" * 1000, "Sources/d.txt": "NA"}
-    for path, write in ((tmp_path / "writestr.zip", lambda z, n, d: z.writestr(
-            zipfile.ZipInfo(n, (1980, 1, 1, 0, 0, 0)), d, compress_type=zipfile.ZIP_DEFLATED)),
-            (tmp_path / "fast.zip", qdpx.write_small_member)):
-        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
-            z.writestr(zipfile.ZipInfo("first", (1980, 1, 1, 0, 0, 0)), b"<x/>",
+    members = [(n, t.encode("utf-8")) for n, t in texts.items()]
+    with zipfile.ZipFile(tmp_path / "writestr.zip", "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in [("first", b"<x/>"), *members]:
+            z.writestr(zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0)), data,
                        compress_type=zipfile.ZIP_DEFLATED)
-            for name, text in texts.items():
-                write(z, name, text.encode("utf-8"))
-    assert (tmp_path / "fast.zip").read_bytes() == (tmp_path / "writestr.zip").read_bytes()
-    with zipfile.ZipFile(tmp_path / "fast.zip") as z:
+    kept = zip_parts.Records()
+    (tmp_path / "kept.bin").write_bytes(b"".join(kept.stream(members[2:])))
+    with zipfile.ZipFile(tmp_path / "parts.zip", "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(zipfile.ZipInfo("first", (1980, 1, 1, 0, 0, 0)), b"<x/>",
+                   compress_type=zipfile.ZIP_DEFLATED)
+        zip_parts.append_records(z, zip_parts.records(members[:2]))
+        zip_parts.append_records(z, zip_parts.Records(kept.entries,
+                                                      file=open(tmp_path / "kept.bin", "rb")))
+        with pytest.raises(ValueError, match="duplicate"):
+            zip_parts.append_records(z, zip_parts.records(members[:1]))
+    assert (tmp_path / "parts.zip").read_bytes() == (tmp_path / "writestr.zip").read_bytes()
+    with zipfile.ZipFile(tmp_path / "parts.zip") as z:
         assert z.testzip() is None
         assert {n: z.read(n).decode("utf-8") for n in texts} == texts
+
+
+def test_crc32_combine_is_the_crc_of_the_joined_bytes():
+    import random
+
+    from pipeline.core.exchange.zip_parts import crc32_combine
+
+    rng = random.Random(7)
+    for _ in range(200):
+        a, b = (rng.randbytes(rng.choice([0, 1, 2, 7, 100, 4097, rng.randrange(70_000)]))
+                for _ in range(2))
+        assert crc32_combine(zlib.crc32(a), zlib.crc32(b), len(b)) == zlib.crc32(a + b)
+
+
+@pytest.mark.parametrize("zip64", [False, True])
+def test_a_member_deflated_in_parts_reads_back_whole(tmp_path, monkeypatch, zip64):
+    """Parts deflated apart (one from a file, one empty) are one member: zipfile reads it back
+    with its CRC checked; with ZIP64 sizes when the member needs them (the limit lowered)."""
+    import random
+
+    from pipeline.core.exchange import zip_parts
+
+    if zip64:
+        monkeypatch.setattr(zipfile, "ZIP64_LIMIT", 50_000)
+    rng = random.Random(3)
+    texts = [b"", b"<a>\n", bytes(rng.choice(b"ab <>\n") for _ in range(300_000)), b"",
+             "é€\n".encode() * 5000, b"</a>"]
+    parts = [zip_parts.deflate([t[:7], t[7:]], last=k == len(texts) - 1)
+             for k, t in enumerate(texts)]
+    d = zip_parts.Deflater()
+    (tmp_path / "part.bin").write_bytes(b"".join(d.stream([texts[2]])))
+    parts[2] = d.part(file=open(tmp_path / "part.bin", "rb"))
+    with zipfile.ZipFile(tmp_path / "m.zip", "w") as z:
+        zip_parts.write_member(z, "doc.xml", parts)
+        zip_parts.append_records(z, zip_parts.records([("after.txt", b"x" * 60_000)]))
+    with zipfile.ZipFile(tmp_path / "m.zip") as z:
+        assert z.testzip() is None
+        assert z.read("doc.xml") == b"".join(texts)
+        assert z.read("after.txt") == b"x" * 60_000
+    assert zlib.decompress(b"".join(p.data or b"" for p in parts[:2]) + (tmp_path / "part.bin")
+                           .read_bytes() + b"".join(p.data for p in parts[3:]), -15
+                           ) == b"".join(texts)

@@ -109,12 +109,11 @@ def refi_qda_files(context: dg.AssetExecutionContext, paths: ProjectPaths,
     if found:
         _withheld([qdc_path, qdpx_path])
         for piece in pieces:
-            if piece.file is not None:
-                piece.file.close()
+            piece.close()
     else:
         atomic_write_bytes(qdc_path, qdc_bytes)
         metadata.update(qdpx.write_qdpx(books, answers, final, qdpx_path, project,
-                                        qdpx_sessions.project_chunks(project, pieces)))
+                                        [p.parts() for p in pieces]))
         metadata["codes"] = sum(len(b.codes) for b in books)
         metadata["qdc"] = dg.MetadataValue.path(str(qdc_path))
         metadata["qdpx"] = dg.MetadataValue.path(str(qdpx_path))

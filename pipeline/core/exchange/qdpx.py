@@ -20,8 +20,8 @@ made of once (the answers sorted by school year, session, question and id; each 
 codes; the users; the small head and tail of the document rendered by ElementTree);
 `qde_chunks` renders the document from it as text chunks, each a run of whole lines, in the
 exact bytes `xml.etree.ElementTree` (indented by `ET.indent`) writes for the same tree;
-`write_qdpx` streams those chunks into the zip member. No tree, and never the whole document in
-memory. tests/test_refi_qda.py checks the bytes against a tree built with ElementTree (the way
+`write_qdpx` deflates them into the zip member in parts (one per session, `zip_parts`). No
+tree, and never the whole document in memory. tests/test_refi_qda.py checks the bytes against a tree built with ElementTree (the way
 this module used to build it) and the file against the published schema.
 """
 
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 import zipfile
-import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,9 +36,11 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.core.coding.codebook import Codebook
+from pipeline.core.exchange import zip_parts
 from pipeline.core.exchange.guids import code_guid, guid
 from pipeline.core.exchange.qdc import ORIGIN, append_code_tree, xml_bytes
 from pipeline.core.exchange.spreadsheet import runs
+from pipeline.core.exchange.zip_parts import Part, Records
 from pipeline.core.files import atomic_path
 from pipeline.core.ingest.ids import QUESTION_TEXT
 
@@ -67,7 +68,6 @@ ANSWER_COLUMNS = ("answer_id", "school_year", "question_id", "answer_text",
 # that a refresh of another session leaves as it was (`session_spans`, qdpx_sessions.py)
 DOCUMENT_ORDER = ("school_year", "session_number", "question_id", "answer_id")
 FINAL_COLUMNS = ("answer_id", "framework", "code_id", "provenance", "decided_by")
-_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 _SOURCES_PER_CHUNK = 500
 
 
@@ -165,6 +165,10 @@ def plan(books: list[Codebook], answers: pd.DataFrame, final: pd.DataFrame) -> P
     files: dict[str, str] = {}
     for g, text in zip(cols["source_guid"], cols["answer_text"], strict=True):
         files[f"Sources/{g}.txt"] = text
+    if len(files) < len(answers):
+        seen = pd.Series(cols["answer_id"])
+        raise ValueError("answers with the same answer_id: "
+                         f"{', '.join(map(str, seen[seen.duplicated()].unique()[:5]))}")
     schools: dict[str, list[int]] = {}
     for i, school in enumerate(cols["school_id"]):
         school = _text(school)
@@ -304,48 +308,41 @@ def encode(text: str) -> bytes:
     return text.encode("utf-8", "xmlcharrefreplace")   # as ElementTree's writer
 
 
+def source_members(project: Project, start: int, stop: int) -> Iterator[tuple[str, bytes]]:
+    """(zip path, text) of the source files of the sorted answers start..stop-1."""
+    a = project.answers
+    for g, text in zip(a["source_guid"][start:stop], a["answer_text"][start:stop], strict=True):
+        yield f"Sources/{g}.txt", text.encode("utf-8")
+
+
+def session_parts(project: Project, start: int, stop: int) -> tuple[Part, Records]:
+    """The `<TextSource>` elements of the sorted answers start..stop-1 deflated as one part of
+    project.qde, and their source files as zip records, in memory."""
+    return (zip_parts.deflate(encode(c) for c in source_chunks(project, start, stop)),
+            zip_parts.records(source_members(project, start, stop)))
+
+
 def write_qdpx(books: list[Codebook], answers: pd.DataFrame, final: pd.DataFrame,
                path: str | Path, project: Project | None = None,
-               chunks: Iterable[str | bytes] | None = None) -> dict:
-    """Write the `.qdpx` atomically, the document streamed into the zip; returns counts
-    (sources, selections, users). `project`: the `plan` of the same inputs, if made already;
-    `chunks`: its document (`qde_chunks`), if it comes from elsewhere (str or encoded bytes)."""
+               sessions: list[tuple[Part, Records]] | None = None) -> dict:
+    """Write the `.qdpx` atomically; returns counts (sources, selections, users). `project`:
+    the `plan` of the same inputs, if made already; `sessions`: each session's `session_parts`
+    in document order, if made already (kept ones, qdpx_sessions.py).
+
+    project.qde is deflated in parts (zip_parts.py): the head and cases, each session's sources,
+    the end; then come the source files, session by session. A session's parts depend on its
+    rows only, so the same warehouse gives the same bytes however they were made."""
     project = project or plan(books, answers, final)
+    if sessions is None:
+        sessions = [session_parts(project, start, stop)
+                    for _year, _session, start, stop in session_spans(project)]
+    opening, closing = ((["  <Sources>\n"], ["  </Sources>\n"]) if project.answers["answer_id"]
+                        else ([], []))
+    head = zip_parts.deflate(encode(c) for c in [*head_chunks(project), *opening])
+    tail = zip_parts.deflate([encode(c) for c in [*closing, project.tail]], last=True)
     with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
-        info = zipfile.ZipInfo("project.qde", _ZIP_TIME)
-        info.compress_type = zipfile.ZIP_DEFLATED
-        with z.open(info, "w") as member:
-            for chunk in chunks if chunks is not None else qde_chunks(project):
-                member.write(chunk if isinstance(chunk, bytes) else encode(chunk))
-        for name, text in project.files.items():
-            write_small_member(z, name, text.encode("utf-8"))
+        zip_parts.write_member(z, "project.qde", [head, *(doc for doc, _recs in sessions), tail])
+        for _doc, recs in sessions:
+            zip_parts.append_records(z, recs)
     return {"sources": len(project.files), "selections": project.n_selections,
             "users": len(project.users)}
-
-
-def write_small_member(z: zipfile.ZipFile, name: str, data: bytes) -> None:
-    """The bytes of `z.writestr(ZipInfo(name, _ZIP_TIME), data, compress_type=ZIP_DEFLATED)`
-    on a seekable zip open for writing, without writestr's per-member machinery (a stream
-    object, its header written twice and a seek back): a project has one member per answer,
-    and that machinery was most of the time to write them. Uses zipfile's bookkeeping
-    attributes (fp, start_dir, filelist, NameToInfo) as writestr does; tests/test_refi_qda.py
-    checks the file against writestr's byte for byte."""
-    if len(data) * 1.05 > zipfile.ZIP64_LIMIT or not z._seekable or z._writing:
-        z.writestr(zipfile.ZipInfo(name, _ZIP_TIME), data, compress_type=zipfile.ZIP_DEFLATED)
-        return
-    compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
-    compressed = compressor.compress(data) + compressor.flush()
-    zinfo = zipfile.ZipInfo(name, _ZIP_TIME)
-    zinfo.compress_type = zipfile.ZIP_DEFLATED
-    zinfo.external_attr = 0o600 << 16
-    zinfo.file_size, zinfo.compress_size, zinfo.CRC = len(data), len(compressed), zlib.crc32(data)
-    if z.fp.tell() != z.start_dir:   # a seek flushes the buffer: only when needed
-        z.fp.seek(z.start_dir)
-    zinfo.header_offset = z.start_dir
-    z._writecheck(zinfo)
-    z._didModify = True
-    z.fp.write(zinfo.FileHeader(False))
-    z.fp.write(compressed)
-    z.start_dir = z.fp.tell()
-    z.filelist.append(zinfo)
-    z.NameToInfo[name] = zinfo

@@ -5,9 +5,11 @@ per answer, with its final codes as coded selections. The answers are sorted by 
 then session, so each session's sources are one run of the document, and each source depends
 only on its answer and that answer's final codes (`qdpx.source_chunks`). The sensor's refresh
 after a new session's export leaves the other sessions' runs unchanged (and every other year's),
-so each session's run is kept in the result cache
-(`<cache>/results/refi_qda/<year>-session-<n>--<key>.bin`, and what the roster check found in it
-beside it, `<year>-session-<n>.names--<key>.bin`), keyed by exactly what it is rendered from:
+so each session's run is kept in the result cache as written into the zip, keyed by exactly
+what it is rendered from (`<cache>/results/refi_qda/<year>-session-<n>--<key>.bin`: the run
+deflated as one part of project.qde, `zip_parts`; `...-session-<n>.sources--<key>.bin`: the
+session's source files as zip records; `...-session-<n>.names--<key>.bin`: what the roster check
+found in both, and the parts' sizes and CRCs):
 
 - the session's answers (the columns the document shows, in document order) and each answer's
   exported final codes (in the order they are rendered), as values;
@@ -16,10 +18,10 @@ beside it, `<year>-session-<n>.names--<key>.bin`), keyed by exactly what it is r
 - the code: the source files of the renderer, the GUIDs and the roster check (`code_digest`).
 
 A changed row, label, roster or line of that code gives another key, so the session is
-rendered again; a missing or damaged entry too. What is not kept: the head (users, the codebook,
-variables), the cases (they list every year's sources by school) and the source files (the
-answer texts), which are built from the warehouse on every run, and the zip itself (deflated
-anew: the same bytes).
+rendered again; a missing or damaged entry too. A refresh copies the kept parts into the new
+zip as they are. What is not kept: the head (users, the codebook, variables) and the cases
+(they list every year's sources by school), deflated anew on every run, and the zip's central
+directory.
 
 The check stays the independent method's count over the whole document: the kept findings of
 each session's run join with the rest by `project_names.joined`, which adds the pairs of tokens
@@ -35,9 +37,8 @@ import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
 
-from pipeline.core.exchange import guids, project_names, qdpx
+from pipeline.core.exchange import guids, project_names, qdpx, zip_parts
 from pipeline.core.exchange.project_names import (
     ChunkNames,
     joined,
@@ -45,6 +46,7 @@ from pipeline.core.exchange.project_names import (
     scan_chunks,
     without_guids,
 )
+from pipeline.core.exchange.zip_parts import Part, Records
 from pipeline.core.ingest import ids
 from pipeline.core.ingest.ids import QUESTION_TEXT
 from pipeline.core.privacy import name_scan
@@ -54,35 +56,37 @@ from pipeline.core.warehouse.fingerprint import code_digest, fingerprint
 
 log = logging.getLogger(__name__)
 
-_BLOCK = 1 << 20
-# result-cache entries kept: two per session (its run and its findings), for years of sessions
-MAX_FILES = 4000
+# result-cache entries kept: three per session (its run, its source files, its findings), for
+# years of sessions
+MAX_FILES = 6000
 
 
 @dataclass
 class SessionSources:
-    """One session's run of `<TextSource>` elements: encoded text (in memory, or the kept file
-    positioned at it), what the roster check found in it, and in its source texts. `label`:
-    "<school year> session <n>" ("<school year> session ?" for answers without a session)."""
+    """One session's run of `<TextSource>` elements deflated as one part of project.qde, its
+    source files as zip records (in memory, or the kept files positioned at them), and what the
+    roster check found in the run and in its source texts. `label`: "<school year> session <n>"
+    ("<school year> session ?" for answers without a session)."""
 
     label: str
     names: ChunkNames
     source_names: int
     reused: bool
-    text: list[bytes] | None = None
-    file: BinaryIO | None = None
+    document: Part
+    records: Records
 
-    def chunks(self) -> Iterator[bytes]:
-        if self.text is not None:
-            yield from self.text
-            return
-        with self.file:
-            yield from iter(lambda: self.file.read(_BLOCK), b"")
+    def parts(self) -> tuple[Part, Records]:
+        return self.document, self.records
+
+    def close(self) -> None:
+        for fh in (self.document.file, self.records.file):
+            if fh is not None:
+                fh.close()
 
 
 @functools.cache
 def _code() -> str:
-    return code_digest(qdpx, guids, project_names, name_scan, ids)
+    return code_digest(qdpx, zip_parts, guids, project_names, name_scan, ids)
 
 
 def roster_key(roster: Iterable) -> str:
@@ -122,7 +126,8 @@ def _render(project: qdpx.Project, scan: FuzzyNameScan, label: str, start: int, 
     chunks = list(qdpx.source_chunks(project, start, stop))
     return SessionSources(label, scan_chunks(scan, chunks),
                           _source_names(project, scan, start, stop), reused=False,
-                          text=[qdpx.encode(c) for c in chunks])
+                          document=zip_parts.deflate(qdpx.encode(c) for c in chunks),
+                          records=zip_parts.records(qdpx.source_members(project, start, stop)))
 
 
 def _source_names(project: qdpx.Project, scan: FuzzyNameScan, start: int, stop: int) -> int:
@@ -132,8 +137,9 @@ def _source_names(project: qdpx.Project, scan: FuzzyNameScan, start: int, stop: 
 
 def _render_into(cache: ResultCache, key: str, project: qdpx.Project, scan: FuzzyNameScan,
                  label: str, slot: str, start: int, stop: int) -> SessionSources | None:
-    """Render and check the session's run chunk by chunk into the cache (the text, then what the
-    check found, as a second entry), then open it; None if it could not be stored."""
+    """Render, check and deflate the session's run chunk by chunk into the cache, then its
+    source files' records, then what the check found and the parts' sizes (a third entry,
+    written last); then open them. None if they could not be stored."""
     names = ChunkNames()
 
     def encoded() -> Iterator[bytes]:
@@ -141,10 +147,15 @@ def _render_into(cache: ResultCache, key: str, project: qdpx.Project, scan: Fuzz
             scan_chunk(scan, names, chunk)
             yield qdpx.encode(chunk)
 
-    if not cache.store(key, encoded(), slot=slot):
+    document, recs = zip_parts.Deflater(), Records()
+    if not (cache.store(key, document.stream(encoded()), slot=slot)
+            and cache.store(key, recs.stream(qdpx.source_members(project, start, stop)),
+                            slot=f"{slot}.sources")):
         return None
     meta = {"names": names.to_json(),
-            "source_names": _source_names(project, scan, start, stop)}
+            "source_names": _source_names(project, scan, start, stop),
+            "document": [document.crc, document.size, document.compressed_size],
+            "records": recs.entries}
     if not cache.store(key, json.dumps(meta).encode(), slot=f"{slot}.names"):
         return None
     piece = _open(cache, key, label, slot)
@@ -160,19 +171,21 @@ def _open(cache: ResultCache, key: str, label: str, slot: str) -> SessionSources
     try:
         data = json.loads(meta)
         names, source_names = ChunkNames.from_json(data["names"]), int(data["source_names"])
+        crc, size, compressed = (int(v) for v in data["document"])
+        entries = [(str(n), int(c), int(k), int(z), int(o)) for n, c, k, z, o in data["records"]]
     except (ValueError, KeyError, TypeError) as exc:
         log.warning("refi_qda cache entry for %s unusable (%s): rendering again", label, exc)
         return None
-    fh = cache.open(key, slot=slot)
-    if fh is None:
+    document = cache.open(key, slot=slot)
+    if document is None:
         return None
-    return SessionSources(label, names, source_names, reused=True, file=fh)
-
-
-def project_chunks(project: qdpx.Project, pieces: list[SessionSources]) -> Iterator[str | bytes]:
-    """project.qde in chunks (str, or bytes for the sessions' runs): `qdpx.qde_chunks` with the
-    pieces as its sources."""
-    return qdpx.qde_chunks(project, (c for p in pieces for c in p.chunks()))
+    records = cache.open(key, slot=f"{slot}.sources")
+    if records is None:
+        document.close()
+        return None
+    return SessionSources(label, names, source_names, reused=True,
+                          document=Part(crc, size, compressed, file=document),
+                          records=Records(entries, file=records))
 
 
 def names_in_project(scan: FuzzyNameScan, qdc_text: str, project: qdpx.Project,

@@ -1,0 +1,210 @@
+"""Zip members assembled from parts compressed apart, so a part can be kept and copied as is.
+
+A REFI-QDA project is one large member (project.qde) and one small member per answer. A
+refresh changes one session's run of the document and that session's members; the rest can be
+kept compressed (pipeline/core/exchange/qdpx_sessions.py) if the zip is assembled from parts:
+
+- `Deflater`: one part of a member's data as raw deflate, ended by a sync flush (an empty stored
+  block: byte-aligned, not final) or, for the member's last part, by the final block. Each part
+  starts with an empty window, so the parts' bytes back to back are one valid deflate stream
+  (as pigz writes); `crc32_combine` gives the member's CRC-32 from the parts' CRCs and lengths.
+- `write_member`: a member from its parts, header first with the exact sizes (ZIP64 when they
+  need it), no seeking back.
+- `Records`: small members' local records (header and deflated data) back to back, with what the
+  central directory needs of each; `append_records` copies them into the zip.
+
+The files are ordinary zips: tests/test_refi_qda.py reads them with `zipfile` (CRC checked) and
+compares their members with the uncompressed document.
+"""
+
+from __future__ import annotations
+
+import zipfile
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+_LEVEL = zlib.Z_DEFAULT_COMPRESSION
+_BLOCK = 1 << 20
+
+
+def crc32_combine(crc1: int, crc2: int, len2: int) -> int:
+    """The CRC-32 of A+B from crc1 = crc32(A), crc2 = crc32(B) and len2 = len(B) (zlib's
+    crc32_combine: crc1 advanced over len2 zero bytes by squaring a GF(2) operator)."""
+    if len2 <= 0:
+        return crc1
+    odd = [0xEDB88320] + [1 << n for n in range(31)]   # one zero bit
+    even = _square(odd)    # two zero bits
+    odd = _square(even)    # four zero bits
+    while True:
+        even = _square(odd)   # the first pass: one zero byte
+        if len2 & 1:
+            crc1 = _times(even, crc1)
+        len2 >>= 1
+        if not len2:
+            break
+        odd = _square(even)
+        if len2 & 1:
+            crc1 = _times(odd, crc1)
+        len2 >>= 1
+        if not len2:
+            break
+    return crc1 ^ crc2
+
+
+def _times(matrix: list[int], vector: int) -> int:
+    out, i = 0, 0
+    while vector:
+        if vector & 1:
+            out ^= matrix[i]
+        vector >>= 1
+        i += 1
+    return out
+
+
+def _square(matrix: list[int]) -> list[int]:
+    return [_times(matrix, row) for row in matrix]
+
+
+@dataclass
+class Part:
+    """One part of a member: the CRC-32 and length of what it holds, and its deflated bytes
+    (in memory, or a file positioned at them)."""
+
+    crc: int
+    size: int
+    compressed_size: int
+    data: bytes | None = None
+    file: BinaryIO | None = None
+
+    def chunks(self) -> Iterator[bytes]:
+        if self.data is not None:
+            yield self.data
+        elif self.file is not None:
+            with self.file:
+                yield from iter(lambda: self.file.read(_BLOCK), b"")
+
+
+class Deflater:
+    """Deflate one part: `stream(chunks)` yields its compressed bytes; after it is consumed,
+    `part()` holds the CRC-32 and sizes. `last`: the member's final part."""
+
+    def __init__(self, last: bool = False):
+        self._z = zlib.compressobj(_LEVEL, zlib.DEFLATED, -15)
+        self._last = last
+        self.crc = self.size = self.compressed_size = 0
+
+    def stream(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        for chunk in chunks:
+            self.crc = zlib.crc32(chunk, self.crc)
+            self.size += len(chunk)
+            out = self._z.compress(chunk)
+            if out:
+                self.compressed_size += len(out)
+                yield out
+        out = self._z.flush(zlib.Z_FINISH if self._last else zlib.Z_SYNC_FLUSH)
+        self.compressed_size += len(out)
+        yield out
+
+    def part(self, data: bytes | None = None, file: BinaryIO | None = None) -> Part:
+        return Part(self.crc, self.size, self.compressed_size, data, file)
+
+
+def deflate(chunks: Iterable[bytes], last: bool = False) -> Part:
+    """A part in memory."""
+    d = Deflater(last)
+    data = b"".join(d.stream(chunks))
+    return d.part(data)
+
+
+def _seek_end(z: zipfile.ZipFile) -> None:
+    if z.fp.tell() != z.start_dir:   # a seek flushes the buffer: only when needed
+        z.fp.seek(z.start_dir)
+
+
+def write_member(z: zipfile.ZipFile, name: str, parts: list[Part]) -> None:
+    """The member `name` of a seekable zip open for writing, from its parts in order (the last
+    one made with `last=True`), each copied as is."""
+    zinfo = zipfile.ZipInfo(name, ZIP_TIME)
+    zinfo.compress_type = zipfile.ZIP_DEFLATED
+    zinfo.external_attr = 0o600 << 16
+    crc = size = compressed = 0
+    for p in parts:
+        crc = crc32_combine(crc, p.crc, p.size)
+        size += p.size
+        compressed += p.compressed_size
+    zinfo.CRC, zinfo.file_size, zinfo.compress_size = crc, size, compressed
+    _seek_end(z)
+    zinfo.header_offset = z.start_dir
+    z._writecheck(zinfo)
+    z._didModify = True
+    z.fp.write(zinfo.FileHeader(size > zipfile.ZIP64_LIMIT or compressed > zipfile.ZIP64_LIMIT))
+    for p in parts:
+        for chunk in p.chunks():
+            z.fp.write(chunk)
+    z.start_dir = z.fp.tell()
+    z.filelist.append(zinfo)
+    z.NameToInfo[name] = zinfo
+
+
+def _small_info(name: str, crc: int, compressed: int, size: int) -> zipfile.ZipInfo:
+    zinfo = zipfile.ZipInfo(name, ZIP_TIME)
+    zinfo.compress_type = zipfile.ZIP_DEFLATED
+    zinfo.external_attr = 0o600 << 16
+    zinfo.file_size, zinfo.compress_size, zinfo.CRC = size, compressed, crc
+    return zinfo
+
+
+@dataclass
+class Records:
+    """Small members' local records back to back (`data` in memory, or `file` positioned at
+    them) and each one's (name, CRC-32, compressed size, size, offset in the records)."""
+
+    entries: list[tuple[str, int, int, int, int]] = field(default_factory=list)
+    data: bytes | None = None
+    file: BinaryIO | None = None
+
+    def stream(self, members: Iterable[tuple[str, bytes]]) -> Iterator[bytes]:
+        """Yield the records of `members` ((name, data) each, under 2 GiB), noting entries."""
+        offset = 0
+        for name, data in members:
+            z = zlib.compressobj(_LEVEL, zlib.DEFLATED, -15)
+            compressed = z.compress(data) + z.flush()
+            crc = zlib.crc32(data)
+            header = _small_info(name, crc, len(compressed), len(data)).FileHeader(False)
+            self.entries.append((name, crc, len(compressed), len(data), offset))
+            offset += len(header) + len(compressed)
+            yield header + compressed
+
+    def chunks(self) -> Iterator[bytes]:
+        if self.data is not None:
+            yield self.data
+        elif self.file is not None:
+            with self.file:
+                yield from iter(lambda: self.file.read(_BLOCK), b"")
+
+
+def records(members: Iterable[tuple[str, bytes]]) -> Records:
+    """Records in memory."""
+    r = Records()
+    r.data = b"".join(r.stream(members))
+    return r
+
+
+def append_records(z: zipfile.ZipFile, recs: Records) -> None:
+    """Copy the records into a seekable zip open for writing, and list their members."""
+    _seek_end(z)
+    base = z.start_dir
+    z._didModify = True
+    for chunk in recs.chunks():
+        z.fp.write(chunk)
+    for name, crc, compressed, size, offset in recs.entries:
+        zinfo = _small_info(name, crc, compressed, size)
+        zinfo.header_offset = base + offset
+        if name in z.NameToInfo:
+            raise ValueError(f"duplicate zip member {name!r}")
+        z.filelist.append(zinfo)
+        z.NameToInfo[name] = zinfo
+    z.start_dir = z.fp.tell()

@@ -213,9 +213,11 @@ def next_cycle_coder_sheets(context: dg.AssetExecutionContext, config: CoderShee
                             warehouse: Warehouse) -> dg.MaterializeResult:
     books = list(codebooks.load())
     with warehouse.connect(context.log) as con:
-        answers = wh.read_frame(con, "staging.answers")
-        year = config.school_year or (max(answers["school_year"]) if len(answers) else None)
-        answers = answers[answers["school_year"] == year]
+        # the year's rows only (a full read is every year's texts)
+        year = config.school_year or (con.execute(
+            "select max(school_year) from staging.answers").fetchone()[0]
+            if wh.table_columns(con, "staging.answers") else None)
+        answers = wh.read_frame(con, "staging.answers", {"school_year": year})
         sugg = wh.read_frame(con, "coding.suggestions", {"school_year": year}) \
             if config.with_suggestions and year else None
     if answers.empty or answers["non_substantive"].astype(bool).all():

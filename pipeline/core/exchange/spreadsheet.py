@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from pipeline.core.exchange.xlsx_rows import (
@@ -129,15 +130,21 @@ def runs(frame, columns: tuple[str, ...]) -> list[tuple[str, int, int]]:
     the same values is "<name>_run2", and so on."""
     if not columns:
         raise ValueError("runs of rows need at least one column")
-    values = [tuple(_slot_part(v) for v in row)
-              for row in zip(*(frame[c] for c in columns), strict=True)]
-    out, start, seen = [], 0, Counter()
-    for i in range(1, len(values) + 1):
-        if i == len(values) or values[i] != values[start]:
-            name = "-".join(values[start])
-            seen[name] += 1
-            out.append((name if seen[name] == 1 else f"{name}_run{seen[name]}", start, i))
-            start = i
+    parts = [rendered(frame[c], _slot_part) for c in columns]   # each distinct value once
+    n = len(parts[0])
+    if any(len(p) != n for p in parts):
+        raise ValueError("runs of rows: the columns differ in length")
+    starts = np.zeros(n, dtype=bool)   # a run starts where any column's value changes
+    starts[:1] = True
+    for p in parts:
+        codes = pd.factorize(np.asarray(p, dtype=object))[0]
+        starts[1:] |= codes[1:] != codes[:-1]
+    bounds = [*np.flatnonzero(starts).tolist(), n]
+    out, seen = [], Counter()
+    for start, stop in zip(bounds, bounds[1:]):
+        name = "-".join(p[start] for p in parts)
+        seen[name] += 1
+        out.append((name if seen[name] == 1 else f"{name}_run{seen[name]}", start, stop))
     return out
 
 

@@ -236,6 +236,47 @@ def test_rows_kept_per_session_write_the_same_files(rows, tmp_path):
     check(fewer, [])
 
 
+def test_kept_worksheet_parts_are_copied_into_the_zip_and_checked(rows, tmp_path):
+    """The worksheet's kept runs are deflated parts copied into the workbook's zip (CRCs
+    checked on reading); an entry whose trailer does not describe it is rendered again; a
+    part given to a workbook that cannot zip it, or a NUL in a worksheet, is an error."""
+    import zipfile
+
+    import xlsxwriter
+
+    from pipeline.core.exchange import spreadsheet, xlsx_rows, zip_parts
+    from pipeline.core.result_cache import ResultCache
+
+    cache = ResultCache(tmp_path / "cache")
+    write_coded_answers(rows, tmp_path / "a.xlsx", tmp_path / "a.csv")
+    write_coded_answers(rows, tmp_path / "b.xlsx", tmp_path / "b.csv", cache)
+    with zipfile.ZipFile(tmp_path / "b.xlsx") as z:
+        assert z.testzip() is None
+        assert b"\x00" not in z.read("xl/worksheets/sheet1.xml")
+    # a trailer saying another size: the run is rendered again, the file the same
+    entry = next((tmp_path / "cache").glob("xlsx-2020-21-1--*.bin"))
+    key, slot, trailer = entry.name.split("--")[1].removesuffix(".bin"), "xlsx-2020-21-1", \
+        spreadsheet._TRAILER
+    fh = cache.open(key, slot=slot)
+    payload = fh.read()
+    fh.seek(-len(payload), 1)
+    assert spreadsheet._kept_part(fh).compressed_size == len(payload) - trailer.size
+    crc, size, compressed, magic = trailer.unpack(payload[-trailer.size:])
+    cache.store(key, payload[:-trailer.size] + trailer.pack(crc, size, compressed + 1, magic),
+                slot=slot)
+    write_coded_answers(rows, tmp_path / "c.xlsx", tmp_path / "c.csv", cache)
+    assert _members(tmp_path / "a.xlsx") == _members(tmp_path / "c.xlsx")
+
+    plain = xlsxwriter.Workbook(str(tmp_path / "d.xlsx"), {"constant_memory": True})
+    ws = plain.add_worksheet("x", worksheet_class=xlsx_rows.RowsWorksheet)
+    with pytest.raises(ValueError, match="QuickZipWorkbook"):
+        ws.write_rendered_rows(0, 0, 0, [zip_parts.deflate([b"<row r='1'/>"])])
+    plain.close()
+    (tmp_path / "e.xml").write_bytes(b"<a>\x00oops</a>")
+    with pytest.raises(ValueError, match="not a kept-part marker"):
+        xlsx_rows._split_at_marks(tmp_path / "e.xml", {})
+
+
 def test_an_unwritable_cache_still_writes_the_same_files(rows, tmp_path):
     from pipeline.core.result_cache import ResultCache
 

@@ -13,8 +13,11 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import itertools
+import logging
 import math
 import numbers
+import struct
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -22,13 +25,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline.core.exchange import zip_parts
 from pipeline.core.exchange.xlsx_rows import (
+    DEFLATE_LEVEL,
     QuickZipWorkbook,
     RowsWorksheet,
     number_cell,
     render_rows,
     string_cell,
 )
+from pipeline.core.exchange.zip_parts import Part
 from pipeline.core.files import atomic_path
 from pipeline.core.reconciliation.queue import FORMULA_START, neutralise
 from pipeline.core.result_cache import ResultCache
@@ -36,6 +42,8 @@ from pipeline.core.warehouse.fingerprint import code_digest, fingerprint, frame_
 
 ROWS_PER_BLOCK = 5000   # rows of a table rendered at a time
 EXCEL_ROWS = 1_048_576   # rows in a worksheet (Excel and LibreOffice open no more)
+
+log = logging.getLogger(__name__)
 
 
 def cell_text(value: object) -> str:
@@ -81,7 +89,9 @@ class RunsKept:
     where the run starts, what it is rendered as and the code rendering it. A refresh that
     adds or changes one session renders that session's rows again and copies the others' (an
     XLSX row carries its row number: a run after one whose row count changed is rendered again
-    too)."""
+    too). With `deflated` (a worksheet's rows), a run is kept as the workbook's zip will hold
+    it: deflated as one part of the worksheet member (`zip_parts`), its CRC-32 and sizes in a
+    trailer, and the workbook copies it into the zip as is (`xlsx_rows.QuickZipWorkbook`)."""
 
     def __init__(self, cache: ResultCache, columns: tuple[str, ...] = ("school_year",)):
         self.cache, self.columns = cache, columns
@@ -91,11 +101,12 @@ class RunsKept:
 
     def chunks(self, frame: pd.DataFrame, kind: str, settings: str,
                render: Callable[[pd.DataFrame, int], Iterable[str]],
-               span: tuple[int, int] | None = None, label: str = "") -> Iterator[str]:
+               span: tuple[int, int] | None = None, label: str = "", deflated: bool = False
+               ) -> Iterator[str | Part]:
         """The frame's rows rendered by `render(part, start)` (a run's rows and where they
-        start), run by run, a kept run's text instead when its key matches. `span`: only rows
-        lo..hi-1, `start` counted from lo (a worksheet continuing the table); `label` tells
-        its runs' cache slots from the other spans'."""
+        start), run by run, a kept run's text instead when its key matches (with `deflated`,
+        its deflated `Part`). `span`: only rows lo..hi-1, `start` counted from lo (a worksheet
+        continuing the table); `label` tells its runs' cache slots from the other spans'."""
         lo, hi = span if span is not None else (0, len(frame))
         for name, run_start, run_stop in runs(frame, self.columns):
             start, stop = max(run_start, lo), min(run_stop, hi)
@@ -105,12 +116,14 @@ class RunsKept:
             digest = self._digests.get((id(frame), start, stop))
             if digest is None:
                 digest = self._digests[(id(frame), start, stop)] = frame_digest(part)
-            key = fingerprint("rendered rows", kind, settings, _code(), start - lo, digest)
+            key = fingerprint("rendered rows", kind, settings, _code(), start - lo, digest,
+                              "deflated" if deflated else "text")
             slot = f"{kind}{label}-{name}"
             kept = self.cache.open(key, slot=slot)
             if kept is None:   # rendered into the cache, then read back: memory stays flat
                 self.rendered.append(slot)
-                if self.cache.store(key, (t.encode("utf-8") for t in render(part, start - lo)),
+                encoded = (t.encode("utf-8") for t in render(part, start - lo))
+                if self.cache.store(key, _with_trailer(encoded) if deflated else encoded,
                                     slot=slot):
                     kept = self.cache.open(key, slot=slot)
                 if kept is None:   # not stored: rendered again, straight to the file
@@ -118,8 +131,44 @@ class RunsKept:
                     continue
             else:
                 self.reused.append(slot)
+            if deflated:
+                piece = _kept_part(kept)
+                if piece is None:
+                    log.warning("kept rows %s: trailer does not match, rendered again", slot)
+                    yield from render(part, start - lo)
+                else:
+                    yield piece
+                continue
             with io.TextIOWrapper(kept, encoding="utf-8", newline="") as text:
                 yield from iter(lambda: text.read(1 << 20), "")
+
+
+_TRAILER = struct.Struct("<IQQ4s")   # CRC-32, size, deflated size, magic
+_TRAILER_MAGIC = b"DFL1"
+
+
+def _with_trailer(encoded: Iterable[bytes]) -> Iterator[bytes]:
+    """The rows deflated as one part of a worksheet member, then their CRC-32 and sizes."""
+    deflater = zip_parts.Deflater(level=DEFLATE_LEVEL)
+    yield from deflater.stream(encoded)
+    yield _TRAILER.pack(deflater.crc, deflater.size, deflater.compressed_size, _TRAILER_MAGIC)
+
+
+def _kept_part(fh) -> Part | None:
+    """The part of an entry written by `_with_trailer` (`fh` at its payload, digest checked),
+    or None (and `fh` closed) if the trailer does not describe it."""
+    start = fh.tell()
+    end = fh.seek(0, io.SEEK_END) - _TRAILER.size
+    if end < start:
+        fh.close()
+        return None
+    fh.seek(end)
+    crc, size, compressed, magic = _TRAILER.unpack(fh.read(_TRAILER.size))
+    if magic != _TRAILER_MAGIC or end - start != compressed:
+        fh.close()
+        return None
+    fh.seek(start)
+    return Part(crc, size, compressed, file=fh)
 
 
 def runs(frame, columns: tuple[str, ...]) -> list[tuple[str, int, int]]:
@@ -141,7 +190,7 @@ def runs(frame, columns: tuple[str, ...]) -> list[tuple[str, int, int]]:
         starts[1:] |= codes[1:] != codes[:-1]
     bounds = [*np.flatnonzero(starts).tolist(), n]
     out, seen = [], Counter()
-    for start, stop in zip(bounds, bounds[1:]):
+    for start, stop in itertools.pairwise(bounds):
         name = "-".join(p[start] for p in parts)
         seen[name] += 1
         out.append((name if seen[name] == 1 else f"{name}_run{seen[name]}", start, stop))
@@ -162,7 +211,7 @@ def _code() -> str:
     from pipeline.core.exchange import xlsx_rows
     from pipeline.core.reconciliation import queue
 
-    return code_digest(spreadsheet, xlsx_rows, queue)
+    return code_digest(spreadsheet, xlsx_rows, zip_parts, queue)
 
 
 def rendered(values, render) -> list:
@@ -260,7 +309,7 @@ def _table_sheet(wb, name: str, frame: pd.DataFrame, span: tuple[int, int],
         rows = kept.chunks(frame, "xlsx", repr((name, first_row, text_xf, quoted_xf,
                                                sorted(numeric))),
                            lambda part, start: blocks(part, first_row + 1 + start),
-                           span=span, label="" if lo == 0 else f".{lo}")
+                           span=span, label="" if lo == 0 else f".{lo}", deflated=True)
     ws.write_rendered_rows(first_row + 1, first_row + hi - lo, len(columns) - 1, rows)
     ws.freeze_panes(first_row + 1, 0)
     ws.autofilter(first_row, 0, first_row + max(hi - lo, 1), max(len(columns) - 1, 0))

@@ -28,14 +28,20 @@ length of `_store_workbook` (tests/test_sheet_writer.py checks the swap is undon
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import re
+import tempfile
+import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import xlsxwriter
 import xlsxwriter.workbook
 from xlsxwriter.utility import xl_col_to_name
 from xlsxwriter.worksheet import Worksheet
+
+from pipeline.core.exchange import zip_parts
+from pipeline.core.exchange.zip_parts import Part
 
 # xlsxwriter.xmlwriter / utility, as used for an inline string in constant_memory mode
 _ESCAPED_ESCAPE = re.compile("(_x[0-9a-fA-F]{4}_)")
@@ -138,14 +144,18 @@ class BlankRun:
 
 
 class RowsWorksheet(Worksheet):
-    """A worksheet (of a constant_memory workbook) that also takes rows as rendered XML."""
+    """A worksheet (of a constant_memory workbook) that also takes rows as rendered XML, and,
+    in a `QuickZipWorkbook`, as kept deflated parts (`zip_parts.Part`)."""
+
+    kept_parts: dict[int, Part] | None = None   # a dict once its workbook can zip them
 
     def write_rendered_rows(self, first_row: int, last_row: int, last_col: int,
-                            chunks: Iterable[str]) -> None:
-        """Write rows first_row..last_row (XML from `render_rows`) after the rows written so
-        far; nothing can be written to these rows afterwards. Comments on them must be
-        added before (in constant_memory mode xlsxwriter takes nothing for a row it has
-        flushed)."""
+                            chunks: Iterable[str | Part]) -> None:
+        """Write rows first_row..last_row (XML from `render_rows`, or a `Part`: such XML
+        deflated by `zip_parts` at DEFLATE_LEVEL) after the rows written so far; nothing can
+        be written to these rows afterwards. Comments on them must be added before (in
+        constant_memory mode xlsxwriter takes nothing for a row it has flushed). A part stands
+        in the row file as a marker, replaced by its bytes when the package is zipped."""
         if not self.constant_memory:
             raise ValueError("rendered rows need a constant_memory workbook")
         if first_row <= self.previous_row and self.table:
@@ -159,6 +169,12 @@ class RowsWorksheet(Worksheet):
         self._check_dimensions(first_row, 0)
         self._check_dimensions(last_row, last_col)
         for chunk in chunks:
+            if isinstance(chunk, Part):
+                if self.kept_parts is None:
+                    raise ValueError("kept parts need a QuickZipWorkbook")
+                n = next(_PART_IDS)
+                self.kept_parts[n] = chunk
+                chunk = f"{_MARK}{n}\x00"
             self.fh.write(chunk)
         self.previous_row = last_row + 1           # the rows are written: none in hand
 
@@ -166,14 +182,112 @@ class RowsWorksheet(Worksheet):
 DEFLATE_LEVEL = 1
 
 
+# A kept part's place in a worksheet's XML: NUL never occurs in it otherwise (xlsxwriter and
+# `string_cell` write control characters as _xHHHH_), so a marker cannot be mistaken for text.
+_MARK = "\x00kept-part:"
+_PART_IDS = itertools.count()
+
+
 class QuickZipWorkbook(xlsxwriter.Workbook):
-    """An xlsxwriter workbook whose package is zipped at DEFLATE_LEVEL (see the module doc)."""
+    """An xlsxwriter workbook whose package is zipped at DEFLATE_LEVEL (see the module doc),
+    its worksheets' kept parts copied into the zip as they are (`_PartsZipFile`)."""
+
+    def add_worksheet(self, name: str | None = None, worksheet_class=None) -> Worksheet:
+        ws = super().add_worksheet(name, worksheet_class=worksheet_class)
+        if isinstance(ws, RowsWorksheet):
+            ws.kept_parts = {}
+        return ws
 
     def _store_workbook(self) -> None:
+        parts = {n: p for ws in self.worksheets() if isinstance(ws, RowsWorksheet)
+                 for n, p in (ws.kept_parts or {}).items()}
+        if parts and self.in_memory:
+            raise ValueError("kept parts need a workbook written through files, not in_memory")
         module = xlsxwriter.workbook
         zip_file = module.ZipFile
-        module.ZipFile = functools.partial(zip_file, compresslevel=DEFLATE_LEVEL)
+        module.ZipFile = functools.partial(_PartsZipFile, parts=parts,
+                                           compresslevel=DEFLATE_LEVEL)
         try:
             super()._store_workbook()
         finally:
             module.ZipFile = zip_file
+
+
+class _PartsZipFile(zipfile.ZipFile):
+    """The package's zip: a worksheet file with kept-part markers is written as one member
+    deflated in parts (its text between the markers deflated here, the parts copied); every
+    other file as `ZipFile.write` writes it."""
+
+    def __init__(self, *args, parts: dict[int, Part], **kwargs):
+        super().__init__(*args, **kwargs)
+        self._parts = parts
+
+    def write(self, filename, arcname=None, compress_type=None, compresslevel=None):
+        if self._parts and str(arcname).startswith("xl/worksheets/"):
+            pieces = _split_at_marks(filename, self._parts)
+            if pieces is not None:
+                zinfo = zipfile.ZipInfo.from_file(filename, arcname,
+                                                  strict_timestamps=self._strict_timestamps)
+                zip_parts.write_member(self, zinfo, pieces)
+                return
+        super().write(filename, arcname, compress_type, compresslevel)
+
+
+def _split_at_marks(path, parts: dict[int, Part]) -> list[Part] | None:
+    """The file's bytes as parts: the text between markers deflated (into temporary files past
+    a few MB), each marker's kept part; None when the file has no marker."""
+    pieces: list[Part] = []
+    mark = _MARK.encode()
+    text = _SpooledPart()
+    pending = b""
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            pending += block
+            while True:
+                at = pending.find(b"\x00")
+                if at >= 0 and not (pending.startswith(mark, at)
+                                    or mark.startswith(pending[at:])):
+                    raise ValueError(f"{path}: a NUL byte that is not a kept-part marker")
+                end = pending.find(b"\x00", at + 1) if at >= 0 else -1
+                if end < 0:   # no marker, or its end in the next block
+                    keep = at if at >= 0 else len(pending)
+                    text.write(pending[:keep])
+                    pending = pending[keep:]
+                    break
+                text.write(pending[:at])
+                if text.size:
+                    pieces.append(text.part())
+                    text = _SpooledPart()
+                pieces.append(parts.pop(int(pending[at + len(mark):end])))
+                pending = pending[end + 1:]
+    if pending:
+        raise ValueError(f"{path}: an unfinished kept-part marker")
+    if not pieces:
+        text.close()
+        return None
+    pieces.append(text.part(last=True))
+    return pieces
+
+
+class _SpooledPart:
+    """Text deflated (at DEFLATE_LEVEL) into a spooled temporary file, then a `Part` of it."""
+
+    def __init__(self):
+        self.file = tempfile.SpooledTemporaryFile(max_size=8 << 20)
+        self._deflater = zip_parts.Deflater(level=DEFLATE_LEVEL)
+
+    @property
+    def size(self) -> int:
+        return self._deflater.size
+
+    def write(self, data: bytes) -> None:
+        if data:
+            self.file.write(self._deflater.feed(data))
+
+    def part(self, last: bool = False) -> Part:
+        self.file.write(self._deflater.end(last))
+        self.file.seek(0)
+        return self._deflater.part(file=self.file)
+
+    def close(self) -> None:
+        self.file.close()

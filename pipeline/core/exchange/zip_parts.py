@@ -80,41 +80,57 @@ class Part:
     file: BinaryIO | None = None
 
     def chunks(self) -> Iterator[bytes]:
+        """The deflated bytes (from the file: `compressed_size` of them, then it is closed)."""
         if self.data is not None:
             yield self.data
         elif self.file is not None:
             with self.file:
-                yield from iter(lambda: self.file.read(_BLOCK), b"")
+                left = self.compressed_size
+                while left > 0:
+                    block = self.file.read(min(_BLOCK, left))
+                    if not block:
+                        raise ValueError("a kept zip part is shorter than its size")
+                    left -= len(block)
+                    yield block
 
 
 class Deflater:
     """Deflate one part: `stream(chunks)` yields its compressed bytes; after it is consumed,
-    `part()` holds the CRC-32 and sizes. `last`: the member's final part."""
+    `part()` holds the CRC-32 and sizes. `last`: the member's final part. `level`: zlib's."""
 
-    def __init__(self, last: bool = False):
-        self._z = zlib.compressobj(_LEVEL, zlib.DEFLATED, -15)
+    def __init__(self, last: bool = False, level: int = _LEVEL):
+        self._z = zlib.compressobj(level, zlib.DEFLATED, -15)
         self._last = last
         self.crc = self.size = self.compressed_size = 0
 
+    def feed(self, data: bytes) -> bytes:
+        self.crc = zlib.crc32(data, self.crc)
+        self.size += len(data)
+        out = self._z.compress(data)
+        self.compressed_size += len(out)
+        return out
+
+    def end(self, last: bool | None = None) -> bytes:
+        """The part's last bytes (`last`: whether it ends the member, if not said before)."""
+        last = self._last if last is None else last
+        out = self._z.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
+        self.compressed_size += len(out)
+        return out
+
     def stream(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
         for chunk in chunks:
-            self.crc = zlib.crc32(chunk, self.crc)
-            self.size += len(chunk)
-            out = self._z.compress(chunk)
+            out = self.feed(chunk)
             if out:
-                self.compressed_size += len(out)
                 yield out
-        out = self._z.flush(zlib.Z_FINISH if self._last else zlib.Z_SYNC_FLUSH)
-        self.compressed_size += len(out)
-        yield out
+        yield self.end()
 
     def part(self, data: bytes | None = None, file: BinaryIO | None = None) -> Part:
         return Part(self.crc, self.size, self.compressed_size, data, file)
 
 
-def deflate(chunks: Iterable[bytes], last: bool = False) -> Part:
+def deflate(chunks: Iterable[bytes], last: bool = False, level: int = _LEVEL) -> Part:
     """A part in memory."""
-    d = Deflater(last)
+    d = Deflater(last, level)
     data = b"".join(d.stream(chunks))
     return d.part(data)
 
@@ -124,12 +140,16 @@ def _seek_end(z: zipfile.ZipFile) -> None:
         z.fp.seek(z.start_dir)
 
 
-def write_member(z: zipfile.ZipFile, name: str, parts: list[Part]) -> None:
-    """The member `name` of a seekable zip open for writing, from its parts in order (the last
-    one made with `last=True`), each copied as is."""
-    zinfo = zipfile.ZipInfo(name, ZIP_TIME)
+def write_member(z: zipfile.ZipFile, name: str | zipfile.ZipInfo, parts: list[Part]) -> None:
+    """The member `name` (or the ZipInfo given: its name, time and attributes) of a seekable
+    zip open for writing, from its parts in order (the last one made with `last=True`), each
+    copied as is."""
+    if isinstance(name, zipfile.ZipInfo):
+        zinfo = name
+    else:
+        zinfo = zipfile.ZipInfo(name, ZIP_TIME)
+        zinfo.external_attr = 0o600 << 16
     zinfo.compress_type = zipfile.ZIP_DEFLATED
-    zinfo.external_attr = 0o600 << 16
     crc = size = compressed = 0
     for p in parts:
         crc = crc32_combine(crc, p.crc, p.size)
@@ -146,7 +166,7 @@ def write_member(z: zipfile.ZipFile, name: str, parts: list[Part]) -> None:
             z.fp.write(chunk)
     z.start_dir = z.fp.tell()
     z.filelist.append(zinfo)
-    z.NameToInfo[name] = zinfo
+    z.NameToInfo[zinfo.filename] = zinfo
 
 
 def _small_info(name: str, crc: int, compressed: int, size: int) -> zipfile.ZipInfo:

@@ -22,6 +22,7 @@ import dagster as dg
 import openpyxl
 
 from pipeline.definitions import build_defs
+from pipeline.defs.ingestion import ANSWERS
 from pipeline.defs.suggestions import SUGGESTION_QUALITY
 from pipeline.runner import materialize_all, run_order, sync_partitions
 from tests.helpers import SAMPLE, make_resources
@@ -57,9 +58,10 @@ def _defs(root: Path):
     return build_defs(resources), resources
 
 
-def _refresh_year(root: Path, year: str) -> None:
+def _refresh_year(root: Path, year: str) -> dict:
     """What the sensor requests (every school-year asset of `year`, one run), then the
-    all-years automation (the unpartitioned assets downstream of them)."""
+    all-years automation (the unpartitioned assets downstream of them); returns the year's
+    staging metadata."""
     defs, _resources = _defs(root)  # bound to the assets by build_defs
     repo = defs.get_repository_def()
     assets = list({id(a): a for a in [*repo.assets_defs_by_key.values(),
@@ -68,9 +70,14 @@ def _refresh_year(root: Path, year: str) -> None:
     assert SUGGESTION_QUALITY in partitioned  # the year's refresh recomputes its quality
     instance = dg.DagsterInstance.ephemeral()
     sync_partitions(instance, ["2020-21", year])
+    staged = {}
     for selection, key in ((partitioned, year), (after, None)):
         result = dg.materialize(assets, instance=instance, selection=selection, partition_key=key, raise_on_error=False)
         assert result.success, [e.message for e in result.all_events if e.is_failure]
+        staged.update({k: v.value for e in result.get_asset_materialization_events()
+                       if e.asset_key == ANSWERS
+                       for k, v in e.materialization.metadata.items()})
+    return staged
 
 
 def _full(root: Path) -> None:
@@ -106,7 +113,8 @@ def test_refreshing_one_year_equals_a_full_rebuild(tmp_path, monkeypatch):
         {f"{LATE_YEAR}-session-{n}" for n in range(1, 9)}
     assert {n.split("--")[0] for n in before} == sessions
     shutil.move(held, late)
-    _refresh_year(incremental, LATE_YEAR)
+    staged = _refresh_year(incremental, LATE_YEAR)
+    assert staged["files_replayed"] == 8   # sessions 1-8 replayed, session-09 staged
     after = kept()
     assert [n.split("--")[0] for n in after - before] == [f"{LATE_YEAR}-session-9"]  # new
     assert after & before == before   # every other session's piece kept, its year's too

@@ -376,7 +376,8 @@ def _old_data_tab(w, ws, rows, columns, by_answer):
     ws.activate()
 
 
-def _old_workbook(path, coder, school_year, rows, codebooks, columns, by_answer, once=None):
+def _old_workbook(path, coder, school_year, rows, codebooks, columns, by_answer, once=None,
+                  kept=None):
     import xlsxwriter
 
     from pipeline.core.coding import sheet_writer as sw
@@ -432,3 +433,50 @@ def test_blind_rows_are_rendered_once_for_every_coder(tmp_path, books, monkeypat
     assert [r[0] for r in rows[0]] == BLIND_ORDER
     write_coder_sheets(answers_frame(), books, ["jm"], tmp_path / "s", YEAR, suggestions_frame())
     assert len(calls) == 2
+
+
+def test_kept_runs_write_the_same_sheets_and_render_only_what_moved(tmp_path, books,
+                                                                    monkeypatch):
+    """Blind sheets from runs kept per question and session (deflated parts) read as the sheets
+    written without them, for every coder; a second write renders nothing; a new session
+    renders its own runs and the runs after it whose first row moved (the improve answers),
+    and keeps the worked answers of the sessions before it."""
+    from pipeline.core.coding import sheet_writer as sw
+    from pipeline.core.exchange.spreadsheet import RunsKept
+    from pipeline.core.result_cache import ResultCache
+    from tests.exchange_data import workbook_contents
+
+    cache = ResultCache(tmp_path / "cache")
+    calls = []
+    render = sw.render_rows
+
+    def counted(first, cells, tails=None):
+        calls.append((first, len(tails or ())))
+        return render(first, cells, tails)
+
+    monkeypatch.setattr(sw, "render_rows", counted)
+
+    def write(answers, name):
+        kept = RunsKept(cache, ("question_id", "session_number"))
+        calls.clear()
+        paths = write_coder_sheets(answers, books, ["jm", "ak"], tmp_path / name, YEAR,
+                                   kept=kept)
+        plain = write_coder_sheets(answers, books, ["jm", "ak"], tmp_path / f"{name}-plain",
+                                   YEAR)
+        for a, b in zip(paths, plain, strict=True):
+            assert workbook_contents(a) == workbook_contents(b)
+        return sorted(s.removeprefix(f"sheet-{YEAR}-") for s in kept.rendered), kept.reused
+
+    rendered, reused = write(answers_frame(), "a")
+    assert rendered == ["improve-1", "improve-2", "worked-1", "worked-2", "worked-none"]
+    assert len(reused) == 5    # the second coder's rows, all of them
+    rendered, reused = write(answers_frame(), "b")
+    assert rendered == [] and len(reused) == 10
+    more = pd.concat([answers_frame(), pd.DataFrame([{
+        "answer_id": "A000000000008", "school_year": YEAR, "question_id": "worked",
+        "session_number": 3, "role": "teacher", "answer_text": "Session three.",
+        "non_substantive": False, "response_id": "r8", "school_id": "school_0000abcd"}])],
+        ignore_index=True)
+    more["session_number"] = more["session_number"].astype("Int64")
+    rendered, _ = write(more, "c")
+    assert rendered == ["improve-1", "improve-2", "worked-3", "worked-none"]

@@ -10,7 +10,7 @@ import pandas as pd
 
 from pipeline import settings
 from pipeline.core.files import atomic_write_text
-from pipeline.core.ingest import raw, staging, years
+from pipeline.core.ingest import raw, staged_files, staging, years
 from pipeline.core.ingest.aliases import load_aliases, suggestions_csv
 from pipeline.core.ingest.mapping import MAPPING_FILE_NAME, load_mapping, suggested_name
 from pipeline.core.privacy.clean_memo import StagingCleanMemos
@@ -138,7 +138,9 @@ def staging_answers(context: dg.AssetExecutionContext, paths: ProjectPaths,
         fuzzy = FuzzyNameScan(roster, clean=clean.fuzzy)
         staged = staging.stage_year(files, rows, mapping, roster, salt=paths.pseudonym_salt,
                                     others=loaded_elsewhere(con, year), aliases=aliases,
-                                    fuzzy=fuzzy, clean=clean)
+                                    fuzzy=fuzzy, clean=clean,
+                                    kept=ResultCache(cache_dir() / "results" / "staged_files",
+                                                     max_files=staged_files.MAX_FILES))
         # scanned before anything is written: an answer with a name never reaches staging
         leak_rows = name_leaks(staged.answers, fuzzy, files)
         clean.save()
@@ -167,6 +169,7 @@ def staging_answers(context: dg.AssetExecutionContext, paths: ProjectPaths,
             "quarantine_reasons": dg.MetadataValue.json(
                 {str(k): int(v) for k, v in dict(by_reason).items()}),
             "names_to_review": len(review),
+            "files_replayed": len(staged.files_replayed),
             "name_suggestions": dg.MetadataValue.path(str(names_file)) if names_file
             else f"not written: no {mapping.aliases} in the year folder (a header-only one "
             "asks for them)",

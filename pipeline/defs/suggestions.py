@@ -9,9 +9,11 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from pipeline.core.coding.sheet_writer import write_coder_sheets
+from pipeline.core.coding.sheet_writer import RUNS_KEPT, write_coder_sheets
+from pipeline.core.exchange.spreadsheet import RunsKept
+from pipeline.core.result_cache import ResultCache
 from pipeline.core.suggest import quality, stage
-from pipeline.core.suggest.model import ModelError
+from pipeline.core.suggest.model import ModelError, cache_dir
 from pipeline.core.warehouse import connection as wh
 from pipeline.defs import reconciliation
 from pipeline.defs.checks import md_table, pandera_result
@@ -227,10 +229,16 @@ def next_cycle_coder_sheets(context: dg.AssetExecutionContext, config: CoderShee
     if config.with_suggestions and len(config.coders) > 1:
         raise ValueError("with_suggestions is for one coder reviewing suggestions; double "
                          "coding for reliability must stay blind (set one coder)")
-    files = write_coder_sheets(answers, books, list(config.coders), out_dir, year, sugg)
+    # blind sheets: each run of question and session kept, deflated, while its rows are the same
+    kept = RunsKept(ResultCache(cache_dir() / "results" / "coder_sheet_rows",
+                                max_files=RUNS_KEPT),
+                    ("question_id", "session_number"))
+    files = write_coder_sheets(answers, books, list(config.coders), out_dir, year, sugg, kept)
     return dg.MaterializeResult(metadata={
         "school_year": year,
         "files": dg.MetadataValue.json([str(f) for f in files]),
         "answers": int((~answers["non_substantive"].astype(bool)).sum()),
         "blind": not config.with_suggestions,
+        "runs_reused": len(kept.reused),
+        "runs_rendered": len(kept.rendered),
     })

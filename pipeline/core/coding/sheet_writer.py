@@ -26,6 +26,7 @@ Every text cell is written as a string (never a formula); text that starts like 
 
 from __future__ import annotations
 
+import functools
 import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -35,7 +36,7 @@ import pandas as pd
 
 from pipeline.core.coding.coder_sheets import CONTEXT_COLUMNS, FIELDS, norm_key
 from pipeline.core.coding.sheet_validation import SheetCodes, sheet_codes
-from pipeline.core.exchange.spreadsheet import rendered
+from pipeline.core.exchange.spreadsheet import RunsKept, rendered
 from pipeline.core.exchange.xlsx_rows import (
     BlankRun,
     RowsWorksheet,
@@ -45,6 +46,7 @@ from pipeline.core.exchange.xlsx_rows import (
 )
 from pipeline.core.files import atomic_path
 from pipeline.core.reconciliation.queue import FORMULA_START
+from pipeline.core.warehouse.fingerprint import code_digest
 
 # Data tab: context columns, in this order, before the code columns (header -> answers column).
 CONTEXT = [("answer_id", "answer_id"), ("school_year", "school_year"),
@@ -58,6 +60,8 @@ INSTRUCTIONS_TAB = "_instructions"
 CODEBOOK_COLUMNS = ["framework", "category", "category_definition", "code", "code_id",
                     "sheet_column", "definition", "use_when", "not_when", "examples"]
 SUGGESTION_COLUMNS = ["answer_id", "code_id", "probability", "source"]
+# result-cache entries for the blind data tab's kept runs (one per question and session)
+RUNS_KEPT = 2000
 QUESTION_ORDER = {"worked": 0, "improve": 1}  # the survey's order; others after, by name
 _RESERVED = {n for names in FIELDS.values() for n in names} | CONTEXT_COLUMNS
 _CODER = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,30}")
@@ -146,14 +150,18 @@ def sheet_answers(answers: pd.DataFrame, school_year: str) -> pd.DataFrame:
 
 
 def write_coder_sheets(answers: pd.DataFrame, codebooks: list, coders: list[str], out_dir,
-                       school_year: str, suggestions: pd.DataFrame | None = None) -> list[Path]:
+                       school_year: str, suggestions: pd.DataFrame | None = None,
+                       kept: RunsKept | None = None) -> list[Path]:
     """Write one XLSX per coder for the substantive answers of `school_year`; return the paths.
 
     answers: staging.answers rows (answer_id, school_year, question_id, session_number, role,
     answer_text, non_substantive). codebooks: load_codebooks() output. suggestions (optional:
     answer_id, code_id, probability in [0, 1], source): shown as cell comments and fills, never
     as values; rows then ordered least-sure first (answer_uncertainty). Without suggestions the
-    sheet is blind. Raises ValueError for bad coder ids, no answers, bad suggestions.
+    sheet is blind. kept (optional, blind sheets): the data tab's rows kept per run of question
+    and session (`RunsKept` with columns question_id, session_number), deflated, and copied
+    into every coder's workbook while unchanged. Raises ValueError for bad coder ids, no
+    answers, bad suggestions.
     """
     _check_coders(list(coders))
     rows = sheet_answers(answers, school_year)
@@ -179,7 +187,7 @@ def write_coder_sheets(answers: pd.DataFrame, codebooks: list, coders: list[str]
             path = out / sheet_file_name(school_year, coder, suggestions is not None)
             with atomic_path(path) as tmp:
                 _write_workbook(tmp, coder, school_year, rows, codebooks, columns,
-                                by_answer if suggestions is not None else None, once)
+                                by_answer if suggestions is not None else None, once, kept)
             paths.append(path)
     return paths
 
@@ -216,6 +224,14 @@ class _Writer:
         if v.startswith(FORMULA_START):
             fmt = self.quoted
         ws.write_string(r, c, v, fmt if fmt is not None else self.text)
+
+
+@functools.cache
+def _code() -> str:
+    """The code rendering a data tab's rows (a key part of the kept runs)."""
+    import pipeline.core.coding.sheet_writer as sheet_writer
+
+    return code_digest(sheet_writer)
 
 
 def _fill(p: float) -> str:
@@ -257,7 +273,7 @@ class _RowsOnce:
 
 def _write_workbook(path: Path, coder: str, school_year: str, rows: pd.DataFrame,
                     codebooks: list, columns: list, by_answer: dict | None,
-                    once: _RowsOnce | None = None) -> None:
+                    once: _RowsOnce | None = None, kept: RunsKept | None = None) -> None:
     from pipeline.core.exchange.spreadsheet import open_workbook
 
     wb = open_workbook(path)
@@ -265,7 +281,7 @@ def _write_workbook(path: Path, coder: str, school_year: str, rows: pd.DataFrame
         w = _Writer(wb)
         wb.set_properties({"title": f"Coder sheet {school_year}: {coder}"})
         _data_tab(w, wb.add_worksheet(coder, worksheet_class=RowsWorksheet), rows, columns,
-                  by_answer, once)
+                  by_answer, once, kept)
         _codebook_tab(w, wb.add_worksheet(CODEBOOK_TAB), codebooks, columns)
         _instructions_tab(w, wb.add_worksheet(INSTRUCTIONS_TAB), coder, school_year, len(rows),
                           by_answer is not None)
@@ -274,11 +290,13 @@ def _write_workbook(path: Path, coder: str, school_year: str, rows: pd.DataFrame
 
 
 def _data_tab(w: _Writer, ws: RowsWorksheet, rows: pd.DataFrame, columns: list,
-              by_answer: dict | None, once: _RowsOnce | None = None) -> None:
+              by_answer: dict | None, once: _RowsOnce | None = None,
+              kept: RunsKept | None = None) -> None:
     """The coder's tab: header by the API, the answer rows rendered in bulk (`xlsx_rows`:
     the cells xlsxwriter writes for write_string / write_number / write_blank, without its
-    per-cell cost; 70,000 answers x 116 columns). Blind rows come from `once` when an
-    earlier workbook of the same call rendered them."""
+    per-cell cost; 70,000 answers x 116 columns). Blind rows come from `kept` (runs kept
+    between runs) or else from `once` when an earlier workbook of the same call rendered
+    them."""
     n_ctx = len(CONTEXT)
     for j, (header, _col) in enumerate(CONTEXT):
         w.string(ws, 0, j, header, w.head)
@@ -302,8 +320,8 @@ def _data_tab(w: _Writer, ws: RowsWorksheet, rows: pd.DataFrame, columns: list,
             return number_cell(int(v), text_xf)
         return string(v)
 
-    def context_cells() -> list:
-        return [rendered(rows[col] if col in rows.columns else [None] * len(rows),
+    def context_cells(part: pd.DataFrame) -> list:
+        return [rendered(part[col] if col in part.columns else [None] * len(part),
                          session if header == "session" else string)
                 for header, col in CONTEXT]
 
@@ -311,9 +329,16 @@ def _data_tab(w: _Writer, ws: RowsWorksheet, rows: pd.DataFrame, columns: list,
     code_xf = w.code._get_xf_index()
     blank = code_cells.uniform(code_xf)
     last_row, last_col = len(rows), n_ctx + len(columns) - 1
-    if by_answer is None and once is not None:   # blind: the same rows in every coder's sheet
+    if by_answer is None and kept is not None:   # blind, kept per question and session
+        shown = rows[[col for _h, col in CONTEXT if col in rows.columns]]
+        chunks = kept.chunks(
+            shown, f"sheet-{shown['school_year'].iloc[0]}",
+            repr((_code(), text_xf, quoted_xf, code_xf, n_ctx, len(columns))),
+            lambda part, start: render_rows(1 + start, context_cells(part),
+                                            [blank] * len(part)), deflated=True)
+    elif by_answer is None and once is not None:   # blind: the same rows for every coder
         chunks = once.chunks((text_xf, quoted_xf, code_xf),
-                             lambda: render_rows(1, context_cells(), [blank] * len(rows)))
+                             lambda: render_rows(1, context_cells(rows), [blank] * len(rows)))
     else:
         tails = [blank] * len(rows)
         for i, aid in enumerate(rows["answer_id"] if by_answer else ()):
@@ -333,7 +358,7 @@ def _data_tab(w: _Writer, ws: RowsWorksheet, rows: pd.DataFrame, columns: list,
                 ws.write_comment(i + 1, n_ctx + k, note,
                                  {"author": "suggestion", "x_scale": 1.6})
             tails[i] = code_cells.varied(xfs)
-        chunks = render_rows(1, context_cells(), tails)
+        chunks = render_rows(1, context_cells(rows), tails)
     ws.write_rendered_rows(1, last_row, last_col, chunks)
     ws.data_validation(1, n_ctx, last_row, last_col, {
         "validate": "list", "source": ["0", "1"], "error_type": "stop",

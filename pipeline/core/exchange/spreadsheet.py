@@ -97,7 +97,8 @@ class RunsKept:
         self.cache, self.columns = cache, columns
         self.reused: list[str] = []
         self.rendered: list[str] = []
-        self._digests: dict[tuple[int, int, int], str] = {}   # the xlsx and csv share a run's
+        # the xlsx and csv share a run's digest: (id of the frame, start, stop) -> (frame, digest)
+        self._digests: dict[tuple[int, int, int], tuple[pd.DataFrame, str]] = {}
 
     def chunks(self, frame: pd.DataFrame, kind: str, settings: str,
                render: Callable[[pd.DataFrame, int], Iterable[str]],
@@ -113,9 +114,12 @@ class RunsKept:
             if start >= stop:
                 continue
             part = frame.iloc[start:stop]
-            digest = self._digests.get((id(frame), start, stop))
-            if digest is None:
-                digest = self._digests[(id(frame), start, stop)] = frame_digest(part)
+            seen = self._digests.get((id(frame), start, stop))
+            if seen is not None and seen[0] is frame:
+                digest = seen[1]
+            else:   # the frame is held with its digest: its id cannot be another frame's
+                digest = frame_digest(part)
+                self._digests[(id(frame), start, stop)] = (frame, digest)
             key = fingerprint("rendered rows", kind, settings, _code(), start - lo, digest,
                               "deflated" if deflated else "text")
             slot = f"{kind}{label}-{name}"

@@ -173,8 +173,14 @@ class NameResolver:
         return (keyed[best[0]], float(best[1])) if best else (None, 0.0)
 
     def resolve(self, field_: str, value: str) -> Resolved:
+        """The value's canonical name or problem; the spelling is counted (`seen`)."""
         value = value.strip()
         self.seen[field_][value] += 1
+        return self.outcome_of(field_, value)
+
+    def outcome_of(self, field_: str, value: str) -> Resolved:
+        """What `value` (stripped) resolves to, without counting it: a pure function of the
+        value, the alias table and the roster's coaches, made once."""
         cached = self.outcome.get((field_, value))
         if cached is not None:
             return cached
@@ -210,7 +216,7 @@ class NameResolver:
         for field_ in ALIAS_FIELDS:
             for value, n in sorted(self.seen[field_].items(),
                                    key=lambda kv: (-kv[1], kv[0].casefold())):
-                out = self.outcome[(field_, value)]
+                out = self.outcome_of(field_, value)
                 checked = self.aliases.has(field_) or (field_ == "coach" and self._coaches)
                 if out.name is not None and checked:
                     rows.append({"field": field_, "variant": value, "canonical": out.name,

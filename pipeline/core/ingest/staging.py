@@ -14,6 +14,7 @@ name (staging.answers.file_name) and any id made from it pass through core.priva
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import unicodedata
@@ -23,6 +24,7 @@ from datetime import datetime
 
 import pandas as pd
 
+from pipeline.core.ingest import staged_files
 from pipeline.core.ingest.aliases import Aliases, NameResolver, name_key
 from pipeline.core.ingest.dates import DateResolution, resolve_dates
 from pipeline.core.ingest.ids import QUESTION_IDS, answer_id, default_response_id, pseudonym
@@ -31,7 +33,8 @@ from pipeline.core.ingest.raw import QUARANTINE_COLUMNS, OtherYears
 from pipeline.core.privacy.clean_memo import StagingCleanMemos
 from pipeline.core.privacy.labels import IdentifierGuard
 from pipeline.core.privacy.name_scan import FuzzyNameScan, NameScanner
-from pipeline.core.privacy.redact import Redactor, RosterEntry
+from pipeline.core.privacy.redact import Redactor, RosterEntry, roster_fingerprint
+from pipeline.core.result_cache import ResultCache
 
 ANSWER_COLUMNS = [
     "answer_id", "school_year", "session_number", "session_date", "submitted_at",
@@ -76,6 +79,7 @@ class StagedYear:
     quarantine: pd.DataFrame
     redactions: pd.DataFrame
     names: list[dict] = field(default_factory=list)   # aliases.suggested.csv rows
+    files_replayed: list[str] = field(default_factory=list)   # from the kept parts
 
 
 def is_non_substantive(text: str) -> bool:
@@ -157,18 +161,39 @@ def stage_year(
     aliases: Aliases | None = None,
     fuzzy: FuzzyNameScan | None = None,
     clean: StagingCleanMemos | None = None,
+    kept: ResultCache | None = None,
 ) -> StagedYear:
     """Stage one school year. `others`: response ids other years loaded (a row repeating one
     is quarantined naming the year and file); `aliases`: the year's alias table; `fuzzy`: the
     independent name check to use for file names and ids (default: a new one for `roster`;
     pass the one the caller's own check uses so that each text is scanned once); `clean`: the
-    texts earlier runs found no name in (privacy/clean_memo.py; the caller saves it)."""
+    texts earlier runs found no name in (privacy/clean_memo.py; the caller saves it); `kept`:
+    what each export file added, kept and replayed while it and the files before it are the
+    same (staged_files.py)."""
+    others, aliases = others or OtherYears(), aliases or Aliases()
     stager = _YearStager(mapping, roster, salt, staged_at or datetime.now().replace(microsecond=0),
-                         others or OtherYears(), aliases or Aliases(), fuzzy, clean)
+                         others, aliases, fuzzy, clean)
     loaded = export_files[export_files["status"] == "loaded"].sort_values("file_name")
     rows_by_file = {name: grp for name, grp in survey_rows.groupby("file_name", sort=False)}
+    key = staged_files.base_key(mapping, roster_fingerprint(roster), salt, aliases, others) \
+        if kept is not None else ""
     for f in loaded.itertuples(index=False):
-        stager.stage_file(f, rows_by_file.get(f.file_name))
+        file_rows = rows_by_file.get(f.file_name)
+        if kept is None:
+            stager.stage_file(f, file_rows)
+            continue
+        key = staged_files.file_key(key, f, file_rows)
+        slot = staged_files.slot(mapping.school_year, f.file_name)
+        data = kept.load(key, slot=slot)
+        if data is not None:
+            stager.replay(staged_files.decode(data))
+            stager.files_replayed.append(f.file_name)
+            continue
+        mark = stager.mark()
+        stager.stage_file(f, file_rows)
+        part = staged_files.encode(stager.added_since(mark))
+        if part is not None:
+            kept.store(key, part, slot=slot)
     return stager.result()
 
 
@@ -208,6 +233,35 @@ class _YearStager:
         self.seen_content: dict[str, str] = {}
         self.seen_response: dict[str, str] = {}
         self.window_text = mapping.window_text()
+        self.files_replayed: list[str] = []
+
+    # What staging a file adds, to keep and replay (staged_files.py). The rest of the state
+    # is memos of pure functions: replaying a file need not fill them.
+    _LISTS = ("answers", "quarantine", "redactions")
+    _SEEN = ("seen_content", "seen_response")
+
+    def mark(self) -> dict:
+        return {"lengths": {n: len(getattr(self, n)) for n in (*self._LISTS, *self._SEEN)},
+                "names_seen": {f: Counter(c) for f, c in self.names.seen.items()}}
+
+    def added_since(self, mark: dict) -> dict:
+        """What was added after `mark`: rows, seen ids and submissions, spellings counted."""
+        n = mark["lengths"]
+        part = {name: getattr(self, name)[n[name]:] for name in self._LISTS}
+        for name in self._SEEN:
+            seen = getattr(self, name)
+            part[name] = dict(itertools.islice(seen.items(), n[name], None))
+        part["names_seen"] = {f: dict(c - mark["names_seen"].get(f, Counter()))
+                              for f, c in self.names.seen.items()}
+        return part
+
+    def replay(self, part: dict) -> None:
+        for name in self._LISTS:
+            getattr(self, name).extend(part[name])
+        for name in self._SEEN:
+            getattr(self, name).update(part[name])
+        for f, counts in part["names_seen"].items():
+            self.names.seen[f].update(counts)
 
     def quarantine_row(self, file_name, row, column, level, reason):
         self.quarantine.append({"school_year": self.mapping.school_year, "file_name": file_name,
@@ -402,6 +456,7 @@ class _YearStager:
             quarantine=pd.DataFrame(self.quarantine, columns=QUARANTINE_COLUMNS),
             redactions=pd.DataFrame(self.redactions, columns=REDACTION_COLUMNS),
             names=self.names.suggestions(),
+            files_replayed=list(self.files_replayed),
         )
 
 

@@ -100,3 +100,72 @@ def test_the_text_normalisation_is_the_regex_one():
              "", *(f"{s}We{s}{s}met{s}" for s in spaces)]
     for text in texts:
         assert quotes._norm(text) == re.sub(r"\s+", " ", text).strip().casefold(), repr(text)
+
+
+def _with_sessions(seed: int):
+    """random_inputs with a few answers without a session number."""
+    answers, final, apps = random_inputs(seed)
+    answers.loc[answers.index % 17 == 0, "session_number"] = None
+    answers["session_number"] = answers["session_number"].astype("Int64")
+    return answers, final, apps
+
+
+@pytest.mark.parametrize("seed,per_code", [(4, 5), (5, 2)])
+def test_contenders_made_per_session_pick_what_all_answers_pick(seed, per_code):
+    answers, final, apps = _with_sessions(seed)
+    want = quotes.exemplar_quotes(final, answers, apps, per_code=per_code)
+    parts = []
+    for _key, part in answers.groupby(["school_year", "session_number"], dropna=False):
+        ids = set(part["answer_id"])
+        parts.append(quotes.contenders(final[final["answer_id"].isin(ids)], part,
+                                       apps[apps["answer_id"].isin(ids)], per_code=per_code))
+    got = quotes.quotes_from(parts[::-1], per_code=per_code)   # in any order
+    pd.testing.assert_frame_equal(got, want)
+    assert len(parts) > 15 and len(got) == 6 * per_code
+
+
+def test_kept_session_contenders_give_the_quotes_of_every_answer(tmp_path):
+    """quotes_sessions.kept_quotes on a warehouse: the quotes `exemplar_quotes` makes of every
+    answer, on the first run, from the cache, and after one session's text changed (that
+    session alone computed again); an unreadable entry is computed again."""
+    import duckdb
+
+    from pipeline.core.marts import quotes_sessions
+    from pipeline.core.result_cache import ResultCache
+
+    answers, final, apps = _with_sessions(6)
+    apps = pd.concat([apps, apps.head(50).assign(coder="other")], ignore_index=True)
+    con = duckdb.connect()
+    for schema in ("staging", "coding"):
+        con.execute(f"create schema {schema}")
+
+    def load(answers):
+        for table, frame in (("staging.answers", answers), ("coding.final_codes", final),
+                             ("coding.keyword_applications", apps)):
+            con.register("frame", frame)
+            con.execute(f"create or replace table {table} as select * from frame")
+            con.unregister("frame")
+
+    cache = ResultCache(tmp_path / "kept", max_files=500)
+    load(answers)
+    sessions = len(answers.groupby(["school_year", "session_number"], dropna=False))
+
+    def check(answers, n_reused):
+        want = quotes.exemplar_quotes(final, con.execute("select * from staging.answers").df(),
+                                      apps)
+        got, reused, computed = quotes_sessions.kept_quotes(con, cache, None)
+        pd.testing.assert_frame_equal(got, want)
+        assert (len(reused), len(computed)) == (n_reused, sessions - n_reused)
+        return computed
+
+    check(answers, 0)
+    check(answers, sessions)
+    edited = answers.copy()
+    row = edited.index[(edited["school_year"] == "2023-24") & (edited["session_number"] == 4)][0]
+    edited.loc[row, "answer_text"] = "A brand new answer that is long enough to be quoted here."
+    load(edited)
+    assert check(edited, sessions - 1) == ["2023-24 session 4"]
+    for f in (tmp_path / "kept").glob("2020-21-session-none--*.bin"):
+        f.write_bytes(f.read_bytes().replace(b'"columns"', b'"kolumns"'))
+    assert check(edited, sessions - 1) == ["2020-21 session ?"]
+    assert quotes_sessions.kept_quotes(duckdb.connect(), cache, None)[0].empty

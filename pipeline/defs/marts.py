@@ -2,9 +2,11 @@
 
 import dagster as dg
 
-from pipeline.core.marts import marts, quotes, year_comparison
+from pipeline.core.marts import marts, quotes_sessions, year_comparison
 from pipeline.core.privacy.name_scan import names_in_frames
 from pipeline.core.privacy.redact import load_roster
+from pipeline.core.result_cache import ResultCache
+from pipeline.core.suggest.model import cache_dir
 from pipeline.core.warehouse import connection as wh
 from pipeline.core.warehouse import views
 from pipeline.defs.checks import md_table
@@ -124,23 +126,21 @@ def mart_tables(context: dg.AssetExecutionContext, config: MartsConfig, paths: P
     transaction."""
     with warehouse.connect(context.log) as con:
         freq = wh.read_frame(con, "marts.code_frequencies")
-        final = wh.read_frame(con, "coding.final_codes")
-        answers = con.execute(
-            "select answer_id, school_year, question_id, session_number, school_id, "
-            "answer_text, non_substantive from staging.answers").df()
-        apps = con.execute(
-            "select answer_id, coder, framework, dimension, code_id, evidence "
-            "from coding.keyword_applications").df()
-        codes = codebooks.codes_frame()
+        # each session's candidates kept while its rows are the same (quotes_sessions.py)
+        chosen, reused, computed = quotes_sessions.kept_quotes(
+            con, ResultCache(cache_dir() / "results" / "quote_contenders",
+                             max_files=quotes_sessions.MAX_FILES),
+            codebooks.codes_frame(), per_code=config.quotes_per_code)
         tables = {
             YOY: year_comparison.year_over_year(freq, config.year_a, config.year_b),
-            QUOTES: quotes.exemplar_quotes(final, answers, apps, codes,
-                                           per_code=config.quotes_per_code),
+            QUOTES: chosen,
         }
         names = _write_withheld(con, paths, tables, None, after=views.create_views)
     for key, frame in tables.items():
+        extra = {"sessions_reused": len(reused),
+                 "sessions_computed": dg.MetadataValue.json(computed)} if key == QUOTES else {}
         yield dg.MaterializeResult(asset_key=key, metadata={
-            "dagster/row_count": len(frame), "preview": md_table(frame)})
+            "dagster/row_count": len(frame), "preview": md_table(frame), **extra})
     yield dg.AssetCheckResult(
         check_name="no_roster_names_in_marts", asset_key=QUOTES, passed=not names,
         metadata={"cells_with_names": len(names),

@@ -44,6 +44,7 @@ _PROVENANCE_TEXT = {
     "keyword": "keyword coder (stands in: no human coding this year)",
 }
 MACHINE = ("trained_suggestion", "zero_shot_suggestion", "keyword")
+KEY = ["question_id", "framework", "dimension", "code_id"]   # quotes are chosen per key
 _PICK_COLUMNS = {*QUOTE_COLUMNS, "tier", "_no_evidence", "_hash", "_normq", "decided_by"}
 
 
@@ -211,13 +212,44 @@ def exemplar_quotes(
     """marts.exemplar_quotes: up to `per_code` quotes per (question, code) by the module's rule,
     ranked 1..n, each with the reason it was chosen. `applications` is coding.code_applications
     (only the rows of `keyword_coder` and their evidence are used)."""
+    return quotes_from([contenders(final_codes, answers, applications, per_code=per_code,
+                                   min_chars=min_chars, max_chars=max_chars,
+                                   keyword_coder=keyword_coder)], codes, per_code=per_code)
+
+
+def contenders(
+    final_codes: pd.DataFrame,
+    answers: pd.DataFrame,
+    applications: pd.DataFrame | None = None,
+    *,
+    per_code: int = 5,
+    min_chars: int = 40,
+    max_chars: int = 300,
+    keyword_coder: str = "keyword",
+) -> pd.DataFrame:
+    """The candidates among these answers that the rule can ever choose (`_contenders`), with
+    the columns `_pick` reads or keeps. Made per session and joined, they give the same quotes
+    as made over every answer at once (`quotes_from`): within a code, year and school the
+    candidates are ranked by (tier, evidence, hash) and a text repeated keeps its best place,
+    so a text among the 2 x per_code best of a school's year is among the 2 x per_code best
+    of its own session."""
     cand = _candidates(final_codes, answers, applications, min_chars, max_chars, keyword_coder)
+    cand = _contenders(cand, KEY, per_code)
+    return cand[[c for c in cand.columns if c in _PICK_COLUMNS]]
+
+
+def quotes_from(parts: list[pd.DataFrame], codes: pd.DataFrame | None = None, *,
+                per_code: int = 5) -> pd.DataFrame:
+    """marts.exemplar_quotes from the `contenders` of parts of the answers (sessions)."""
     labels = code_labels(codes)
     rows: list[dict] = []
-    key = ["question_id", "framework", "dimension", "code_id"]
-    cand = _contenders(cand, key, per_code)
-    cand = cand[[c for c in cand.columns if c in _PICK_COLUMNS]]   # what _pick reads or keeps
-    for _, group in cand.groupby(key, sort=True):
+    if len(parts) == 1:
+        cand = parts[0]
+    elif parts:
+        cand = _contenders(pd.concat(parts, ignore_index=True), KEY, per_code)
+    else:
+        cand = pd.DataFrame(columns=sorted(_PICK_COLUMNS))
+    for _, group in cand.groupby(KEY, sort=True):
         for rank, row in enumerate(_pick(group, per_code), start=1):
             row["rank"] = rank
             row["label"] = code_label(row["code_id"], labels)

@@ -1,0 +1,175 @@
+"""marts.exemplar_quotes from candidates kept per session, so a refresh reads and ranks the new
+session's answers only.
+
+The quotes are chosen across years (years take turns, a school not yet quoted first), but the
+work before that choice is per answer: which final codes count, the answer's text and length,
+its keyword evidence, its rank within its code, year and school. `quotes.contenders` does that
+work for a set of answers and keeps only the candidates the choice can ever reach; made per
+session and joined, they give the quotes made over every answer at once (`quotes.quotes_from`;
+tests/test_marts.py compares both). Each session's contenders are kept in the result cache
+(`<cache>/results/quote_contenders/<year>-session-<n>--<key>.bin`, JSON), keyed by:
+
+- DuckDB fingerprints of the session's rows: its answers (the columns the rule reads), the
+  final codes of those answers and the keyword coder's applications to them (every column);
+- the rule's settings (quotes per code, text length bounds, the keyword coder's name);
+- the code: quotes.py and the marts module whose provenances it counts.
+
+What is still done on every run: the fingerprints (three grouped queries), reading the missed
+sessions' rows (one query per table for all of them), and the choice over every session's
+contenders.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import math
+
+import pandas as pd
+
+from pipeline.core.marts import marts, quotes
+from pipeline.core.result_cache import ResultCache
+from pipeline.core.warehouse.fingerprint import code_digest, fingerprint
+
+log = logging.getLogger(__name__)
+
+FORMAT = "quote-contenders/1"
+MAX_FILES = 4000   # result-cache entries: one per session, for years of sessions
+ANSWER_COLUMNS = ("answer_id", "school_year", "question_id", "session_number", "school_id",
+                  "answer_text", "non_substantive")
+APPLICATION_COLUMNS = ("answer_id", "coder", "framework", "dimension", "code_id", "evidence")
+_TABLES = ("staging.answers", "coding.final_codes", "coding.keyword_applications")
+
+
+@functools.cache
+def _code() -> str:
+    return code_digest(quotes, marts)
+
+
+def kept_quotes(con, cache: ResultCache | None, codes: pd.DataFrame | None, *,
+                per_code: int = 5, min_chars: int = 40, max_chars: int = 300,
+                keyword_coder: str = "keyword") -> tuple[pd.DataFrame, list[str], list[str]]:
+    """(marts.exemplar_quotes, sessions reused, sessions computed) from the warehouse behind
+    `con`, each session's contenders from `cache` when its key matches."""
+    settings = dict(per_code=per_code, min_chars=min_chars, max_chars=max_chars,
+                    keyword_coder=keyword_coder)
+    prints = session_fingerprints(con, keyword_coder)
+    parts: dict[tuple, pd.DataFrame] = {}
+    missed: dict[tuple, tuple[str, str, str]] = {}   # session -> (label, key, slot)
+    for session, rows in prints.items():
+        year, number = session
+        label = f"{year} session {'?' if number is None else number}"
+        key = fingerprint(FORMAT, _code(), sorted(settings.items()), year, number, rows)
+        slot = f"{year}-session-{'none' if number is None else number}"
+        kept = cache.load(key, slot=slot) if cache is not None else None
+        frame = _decoded(kept, label) if kept is not None else None
+        if frame is None:
+            missed[session] = (label, key, slot)
+        else:
+            parts[session] = frame
+    if missed:
+        for session, frames in _read_sessions(con, list(missed), keyword_coder).items():
+            parts[session] = quotes.contenders(*frames, **settings)
+            data = _encoded(parts[session]) if cache is not None else None
+            if data is not None:
+                _label, key, slot = missed[session]
+                cache.store(key, data, slot=slot)
+    reused = [f"{y} session {'?' if n is None else n}" for y, n in prints if (y, n) not in missed]
+    return (quotes.quotes_from([parts[s] for s in prints], codes, per_code=per_code), reused,
+            [label for label, _key, _slot in missed.values()])
+
+
+def session_fingerprints(con, keyword_coder: str) -> dict[tuple[str, int | None], tuple]:
+    """(school year, session) -> the fingerprints of its answers, their final codes and the
+    keyword coder's applications to them, in school-year and session order (a missing
+    session last); empty when a table is missing."""
+    if any(not con.execute("select count(*) from duckdb_tables() where schema_name || '.' || "
+                           "table_name = ?", [t]).fetchone()[0] for t in _TABLES):
+        return {}
+    by_session = ("from staging.answers a group by a.school_year, a.session_number "
+                  "order by a.school_year, a.session_number nulls last")
+    cols = ", ".join(f"a.{c}" for c in ANSWER_COLUMNS)
+    answers = con.execute(f"select a.school_year, a.session_number, count(*), "
+                          f"coalesce(sum(hash({cols})), 0) {by_session}").fetchall()
+    joined = ("select a.school_year, a.session_number, count(*), coalesce(sum(hash(t)), 0) "
+              "from {table} t join staging.answers a on t.answer_id = a.answer_id {where} "
+              "group by a.school_year, a.session_number")
+    final = {(y, s): (n, int(h)) for y, s, n, h in con.execute(
+        joined.format(table="coding.final_codes", where="")).fetchall()}
+    apps = {(y, s): (n, int(h)) for y, s, n, h in con.execute(
+        joined.format(table="coding.keyword_applications", where="where t.coder = ?"),
+        [keyword_coder]).fetchall()}
+    return {(y, s): ((n, int(h)), final.get((y, s), (0, 0)), apps.get((y, s), (0, 0)))
+            for y, s, n, h in answers}
+
+
+def _read_sessions(con, sessions: list[tuple[str, int | None]], keyword_coder: str
+                   ) -> dict[tuple, tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]]:
+    """session -> (final codes, answers, keyword applications) of those sessions, read with one
+    query per table."""
+    where = " or ".join("(school_year = ? and session_number is not distinct from ?)"
+                        for _ in sessions)
+    params = [v for s in sessions for v in s]
+    ids = f"select answer_id from staging.answers where {where}"
+    answers = con.execute(f"select {', '.join(ANSWER_COLUMNS)} from staging.answers "
+                          f"where {where}", params).df()
+    final = con.execute(f"select * from coding.final_codes where answer_id in ({ids})",
+                        params).df()
+    apps = con.execute(f"select {', '.join(APPLICATION_COLUMNS)} from "
+                       f"coding.keyword_applications where coder = ? and answer_id in ({ids})",
+                       [keyword_coder, *params]).df()
+    label = answers["school_year"].astype(str) + "\x1f" + answers["session_number"].map(
+        lambda s: "" if pd.isna(s) else str(int(s)))
+    session_of = pd.Series(label.to_numpy(), index=answers["answer_id"])
+    parts = [{k: g for k, g in f.groupby(f["answer_id"].map(session_of), sort=False)}
+             for f in (final, answers, apps)]
+    out = {}
+    for year, session in sessions:
+        k = f"{year}\x1f{'' if session is None else session}"
+        out[(year, session)] = tuple(p.get(k, f.iloc[:0]) for p, f in
+                                     zip(parts, (final, answers, apps), strict=True))
+    return out
+
+
+# A frame as JSON: each column's dtype and values; None, NaN and pd.NA kept apart (the rule
+# tells a missing school given as None from one given as NaN, as pandas' isin does).
+
+def _encoded(frame: pd.DataFrame) -> bytes | None:
+    try:
+        return json.dumps({"columns": [[c, str(frame[c].dtype), [_value(v) for v in frame[c]]]
+                                       for c in frame.columns]},
+                          ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        log.warning("quote contenders not kept (%s)", exc)
+        return None
+
+
+def _value(v: object) -> object:
+    if v is None or isinstance(v, str | bool | int):
+        return v
+    if v is pd.NA:
+        return {"na": 1}
+    if isinstance(v, float) and math.isnan(v):
+        return {"nan": 1}
+    if hasattr(v, "item"):   # a NumPy scalar
+        return _value(v.item())
+    if isinstance(v, float):
+        return v
+    raise TypeError(f"a {type(v).__name__} value")
+
+
+def _decoded(data: bytes, label: str) -> pd.DataFrame | None:
+    try:
+        columns = json.loads(data.decode("utf-8"))["columns"]
+        return pd.DataFrame({c: pd.Series([_back(v) for v in values], dtype=dtype)
+                             for c, dtype, values in columns})
+    except (ValueError, KeyError, TypeError) as exc:
+        log.warning("kept quote contenders of %s unusable (%s): computing again", label, exc)
+        return None
+
+
+def _back(v: object) -> object:
+    if isinstance(v, dict):
+        return pd.NA if "na" in v else float("nan")
+    return v

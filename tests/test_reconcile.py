@@ -138,6 +138,36 @@ def test_queue_cells_are_never_formulas(disc, tmp_path):
         assert not any(v.startswith(("=", "+", "-", "@", "\t", "\r")) for v in row)
 
 
+def test_a_kept_queue_is_copied_while_its_rows_are_the_same(disc, tmp_path, monkeypatch):
+    """With a result cache the queue's files are written once and copied by the next runs
+    (the same bytes); a decision made in between writes them again."""
+    from pipeline.core.reconciliation import queue
+    from pipeline.core.result_cache import ResultCache
+
+    books = load_codebooks([ROOT / "codebooks"])
+    kept = ResultCache(tmp_path / "kept")
+    written = []
+    real = queue._write_xlsx
+    monkeypatch.setattr(queue, "_write_xlsx", lambda *a: (written.append(1), real(*a)))
+
+    def run(name, adj=None):
+        paths = tmp_path / f"{name}.xlsx", tmp_path / f"{name}.csv"
+        counts = write_queue(disc, *paths, existing_adjudications=adj, codebooks=books,
+                             kept=kept)
+        return counts, [p.read_bytes() for p in paths]
+
+    first = run("a")
+    assert run("b") == first and len(written) == 1
+    adj = pd.DataFrame([{"discrepancy_id": disc.at[1, "discrepancy_id"], "decision": "apply",
+                         "decision_text": "apply", "reason": "clear", "adjudicator": "jm",
+                         "accepted": True, "source_file": "a.csv", "source_row": 2}])
+    counts, files = run("c", adj)
+    assert counts["n_decided"] == 1 and len(written) == 2 and files != first[1]
+    plain = tmp_path / "plain.csv"
+    write_queue(disc, None, plain, existing_adjudications=adj, codebooks=books)
+    assert files[1] == plain.read_bytes()
+
+
 def test_queue_shows_labels_open_first_a_count_and_the_codebook(disc, tmp_path):
     books = load_codebooks([ROOT / "codebooks"])
     adj = pd.DataFrame([{"discrepancy_id": disc.at[1, "discrepancy_id"], "decision": "apply",

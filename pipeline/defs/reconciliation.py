@@ -20,6 +20,8 @@ from pipeline.core.reconciliation.final_codes import (
     standin_by_year,
 )
 from pipeline.core.reconciliation.queue import write_queue
+from pipeline.core.result_cache import ResultCache
+from pipeline.core.suggest.model import cache_dir
 from pipeline.core.warehouse import connection as wh
 from pipeline.defs.checks import md_table
 from pipeline.defs.coding import KEYWORD
@@ -221,8 +223,11 @@ def adjudications(context: dg.AssetExecutionContext, paths: ProjectPaths,
     out = Path(paths.reports_dir)
     out.mkdir(parents=True, exist_ok=True)
     queue_paths = [out / name for name in dual_coding.QUEUE_NAMES]
+    # the files last written are copied while the queue's rows are the same
     queue = write_queue(disc, *queue_paths, adj if path else None,
-                        codebooks=list(codebooks.load()))
+                        codebooks=list(codebooks.load()),
+                        kept=ResultCache(cache_dir() / "results" / "adjudication_queue",
+                                         max_files=4))
     if path is not None:
         for observation in file_observations(ADJUDICATION_FILE, [path],
                                              load_roster(paths.roster_path),

@@ -7,11 +7,15 @@ Every cell is written as text (`neutralise`: no cell is ever run as a formula).
 
 from __future__ import annotations
 
+import functools
+import shutil
 from pathlib import Path
 
 import pandas as pd
 
 from pipeline.core.reconciliation.discrepancies import DISCREPANCY_COLUMNS
+from pipeline.core.result_cache import ResultCache
+from pipeline.core.warehouse.fingerprint import code_digest, fingerprint, frame_digest
 
 QUEUE_FILL_COLUMNS = ["decision", "reason", "adjudicator"]
 # the code's label and category, beside its ids (read from the codebooks when the queue is
@@ -96,7 +100,7 @@ def _default_codebooks() -> list:
 def write_queue(discrepancies: pd.DataFrame, xlsx_path: str | Path | None,
                 csv_path: str | Path | None,
                 existing_adjudications: pd.DataFrame | None = None,
-                codebooks: list | None = None) -> dict:
+                codebooks: list | None = None, kept: ResultCache | None = None) -> dict:
     """Write the adjudication queue as XLSX and/or CSV (None skips a format).
 
     Open rows first; each code's label and category beside its ids (from `codebooks`, loaded
@@ -108,6 +112,10 @@ def write_queue(discrepancies: pd.DataFrame, xlsx_path: str | Path | None,
     on cells that start like a formula; in the CSV (header first, no count line) such cells
     get a leading '. The decision column offers 'apply' / 'do not apply' in the XLSX. Files
     are written atomically (pipeline.core.files).
+    `kept`: a result cache holding the files last written, keyed by the queue's rows, the
+    codebook tab and the code writing them; while those are the same (a refresh whose new
+    session nobody has double-coded yet), the kept bytes are copied instead of writing the
+    files again.
     Returns counts: n_rows, n_open, n_decided, n_stale.
     """
     if codebooks is None:
@@ -117,11 +125,42 @@ def write_queue(discrepancies: pd.DataFrame, xlsx_path: str | Path | None,
     counts = {"n_rows": len(q), "n_open": int((status == "open").sum()),
               "n_decided": int((status == "decided").sum()),
               "n_stale": int(status.str.startswith("stale").sum())}
-    if xlsx_path is not None:
-        _write_xlsx(_as_text(q[QUEUE_COLUMNS]), Path(xlsx_path), counts, codebooks)
-    if csv_path is not None:
-        write_queue_csv(q, Path(csv_path))
+    key = fingerprint("adjudication queue", _code(), frame_digest(q),
+                      frame_digest(codebook_tab(codebooks))) if kept is not None else ""
+    for path, slot, write in (
+            (xlsx_path, "xlsx", lambda p: _write_xlsx(_as_text(q[QUEUE_COLUMNS]), p, counts,
+                                                      codebooks)),
+            (csv_path, "csv", lambda p: write_queue_csv(q, p))):
+        if path is None:
+            continue
+        path = Path(path)
+        if kept is not None and _copy_kept(kept, key, slot, path):
+            continue
+        write(path)
+        if kept is not None:
+            with path.open("rb") as fh:
+                kept.store(key, iter(lambda: fh.read(1 << 20), b""), slot=slot)
     return counts
+
+
+def _copy_kept(kept: ResultCache, key: str, slot: str, path: Path) -> bool:
+    from pipeline.core.files import atomic_path
+
+    data = kept.open(key, slot=slot)
+    if data is None:
+        return False
+    with data, atomic_path(path) as tmp, tmp.open("wb") as out:
+        shutil.copyfileobj(data, out, 1 << 20)
+    return True
+
+
+@functools.cache
+def _code() -> str:
+    """The code writing the queue's files (a key part of the kept ones)."""
+    import pipeline.core.reconciliation.queue as queue
+    from pipeline.core.exchange import spreadsheet, xlsx_rows
+
+    return code_digest(queue, spreadsheet, xlsx_rows)
 
 
 def queue_count_line(counts: dict) -> str:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import zipfile
 import zlib
@@ -508,6 +509,13 @@ def test_session_pieces_are_reused_only_while_their_rows_are_unchanged(books, tm
     for f in (tmp_path / "cache").glob("2023-24-session-none--*.bin"):
         f.write_bytes(f.read_bytes()[:-3])
     check(edited, changed, quark, [s1, s2, s3])
+    # entries that disagree on a part's size: rendered again, not copied short
+    names = next((tmp_path / "cache").glob("2020-21-session-1.names--*.bin"))
+    key = names.name.split("--")[1].removesuffix(".bin")
+    meta = json.loads(cache.load(key, slot="2020-21-session-1.names"))
+    meta["document"][2] += 1
+    cache.store(key, json.dumps(meta).encode(), slot="2020-21-session-1.names")
+    check(edited, changed, quark, [s2, s3, none])
     # a new session of 2020-21, between two others: the year's other sessions are reused
     new = pd.DataFrame([{"answer_id": "A000000000004", "school_year": "2020-21",
                          "session_number": 2.5, "school_id": "school_0000abcd",
@@ -581,6 +589,8 @@ def test_small_member_records_are_the_bytes_writestr_writes(tmp_path):
                                                       file=open(tmp_path / "kept.bin", "rb")))
         with pytest.raises(ValueError, match="duplicate"):
             zip_parts.append_records(z, zip_parts.records(members[:1]))
+        with pytest.raises(ValueError, match="duplicate"):   # within the records: nothing written
+            zip_parts.append_records(z, zip_parts.records([("x.txt", b"1"), ("x.txt", b"2")]))
     assert (tmp_path / "parts.zip").read_bytes() == (tmp_path / "writestr.zip").read_bytes()
     with zipfile.ZipFile(tmp_path / "parts.zip") as z:
         assert z.testzip() is None

@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from pipeline.core.ingest import raw, staged_files, staging
 from pipeline.core.ingest.mapping import load_mapping
@@ -97,9 +98,42 @@ def test_kept_files_replay_to_the_same_year_and_a_new_export_is_staged_alone(tmp
 
 def test_a_part_is_kept_only_when_json_holds_every_value_exactly():
     stamp = datetime(2024, 3, 1, 8, 15, 30, 250)
-    part = {"answers": [{"submitted_at": stamp, "session_number": None, "n": 3, "ok": True,
-                         "text": "déjà vu \u2028"}], "seen": {"a": "b"}}
+
+    def part(**changes):
+        answer = {"submitted_at": stamp, "session_number": None, "n": 3, "ok": True,
+                  "text": "déjà vu \u2028", **changes}
+        return {"answers": [answer], "quarantine": [{"quarantined_at": stamp}],
+                "redactions": [{"start": 1, "end": 4, "original": "Ana"}],
+                "seen_content": {"0f": "a.csv row 2"}, "seen_response": {"R_1": "a.csv row 2"},
+                "names_seen": {"school": {"Alder": 2}}}
+
+    assert staged_files.decode(staged_files.encode(part())) == part()
+    assert staged_files.decode(staged_files.encode(part(x=1.5))) == part(x=1.5)
+    assert staged_files.encode(part(submitted_at=pd.Timestamp(stamp))) is None
+    assert staged_files.encode(part(x=float("nan"))) is None
+
+
+def test_values_that_look_like_tags_round_trip_and_a_bad_part_is_staged_again(tmp_path):
+    """A response id or spelling may be any text ('$datetime' included): it comes back as
+    it went in. A kept part that cannot be read back is not replayed: the file is staged."""
+    part = {"answers": [{"submitted_at": None, "x": {"$datetime": "no"}}],
+            "quarantine": [{"quarantined_at": datetime(2024, 7, 1, 12, 0)}], "redactions": [],
+            "seen_content": {}, "seen_response": {"$datetime": "x.csv row 2"},
+            "names_seen": {"school": {"$datetime": 1}}}
     assert staged_files.decode(staged_files.encode(part)) == part
-    assert staged_files.encode({"x": pd.Timestamp(stamp)}) is None
-    assert staged_files.encode({"x": float("nan")}) is None
-    assert staged_files.decode(staged_files.encode({"x": 1.5})) == {"x": 1.5}
+    for bad in (b"not json", b'{"answers": []}', b'{"answers": 1}'):
+        with pytest.raises(ValueError):
+            staged_files.decode(bad)
+
+    folder = tmp_path / YEAR
+    shutil.copytree(SAMPLE / "landing" / YEAR, folder)
+    cache = ResultCache(tmp_path / "kept", max_files=100)
+    when = datetime(2024, 7, 1, 12, 0)
+    reference = _stage(folder, cache, when)
+    for entry in (tmp_path / "kept").glob("*.bin"):
+        key = entry.name.split("--")[1].removesuffix(".bin")
+        cache.store(key, b'{"answers": "damaged"}', slot=entry.name.split("--")[0])
+    again = _stage(folder, cache, when)
+    assert again.files_replayed == []
+    _assert_same(again, reference)
+    assert _stage(folder, cache, when).files_replayed   # stored again, replayed next time

@@ -106,17 +106,19 @@ def refi_qda_files(context: dg.AssetExecutionContext, paths: ProjectPaths,
     metadata: dict = {"written": not found,
                       "sessions_reused": sum(p.reused for p in pieces),
                       "sessions_rendered": [p.label for p in pieces if not p.reused]}
-    if found:
-        _withheld([qdc_path, qdpx_path])
-        for piece in pieces:
+    try:
+        if found:
+            _withheld([qdc_path, qdpx_path])
+        else:
+            atomic_write_bytes(qdc_path, qdc_bytes)
+            metadata.update(qdpx.write_qdpx(books, answers, final, qdpx_path, project,
+                                            [p.parts() for p in pieces]))
+            metadata["codes"] = sum(len(b.codes) for b in books)
+            metadata["qdc"] = dg.MetadataValue.path(str(qdc_path))
+            metadata["qdpx"] = dg.MetadataValue.path(str(qdpx_path))
+    finally:
+        for piece in pieces:   # the kept parts' files (those copied are closed already)
             piece.close()
-    else:
-        atomic_write_bytes(qdc_path, qdc_bytes)
-        metadata.update(qdpx.write_qdpx(books, answers, final, qdpx_path, project,
-                                        [p.parts() for p in pieces]))
-        metadata["codes"] = sum(len(b.codes) for b in books)
-        metadata["qdc"] = dg.MetadataValue.path(str(qdc_path))
-        metadata["qdpx"] = dg.MetadataValue.path(str(qdpx_path))
     return dg.MaterializeResult(
         metadata=metadata,
         check_results=[dg.AssetCheckResult(

@@ -330,9 +330,9 @@ def _data_tab(w: _Writer, ws: RowsWorksheet, rows: pd.DataFrame, columns: list,
     blank = code_cells.uniform(code_xf)
     last_row, last_col = len(rows), n_ctx + len(columns) - 1
     if by_answer is None and kept is not None:   # blind, kept per question and session
-        shown = rows[[col for _h, col in CONTEXT if col in rows.columns]]
+        # keyed by every column of `rows` (the same frame for every coder: hashed once)
         chunks = kept.chunks(
-            shown, f"sheet-{shown['school_year'].iloc[0]}",
+            rows, f"sheet-{rows['school_year'].iloc[0]}",
             repr((_code(), text_xf, quoted_xf, code_xf, n_ctx, len(columns))),
             lambda part, start: render_rows(1 + start, context_cells(part),
                                             [blank] * len(part)), deflated=True)

@@ -21,7 +21,9 @@ codes; the users; the small head and tail of the document rendered by ElementTre
 `qde_chunks` renders the document from it as text chunks, each a run of whole lines, in the
 exact bytes `xml.etree.ElementTree` (indented by `ET.indent`) writes for the same tree;
 `write_qdpx` deflates them into the zip member in parts (one per session, `zip_parts`). No
-tree, and never the whole document in memory. tests/test_refi_qda.py checks the bytes against a tree built with ElementTree (the way
+tree; the asset streams each session's parts through the result cache (qdpx_sessions.py), so
+the document is never in memory; without a cache (tests, small projects) each session's parts
+are held in memory, deflated. tests/test_refi_qda.py checks the bytes against a tree built with ElementTree (the way
 this module used to build it) and the file against the published schema.
 """
 

@@ -34,6 +34,7 @@ import functools
 import hashlib
 import json
 import logging
+import os
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -177,15 +178,25 @@ def _open(cache: ResultCache, key: str, label: str, slot: str) -> SessionSources
         log.warning("refi_qda cache entry for %s unusable (%s): rendering again", label, exc)
         return None
     document = cache.open(key, slot=slot)
-    if document is None:
-        return None
     records = cache.open(key, slot=f"{slot}.sources")
-    if records is None:
-        document.close()
+    expected = ((document, compressed),
+                (records, entries[-1][4] + 30 + len(entries[-1][0].encode()) + entries[-1][2]
+                 if entries else 0))
+    if any(fh is None or _left(fh) != n for fh, n in expected):   # the three entries disagree
+        for fh, _n in expected:
+            if fh is not None:
+                fh.close()
+        if document is not None and records is not None:
+            log.warning("refi_qda cache entries for %s disagree: rendering again", label)
         return None
     return SessionSources(label, names, source_names, reused=True,
                           document=Part(crc, size, compressed, file=document),
                           records=Records(entries, file=records))
+
+
+def _left(fh) -> int:
+    """Bytes from the file's position to its end."""
+    return os.fstat(fh.fileno()).st_size - fh.tell()
 
 
 def names_in_project(scan: FuzzyNameScan, qdc_text: str, project: qdpx.Project,

@@ -124,24 +124,25 @@ class RunsKept:
                               "deflated" if deflated else "text")
             slot = f"{kind}{label}-{name}"
             kept = self.cache.open(key, slot=slot)
+            piece = _kept_part(kept) if deflated and kept is not None else None
+            if deflated and kept is not None and piece is None:
+                log.warning("kept rows %s: trailer does not match, rendered again", slot)
+                kept = None
             if kept is None:   # rendered into the cache, then read back: memory stays flat
                 self.rendered.append(slot)
                 encoded = (t.encode("utf-8") for t in render(part, start - lo))
                 if self.cache.store(key, _with_trailer(encoded) if deflated else encoded,
                                     slot=slot):
                     kept = self.cache.open(key, slot=slot)
-                if kept is None:   # not stored: rendered again, straight to the file
+                    piece = _kept_part(kept) if deflated and kept is not None else None
+                if kept is None or (deflated and piece is None):
+                    # not stored (or not readable back): rendered again, straight to the file
                     yield from render(part, start - lo)
                     continue
             else:
                 self.reused.append(slot)
             if deflated:
-                piece = _kept_part(kept)
-                if piece is None:
-                    log.warning("kept rows %s: trailer does not match, rendered again", slot)
-                    yield from render(part, start - lo)
-                else:
-                    yield piece
+                yield piece
                 continue
             with io.TextIOWrapper(kept, encoding="utf-8", newline="") as text:
                 yield from iter(lambda: text.read(1 << 20), "")

@@ -19,6 +19,7 @@ compares their members with the uncompressed document.
 
 from __future__ import annotations
 
+import functools
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator
@@ -32,26 +33,26 @@ _BLOCK = 1 << 20
 
 def crc32_combine(crc1: int, crc2: int, len2: int) -> int:
     """The CRC-32 of A+B from crc1 = crc32(A), crc2 = crc32(B) and len2 = len(B) (zlib's
-    crc32_combine: crc1 advanced over len2 zero bytes by squaring a GF(2) operator)."""
-    if len2 <= 0:
-        return crc1
-    odd = [0xEDB88320] + [1 << n for n in range(31)]   # one zero bit
-    even = _square(odd)    # two zero bits
-    odd = _square(even)    # four zero bits
-    while True:
-        even = _square(odd)   # the first pass: one zero byte
-        if len2 & 1:
-            crc1 = _times(even, crc1)
-        len2 >>= 1
-        if not len2:
+    crc32_combine: crc1 advanced over len2 zero bytes, by the GF(2) operators of 2^k zero
+    bytes for each bit k of len2)."""
+    for k, op in enumerate(_zero_byte_operators()):
+        if len2 >> k == 0:
             break
-        odd = _square(even)
-        if len2 & 1:
-            crc1 = _times(odd, crc1)
-        len2 >>= 1
-        if not len2:
-            break
+        if len2 >> k & 1:
+            crc1 = _times(op, crc1)
     return crc1 ^ crc2
+
+
+@functools.cache
+def _zero_byte_operators() -> list[list[int]]:
+    """The operator advancing a CRC-32 over 2^k zero bytes, k = 0..63 (made once)."""
+    op = [0xEDB88320] + [1 << n for n in range(31)]   # one zero bit
+    for _ in range(3):   # eight zero bits: one byte
+        op = _square(op)
+    ops = [op]
+    for _ in range(63):
+        ops.append(_square(ops[-1]))
+    return ops
 
 
 def _times(matrix: list[int], vector: int) -> int:
@@ -156,6 +157,9 @@ def write_member(z: zipfile.ZipFile, name: str | zipfile.ZipInfo, parts: list[Pa
         size += p.size
         compressed += p.compressed_size
     zinfo.CRC, zinfo.file_size, zinfo.compress_size = crc, size, compressed
+    if zinfo.filename in z.NameToInfo:
+        raise ValueError(f"duplicate zip member {zinfo.filename!r}")
+    _check_writable(z)
     _seek_end(z)
     zinfo.header_offset = z.start_dir
     z._writecheck(zinfo)
@@ -214,17 +218,31 @@ def records(members: Iterable[tuple[str, bytes]]) -> Records:
 
 
 def append_records(z: zipfile.ZipFile, recs: Records) -> None:
-    """Copy the records into a seekable zip open for writing, and list their members."""
+    """Copy the records into a seekable zip open for writing, and list their members. A name
+    the zip (or the records) already has is an error, raised before anything is written."""
+    names = [e[0] for e in recs.entries]
+    if len(set(names)) < len(names) or any(n in z.NameToInfo for n in names):
+        raise ValueError("duplicate zip member among the records")
+    _check_writable(z)
     _seek_end(z)
     base = z.start_dir
     z._didModify = True
+    written = 0
     for chunk in recs.chunks():
         z.fp.write(chunk)
+        written += len(chunk)
+    z.start_dir = z.fp.tell()
+    if recs.entries:
+        name, _crc, compressed, _size, offset = recs.entries[-1]
+        if offset + 30 + len(name.encode("utf-8")) + compressed != written:
+            raise ValueError("kept zip records are not the size their entries say")
     for name, crc, compressed, size, offset in recs.entries:
         zinfo = _small_info(name, crc, compressed, size)
         zinfo.header_offset = base + offset
-        if name in z.NameToInfo:
-            raise ValueError(f"duplicate zip member {name!r}")
         z.filelist.append(zinfo)
         z.NameToInfo[name] = zinfo
-    z.start_dir = z.fp.tell()
+
+
+def _check_writable(z: zipfile.ZipFile) -> None:
+    if not z._seekable or z._writing or z.mode not in ("w", "x", "a") or not z.fp:
+        raise ValueError("parts are written into a seekable zip open for writing, no member open")

@@ -12,14 +12,18 @@ through the files before it:
 
     key(file k) = digest(key(file k-1), file k's name, sha256, columns, labels, raw rows)
     key(before the first file) = digest(the pipeline's code, the mapping, the roster, the
-                                        salt, the alias table, the other years' ids and files)
+                                        salt, the alias table, the other years' response ids)
 
 When the sensor's refresh adds a session's export after the year's others, every earlier file
 keeps its key and its part is replayed from the cache; the new file is staged. A file that
 sorts before others, or any change to an earlier one, changes the keys of every file after it.
 A replayed quarantine entry keeps its original `quarantined_at`.
 
-Entries are JSON (datetimes tagged), written only when every value is one JSON holds exactly.
+Entries are JSON (the two datetime fields as ISO text), written only when every value is one
+JSON holds exactly; an entry that cannot be read back means staging the file again. They hold
+raw-layer data (the redaction audit's originals, the spellings of school and coach names, the
+export file names), as `raw.redactions` and the `raw_file/` memo do: the cache folder is as
+private as the warehouse (docs/privacy.md). Submissions are remembered by digest, not text.
 """
 
 from __future__ import annotations
@@ -34,17 +38,14 @@ from pipeline.core.warehouse.fingerprint import fingerprint, frame_digest, packa
 
 FORMAT = "staged-file/1"
 MAX_FILES = 4000   # result-cache entries: one per export file, for years of sessions
-_DATETIME = "$datetime"
 
 
 def base_key(mapping: object, roster_digest: str, salt: str, aliases: object,
              others: object) -> str:
     """The key before a year's first file: everything staging depends on besides the files."""
-    ids = hashlib.sha256()
-    for table in (getattr(others, "response_ids", {}), getattr(others, "files", {})):
-        for k, v in sorted(table.items()):
-            ids.update(repr((k, v)).encode())
-        ids.update(b"\x1e")
+    ids = hashlib.sha256()   # what staging reads of the other years: their response ids
+    for k, v in sorted(getattr(others, "response_ids", {}).items()):
+        ids.update(repr((k, v)).encode())
     salt_digest = hashlib.sha256(salt.encode()).hexdigest()
     return fingerprint(FORMAT, package_digest(), repr(mapping), roster_digest, salt_digest,
                        repr(aliases), ids.hexdigest())
@@ -62,26 +63,41 @@ def slot(school_year: str, file_name: str) -> str:
     return f"{school_year}-{hashlib.sha256(file_name.encode()).hexdigest()[:16]}"
 
 
+# the fields of a kept part that hold datetimes, written as ISO text and read back by name
+_DATETIMES = {"answers": "submitted_at", "quarantine": "quarantined_at"}
+
+
 def encode(part: dict) -> bytes | None:
     """The part as JSON bytes, or None when a value is not one JSON holds exactly."""
     try:
-        return json.dumps(part, default=_tagged, ensure_ascii=False,
-                          allow_nan=False).encode("utf-8")
-    except (TypeError, ValueError):
+        out = dict(part)
+        for rows, name in _DATETIMES.items():
+            out[rows] = [{**row, name: _iso(row[name])} for row in part[rows]]
+        return json.dumps(out, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError, KeyError):
         return None
 
 
 def decode(data: bytes) -> dict:
-    return json.loads(data.decode("utf-8"), object_hook=_untagged)
+    """A part `encode` wrote; ValueError when it is not one (the file is staged again)."""
+    try:
+        part = json.loads(data.decode("utf-8"))
+        for rows, name in _DATETIMES.items():
+            part[rows] = [{**row, name: _datetime(row[name])} for row in part[rows]]
+        for key in ("redactions", "seen_content", "seen_response", "names_seen"):
+            part[key]   # noqa: B018 - present, or KeyError
+    except (UnicodeDecodeError, KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"not a kept staging part ({exc!r})") from exc
+    return part
 
 
-def _tagged(value: object) -> dict:
-    if type(value) is datetime:   # noqa: E721 - a subclass (pd.Timestamp) would come back as this
-        return {_DATETIME: value.isoformat()}
-    raise TypeError(f"not kept: {type(value).__name__}")
+def _iso(value: object) -> str | None:
+    if value is None:
+        return None
+    if type(value) is not datetime:   # a subclass (pd.Timestamp) would come back as this
+        raise TypeError(f"not kept: {type(value).__name__}")
+    return value.isoformat()
 
 
-def _untagged(obj: dict) -> object:
-    if len(obj) == 1 and _DATETIME in obj:
-        return datetime.fromisoformat(obj[_DATETIME])
-    return obj
+def _datetime(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)

@@ -14,8 +14,10 @@ name (staging.answers.file_name) and any id made from it pass through core.priva
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
+import logging
 import re
 import unicodedata
 from collections import Counter
@@ -35,6 +37,8 @@ from pipeline.core.privacy.labels import IdentifierGuard
 from pipeline.core.privacy.name_scan import FuzzyNameScan, NameScanner
 from pipeline.core.privacy.redact import Redactor, RosterEntry, roster_fingerprint
 from pipeline.core.result_cache import ResultCache
+
+log = logging.getLogger(__name__)
 
 ANSWER_COLUMNS = [
     "answer_id", "school_year", "session_number", "session_date", "submitted_at",
@@ -185,15 +189,24 @@ def stage_year(
         key = staged_files.file_key(key, f, file_rows)
         slot = staged_files.slot(mapping.school_year, f.file_name)
         data = kept.load(key, slot=slot)
+        part = None
         if data is not None:
-            stager.replay(staged_files.decode(data))
+            try:
+                part = staged_files.decode(data)
+            except ValueError as exc:
+                log.warning("kept staging of %s unusable (%s): staging it again", f.file_name,
+                            exc)
+        if part is not None:
+            stager.replay(part)
             stager.files_replayed.append(f.file_name)
             continue
         mark = stager.mark()
         stager.stage_file(f, file_rows)
-        part = staged_files.encode(stager.added_since(mark))
-        if part is not None:
-            kept.store(key, part, slot=slot)
+        encoded = staged_files.encode(stager.added_since(mark))
+        if encoded is not None:
+            kept.store(key, encoded, slot=slot)
+    if stager.files_replayed and clean is not None:
+        clean.keep_known()   # the replayed files' texts were not checked, and stay clean
     return stager.result()
 
 
@@ -334,8 +347,11 @@ class _YearStager:
         supplied = (cell("response_id") or "").strip()
         rid = self.guard.response_id(supplied) if supplied else default_response_id(
             f.stem, row_number)
-        content = json.dumps([cell(k) for k in ("submitted_at", "school", "coach", "role",
-                                                 "session", "worked", "improve")])
+        # remembered by digest: the raw cells (names, unredacted text) stay in the raw layer
+        content = hashlib.blake2b(json.dumps(
+            [cell(k) for k in ("submitted_at", "school", "coach", "role", "session", "worked",
+                               "improve")]).encode("utf-8", "surrogatepass"),
+            digest_size=16).hexdigest()
         if supplied and rid in self.others.response_ids:
             year, other_file, other_row = self.others.response_ids[rid]
             self.quarantine_row(f.file_name, row_number, f.name_of["response_id"], "row",

@@ -50,6 +50,11 @@ class CleanMemo:
     def mark_clean(self, text: str) -> None:
         self.used.add(digest(text))
 
+    def keep_known(self) -> None:
+        """Keep every digest loaded, used this run or not (texts a run skipped are still the
+        year's: staging replayed the files they are in)."""
+        self.used |= self.known
+
     def save(self) -> None:
         """Store the digests this run used, when they differ from what was loaded."""
         if self.used != self.known:
@@ -64,6 +69,12 @@ class StagingCleanMemos:
         self.redaction = CleanMemo("redactor and scanner", context)
         self.identifier = CleanMemo("identifier guard", context)
         self.fuzzy = CleanMemo("fuzzy scan", context)
+
+    def keep_known(self) -> None:
+        """Staging replayed kept files (ingest/staged_files.py): their texts' redaction and
+        identifier checks were skipped, so their digests are kept as loaded."""
+        self.redaction.keep_known()
+        self.identifier.keep_known()
 
     def save(self) -> None:
         for memo in (self.redaction, self.identifier, self.fuzzy):

@@ -179,9 +179,7 @@ def _open(cache: ResultCache, key: str, label: str, slot: str) -> SessionSources
         return None
     document = cache.open(key, slot=slot)
     records = cache.open(key, slot=f"{slot}.sources")
-    expected = ((document, compressed),
-                (records, entries[-1][4] + 30 + len(entries[-1][0].encode()) + entries[-1][2]
-                 if entries else 0))
+    expected = ((document, compressed), (records, Records(entries).size))
     if any(fh is None or _left(fh) != n for fh, n in expected):   # the three entries disagree
         for fh, _n in expected:
             if fh is not None:

@@ -202,6 +202,15 @@ class Records:
             offset += len(header) + len(compressed)
             yield header + compressed
 
+    @property
+    def size(self) -> int:
+        """The records' length in bytes, as their entries say (a local header is 30 bytes and
+        the name; no extra field)."""
+        if not self.entries:
+            return 0
+        name, _crc, compressed, _size, offset = self.entries[-1]
+        return offset + 30 + len(name.encode("utf-8")) + compressed
+
     def chunks(self) -> Iterator[bytes]:
         if self.data is not None:
             yield self.data
@@ -232,10 +241,8 @@ def append_records(z: zipfile.ZipFile, recs: Records) -> None:
         z.fp.write(chunk)
         written += len(chunk)
     z.start_dir = z.fp.tell()
-    if recs.entries:
-        name, _crc, compressed, _size, offset = recs.entries[-1]
-        if offset + 30 + len(name.encode("utf-8")) + compressed != written:
-            raise ValueError("kept zip records are not the size their entries say")
+    if written != recs.size:
+        raise ValueError("kept zip records are not the size their entries say")
     for name, crc, compressed, size, offset in recs.entries:
         zinfo = _small_info(name, crc, compressed, size)
         zinfo.header_offset = base + offset

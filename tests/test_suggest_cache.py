@@ -231,6 +231,27 @@ def test_a_damaged_fit_file_means_fitting_again(tmp_path, monkeypatch):
         first.predict(x_new, zero_shot)[0].tobytes()
 
 
+@pytest.mark.slow
+def test_the_zero_shot_fit_is_kept_and_the_same_figures_come_back(model_files, tmp_path,
+                                                                  monkeypatch):
+    from pipeline.core.coding.codebook import load_codebooks
+    from pipeline.core.suggest.zero_shot import ZeroShot
+
+    monkeypatch.setenv("SURVEY_CACHE_DIR", str(tmp_path))
+    books = load_codebooks(Path(__file__).resolve().parents[1] / "codebooks")
+    fits = _count_fits(monkeypatch)
+    first = ZeroShot.fit(_fresh(model_files), books)
+    assert len(fits) == 1
+    second = ZeroShot.fit(_fresh(model_files), books)   # another process, same codebooks
+    assert len(fits) == 1   # read back, not fitted (nor scikit-learn needed)
+    assert second.coef.tobytes() == first.coef.tobytes()
+    assert second.intercept == first.intercept
+    for f in (tmp_path / "fits").glob("zero-shot-*.npz"):
+        f.write_bytes(b"PK\x03\x04 not a zip")
+    third = ZeroShot.fit(_fresh(model_files), books)
+    assert len(fits) == 2 and third.coef.tobytes() == first.coef.tobytes()
+
+
 # ----------------------------------------------------------------------- bounded memory
 
 

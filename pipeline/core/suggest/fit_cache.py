@@ -32,15 +32,21 @@ log = logging.getLogger(__name__)
 MAX_FILES = 200
 
 
-def fit_key(x: np.ndarray, y: np.ndarray, settings: str) -> str:
-    import sklearn
+def sklearn_version() -> str:
+    """scikit-learn's version from its installed metadata: importing scikit-learn to read it
+    costs about 2 s, which a process whose fits all come from this cache never pays."""
+    from importlib.metadata import version
 
+    return version("scikit-learn")
+
+
+def fit_key(x: np.ndarray, y: np.ndarray, settings: str) -> str:
     h = hashlib.sha256()
     for a in (x, y):
         a = np.ascontiguousarray(a)
         h.update(f"{a.dtype.str}{a.shape}".encode())
         h.update(memoryview(a).cast("B"))
-    h.update(f"{settings}|sklearn {sklearn.__version__}".encode())
+    h.update(f"{settings}|sklearn {sklearn_version()}".encode())
     return h.hexdigest()
 
 

@@ -37,10 +37,10 @@ def suggester_key(zs, train_answers: pd.DataFrame | None, train_codes: pd.DataFr
     pipeline's code (frame_memo.key), the model, the codebooks, and (trained) the training
     answers in order with their texts, the training codes and the fitting settings.
     `train_answers` None: zero-shot only."""
-    import sklearn
+    from pipeline.core.suggest.fit_cache import sklearn_version
 
     books = ",".join(f"{b.framework}={b.version}" for b in zs.codebooks)
-    parts = [KIND, zs.model.sha256, f"sklearn {sklearn.__version__}", books]
+    parts = [KIND, zs.model.sha256, f"sklearn {sklearn_version()}", books]
     if train_answers is None:
         parts.append("zero-shot")
     else:

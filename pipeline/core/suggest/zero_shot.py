@@ -27,6 +27,7 @@ from pipeline.core.suggest.prototypes import Prototypes, build_prototypes, code_
 from pipeline.core.suggest.sentences import units_frame
 
 FEATURES = ("best", "top3", "margin", "keyword")
+ZERO_SHOT_FIT = "zero-shot LogisticRegression(C=1.0, max_iter=1000) on unit_features"
 
 
 def unit_features(best: np.ndarray, top3: np.ndarray, keyword: np.ndarray) -> np.ndarray:
@@ -71,9 +72,12 @@ class ZeroShot:
 
     @classmethod
     def fit(cls, model, codebooks) -> ZeroShot:
-        from sklearn.linear_model import LogisticRegression
-
+        """The leave-one-out fit on the codebook's examples. Its two figures are kept in the
+        fitted-model cache under the features and labels they were fitted on (fit_cache.py),
+        so a process whose codebooks and model did not change skips scikit-learn altogether
+        (its import alone is about 2 s of the sample's run)."""
         from pipeline.core.coding.matcher import coder_for
+        from pipeline.core.suggest import fit_cache
 
         coder = coder_for(codebooks)
         protos = build_prototypes(codebooks, model)
@@ -90,9 +94,19 @@ class ZeroShot:
         x = unit_features(best, top3, kw)
         y = np.zeros((len(ex), len(protos.codes)), dtype=int)
         y[np.arange(len(ex)), protos.code_of[ex]] = 1
-        clf = LogisticRegression(C=1.0, max_iter=1000).fit(x, y.ravel())
-        return cls(model, codebooks, protos, center, clf.coef_[0], float(clf.intercept_[0]),
-                   coder)
+        y = y.ravel()
+        key = "zero-shot-" + fit_cache.fit_key(x, y, ZERO_SHOT_FIT)
+        stored = fit_cache.load(key)
+        if stored is None or stored.get("coef", np.empty(0)).shape != (x.shape[1],) \
+                or stored.get("intercept", np.empty(0)).shape != (1,):
+            from sklearn.linear_model import LogisticRegression
+
+            clf = LogisticRegression(C=1.0, max_iter=1000).fit(x, y)
+            stored = {"coef": np.asarray(clf.coef_[0], dtype=np.float64),
+                      "intercept": np.asarray(clf.intercept_, dtype=np.float64)}
+            fit_cache.store(key, stored)
+        return cls(model, codebooks, protos, center, stored["coef"],
+                   float(stored["intercept"][0]), coder)
 
     def unit_probabilities(self, answers: pd.DataFrame, id_column: str, text_column: str):
         """Units of the answers and their (n_units, n_codes) probabilities."""

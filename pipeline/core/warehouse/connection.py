@@ -66,9 +66,11 @@ def empty_frame(table: str) -> pd.DataFrame:
 
 def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     schema, name = table.split(".")
+    # duckdb_columns() rather than information_schema.columns: half the time (this runs a few
+    # hundred times per run), and only the connection's own database, not attached ones
     rows = con.execute(
-        "select column_name from information_schema.columns "
-        "where table_schema = ? and table_name = ? order by ordinal_position",
+        "select column_name from duckdb_columns() where database_name = current_database() "
+        "and schema_name = ? and table_name = ? order by column_index",
         [schema, name],
     ).fetchall()
     return [r[0] for r in rows]

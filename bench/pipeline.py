@@ -140,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (a second "
                         "run with the same folder, N and seed reuses the generated data)")
+    parser.add_argument("--snapshot", type=Path, help="copy the warehouse, the cache and the "
+                        "reports here after the full run, before the refresh (bench/step.py "
+                        "--root DIR --snapshot SNAP --partitioned replays the refresh's year run)")
     args = parser.parse_args(argv)
 
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench_pipeline_"))
@@ -201,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         full.append(("all years", *materialise(defs, instance, resources, after)))
         full_s = time.perf_counter() - t_full
 
+        if args.snapshot:
+            save_snapshot(root, args.snapshot)
         year = latest_year(landing)
         (landing / year / f"session-{NEW_SESSION:02d}.csv").write_bytes(
             new_session_export(extra, year))
@@ -231,6 +236,21 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
+
+
+def save_snapshot(root: Path, snapshot: Path) -> None:
+    """The state a refresh starts from: the warehouse (after a checkpoint, so one file), the
+    result cache and the reports. The kept keys include the pipeline's code, so the snapshot
+    replays the refresh only with the code that made it."""
+    import duckdb
+
+    duckdb.connect(str(root / "survey.duckdb")).execute("checkpoint").close()
+    shutil.rmtree(snapshot, ignore_errors=True)
+    snapshot.mkdir(parents=True)
+    shutil.copy2(root / "survey.duckdb", snapshot / "survey.duckdb")
+    for folder in ("cache", "reports"):
+        if (root / folder).exists():
+            shutil.copytree(root / folder, snapshot / folder)
 
 
 if __name__ == "__main__":

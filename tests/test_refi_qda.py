@@ -637,3 +637,37 @@ def test_a_member_deflated_in_parts_reads_back_whole(tmp_path, monkeypatch, zip6
     assert zlib.decompress(b"".join(p.data or b"" for p in parts[:2]) + (tmp_path / "part.bin")
                            .read_bytes() + b"".join(p.data for p in parts[3:]), -15
                            ) == b"".join(texts)
+
+
+def test_a_sessions_key_follows_which_answer_each_code_belongs_to(books):
+    """The span keys put every final code in answer order once (no loop over answers): a code
+    moved to another answer of the same session, or two codes of one answer swapped, changes
+    that session's key and no other; the same inputs give the same keys."""
+    from pipeline.core.exchange.qdpx_sessions import span_keys
+
+    answers, final = _awkward_inputs(books)
+    first = next(a for a in answers["answer_id"] if a in set(final["answer_id"]))
+    twin = answers[answers["answer_id"] == first].assign(answer_id="A000000000077",
+                                                         answer_text="another answer")
+    answers = pd.concat([answers, twin], ignore_index=True)   # the same session as `first`
+
+    def keys(final):
+        project = qdpx.plan(books, answers, final)
+        spans = qdpx.session_spans(project)
+        return dict(zip([(y, s) for y, s, _a, _b in spans],
+                        span_keys(project, [(a, b) for _y, _s, a, b in spans], "roster"),
+                        strict=True))
+
+    before = keys(final)
+    assert keys(final.copy()) == before
+    moved = final.copy()
+    moved.loc[moved.index[moved["answer_id"] == first][0], "answer_id"] = "A000000000077"
+    assert sum(keys(moved)[k] != before[k] for k in before) == 1
+    # two codes of one answer in the other order: rendered in that order, so another key
+    twice = final["answer_id"].value_counts()
+    aid = twice.index[twice >= 2][0]
+    rows = final.index[final["answer_id"] == aid]
+    swapped = final.loc[[*final.index.difference(rows), *rows[::-1]]].reset_index(drop=True)
+    kept_order = final.loc[[*final.index.difference(rows), *rows]].reset_index(drop=True)
+    assert keys(kept_order) == before
+    assert sum(keys(swapped)[k] != before[k] for k in before) == 1

@@ -132,11 +132,18 @@ class Project:
     labels: dict[tuple[str, str], str]   # (framework, code_id) -> label
     users: list[str]
     schools: list[tuple[str, list[int]]]  # (school, positions of its answers), sorted
-    files: dict[str, str]       # Sources/<guid>.txt -> text, in the order written
 
     @property
     def n_selections(self) -> int:
         return len(self.final["answer_id"])
+
+    @property
+    def files(self) -> dict[str, str]:
+        """Sources/<guid>.txt -> text, in the order written (built when asked: the writer
+        streams them per session, `source_members`)."""
+        a = self.answers
+        return {f"Sources/{g}.txt": t
+                for g, t in zip(a["source_guid"], a["answer_text"], strict=True)}
 
 
 def plan(books: list[Codebook], answers: pd.DataFrame, final: pd.DataFrame) -> Project:
@@ -148,7 +155,7 @@ def plan(books: list[Codebook], answers: pd.DataFrame, final: pd.DataFrame) -> P
     if unknown:
         raise ValueError(f"final codes not in the codebooks: {', '.join(unknown[:5])}")
     prov, decided = list(final["provenance"]), list(final["decided_by"])
-    users = sorted({u for p, d in zip(prov, decided, strict=True) for u in coders_of(p, d)})
+    users = sorted({u for p, d in set(zip(prov, decided, strict=True)) for u in coders_of(p, d)})
     fin = {"answer_id": list(final["answer_id"]), "framework": fw, "code_id": cid,
            "provenance": prov, "decided_by": decided}
     by_answer: dict[object, list[int]] = {}
@@ -164,13 +171,11 @@ def plan(books: list[Codebook], answers: pd.DataFrame, final: pd.DataFrame) -> P
             for c in ANSWER_COLUMNS}
     cols["source_guid"] = [guid("source", a) for a in cols["answer_id"]]
     cols["answer_text"] = [str(t) for t in cols["answer_text"]]
-    files: dict[str, str] = {}
-    for g, text in zip(cols["source_guid"], cols["answer_text"], strict=True):
-        files[f"Sources/{g}.txt"] = text
-    if len(files) < len(answers):
-        seen = pd.Series(cols["answer_id"])
+    twice = pd.Series(cols["source_guid"]).duplicated().to_numpy()   # one source file each
+    if twice.any():
+        seen = pd.Series(cols["answer_id"])[twice]
         raise ValueError("answers with the same answer_id: "
-                         f"{', '.join(map(str, seen[seen.duplicated()].unique()[:5]))}")
+                         f"{', '.join(map(str, seen.unique()[:5]))}")
     schools: dict[str, list[int]] = {}
     for i, school in enumerate(cols["school_id"]):
         school = _text(school)
@@ -180,7 +185,7 @@ def plan(books: list[Codebook], answers: pd.DataFrame, final: pd.DataFrame) -> P
     head, tail = _head_and_tail(books, users)
     return Project(head=head, tail=tail, answers=cols, by_answer=by_answer, final=fin,
                    labels={k: c.label for k, c in codes.items()}, users=users,
-                   schools=sorted(schools.items()), files=files)
+                   schools=sorted(schools.items()))
 
 
 def _head_and_tail(books: list[Codebook], users: list[str]) -> tuple[str, str]:
@@ -346,5 +351,5 @@ def write_qdpx(books: list[Codebook], answers: pd.DataFrame, final: pd.DataFrame
         zip_parts.write_member(z, "project.qde", [head, *(doc for doc, _recs in sessions), tail])
         for _doc, recs in sessions:
             zip_parts.append_records(z, recs)
-    return {"sources": len(project.files), "selections": project.n_selections,
+    return {"sources": len(project.answers["answer_id"]), "selections": project.n_selections,
             "users": len(project.users)}

@@ -39,6 +39,9 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+import numpy as np
+import pandas as pd
+
 from pipeline.core.exchange import guids, project_names, qdpx, zip_parts
 from pipeline.core.exchange.project_names import (
     ChunkNames,
@@ -95,13 +98,28 @@ def roster_key(roster: Iterable) -> str:
     return hashlib.sha256("\x1f".join(sorted(e.full_name for e in roster)).encode()).hexdigest()
 
 
-def span_key(project: qdpx.Project, start: int, stop: int, roster: str) -> str:
+def span_keys(project: qdpx.Project, spans: list[tuple[int, int]], roster: str) -> list[str]:
+    """The cache key of each run of sorted answers start..stop-1: everything its sources are
+    rendered from (the answers' columns; their final codes, in each answer's order, with the
+    answer they belong to; the code labels, question texts and roster).
+
+    The final codes are put in answer order once for all spans (a stable sort of their
+    answers' positions), so each span's codes are one slice: no loop over answers."""
     a, f = project.answers, project.final
-    codes = [[tuple(f[c][k] for c in qdpx.FINAL_COLUMNS) for k in project.by_answer.get(aid, ())]
-             for aid in a["answer_id"][start:stop]]
-    return fingerprint("refi_qda sources", _code(),
-                       [a[c][start:stop] for c in qdpx.ANSWER_COLUMNS], codes,
-                       sorted(project.labels.items()), sorted(QUESTION_TEXT.items()), roster)
+    position = pd.Index(a["answer_id"]).get_indexer(pd.Index(f["answer_id"], dtype=object))
+    order = np.argsort(position, kind="stable")
+    order = order[position[order] >= 0]   # codes of answers not exported: in no source
+    at = position[order]
+    columns = {c: np.asarray(f[c], dtype=object)[order] for c in qdpx.FINAL_COLUMNS}
+    shared = (sorted(project.labels.items()), sorted(QUESTION_TEXT.items()), roster)
+    keys = []
+    for start, stop in spans:
+        lo, hi = np.searchsorted(at, [start, stop])
+        codes = [(at[lo:hi] - start).tolist(),
+                 *(columns[c][lo:hi].tolist() for c in qdpx.FINAL_COLUMNS)]
+        keys.append(fingerprint("refi_qda sources/2", _code(),
+                                [a[c][start:stop] for c in qdpx.ANSWER_COLUMNS], codes, *shared))
+    return keys
 
 
 def session_sources(project: qdpx.Project, scan: FuzzyNameScan, roster: str,
@@ -110,10 +128,11 @@ def session_sources(project: qdpx.Project, scan: FuzzyNameScan, roster: str,
     else rendered and checked, streamed into the cache and read back from it (memory stays
     flat: a run is ~2 KB per answer), or held in memory without a cache."""
     out = []
-    for year, session, start, stop in qdpx.session_spans(project):
+    spans = qdpx.session_spans(project)
+    keys = span_keys(project, [(start, stop) for _y, _s, start, stop in spans], roster)
+    for (year, session, start, stop), key in zip(spans, keys, strict=True):
         label = f"{year} session {session or '?'}"
         slot = f"{year}-session-{session or 'none'}"
-        key = span_key(project, start, stop, roster)
         piece = None
         if cache is not None:
             piece = _open(cache, key, label, slot) or _render_into(

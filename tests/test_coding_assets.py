@@ -32,8 +32,8 @@ GOOD = apps([["A1", "scale", "depth", "collaboration", 1, ev("collaborate", "col
 def test_good_applications_pass():
     assert unknown_codes(GOOD, CODES).empty
     assert span_mismatches(GOOD, ANSWERS) == []
-    assert codes_in_codebook_result(GOOD, CODES).passed
-    assert spans_result(GOOD, ANSWERS).passed
+    assert codes_in_codebook_result(unknown_codes(GOOD, CODES), len(GOOD)).passed
+    assert spans_result(2, 0, []).passed
 
 
 def test_unknown_code_or_wrong_dimension_fails():
@@ -41,11 +41,12 @@ def test_unknown_code_or_wrong_dimension_fails():
     bad.loc[0, "code_id"] = "colaboration"
     bad.loc[1, "dimension"] = "depth"
     assert len(unknown_codes(bad, CODES)) == 2
-    assert not codes_in_codebook_result(bad, CODES).passed
+    assert not codes_in_codebook_result(unknown_codes(bad, CODES), len(bad)).passed
 
 
 def test_shifted_span_fails():
     bad = GOOD.copy()
     bad.loc[0, "evidence"] = ev("collaborate", "collaborated", 4, 16)
-    assert span_mismatches(bad, ANSWERS)[0]["answer_id"] == "A1"
-    assert not spans_result(bad, ANSWERS).passed
+    found = span_mismatches(bad, ANSWERS)
+    assert found[0]["answer_id"] == "A1"
+    assert not spans_result(2, len(found), found).passed

@@ -3,6 +3,7 @@ are made of, and nothing a refresh adding an uncoded session changes."""
 
 from __future__ import annotations
 
+import duckdb
 import pandas as pd
 
 from pipeline.defs.reconciliation import coded_year_key
@@ -22,39 +23,64 @@ def _year():
                             "session_number": [1, 1, 2], "answer_text": ["a", "b", "c"]})
     units = pd.DataFrame({"answer_id": ["A1", "A2", "A1", "A2"],
                           "coder": ["jm", "jm", "ak", "ak"], "school_year": "2023-24"})
-    human = pd.DataFrame({"answer_id": ["A1"], "coder": ["jm"], "code_id": ["collaboration"]})
-    keyword = pd.DataFrame({"answer_id": ["A1", "A3"], "code_id": ["collaboration", "time"]})
+    human = pd.DataFrame({"answer_id": ["A1"], "coder": ["jm"], "code_id": ["collaboration"],
+                          "school_year": "2023-24"})
+    keyword = pd.DataFrame({"answer_id": ["A1", "A3"], "code_id": ["collaboration", "time"],
+                            "school_year": "2023-24"})
     codes = pd.DataFrame({"code_id": ["collaboration", "time"]})
     return codes, answers, units, human, keyword
+
+
+def _key(paths, codes, answers, units, human, keyword, year="2023-24"):
+    """coded_year_key over a warehouse holding these rows (and another year's, which the key
+    never reads)."""
+    con = duckdb.connect()
+    con.execute("create schema staging; create schema coding")
+    other = {"school_year": "2020-21"}
+    for table, frame in (("staging.answers", answers), ("coding.coder_units", units),
+                         ("coding.human_applications", human),
+                         ("coding.keyword_applications", keyword)):
+        con.register("frame", pd.concat([frame, frame.iloc[:1].assign(**other)]))
+        con.execute(f"create table {table} as select * from frame")
+        con.unregister("frame")
+    try:
+        return coded_year_key(con, paths, codes, year)
+    finally:
+        con.close()
 
 
 def test_the_key_ignores_answers_nobody_coded_and_follows_everything_else(tmp_path):
     paths = _paths(tmp_path)
     codes, answers, units, human, keyword = _year()
-    key = coded_year_key(paths, codes, answers, units, human, keyword)
+    key = _key(paths, codes, answers, units, human, keyword)
     # a new session's answer and its keyword codes: same key
     late = pd.DataFrame({"answer_id": ["A9"], "school_year": "2023-24", "session_number": [3],
                          "answer_text": ["new"]})
-    assert key == coded_year_key(paths, codes, pd.concat([answers, late]), units, human,
-                                 pd.concat([keyword, pd.DataFrame({"answer_id": ["A9"],
-                                                                   "code_id": ["time"]})]))
-    assert key == coded_year_key(paths, codes, answers, units, human,
-                                 keyword[keyword["answer_id"] != "A3"])
+    assert key == _key(paths, codes, pd.concat([answers, late]), units, human,
+                       pd.concat([keyword, pd.DataFrame({"answer_id": ["A9"],
+                                                         "code_id": ["time"],
+                                                         "school_year": "2023-24"})]))
+    assert key == _key(paths, codes, answers, units, human,
+                       keyword[keyword["answer_id"] != "A3"])
+    # the same rows in another order: the same key (the rows' hashes are summed)
+    assert key == _key(paths, codes, answers.iloc[::-1], units.iloc[::-1], human, keyword)
     # what the year's codes are made of: a new key
-    assert key != coded_year_key(paths, codes, answers.assign(answer_text=["x", "b", "c"]),
-                                 units, human, keyword)
-    assert key != coded_year_key(paths, codes, answers, units.iloc[:3], human, keyword)
-    assert key != coded_year_key(paths, codes, answers, units, human.iloc[:0], keyword)
-    assert key != coded_year_key(paths, codes, answers, units, human, keyword.iloc[1:])
+    assert key != _key(paths, codes, answers.assign(answer_text=["x", "b", "c"]),
+                       units, human, keyword)
+    assert key != _key(paths, codes, answers, units.iloc[:3], human, keyword)
+    assert key != _key(paths, codes, answers, units, human.iloc[:0], keyword)
+    assert key != _key(paths, codes, answers, units, human, keyword.iloc[1:])
+    assert key != _key(paths, codes.iloc[:1], answers, units, human, keyword)
+    assert key != _key(paths, codes, answers, units, human, keyword, year="2020-21")
     (tmp_path / "coding" / "adjudications.csv").write_text("discrepancy_id,decision\n")
-    with_file = coded_year_key(paths, codes, answers, units, human, keyword)
+    with_file = _key(paths, codes, answers, units, human, keyword)
     assert with_file != key
     (tmp_path / "coding" / "adjudications.csv").write_text("discrepancy_id,decision\nD1,apply\n")
-    assert coded_year_key(paths, codes, answers, units, human, keyword) != with_file
+    assert _key(paths, codes, answers, units, human, keyword) != with_file
     (tmp_path / "other.csv").write_text("full_name,role\nPriya Raman,teacher\n")
     other_roster = ProjectPaths(**{**paths.model_dump(),
                                    "roster_path": str(tmp_path / "other.csv")})
-    assert coded_year_key(other_roster, codes, answers, units, human, keyword) != with_file
+    assert _key(other_roster, codes, answers, units, human, keyword) != with_file
 
 
 def test_human_final_codes_read_back_equal_the_computed_ones(tmp_path, monkeypatch):

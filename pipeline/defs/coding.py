@@ -9,7 +9,9 @@ codebooks and their versions in the warehouse for the SQL readers (views, publis
 import dagster as dg
 import pandas as pd
 
-from pipeline.core.coding import keyword as coding
+from pipeline.core.coding import keyword_sessions
+from pipeline.core.result_cache import ResultCache
+from pipeline.core.suggest.model import cache_dir
 from pipeline.core.warehouse import connection as wh
 from pipeline.defs.checks import md_table
 from pipeline.defs.ingestion import ANSWERS
@@ -71,44 +73,46 @@ def keyword_applications(context: dg.AssetExecutionContext, codebooks: Codebooks
                          warehouse: Warehouse) -> dg.MaterializeResult:
     year = context.partition_key
     books = codebooks.load()
-    with warehouse.connect(context.log) as con:
-        answers = wh.read_frame(con, "staging.answers", {"school_year": year})
-        apps = coding.keyword_applications(answers, books)
-        wh.replace_rows(con, "coding.keyword_applications", apps, {"school_year": year})
     codes = codebooks.codes_frame()   # the codebooks this run coded with
-    substantive = answers[~answers["non_substantive"]]
-    per_code = (apps.groupby(["framework", "dimension", "code_id"]).size()
-                .reset_index(name="answers").sort_values("answers", ascending=False))
-    uncoded = len(set(substantive["answer_id"]) - set(apps["answer_id"]))
-    preview = apps.merge(answers[["answer_id", "answer_text"]], on="answer_id").head(10)
+    # session by session: a refresh codes the sessions whose answers changed only
+    cache = ResultCache(cache_dir() / "results" / "keyword_sessions",
+                        max_files=keyword_sessions.MAX_FILES)
+    with warehouse.connect(context.log) as con:
+        done = keyword_sessions.code_year(con, books, year, cache)
+        unknown = keyword_sessions.unknown_codes(con, year, codes)
+        summary = keyword_sessions.year_summary(con, year)
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": len(apps),
-            "answers_coded": int(apps["answer_id"].nunique()),
-            "substantive_answers": len(substantive),
-            "answers_with_no_code": uncoded,
+            "dagster/row_count": summary["rows"],
+            "answers_coded": summary["answers_coded"],
+            "substantive_answers": summary["substantive"],
+            "answers_with_no_code": summary["uncoded"],
             "codebook_versions": dg.MetadataValue.json(codebooks.versions()),
-            "hits_per_code": md_table(per_code, 30),
-            "preview": md_table(preview[["answer_id", "code_id", "evidence", "answer_text"]]),
+            "sessions_coded": dg.MetadataValue.json(done.plan.computed),
+            "sessions_kept": len(done.plan.current),
+            "rows_written": done.written,
+            "hits_per_code": md_table(summary["per_code"], 30),
+            "preview": md_table(summary["preview"]),
         },
-        check_results=[codes_in_codebook_result(apps, codes),
-                       spans_result(apps, answers)],
+        check_results=[codes_in_codebook_result(unknown, summary["rows"]),
+                       spans_result(done.evidence_items, done.mismatches, done.sample)],
     )
 
 
-def codes_in_codebook_result(apps: pd.DataFrame, codes: pd.DataFrame) -> dg.AssetCheckResult:
-    unknown = coding.unknown_codes(apps, codes)
+def codes_in_codebook_result(unknown: pd.DataFrame, applications: int) -> dg.AssetCheckResult:
+    """`unknown`: the applications whose code is not in the codebook (keyword.unknown_codes)."""
     return dg.AssetCheckResult(
         check_name="codes_in_codebook", asset_key=KEYWORD, passed=unknown.empty,
-        metadata={"applications": len(apps), "unknown": len(unknown),
+        metadata={"applications": applications, "unknown": len(unknown),
                   "sample": md_table(unknown)},
     )
 
 
-def spans_result(apps: pd.DataFrame, answers: pd.DataFrame) -> dg.AssetCheckResult:
-    bad = coding.span_mismatches(apps, answers)
+def spans_result(evidence_items: int, mismatches: int, sample: list[dict]
+                 ) -> dg.AssetCheckResult:
+    """What keyword.span_mismatches found, over every session of the year."""
     return dg.AssetCheckResult(
-        check_name="evidence_spans_match", asset_key=KEYWORD, passed=not bad,
-        metadata={"evidence_items": int(apps["n_evidence"].sum()), "mismatches": len(bad),
-                  "sample": dg.MetadataValue.json(bad[:10])},
+        check_name="evidence_spans_match", asset_key=KEYWORD, passed=mismatches == 0,
+        metadata={"evidence_items": evidence_items, "mismatches": mismatches,
+                  "sample": dg.MetadataValue.json(sample[:10])},
     )

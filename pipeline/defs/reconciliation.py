@@ -23,6 +23,7 @@ from pipeline.core.reconciliation.queue import write_queue
 from pipeline.core.result_cache import ResultCache
 from pipeline.core.suggest.model import cache_dir
 from pipeline.core.warehouse import connection as wh
+from pipeline.core.warehouse.fingerprint import fingerprint, query_fingerprint
 from pipeline.defs.checks import md_table
 from pipeline.defs.coding import KEYWORD
 from pipeline.defs.ingestion import ANSWERS
@@ -280,22 +281,29 @@ def reconcile_year(context: dg.AssetExecutionContext, paths: ProjectPaths,
     codes = codebooks.codes_frame()
     with warehouse.connect(context.log) as con:
         where = {"school_year": year}
-        answers, units, suggestions, human, keyword = (wh.read_frame(con, t, where) for t in (
-            "staging.answers", "coding.coder_units", "coding.suggestions",
-            "coding.human_applications", "coding.keyword_applications"))
-        humans = sorted(units["coder"].unique())
+        humans = sorted(r[0] for r in con.execute(
+            "select distinct coder from coding.coder_units where school_year = ?",
+            [year]).fetchall()) if wh.table_columns(con, "coding.coder_units") else []
         if humans and len(humans) != 2:
             context.log.warning(f"{year}: discrepancies need exactly two human coders; "
                                 f"found {humans}")
-        # a year coded by hand: kept by what it is made of (coded_year_key); a refresh that
-        # adds a session nobody coded yet reads it back
-        key = coded_year_key(paths, codes, answers, units, human, keyword) if humans else None
+        # a year coded by hand: kept by what it is made of (coded_year_key, from the rows'
+        # fingerprints in DuckDB); a refresh that adds a session nobody coded yet reads it
+        # back without reading the year's rows
+        key = coded_year_key(con, paths, codes, year) if humans else None
         stored = [frame_memo.load("reconciled_year", f"{key}-{part}") for part in RECONCILED] \
             if key else [None]
         if all(frame is not None for frame in stored):
             disc, adj, final = stored
             final = final.astype(object).where(final.notna(), None)
+            answer_ids = con.execute("select answer_id from staging.answers "
+                                     "where school_year = ?", [year]).df()["answer_id"]
+            n_suggestions = con.execute("select count(*) from coding.suggestions "
+                                        "where school_year = ?", [year]).fetchone()[0] \
+                if wh.table_columns(con, "coding.suggestions") else 0
         else:
+            answers, units, suggestions, human, keyword = (wh.read_frame(con, t, where)
+                                                           for t in YEAR_INPUTS)
             disc = discrepancies(human, units, answers, keyword, *humans) \
                 if len(humans) == 2 else wh.empty_frame("coding.discrepancies")
             adj = year_adjudications(paths, disc)
@@ -305,12 +313,13 @@ def reconcile_year(context: dg.AssetExecutionContext, paths: ProjectPaths,
             if key:
                 for part, frame in zip(RECONCILED, (disc, adj, final), strict=True):
                     frame_memo.store("reconciled_year", f"{key}-{part}", frame)
+            answer_ids, n_suggestions = answers["answer_id"], len(suggestions)
         wh.replace_many(con, [("coding.discrepancies", disc, where),
                               ("coding.final_codes", final, where)])
     summary = reconciliation_summary(disc, adj, final)
     unknown_codes = final.merge(codes[["framework", "dimension", "code_id"]], how="left",
                                 indicator=True).query("_merge == 'left_only'")
-    unknown_answers = final[~final["answer_id"].isin(answers["answer_id"])]
+    unknown_answers = final[~final["answer_id"].isin(answer_ids)]
     yield dg.MaterializeResult(asset_key=DISCREPANCIES, metadata={
         "dagster/row_count": len(disc),
         "by_code": md_table(disc.groupby("code_id").size().sort_values(ascending=False)
@@ -320,7 +329,7 @@ def reconcile_year(context: dg.AssetExecutionContext, paths: ProjectPaths,
         "dagster/row_count": len(final),
         **{k: v for k, v in summary.items() if isinstance(v, int)},
         "by_provenance": dg.MetadataValue.json(summary["by_provenance"]),
-        "suggestion_rows_read": len(suggestions)})
+        "suggestion_rows": int(n_suggestions)})
     yield dg.AssetCheckResult(
         check_name="final_codes_valid", asset_key=FINAL,
         passed=unknown_codes.empty and unknown_answers.empty,
@@ -334,22 +343,32 @@ def reconcile_year(context: dg.AssetExecutionContext, paths: ProjectPaths,
 
 
 RECONCILED = ("discrepancies", "adjudications", "final_codes")
+YEAR_INPUTS = ("staging.answers", "coding.coder_units", "coding.suggestions",
+               "coding.human_applications", "coding.keyword_applications")
 
 
-def coded_year_key(paths: ProjectPaths, codes: pd.DataFrame, answers: pd.DataFrame,
-                   units: pd.DataFrame, human: pd.DataFrame, keyword: pd.DataFrame) -> str:
+def coded_year_key(con, paths: ProjectPaths, codes: pd.DataFrame, year: str) -> str:
     """What a hand-coded year's discrepancies and final codes are made of: its coder units and
     human applications, the keyword codes and answer rows of the answers in those units (the
     discrepancies show their text and the keyword coder's evidence), the adjudication file's
     bytes, the roster (adjudicators' notes are redacted), the codebook and the pipeline's
     code. The stand-in codes (suggestions, keyword) only ever fill years nobody coded, and
-    answers outside the units get no final code, so neither is part of it."""
-    seen = set(units["answer_id"])
+    answers outside the units get no final code, so neither is part of it.
+
+    The rows enter as DuckDB fingerprints (count and sum of row hashes: the same rows in any
+    order give the same key), so a refresh reads none of them to find its year unchanged."""
     path = dual_coding.first_existing(paths.coder_sheets_dir, dual_coding.ADJUDICATION_NAMES)
+    seen = "select answer_id from coding.coder_units where school_year = ?"
+    rows = [query_fingerprint(con, f"select * from {table} where school_year = ?{extra}",
+                              [year, year] if extra else [year])
+            for table, extra in (("coding.coder_units", ""),
+                                 ("coding.human_applications", ""),
+                                 ("coding.keyword_applications", f" and answer_id in ({seen})"),
+                                 ("staging.answers", f" and answer_id in ({seen})"))]
     return frame_memo.key(
-        "reconciled coded year", file_sha256(path) if path else "no adjudication file",
-        roster_fingerprint(load_roster(paths.roster_path)), codes, units, human,
-        keyword[keyword["answer_id"].isin(seen)], answers[answers["answer_id"].isin(seen)])
+        "reconciled coded year/2", fingerprint(*rows),
+        file_sha256(path) if path else "no adjudication file",
+        roster_fingerprint(load_roster(paths.roster_path)), codes)
 
 
 def human_final_codes(paths: ProjectPaths, apps: pd.DataFrame, units: pd.DataFrame,

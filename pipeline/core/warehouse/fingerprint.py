@@ -46,6 +46,14 @@ def rows_fingerprint(con, table: str, where: dict[str, object] | None = None,
     return int(count), int(total)
 
 
+def query_fingerprint(con, sql: str, params: list | None = None) -> tuple[int, int]:
+    """(rows, sum of row hashes) of what the query `sql` selects: `rows_fingerprint` for a
+    selection a where-clause of equalities cannot say (rows of the answers in a set, say)."""
+    count, total = con.execute(
+        f"select count(*), coalesce(sum(hash(t)), 0) from ({sql}) t", params or []).fetchone()
+    return int(count), int(total)
+
+
 def fingerprint(*parts: object) -> str:
     """A hex digest of `parts` (fingerprints, versions, settings: anything with a stable
     `repr`) and the DuckDB version, for a cache key."""

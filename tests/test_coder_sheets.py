@@ -679,3 +679,31 @@ def test_the_kept_queue_check_is_redone_for_another_reader_version(tmp_path, mon
     assert [check("python-calamine 0.9.1"), check("python-calamine 0.9.1")] == [False, False]
     assert len(read) == 1                     # the second answer came from the disk memo
     assert check("python-calamine 0.9.2") is False and len(read) == 2
+
+
+def test_the_warehouse_query_selects_the_answers_the_sheets_can_depend_on():
+    """warehouse_sheet_answers (one DuckDB query) gives sheet_answers' rows: the answers named
+    by id or by response id, and every answer of their sessions, sorted by answer id."""
+    import duckdb
+
+    answers = pd.concat([ANSWERS.assign(session_number=pd.array([1, 1, 2, 2, None],
+                                                                dtype="Int64")),
+                         ANSWERS.assign(answer_id=ANSWERS["answer_id"] + "x",
+                                        response_id=ANSWERS["response_id"] + "x",
+                                        school_year="2020-21",
+                                        session_number=pd.array([1, 2, 3, None, None],
+                                                                dtype="Int64"))],
+                        ignore_index=True).iloc[::-1]
+    con = duckdb.connect()
+    con.execute("create schema staging")
+    con.register("frame", answers)
+    con.execute("create table staging.answers as select * from frame")
+    for refs in ([("A1", None)], [(None, "r2x")], [("A5x", ""), ("", "r3")],
+                 [("nope", "nope")], [("A2", "r5x"), ("A5", None)]):
+        refs = pd.DataFrame(refs, columns=["answer_id", "response_id"])
+        want = dual_coding.sheet_answers(con.execute("select * from staging.answers").df(),
+                                         refs).reset_index(drop=True)
+        got = dual_coding.warehouse_sheet_answers(con, refs)
+        pd.testing.assert_frame_equal(got, want, check_dtype=False)
+        assert len(want) or refs.at[0, "answer_id"] == "nope"
+    assert dual_coding.warehouse_sheet_answers(duckdb.connect(), refs).empty

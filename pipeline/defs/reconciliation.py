@@ -97,9 +97,11 @@ def human_applications(context: dg.AssetExecutionContext, paths: ProjectPaths,
     books = codebooks.load()
     roster = load_roster(paths.roster_path)
     with warehouse.connect(context.log) as con:
-        answers, = _read(con, "staging.answers")
+        # the answers the sheets refer to (and their sessions), read by one query
         apps, units, quarantine, unaccounted = dual_coding.import_sheets(
-            paths.coder_sheets_dir, answers, books, Redactor(roster))
+            paths.coder_sheets_dir,
+            lambda refs: dual_coding.warehouse_sheet_answers(con, refs), books,
+            Redactor(roster))
         apps = apps[apps["school_year"] == year].reset_index(drop=True)
         units = units[units["school_year"] == year].reset_index(drop=True)
         names = names_in_frames(roster, {"human_applications": apps,

@@ -3,6 +3,7 @@ the warehouse stores, and the coder pairs compared."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import combinations
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from pipeline.core.coding.sheet_validation import (
 )
 from pipeline.core.ingest.hashing import file_sha256
 from pipeline.core.privacy.redact import Redactor
-from pipeline.core.warehouse.connection import empty_frame
+from pipeline.core.warehouse.connection import empty_frame, table_columns
 
 KEYWORD = "keyword"
 ADJUDICATION_NAMES = ("adjudications.xlsx", "adjudications.csv")
@@ -45,10 +46,12 @@ def redact_columns(frame: pd.DataFrame, redactor: Redactor, columns) -> pd.DataF
     return frame
 
 
-def import_sheets(sheet_dir: str | Path, answers: pd.DataFrame, codebooks,
+def import_sheets(sheet_dir: str | Path, answers: pd.DataFrame | Callable, codebooks,
                   redactor: Redactor):
     """Read and validate every coder sheet in `sheet_dir`; notes and quarantine texts are
-    redacted (the sheets themselves are the raw record).
+    redacted (the sheets themselves are the raw record). `answers`: staging.answers' rows, or
+    a function giving `sheet_answers` for the sheets' references (say, a query of the
+    warehouse: `warehouse_sheet_answers`), so the import never holds every answer.
 
     Returns (applications in coding.human_applications' shape, units, quarantine, unaccounted):
     `unaccounted` lists sheet rows naming a code that became neither an application nor a
@@ -72,7 +75,9 @@ def import_sheets(sheet_dir: str | Path, answers: pd.DataFrame, codebooks,
         refs = rows[["answer_id", "response_id"]].drop_duplicates().reset_index(drop=True) \
             if rows is not None else pd.DataFrame(columns=["answer_id", "response_id"])
         frame_memo.store("coder_sheet_refs", files_key, refs)
-    key = frame_memo.key("coder sheet import", files_key, sheet_answers(answers, refs),
+    # validation looks at no other answer than these (sheet_answers)
+    answers = answers(refs) if callable(answers) else sheet_answers(answers, refs)
+    key = frame_memo.key("coder sheet import", files_key, answers,
                          sheet_codes(codebooks), redactor.roster_fingerprint)
     stored = [frame_memo.load("coder_sheet_import", f"{key}-{part}") for part in IMPORT_PARTS]
     if all(frame is not None for frame in stored):
@@ -89,6 +94,8 @@ def import_sheets(sheet_dir: str | Path, answers: pd.DataFrame, codebooks,
 
 
 IMPORT_PARTS = ("applications", "units", "quarantine", "unaccounted")
+SHEET_ANSWER_COLUMNS = ("answer_id", "response_id", "school_year", "session_number",
+                        "question_id", "answer_text", "non_substantive")
 
 
 def _no_sheets():
@@ -107,10 +114,31 @@ def sheet_answers(answers: pd.DataFrame, refs: pd.DataFrame) -> pd.DataFrame:
              | answers["response_id"].astype(str).isin(rids)).to_numpy()
     keys = pd.Series(session_keys(answers), index=answers.index, dtype=object)
     relevant = named | keys.isin(set(keys[named])).to_numpy()
-    columns = [c for c in ("answer_id", "response_id", "school_year", "session_number",
-                           "question_id", "answer_text", "non_substantive")
-               if c in answers.columns]
+    columns = [c for c in SHEET_ANSWER_COLUMNS if c in answers.columns]
     return answers.loc[relevant, columns].sort_values("answer_id", kind="mergesort")
+
+
+def warehouse_sheet_answers(con, refs: pd.DataFrame) -> pd.DataFrame:
+    """`sheet_answers(staging.answers, refs)` as one DuckDB query: only those rows are read."""
+    ids = sorted(set(refs["answer_id"].dropna().astype(str)) - {""})
+    rids = sorted(set(refs["response_id"].dropna().astype(str)) - {""})
+    have = set(table_columns(con, "staging.answers"))
+    if not have:   # nothing staged yet
+        return empty_frame("staging.answers")[list(SHEET_ANSWER_COLUMNS)]
+    columns = [c for c in SHEET_ANSWER_COLUMNS if c in have]
+    con.register("_ids", pd.DataFrame({"v": pd.Series(ids, dtype=object)}))
+    con.register("_rids", pd.DataFrame({"v": pd.Series(rids, dtype=object)}))
+    try:
+        return con.execute(
+            f"select {', '.join(columns)} from staging.answers a where exists ("
+            "select 1 from staging.answers n where (n.answer_id in (select v from _ids) or "
+            "cast(n.response_id as varchar) in (select v from _rids)) and "
+            "n.school_year = a.school_year and "
+            "n.session_number is not distinct from a.session_number) "
+            "order by answer_id").df()
+    finally:
+        con.unregister("_ids")
+        con.unregister("_rids")
 
 
 def _import(rows: pd.DataFrame, answers: pd.DataFrame, codebooks, redactor: Redactor):

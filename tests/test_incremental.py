@@ -23,7 +23,8 @@ import openpyxl
 
 from pipeline.definitions import build_defs
 from pipeline.defs.ingestion import ANSWERS
-from pipeline.defs.suggestions import SUGGESTION_QUALITY
+from pipeline.defs.coding import KEYWORD
+from pipeline.defs.suggestions import SUGGESTION_QUALITY, SUGGESTIONS
 from pipeline.runner import materialize_all, run_order, sync_partitions
 from tests.helpers import SAMPLE, make_resources
 from tools.compare_warehouses import RUN_TIMES, compare
@@ -58,10 +59,10 @@ def _defs(root: Path):
     return build_defs(resources), resources
 
 
-def _refresh_year(root: Path, year: str) -> dict:
+def _refresh_year(root: Path, year: str) -> dict[dg.AssetKey, dict]:
     """What the sensor requests (every school-year asset of `year`, one run), then the
-    all-years automation (the unpartitioned assets downstream of them); returns the year's
-    staging metadata."""
+    all-years automation (the unpartitioned assets downstream of them); returns each
+    materialised asset's metadata."""
     defs, _resources = _defs(root)  # bound to the assets by build_defs
     repo = defs.get_repository_def()
     assets = list({id(a): a for a in [*repo.assets_defs_by_key.values(),
@@ -70,14 +71,15 @@ def _refresh_year(root: Path, year: str) -> dict:
     assert SUGGESTION_QUALITY in partitioned  # the year's refresh recomputes its quality
     instance = dg.DagsterInstance.ephemeral()
     sync_partitions(instance, ["2020-21", year])
-    staged = {}
+    metadata: dict[dg.AssetKey, dict] = {}
     for selection, key in ((partitioned, year), (after, None)):
-        result = dg.materialize(assets, instance=instance, selection=selection, partition_key=key, raise_on_error=False)
+        result = dg.materialize(assets, instance=instance, selection=selection,
+                                partition_key=key, raise_on_error=False)
         assert result.success, [e.message for e in result.all_events if e.is_failure]
-        staged.update({k: v.value for e in result.get_asset_materialization_events()
-                       if e.asset_key == ANSWERS
-                       for k, v in e.materialization.metadata.items()})
-    return staged
+        for e in result.get_asset_materialization_events():
+            metadata.setdefault(e.asset_key, {}).update(
+                {k: v.value for k, v in e.materialization.metadata.items()})
+    return metadata
 
 
 def _full(root: Path) -> None:
@@ -113,8 +115,12 @@ def test_refreshing_one_year_equals_a_full_rebuild(tmp_path, monkeypatch):
         {f"{LATE_YEAR}-session-{n}" for n in range(1, 9)}
     assert {n.split("--")[0] for n in before} == sessions
     shutil.move(held, late)
-    staged = _refresh_year(incremental, LATE_YEAR)
-    assert staged["files_replayed"] == 8   # sessions 1-8 replayed, session-09 staged
+    refreshed = _refresh_year(incremental, LATE_YEAR)
+    assert refreshed[ANSWERS]["files_replayed"] == 8   # sessions 1-8 replayed, 9 staged
+    # the keyword codes and the suggestions: the new session's only, the others kept
+    assert refreshed[KEYWORD]["sessions_coded"] == [f"{LATE_YEAR} session 9"]
+    assert refreshed[SUGGESTIONS]["sessions_suggested"] == [f"{LATE_YEAR} session 9"]
+    assert refreshed[SUGGESTIONS]["sessions_kept"] == 8
     after = kept()
     assert [n.split("--")[0] for n in after - before] == [f"{LATE_YEAR}-session-9"]  # new
     assert after & before == before   # every other session's piece kept, its year's too

@@ -15,6 +15,7 @@ from pipeline.core.result_cache import ResultCache
 from pipeline.core.suggest import quality, stage
 from pipeline.core.suggest.model import ModelError, cache_dir
 from pipeline.core.warehouse import connection as wh
+from pipeline.core.warehouse import session_rows
 from pipeline.defs import reconciliation
 from pipeline.defs.checks import md_table, pandera_result
 from pipeline.defs.coding import KEYWORD
@@ -47,7 +48,8 @@ def training_codes(con, paths: ProjectPaths, answers: pd.DataFrame, year: str) -
     """Agreed and adjudicated codes of every year but `year` (what its trained suggestions
     learn from; pipeline.defs.reconciliation.human_final_codes), only for those years: the
     partition's own year (often the largest) is never trained on, so its discrepancies and
-    adjudications are not worked out here."""
+    adjudications are not worked out here. `answers`: at least the other years' answers in
+    their coders' units."""
     apps, units = (_other_years(con, t, year)
                    for t in ("coding.human_applications", "coding.coder_units"))
     return stage.human_reference(reconciliation.human_final_codes(paths, apps, units, answers))
@@ -58,6 +60,23 @@ def _other_years(con, table: str, year: str) -> pd.DataFrame:
     if not wh.table_columns(con, table):
         return wh.empty_frame(table)
     return con.execute(f"select * from {table} where school_year <> ?", [year]).df()
+
+
+def coded_elsewhere(con, year: str) -> pd.DataFrame:
+    """The other years' answers some coder's units hold: all the training (and the human
+    final codes it learns from) can read, without every year's texts."""
+    if not wh.table_columns(con, "coding.coder_units"):
+        return wh.empty_frame("staging.answers")
+    return con.execute(
+        "select * from staging.answers where school_year <> ? and answer_id in "
+        "(select answer_id from coding.coder_units where school_year <> ?)",
+        [year, year]).df()
+
+
+# the staging.answers columns a suggestion row depends on (besides the suggester itself)
+SUGGESTION_INPUTS = ["answer_id", "school_year", "question_id", "answer_text",
+                     "non_substantive"]
+SESSIONS_KEPT = 4000   # result-cache records: one per session, for years of sessions
 
 
 @dg.asset(
@@ -97,46 +116,72 @@ def suggestions(context: dg.AssetExecutionContext, paths: ProjectPaths, codebook
     except (ModelError, ValueError) as exc:
         zs, problem = None, str(exc)
         context.log.error(f"no suggestions this run: {problem}")
+    year = context.partition_key
+    kept = ResultCache(cache_dir() / "results" / "suggestion_sessions", max_files=SESSIONS_KEPT)
     with warehouse.connect(context.log) as con:
-        year = context.partition_key
         if zs is None:
             rows = wh.empty_frame("coding.suggestions")
-        else:
-            answers = wh.read_frame(con, "staging.answers")
-            reference = training_codes(con, paths, answers, year)
-            units = wh.read_frame(con, "coding.coder_units")
-            # stage.all_year_suggestions' loop body, for this partition's year
-            coded = stage.both_coders_saw(units)
-            others = answers[(answers["school_year"] != year) & answers["answer_id"].isin(coded)]
-            train_codes = reference[reference["answer_id"].isin(set(others["answer_id"]))]
-            rows = stage.year_suggestions(zs, answers[answers["school_year"] == year], others,
-                                          train_codes)
-        check = pandera_result("suggestions_schema", Suggestions, rows, SUGGESTIONS)
-        if check.passed:
+            check = pandera_result("suggestions_schema", Suggestions, rows, SUGGESTIONS)
             wh.replace_rows(con, "coding.suggestions", rows, {"school_year": year})
+            plan = None
+        else:
+            # trained on the other years' coded answers; each session of the year kept
+            # while its answers and that training are the same (session_rows)
+            others = coded_elsewhere(con, year)
+            reference = training_codes(con, paths, others, year)
+            coded = stage.both_coders_saw(_other_years(con, "coding.coder_units", year))
+            others = others[others["answer_id"].isin(coded)]
+            train_codes = reference[reference["answer_id"].isin(set(others["answer_id"]))]
+            trained_on = stage.training(zs, others, train_codes)
+            plan = session_rows.plan(con, kept, "suggestions", "coding.suggestions", year,
+                                     SUGGESTION_INPUTS, trained_on.key)
+            answers = session_rows.read_answers(con, year, plan.stale, SUGGESTION_INPUTS)
+            rows = stage.year_suggestions(zs, answers, trained_on)
+            check = pandera_result("suggestions_schema", Suggestions, rows, SUGGESTIONS)
+            if check.passed:
+                session_rows.write(con, plan, rows, {}, kept, stage.table_columns())
+        summary = year_summary(con, year)
     available = dg.AssetCheckResult(
         check_name="suggester_available", asset_key=SUGGESTIONS, passed=zs is not None,
         severity=dg.AssetCheckSeverity.WARN, metadata={"problem": problem or ""})
     if zs is None:
         return dg.MaterializeResult(metadata={"dagster/row_count": 0, "problem": problem},
                                     check_results=[check, available])
-    per_year = (rows.groupby(["school_year", "source"]).agg(
-        suggestions=("code_id", "size"), answers=("answer_id", "nunique")).reset_index())
-    n_answers = rows["answer_id"].nunique()
-    n_categories = rows.drop_duplicates(["answer_id", "framework", "dimension"]).shape[0]
+    n_answers = summary["answers"]
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": len(rows),
+            "dagster/row_count": summary["rows"],
             "answers_with_suggestions": n_answers,
-            "categories_per_answer": round(n_categories / n_answers, 2) if n_answers else 0.0,
-            "per_year": md_table(per_year, 20),
+            "categories_per_answer": round(summary["categories"] / n_answers, 2)
+            if n_answers else 0.0,
+            "per_year": md_table(summary["per_source"], 20),
+            "sessions_suggested": dg.MetadataValue.json(plan.computed),
+            "sessions_kept": len(plan.current),
+            "rows_written": len(rows),
             "model": zs.model.files.model_id,
             "model_sha256": zs.model.sha256,
-            "preview": md_table(rows[["answer_id", "code_id", "probability", "source",
-                                      "evidence_text"]].head(10)),
+            "preview": md_table(summary["preview"]),
         },
         check_results=[check, available],
     )
+
+
+def year_summary(con, year: str) -> dict:
+    """What the asset's metadata shows about the year's coding.suggestions rows."""
+    rows, answers, categories = con.execute(
+        "select count(*), count(distinct answer_id), "
+        "count(distinct (answer_id, framework, dimension)) from coding.suggestions "
+        "where school_year = ?", [year]).fetchone()
+    per_source = con.execute(
+        "select school_year, source, count(*) as suggestions, "
+        "count(distinct answer_id) as answers from coding.suggestions where school_year = ? "
+        "group by all order by school_year, source", [year]).df()
+    preview = con.execute(
+        "select answer_id, code_id, probability, source, evidence_text from coding.suggestions "
+        "where school_year = ? order by answer_id, probability desc, code_id limit 10",
+        [year]).df()
+    return {"rows": int(rows), "answers": int(answers), "categories": int(categories),
+            "per_source": per_source, "preview": preview}
 
 
 @dg.asset(

@@ -12,6 +12,7 @@ schools) is reported beside it, so a year's refresh refits that year's folds onl
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -64,23 +65,44 @@ def table_columns() -> list[str]:
     return catalog.columns("coding.suggestions")
 
 
-def year_suggestions(zs, answers: pd.DataFrame, train_answers: pd.DataFrame,
-                     train_codes: pd.DataFrame) -> pd.DataFrame:
-    """Suggestions for `answers` (staging rows of one year): trained on the other years' human
-    codes (at most TRAIN_MAX_ANSWERS answers of them, training_sample) when they hold at least
-    MIN_POSITIVES answers, else zero-shot only. Texts this suggester has seen before (row_memo:
-    same model, codebooks and training set) take their stored rows; only the others are
-    suggested, and training happens only for them."""
-    answers = substantive(answers)
+@dataclass
+class Training:
+    """What a year's suggestions are trained on, and the key of the suggester that makes:
+    every suggestion row depends on its answer's text and on this key (row_memo)."""
+
+    key: str
+    answers: pd.DataFrame   # the training sample (training_sample)
+    codes: pd.DataFrame     # its final human codes
+    can_train: bool         # enough of them to train; else zero-shot only
+
+
+def training(zs, train_answers: pd.DataFrame, train_codes: pd.DataFrame) -> Training:
+    """The training of a year's suggester on the other years' coded answers and their human
+    codes: at most TRAIN_MAX_ANSWERS of them (training_sample), when they hold at least
+    MIN_POSITIVES answers, else none (zero-shot only)."""
     train_answers_used, train_codes = training_sample(substantive(train_answers), train_codes)
     can_train = len(train_answers) >= 2 * MIN_POSITIVES and len(train_codes) > 0
     key = row_memo.suggester_key(zs, train_answers_used if can_train else None,
                                  train_codes if can_train else None, FIT_SETTINGS)
+    return Training(key, train_answers_used, train_codes, can_train)
+
+
+def year_suggestions(zs, answers: pd.DataFrame, train_answers: pd.DataFrame | Training,
+                     train_codes: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Suggestions for `answers` (staging rows of one year, or some of its sessions): trained
+    on the other years' human codes (`training`, or its two frames). Texts this suggester has
+    seen before (row_memo: same model, codebooks and training set) take their stored rows; only
+    the others are suggested, and training happens only for them."""
+    trained_on = train_answers if isinstance(train_answers, Training) \
+        else training(zs, train_answers, train_codes)
+    key = trained_on.key
+    answers = substantive(answers)
     texts = answers["answer_text"].fillna("").astype(str)
     memo = row_memo.load(key)
     new = answers if memo is None else answers[~texts.isin(set(memo["text"]))]
     if len(new):
-        trained = trained_for(zs, train_answers_used, train_codes, key) if can_train else None
+        trained = trained_for(zs, trained_on.answers, trained_on.codes, key) \
+            if trained_on.can_train else None
         fresh = suggest(zs, new, "answer_id", "answer_text", trained)
         added = row_memo.by_text(fresh, pd.Series(texts[new.index].to_numpy(),
                                                   index=new["answer_id"].to_numpy()))

@@ -22,8 +22,8 @@ import dagster as dg
 import openpyxl
 
 from pipeline.definitions import build_defs
-from pipeline.defs.ingestion import ANSWERS
 from pipeline.defs.coding import KEYWORD
+from pipeline.defs.ingestion import ANSWERS
 from pipeline.defs.suggestions import SUGGESTION_QUALITY, SUGGESTIONS
 from pipeline.runner import materialize_all, run_order, sync_partitions
 from tests.helpers import SAMPLE, make_resources

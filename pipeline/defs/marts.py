@@ -71,8 +71,12 @@ def year_marts(context: dg.AssetExecutionContext, paths: ProjectPaths, codebooks
     transaction."""
     year = context.partition_key
     with warehouse.connect(context.log) as con:
-        final = wh.read_frame(con, "coding.final_codes", {"school_year": year})
-        answers = wh.read_frame(con, "staging.answers", {"school_year": year})
+        # the columns the marts count with (not the answers' texts: at 600,000 answers a
+        # year, reading them was most of the step)
+        final = wh.read_columns(con, "coding.final_codes", marts.FINAL_COLUMNS,
+                                {"school_year": year})
+        answers = wh.read_columns(con, "staging.answers", marts.ANSWER_COLUMNS,
+                                  {"school_year": year})
         codes = codebooks.codes_frame()
         freq = marts.code_frequencies(final, answers, codes)
         tables = {

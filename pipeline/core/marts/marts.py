@@ -32,6 +32,10 @@ LEVEL_KEYS = {
     "framework": ["framework"],
 }
 BASE_KEY = ["school_year", "question_id"]
+# what the year's marts read of coding.final_codes and staging.answers
+FINAL_COLUMNS = ["answer_id", *BASE_KEY, *CODE_KEY, "provenance"]
+ANSWER_COLUMNS = ["answer_id", *BASE_KEY, "school_id", "coach_id", "session_number",
+                  "non_substantive"]
 FREQ_COLUMNS = [
     "level", "school_year", "question_id", "framework", "dimension", "code_id", "label",
     "n_answers", "n_substantive", "rate_per_100", "n_schools", "n_sessions", "coding_source",

@@ -196,6 +196,46 @@ def test_a_pass_is_reused_only_while_the_slice_holds_the_same_rows(final_codes_d
     assert run(final_codes_db(bad))[:2] == (False, False)
 
 
+def test_a_year_keyed_by_answer_is_validated_session_by_session(tmp_path):
+    """A table whose key holds the answer (coding.final_codes) is validated per session of the
+    year: a refresh that changes one session validates that session's rows only; a bad row
+    fails whichever session holds it; rows of answers not staged in the year are validated on
+    every run."""
+    from pipeline.core.result_cache import ResultCache
+
+    cache = ResultCache(tmp_path / "passes")
+    path = tmp_path / "survey.duckdb"
+    good = _final_codes(6)
+    staged = pd.DataFrame({"answer_id": good["answer_id"], "school_year": "2020-21",
+                           "session_number": [1, 1, 2, 2, None, 3]})
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema staging")
+        con.register("frame", staged)
+        con.execute("create table staging.answers as select * from frame")
+
+    def run(frame):
+        with wh.connect(path) as con:
+            wh.replace_rows(con, "coding.final_codes", frame)
+        with wh.connect(path, read_only=True) as con:
+            result = contracts.contract_result(FINAL, con, "2020-21", cache)
+        m = result.metadata
+        return (result.passed, m["sessions_validated"].value, m["sessions_reused"].value,
+                m["n_rows"].value)
+
+    assert run(good) == (True, 4, 0, 6)        # sessions 1, 2, 3 and the one without a number
+    assert run(good) == (True, 0, 4, 6)
+    edited = good.assign(decided_by=["a+b", "a+b", "a+c", "a+b", "a+b", "a+b"])
+    assert run(edited) == (True, 1, 3, 6)      # session 2 only
+    bad = edited.assign(provenance=["agreed"] * 5 + ["guessed"])
+    assert run(bad)[:2] == (False, 1)          # session 3's row
+    assert run(bad)[:2] == (False, 1)          # a failure is never kept
+    assert run(edited) == (True, 0, 4, 6)      # session 3 as it was: its pass still kept
+    stray = pd.concat([edited, _final_codes(1).assign(answer_id="Anotstaged",
+                                                      provenance="guessed")])
+    assert run(stray)[:2] == (False, 0)        # not staged: validated every run, and fails
+    assert run(stray.iloc[:-1])[:3] == (True, 0, 4)
+
+
 @pytest.mark.parametrize(("change", "rule"), [
     (lambda f: f.assign(code_id=[None, "collaboration", "trust"]), "not_nullable"),
     (lambda f: f.assign(answer_id=f["answer_id"].iloc[0]), "unique"),

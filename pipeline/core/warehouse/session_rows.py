@@ -40,7 +40,7 @@ FORMAT = "session-rows/1"
 Session = int | None   # a session number, None for answers without one
 
 
-def _slot_part(session: Session) -> str:
+def slot_part(session: Session) -> str:
     return "none" if session is None else str(int(session))
 
 
@@ -81,15 +81,55 @@ def input_prints(con, year: str, columns: list[str]) -> dict[Session, tuple[int,
     return {session_value(s): (int(n), int(h)) for s, n, h in rows}
 
 
-def table_prints(con, table: str, year: str) -> dict[Session, tuple[int, int]]:
+def _filter(extra: dict | None) -> tuple[str, list]:
+    """ and-clauses for more equalities on the table's rows (a slice of it)."""
+    extra = extra or {}
+    for name in extra:
+        if not name.isidentifier():
+            raise ValueError(f"not a column name: {name!r}")
+    return "".join(f' and t."{k}" = ?' for k in extra), list(extra.values())
+
+
+def table_prints(con, table: str, year: str, extra: dict | None = None
+                 ) -> dict[Session, tuple[int, int]]:
     """Session -> (rows, sum of row hashes) of `table`'s rows of the year's answers, grouped by
-    their answer's session."""
+    their answer's session (`extra`: more column = value conditions on the rows)."""
+    clause, params = _filter(extra)
     rows = con.execute(
         f"select a.session_number, count(*), coalesce(sum(hash(t)), 0) from {table} t "
         f"join (select answer_id, session_number from {ANSWERS} where school_year = ?) a "
-        "on t.answer_id = a.answer_id where t.school_year = ? group by a.session_number",
-        [year, year]).fetchall()
+        f"on t.answer_id = a.answer_id where t.school_year = ?{clause} "
+        "group by a.session_number", [year, year, *params]).fetchall()
     return {session_value(s): (int(n), int(h)) for s, n, h in rows}
+
+
+_UNSTAGED = (" and (t.answer_id is null or t.answer_id not in "
+             f"(select answer_id from {ANSWERS} where school_year = ?))")
+
+
+def unstaged_rows(con, table: str, year: str, extra: dict | None = None) -> int:
+    """The year's rows of `table` whose answer is not one of the year's staged answers."""
+    clause, params = _filter(extra)
+    return int(con.execute(f"select count(*) from {table} t where t.school_year = ?{clause}"
+                           f"{_UNSTAGED}", [year, *params, year]).fetchone()[0])
+
+
+def read_rows(con, table: str, year: str, sessions: list[Session], extra: dict | None = None,
+              with_unstaged: bool = False) -> pd.DataFrame:
+    """`table`'s rows of the answers of these sessions of the year (and, `with_unstaged`, its
+    rows of the year whose answer is not staged in it)."""
+    clause, params = _filter(extra)
+    parts, args = [], []
+    if sessions:
+        parts.append(f"t.answer_id in (select answer_id from {ANSWERS} where school_year = ? "
+                     f"and ({_where_sessions(sessions)}))")
+        args += [year, *sessions]
+    if with_unstaged:
+        parts.append(_UNSTAGED.removeprefix(" and "))
+        args.append(year)
+    which = " or ".join(parts) or "false"
+    return con.execute(f"select t.* from {table} t where t.school_year = ?{clause} "
+                       f"and ({which})", [year, *params, *args]).df()
 
 
 def plan(con, cache: ResultCache | None, kind: str, table: str, year: str,
@@ -116,7 +156,7 @@ def plan(con, cache: ResultCache | None, kind: str, table: str, year: str,
 
 
 def _slot(kind: str, year: str, session: Session) -> str:
-    return f"{kind}-{year}-session-{_slot_part(session)}"
+    return f"{kind}-{year}-session-{slot_part(session)}"
 
 
 def _record(cache: ResultCache, kind: str, year: str, session: Session, key: str

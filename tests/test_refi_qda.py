@@ -567,6 +567,26 @@ def test_findings_of_parts_join_with_the_pairs_across_their_boundaries():
             assert joined(scan, parts) == whole
 
 
+def test_lines_repeated_many_times_are_scanned_as_the_names_in_texts_find():
+    """The scan cuts runs of equal lines to two copies (the cases' SourceRef lines): the same
+    names as the independent check on the whole text, including a name that only forms across
+    the boundary between two copies of a line."""
+    from pipeline.core.exchange.project_names import scan_chunks
+    from pipeline.core.privacy.name_scan import FuzzyNameScan, names_in_texts
+    from pipeline.core.privacy.redact import RosterEntry
+
+    roster = [RosterEntry(full_name="Marisol Okafor", role="coach"),
+              RosterEntry(full_name="Ed Bead", role="teacher")]
+    scan = FuzzyNameScan(roster)
+    for lines in (["Okafor and then Marisol\n"] * 5, ["Okafor\n"] * 3 + ["Marisol x\n"] * 4,
+                  ["<r/>\n"] * 7 + ["Bead\n", "Ed\n", "Ed\n", "Ed\n"], ["Okafor Marisol\n"],
+                  ["Marisol\n", "Okafor\n"] * 3):
+        found = scan_chunks(scan, ["".join(lines)]).found
+        assert len(found) == names_in_texts(roster, "".join(lines)), lines
+        assert scan_chunks(scan, lines).found == found   # line by line, as chunks
+    assert "marisolokafor" in scan_chunks(scan, ["Okafor and then Marisol\n"] * 5).found
+
+
 def test_small_member_records_are_the_bytes_writestr_writes(tmp_path):
     """Records made apart and appended (two batches, one from a file) give the zip writestr
     writes, byte for byte."""

@@ -38,6 +38,17 @@ def without_guids(text: str) -> str:
     return _GUID.sub(" ", text)
 
 
+_REPEATED_LINES = re.compile(r"^(.*\n)\1{2,}", re.M)
+
+
+def _repeats_collapsed(text: str) -> str:
+    """A run of three or more equal lines cut to two: the scan's windows (each token and each
+    pair of adjacent tokens) of a line repeated k >= 2 times are those of two copies, and the
+    first and last tokens are the same. The cases list one `<SourceRef targetGUID=" " />` line
+    per answer once the GUIDs are masked: a million equal lines at a million answers."""
+    return _REPEATED_LINES.sub(r"\1\1", text)
+
+
 @dataclass
 class ChunkNames:
     """What the scan found in a run of chunks, in a form that joins with its neighbours' (a
@@ -66,7 +77,7 @@ def scan_chunks(scan: FuzzyNameScan, chunks: Iterable[str]) -> ChunkNames:
 
 def scan_chunk(scan: FuzzyNameScan, out: ChunkNames, chunk: str) -> None:
     """Add one chunk (the next after those `out` holds) to `out`."""
-    for piece in _ascii_runs(without_guids(chunk)):
+    for piece in _ascii_runs(_repeats_collapsed(without_guids(chunk))):
         tokens = letter_tokens(normalise_for_check(piece))
         out.found.update(w for w in windows(out.last + tokens) if scan.match(w))
         if tokens:

@@ -120,9 +120,14 @@ def publish(working: str | Path, published_dir: str | Path, run_id: str | None =
     try:
         con.execute(f"attach '{_sql_text(working)}' as src (read_only)")
         con.execute(f"attach '{_sql_text(tmp)}' as dst")
-        con.execute("copy from database src to dst")
+        # the definitions first, then the rows of the published schemas only: copying the
+        # raw layer to drop it cost a fifth of the copy and left its blocks in the file
+        con.execute("copy from database src to dst (schema)")
         for schema in UNPUBLISHED_SCHEMAS:
             con.execute(f"drop schema if exists dst.{schema} cascade")
+        for name in table_row_counts(con, "dst"):
+            schema, table = (_quoted(part) for part in name.split("."))
+            con.execute(f"insert into dst.{schema}.{table} select * from src.{schema}.{table}")
         source_counts = {name: n for name, n in table_row_counts(con, "src").items()
                          if name.split(".")[0] not in UNPUBLISHED_SCHEMAS}
         counts = table_row_counts(con, "dst")

@@ -9,8 +9,9 @@ docs/operations.md). After a successful refresh it publishes a copy that readers
     warehouse/published/manifest.json    run id, time, school years, codebook versions,
                                          row counts per table
 
-`publish` copies with DuckDB (`ATTACH` the working file read-only, `COPY FROM DATABASE` into a
-temporary file beside the target), checks the copy's row counts against the source, then
+`publish` copies with DuckDB (`ATTACH` the working file read-only, `COPY FROM DATABASE (SCHEMA)`
+into a temporary file beside the target, the raw schema dropped, then the other tables' rows),
+checks the copy's row counts against the source, then
 renames it over the published file (`os.replace`, atomic on one file system). Until the rename
 the previous copy stays in place and readers keep using it; a reader that opened the previous
 copy keeps reading it (its open file survives the rename on POSIX), and the next connection

@@ -23,6 +23,7 @@ from pipeline.core.reconciliation.queue import write_queue
 from pipeline.core.result_cache import ResultCache
 from pipeline.core.suggest.model import cache_dir
 from pipeline.core.warehouse import connection as wh
+from pipeline.core.warehouse import table_record
 from pipeline.core.warehouse.fingerprint import fingerprint, query_fingerprint
 from pipeline.defs.checks import md_table
 from pipeline.defs.coding import KEYWORD
@@ -153,20 +154,32 @@ def human_applications(context: dg.AssetExecutionContext, paths: ProjectPaths,
 def agreement_figures(context: dg.AssetExecutionContext, config: AgreementConfig,
                       codebooks: Codebooks, warehouse: Warehouse) -> dg.MaterializeResult:
     codes = codebooks.codes_frame()
+    kept = ResultCache(cache_dir() / "results" / "agreement", max_files=20)
     with warehouse.connect(context.log) as con:
-        # only the columns used: no answer text, no keyword evidence JSON (memory at scale)
-        answers = _select(con, "staging.answers",
-                          "answer_id, question_id, school_year, non_substantive")
-        apps = _select(con, BOTH_CODERS, APP_COLUMNS)
-        units, = _read(con, "coding.coder_units")
-        all_units = pd.concat([units, dual_coding.keyword_units(answers)], ignore_index=True)
+        # the table is kept while what it is computed from is the same (agreement_key): a
+        # refresh that adds a session nobody coded reads none of the years' rows
+        key = agreement_key(con, codes, config)
+        reused = table_record.is_current(con, kept, key, "coding.agreement")
+        if reused:
+            table = wh.read_frame(con, "coding.agreement")
+            units = wh.read_columns(con, "coding.coder_units", ["coder"])
+        else:
+            # only the columns used: no answer text, no keyword evidence JSON (memory at scale)
+            answers = _select(con, "staging.answers",
+                              "answer_id, question_id, school_year, non_substantive")
+            apps = _select(con, BOTH_CODERS, APP_COLUMNS)
+            units, = _read(con, "coding.coder_units")
+            all_units = pd.concat([units, dual_coding.keyword_units(answers)],
+                                  ignore_index=True)
+            humans = sorted(units["coder"].unique())
+            apps = apps.merge(all_units[["answer_id", "coder"]], on=["answer_id", "coder"])
+            table = (agreement.agreement_table(apps, all_units, codes,
+                                               dual_coding.coder_pairs(humans),
+                                               n_boot=config.n_boot, seed=config.seed)
+                     if humans else wh.empty_frame("coding.agreement"))
+            wh.replace_rows(con, "coding.agreement", table)
+            table_record.record(con, kept, key, "coding.agreement")
         humans = sorted(units["coder"].unique())
-        apps = apps.merge(all_units[["answer_id", "coder"]], on=["answer_id", "coder"])
-        table = (agreement.agreement_table(apps, all_units, codes,
-                                           dual_coding.coder_pairs(humans),
-                                           n_boot=config.n_boot, seed=config.seed)
-                 if humans else wh.empty_frame("coding.agreement"))
-        wh.replace_rows(con, "coding.agreement", table)
     frameworks = table[table["level"] == "framework"]
     low = table[(table["level"] == "code") & (table["coder_b"] != dual_coding.KEYWORD)
                 & (table["krippendorff_alpha"] < config.alpha_threshold)]
@@ -175,6 +188,7 @@ def agreement_figures(context: dg.AssetExecutionContext, config: AgreementConfig
         "ac1": _num(r.gwet_ac1)} for r in frameworks.itertuples()}
     return dg.MaterializeResult(
         metadata={"dagster/row_count": len(table), "coders": dg.MetadataValue.json(humans),
+                  "reused": reused,
                   "by_framework": dg.MetadataValue.json(summary),
                   **{f"kappa/{k}": v["kappa"] for k, v in summary.items()
                      if v["kappa"] is not None},
@@ -342,6 +356,25 @@ def reconcile_year(context: dg.AssetExecutionContext, paths: ProjectPaths,
         passed=summary["n_unresolved"] == 0, severity=dg.AssetCheckSeverity.WARN,
         metadata={"unresolved": summary["n_unresolved"],
                   "discrepancies": summary["n_discrepancies"]})
+
+
+def agreement_key(con, codes: pd.DataFrame, config: AgreementConfig) -> str:
+    """What coding.agreement is computed from: a unit is an answer both coders of a pair coded,
+    and every pair has a human coder, so the human coders' units and applications, and the
+    keyword codes and the answers' question, year and substance of the answers in those units
+    (DuckDB fingerprints of the rows); the codebook, the bootstrap's settings and the code."""
+    seen = "select answer_id from coding.coder_units"
+    inputs = ["select * from coding.coder_units", "select * from coding.human_applications",
+              f"select {APP_COLUMNS} from coding.keyword_applications "
+              f"where answer_id in ({seen})",
+              "select answer_id, question_id, school_year, non_substantive "
+              f"from staging.answers where answer_id in ({seen})"]
+    tables = ("coding.coder_units", "coding.human_applications",
+              "coding.keyword_applications", "staging.answers")
+    rows = [query_fingerprint(con, sql) if wh.table_columns(con, table) else "missing"
+            for sql, table in zip(inputs, tables, strict=True)]
+    return frame_memo.key("coding.agreement/1", fingerprint(*rows), codes,
+                          f"{config.n_boot} {config.seed}")
 
 
 RECONCILED = ("discrepancies", "adjudications", "final_codes")

@@ -1,0 +1,32 @@
+"""table_record: a table is current only while it holds the rows recorded for the same inputs."""
+
+from __future__ import annotations
+
+import duckdb
+
+from pipeline.core.result_cache import ResultCache
+from pipeline.core.warehouse import table_record
+
+
+def test_a_table_is_current_only_with_the_recorded_rows_for_the_same_key(tmp_path):
+    cache = ResultCache(tmp_path / "kept")
+    con = duckdb.connect()
+    con.execute("create schema coding")
+    assert not table_record.is_current(con, cache, "a" * 64, "coding.t")   # no table, no record
+    con.execute("create table coding.t as select * from range(5) r(x)")
+    assert not table_record.is_current(con, cache, "a" * 64, "coding.t")   # no record
+    table_record.record(con, cache, "a" * 64, "coding.t")
+    assert table_record.is_current(con, cache, "a" * 64, "coding.t")
+    assert not table_record.is_current(con, cache, "b" * 64, "coding.t")   # other inputs
+    assert not table_record.is_current(con, None, "a" * 64, "coding.t")    # no cache
+    con.execute("update coding.t set x = 7 where x = 3")                   # written by another
+    assert not table_record.is_current(con, cache, "a" * 64, "coding.t")
+    con.execute("update coding.t set x = 3 where x = 7")
+    assert table_record.is_current(con, cache, "a" * 64, "coding.t")
+    for f in (tmp_path / "kept").glob("*.bin"):
+        f.write_bytes(f.read_bytes()[:-2])                                  # damaged record
+    assert not table_record.is_current(con, cache, "a" * 64, "coding.t")
+    table_record.record(con, cache, "a" * 64, "coding.t")
+    assert table_record.is_current(con, cache, "a" * 64, "coding.t")
+    con.execute("drop table coding.t")
+    assert not table_record.is_current(con, cache, "a" * 64, "coding.t")   # table gone

@@ -24,7 +24,7 @@ import openpyxl
 from pipeline.definitions import build_defs
 from pipeline.defs.coding import KEYWORD
 from pipeline.defs.ingestion import ANSWERS
-from pipeline.defs.reconciliation import AGREEMENT
+from pipeline.defs.reconciliation import ADJUDICATIONS, AGREEMENT, QUALITY
 from pipeline.defs.suggestions import SUGGESTION_QUALITY, SUGGESTIONS
 from pipeline.runner import materialize_all, run_order, sync_partitions
 from tests.helpers import SAMPLE, make_resources
@@ -124,6 +124,8 @@ def test_refreshing_one_year_equals_a_full_rebuild(tmp_path, monkeypatch):
     assert refreshed[SUGGESTIONS]["sessions_kept"] == 8
     # nobody coded session 9 yet: the agreement figures are the table's already
     assert refreshed[AGREEMENT]["reused"] is True
+    assert refreshed[QUALITY]["reused"] is True
+    assert refreshed[ADJUDICATIONS]["reused"] is True   # the file is not read again
     after = kept()
     assert [n.split("--")[0] for n in after - before] == [f"{LATE_YEAR}-session-9"]  # new
     assert after & before == before   # every other session's piece kept, its year's too

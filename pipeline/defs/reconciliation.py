@@ -223,20 +223,36 @@ def agreement_figures(context: dg.AssetExecutionContext, config: AgreementConfig
 def adjudications(context: dg.AssetExecutionContext, paths: ProjectPaths,
                   codebooks: Codebooks, warehouse: Warehouse) -> dg.MaterializeResult:
     path = dual_coding.first_existing(paths.coder_sheets_dir, dual_coding.ADJUDICATION_NAMES)
+    roster = load_roster(paths.roster_path)
+    outputs = ["coding.adjudications", "coding.adjudication_problems"]
+    records = ResultCache(cache_dir() / "results" / "adjudications", max_files=20)
     with warehouse.connect(context.log) as con:
         disc, = _read(con, "coding.discrepancies")
-        if path is None:
-            adj = wh.empty_frame("coding.adjudications")
-            problems = wh.empty_frame("coding.adjudication_problems")
+        # the decisions as read last time while the file, the discrepancies and the roster
+        # are the same (and the tables still hold them): the file is not parsed again
+        key = frame_memo.key(
+            "coding.adjudications/1",
+            fingerprint(query_fingerprint(con, "select * from coding.discrepancies")
+                        if wh.table_columns(con, "coding.discrepancies") else "missing"),
+            file_sha256(path) if path else "no adjudication file", roster_fingerprint(roster))
+        found = table_record.kept(con, records, key, outputs)
+        if found is not None:
+            adj, problems = (wh.read_frame(con, t) for t in outputs)
+            names = found.get("names", [])
         else:
-            redactor = Redactor(load_roster(paths.roster_path))
-            adj, problems = read_adjudications(path, disc)
-            adj = dual_coding.redact_columns(adj, redactor, ADJUDICATION_TEXT)
-            problems = dual_coding.redact_columns(problems, redactor, ["reason"])
-        names = names_in_frames(load_roster(paths.roster_path),
-                                {"adjudications": adj, "adjudication_problems": problems})
-        wh.replace_rows(con, "coding.adjudications", adj)
-        wh.replace_rows(con, "coding.adjudication_problems", problems)
+            if path is None:
+                adj = wh.empty_frame("coding.adjudications")
+                problems = wh.empty_frame("coding.adjudication_problems")
+            else:
+                redactor = Redactor(roster)
+                adj, problems = read_adjudications(path, disc)
+                adj = dual_coding.redact_columns(adj, redactor, ADJUDICATION_TEXT)
+                problems = dual_coding.redact_columns(problems, redactor, ["reason"])
+            names = names_in_frames(roster, {"adjudications": adj,
+                                             "adjudication_problems": problems})
+            wh.replace_many(con, [(t, frame, None)
+                                  for t, frame in zip(outputs, (adj, problems), strict=True)])
+            table_record.record(con, records, key, outputs, {"names": names})
     out = Path(paths.reports_dir)
     out.mkdir(parents=True, exist_ok=True)
     queue_paths = [out / name for name in dual_coding.QUEUE_NAMES]
@@ -252,6 +268,7 @@ def adjudications(context: dg.AssetExecutionContext, paths: ProjectPaths,
             context.log_event(observation)
     return dg.MaterializeResult(
         metadata={"dagster/row_count": len(adj), "file": str(path), "problems": len(problems),
+                  "reused": found is not None,
                   "queue_xlsx": dg.MetadataValue.path(str(queue_paths[0])),
                   **{f"queue_{k}": int(v) for k, v in queue.items()}},
         check_results=[dg.AssetCheckResult(
@@ -465,22 +482,48 @@ def year_adjudications(paths: ProjectPaths, disc: pd.DataFrame) -> pd.DataFrame:
 def keyword_quality(context: dg.AssetExecutionContext, codebooks: Codebooks,
                     warehouse: Warehouse) -> dg.MaterializeResult:
     codes = codebooks.codes_frame()
+    kept = ResultCache(cache_dir() / "results" / "keyword_quality", max_files=20)
     with warehouse.connect(context.log) as con:
-        keyword = _select(con, "coding.keyword_applications", APP_COLUMNS)
-        units, final = _read(con, "coding.coder_units", "coding.final_codes")
-        reference = final[final["provenance"].isin(["agreed", "adjudicated"])]
-        human_units = units.drop_duplicates("answer_id")
-        table = agreement.keyword_quality(keyword, reference, human_units, codes)
-        wh.replace_rows(con, "coding.keyword_quality", table)
+        # kept while its inputs are the same (the human-coded answers' rows): see agreement_key
+        key = keyword_quality_key(con, codes)
+        reused = table_record.is_current(con, kept, key, "coding.keyword_quality")
+        if reused:
+            table = wh.read_frame(con, "coding.keyword_quality")
+        else:
+            keyword = _select(con, "coding.keyword_applications", APP_COLUMNS)
+            units, final = _read(con, "coding.coder_units", "coding.final_codes")
+            reference = final[final["provenance"].isin(REFERENCE)]
+            human_units = units.drop_duplicates("answer_id")
+            table = agreement.keyword_quality(keyword, reference, human_units, codes)
+            wh.replace_rows(con, "coding.keyword_quality", table)
+            table_record.record(con, kept, key, "coding.keyword_quality")
     overall = table[table["code_id"].isna()]
     worst = table[table["code_id"].notna() & table["f1"].notna()].sort_values("f1").head(10)
     return dg.MaterializeResult(metadata={
-        "dagster/row_count": len(table),
+        "dagster/row_count": len(table), "reused": reused,
         **({"precision": _num(overall.iloc[0]["precision"]),
             "recall": _num(overall.iloc[0]["recall"]), "f1": _num(overall.iloc[0]["f1"])}
            if len(overall) else {}),
         "lowest_f1": md_table(worst[["code_id", "tp", "fp", "fn", "precision", "recall", "f1"]]),
     })
+
+
+REFERENCE = ("agreed", "adjudicated")   # the final codes the keyword coder is measured on
+
+
+def keyword_quality_key(con, codes: pd.DataFrame) -> str:
+    """What coding.keyword_quality is computed from: the keyword codes, and the agreed and
+    adjudicated final codes, of the answers some coder's units hold (the only answers it
+    scores), those units, the codebook and the code (DuckDB fingerprints of the rows)."""
+    seen = "select answer_id from coding.coder_units"
+    inputs = {"coding.coder_units": "select * from coding.coder_units",
+              "coding.keyword_applications": f"select {APP_COLUMNS} from "
+              f"coding.keyword_applications where answer_id in ({seen})",
+              "coding.final_codes": "select * from coding.final_codes where provenance in "
+              f"{REFERENCE} and answer_id in ({seen})"}
+    rows = [query_fingerprint(con, sql) if wh.table_columns(con, table) else "missing"
+            for table, sql in inputs.items()]
+    return frame_memo.key("coding.keyword_quality/1", fingerprint(*rows), codes)
 
 
 def _num(value) -> float | None:

@@ -126,6 +126,7 @@ def test_refreshing_one_year_equals_a_full_rebuild(tmp_path, monkeypatch):
     assert refreshed[AGREEMENT]["reused"] is True
     assert refreshed[QUALITY]["reused"] is True
     assert refreshed[ADJUDICATIONS]["reused"] is True   # the file is not read again
+    assert refreshed[SUGGESTION_QUALITY]["reused"] is True   # its coded answers unchanged
     after = kept()
     assert [n.split("--")[0] for n in after - before] == [f"{LATE_YEAR}-session-9"]  # new
     assert after & before == before   # every other session's piece kept, its year's too

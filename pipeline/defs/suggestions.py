@@ -9,13 +9,15 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from pipeline.core import frame_memo
 from pipeline.core.coding.sheet_writer import RUNS_KEPT, write_coder_sheets
 from pipeline.core.exchange.spreadsheet import RunsKept
 from pipeline.core.result_cache import ResultCache
 from pipeline.core.suggest import quality, stage
 from pipeline.core.suggest.model import ModelError, cache_dir
 from pipeline.core.warehouse import connection as wh
-from pipeline.core.warehouse import session_rows
+from pipeline.core.warehouse import session_rows, table_record
+from pipeline.core.warehouse.fingerprint import fingerprint, query_fingerprint
 from pipeline.defs import reconciliation
 from pipeline.defs.checks import md_table, pandera_result
 from pipeline.defs.coding import KEYWORD
@@ -211,17 +213,35 @@ def suggestion_quality(context: dg.AssetExecutionContext, config: QualityConfig,
     year = context.partition_key
     where = {"school_year": year}
     codes = codebooks.codes_frame()
+    books = list(codebooks.load())
+    kept = ResultCache(cache_dir() / "results" / "suggestion_quality", max_files=200)
     with warehouse.connect(context.log) as con:
-        answers, sugg, keyword, final, units = (wh.read_frame(con, t, where) for t in (
-            "staging.answers", "coding.suggestions", "coding.keyword_applications",
-            "coding.final_codes", "coding.coder_units"))
-        table, coded, sample, no_cv = stage.year_quality(
-            list(codebooks.load()), answers, sugg, keyword, final, units, codes,
-            config.cv_folds, config.cv_max_answers)
+        # the year's table kept while its coded answers' rows are the same (quality_key): a
+        # refresh adding a session nobody coded reads none of the year's rows
+        key = quality_key(con, year, config, books, codes)
+        found = table_record.kept(con, kept, key, "coding.suggestion_quality", slot=year,
+                                  where=where)
+        if found is not None:
+            table = wh.read_frame(con, "coding.suggestion_quality", where)
+            table = table.astype(object).where(table.notna(), None)
+            n_coded, n_schools, n_sample, no_cv = (found["coded"], found["schools"],
+                                                   found["sample"], found["no_cv"])
+        else:
+            answers, sugg, keyword, final, units = (wh.read_frame(con, t, where) for t in (
+                "staging.answers", "coding.suggestions", "coding.keyword_applications",
+                "coding.final_codes", "coding.coder_units"))
+            table, coded, sample, no_cv = stage.year_quality(
+                books, answers, sugg, keyword, final, units, codes,
+                config.cv_folds, config.cv_max_answers)
+            n_coded, n_schools = len(coded), int(coded["school_id"].nunique())
+            n_sample = len(sample)
         check = pandera_result("suggestion_quality_schema", SuggestionQuality, table,
                                SUGGESTION_QUALITY)
-        if check.passed:
+        if check.passed and found is None:
             wh.replace_rows(con, "coding.suggestion_quality", table, where)
+            table_record.record(con, kept, key, "coding.suggestion_quality",
+                                {"coded": n_coded, "schools": n_schools, "sample": n_sample,
+                                 "no_cv": no_cv}, slot=year, where=where)
         # the check pools every year's counts (tp/fp/fn/tn add up; kappa from the sums)
         every_year = con.execute(
             "select evaluation, level, framework, dimension, tp, fp, fn, tn "
@@ -231,10 +251,10 @@ def suggestion_quality(context: dg.AssetExecutionContext, config: QualityConfig,
     low = overall[overall["cohen_kappa"].notna() & (overall["cohen_kappa"] < config.min_kappa)]
     return dg.MaterializeResult(
         metadata={"dagster/row_count": len(table), "school_year": year,
-                  "coded_answers": len(coded),
-                  "schools": int(coded["school_id"].nunique()),
+                  "coded_answers": n_coded, "schools": n_schools,
+                  "reused": found is not None,
                   "school_grouped_cv": (
-                      f"over {len(sample)} of the year's {len(coded)} coded answers"
+                      f"over {n_sample} of the year's {n_coded} coded answers"
                       if no_cv is None else f"no rows: {no_cv}"),
                   "by_dimension": md_table(quality.pooled_dimension_kappa(table), 20),
                   "every_year_by_dimension": md_table(overall, 20)},
@@ -243,6 +263,27 @@ def suggestion_quality(context: dg.AssetExecutionContext, config: QualityConfig,
             passed=low.empty, severity=dg.AssetCheckSeverity.WARN,
             metadata={"min_kappa": config.min_kappa, "below": md_table(low, 20)})],
     )
+
+
+def quality_key(con, year: str, config: QualityConfig, books: list, codes: pd.DataFrame
+                ) -> str:
+    """What a year's coding.suggestion_quality is computed from (stage.year_quality): the
+    year's coder units and, for the answers in them, their staged rows, suggestions, keyword
+    codes and final codes (DuckDB fingerprints of the rows); the settings, the codebooks and
+    the code."""
+    seen = "select answer_id from coding.coder_units where school_year = ?"
+    inputs = {"coding.coder_units": ("select * from coding.coder_units where school_year = ?",
+                                     [year])}
+    for table in ("staging.answers", "coding.suggestions", "coding.keyword_applications",
+                  "coding.final_codes"):
+        inputs[table] = (f"select * from {table} where school_year = ? and answer_id in "
+                         f"({seen})", [year, year])
+    rows = [query_fingerprint(con, sql, params) if wh.table_columns(con, table)
+            and wh.table_columns(con, "coding.coder_units") else "missing"
+            for table, (sql, params) in inputs.items()]
+    return frame_memo.key("coding.suggestion_quality/1", year, fingerprint(*rows),
+                          f"folds={config.cv_folds} cv_max={config.cv_max_answers}",
+                          ",".join(f"{b.framework}={b.version}" for b in books), codes)
 
 
 @dg.asset(

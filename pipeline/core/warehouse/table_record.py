@@ -23,18 +23,18 @@ from pipeline.core.warehouse.fingerprint import rows_fingerprint
 log = logging.getLogger(__name__)
 
 
-def _prints(con, tables: list[str]) -> list[list[int]] | None:
+def _prints(con, tables: list[str], where: dict | None) -> list[list[int]] | None:
     from pipeline.core.warehouse.connection import table_columns
 
     if not all(table_columns(con, t) for t in tables):
         return None
-    return [list(rows_fingerprint(con, t)) for t in tables]
+    return [list(rows_fingerprint(con, t, where)) for t in tables]
 
 
 def kept(con, cache: ResultCache | None, key: str, tables: str | list[str],
-         slot: str = "all") -> dict | None:
-    """The record's `extra` when a run with inputs `key` wrote the rows `tables` hold now;
-    None when they must be computed."""
+         slot: str = "all", where: dict | None = None) -> dict | None:
+    """The record's `extra` when a run with inputs `key` wrote the rows `tables` hold now
+    (their `where` slice: column -> value); None when they must be computed."""
     tables = [tables] if isinstance(tables, str) else list(tables)
     payload = cache.load(key, slot=slot) if cache is not None else None
     if payload is None:
@@ -47,20 +47,21 @@ def kept(con, cache: ResultCache | None, key: str, tables: str | list[str],
     except (ValueError, KeyError, TypeError) as exc:
         log.warning("record of %s unusable (%s): computing it again", ", ".join(tables), exc)
         return None
-    return extra if recorded == _prints(con, tables) else None
+    return extra if recorded == _prints(con, tables, where) else None
 
 
 def is_current(con, cache: ResultCache | None, key: str, tables: str | list[str],
-               slot: str = "all") -> bool:
+               slot: str = "all", where: dict | None = None) -> bool:
     """Did a run with inputs `key` write the rows `tables` hold now?"""
-    return kept(con, cache, key, tables, slot) is not None
+    return kept(con, cache, key, tables, slot, where) is not None
 
 
 def record(con, cache: ResultCache | None, key: str, tables: str | list[str],
-           extra: dict | None = None, slot: str = "all") -> None:
-    """Remember that inputs `key` wrote the rows `tables` hold now (and `extra`)."""
+           extra: dict | None = None, slot: str = "all", where: dict | None = None) -> None:
+    """Remember that inputs `key` wrote the rows `tables` (their `where` slice) hold now, and
+    `extra`."""
     tables = [tables] if isinstance(tables, str) else list(tables)
-    prints = _prints(con, tables) if cache is not None else None
+    prints = _prints(con, tables, where) if cache is not None else None
     if prints is not None:
         cache.store(key, json.dumps({"rows": prints, "extra": extra or {}}).encode(),
                     slot=slot)

@@ -450,3 +450,23 @@ def test_z95_is_scipys_normal_quantile():
     from pipeline.core.marts.year_comparison import Z95
 
     assert Z95 == float(stats.norm.ppf(0.975))
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_year_marts_made_together_equal_each_made_alone(seed):
+    """year_marts works out the counted codes once for the four marts: the same frames as
+    code_frequencies, code_trends, by_school and by_coach each make alone."""
+    from tests.test_quotes_contenders import random_inputs
+
+    answers, final, _apps = random_inputs(seed)
+    answers = answers.assign(coach_id=answers["school_id"].str[-2:])
+    answers.loc[answers.index % 13 == 0, "session_number"] = None
+    codes = final[["framework", "dimension", "code_id"]].drop_duplicates().assign(label="x")
+    for with_codes in (codes, None):
+        made = marts.year_marts(final, answers, with_codes)
+        for name, alone in (("marts.code_frequencies", marts.code_frequencies),
+                            ("marts.code_trends", marts.code_trends),
+                            ("marts.by_school", marts.by_school),
+                            ("marts.by_coach", marts.by_coach)):
+            pd.testing.assert_frame_equal(made[name], alone(final, answers, with_codes))
+        assert len(made["marts.code_frequencies"]) >= 20   # 2 years x 2 questions x 5 rows

@@ -78,13 +78,9 @@ def year_marts(context: dg.AssetExecutionContext, paths: ProjectPaths, codebooks
         answers = wh.read_columns(con, "staging.answers", marts.ANSWER_COLUMNS,
                                   {"school_year": year})
         codes = codebooks.codes_frame()
-        freq = marts.code_frequencies(final, answers, codes)
-        tables = {
-            FREQ: freq,
-            TRENDS: marts.code_trends(final, answers, codes),
-            SCHOOL: marts.by_school(final, answers, codes),
-            COACH: marts.by_coach(final, answers, codes),
-        }
+        made = marts.year_marts(final, answers, codes)
+        tables = {key: made[".".join(key.path)] for key in YEAR_MARTS}
+        freq = tables[FREQ]
         names = _write_withheld(con, paths, tables, {"school_year": year})
     mismatches = marts.reconcile_marts_with_final_codes(freq, final, answers)
     uncounted = marts.uncounted_codes(final, answers)

@@ -13,6 +13,7 @@ docs/report.md explains each column and choice.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -130,16 +131,44 @@ def _grid(base_keys: pd.DataFrame, codes: pd.DataFrame, level: str) -> pd.DataFr
     return base_keys.merge(codes[cols].drop_duplicates(), how="cross")
 
 
+def year_marts(final_codes: pd.DataFrame, answers: pd.DataFrame,
+               codes: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
+    """The four per-year marts (code_frequencies, code_trends, by_school, by_coach) of the
+    same rows, the counted codes and substantive answers worked out once for all four."""
+    prepared = _Prepared(_coded_with_context(final_codes, answers), _substantive(answers),
+                         coding_sources(final_codes))
+    return {
+        "marts.code_frequencies": _frequencies(final_codes, answers, [], codes, True,
+                                               prepared),
+        "marts.code_trends": _trends(_frequencies(final_codes, answers, ["session_number"],
+                                                  codes, True, prepared)),
+        "marts.by_school": _frequencies(final_codes, answers, ["school_id"], codes, False,
+                                        prepared).drop(columns=["n_schools"]),
+        "marts.by_coach": _frequencies(final_codes, answers, ["coach_id"], codes, False,
+                                       prepared),
+    }
+
+
+@dataclass
+class _Prepared:
+    coded: pd.DataFrame         # _coded_with_context
+    substantive: pd.DataFrame   # _substantive
+    sources: pd.DataFrame       # coding_sources
+
+
 def _frequencies(
     final_codes: pd.DataFrame,
     answers: pd.DataFrame,
     extra: list[str],
     codes: pd.DataFrame | None,
     zero_fill: bool,
+    prepared: _Prepared | None = None,
 ) -> pd.DataFrame:
     keys = [*BASE_KEY, *extra]
-    coded = _coded_with_context(final_codes, answers)
-    base = _substantive(answers).groupby(keys, dropna=False).size().rename("n_substantive")
+    prepared = prepared or _Prepared(_coded_with_context(final_codes, answers),
+                                     _substantive(answers), coding_sources(final_codes))
+    coded = prepared.coded
+    base = prepared.substantive.groupby(keys, dropna=False).size().rename("n_substantive")
     base = base.reset_index()
     sessions = coded["school_id"].astype(str) + "\x1f" + coded["session_number"].astype(str)
     # what is counted, as numbers (one per distinct value, NaN for a missing one): counting
@@ -166,7 +195,7 @@ def _frequencies(
         rate = 100.0 * out["n_answers"] / out["n_substantive"].where(out["n_substantive"] > 0)
     out["rate_per_100"] = rate.astype("float64")
     out["label"] = [code_label(c, labels) for c in out["code_id"]]
-    sources = coding_sources(final_codes).set_index("school_year")["coding_source"]
+    sources = prepared.sources.set_index("school_year")["coding_source"]
     out["coding_source"] = out["school_year"].map(sources).fillna("none")
     columns = [c for c in FREQ_COLUMNS if c not in ("school_year", "question_id")]
     columns = ["level", *keys, *[c for c in columns if c != "level"]]
@@ -205,7 +234,11 @@ def code_trends(
     """marts.code_trends: code_frequencies per school year x session number (within-year
     trends); the denominator is the substantive answers of that session number. Answers without
     a session number form their own group (session_number <NA>)."""
-    out = _frequencies(final_codes, answers, ["session_number"], codes, zero_fill=True)
+    return _trends(_frequencies(final_codes, answers, ["session_number"], codes,
+                                zero_fill=True))
+
+
+def _trends(out: pd.DataFrame) -> pd.DataFrame:
     out["session_number"] = out["session_number"].astype("Int64")
     return out
 

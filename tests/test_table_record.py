@@ -30,3 +30,21 @@ def test_a_table_is_current_only_with_the_recorded_rows_for_the_same_key(tmp_pat
     assert table_record.is_current(con, cache, "a" * 64, "coding.t")
     con.execute("drop table coding.t")
     assert not table_record.is_current(con, cache, "a" * 64, "coding.t")   # table gone
+
+
+def test_the_all_years_keys_hold_on_a_warehouse_without_coder_units():
+    """coding/agreement and coding/keyword_quality run before any coder sheet was imported:
+    their keys say the units are missing instead of failing."""
+    import pandas as pd
+
+    from pipeline.core.warehouse import connection as wh
+    from pipeline.defs.reconciliation import AgreementConfig, agreement_key, keyword_quality_key
+
+    con = duckdb.connect()
+    wh.ensure_tables(con, ["staging.answers", "coding.keyword_applications"])
+    codes = pd.DataFrame({"framework": ["scale"], "dimension": ["depth"],
+                          "code_id": ["collaboration"]})
+    assert agreement_key(con, codes, AgreementConfig()) != keyword_quality_key(con, codes)
+    wh.ensure_tables(con, ["coding.coder_units"])
+    assert agreement_key(con, codes, AgreementConfig()) == agreement_key(con, codes,
+                                                                         AgreementConfig())

@@ -71,10 +71,9 @@ def year_marts(context: dg.AssetExecutionContext, paths: ProjectPaths, codebooks
     transaction."""
     year = context.partition_key
     with warehouse.connect(context.log) as con:
-        # the columns the marts count with (not the answers' texts: at 600,000 answers a
-        # year, reading them was most of the step)
-        final = wh.read_columns(con, "coding.final_codes", marts.FINAL_COLUMNS,
-                                {"school_year": year})
+        # the answers' columns the marts count with (not their texts: at 600,000 answers a
+        # year, reading them was a large part of the step)
+        final = wh.read_frame(con, "coding.final_codes", {"school_year": year})
         answers = wh.read_columns(con, "staging.answers", marts.ANSWER_COLUMNS,
                                   {"school_year": year})
         codes = codebooks.codes_frame()

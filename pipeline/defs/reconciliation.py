@@ -388,8 +388,9 @@ def agreement_key(con, codes: pd.DataFrame, config: AgreementConfig) -> str:
               f"from staging.answers where answer_id in ({seen})"]
     tables = ("coding.coder_units", "coding.human_applications",
               "coding.keyword_applications", "staging.answers")
-    rows = [query_fingerprint(con, sql) if wh.table_columns(con, table) else "missing"
-            for sql, table in zip(inputs, tables, strict=True)]
+    units = bool(wh.table_columns(con, "coding.coder_units"))   # every input reads it
+    rows = [query_fingerprint(con, sql) if units and wh.table_columns(con, table)
+            else "missing" for sql, table in zip(inputs, tables, strict=True)]
     return frame_memo.key("coding.agreement/1", fingerprint(*rows), codes,
                           f"{config.n_boot} {config.seed}")
 
@@ -521,8 +522,9 @@ def keyword_quality_key(con, codes: pd.DataFrame) -> str:
               f"coding.keyword_applications where answer_id in ({seen})",
               "coding.final_codes": "select * from coding.final_codes where provenance in "
               f"{REFERENCE} and answer_id in ({seen})"}
-    rows = [query_fingerprint(con, sql) if wh.table_columns(con, table) else "missing"
-            for table, sql in inputs.items()]
+    units = bool(wh.table_columns(con, "coding.coder_units"))   # every input reads it
+    rows = [query_fingerprint(con, sql) if units and wh.table_columns(con, table)
+            else "missing" for table, sql in inputs.items()]
     return frame_memo.key("coding.keyword_quality/1", fingerprint(*rows), codes)
 
 

@@ -71,8 +71,8 @@ def coded_elsewhere(con, year: str) -> pd.DataFrame:
         return wh.empty_frame("staging.answers")
     return con.execute(
         "select * from staging.answers where school_year <> ? and answer_id in "
-        "(select answer_id from coding.coder_units where school_year <> ?)",
-        [year, year]).df()
+        "(select answer_id from coding.coder_units where school_year <> ?) order by rowid",
+        [year, year]).df()   # in the table's order: the suggester's key hashes them in order
 
 
 # the staging.answers columns a suggestion row depends on (besides the suggester itself)

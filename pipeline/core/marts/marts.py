@@ -33,8 +33,7 @@ LEVEL_KEYS = {
     "framework": ["framework"],
 }
 BASE_KEY = ["school_year", "question_id"]
-# what the year's marts read of coding.final_codes and staging.answers
-FINAL_COLUMNS = ["answer_id", *BASE_KEY, *CODE_KEY, "provenance"]
+# what the year's marts read of staging.answers
 ANSWER_COLUMNS = ["answer_id", *BASE_KEY, "school_id", "coach_id", "session_number",
                   "non_substantive"]
 FREQ_COLUMNS = [

@@ -27,7 +27,8 @@ from pipeline.core.suggest.prototypes import Prototypes, build_prototypes, code_
 from pipeline.core.suggest.sentences import units_frame
 
 FEATURES = ("best", "top3", "margin", "keyword")
-ZERO_SHOT_FIT = "zero-shot LogisticRegression(C=1.0, max_iter=1000) on unit_features"
+FIT_C, FIT_MAX_ITER = 1.0, 1000   # the logistic model's settings (in the fit cache's key)
+ZERO_SHOT_FIT = f"zero-shot LogisticRegression(C={FIT_C}, max_iter={FIT_MAX_ITER}) on unit_features"
 
 
 def unit_features(best: np.ndarray, top3: np.ndarray, keyword: np.ndarray) -> np.ndarray:
@@ -101,7 +102,7 @@ class ZeroShot:
                 or stored.get("intercept", np.empty(0)).shape != (1,):
             from sklearn.linear_model import LogisticRegression
 
-            clf = LogisticRegression(C=1.0, max_iter=1000).fit(x, y)
+            clf = LogisticRegression(C=FIT_C, max_iter=FIT_MAX_ITER).fit(x, y)
             stored = {"coef": np.asarray(clf.coef_[0], dtype=np.float64),
                       "intercept": np.asarray(clf.intercept_, dtype=np.float64)}
             fit_cache.store(key, stored)

@@ -60,10 +60,6 @@ class SessionPlan:
     stale: list[Session] = field(default_factory=list)
 
     @property
-    def reused(self) -> list[str]:
-        return [session_label(self.year, s) for s in self.current]
-
-    @property
     def computed(self) -> list[str]:
         return [session_label(self.year, s) for s in self.stale]
 

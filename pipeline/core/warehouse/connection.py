@@ -252,6 +252,12 @@ def _replace_slice(con, table: str, cols: list[str], frame: pd.DataFrame,
         con.execute(f"delete from {table} where {clause}", list(where.values()))
     else:
         con.execute(f"delete from {table}")
+    insert_frame(con, table, cols, frame)
+
+
+def insert_frame(con: duckdb.DuckDBPyConnection, table: str, cols: list[str],
+                 frame: pd.DataFrame) -> None:
+    """Append `frame`'s `cols` to `table` (inside the caller's transaction)."""
     if len(frame):
         con.register("_incoming", frame[cols])
         quoted = ", ".join(f'"{c}"' for c in cols)

@@ -193,7 +193,7 @@ def write(con, plan: SessionPlan, rows: pd.DataFrame, extras: dict[Session, dict
     the year) with `rows`, in one transaction, then record each stale session: the rows it now
     has and its entry of `extras` (what the checks found in its rows). `columns`: the table's
     columns, in order."""
-    from pipeline.core.warehouse.connection import ensure_tables
+    from pipeline.core.warehouse.connection import ensure_tables, insert_frame
 
     ensure_tables(con, [plan.table])
     year, table = plan.year, plan.table
@@ -205,11 +205,7 @@ def write(con, plan: SessionPlan, rows: pd.DataFrame, extras: dict[Session, dict
             con.execute(f"delete from {table} where school_year = ? and answer_id in "
                         f"(select answer_id from {ANSWERS} where school_year = ? and "
                         f"({_where_sessions(plan.stale)}))", [year, year, *plan.stale])
-        if len(rows):
-            con.register("_incoming", rows[columns])
-            quoted = ", ".join(f'"{c}"' for c in columns)
-            con.execute(f"insert into {table} ({quoted}) select {quoted} from _incoming")
-            con.unregister("_incoming")
+        insert_frame(con, table, columns, rows)
         con.execute("commit")
     except BaseException:
         con.execute("rollback")

@@ -48,3 +48,16 @@ def test_the_all_years_keys_hold_on_a_warehouse_without_coder_units():
     wh.ensure_tables(con, ["coding.coder_units"])
     assert agreement_key(con, codes, AgreementConfig()) == agreement_key(con, codes,
                                                                          AgreementConfig())
+
+
+def test_a_query_on_a_table_not_built_yet_counts_as_missing():
+    from pipeline.core.warehouse.fingerprint import queries_fingerprint
+
+    con = duckdb.connect()
+    con.execute("create schema coding")
+    before = queries_fingerprint(con, "select * from coding.t", ("select ? as x", [1]))
+    con.execute("create table coding.t as select 1 as x")
+    after = queries_fingerprint(con, "select * from coding.t", ("select ? as x", [1]))
+    assert before != after
+    assert after == queries_fingerprint(con, "select * from coding.t", ("select ? as x", [1]))
+    assert after != queries_fingerprint(con, "select * from coding.t", ("select ? as x", [2]))

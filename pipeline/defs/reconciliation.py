@@ -24,7 +24,7 @@ from pipeline.core.result_cache import ResultCache
 from pipeline.core.suggest.model import cache_dir
 from pipeline.core.warehouse import connection as wh
 from pipeline.core.warehouse import table_record
-from pipeline.core.warehouse.fingerprint import fingerprint, query_fingerprint
+from pipeline.core.warehouse.fingerprint import queries_fingerprint
 from pipeline.defs.checks import md_table
 from pipeline.defs.coding import KEYWORD
 from pipeline.defs.ingestion import ANSWERS
@@ -232,8 +232,7 @@ def adjudications(context: dg.AssetExecutionContext, paths: ProjectPaths,
         # are the same (and the tables still hold them): the file is not parsed again
         key = frame_memo.key(
             "coding.adjudications/1",
-            fingerprint(query_fingerprint(con, "select * from coding.discrepancies")
-                        if wh.table_columns(con, "coding.discrepancies") else "missing"),
+            queries_fingerprint(con, "select * from coding.discrepancies"),
             file_sha256(path) if path else "no adjudication file", roster_fingerprint(roster))
         found = table_record.kept(con, records, key, outputs)
         if found is not None:
@@ -381,18 +380,12 @@ def agreement_key(con, codes: pd.DataFrame, config: AgreementConfig) -> str:
     keyword codes and the answers' question, year and substance of the answers in those units
     (DuckDB fingerprints of the rows); the codebook, the bootstrap's settings and the code."""
     seen = "select answer_id from coding.coder_units"
-    inputs = ["select * from coding.coder_units", "select * from coding.human_applications",
-              f"select {APP_COLUMNS} from coding.keyword_applications "
-              f"where answer_id in ({seen})",
-              "select answer_id, question_id, school_year, non_substantive "
-              f"from staging.answers where answer_id in ({seen})"]
-    tables = ("coding.coder_units", "coding.human_applications",
-              "coding.keyword_applications", "staging.answers")
-    units = bool(wh.table_columns(con, "coding.coder_units"))   # every input reads it
-    rows = [query_fingerprint(con, sql) if units and wh.table_columns(con, table)
-            else "missing" for sql, table in zip(inputs, tables, strict=True)]
-    return frame_memo.key("coding.agreement/1", fingerprint(*rows), codes,
-                          f"{config.n_boot} {config.seed}")
+    rows = queries_fingerprint(
+        con, "select * from coding.coder_units", "select * from coding.human_applications",
+        f"select {APP_COLUMNS} from coding.keyword_applications where answer_id in ({seen})",
+        "select answer_id, question_id, school_year, non_substantive "
+        f"from staging.answers where answer_id in ({seen})")
+    return frame_memo.key("coding.agreement/1", rows, codes, f"{config.n_boot} {config.seed}")
 
 
 RECONCILED = ("discrepancies", "adjudications", "final_codes")
@@ -412,14 +405,13 @@ def coded_year_key(con, paths: ProjectPaths, codes: pd.DataFrame, year: str) -> 
     order give the same key), so a refresh reads none of them to find its year unchanged."""
     path = dual_coding.first_existing(paths.coder_sheets_dir, dual_coding.ADJUDICATION_NAMES)
     seen = "select answer_id from coding.coder_units where school_year = ?"
-    rows = [query_fingerprint(con, f"select * from {table} where school_year = ?{extra}",
-                              [year, year] if extra else [year])
-            for table, extra in (("coding.coder_units", ""),
-                                 ("coding.human_applications", ""),
-                                 ("coding.keyword_applications", f" and answer_id in ({seen})"),
-                                 ("staging.answers", f" and answer_id in ({seen})"))]
+    rows = queries_fingerprint(
+        con, ("select * from coding.coder_units where school_year = ?", [year]),
+        ("select * from coding.human_applications where school_year = ?", [year]),
+        *((f"select * from {table} where school_year = ? and answer_id in ({seen})",
+           [year, year]) for table in ("coding.keyword_applications", "staging.answers")))
     return frame_memo.key(
-        "reconciled coded year/2", fingerprint(*rows),
+        "reconciled coded year/2", rows,
         file_sha256(path) if path else "no adjudication file",
         roster_fingerprint(load_roster(paths.roster_path)), codes)
 
@@ -517,15 +509,12 @@ def keyword_quality_key(con, codes: pd.DataFrame) -> str:
     adjudicated final codes, of the answers some coder's units hold (the only answers it
     scores), those units, the codebook and the code (DuckDB fingerprints of the rows)."""
     seen = "select answer_id from coding.coder_units"
-    inputs = {"coding.coder_units": "select * from coding.coder_units",
-              "coding.keyword_applications": f"select {APP_COLUMNS} from "
-              f"coding.keyword_applications where answer_id in ({seen})",
-              "coding.final_codes": "select * from coding.final_codes where provenance in "
-              f"{REFERENCE} and answer_id in ({seen})"}
-    units = bool(wh.table_columns(con, "coding.coder_units"))   # every input reads it
-    rows = [query_fingerprint(con, sql) if units and wh.table_columns(con, table)
-            else "missing" for table, sql in inputs.items()]
-    return frame_memo.key("coding.keyword_quality/1", fingerprint(*rows), codes)
+    rows = queries_fingerprint(
+        con, "select * from coding.coder_units",
+        f"select {APP_COLUMNS} from coding.keyword_applications where answer_id in ({seen})",
+        f"select * from coding.final_codes where provenance in {REFERENCE} "
+        f"and answer_id in ({seen})")
+    return frame_memo.key("coding.keyword_quality/1", rows, codes)
 
 
 def _num(value) -> float | None:

@@ -17,7 +17,7 @@ from pipeline.core.suggest import quality, stage
 from pipeline.core.suggest.model import ModelError, cache_dir
 from pipeline.core.warehouse import connection as wh
 from pipeline.core.warehouse import session_rows, table_record
-from pipeline.core.warehouse.fingerprint import fingerprint, query_fingerprint
+from pipeline.core.warehouse.fingerprint import queries_fingerprint
 from pipeline.defs import reconciliation
 from pipeline.defs.checks import md_table, pandera_result
 from pipeline.defs.coding import KEYWORD
@@ -46,14 +46,15 @@ class CoderSheetsConfig(dg.Config):
     with_suggestions: bool = False  # blind by default: double coding must stay independent
 
 
-def training_codes(con, paths: ProjectPaths, answers: pd.DataFrame, year: str) -> pd.DataFrame:
+def training_codes(con, paths: ProjectPaths, answers: pd.DataFrame, year: str,
+                   units: pd.DataFrame | None = None) -> pd.DataFrame:
     """Agreed and adjudicated codes of every year but `year` (what its trained suggestions
     learn from; pipeline.defs.reconciliation.human_final_codes), only for those years: the
     partition's own year (often the largest) is never trained on, so its discrepancies and
     adjudications are not worked out here. `answers`: at least the other years' answers in
-    their coders' units."""
-    apps, units = (_other_years(con, t, year)
-                   for t in ("coding.human_applications", "coding.coder_units"))
+    their coders' units; `units`: the other years' coding.coder_units, if read already."""
+    apps = _other_years(con, "coding.human_applications", year)
+    units = _other_years(con, "coding.coder_units", year) if units is None else units
     return stage.human_reference(reconciliation.human_final_codes(paths, apps, units, answers))
 
 
@@ -130,8 +131,9 @@ def suggestions(context: dg.AssetExecutionContext, paths: ProjectPaths, codebook
             # trained on the other years' coded answers; each session of the year kept
             # while its answers and that training are the same (session_rows)
             others = coded_elsewhere(con, year)
-            reference = training_codes(con, paths, others, year)
-            coded = stage.both_coders_saw(_other_years(con, "coding.coder_units", year))
+            units = _other_years(con, "coding.coder_units", year)
+            reference = training_codes(con, paths, others, year, units)
+            coded = stage.both_coders_saw(units)
             others = others[others["answer_id"].isin(coded)]
             train_codes = reference[reference["answer_id"].isin(set(others["answer_id"]))]
             trained_on = stage.training(zs, others, train_codes)
@@ -272,16 +274,12 @@ def quality_key(con, year: str, config: QualityConfig, books: list, codes: pd.Da
     codes and final codes (DuckDB fingerprints of the rows); the settings, the codebooks and
     the code."""
     seen = "select answer_id from coding.coder_units where school_year = ?"
-    inputs = {"coding.coder_units": ("select * from coding.coder_units where school_year = ?",
-                                     [year])}
-    for table in ("staging.answers", "coding.suggestions", "coding.keyword_applications",
-                  "coding.final_codes"):
-        inputs[table] = (f"select * from {table} where school_year = ? and answer_id in "
-                         f"({seen})", [year, year])
-    rows = [query_fingerprint(con, sql, params) if wh.table_columns(con, table)
-            and wh.table_columns(con, "coding.coder_units") else "missing"
-            for table, (sql, params) in inputs.items()]
-    return frame_memo.key("coding.suggestion_quality/1", year, fingerprint(*rows),
+    rows = queries_fingerprint(
+        con, ("select * from coding.coder_units where school_year = ?", [year]),
+        *((f"select * from {table} where school_year = ? and answer_id in ({seen})",
+           [year, year]) for table in ("staging.answers", "coding.suggestions",
+                                       "coding.keyword_applications", "coding.final_codes")))
+    return frame_memo.key("coding.suggestion_quality/1", year, rows,
                           f"folds={config.cv_folds} cv_max={config.cv_max_answers}",
                           ",".join(f"{b.framework}={b.version}" for b in books), codes)
 

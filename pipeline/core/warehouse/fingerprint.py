@@ -54,6 +54,21 @@ def query_fingerprint(con, sql: str, params: list | None = None) -> tuple[int, i
     return int(count), int(total)
 
 
+def queries_fingerprint(con, *queries: str | tuple[str, list]) -> str:
+    """`fingerprint` of several queries' `query_fingerprint`s (each query: SQL, or SQL and its
+    parameters), for the key of a step that reads them. A query reading a table not built
+    yet counts as "missing" (DuckDB's catalog error; outside a transaction, where the failed
+    statement aborts nothing)."""
+    parts: list[object] = []
+    for query in queries:
+        sql, params = (query, None) if isinstance(query, str) else query
+        try:
+            parts.append(query_fingerprint(con, sql, params))
+        except duckdb.CatalogException:
+            parts.append("missing")
+    return fingerprint(*parts)
+
+
 def fingerprint(*parts: object) -> str:
     """A hex digest of `parts` (fingerprints, versions, settings: anything with a stable
     `repr`) and the DuckDB version, for a cache key."""

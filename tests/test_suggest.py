@@ -411,7 +411,11 @@ def test_each_year_is_trained_only_on_other_years(monkeypatch):
     monkeypatch.setattr(stage.row_memo, "store", lambda key, rows: None)
     monkeypatch.setattr(stage, "suggest", fake_suggest)
     monkeypatch.setattr(stage, "year_suggestions", year_spy)
-    out = stage.all_year_suggestions(None, answers, reference, units)
+    class NoModel:   # what year_suggestions asks of the zero-shot before fake_train and
+        def fitted(self):   # fake_suggest take it
+            return self
+
+    out = stage.all_year_suggestions(NoModel(), answers, reference, units)
     assert list(out.columns) == stage.table_columns()
     assert set(trained_on) == set(suggested_for) == set(years)
     year_of = dict(zip(answers["answer_id"], answers["school_year"], strict=True))

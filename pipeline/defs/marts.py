@@ -131,7 +131,7 @@ def mart_tables(context: dg.AssetExecutionContext, config: MartsConfig, paths: P
                              max_files=quotes_sessions.MAX_FILES),
             codebooks.codes_frame(), per_code=config.quotes_per_code)
         tables = {
-            YOY: year_comparison.year_over_year(freq, config.year_a, config.year_b),
+            YOY: year_comparison.kept_year_over_year(freq, config.year_a, config.year_b),
             QUOTES: chosen,
         }
         names = _write_withheld(con, paths, tables, None, after=views.create_views)

@@ -11,8 +11,12 @@ from pipeline.core.marts import marts
 from pipeline.core.privacy.labels import label_export_files
 from pipeline.core.privacy.name_scan import names_in_texts
 from pipeline.core.privacy.redact import load_roster
+from pipeline.core.report import kept
+from pipeline.core.report.inputs import EXPORT_FILE_COLUMNS
 from pipeline.core.report.render import render_context
 from pipeline.core.report.report import TEMPLATES_ENV, ReportInputs, build_context
+from pipeline.core.result_cache import ResultCache
+from pipeline.core.suggest.model import cache_dir
 from pipeline.core.warehouse import connection as wh
 from pipeline.defs.ingestion import ANSWERS, RAW_ROWS
 from pipeline.defs.marts import COACH, FREQ, QUOTES, SCHOOL, TRENDS, YOY
@@ -27,6 +31,7 @@ SUGGESTION_QUALITY = dg.AssetKey(["coding", "suggestion_quality"])
 
 
 COMPARE_ENV = "SURVEY_REPORT_COMPARE"   # e.g. "2021-22,2023-24"
+KEPT_REPORTS = 10   # reports kept in the result cache (results/findings)
 
 
 class ReportConfig(dg.Config):
@@ -80,7 +85,8 @@ def findings_report(context: dg.AssetExecutionContext, config: ReportConfig,
             coding_sources=marts.coding_sources(final_codes),
             co_firing=co_firing_groups(marts.counted_codes(final_codes)),
             # file names as staging labels them: a file named after a person stays in raw
-            export_files=label_export_files(read("raw.export_files"), roster),
+            export_files=label_export_files(
+                wh.read_columns(con, "raw.export_files", EXPORT_FILE_COLUMNS), roster),
             quarantine=read("raw.quarantine"),
             redactions=con.execute("select school_year, count(*) as n from raw.redactions "
                                    "group by 1 order by 1").df(),
@@ -91,14 +97,23 @@ def findings_report(context: dg.AssetExecutionContext, config: ReportConfig,
             compare_years=compare_setting(config),
             templates=config.templates or os.environ.get(TEMPLATES_ENV) or None,
         )
-    built = build_context(inputs)
-    html, md = render_context(built, inputs.templates)
-    # scanned before writing: a report with a name is not written (the old one is removed)
-    found = names_in_texts(roster, html, md)
+    # kept while its inputs, templates, roster and code are the same (core/report/kept.py)
+    cache = ResultCache(cache_dir() / "results" / "findings", max_files=KEPT_REPORTS)
+    key = kept.report_key(inputs, paths.roster_path)
+    report = kept.load(cache, key)
+    reused, found = report is not None, []
+    if report is None:
+        built = build_context(inputs)
+        report = kept.Rendered(*render_context(built, inputs.templates), built.compared)
+        # scanned before writing: a report with a name is not written (the old one is removed)
+        found = names_in_texts(roster, report.html, report.markdown)
+        if not found:
+            kept.store(cache, key, report)
+    html, md = report.html, report.markdown
     out = Path(paths.reports_dir)
     html_path, md_path = out / "findings.html", out / "findings.md"
-    metadata = {"written": not found,
-                "compared_years": " → ".join(built.compared) if built.compared else "none"}
+    metadata = {"written": not found, "reused": reused,
+                "compared_years": " → ".join(report.compared) if report.compared else "none"}
     for path, text in ((html_path, html), (md_path, md)):
         if found:
             path.unlink(missing_ok=True)

@@ -115,7 +115,8 @@ def suggestions(context: dg.AssetExecutionContext, paths: ProjectPaths, codebook
     # the same, through the same process-wide cache).
     books = list(codebooks.load())
     try:
-        zs, problem = stage.zero_shot_for(books), None
+        # fitted only if some answer's text is new (a refresh with every session kept: never)
+        zs, problem = stage.zero_shot_on_demand(books), None
     except (ModelError, ValueError) as exc:
         zs, problem = None, str(exc)
         context.log.error(f"no suggestions this run: {problem}")
@@ -162,8 +163,8 @@ def suggestions(context: dg.AssetExecutionContext, paths: ProjectPaths, codebook
             "sessions_suggested": dg.MetadataValue.json(plan.computed),
             "sessions_kept": len(plan.current),
             "rows_written": len(rows),
-            "model": zs.model.files.model_id,
-            "model_sha256": zs.model.sha256,
+            "model": zs.model_id,
+            "model_sha256": zs.sha256,
             "preview": md_table(summary["preview"]),
         },
         check_results=[check, available],

@@ -41,7 +41,9 @@ def code_year(con, codebooks, year: str, cache: ResultCache | None) -> KeywordYe
     settings = (package_digest(), sorted((b.framework, b.version) for b in codebooks))
     plan = session_rows.plan(con, cache, "keyword", TABLE, year, INPUT_COLUMNS, settings)
     answers = session_rows.read_answers(con, year, plan.stale, INPUT_COLUMNS)
-    apps = keyword_applications(answers, codebooks)
+    # no stale session: no coder built (about a second of the sample's run)
+    apps = keyword_applications(answers, codebooks) if len(answers) \
+        else pd.DataFrame(columns=KEYWORD_COLUMNS)
     session_of = dict(zip(answers["answer_id"], answers["session_number"].map(
         session_rows.session_value), strict=True))
     extras = {s: {"evidence_items": 0, "mismatches": 0, "sample": []} for s in plan.stale}

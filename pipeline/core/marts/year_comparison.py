@@ -188,3 +188,22 @@ def _yoy_row(r) -> dict:
     if x1 + x2 > 0:
         row["test"], row["statistic"], row["p_value"] = two_proportion_test(x1, n1, x2, n2)
     return row
+
+
+MEMO_KIND = "year_over_year"
+
+
+def kept_year_over_year(frequencies: pd.DataFrame, year_a: str | None = None,
+                        year_b: str | None = None) -> pd.DataFrame:
+    """year_over_year, kept in the frame memo (frame_memo.py) under the frequencies and the two
+    years asked for: a run whose frequencies did not change skips the tests, and with them
+    scipy's import (about a second of the sample's run)."""
+    from pipeline.core import frame_memo
+
+    key = frame_memo.key(MEMO_KIND, frequencies, f"{year_a}|{year_b}")
+    kept = frame_memo.load(MEMO_KIND, key)
+    if kept is not None and list(kept.columns) == list(YOY_COLUMNS):
+        return kept
+    out = year_over_year(frequencies, year_a, year_b)
+    frame_memo.store(MEMO_KIND, key, out)
+    return out

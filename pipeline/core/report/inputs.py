@@ -15,6 +15,10 @@ from pipeline.core.marts.year_comparison import year_over_year
 from pipeline.core.report.years import Years, compare_pair
 
 QUESTIONS = QUESTION_TEXT  # the survey's question texts, as ingestion defines them
+# what the data-quality section shows of raw.export_files (not `loaded_at`: a report made from
+# the same files is the same report, and is kept as such: kept.py)
+EXPORT_FILE_COLUMNS = ["school_year", "file_name", "file_sha256", "reader", "encoding",
+                       "n_records", "status"]
 
 
 @dataclass
@@ -29,7 +33,7 @@ class ReportInputs:
     keyword_quality: pd.DataFrame | None = None     # coding.keyword_quality
     suggestion_quality: pd.DataFrame | None = None  # coding.suggestion_quality
     coding_sources: pd.DataFrame | None = None      # marts.coding_sources(final codes)
-    export_files: pd.DataFrame | None = None        # raw.export_files
+    export_files: pd.DataFrame | None = None        # raw.export_files' EXPORT_FILE_COLUMNS
     quarantine: pd.DataFrame | None = None          # raw.quarantine
     redactions: pd.DataFrame | None = None          # school_year, n (counts only)
     codebook_codes: pd.DataFrame | None = None      # coding.codebook_codes

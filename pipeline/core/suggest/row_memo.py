@@ -40,7 +40,7 @@ def suggester_key(zs, train_answers: pd.DataFrame | None, train_codes: pd.DataFr
     from pipeline.core.suggest.fit_cache import sklearn_version
 
     books = ",".join(f"{b.framework}={b.version}" for b in zs.codebooks)
-    parts = [KIND, zs.model.sha256, f"sklearn {sklearn_version()}", books]
+    parts = [KIND, zs.sha256, f"sklearn {sklearn_version()}", books]
     if train_answers is None:
         parts.append("zero-shot")
     else:

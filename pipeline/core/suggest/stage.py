@@ -34,6 +34,7 @@ from pipeline.core.suggest.trained import (
     cross_validated,
     label_matrix,
 )
+from pipeline.core.suggest.zero_shot import ZeroShot, require_examples
 
 HUMAN_PROVENANCES = ("agreed", "adjudicated")
 _FITTED: dict = {}
@@ -51,6 +52,35 @@ def zero_shot_for(codebooks):
         _FITTED.clear()
         _FITTED[key] = load_zero_shot(list(codebooks), EmbeddingModel.load())
     return _FITTED[key]
+
+
+@dataclass
+class ZeroShotOnDemand:
+    """The zero-shot suggester of these codebooks and model, fitted when first asked for
+    (`fitted()`). What keys a year's suggestions (suggester_key: the model's sha256 and the
+    codebooks' versions) is known without the fit, so a refresh whose sessions are all kept
+    never builds the prototypes and the keyword coder the fit needs (about a second of the
+    sample's run). The model's files are checked against their pins and the codebooks'
+    examples counted at once, so a missing model or a codebook without examples is reported
+    before anything runs, as with the fitted suggester."""
+
+    codebooks: list
+    model_id: str
+    sha256: str   # of the model's weights
+
+    def fitted(self) -> ZeroShot:
+        return zero_shot_for(self.codebooks)
+
+
+def zero_shot_on_demand(codebooks) -> ZeroShotOnDemand:
+    """ModelError when the model's files are missing or do not match their pins; ValueError
+    when the codebooks hold no examples."""
+    from pipeline.core.suggest.model import resolve_files, verify
+
+    files = resolve_files()
+    shas = verify(files)
+    require_examples(codebooks)
+    return ZeroShotOnDemand(list(codebooks), files.model_id, shas["model.onnx"])
 
 
 def substantive(answers: pd.DataFrame) -> pd.DataFrame:
@@ -92,7 +122,8 @@ def year_suggestions(zs, answers: pd.DataFrame, train_answers: pd.DataFrame | Tr
     """Suggestions for `answers` (staging rows of one year, or some of its sessions): trained
     on the other years' human codes (`training`, or its two frames). Texts this suggester has
     seen before (row_memo: same model, codebooks and training set) take their stored rows; only
-    the others are suggested, and training happens only for them."""
+    the others are suggested, and training happens only for them. `zs`: a ZeroShot, or a
+    ZeroShotOnDemand, fitted only when some text is new."""
     trained_on = train_answers if isinstance(train_answers, Training) \
         else training(zs, train_answers, train_codes)
     key = trained_on.key
@@ -101,6 +132,7 @@ def year_suggestions(zs, answers: pd.DataFrame, train_answers: pd.DataFrame | Tr
     memo = row_memo.load(key)
     new = answers if memo is None else answers[~texts.isin(set(memo["text"]))]
     if len(new):
+        zs = zs.fitted()
         trained = trained_for(zs, trained_on.answers, trained_on.codes, key) \
             if trained_on.can_train else None
         fresh = suggest(zs, new, "answer_id", "answer_text", trained)

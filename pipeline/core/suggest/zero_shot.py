@@ -23,12 +23,26 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pipeline.core.suggest.prototypes import Prototypes, build_prototypes, code_similarity
+from pipeline.core.suggest.prototypes import (
+    Prototypes,
+    build_prototypes,
+    code_similarity,
+    prototype_texts,
+)
 from pipeline.core.suggest.sentences import units_frame
 
 FEATURES = ("best", "top3", "margin", "keyword")
 FIT_C, FIT_MAX_ITER = 1.0, 1000   # the logistic model's settings (in the fit cache's key)
 ZERO_SHOT_FIT = f"zero-shot LogisticRegression(C={FIT_C}, max_iter={FIT_MAX_ITER}) on unit_features"
+NO_EXAMPLES = "the codebooks have no examples: add examples to suggest by meaning"
+
+
+def require_examples(codebooks) -> None:
+    """ValueError when the codebooks hold fewer than two examples: the fit needs them (read
+    from the codebooks alone, without the model)."""
+    _, rows = prototype_texts(codebooks)
+    if sum(kind == "example" for _, kind, _ in rows) < 2:
+        raise ValueError(NO_EXAMPLES)
 
 
 def unit_features(best: np.ndarray, top3: np.ndarray, keyword: np.ndarray) -> np.ndarray:
@@ -86,7 +100,7 @@ class ZeroShot:
         protos.vectors = centred(protos.vectors, center)
         ex = np.flatnonzero(np.array(protos.kinds) == "example")
         if len(ex) < 2:
-            raise ValueError("the codebooks have no examples: add examples to suggest by meaning")
+            raise ValueError(NO_EXAMPLES)
         exclude = np.zeros((len(ex), len(protos.texts)), dtype=bool)
         exclude[np.arange(len(ex)), ex] = True
         best, top3 = code_similarity(protos.vectors[ex], protos, exclude)
@@ -108,6 +122,15 @@ class ZeroShot:
             fit_cache.store(key, stored)
         return cls(model, codebooks, protos, center, stored["coef"],
                    float(stored["intercept"][0]), coder)
+
+    @property
+    def sha256(self) -> str:
+        """The model's (with the codebooks' versions, what keys the suggestions it makes)."""
+        return self.model.sha256
+
+    def fitted(self) -> ZeroShot:
+        """Itself (stage.ZeroShotOnDemand fits when asked; both serve stage's functions)."""
+        return self
 
     def unit_probabilities(self, answers: pd.DataFrame, id_column: str, text_column: str):
         """Units of the answers and their (n_units, n_codes) probabilities."""

@@ -1,0 +1,84 @@
+"""The findings report kept while what it is made from is the same.
+
+The report is a function of its inputs (ReportInputs: the warehouse tables it reads and its
+settings), the templates it is rendered with and the pipeline's code; the name check's verdict
+also depends on the roster. A report that passed the check is stored in the result cache under
+a key of all of them (`report_key`), and a run whose key finds it writes those texts again
+instead of building, rendering and scanning them: about a second of the sample's run, most of
+it scipy's import for the compared years' statistics. A report with a name in it is never
+stored, so it is built and scanned on every run, like a failing contract check.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.core import frame_memo
+from pipeline.core.report.inputs import ReportInputs
+from pipeline.core.report.render import template_dirs
+from pipeline.core.result_cache import ResultCache
+
+log = logging.getLogger(__name__)
+
+KIND = "findings report"
+
+
+@dataclass
+class Rendered:
+    html: str
+    markdown: str
+    compared: tuple[str, str] | None   # the two years the report compares
+
+
+def files_digest(folders: list[Path]) -> str:
+    """sha256 over every file under `folders` (relative name and bytes, in name order)."""
+    h = hashlib.sha256()
+    for folder in folders:
+        h.update(f"|folder {folder}".encode())
+        for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+            h.update(f"|{path.relative_to(folder)}|".encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def report_key(inputs: ReportInputs, roster_path: str | Path | None) -> str:
+    """sha256 of everything the report and its name check depend on: every input frame and
+    setting, the templates' files, the roster's bytes and (frame_memo.key) the code."""
+    frames, settings = [], []
+    for f in dataclasses.fields(inputs):
+        value = getattr(inputs, f.name)
+        if isinstance(value, pd.DataFrame):
+            frames += [f.name, value]
+        else:
+            settings.append(f"{f.name}={value!r}")
+    roster = Path(roster_path) if roster_path else None
+    roster_digest = hashlib.sha256(roster.read_bytes()).hexdigest() \
+        if roster is not None and roster.is_file() else "no roster"
+    return frame_memo.key(KIND, *settings, f"templates {files_digest(template_dirs(inputs.templates))}",
+                          f"roster {roster_digest}", *frames)
+
+
+def load(cache: ResultCache, key: str) -> Rendered | None:
+    payload = cache.load(key)
+    if payload is None:
+        return None
+    try:
+        data = json.loads(payload)
+        compared = tuple(data["compared"]) if data["compared"] else None
+        return Rendered(str(data["html"]), str(data["markdown"]), compared)
+    except (ValueError, KeyError, TypeError) as exc:
+        log.warning("stored findings report unusable (%s): building it again", exc)
+        return None
+
+
+def store(cache: ResultCache, key: str, rendered: Rendered) -> None:
+    """Keep a report that passed the name check (never one that did not)."""
+    cache.store(key, json.dumps({"html": rendered.html, "markdown": rendered.markdown,
+                                 "compared": list(rendered.compared or [])}).encode())

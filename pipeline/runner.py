@@ -146,8 +146,8 @@ def materialize_all(
         return stopped is None
 
     def run_in_order() -> bool:
-        # the shared inputs and the school years' runs share one open warehouse file; the
-        # all-years run opens it per step, as its last step ATTACHes it to publish a copy
+        # every run's steps share one open warehouse file (Warehouse.hold), the publishing
+        # step too: it copies from that connection
         with held_warehouse(defs, resources):
             if before:
                 echo(f"materialising {len(before)} shared inputs")
@@ -158,14 +158,14 @@ def materialize_all(
                     echo(f"materialising school year {year}: {len(wave)} partitioned assets")
                     if not run(wave, partition_key=year):
                         return False
-        if after:
-            selection = after
-            if PUBLISHED in after and not all(r.success for r in results):
-                selection = [k for k in after if k != PUBLISHED]
-                echo("not publishing warehouse/published (an earlier run failed): analysts "
-                     "keep the previous copy")
-            echo(f"materialising {len(selection)} all-years assets")
-            run(selection)
+            if after:
+                selection = after
+                if PUBLISHED in after and not all(r.success for r in results):
+                    selection = [k for k in after if k != PUBLISHED]
+                    echo("not publishing warehouse/published (an earlier run failed): "
+                         "analysts keep the previous copy")
+                echo(f"materialising {len(selection)} all-years assets")
+                run(selection)
         return True
 
     run_in_order()

@@ -2,13 +2,15 @@
 
 import dagster as dg
 
+from pipeline.core import frame_memo
 from pipeline.core.marts import marts, quotes_sessions, year_comparison
 from pipeline.core.privacy.name_scan import names_in_frames
-from pipeline.core.privacy.redact import load_roster
+from pipeline.core.privacy.redact import load_roster, roster_fingerprint
 from pipeline.core.result_cache import ResultCache
 from pipeline.core.suggest.model import cache_dir
 from pipeline.core.warehouse import connection as wh
-from pipeline.core.warehouse import views
+from pipeline.core.warehouse import table_record, views
+from pipeline.core.warehouse.fingerprint import queries_fingerprint
 from pipeline.defs.checks import md_table
 from pipeline.defs.coding import CODEBOOK, KEYWORD
 from pipeline.defs.ingestion import ANSWERS
@@ -68,35 +70,80 @@ YEAR_MARTS = (FREQ, TRENDS, SCHOOL, COACH)
 def year_marts(context: dg.AssetExecutionContext, paths: ProjectPaths, codebooks: Codebooks,
                warehouse: Warehouse):
     """One school year's marts (every row of them carries the year), written in one
-    transaction."""
+    transaction; kept, with what their checks found, while the year's final codes, its
+    answers' counting columns, the codebook, the roster and the code are the same
+    (year_marts_key, table_record)."""
     year = context.partition_key
+    codes = codebooks.codes_frame()
+    where = {"school_year": year}
+    records = ResultCache(cache_dir() / "results" / "year_marts", max_files=YEARS_KEPT)
     with warehouse.connect(context.log) as con:
-        # the answers' columns the marts count with (not their texts: at 600,000 answers a
-        # year, reading them was a large part of the step)
-        final = wh.read_frame(con, "coding.final_codes", {"school_year": year})
-        answers = wh.read_columns(con, "staging.answers", marts.ANSWER_COLUMNS,
-                                  {"school_year": year})
-        codes = codebooks.codes_frame()
-        made = marts.year_marts(final, answers, codes)
-        tables = {key: made[".".join(key.path)] for key in YEAR_MARTS}
-        freq = tables[FREQ]
-        names = _write_withheld(con, paths, tables, {"school_year": year})
-    mismatches = marts.reconcile_marts_with_final_codes(freq, final, answers)
-    uncounted = marts.uncounted_codes(final, answers)
-    for key, frame in tables.items():
+        key = year_marts_key(con, paths, codes, year)
+        found = table_record.kept(con, records, key, YEAR_MART_TABLES, slot=year, where=where)
+        reused = found is not None
+        if found is None:
+            found = _made_year_marts(con, paths, codes, year)
+            if found["passed"]:   # a failing check is found again on every run
+                table_record.record(con, records, key, YEAR_MART_TABLES, found, slot=year,
+                                    where=where)
+    for key in YEAR_MARTS:
+        name = ".".join(key.path)
         yield dg.MaterializeResult(asset_key=key, metadata={
-            "dagster/row_count": len(frame), "preview": md_table(frame)})
+            "dagster/row_count": found["rows"][name], "reused": reused,
+            "preview": dg.MetadataValue.md(found["previews"][name])})
     yield dg.AssetCheckResult(
-        check_name="marts_reconcile_with_final_codes", asset_key=FREQ, passed=mismatches.empty,
-        metadata={"mismatches": len(mismatches), "sample": md_table(mismatches)})
+        check_name="marts_reconcile_with_final_codes", asset_key=FREQ,
+        passed=not found["mismatches"],
+        metadata={"mismatches": found["mismatches"],
+                  "sample": dg.MetadataValue.md(found["mismatch_sample"])})
     yield dg.AssetCheckResult(
-        check_name="no_roster_names_in_year_marts", asset_key=FREQ, passed=not names,
-        metadata={"cells_with_names": len(names),
-                  "rows_withheld": dg.MetadataValue.json(names[:20])})
+        check_name="no_roster_names_in_year_marts", asset_key=FREQ, passed=not found["names"],
+        metadata={"cells_with_names": len(found["names"]),
+                  "rows_withheld": dg.MetadataValue.json(found["names"][:20])})
     yield dg.AssetCheckResult(
-        check_name="uncounted_codes", asset_key=FREQ, passed=uncounted.empty,
+        check_name="uncounted_codes", asset_key=FREQ, passed=not found["uncounted"],
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"uncounted": len(uncounted), "sample": md_table(uncounted)})
+        metadata={"uncounted": found["uncounted"],
+                  "sample": dg.MetadataValue.md(found["uncounted_sample"])})
+
+
+YEAR_MART_TABLES = [".".join(key.path) for key in YEAR_MARTS]
+YEARS_KEPT = 200   # result-cache records of year marts (one per school year)
+
+
+def year_marts_key(con, paths: ProjectPaths, codes, year: str) -> str:
+    """What a year's marts are made of: its final codes and its answers' counting columns
+    (DuckDB fingerprints of the rows), the codebook, the roster (a row with a name is
+    withheld) and (frame_memo.key) the code."""
+    rows = queries_fingerprint(
+        con, ("select * from coding.final_codes where school_year = ?", [year]),
+        (f"select {', '.join(marts.ANSWER_COLUMNS)} from staging.answers "
+         "where school_year = ?", [year]))
+    return frame_memo.key("year marts/1", year, rows, codes,
+                          roster_fingerprint(load_roster(paths.roster_path)))
+
+
+def _made_year_marts(con, paths: ProjectPaths, codes, year: str) -> dict:
+    """Compute and write the year's marts; what the step reports of them and their checks
+    (JSON: table_record keeps it)."""
+    # the answers' columns the marts count with (not their texts: at 600,000 answers a
+    # year, reading them was a large part of the step)
+    final = wh.read_frame(con, "coding.final_codes", {"school_year": year})
+    answers = wh.read_columns(con, "staging.answers", marts.ANSWER_COLUMNS,
+                              {"school_year": year})
+    made = marts.year_marts(final, answers, codes)
+    tables = {key: made[".".join(key.path)] for key in YEAR_MARTS}
+    names = _write_withheld(con, paths, tables, {"school_year": year})
+    mismatches = marts.reconcile_marts_with_final_codes(tables[FREQ], final, answers)
+    uncounted = marts.uncounted_codes(final, answers)
+    return {
+        "rows": {".".join(k.path): len(f) for k, f in tables.items()},
+        "previews": {".".join(k.path): md_table(f).value for k, f in tables.items()},
+        "mismatches": len(mismatches), "mismatch_sample": md_table(mismatches).value,
+        "names": names, "uncounted": len(uncounted),
+        "uncounted_sample": md_table(uncounted).value,
+        "passed": mismatches.empty and not names,
+    }
 
 
 @dg.multi_asset(

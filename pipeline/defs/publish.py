@@ -137,8 +137,11 @@ def published_warehouse_asset(upstream: Sequence[dg.AssetsDefinition],
                 description=f"not published (the previous copy stays): {len(unpassed)} blocking "
                 f"check(s) did not pass: {'; '.join(unpassed[:10])}",
                 metadata={"checks": dg.MetadataValue.json(unpassed)})
-        pub = core_publish.publish(warehouse.path, warehouse.published_path(),
-                                   run_id=context.run_id)
+        # copied from the warehouse's connection: `survey-pipeline run` holds the file open
+        # across its runs, and a held file cannot be attached by another connection
+        with warehouse.connect(context.log, read_only=True) as con:
+            pub = core_publish.publish(warehouse.path, warehouse.published_path(),
+                                       run_id=context.run_id, con=con)
         context.log.info(f"published {pub.path} ({pub.size_bytes / 1e6:.1f} MB, "
                          f"{pub.seconds:.1f}s)")
         m = pub.manifest

@@ -99,7 +99,7 @@ def findings_report(context: dg.AssetExecutionContext, config: ReportConfig,
         )
     # kept while its inputs, templates, roster and code are the same (core/report/kept.py)
     cache = ResultCache(cache_dir() / "results" / "findings", max_files=KEPT_REPORTS)
-    key = kept.report_key(inputs, paths.roster_path)
+    key = kept.report_key(inputs, roster)
     report = kept.load(cache, key)
     reused, found = report is not None, []
     if report is None:

@@ -138,7 +138,7 @@ class Warehouse(dg.ConfigurableResource):
         """Open the file read-write once (waiting as `connect` does) and serve every `connect`
         in this process from it until the block ends, when it is closed (and checkpointed).
         While held, another process cannot open the file, even read-only, and a step in this
-        process cannot ATTACH it (the published copy's step: run it after the block).
+        process cannot ATTACH it (the published copy's step copies from `connect` instead).
         Nested holds of one file share the outer one."""
         key = _held_key(self.path)
         if key in _HELD:

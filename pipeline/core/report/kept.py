@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.core import frame_memo
+from pipeline.core.privacy.redact import roster_fingerprint
 from pipeline.core.report.inputs import ReportInputs
 from pipeline.core.report.render import template_dirs
 from pipeline.core.result_cache import ResultCache
@@ -48,9 +49,10 @@ def files_digest(folders: list[Path]) -> str:
     return h.hexdigest()
 
 
-def report_key(inputs: ReportInputs, roster_path: str | Path | None) -> str:
+def report_key(inputs: ReportInputs, roster: list) -> str:
     """sha256 of everything the report and its name check depend on: every input frame and
-    setting, the templates' files, the roster's bytes and (frame_memo.key) the code."""
+    setting, the templates' files, the roster's entries (redact.load_roster) and
+    (frame_memo.key) the code."""
     frames, settings = [], []
     for f in dataclasses.fields(inputs):
         value = getattr(inputs, f.name)
@@ -58,11 +60,9 @@ def report_key(inputs: ReportInputs, roster_path: str | Path | None) -> str:
             frames += [f.name, value]
         else:
             settings.append(f"{f.name}={value!r}")
-    roster = Path(roster_path) if roster_path else None
-    roster_digest = hashlib.sha256(roster.read_bytes()).hexdigest() \
-        if roster is not None and roster.is_file() else "no roster"
-    return frame_memo.key(KIND, *settings, f"templates {files_digest(template_dirs(inputs.templates))}",
-                          f"roster {roster_digest}", *frames)
+    templates = files_digest(template_dirs(inputs.templates))
+    return frame_memo.key(KIND, *settings, f"templates {templates}",
+                          f"roster {roster_fingerprint(roster)}", *frames)
 
 
 def load(cache: ResultCache, key: str) -> Rendered | None:

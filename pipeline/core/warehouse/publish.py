@@ -9,8 +9,9 @@ docs/operations.md). After a successful refresh it publishes a copy that readers
     warehouse/published/manifest.json    run id, time, school years, codebook versions,
                                          row counts per table
 
-`publish` copies with DuckDB (`ATTACH` the working file read-only, `COPY FROM DATABASE (SCHEMA)`
-into a temporary file beside the target, the raw schema dropped, then the other tables' rows),
+`publish` copies with DuckDB (from a connection on the working file, the caller's or its own
+attaching it read-only: `COPY FROM DATABASE (SCHEMA)` into a temporary file attached beside the
+target, the raw schema dropped, then the other tables' rows),
 checks the copy's row counts against the source, then
 renames it over the published file (`os.replace`, atomic on one file system). Until the rename
 the previous copy stays in place and readers keep using it; a reader that opened the previous
@@ -37,6 +38,7 @@ TMP_PREFIX = ".publishing."
 # Schemas the analysts' copy leaves out: raw keeps the exports verbatim, names included
 # (privacy: names never leave the raw layer, so they never leave the working file).
 UNPUBLISHED_SCHEMAS = ("raw",)
+COPY_CATALOG = "published_copy"   # the copy's name while it is attached
 
 
 class PublishError(RuntimeError):
@@ -103,11 +105,14 @@ def codebook_versions(con: duckdb.DuckDBPyConnection, catalog: str) -> dict[str,
 
 
 def publish(working: str | Path, published_dir: str | Path, run_id: str | None = None,
-            extra: dict | None = None) -> Publication:
+            extra: dict | None = None, con: duckdb.DuckDBPyConnection | None = None
+            ) -> Publication:
     """Copy `working` into `published_dir`/survey.duckdb (temporary name, then rename) and
     write manifest.json. The caller makes sure no process writes `working` meanwhile (the
     Dagster "warehouse" pool does); raises PublishError and keeps the previous copy if the
-    copy fails or its row counts differ from the source's."""
+    copy fails or its row counts differ from the source's. `con`: a connection (or cursor)
+    on `working` to copy from, e.g. the one `survey-pipeline run` holds; without one, the
+    file is attached read-only to a connection of this function's own."""
     started = time.monotonic()
     working = Path(working)
     if not working.exists():
@@ -117,21 +122,27 @@ def publish(working: str | Path, published_dir: str | Path, run_id: str | None =
     for stale in target.parent.glob(f"{TMP_PREFIX}*"):   # left by a publisher killed mid-copy
         stale.unlink(missing_ok=True)
     tmp = target.parent / f"{TMP_PREFIX}{os.getpid()}.{PUBLISHED_NAME}"
-    con = duckdb.connect()
+    own = con is None
+    con = duckdb.connect() if own else con
+    dst = COPY_CATALOG
     try:
-        con.execute(f"attach '{_sql_text(working)}' as src (read_only)")
-        con.execute(f"attach '{_sql_text(tmp)}' as dst")
+        if own:
+            con.execute(f"attach '{_sql_text(working)}' as src (read_only)")
+        src = "src" if own else con.execute("select current_database()").fetchone()[0]
+        # read_write: a connection opened read-only would attach the copy read-only too
+        con.execute(f"attach '{_sql_text(tmp)}' as {dst} (read_write)")
         # the definitions first, then the rows of the published schemas only: copying the
         # raw layer to drop it cost a fifth of the copy and left its blocks in the file
-        con.execute("copy from database src to dst (schema)")
+        con.execute(f"copy from database {_quoted(src)} to {dst} (schema)")
         for schema in UNPUBLISHED_SCHEMAS:
-            con.execute(f"drop schema if exists dst.{schema} cascade")
-        for name in table_row_counts(con, "dst"):
+            con.execute(f"drop schema if exists {dst}.{schema} cascade")
+        for name in table_row_counts(con, dst):
             schema, table = (_quoted(part) for part in name.split("."))
-            con.execute(f"insert into dst.{schema}.{table} select * from src.{schema}.{table}")
-        source_counts = {name: n for name, n in table_row_counts(con, "src").items()
+            con.execute(f"insert into {dst}.{schema}.{table} "
+                        f"select * from {_quoted(src)}.{schema}.{table}")
+        source_counts = {name: n for name, n in table_row_counts(con, src).items()
                          if name.split(".")[0] not in UNPUBLISHED_SCHEMAS}
-        counts = table_row_counts(con, "dst")
+        counts = table_row_counts(con, dst)
         if counts != source_counts:
             differ = sorted(k for k in set(counts) | set(source_counts)
                             if counts.get(k) != source_counts.get(k))
@@ -140,22 +151,23 @@ def publish(working: str | Path, published_dir: str | Path, run_id: str | None =
             "run_id": run_id,
             "published_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "source": str(working),
-            "school_years": school_years(con, "dst"),
-            "codebook_versions": codebook_versions(con, "dst"),
+            "school_years": school_years(con, dst),
+            "codebook_versions": codebook_versions(con, dst),
             "row_counts": counts,
-            "views": view_names(con, "dst"),
+            "views": view_names(con, dst),
             **(extra or {}),
         }
-        con.execute("detach dst")   # checkpoints: the copy is one self-contained file, no WAL
+        con.execute(f"detach {dst}")   # checkpoints: the copy is one self-contained file
     except duckdb.Error as exc:
-        con.close()
+        _let_go(con, own)
         _remove_database(tmp)
         raise PublishError(f"could not copy {working} to {target}: {exc}") from exc
     except BaseException:
-        con.close()
+        _let_go(con, own)
         _remove_database(tmp)
         raise
-    con.close()
+    if own:
+        con.close()
     with open(tmp, "rb+") as fh:
         os.fsync(fh.fileno())
     size = tmp.stat().st_size
@@ -173,6 +185,18 @@ def read_manifest(published_dir: str | Path) -> dict | None:
     if not manifest_path.exists():
         return None
     return json.loads(manifest_path.read_text(encoding="utf-8"))
+
+
+def _let_go(con: duckdb.DuckDBPyConnection, own: bool) -> None:
+    """After a failed copy: close this function's connection, or detach the copy from the
+    caller's."""
+    if own:
+        con.close()
+        return
+    try:
+        con.execute(f"detach database if exists {COPY_CATALOG}")
+    except duckdb.Error:
+        pass
 
 
 def _sql_text(path: Path) -> str:

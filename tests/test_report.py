@@ -288,6 +288,42 @@ def test_write_report(tmp_path):
     assert md_path.read_text(encoding="utf-8").startswith("# Coaching feedback")
 
 
+def test_a_kept_report_is_keyed_by_its_inputs_templates_and_roster(tmp_path):
+    """core/report/kept.py: the key moves with any input frame, setting, template file or
+    roster entry, and nothing else; what is stored comes back whole, a damaged record as
+    nothing."""
+    from dataclasses import replace
+
+    from pipeline.core.privacy.redact import RosterEntry
+    from pipeline.core.report import kept
+    from pipeline.core.result_cache import ResultCache
+
+    inp = make_report_inputs(evil=False)
+    roster = [RosterEntry(full_name=n, role="coach") for n in ROSTER]
+    key = kept.report_key(inp, roster)
+    assert kept.report_key(make_report_inputs(evil=False), list(reversed(roster))) == key
+    freq = inp.frequencies.copy()
+    freq.loc[freq.index[0], "n_answers"] += 1
+    overrides = tmp_path / "templates"
+    overrides.mkdir()
+    (overrides / "style.css").write_text("body { color: black }", encoding="utf-8")
+    changed = [replace(inp, frequencies=freq), replace(inp, min_cell=10),
+               replace(inp, templates=str(overrides))]
+    keys = {kept.report_key(c, roster) for c in changed}
+    keys.add(kept.report_key(inp, roster[:2]))
+    (overrides / "style.css").write_text("body { color: red }", encoding="utf-8")
+    keys.add(kept.report_key(changed[-1], roster))
+    assert key not in keys and len(keys) == 5
+
+    cache = ResultCache(tmp_path / "cache")
+    assert kept.load(cache, key) is None
+    made = kept.Rendered("<html>ü</html>", "# md", ("2020-21", "2023-24"))
+    kept.store(cache, key, made)
+    assert kept.load(cache, key) == made
+    cache.store(key, b"not json")
+    assert kept.load(cache, key) is None
+
+
 def test_svg_helpers():
     bars = svg.grouped_bars("b", "T <&>", ["A & B"], ["y1", "y2"], {("A & B", "y1"): 3.0})
     root = ET.fromstring(bars)

@@ -12,7 +12,7 @@ from pipeline.core.privacy.labels import label_export_files
 from pipeline.core.privacy.name_scan import names_in_texts
 from pipeline.core.privacy.redact import load_roster
 from pipeline.core.report import kept
-from pipeline.core.report.inputs import EXPORT_FILE_COLUMNS
+from pipeline.core.report.inputs import EXPORT_FILE_COLUMNS, QUARANTINE_COLUMNS
 from pipeline.core.report.render import render_context
 from pipeline.core.report.report import TEMPLATES_ENV, ReportInputs, build_context
 from pipeline.core.result_cache import ResultCache
@@ -87,7 +87,7 @@ def findings_report(context: dg.AssetExecutionContext, config: ReportConfig,
             # file names as staging labels them: a file named after a person stays in raw
             export_files=label_export_files(
                 wh.read_columns(con, "raw.export_files", EXPORT_FILE_COLUMNS), roster),
-            quarantine=read("raw.quarantine"),
+            quarantine=wh.read_columns(con, "raw.quarantine", QUARANTINE_COLUMNS),
             redactions=con.execute("select school_year, count(*) as n from raw.redactions "
                                    "group by 1 order by 1").df(),
             codebook_codes=codebooks.codes_frame(),

@@ -15,10 +15,12 @@ from pipeline.core.marts.year_comparison import year_over_year
 from pipeline.core.report.years import Years, compare_pair
 
 QUESTIONS = QUESTION_TEXT  # the survey's question texts, as ingestion defines them
-# what the data-quality section shows of raw.export_files (not `loaded_at`: a report made from
-# the same files is the same report, and is kept as such: kept.py)
+# what the data-quality section shows of raw.export_files and raw.quarantine (not when they
+# were loaded or quarantined: a report made from the same rows is the same report, and is kept
+# as such, kept.py)
 EXPORT_FILE_COLUMNS = ["school_year", "file_name", "file_sha256", "reader", "encoding",
                        "n_records", "status"]
+QUARANTINE_COLUMNS = ["school_year", "stage", "level", "reason"]
 
 
 @dataclass
@@ -34,7 +36,7 @@ class ReportInputs:
     suggestion_quality: pd.DataFrame | None = None  # coding.suggestion_quality
     coding_sources: pd.DataFrame | None = None      # marts.coding_sources(final codes)
     export_files: pd.DataFrame | None = None        # raw.export_files' EXPORT_FILE_COLUMNS
-    quarantine: pd.DataFrame | None = None          # raw.quarantine
+    quarantine: pd.DataFrame | None = None          # raw.quarantine's QUARANTINE_COLUMNS
     redactions: pd.DataFrame | None = None          # school_year, n (counts only)
     codebook_codes: pd.DataFrame | None = None      # coding.codebook_codes
     by_school: pd.DataFrame | None = None           # marts.by_school (suppressed here)

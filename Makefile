@@ -11,6 +11,9 @@ $(STAMP): pyproject.toml pipeline/core/coding/_scanner.c
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+	# pip byte-compiles what it installs, not an editable install's own sources (Python does
+	# that on first import, unless PYTHONDONTWRITEBYTECODE is set): about 0.2 s of every run
+	$(BIN)/python -m compileall -q pipeline > /dev/null
 	touch $(STAMP)
 
 $(DAGSTER_HOME)/dagster.yaml: pipeline/dagster.yaml

@@ -1,7 +1,9 @@
 """Dagster's cost per step on a SQLite instance, with and without the CLI's kept engines.
 
     .venv/bin/python bench/dagster_steps.py plain   # Dagster's storages as they come
-    .venv/bin/python bench/dagster_steps.py keep    # keep_sqlite_engines (survey-pipeline run)
+    .venv/bin/python bench/dagster_steps.py keep    # keep_sqlite_engines
+    .venv/bin/python bench/dagster_steps.py keep+migrations   # and read_migrations_once
+                                                    # (both: survey-pipeline run)
 
 A chain of N trivial assets, each with a blocking check (2N steps, no work in them), run R
 times into a fresh SQLite instance under a temporary DAGSTER_HOME, with the flush pragma of
@@ -39,7 +41,7 @@ def chain(n: int) -> tuple[list, list]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["plain", "keep"])
+    parser.add_argument("mode", choices=["plain", "keep", "keep+migrations"])
     parser.add_argument("--assets", type=int, default=20)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
@@ -47,11 +49,17 @@ def main() -> None:
 
     import dagster as dg
 
-    from pipeline.instance_sqlite import keep_sqlite_engines, relax_sqlite_flushes
+    from pipeline.instance_sqlite import (
+        keep_sqlite_engines,
+        read_migrations_once,
+        relax_sqlite_flushes,
+    )
 
     relax_sqlite_flushes()
-    if args.mode == "keep":
+    if args.mode.startswith("keep"):
         keep_sqlite_engines()
+    if args.mode.endswith("+migrations"):
+        read_migrations_once()
     assets, checks = chain(args.assets)
     defs = dg.Definitions(assets=assets, asset_checks=checks,
                           jobs=[dg.define_asset_job("chain", selection="*")])

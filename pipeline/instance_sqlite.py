@@ -97,6 +97,36 @@ class KeptEngines:
         return len(self._engines)
 
 
+_script_dirs: dict = {}
+_script_lock = threading.Lock()
+
+
+def read_migrations_once() -> None:
+    """Make alembic read Dagster's migration scripts once per process (installed once).
+
+    Dagster's SQLite storages stamp each new database with alembic (a run's event log is a
+    new database per run) and check the revision of the others when the instance starts;
+    each time alembic builds a `ScriptDirectory` from the config, which imports every
+    migration script to find the head revision. The scripts are part of the installed
+    Dagster, so one `ScriptDirectory` per script location serves the whole process; what each
+    call does (stamp, check, upgrade) still runs against its own config and connection."""
+    from alembic.script import ScriptDirectory
+
+    if getattr(ScriptDirectory.from_config, "reads_once", False):
+        return
+    build = ScriptDirectory.from_config.__func__
+
+    def from_config(cls, config):
+        key = (cls, config.get_main_option("script_location"))
+        with _script_lock:
+            if key not in _script_dirs:
+                _script_dirs[key] = build(cls, config)
+            return _script_dirs[key]
+
+    from_config.reads_once = True
+    ScriptDirectory.from_config = classmethod(from_config)
+
+
 def _keep(*_args, **_kwargs) -> None:
     """An engine's dispose() that keeps its pooled connections for the next use."""
 

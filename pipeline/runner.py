@@ -18,7 +18,11 @@ from pipeline.core.ingest.raw import school_years
 from pipeline.defs.partitions import school_years as school_year_partitions
 from pipeline.defs.publish import PUBLISHED
 from pipeline.defs.resources import Warehouse
-from pipeline.instance_sqlite import keep_sqlite_engines, relax_sqlite_flushes
+from pipeline.instance_sqlite import (
+    keep_sqlite_engines,
+    read_migrations_once,
+    relax_sqlite_flushes,
+)
 from pipeline.run_recovery import release_dead_runs, run_tags
 
 
@@ -37,11 +41,12 @@ class RunSummary:
 
 def instance_for_cli() -> dg.DagsterInstance:
     """The persistent instance under $DAGSTER_HOME when set (the Makefile sets one), its
-    SQLite history written without a flush, or a new engine and connection, per event
-    (pipeline/instance_sqlite.py)."""
+    SQLite history written without a flush, or a new engine and connection, per event, and
+    Dagster's migration scripts read once (pipeline/instance_sqlite.py)."""
     if os.environ.get("DAGSTER_HOME"):
         relax_sqlite_flushes()
         keep_sqlite_engines()
+        read_migrations_once()
         os.makedirs(os.environ["DAGSTER_HOME"], exist_ok=True)
         return dg.DagsterInstance.get()
     return dg.DagsterInstance.ephemeral()

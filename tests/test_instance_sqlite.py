@@ -9,6 +9,7 @@ from pipeline.instance_sqlite import (
     SQLITE_STORAGE_MODULES,
     KeptEngines,
     keep_sqlite_engines,
+    read_migrations_once,
     relax_sqlite_flushes,
     sqlite_sync_mode,
 )
@@ -75,3 +76,32 @@ def test_keep_sqlite_engines_points_dagsters_sqlite_storages_at_one_keeper():
     assert keep_sqlite_engines() is kept
     for name in SQLITE_STORAGE_MODULES:
         assert importlib.import_module(name).create_engine is kept
+
+
+def test_migrations_read_once_and_every_new_run_database_still_stamped(tmp_path, monkeypatch):
+    """read_migrations_once: one alembic ScriptDirectory per script location, and a SQLite
+    instance whose runs each get a new event-log database (stamped with alembic) still runs,
+    its history readable and at the head revision."""
+    import dagster as dg
+    from alembic.script import ScriptDirectory
+    from dagster._core.storage.sql import get_alembic_config
+
+    read_migrations_once()
+    read_migrations_once()   # installed once
+    config = get_alembic_config(dg.__file__)
+    first = ScriptDirectory.from_config(config)
+    assert ScriptDirectory.from_config(get_alembic_config(dg.__file__)) is first
+
+    @dg.asset
+    def one() -> int:
+        return 1
+
+    (tmp_path / "home").mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    with dg.instance_for_test(temp_dir=str(tmp_path / "home")) as instance:
+        runs = [dg.materialize([one], instance=instance) for _ in range(2)]
+        assert all(r.success for r in runs)
+        assert {r.dagster_run.run_id for r in instance.get_run_records()} == \
+            {r.run_id for r in runs}
+        for run in runs:
+            assert len(instance.all_logs(run.run_id)) > 5

@@ -16,5 +16,6 @@ SURVEY_REPORT_TEMPLATES).
     context.py    ReportContext: the sections in reading order, built once
     render.py     the Jinja2 environments (HTML autoescaped, Markdown escaped by filters)
     svg.py        self-contained SVG charts
+    kept.py       the report kept in the result cache under a key of everything it is made of
     templates/    base.*.j2, one template per section, macros.html.j2, style.css
 """

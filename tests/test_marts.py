@@ -470,3 +470,67 @@ def test_the_year_marts_made_together_equal_each_made_alone(seed):
                             ("marts.by_coach", marts.by_coach)):
             pd.testing.assert_frame_equal(made[name], alone(final, answers, with_codes))
         assert len(made["marts.code_frequencies"]) >= 20   # 2 years x 2 questions x 5 rows
+
+
+def test_year_over_year_is_kept_under_its_frequencies_and_years(freq, tmp_path, monkeypatch):
+    """kept_year_over_year: computed once per frequencies and pair of years asked for; a kept
+    frame equals the computed one; another frequency or another pair is computed again."""
+    monkeypatch.setenv("SURVEY_CACHE_DIR", str(tmp_path))
+    real, calls = year_comparison.year_over_year, []
+
+    def counted(*args, **kwargs):
+        calls.append(args[1:])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(year_comparison, "year_over_year", counted)
+    year_comparison.kept_year_over_year(freq)
+    kept = year_comparison.kept_year_over_year(freq)
+    assert len(calls) == 1
+    pd.testing.assert_frame_equal(kept, real(freq))
+    changed = freq.copy()
+    changed.loc[changed.index[0], "n_answers"] += 1
+    year_comparison.kept_year_over_year(changed)
+    year_comparison.kept_year_over_year(freq, Y2, Y1)
+    assert calls == [(None, None), (None, None), (Y2, Y1)]
+
+
+def test_a_years_marts_key_moves_with_its_rows_and_the_roster(tmp_path):
+    """defs/marts.year_marts_key: the same rows in any order give the same key; a changed
+    final code, a changed answer of the year, another roster or codebook give another; other
+    years' rows do not count."""
+    import duckdb
+
+    from pipeline.defs.marts import year_marts_key
+    from pipeline.defs.resources import ProjectPaths
+
+    def paths(names: list[str]) -> ProjectPaths:
+        roster = tmp_path / f"roster{len(names)}.csv"
+        roster.write_text("full_name,role\n" + "".join(f"{n},coach\n" for n in names))
+        return ProjectPaths(landing_dir=str(tmp_path), roster_path=str(roster),
+                            coder_sheets_dir=str(tmp_path), reports_dir=str(tmp_path),
+                            pseudonym_salt="test")
+
+    con = duckdb.connect()
+    con.execute("create schema coding; create schema staging")
+    con.register("final", make_final_codes())
+    con.register("answers", make_answers()[marts.ANSWER_COLUMNS])
+    con.execute("create table coding.final_codes as select * from final")
+    con.execute("create table staging.answers as select * from answers")
+    codes = make_codes()
+    names = ["Marisol Okafor", "Dwayne Abernathy"]
+    two, one = paths(names), paths(names[:1])
+    key = year_marts_key(con, two, codes, Y1)
+    con.execute("create or replace table coding.final_codes as select * from final "
+                "order by random()")
+    assert year_marts_key(con, two, codes, Y1) == key
+    assert year_marts_key(con, one, codes, Y1) != key
+    assert year_marts_key(con, two, codes.iloc[1:], Y1) != key
+    assert year_marts_key(con, two, codes, Y2) != key
+    con.execute("update staging.answers set non_substantive = not non_substantive "
+                "where school_year = ? and answer_id = (select min(answer_id) from "
+                "staging.answers where school_year = ?)", [Y2, Y2])
+    assert year_marts_key(con, two, codes, Y1) == key   # another year's answer
+    con.execute("update coding.final_codes set code_id = 'other' where school_year = ? and "
+                "answer_id = (select min(answer_id) from coding.final_codes "
+                "where school_year = ?)", [Y1, Y1])
+    assert year_marts_key(con, two, codes, Y1) != key

@@ -114,3 +114,36 @@ def test_the_raw_layer_with_its_names_is_not_published(tmp_path: Path):
     assert b"Quintero" not in out.path.read_bytes()
     with duckdb.connect(str(work), read_only=True) as con:   # the working file keeps it
         assert con.execute("select count(*) from raw.survey_rows").fetchone() == (1,)
+
+
+def test_publishing_from_a_held_connection_and_a_failure_there(tmp_path: Path, monkeypatch):
+    """`survey-pipeline run` publishes from a cursor of the connection it holds (`con=`): the
+    same copy; a copy that fails halfway leaves that connection as it was (the copy
+    detached, its file removed), and the next publication from it works."""
+    work = working_file(tmp_path / "survey.duckdb", ("2020-21", "2023-24"))
+    with duckdb.connect(str(work)) as held:
+        cursor = held.cursor()
+        out = pub.publish(work, tmp_path / "published", run_id="run-1", con=cursor)
+        assert out.manifest["row_counts"] == {"coding.codebook_codes": 3, "staging.answers": 4}
+        real, calls = pub.table_row_counts, []
+
+        def failing(con, catalog):
+            calls.append(catalog)
+            if len(calls) == 2:
+                raise duckdb.IOException("disk full")
+            return real(con, catalog)
+
+        monkeypatch.setattr(pub, "table_row_counts", failing)
+        with pytest.raises(pub.PublishError, match="disk full"):
+            pub.publish(work, tmp_path / "published", run_id="run-2", con=cursor)
+        monkeypatch.setattr(pub, "table_row_counts", real)
+        attached = {d for (d,) in cursor.execute(
+            "select database_name from duckdb_databases() where not internal").fetchall()}
+        assert attached == {"survey"}
+        assert sorted(p.name for p in out.path.parent.iterdir()) == ["manifest.json",
+                                                                     "survey.duckdb"]
+        assert pub.read_manifest(tmp_path / "published")["run_id"] == "run-1"
+        again = pub.publish(work, tmp_path / "published", run_id="run-3", con=cursor)
+        assert again.manifest["run_id"] == "run-3"
+    with duckdb.connect(str(again.path), read_only=True) as con:
+        assert con.execute("select count(*) from staging.answers").fetchone() == (4,)

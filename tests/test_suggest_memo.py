@@ -163,6 +163,14 @@ def test_a_refresh_suggests_only_new_texts_and_gives_the_fresh_rows(zs, tmp_path
     assert len(seen["suggested"]) == 2
     pd.testing.assert_frame_equal(again, fresh)
 
+    class OnDemand:   # what the suggestions asset passes (stage.ZeroShotOnDemand): its key's
+        codebooks, sha256 = zs.codebooks, zs.sha256   # parts, and a fit nothing may ask for
+
+        def fitted(self):
+            raise AssertionError("fitted although every text was suggested before")
+
+    pd.testing.assert_frame_equal(stage.year_suggestions(OnDemand(), year, train, codes), fresh)
+
     # other training codes are another suggester: every text is suggested again
     stage.year_suggestions(zs, year, train, codes.iloc[1:])
     assert seen["suggested"][-1] == ["Y0", "Y1", "Y2", "Y3", "Y5", "Y6", "Y7"]

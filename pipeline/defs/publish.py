@@ -139,6 +139,7 @@ def published_warehouse_asset(upstream: Sequence[dg.AssetsDefinition],
                 metadata={"checks": dg.MetadataValue.json(unpassed)})
         # copied from the warehouse's connection: `survey-pipeline run` holds the file open
         # across its runs, and a held file cannot be attached by another connection
+        core_publish.working_file(warehouse.path)   # a clear error before connecting
         with warehouse.connect(context.log, read_only=True) as con:
             pub = core_publish.publish(warehouse.path, warehouse.published_path(),
                                        run_id=context.run_id, con=con)

@@ -31,7 +31,6 @@ SUGGESTION_QUALITY = dg.AssetKey(["coding", "suggestion_quality"])
 
 
 COMPARE_ENV = "SURVEY_REPORT_COMPARE"   # e.g. "2021-22,2023-24"
-KEPT_REPORTS = 10   # reports kept in the result cache (results/findings)
 
 
 class ReportConfig(dg.Config):
@@ -97,11 +96,12 @@ def findings_report(context: dg.AssetExecutionContext, config: ReportConfig,
             compare_years=compare_setting(config),
             templates=config.templates or os.environ.get(TEMPLATES_ENV) or None,
         )
-    # kept while its inputs, templates, roster and code are the same (core/report/kept.py)
-    cache = ResultCache(cache_dir() / "results" / "findings", max_files=KEPT_REPORTS)
+    # kept while its inputs, templates, roster and code are the same (core/report/kept.py):
+    # the last report made (one slot)
+    cache = ResultCache(cache_dir() / "results" / "findings")
     key = kept.report_key(inputs, roster)
     report = kept.load(cache, key)
-    reused, found = report is not None, []
+    reused, found = report is not None, 0
     if report is None:
         built = build_context(inputs)
         report = kept.Rendered(*render_context(built, inputs.templates), built.compared)

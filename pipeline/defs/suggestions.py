@@ -115,20 +115,14 @@ def suggestions(context: dg.AssetExecutionContext, paths: ProjectPaths, codebook
     # the same, through the same process-wide cache).
     books = list(codebooks.load())
     try:
-        # fitted only if some answer's text is new (a refresh with every session kept: never)
+        # fitted only when a session has to be suggested (a rerun on the same exports: never)
         zs, problem = stage.zero_shot_on_demand(books), None
     except (ModelError, ValueError) as exc:
         zs, problem = None, str(exc)
-        context.log.error(f"no suggestions this run: {problem}")
     year = context.partition_key
     kept = ResultCache(cache_dir() / "results" / "suggestion_sessions", max_files=SESSIONS_KEPT)
     with warehouse.connect(context.log) as con:
-        if zs is None:
-            rows = wh.empty_frame("coding.suggestions")
-            check = pandera_result("suggestions_schema", Suggestions, rows, SUGGESTIONS)
-            wh.replace_rows(con, "coding.suggestions", rows, {"school_year": year})
-            plan = None
-        else:
+        if zs is not None:
             # trained on the other years' coded answers; each session of the year kept
             # while its answers and that training are the same (session_rows)
             others = coded_elsewhere(con, year)
@@ -140,6 +134,18 @@ def suggestions(context: dg.AssetExecutionContext, paths: ProjectPaths, codebook
             trained_on = stage.training(zs, others, train_codes)
             plan = session_rows.plan(con, kept, "suggestions", "coding.suggestions", year,
                                      SUGGESTION_INPUTS, trained_on.key)
+            if plan.stale:
+                try:   # the fit's errors count as the model's: no suggestions this run
+                    zs.fitted()
+                except (ModelError, ValueError) as exc:
+                    zs, problem = None, str(exc)
+        if zs is None:
+            context.log.error(f"no suggestions this run: {problem}")
+            rows = wh.empty_frame("coding.suggestions")
+            check = pandera_result("suggestions_schema", Suggestions, rows, SUGGESTIONS)
+            wh.replace_rows(con, "coding.suggestions", rows, {"school_year": year})
+            plan = None
+        else:
             answers = session_rows.read_answers(con, year, plan.stale, SUGGESTION_INPUTS)
             rows = stage.year_suggestions(zs, answers, trained_on)
             check = pandera_result("suggestions_schema", Suggestions, rows, SUGGESTIONS)

@@ -199,8 +199,10 @@ def kept_year_over_year(frequencies: pd.DataFrame, year_a: str | None = None,
     years asked for: a run whose frequencies did not change skips the tests, and with them
     scipy's import (about a second of the sample's run)."""
     from pipeline.core import frame_memo
+    from pipeline.core.warehouse.fingerprint import library_versions
 
-    key = frame_memo.key(MEMO_KIND, frequencies, f"{year_a}|{year_b}")
+    key = frame_memo.key(MEMO_KIND, frequencies, f"{year_a}|{year_b}",
+                         library_versions("scipy", "numpy", "pandas"))
     kept = frame_memo.load(MEMO_KIND, key)
     if kept is not None and list(kept.columns) == list(YOY_COLUMNS):
         return kept

@@ -1,8 +1,8 @@
 """The findings report kept while what it is made from is the same.
 
 The report is a function of its inputs (ReportInputs: the warehouse tables it reads and its
-settings), the templates it is rendered with and the pipeline's code; the name check's verdict
-also depends on the roster. A report that passed the check is stored in the result cache under
+settings), the templates it is rendered with, the pipeline's code and the libraries that
+compute and render it; the name check's verdict also depends on the roster. A report that passed the check is stored in the result cache under
 a key of all of them (`report_key`), and a run whose key finds it writes those texts again
 instead of building, rendering and scanning them: about a second of the sample's run, most of
 it scipy's import for the compared years' statistics. A report with a name in it is never
@@ -25,6 +25,7 @@ from pipeline.core.privacy.redact import roster_fingerprint
 from pipeline.core.report.inputs import ReportInputs
 from pipeline.core.report.render import template_dirs
 from pipeline.core.result_cache import ResultCache
+from pipeline.core.warehouse.fingerprint import library_versions
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,8 @@ def files_digest(folders: list[Path]) -> str:
 
 def report_key(inputs: ReportInputs, roster: list) -> str:
     """sha256 of everything the report and its name check depend on: every input frame and
-    setting, the templates' files, the roster's entries (redact.load_roster) and
-    (frame_memo.key) the code."""
+    setting, the templates' files, the libraries' versions, the roster's entries
+    (redact.load_roster) and (frame_memo.key) the code."""
     frames, settings = [], []
     for f in dataclasses.fields(inputs):
         value = getattr(inputs, f.name)
@@ -62,6 +63,7 @@ def report_key(inputs: ReportInputs, roster: list) -> str:
             settings.append(f"{f.name}={value!r}")
     templates = files_digest(template_dirs(inputs.templates))
     return frame_memo.key(KIND, *settings, f"templates {templates}",
+                          library_versions("jinja2", "scipy", "numpy", "pandas"),
                           f"roster {roster_fingerprint(roster)}", *frames)
 
 

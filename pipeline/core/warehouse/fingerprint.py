@@ -1,7 +1,8 @@
 """Fingerprints to key caches of work derived from warehouse rows: a table's rows in DuckDB
 (`rows_fingerprint`), a frame's rows in order (`frame_digest`), the code that computes a result
-(`code_digest` for given modules, `package_digest` for the whole `pipeline` package), and a
-digest of all of a key's parts (`fingerprint`).
+(`code_digest` for given modules, `package_digest` for the whole `pipeline` package), the
+libraries that compute it (`library_versions`), and a digest of all of a key's parts
+(`fingerprint`).
 
 `rows_fingerprint(con, table, where)` is `(count(*), sum(hash(t)))` over the selected rows: DuckDB
 hashes each whole row (every column, NULLs included) and sums the hashes as a HUGEINT, so the
@@ -98,6 +99,20 @@ def package_digest() -> str:
         h.update(str(path.relative_to(root)).encode())
         h.update(path.read_bytes())
     return h.hexdigest()
+
+
+def library_versions(*distributions: str) -> str:
+    """The installed versions of these distributions ("name=version,..."), without importing
+    them: for the key of a result they compute (a statistic, a rendering)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def one(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "absent"
+
+    return ",".join(f"{name}={one(name)}" for name in distributions)
 
 
 def frame_digest(frame: pd.DataFrame) -> str:

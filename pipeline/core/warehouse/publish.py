@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,7 +39,7 @@ TMP_PREFIX = ".publishing."
 # Schemas the analysts' copy leaves out: raw keeps the exports verbatim, names included
 # (privacy: names never leave the raw layer, so they never leave the working file).
 UNPUBLISHED_SCHEMAS = ("raw",)
-COPY_CATALOG = "published_copy"   # the copy's name while it is attached
+COPY_CATALOG = "published_copy"   # the copy's name while it is attached (with a unique tail)
 
 
 class PublishError(RuntimeError):
@@ -104,6 +105,14 @@ def codebook_versions(con: duckdb.DuckDBPyConnection, catalog: str) -> dict[str,
     return dict(rows)
 
 
+def working_file(working: str | Path) -> Path:
+    """The working file; PublishError when there is none."""
+    working = Path(working)
+    if not working.exists():
+        raise PublishError(f"no working warehouse at {working}: nothing to publish")
+    return working
+
+
 def publish(working: str | Path, published_dir: str | Path, run_id: str | None = None,
             extra: dict | None = None, con: duckdb.DuckDBPyConnection | None = None
             ) -> Publication:
@@ -114,9 +123,7 @@ def publish(working: str | Path, published_dir: str | Path, run_id: str | None =
     on `working` to copy from, e.g. the one `survey-pipeline run` holds; without one, the
     file is attached read-only to a connection of this function's own."""
     started = time.monotonic()
-    working = Path(working)
-    if not working.exists():
-        raise PublishError(f"no working warehouse at {working}: nothing to publish")
+    working = working_file(working)
     target, manifest_path = published_paths(published_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
     for stale in target.parent.glob(f"{TMP_PREFIX}*"):   # left by a publisher killed mid-copy
@@ -124,7 +131,7 @@ def publish(working: str | Path, published_dir: str | Path, run_id: str | None =
     tmp = target.parent / f"{TMP_PREFIX}{os.getpid()}.{PUBLISHED_NAME}"
     own = con is None
     con = duckdb.connect() if own else con
-    dst = COPY_CATALOG
+    dst = f"{COPY_CATALOG}_{uuid.uuid4().hex[:12]}"   # never one a failed copy left attached
     try:
         if own:
             con.execute(f"attach '{_sql_text(working)}' as src (read_only)")
@@ -159,11 +166,11 @@ def publish(working: str | Path, published_dir: str | Path, run_id: str | None =
         }
         con.execute(f"detach {dst}")   # checkpoints: the copy is one self-contained file
     except duckdb.Error as exc:
-        _let_go(con, own)
+        _let_go(con, own, dst)
         _remove_database(tmp)
         raise PublishError(f"could not copy {working} to {target}: {exc}") from exc
     except BaseException:
-        _let_go(con, own)
+        _let_go(con, own, dst)
         _remove_database(tmp)
         raise
     if own:
@@ -187,16 +194,17 @@ def read_manifest(published_dir: str | Path) -> dict | None:
     return json.loads(manifest_path.read_text(encoding="utf-8"))
 
 
-def _let_go(con: duckdb.DuckDBPyConnection, own: bool) -> None:
+def _let_go(con: duckdb.DuckDBPyConnection, own: bool, dst: str) -> None:
     """After a failed copy: close this function's connection, or detach the copy from the
-    caller's."""
+    caller's (after a rollback: a failed statement inside a transaction refuses the rest)."""
     if own:
         con.close()
         return
-    try:
-        con.execute(f"detach database if exists {COPY_CATALOG}")
-    except duckdb.Error:
-        pass
+    for statement in ("rollback", f"detach database if exists {dst}"):
+        try:
+            con.execute(statement)
+        except duckdb.Error:
+            pass
 
 
 def _sql_text(path: Path) -> str:

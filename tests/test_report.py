@@ -322,6 +322,11 @@ def test_a_kept_report_is_keyed_by_its_inputs_templates_and_roster(tmp_path):
     assert kept.load(cache, key) == made
     cache.store(key, b"not json")
     assert kept.load(cache, key) is None
+    # a frame pandas cannot hash: no key, nothing kept, the report made every time
+    odd = replace(inp, by_school=pd.DataFrame({"codes": [["a", "b"]]}))
+    assert kept.report_key(odd, roster) is None
+    kept.store(cache, None, made)
+    assert kept.load(cache, None) is None
 
 
 def test_svg_helpers():

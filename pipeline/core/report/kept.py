@@ -50,10 +50,11 @@ def files_digest(folders: list[Path]) -> str:
     return h.hexdigest()
 
 
-def report_key(inputs: ReportInputs, roster: list) -> str:
+def report_key(inputs: ReportInputs, roster: list) -> str | None:
     """sha256 of everything the report and its name check depend on: every input frame and
     setting, the templates' files, the libraries' versions, the roster's entries
-    (redact.load_roster) and (frame_memo.key) the code."""
+    (redact.load_roster) and (frame_memo.key) the code. None when a frame holds a value
+    pandas cannot hash (a list): the report is then made every time, as before it was kept."""
     frames, settings = [], []
     for f in dataclasses.fields(inputs):
         value = getattr(inputs, f.name)
@@ -62,13 +63,17 @@ def report_key(inputs: ReportInputs, roster: list) -> str:
         else:
             settings.append(f"{f.name}={value!r}")
     templates = files_digest(template_dirs(inputs.templates))
-    return frame_memo.key(KIND, *settings, f"templates {templates}",
-                          library_versions("jinja2", "scipy", "numpy", "pandas"),
-                          f"roster {roster_fingerprint(roster)}", *frames)
+    try:
+        return frame_memo.key(KIND, *settings, f"templates {templates}",
+                              library_versions("jinja2", "scipy", "numpy", "pandas"),
+                              f"roster {roster_fingerprint(roster)}", *frames)
+    except TypeError as exc:
+        log.warning("findings report not kept: an input cannot be hashed (%s)", exc)
+        return None
 
 
-def load(cache: ResultCache, key: str) -> Rendered | None:
-    payload = cache.load(key)
+def load(cache: ResultCache, key: str | None) -> Rendered | None:
+    payload = cache.load(key) if key is not None else None
     if payload is None:
         return None
     try:
@@ -80,7 +85,9 @@ def load(cache: ResultCache, key: str) -> Rendered | None:
         return None
 
 
-def store(cache: ResultCache, key: str, rendered: Rendered) -> None:
+def store(cache: ResultCache, key: str | None, rendered: Rendered) -> None:
     """Keep a report that passed the name check (never one that did not)."""
+    if key is None:
+        return
     cache.store(key, json.dumps({"html": rendered.html, "markdown": rendered.markdown,
                                  "compared": list(rendered.compared or [])}).encode())

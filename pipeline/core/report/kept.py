@@ -12,11 +12,9 @@ stored, so it is built and scanned on every run, like a failing contract check.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 
@@ -25,7 +23,7 @@ from pipeline.core.privacy.redact import roster_fingerprint
 from pipeline.core.report.inputs import ReportInputs
 from pipeline.core.report.render import template_dirs
 from pipeline.core.result_cache import ResultCache
-from pipeline.core.warehouse.fingerprint import library_versions
+from pipeline.core.warehouse.fingerprint import files_digest, library_versions
 
 log = logging.getLogger(__name__)
 
@@ -37,17 +35,6 @@ class Rendered:
     html: str
     markdown: str
     compared: tuple[str, str] | None   # the two years the report compares
-
-
-def files_digest(folders: list[Path]) -> str:
-    """sha256 over every file under `folders` (relative name and bytes, in name order)."""
-    h = hashlib.sha256()
-    for folder in folders:
-        h.update(f"|folder {folder}".encode())
-        for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
-            h.update(f"|{path.relative_to(folder)}|".encode())
-            h.update(path.read_bytes())
-    return h.hexdigest()
 
 
 def report_key(inputs: ReportInputs, roster: list) -> str | None:
@@ -62,7 +49,7 @@ def report_key(inputs: ReportInputs, roster: list) -> str | None:
             frames += [f.name, value]
         else:
             settings.append(f"{f.name}={value!r}")
-    templates = files_digest(template_dirs(inputs.templates))
+    templates = [f"{folder}={files_digest(folder)}" for folder in template_dirs(inputs.templates)]
     try:
         return frame_memo.key(KIND, *settings, f"templates {templates}",
                               library_versions("jinja2", "scipy", "numpy", "pandas"),

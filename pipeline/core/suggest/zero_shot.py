@@ -34,7 +34,6 @@ from pipeline.core.suggest.sentences import units_frame
 FEATURES = ("best", "top3", "margin", "keyword")
 FIT_C, FIT_MAX_ITER = 1.0, 1000   # the logistic model's settings (in the fit cache's key)
 ZERO_SHOT_FIT = f"zero-shot LogisticRegression(C={FIT_C}, max_iter={FIT_MAX_ITER}) on unit_features"
-NO_EXAMPLES = "the codebooks have no examples: add examples to suggest by meaning"
 
 
 def require_examples(codebooks) -> None:
@@ -42,7 +41,7 @@ def require_examples(codebooks) -> None:
     from the codebooks alone, without the model)."""
     _, rows = prototype_texts(codebooks)
     if sum(kind == "example" for _, kind, _ in rows) < 2:
-        raise ValueError(NO_EXAMPLES)
+        raise ValueError("the codebooks have no examples: add examples to suggest by meaning")
 
 
 def unit_features(best: np.ndarray, top3: np.ndarray, keyword: np.ndarray) -> np.ndarray:
@@ -94,13 +93,12 @@ class ZeroShot:
         from pipeline.core.coding.matcher import coder_for
         from pipeline.core.suggest import fit_cache
 
+        require_examples(codebooks)
         coder = coder_for(codebooks)
         protos = build_prototypes(codebooks, model)
         center = protos.vectors.mean(axis=0)
         protos.vectors = centred(protos.vectors, center)
         ex = np.flatnonzero(np.array(protos.kinds) == "example")
-        if len(ex) < 2:
-            raise ValueError(NO_EXAMPLES)
         exclude = np.zeros((len(ex), len(protos.texts)), dtype=bool)
         exclude[np.arange(len(ex)), ex] = True
         best, top3 = code_similarity(protos.vectors[ex], protos, exclude)

@@ -1,8 +1,8 @@
 """Fingerprints to key caches of work derived from warehouse rows: a table's rows in DuckDB
 (`rows_fingerprint`), a frame's rows in order (`frame_digest`), the code that computes a result
-(`code_digest` for given modules, `package_digest` for the whole `pipeline` package), the
-libraries that compute it (`library_versions`), and a digest of all of a key's parts
-(`fingerprint`).
+(`code_digest` for given modules, `package_digest` for the whole `pipeline` package,
+`files_digest` for any folder's files), the libraries that compute it (`library_versions`), and
+a digest of all of a key's parts (`fingerprint`).
 
 `rows_fingerprint(con, table, where)` is `(count(*), sum(hash(t)))` over the selected rows: DuckDB
 hashes each whole row (every column, NULLs included) and sums the hashes as a HUGEINT, so the
@@ -89,16 +89,22 @@ def code_digest(*modules: ModuleType) -> str:
     return h.hexdigest()
 
 
+def files_digest(folder: str | Path, pattern: str = "*") -> str:
+    """sha256 over the files under `folder` whose names match `pattern`: each one's path
+    relative to `folder` and its bytes, in path order."""
+    folder = Path(folder)
+    h = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob(pattern) if p.is_file()):
+        h.update(f"|{path.relative_to(folder)}|".encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
 @functools.cache
 def package_digest() -> str:
     """A digest of every .py file of the `pipeline` package (read once per process): the code
     version of results whose making spans many modules (frame_memo.py's keys)."""
-    root = Path(__file__).resolve().parents[2]
-    h = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        h.update(str(path.relative_to(root)).encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()
+    return files_digest(Path(__file__).resolve().parents[2], "*.py")
 
 
 def library_versions(*distributions: str) -> str:

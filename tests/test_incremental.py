@@ -23,7 +23,7 @@ import openpyxl
 
 from pipeline.definitions import build_defs
 from pipeline.defs.coding import KEYWORD
-from pipeline.defs.ingestion import ANSWERS
+from pipeline.defs.ingestion import ANSWERS, RAW_ROWS
 from pipeline.defs.reconciliation import ADJUDICATIONS, AGREEMENT, QUALITY
 from pipeline.defs.suggestions import SUGGESTION_QUALITY, SUGGESTIONS
 from pipeline.runner import materialize_all, run_order, sync_partitions
@@ -117,7 +117,11 @@ def test_refreshing_one_year_equals_a_full_rebuild(tmp_path, monkeypatch):
     assert {n.split("--")[0] for n in before} == sessions
     shutil.move(held, late)
     refreshed = _refresh_year(incremental, LATE_YEAR)
-    assert refreshed[ANSWERS]["files_replayed"] == 8   # sessions 1-8 replayed, 9 staged
+    # sessions 1-8: their rows left in the tables (only their state replayed); 9 staged
+    assert refreshed[ANSWERS]["files_kept"] == 8
+    assert refreshed[ANSWERS]["files_replayed"] == 0
+    assert 0 < refreshed[ANSWERS]["answers_written"] < refreshed[ANSWERS]["dagster/row_count"]
+    assert refreshed[RAW_ROWS]["files_rows_kept"] == 8   # session 9's raw rows written alone
     # the keyword codes and the suggestions: the new session's only, the others kept
     assert refreshed[KEYWORD]["sessions_coded"] == [f"{LATE_YEAR} session 9"]
     assert refreshed[SUGGESTIONS]["sessions_suggested"] == [f"{LATE_YEAR} session 9"]

@@ -3,6 +3,7 @@ and the year lifecycle: a year whose landing folder is gone is retired (raw/year
 
 
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
@@ -10,16 +11,16 @@ import pandas as pd
 
 from pipeline import settings
 from pipeline.core.files import atomic_write_text
-from pipeline.core.ingest import raw, staged_files, staging, years
+from pipeline.core.ingest import raw, staged_files, staged_rows, staging, years
 from pipeline.core.ingest.aliases import load_aliases, suggestions_csv
 from pipeline.core.ingest.mapping import MAPPING_FILE_NAME, load_mapping, suggested_name
 from pipeline.core.privacy.clean_memo import StagingCleanMemos
-from pipeline.core.privacy.labels import label_export_files
+from pipeline.core.privacy.labels import identifier_guard, label_export_files
 from pipeline.core.privacy.name_scan import FuzzyNameScan
 from pipeline.core.privacy.redact import load_roster, roster_fingerprint
 from pipeline.core.result_cache import ResultCache
 from pipeline.core.suggest.model import cache_dir
-from pipeline.core.warehouse import catalog
+from pipeline.core.warehouse import catalog, file_rows
 from pipeline.core.warehouse import connection as wh
 from pipeline.defs.checks import gx_result, md_table, pandera_result
 from pipeline.defs.partitions import school_years
@@ -32,6 +33,18 @@ RAW_ROWS = dg.AssetKey(["raw", "survey_rows"])
 ANSWERS = dg.AssetKey(["staging", "answers"])
 RETIREMENTS = dg.AssetKey(["raw", "year_retirements"])
 LIFECYCLE_TAG = ("survey/lifecycle", "year_retirement")   # selects the retirement asset
+# the raw rows, written per export file (file_rows.py): a kept file's rows keep their loaded_at
+RAW_ROWS_SLICE = file_rows.Slice("raw.survey_rows")
+
+
+def rows_records() -> ResultCache:
+    """Where the ingestion steps record each export file's rows (file_rows.py)."""
+    return ResultCache(cache_dir() / "results" / "file_rows", max_files=file_rows.MAX_FILES)
+
+
+def year_count(con, table: str, year: str, where: str = "") -> int:
+    return int(con.execute(f"select count(*) from {table} where school_year = ? {where}",
+                           [year]).fetchone()[0])
 
 
 def year_folder(paths: ProjectPaths, year: str) -> Path:
@@ -63,10 +76,21 @@ def raw_survey_rows(context: dg.AssetExecutionContext, paths: ProjectPaths,
     folder = year_folder(paths, year)
     where = {"school_year": year}
     with warehouse.connect(context.log) as con:
-        data = raw.read_year(folder, others=loaded_elsewhere(con, year))
+        # a file whose rows the table holds already is not loaded again (file_rows.py)
+        mapping, exports = raw.year_exports(folder)
+        keys = {p.name: k for p in exports if (k := raw.file_key(p, mapping)) is not None}
+        plan = file_rows.plan(con, rows_records(), "raw", year, keys, [RAW_ROWS_SLICE])
+        data = raw.read_year(folder, others=loaded_elsewhere(con, year),
+                             rows_kept=set(plan.current))
+        loaded = data.export_files.loc[data.export_files["status"] == "loaded", "file_name"]
+        plan = plan.only(set(loaded))
+        new_rows = data.survey_rows[~data.survey_rows["file_name"].isin(plan.current)]
+        schema = pandera_result("raw_rows_schema", RawSurveyRows, new_rows, RAW_ROWS)
+        file_rows.write(con, plan, {"raw.survey_rows": new_rows}, rows_records(),
+                        record=None if schema.passed else set())
         wh.replace_rows(con, "raw.export_files", data.export_files, where)
-        wh.replace_rows(con, "raw.survey_rows", data.survey_rows, where)
         wh.replace_rows(con, "raw.quarantine", data.quarantine, {**where, "stage": "read"})
+        n_rows = year_count(con, "raw.survey_rows", year)
     files = data.export_files
     for f in files[files["status"] != "loaded"].itertuples():
         context.log.error(f.error)
@@ -77,16 +101,17 @@ def raw_survey_rows(context: dg.AssetExecutionContext, paths: ProjectPaths,
     labelled = label_export_files(files, roster)
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": len(data.survey_rows),
+            "dagster/row_count": n_rows,
             "files": len(files),
+            "files_rows_kept": len(plan.current),
+            "rows_written": len(new_rows),
             "files_unreadable": int(files["status"].isin(["unreadable", "skipped"]).sum()),
             "files_refused": int((files["status"] == "refused").sum()),
             "rows_quarantined_on_read": len(data.quarantine),
             "export_files": md_table(labelled[["file_name", "reader", "encoding", "n_records",
                                                "n_problems", "status", "file_sha256"]], 50),
         },
-        check_results=[pandera_result("raw_rows_schema", RawSurveyRows, data.survey_rows,
-                                      RAW_ROWS)],
+        check_results=[schema],
     )
 
 
@@ -129,33 +154,60 @@ def staging_answers(context: dg.AssetExecutionContext, paths: ProjectPaths,
     aliases = load_aliases(folder / mapping.aliases)
     roster = load_roster(paths.roster_path)
     where = {"school_year": year}
+    salt = paths.pseudonym_salt
     with warehouse.connect(context.log) as con:
         files = wh.read_frame(con, "raw.export_files", where)
-        rows = wh.read_frame(con, "raw.survey_rows", where)
+        others = loaded_elsewhere(con, year)
         # texts earlier runs found no name in are not scanned again (privacy/clean_memo.py)
         clean = StagingCleanMemos(year, roster_fingerprint(roster))
         # one instance: each distinct text is scanned once
         fuzzy = FuzzyNameScan(roster, clean=clean.fuzzy)
-        staged = staging.stage_year(files, rows, mapping, roster, salt=paths.pseudonym_salt,
-                                    others=loaded_elsewhere(con, year), aliases=aliases,
-                                    fuzzy=fuzzy, clean=clean,
-                                    kept=ResultCache(cache_dir() / "results" / "staged_files",
-                                                     max_files=staged_files.MAX_FILES))
+        # each export file's rows are written on their own (file_rows.py): the files whose
+        # rows the tables hold already are not staged again, only their state is replayed
+        loaded = files[files["status"] == "loaded"].sort_values("file_name")
+        keys = staged_files.chain_keys(
+            staged_files.base_key(mapping, roster_fingerprint(roster), salt, aliases, others),
+            loaded, staged_rows.raw_prints(con, year))
+        guard = identifier_guard(roster)
+        labels = {f.file_name: {"staging.answers": guard.file_label(f.file_name, f.file_sha256)}
+                  for f in loaded.itertuples()}
+        plan = file_rows.plan(con, rows_records(), "staging", year, keys,
+                              list(staged_rows.SLICES), labels, in_order=True)
+        kept = ResultCache(cache_dir() / "results" / "staged_files",
+                           max_files=staged_files.MAX_FILES)
+        staged_at = datetime.now().replace(microsecond=0)
+
+        def stage(in_warehouse: set[str]) -> staging.StagedYear:
+            return staging.stage_year(
+                files, staged_rows.file_rows_reader(con, year), mapping, roster, salt=salt,
+                staged_at=staged_at, others=others, aliases=aliases, fuzzy=fuzzy,
+                clean=clean, kept=kept, keys=keys, in_warehouse=in_warehouse)
+
+        staged = stage(set(plan.current))
+        if set(staged.files_kept) != set(plan.current):   # a kept file's state is gone
+            plan = plan.all_stale()
+            staged = stage(set())
         # scanned before anything is written: an answer with a name never reaches staging
         leak_rows = name_leaks(staged.answers, fuzzy, files)
         clean.save()
         leaks = sorted({h["answer_id"] for h in leak_rows})
-        staged.answers = staged.answers[~staged.answers["answer_id"].isin(leaks)]
-        wh.replace_rows(con, "staging.answers", staged.answers, where)
-        wh.replace_rows(con, "raw.redactions", staged.redactions, where)
-        wh.replace_rows(con, "raw.quarantine", staged.quarantine,
-                               {**where, "stage": "stage"})
+        new_answers = staged.answers[~staged.answers["answer_id"].isin(leaks)]
+        schema = pandera_result("answers_schema", StagingAnswers, new_answers, ANSWERS)
+        # a file is recorded as written only when its rows passed: else it is staged again
+        file_rows.write(con, plan, {"staging.answers": new_answers,
+                                    "raw.redactions": staged.redactions,
+                                    "raw.quarantine": staged.quarantine}, rows_records(),
+                        record=None if schema.passed and not leaks else set())
+        staged_rows.update_session_dates(con, year)
+        duplicates = staged_rows.key_duplicates(con, year)
         reconcile = reconciliation_by_file(con, year)
-        history = other_years(con, year, staged.answers["response_id"])
+        answers = staged_rows.year_answers(con, year)
+        history = other_years(con, year, answers["response_id"])
+        preview = staged_rows.preview(con, year)
+        redactions = year_count(con, "raw.redactions", year)
+        levels, reasons = staged_rows.quarantine_counts(con, year)
     names_file = write_name_suggestions(context, folder, mapping, staged.names)
     review = [n for n in staged.names if n["status"] in ("unknown", "variant?")]
-    answers = staged.answers
-    by_reason = staged.quarantine.groupby("reason").size() if len(staged.quarantine) else {}
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(answers),
@@ -163,30 +215,43 @@ def staging_answers(context: dg.AssetExecutionContext, paths: ProjectPaths,
             "answers_worked": int((answers["question_id"] == "worked").sum()),
             "answers_improve": int((answers["question_id"] == "improve").sum()),
             "non_substantive": int(answers["non_substantive"].sum()),
-            "names_redacted": len(staged.redactions),
-            "rows_quarantined": int((staged.quarantine["level"] == "row").sum()),
-            "cells_flagged": int((staged.quarantine["level"] == "cell").sum()),
-            "quarantine_reasons": dg.MetadataValue.json(
-                {str(k): int(v) for k, v in dict(by_reason).items()}),
+            "names_redacted": redactions,
+            "rows_quarantined": levels.get("row", 0),
+            "cells_flagged": levels.get("cell", 0),
+            "quarantine_reasons": dg.MetadataValue.json(reasons),
             "names_to_review": len(review),
+            "files_kept": len(staged.files_kept),
             "files_replayed": len(staged.files_replayed),
+            "answers_written": len(new_answers),
             "name_suggestions": dg.MetadataValue.path(str(names_file)) if names_file
             else f"not written: no {mapping.aliases} in the year folder (a header-only one "
             "asks for them)",
-            "preview": md_table(answers[["answer_id", "session_number", "question_id",
-                                         "non_substantive", "answer_text"]]),
+            "preview": md_table(preview),
         },
         check_results=[
-            pandera_result("answers_schema", StagingAnswers, answers, ANSWERS),
+            answers_schema_result(schema, duplicates),
             gx_result("answers_expectations", f"staging_answers.{year}",
                       staging_batches(year, answers, reconcile, files, history,
                                       Limits.from_env(), window=mapping.window),
                       ANSWERS, docs_dir=str(Path(paths.reports_dir) / "data_docs"),
                       cache=ResultCache(cache_dir() / "results" / "gx_outcomes")),
             reconcile_result(reconcile, files),
-            no_names_result(len(answers) + len(leaks), leak_rows),
+            no_names_result(len(new_answers) + len(leaks), leak_rows),
         ],
     )
+
+
+def answers_schema_result(schema: dg.AssetCheckResult, duplicates: dict[str, int]
+                          ) -> dg.AssetCheckResult:
+    """The pandera model's result on the rows written this run, and the year's key checked
+    over every row (kept files' rows with the new ones)."""
+    repeated = {k: n for k, n in duplicates.items() if n}
+    return dg.AssetCheckResult(
+        check_name=schema.check_name, asset_key=schema.asset_key,
+        passed=schema.passed and not repeated,
+        description=schema.description if not repeated else
+        f"the year's answers repeat a key: {repeated}",
+        metadata={**schema.metadata, "year_key_repeats": dg.MetadataValue.json(duplicates)})
 
 
 RECONCILE_SQL = """

@@ -69,10 +69,15 @@ def findings_report(context: dg.AssetExecutionContext, config: ReportConfig,
                     warehouse: Warehouse) -> dg.MaterializeResult:
     roster = load_roster(paths.roster_path)
     with warehouse.connect(context.log, read_only=True) as con:
-        def read(table, where=None):
-            return wh.read_frame(con, table, where)
+        def read(table, columns=None):
+            # in one order, whatever order the writes left the rows in (the report's key,
+            # core/report/kept.py, hashes the frames in order)
+            if not wh.table_columns(con, table):
+                return wh.read_frame(con, table)[columns or slice(None)]
+            names = ", ".join(f'"{c}"' for c in columns) if columns else "*"
+            return con.execute(f"select {names} from {table} order by all").df()
 
-        final_codes = read("coding.final_codes")
+        final_codes = wh.read_frame(con, "coding.final_codes")
         inputs = ReportInputs(
             frequencies=read("marts.code_frequencies"),
             quotes=read("marts.exemplar_quotes"),
@@ -84,9 +89,9 @@ def findings_report(context: dg.AssetExecutionContext, config: ReportConfig,
             coding_sources=marts.coding_sources(final_codes),
             co_firing=co_firing_groups(marts.counted_codes(final_codes)),
             # file names as staging labels them: a file named after a person stays in raw
-            export_files=label_export_files(
-                wh.read_columns(con, "raw.export_files", EXPORT_FILE_COLUMNS), roster),
-            quarantine=wh.read_columns(con, "raw.quarantine", QUARANTINE_COLUMNS),
+            export_files=label_export_files(read("raw.export_files", EXPORT_FILE_COLUMNS),
+                                            roster),
+            quarantine=read("raw.quarantine", QUARANTINE_COLUMNS),
             redactions=con.execute("select school_year, count(*) as n from raw.redactions "
                                    "group by 1 order by 1").df(),
             codebook_codes=codebooks.codes_frame(),

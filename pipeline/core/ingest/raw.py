@@ -309,25 +309,41 @@ KEPT_KIND = "raw_file"
 KEPT_PARTS = ("export_files", "survey_rows", "quarantine")
 
 
+def file_key(path: Path, mapping: Mapping, sha: str | None = None) -> str | None:
+    """What a loaded file's raw rows are a function of: its name, its bytes (sha256, given or
+    read), the year's mapping and the code (frame_memo.key). None for a file that is always
+    read again (a symbolic link, a file that cannot be hashed)."""
+    from pipeline.core import frame_memo
+
+    sha = sha or _sha256(path)
+    if sha is None or path.is_symlink():
+        return None
+    return frame_memo.key("raw file", path.name, sha, repr(mapping))
+
+
 def read_file_kept(path: Path, mapping: Mapping, loaded_at: datetime,
-                   others: OtherYears, landing_root: Path) -> RawYear:
-    """`read_file`, with a loaded file's frames kept (frame_memo, kind raw_file) under a key
-    of its name, its bytes (sha256) and the year's mapping: a refresh that adds one export
-    reads only that one. What is kept is restamped with this read's `loaded_at`. A file the
-    check against other years refuses, a symbolic link, or a file that did not load is
-    always read."""
+                   others: OtherYears, landing_root: Path, rows_kept: bool = False) -> RawYear:
+    """`read_file`, with a loaded file's frames kept (frame_memo, kind raw_file) under its
+    `file_key`: a refresh that adds one export reads only that one. What is kept is restamped
+    with this read's `loaded_at`. A file the check against other years refuses, a symbolic
+    link, or a file that did not load is always read. `rows_kept`: the warehouse holds this
+    file's rows already (core/warehouse/file_rows.py), so a kept file's rows are not loaded
+    (its survey_rows frame comes back empty); a file read again has them."""
     from pipeline.core import frame_memo
 
     sha = _sha256(path)
-    if sha is None or path.is_symlink() or sha in others.files:
+    key = file_key(path, mapping, sha)
+    if key is None or sha in others.files:
         return read_file(path, mapping, loaded_at, others, landing_root)
-    key = frame_memo.key("raw file", path.name, sha, repr(mapping))
-    kept = [frame_memo.load(KEPT_KIND, f"{key}-{part}") for part in KEPT_PARTS]
-    if all(frame is not None for frame in kept):
+    parts = [p for p in KEPT_PARTS if not (rows_kept and p == "survey_rows")]
+    kept = {p: frame_memo.load(KEPT_KIND, f"{key}-{p}") for p in parts}
+    if all(frame is not None for frame in kept.values()):
         files, rows, quarantine = (
-            frame.reindex(columns=columns) if len(frame) else pd.DataFrame(columns=columns)
-            for frame, columns in zip(kept, (EXPORT_FILE_COLUMNS, SURVEY_ROW_COLUMNS,
-                                             QUARANTINE_COLUMNS), strict=True))
+            frame.reindex(columns=columns) if frame is not None and len(frame)
+            else pd.DataFrame(columns=columns)
+            for frame, columns in zip((kept.get(p) for p in KEPT_PARTS),
+                                      (EXPORT_FILE_COLUMNS, SURVEY_ROW_COLUMNS,
+                                       QUARANTINE_COLUMNS), strict=True))
         # the stamps with the dtypes read_file's constructors give them (a list: ns; a
         # scalar: us), so that kept and read parts concatenate as read ones do
         files["loaded_at"] = [loaded_at] * len(files)
@@ -343,9 +359,10 @@ def read_file_kept(path: Path, mapping: Mapping, loaded_at: datetime,
 
 
 def read_year(year_dir: str | Path, loaded_at: datetime | None = None,
-              others: OtherYears | None = None) -> RawYear:
+              others: OtherYears | None = None, rows_kept: set[str] | None = None) -> RawYear:
     """Read every export of one school-year folder; one bad file does not stop the others.
-    A file already loaded for another year (`others`), or twice in this one, is refused."""
+    A file already loaded for another year (`others`), or twice in this one, is refused.
+    `rows_kept`: names of files whose rows the warehouse holds already (`read_file_kept`)."""
     loaded_at = loaded_at or datetime.now().replace(microsecond=0)
     year_dir = Path(year_dir)
     mapping, files = year_exports(year_dir)
@@ -353,7 +370,8 @@ def read_year(year_dir: str | Path, loaded_at: datetime | None = None,
                       response_ids=(others or OtherYears()).response_ids)
     parts = []
     for path in files:
-        part = read_file_kept(path, mapping, loaded_at, seen, year_dir.parent)
+        part = read_file_kept(path, mapping, loaded_at, seen, year_dir.parent,
+                              rows_kept=path.name in (rows_kept or ()))
         loaded = part.export_files[part.export_files["status"] == "loaded"]
         for sha in loaded["file_sha256"]:
             seen.files.setdefault(sha, (mapping.school_year, path.name))

@@ -37,7 +37,7 @@ import pandas as pd
 from pipeline.core.warehouse.fingerprint import fingerprint, frame_digest, package_digest
 
 FORMAT = "staged-file/1"
-MAX_FILES = 4000   # result-cache entries: one per export file, for years of sessions
+MAX_FILES = 8000   # result-cache entries: two per export file, for years of sessions
 
 
 def base_key(mapping: object, roster_digest: str, salt: str, aliases: object,
@@ -59,8 +59,44 @@ def file_key(previous: str, f: object, file_rows: pd.DataFrame | None) -> str:
     return fingerprint(previous, f.file_name, f.file_sha256, f.columns, f.labels, rows)
 
 
+def chain_keys(base: str, loaded: pd.DataFrame, prints: dict[str, object]) -> dict[str, str]:
+    """Every loaded file's key (`loaded`: raw.export_files rows in staging's order), with each
+    file's raw rows given by their DuckDB fingerprint (`prints`: file name -> (rows, sum of
+    row hashes) of (row_number, record)) instead of read: the warehouse's way to the keys."""
+    keys, key = {}, base
+    for f in loaded.itertuples(index=False):
+        key = fingerprint(key, f.file_name, f.file_sha256, f.columns, f.labels, "prints",
+                          prints.get(f.file_name, "none"))
+        keys[f.file_name] = key
+    return keys
+
+
 def slot(school_year: str, file_name: str) -> str:
     return f"{school_year}-{hashlib.sha256(file_name.encode()).hexdigest()[:16]}"
+
+
+STATE = ("seen_content", "seen_response", "names_seen")
+
+
+def state_slot(school_year: str, file_name: str) -> str:
+    """The slot of a file's state alone (what a later file's staging needs of it), replayed
+    when the warehouse holds the file's rows already."""
+    return slot(school_year, file_name) + ".state"
+
+
+def encode_state(part: dict) -> bytes:
+    return json.dumps({k: part[k] for k in STATE}, ensure_ascii=False).encode("utf-8")
+
+
+def decode_state(data: bytes) -> dict:
+    """A state `encode_state` wrote; ValueError when it is not one."""
+    try:
+        state = json.loads(data.decode("utf-8"))
+        if not all(isinstance(state[k], dict) for k in STATE):
+            raise TypeError("not three mappings")
+    except (UnicodeDecodeError, KeyError, TypeError) as exc:
+        raise ValueError(f"not a kept staging state ({exc!r})") from exc
+    return state
 
 
 # the fields of a kept part that hold datetimes, written as ISO text and read back by name

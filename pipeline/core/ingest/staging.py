@@ -21,6 +21,7 @@ import logging
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -84,6 +85,7 @@ class StagedYear:
     redactions: pd.DataFrame
     names: list[dict] = field(default_factory=list)   # aliases.suggested.csv rows
     files_replayed: list[str] = field(default_factory=list)   # from the kept parts
+    files_kept: list[str] = field(default_factory=list)   # rows in the warehouse: not here
 
 
 def is_non_substantive(text: str) -> bool:
@@ -156,7 +158,7 @@ def _is_header_row(texts: dict[str, str], labels: dict[str, set[str]]) -> bool:
 
 def stage_year(
     export_files: pd.DataFrame,
-    survey_rows: pd.DataFrame,
+    survey_rows: pd.DataFrame | Callable[[str], pd.DataFrame | None],
     mapping: Mapping,
     roster: list[RosterEntry],
     salt: str = "",
@@ -166,48 +168,73 @@ def stage_year(
     fuzzy: FuzzyNameScan | None = None,
     clean: StagingCleanMemos | None = None,
     kept: ResultCache | None = None,
+    keys: dict[str, str] | None = None,
+    in_warehouse: set[str] | frozenset[str] = frozenset(),
 ) -> StagedYear:
-    """Stage one school year. `others`: response ids other years loaded (a row repeating one
-    is quarantined naming the year and file); `aliases`: the year's alias table; `fuzzy`: the
-    independent name check to use for file names and ids (default: a new one for `roster`;
-    pass the one the caller's own check uses so that each text is scanned once); `clean`: the
-    texts earlier runs found no name in (privacy/clean_memo.py; the caller saves it); `kept`:
-    what each export file added, kept and replayed while it and the files before it are the
-    same (staged_files.py)."""
+    """Stage one school year. `survey_rows`: the year's raw rows, or a function giving one
+    file's rows (called only for the files staged); `others`: response ids other years loaded
+    (a row repeating one is quarantined naming the year and file); `aliases`: the year's alias
+    table; `fuzzy`: the independent name check to use for file names and ids (default: a new
+    one for `roster`; pass the one the caller's own check uses so that each text is scanned
+    once); `clean`: the texts earlier runs found no name in (privacy/clean_memo.py; the caller
+    saves it); `kept`: what each export file added, kept and replayed while it and the files
+    before it are the same (staged_files.py); `keys`: each loaded file's key there
+    (`staged_files.chain_keys`; default: from the rows); `in_warehouse`: files whose staged
+    rows the warehouse holds (core/warehouse/file_rows.py): only what later files need of them
+    is replayed, and their rows are left out of the result (`files_kept` lists them)."""
     others, aliases = others or OtherYears(), aliases or Aliases()
     stager = _YearStager(mapping, roster, salt, staged_at or datetime.now().replace(microsecond=0),
                          others, aliases, fuzzy, clean)
     loaded = export_files[export_files["status"] == "loaded"].sort_values("file_name")
-    rows_by_file = {name: grp for name, grp in survey_rows.groupby("file_name", sort=False)}
+    if isinstance(survey_rows, pd.DataFrame):
+        by_file = {name: grp for name, grp in survey_rows.groupby("file_name", sort=False)}
+        rows_of = by_file.get
+    else:
+        rows_of = survey_rows
     key = staged_files.base_key(mapping, roster_fingerprint(roster), salt, aliases, others) \
-        if kept is not None else ""
+        if kept is not None and keys is None else ""
     for f in loaded.itertuples(index=False):
-        file_rows = rows_by_file.get(f.file_name)
         if kept is None:
-            stager.stage_file(f, file_rows)
+            stager.stage_file(f, rows_of(f.file_name))
             continue
-        key = staged_files.file_key(key, f, file_rows)
-        slot = staged_files.slot(mapping.school_year, f.file_name)
-        data = kept.load(key, slot=slot)
-        part = None
-        if data is not None:
-            try:
-                part = staged_files.decode(data)
-            except ValueError as exc:
-                log.warning("kept staging of %s unusable (%s): staging it again", f.file_name,
-                            exc)
-        if part is not None:
-            stager.replay(part)
+        key = keys[f.file_name] if keys is not None else staged_files.file_key(
+            key, f, rows_of(f.file_name))
+        year = mapping.school_year
+        if f.file_name in in_warehouse and _replay(
+                stager, kept, key, staged_files.state_slot(year, f.file_name),
+                staged_files.decode_state, f.file_name):
+            stager.files_kept.append(f.file_name)
+            continue
+        slot = staged_files.slot(year, f.file_name)
+        if _replay(stager, kept, key, slot, staged_files.decode, f.file_name):
             stager.files_replayed.append(f.file_name)
             continue
         mark = stager.mark()
-        stager.stage_file(f, file_rows)
-        encoded = staged_files.encode(stager.added_since(mark))
+        stager.stage_file(f, rows_of(f.file_name))
+        part = stager.added_since(mark)
+        encoded = staged_files.encode(part)
         if encoded is not None:
             kept.store(key, encoded, slot=slot)
-    if stager.files_replayed and clean is not None:
+            kept.store(key, staged_files.encode_state(part),
+                       slot=staged_files.state_slot(year, f.file_name))
+    if (stager.files_replayed or stager.files_kept) and clean is not None:
         clean.keep_known()   # the replayed files' texts were not checked, and stay clean
     return stager.result()
+
+
+def _replay(stager: _YearStager, kept: ResultCache, key: str, slot: str, decode,
+            file_name: str) -> bool:
+    """Replay what `kept` holds for a file under `key` (its rows and state, or its state
+    alone); False when there is nothing usable."""
+    data = kept.load(key, slot=slot)
+    if data is None:
+        return False
+    try:
+        stager.replay(decode(data))
+    except ValueError as exc:
+        log.warning("kept staging of %s unusable (%s): staging it again", file_name, exc)
+        return False
+    return True
 
 
 @dataclass
@@ -247,6 +274,7 @@ class _YearStager:
         self.seen_response: dict[str, str] = {}
         self.window_text = mapping.window_text()
         self.files_replayed: list[str] = []
+        self.files_kept: list[str] = []
 
     # What staging a file adds, to keep and replay (staged_files.py). The rest of the state
     # is memos of pure functions: replaying a file need not fill them.
@@ -269,8 +297,9 @@ class _YearStager:
         return part
 
     def replay(self, part: dict) -> None:
+        """What a file added (`added_since`), or its state alone (no rows)."""
         for name in self._LISTS:
-            getattr(self, name).extend(part[name])
+            getattr(self, name).extend(part.get(name, ()))
         for name in self._SEEN:
             getattr(self, name).update(part[name])
         for f, counts in part["names_seen"].items():
@@ -473,6 +502,7 @@ class _YearStager:
             redactions=pd.DataFrame(self.redactions, columns=REDACTION_COLUMNS),
             names=self.names.suggestions(),
             files_replayed=list(self.files_replayed),
+            files_kept=list(self.files_kept),
         )
 
 

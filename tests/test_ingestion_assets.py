@@ -232,3 +232,75 @@ def test_name_suggestions_are_written_next_to_an_alias_table_only(tiny_landing: 
     assert "school 'Park Middle' is not in aliases.csv" in flagged[0][1]
     assert query(tiny_landing, "select count(*) from staging.answers where row_number = 6 "
                                "and school_id is null") == [(2,)]
+
+
+def _year_tables(root: Path, year: str) -> dict[str, list]:
+    """The year's ingestion rows, sorted, without the time stamps of the run that wrote them."""
+    queries = {
+        "raw.survey_rows": "select * exclude (loaded_at) from raw.survey_rows",
+        "staging.answers": "select * from staging.answers",
+        "raw.redactions": "select * from raw.redactions",
+        "raw.quarantine": "select * exclude (quarantined_at) from raw.quarantine "
+                          "where stage = 'stage'",
+    }
+    return {t: sorted(map(repr, query(root, f"select * from ({q}) where school_year = "
+                                            f"'{year}'")))
+            for t, q in queries.items()}
+
+
+def test_a_refresh_writes_the_changed_exports_rows_and_equals_a_fresh_build(tmp_path,
+                                                                            monkeypatch):
+    """Per export file (core/warehouse/file_rows.py): a middle export edited, one removed, and
+    a kept file's staging state lost; each refresh leaves the year's tables as a build from
+    nothing (another cache) makes them."""
+    import shutil
+
+    from tests.helpers import SAMPLE
+
+    year = "2023-24"
+
+    def project(name: str) -> Path:
+        root = tmp_path / name
+        (root / "landing").mkdir(parents=True)
+        shutil.copytree(SAMPLE / "landing" / year, root / "landing" / year)
+        shutil.copy(SAMPLE / "roster.csv", root / "roster.csv")
+        return root
+
+    def fresh(root: Path) -> dict:
+        other = tmp_path / f"fresh-{len(list(tmp_path.glob('fresh-*')))}"
+        shutil.copytree(root / "landing", other / "landing")
+        shutil.copy(root / "roster.csv", other / "roster.csv")
+        monkeypatch.setenv("SURVEY_CACHE_DIR", str(other / "cache"))
+        assert run_year(other, year).success
+        monkeypatch.setenv("SURVEY_CACHE_DIR", str(tmp_path / "cache"))
+        return _year_tables(other, year)
+
+    def metadata(result, key) -> dict:
+        [m] = [e.materialization.metadata for e in result.get_asset_materialization_events()
+               if e.asset_key == key]
+        return {k: v.value for k, v in m.items()}
+
+    monkeypatch.setenv("SURVEY_CACHE_DIR", str(tmp_path / "cache"))
+    root = project("a")
+    assert run_year(root, year).success
+    landing = root / "landing" / year
+    path = landing / "session-05.csv"   # the fifth of nine exports loses its last row
+    path.write_text("".join(path.read_text(encoding="utf-8").splitlines(keepends=True)[:-1]),
+                    encoding="utf-8")
+    result = run_year(root, year)
+    assert result.success
+    assert metadata(result, ingestion.ANSWERS)["files_kept"] == 4   # sessions 1-4
+    assert metadata(result, ingestion.RAW_ROWS)["files_rows_kept"] == 8
+    assert _year_tables(root, year) == fresh(root)
+
+    (landing / "session-02.csv").unlink()
+    result = run_year(root, year)
+    assert result.success and metadata(result, ingestion.ANSWERS)["files_kept"] == 1
+    assert _year_tables(root, year) == fresh(root)
+
+    # the staging state of kept files is gone: the year is staged again, not left half-kept
+    for state in (tmp_path / "cache" / "results" / "staged_files").glob("*.state--*"):
+        state.unlink()
+    result = run_year(root, year)
+    assert result.success and metadata(result, ingestion.ANSWERS)["files_kept"] == 0
+    assert _year_tables(root, year) == fresh(root)

@@ -198,11 +198,13 @@ _RAW = (
             nn("reader", "VARCHAR", "reader used", allowed=READER_KINDS),
             nn("record", "JSON", "`{column: cell text}` exactly as exported ('' for empty); "
                "query with `record->>'Q1'`", startswith="{"),
-            c("loaded_at", "TIMESTAMP", "when this run read it"),
+            c("loaded_at", "TIMESTAMP", "when these rows were written: a run that finds the "
+              "same export (name, bytes, mapping) leaves its rows, and this time, as they were"),
         ),
         key=("school_year", "file_name", "row_number"), partition="school_year",
         notes="Identifying columns (email, IP address, recipient names, location) stay here; "
-        "nothing\ndownstream copies them.",
+        "nothing\ndownstream copies them. A run writes the rows of the year's new or changed "
+        "exports only\n(pipeline/core/warehouse/file_rows.py).",
     ),
     Table(
         "raw.quarantine", "What could not be loaded, and why. Nothing is dropped silently: per "
@@ -301,6 +303,10 @@ _STAGING = (
         ),
         key=("answer_id",), unique=(("response_id", "question_id", "school_year"),),
         partition="school_year",
+        notes="A run writes the answers (and `raw.redactions`, and its `raw.quarantine` "
+        "entries) of the year's\nnew or changed exports and of the exports after them; the "
+        "others' rows stay as written\n(pipeline/core/warehouse/file_rows.py). `session_date` "
+        "is set again over the year's rows every run.",
     ),
 )
 

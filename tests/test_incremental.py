@@ -24,7 +24,7 @@ import openpyxl
 from pipeline.definitions import build_defs
 from pipeline.defs.coding import KEYWORD
 from pipeline.defs.ingestion import ANSWERS, RAW_ROWS
-from pipeline.defs.reconciliation import ADJUDICATIONS, AGREEMENT, QUALITY
+from pipeline.defs.reconciliation import ADJUDICATIONS, AGREEMENT, HUMAN, QUALITY
 from pipeline.defs.suggestions import SUGGESTION_QUALITY, SUGGESTIONS
 from pipeline.runner import materialize_all, run_order, sync_partitions
 from tests.helpers import SAMPLE, make_resources
@@ -130,6 +130,7 @@ def test_refreshing_one_year_equals_a_full_rebuild(tmp_path, monkeypatch):
     assert refreshed[AGREEMENT]["reused"] is True
     assert refreshed[QUALITY]["reused"] is True
     assert refreshed[ADJUDICATIONS]["reused"] is True   # the file is not read again
+    assert refreshed[HUMAN]["reused"] is True   # the sheets' import: no sheet row read back
     assert refreshed[SUGGESTION_QUALITY]["reused"] is True   # its coded answers unchanged
     after = kept()
     assert [n.split("--")[0] for n in after - before] == [f"{LATE_YEAR}-session-9"]  # new

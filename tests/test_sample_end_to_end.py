@@ -11,7 +11,7 @@ import pytest
 
 from pipeline.definitions import build_defs
 from pipeline.runner import materialize_all
-from tests.helpers import SAMPLE, make_resources
+from tests.helpers import ROOT, SAMPLE, make_resources
 from tests.privacy import names_outside_raw
 
 
@@ -249,6 +249,55 @@ def test_coded_answers_and_refi_qda_files_on_the_sample(warehouse: Path):
     assert qde.count("<PlainTextSelection ") == n_final
 
 
+def test_the_coder_sheets_import_key_follows_the_sheets_the_answers_and_the_roster(
+        warehouse: Path, tmp_path: Path):
+    """coding/human_applications is kept under `dual_coding.import_key`: it moves with a
+    sheet's bytes, an answer the sheets refer to and the roster, and not with an answer of a
+    session nobody coded."""
+    import shutil
+
+    import openpyxl
+
+    from pipeline.core.coding import dual_coding
+    from pipeline.core.coding.codebook import load_codebooks
+    from pipeline.core.privacy.redact import Redactor, RosterEntry, load_roster
+
+    db = tmp_path / "wh.duckdb"
+    shutil.copy(warehouse, db)
+    sheets = tmp_path / "coding"
+    shutil.copytree(SAMPLE / "coding", sheets)
+    books = load_codebooks(ROOT / "codebooks")
+    roster = load_roster(SAMPLE / "roster.csv")
+
+    def key(con, redactor=Redactor(roster)) -> str:
+        return dual_coding.import_key(con, sheets, books, redactor)
+
+    with duckdb.connect(str(db)) as con:
+        first = key(con)
+        assert key(con) == first
+        assert key(con, Redactor([*roster, RosterEntry("Ada Quist", "teacher")])) != first
+        coded = con.execute("select answer_id from coding.coder_units limit 1").fetchone()[0]
+        uncoded = con.execute(
+            "select answer_id from staging.answers a where not exists (select 1 from "
+            "coding.coder_units u join staging.answers b using (answer_id) where "
+            "b.school_year = a.school_year and b.session_number is not distinct from "
+            "a.session_number) limit 1").fetchone()
+        if uncoded is not None:   # a session nobody coded: not a sheet's answer
+            con.execute("update staging.answers set answer_text = answer_text || ' x' "
+                        "where answer_id = ?", [uncoded[0]])
+            assert key(con) == first
+        con.execute("update staging.answers set answer_text = answer_text || ' x' "
+                    "where answer_id = ?", [coded])
+        second = key(con)
+        assert second != first
+        wb = openpyxl.load_workbook(sheets / "coder_sheets.xlsx")
+        ws = wb.worksheets[0]
+        ws.cell(row=ws.max_row + 1, column=1, value="")
+        ws.cell(row=2, column=ws.max_column, value="a note")
+        wb.save(sheets / "coder_sheets.xlsx")
+        assert key(con) not in (first, second)
+
+
 def test_a_second_run_on_unchanged_exports_keeps_its_results_and_changes_nothing(
         warehouse: Path, tmp_path: Path):
     """`make run` again with nothing new: the year marts and the findings report are kept
@@ -258,6 +307,7 @@ def test_a_second_run_on_unchanged_exports_keeps_its_results_and_changes_nothing
     import shutil
 
     from pipeline.defs.marts import FREQ
+    from pipeline.defs.reconciliation import HUMAN
     from pipeline.defs.report import REPORT
     from tools.compare_warehouses import RUN_TIMES, compare
 
@@ -274,5 +324,6 @@ def test_a_second_run_on_unchanged_exports_keeps_its_results_and_changes_nothing
 
     assert reused(FREQ) == [True, True]   # both school years
     assert reused(REPORT) == [True]
+    assert reused(HUMAN) == [True, True]   # the coder sheets' import, both school years
     assert compare(str(first), str(warehouse), set(RUN_TIMES) | {"staged_at"}) == []
     assert {name: (reports / name).read_bytes() for name in files} == files

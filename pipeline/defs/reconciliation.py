@@ -97,21 +97,43 @@ def human_applications(context: dg.AssetExecutionContext, paths: ProjectPaths,
     year = context.partition_key
     books = codebooks.load()
     roster = load_roster(paths.roster_path)
+    redactor = Redactor(roster)
+    records = ResultCache(cache_dir() / "results" / "human_applications",
+                          max_files=HUMAN_YEARS_KEPT)
+    where = {"school_year": year}
     with warehouse.connect(context.log) as con:
-        # the answers the sheets refer to (and their sessions), read by one query
-        apps, units, quarantine, unaccounted = dual_coding.import_sheets(
-            paths.coder_sheets_dir,
-            lambda refs: dual_coding.warehouse_sheet_answers(con, refs), books,
-            Redactor(roster))
-        apps = apps[apps["school_year"] == year].reset_index(drop=True)
-        units = units[units["school_year"] == year].reset_index(drop=True)
-        names = names_in_frames(roster, {"human_applications": apps,
-                                         "sheet_quarantine": quarantine})
-        wh.replace_many(con, [
-            ("coding.human_applications", apps, {"school_year": year}),
-            ("coding.coder_units", units, {"school_year": year}),
-            # every year's import writes the same whole table (all sheets x all answers)
-            ("coding.sheet_quarantine", quarantine, None)])
+        # kept while the sheets, the answers they can refer to, the codebooks, the roster and
+        # the code are the same (table_record): a refresh that adds a session nobody coded
+        # reads none of the import back
+        key = dual_coding.import_key(con, paths.coder_sheets_dir, books, redactor)
+        found = table_record.kept(con, records, key, HUMAN_YEAR_TABLES, slot=year,
+                                  where=where)
+        if found is not None and table_record.is_current(
+                con, records, key, "coding.sheet_quarantine", slot=f"{year}.quarantine"):
+            apps, units = (con.execute(f"select coder from {t} where school_year = ?",
+                                       [year]).df() for t in HUMAN_YEAR_TABLES)
+            quarantine = wh.read_frame(con, "coding.sheet_quarantine")   # as written
+            names, unaccounted, reused = found["names"], found["unaccounted"], True
+        else:
+            # the answers the sheets refer to (and their sessions), read by one query
+            apps, units, quarantine, unaccounted_rows = dual_coding.import_sheets(
+                paths.coder_sheets_dir,
+                lambda refs: dual_coding.warehouse_sheet_answers(con, refs), books, redactor)
+            apps = apps[apps["school_year"] == year].reset_index(drop=True)
+            units = units[units["school_year"] == year].reset_index(drop=True)
+            names = names_in_frames(roster, {"human_applications": apps,
+                                             "sheet_quarantine": quarantine})
+            wh.replace_many(con, [
+                ("coding.human_applications", apps, where),
+                ("coding.coder_units", units, where),
+                # every year's import writes the same whole table (all sheets x all answers)
+                ("coding.sheet_quarantine", quarantine, None)])
+            unaccounted, reused = len(unaccounted_rows), False
+            if not names and not unaccounted:   # a failing check is found again every run
+                table_record.record(con, records, key, HUMAN_YEAR_TABLES,
+                                    {"names": [], "unaccounted": 0}, slot=year, where=where)
+                table_record.record(con, records, key, "coding.sheet_quarantine",
+                                    slot=f"{year}.quarantine")
     sheets = coder_sheet_files([Path(paths.coder_sheets_dir)]) \
         if Path(paths.coder_sheets_dir).is_dir() else []
     for observation in file_observations(CODER_SHEET_FILES, sheets, roster):
@@ -119,6 +141,7 @@ def human_applications(context: dg.AssetExecutionContext, paths: ProjectPaths,
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(apps),
+            "reused": reused,
             "applications_per_coder": dg.MetadataValue.json(
                 {k: int(v) for k, v in apps.groupby("coder").size().items()}),
             "answers_coded_per_coder": dg.MetadataValue.json(
@@ -129,14 +152,18 @@ def human_applications(context: dg.AssetExecutionContext, paths: ProjectPaths,
         },
         check_results=[
             dg.AssetCheckResult(
-                check_name="sheet_rows_accounted", asset_key=HUMAN, passed=unaccounted.empty,
-                metadata={"unaccounted_rows": len(unaccounted)}),
+                check_name="sheet_rows_accounted", asset_key=HUMAN, passed=not unaccounted,
+                metadata={"unaccounted_rows": unaccounted}),
             dg.AssetCheckResult(
                 check_name="no_roster_names_in_sheets", asset_key=HUMAN, passed=not names,
                 metadata={"cells_with_names": len(names),
                           "where": dg.MetadataValue.json(names[:20])}),
         ],
     )
+
+
+HUMAN_YEAR_TABLES = ["coding.human_applications", "coding.coder_units"]
+HUMAN_YEARS_KEPT = 400   # result-cache records: two per school year
 
 
 @dg.asset(

@@ -26,6 +26,7 @@ from pipeline.core.coding.sheet_validation import (
 from pipeline.core.ingest.hashing import file_sha256
 from pipeline.core.privacy.redact import Redactor
 from pipeline.core.warehouse.connection import empty_frame, table_columns
+from pipeline.core.warehouse.fingerprint import query_fingerprint
 
 KEYWORD = "keyword"
 ADJUDICATION_NAMES = ("adjudications.xlsx", "adjudications.csv")
@@ -62,19 +63,11 @@ def import_sheets(sheet_dir: str | Path, answers: pd.DataFrame | Callable, codeb
     redactor's roster. A refresh that adds a session nobody has coded yet reads it back instead of
     parsing and validating every sheet again."""
     folder = Path(sheet_dir)
-    candidates = candidate_files([folder]) if folder.is_dir() else []
-    if not candidates:
+    found = sheet_refs(folder)
+    if found is None:
         return _no_sheets()
-    files_key = frame_memo.key("coder sheet files", pd.DataFrame({
-        "name": [f.name for f in candidates], "sha256": [file_sha256(f) for f in candidates]}),
-        reader_versions())
-    refs, rows, files = frame_memo.load("coder_sheet_refs", files_key), None, None
-    if refs is None:
-        files = coder_sheet_files([folder])
-        rows = read_coder_sheets(files) if files else None
-        refs = rows[["answer_id", "response_id"]].drop_duplicates().reset_index(drop=True) \
-            if rows is not None else pd.DataFrame(columns=["answer_id", "response_id"])
-        frame_memo.store("coder_sheet_refs", files_key, refs)
+    files_key, refs, rows = found
+    files = None
     # validation looks at no other answer than these (sheet_answers)
     answers = answers(refs) if callable(answers) else sheet_answers(answers, refs)
     key = frame_memo.key("coder sheet import", files_key, answers,
@@ -91,6 +84,40 @@ def import_sheets(sheet_dir: str | Path, answers: pd.DataFrame | Callable, codeb
     for part, frame in zip(IMPORT_PARTS, result, strict=True):
         frame_memo.store("coder_sheet_import", f"{key}-{part}", frame)
     return result
+
+
+def sheet_refs(folder: Path) -> tuple[str, pd.DataFrame, pd.DataFrame | None] | None:
+    """The coder sheets' files key (their names and bytes, the readers' versions), the answers
+    they refer to (answer_id and response_id cells; kept in the frame memo under that key) and
+    their parsed rows when they had to be parsed for that (else None). None: no sheet."""
+    candidates = candidate_files([folder]) if folder.is_dir() else []
+    if not candidates:
+        return None
+    files_key = frame_memo.key("coder sheet files", pd.DataFrame({
+        "name": [f.name for f in candidates], "sha256": [file_sha256(f) for f in candidates]}),
+        reader_versions())
+    refs, rows = frame_memo.load("coder_sheet_refs", files_key), None
+    if refs is None:
+        files = coder_sheet_files([folder])
+        rows = read_coder_sheets(files) if files else None
+        refs = rows[["answer_id", "response_id"]].drop_duplicates().reset_index(drop=True) \
+            if rows is not None else pd.DataFrame(columns=["answer_id", "response_id"])
+        frame_memo.store("coder_sheet_refs", files_key, refs)
+    return files_key, refs, rows
+
+
+def import_key(con, sheet_dir: str | Path, codebooks, redactor: Redactor) -> str:
+    """What `import_sheets` with `warehouse_sheet_answers` returns is a function of: the sheet
+    files, the answers they can refer to (a DuckDB fingerprint of those rows, not the rows),
+    the codebooks' codes and the roster, and the code (frame_memo.key). For a step that keeps
+    the tables it wrote from the import while this is the same."""
+    found = sheet_refs(Path(sheet_dir))
+    if found is None:
+        return frame_memo.key("coder sheet import key", "no sheets")
+    files_key, refs, _rows = found
+    return frame_memo.key("coder sheet import key", files_key,
+                          repr(_sheet_answers_print(con, refs)), sheet_codes(codebooks),
+                          redactor.roster_fingerprint)
 
 
 IMPORT_PARTS = ("applications", "units", "quarantine", "unaccounted")
@@ -120,22 +147,34 @@ def sheet_answers(answers: pd.DataFrame, refs: pd.DataFrame) -> pd.DataFrame:
 
 def warehouse_sheet_answers(con, refs: pd.DataFrame) -> pd.DataFrame:
     """`sheet_answers(staging.answers, refs)` as one DuckDB query: only those rows are read."""
+    if not table_columns(con, "staging.answers"):   # nothing staged yet
+        return empty_frame("staging.answers")[list(SHEET_ANSWER_COLUMNS)]
+    return _sheet_answers_query(con, refs, lambda sql: con.execute(sql).df())
+
+
+def _sheet_answers_print(con, refs: pd.DataFrame) -> tuple[int, int]:
+    """(rows, sum of row hashes) of what `warehouse_sheet_answers` reads, without reading it."""
+    if not table_columns(con, "staging.answers"):
+        return (0, 0)
+    return _sheet_answers_query(con, refs, lambda sql: query_fingerprint(con, sql))
+
+
+def _sheet_answers_query(con, refs: pd.DataFrame, run):
+    """`run(sql)` of the query of the answers the sheets' references can depend on."""
     ids = sorted(set(refs["answer_id"].dropna().astype(str)) - {""})
     rids = sorted(set(refs["response_id"].dropna().astype(str)) - {""})
     have = set(table_columns(con, "staging.answers"))
-    if not have:   # nothing staged yet
-        return empty_frame("staging.answers")[list(SHEET_ANSWER_COLUMNS)]
     columns = [c for c in SHEET_ANSWER_COLUMNS if c in have]
     con.register("_ids", pd.DataFrame({"v": pd.Series(ids, dtype=object)}))
     con.register("_rids", pd.DataFrame({"v": pd.Series(rids, dtype=object)}))
     try:
-        return con.execute(
+        return run(
             f"select {', '.join(columns)} from staging.answers a where exists ("
             "select 1 from staging.answers n where (n.answer_id in (select v from _ids) or "
             "cast(n.response_id as varchar) in (select v from _rids)) and "
             "n.school_year = a.school_year and "
             "n.session_number is not distinct from a.session_number) "
-            "order by answer_id").df()
+            "order by answer_id")
     finally:
         con.unregister("_ids")
         con.unregister("_rids")

@@ -50,8 +50,9 @@ def rows_fingerprint(con, table: str, where: dict[str, object] | None = None,
 def query_fingerprint(con, sql: str, params: list | None = None) -> tuple[int, int]:
     """(rows, sum of row hashes) of what the query `sql` selects: `rows_fingerprint` for a
     selection a where-clause of equalities cannot say (rows of the answers in a set, say)."""
-    count, total = con.execute(
-        f"select count(*), coalesce(sum(hash(t)), 0) from ({sql}) t", params or []).fetchone()
+    # fetchall: the result finished, so the connection is free for (un)registering frames
+    [(count, total)] = con.execute(
+        f"select count(*), coalesce(sum(hash(t)), 0) from ({sql}) t", params or []).fetchall()
     return int(count), int(total)
 
 

@@ -116,6 +116,19 @@ def test_in_order_keeps_the_files_order_and_a_shared_label_shares_staleness(con,
     keys["a.csv"] = "ka2"
     assert _write(con, cache, keys, labelled, values=shared).stale == ["a.csv", "b.csv"]
     assert len(_table(con)) == 6
+    # b.csv leaves the year: a.csv, which shared its label, is written again without b's rows
+    del keys["b.csv"]
+    assert _write(con, cache, keys, labelled, values=shared).stale == ["a.csv"]
+    got = _table(con)
+    assert len(got) == 4 and set(got["record"]) == set(labelled["a.csv"]["record"]) | set(
+        labelled["c.csv"]["record"])
+    assert _write(con, cache, keys, labelled, values=shared).stale == []
+
+    # FilePlan.only: a file that stops loading takes its label-mates with it
+    keys = {"a.csv": "ka2", "b.csv": "kb9"}
+    _write(con, cache, keys, labelled, values=shared)
+    planned = file_rows.plan(con, cache, "t", YEAR, keys, [SLICE], shared)
+    assert planned.stale == [] and planned.only({"a.csv"}).stale == ["a.csv"]
 
 
 def test_session_dates_in_sql_equal_stagings_and_the_year_key_is_checked(con):

@@ -270,7 +270,7 @@ def test_the_coder_sheets_import_key_follows_the_sheets_the_answers_and_the_rost
     roster = load_roster(SAMPLE / "roster.csv")
 
     def key(con, redactor=Redactor(roster)) -> str:
-        return dual_coding.import_key(con, sheets, books, redactor)
+        return dual_coding.import_key(con, dual_coding.sheet_refs(sheets), books, redactor)
 
     with duckdb.connect(str(db)) as con:
         first = key(con)

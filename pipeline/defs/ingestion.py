@@ -42,8 +42,8 @@ def rows_records() -> ResultCache:
     return ResultCache(cache_dir() / "results" / "file_rows", max_files=file_rows.MAX_FILES)
 
 
-def year_count(con, table: str, year: str, where: str = "") -> int:
-    return int(con.execute(f"select count(*) from {table} where school_year = ? {where}",
+def year_count(con, table: str, year: str) -> int:
+    return int(con.execute(f"select count(*) from {table} where school_year = ?",
                            [year]).fetchone()[0])
 
 
@@ -78,10 +78,12 @@ def raw_survey_rows(context: dg.AssetExecutionContext, paths: ProjectPaths,
     with warehouse.connect(context.log) as con:
         # a file whose rows the table holds already is not loaded again (file_rows.py)
         mapping, exports = raw.year_exports(folder)
-        keys = {p.name: k for p in exports if (k := raw.file_key(p, mapping)) is not None}
+        shas = raw.file_sha256s(exports)
+        keys = {p.name: k for p in exports
+                if (k := raw.file_key(p, mapping, shas[p.name])) is not None}
         plan = file_rows.plan(con, rows_records(), "raw", year, keys, [RAW_ROWS_SLICE])
         data = raw.read_year(folder, others=loaded_elsewhere(con, year),
-                             rows_kept=set(plan.current))
+                             rows_kept=set(plan.current), shas=shas)
         loaded = data.export_files.loc[data.export_files["status"] == "loaded", "file_name"]
         plan = plan.only(set(loaded))
         new_rows = data.survey_rows[~data.survey_rows["file_name"].isin(plan.current)]
@@ -194,11 +196,12 @@ def staging_answers(context: dg.AssetExecutionContext, paths: ProjectPaths,
         new_answers = staged.answers[~staged.answers["answer_id"].isin(leaks)]
         schema = pandera_result("answers_schema", StagingAnswers, new_answers, ANSWERS)
         # a file is recorded as written only when its rows passed: else it is staged again
+        # each session's date set again over the year's rows, in the write's transaction
         file_rows.write(con, plan, {"staging.answers": new_answers,
                                     "raw.redactions": staged.redactions,
                                     "raw.quarantine": staged.quarantine}, rows_records(),
-                        record=None if schema.passed and not leaks else set())
-        staged_rows.update_session_dates(con, year)
+                        record=None if schema.passed and not leaks else set(),
+                        after=lambda c: staged_rows.update_session_dates(c, year))
         duplicates = staged_rows.key_duplicates(con, year)
         reconcile = reconciliation_by_file(con, year)
         answers = staged_rows.year_answers(con, year)
@@ -407,7 +410,7 @@ def no_names_result(scanned: int, leaks: list[dict]) -> dg.AssetCheckResult:
         check_name="no_roster_names", asset_key=ANSWERS, passed=not leaks,
         description="answers with a name are withheld from staging, not written"
         + (f"; first: {describe_leak(leaks[0])}" if leaks else ""),
-        metadata={"answers_scanned": scanned, "answers_withheld": len(withheld),
+        metadata={"answers_scanned_this_run": scanned, "answers_withheld": len(withheld),
                   "answer_ids": dg.MetadataValue.json(withheld[:20]),
                   "where": dg.MetadataValue.json([describe_leak(h) for h in leaks[:20]])},
     )

@@ -105,7 +105,8 @@ def human_applications(context: dg.AssetExecutionContext, paths: ProjectPaths,
         # kept while the sheets, the answers they can refer to, the codebooks, the roster and
         # the code are the same (table_record): a refresh that adds a session nobody coded
         # reads none of the import back
-        key = dual_coding.import_key(con, paths.coder_sheets_dir, books, redactor)
+        refs = dual_coding.sheet_refs(Path(paths.coder_sheets_dir))
+        key = dual_coding.import_key(con, refs, books, redactor)
         found = table_record.kept(con, records, key, HUMAN_YEAR_TABLES, slot=year,
                                   where=where)
         if found is not None and table_record.is_current(
@@ -118,7 +119,8 @@ def human_applications(context: dg.AssetExecutionContext, paths: ProjectPaths,
             # the answers the sheets refer to (and their sessions), read by one query
             apps, units, quarantine, unaccounted_rows = dual_coding.import_sheets(
                 paths.coder_sheets_dir,
-                lambda refs: dual_coding.warehouse_sheet_answers(con, refs), books, redactor)
+                lambda ids: dual_coding.warehouse_sheet_answers(con, ids), books, redactor,
+                refs=refs)
             apps = apps[apps["school_year"] == year].reset_index(drop=True)
             units = units[units["school_year"] == year].reset_index(drop=True)
             names = names_in_frames(roster, {"human_applications": apps,

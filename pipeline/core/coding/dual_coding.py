@@ -48,7 +48,7 @@ def redact_columns(frame: pd.DataFrame, redactor: Redactor, columns) -> pd.DataF
 
 
 def import_sheets(sheet_dir: str | Path, answers: pd.DataFrame | Callable, codebooks,
-                  redactor: Redactor):
+                  redactor: Redactor, refs: tuple | None = None):
     """Read and validate every coder sheet in `sheet_dir`; notes and quarantine texts are
     redacted (the sheets themselves are the raw record). `answers`: staging.answers' rows, or
     a function giving `sheet_answers` for the sheets' references (say, a query of the
@@ -61,9 +61,10 @@ def import_sheets(sheet_dir: str | Path, answers: pd.DataFrame | Callable, codeb
     The result is kept (frame_memo) under a key of exactly what it depends on: the sheet files'
     bytes, the answers the sheets can refer to (sheet_answers), the codebooks and the
     redactor's roster. A refresh that adds a session nobody has coded yet reads it back instead of
-    parsing and validating every sheet again."""
+    parsing and validating every sheet again. `refs`: what `sheet_refs` gave for the folder,
+    when the caller has it already."""
     folder = Path(sheet_dir)
-    found = sheet_refs(folder)
+    found = refs if refs is not None else sheet_refs(folder)
     if found is None:
         return _no_sheets()
     files_key, refs, rows = found
@@ -106,12 +107,12 @@ def sheet_refs(folder: Path) -> tuple[str, pd.DataFrame, pd.DataFrame | None] | 
     return files_key, refs, rows
 
 
-def import_key(con, sheet_dir: str | Path, codebooks, redactor: Redactor) -> str:
+def import_key(con, found: tuple | None, codebooks, redactor: Redactor) -> str:
     """What `import_sheets` with `warehouse_sheet_answers` returns is a function of: the sheet
     files, the answers they can refer to (a DuckDB fingerprint of those rows, not the rows),
-    the codebooks' codes and the roster, and the code (frame_memo.key). For a step that keeps
-    the tables it wrote from the import while this is the same."""
-    found = sheet_refs(Path(sheet_dir))
+    the codebooks' codes and the roster, and the code (frame_memo.key). `found`: the folder's
+    `sheet_refs`. For a step that keeps the tables it wrote from the import while this is the
+    same."""
     if found is None:
         return frame_memo.key("coder sheet import key", "no sheets")
     files_key, refs, _rows = found

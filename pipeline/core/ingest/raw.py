@@ -322,16 +322,18 @@ def file_key(path: Path, mapping: Mapping, sha: str | None = None) -> str | None
 
 
 def read_file_kept(path: Path, mapping: Mapping, loaded_at: datetime,
-                   others: OtherYears, landing_root: Path, rows_kept: bool = False) -> RawYear:
+                   others: OtherYears, landing_root: Path, rows_kept: bool = False,
+                   sha: str | None = None) -> RawYear:
     """`read_file`, with a loaded file's frames kept (frame_memo, kind raw_file) under its
     `file_key`: a refresh that adds one export reads only that one. What is kept is restamped
     with this read's `loaded_at`. A file the check against other years refuses, a symbolic
     link, or a file that did not load is always read. `rows_kept`: the warehouse holds this
     file's rows already (core/warehouse/file_rows.py), so a kept file's rows are not loaded
-    (its survey_rows frame comes back empty); a file read again has them."""
+    (its survey_rows frame comes back empty); a file read again has them. `sha`: the file's
+    sha256, when the caller has just computed it (`file_sha256s`)."""
     from pipeline.core import frame_memo
 
-    sha = _sha256(path)
+    sha = sha or _sha256(path)
     key = file_key(path, mapping, sha)
     if key is None or sha in others.files:
         return read_file(path, mapping, loaded_at, others, landing_root)
@@ -358,11 +360,18 @@ def read_file_kept(path: Path, mapping: Mapping, loaded_at: datetime,
     return part
 
 
+def file_sha256s(paths: list[Path]) -> dict[str, str | None]:
+    """File name -> sha256 (None for a file that cannot be read)."""
+    return {p.name: _sha256(p) for p in paths}
+
+
 def read_year(year_dir: str | Path, loaded_at: datetime | None = None,
-              others: OtherYears | None = None, rows_kept: set[str] | None = None) -> RawYear:
+              others: OtherYears | None = None, rows_kept: set[str] | None = None,
+              shas: dict[str, str | None] | None = None) -> RawYear:
     """Read every export of one school-year folder; one bad file does not stop the others.
     A file already loaded for another year (`others`), or twice in this one, is refused.
-    `rows_kept`: names of files whose rows the warehouse holds already (`read_file_kept`)."""
+    `rows_kept`: names of files whose rows the warehouse holds already (`read_file_kept`);
+    `shas`: the files' sha256 just computed (`file_sha256s`)."""
     loaded_at = loaded_at or datetime.now().replace(microsecond=0)
     year_dir = Path(year_dir)
     mapping, files = year_exports(year_dir)
@@ -371,7 +380,8 @@ def read_year(year_dir: str | Path, loaded_at: datetime | None = None,
     parts = []
     for path in files:
         part = read_file_kept(path, mapping, loaded_at, seen, year_dir.parent,
-                              rows_kept=path.name in (rows_kept or ()))
+                              rows_kept=path.name in (rows_kept or ()),
+                              sha=(shas or {}).get(path.name))
         loaded = part.export_files[part.export_files["status"] == "loaded"]
         for sha in loaded["file_sha256"]:
             seen.files.setdefault(sha, (mapping.school_year, path.name))

@@ -92,7 +92,8 @@ def decode_state(data: bytes) -> dict:
     """A state `encode_state` wrote; ValueError when it is not one."""
     try:
         state = json.loads(data.decode("utf-8"))
-        if not all(isinstance(state[k], dict) for k in STATE):
+        if not all(isinstance(state[k], dict) for k in STATE) or not all(
+                isinstance(v, dict) for v in state["names_seen"].values()):
             raise TypeError("not three mappings")
     except (UnicodeDecodeError, KeyError, TypeError) as exc:
         raise ValueError(f"not a kept staging state ({exc!r})") from exc

@@ -18,7 +18,7 @@ from __future__ import annotations
 import pandas as pd
 
 from pipeline.core.ingest.staging import ANSWER_COLUMNS
-from pipeline.core.warehouse.file_rows import Slice
+from pipeline.core.warehouse.file_rows import Slice, prints
 
 SLICES = (
     Slice("staging.answers", columns=tuple(c for c in ANSWER_COLUMNS if c != "session_date")),
@@ -27,12 +27,12 @@ SLICES = (
 )
 
 
+RAW_RECORDS = Slice("raw.survey_rows", columns=("row_number", "record"))
+
+
 def raw_prints(con, year: str) -> dict[str, tuple[int, int]]:
     """File name -> (rows, sum of hashes of (row_number, record)) of the year's raw rows."""
-    rows = con.execute("select file_name, count(*), coalesce(sum(hash(row_number, record)), 0) "
-                       "from raw.survey_rows where school_year = ? group by all",
-                       [year]).fetchall()
-    return {str(f): (int(n), int(h)) for f, n, h in rows}
+    return prints(con, RAW_RECORDS, year)
 
 
 def file_rows_reader(con, year: str):
@@ -50,7 +50,7 @@ def file_rows_reader(con, year: str):
 _SESSION_DATES = """
 update staging.answers a set session_date = w.d
 from (
-    select a.answer_id,
+    select a.rowid as row_id,
            case when a.session_number is null then cast(a.submitted_at as date) else m.d end
                as d
     from staging.answers a left join (
@@ -64,13 +64,13 @@ from (
     ) m using (session_number)
     where a.school_year = $year
 ) w
-where a.school_year = $year and a.answer_id = w.answer_id
-  and a.session_date is distinct from w.d
+where a.rowid = w.row_id and a.session_date is distinct from w.d
 """
 
 
 def update_session_dates(con, year: str) -> int:
-    """Set every answer's session_date over the year's rows; returns the rows changed."""
+    """Set every answer's session_date over the year's rows (inside the write's transaction:
+    `file_rows.write`'s `after`); returns the rows changed."""
     return int(con.execute(_SESSION_DATES, {"year": year}).fetchone()[0])
 
 
@@ -89,7 +89,9 @@ YEAR_COLUMNS = ["answer_id", "session_number", "submitted_at", "response_id", "q
 
 
 def year_answers(con, year: str) -> pd.DataFrame:
-    """The year's answers' YEAR_COLUMNS in staging's order (file, row, question)."""
+    """The year's answers' YEAR_COLUMNS in one order, however the writes left them (by file
+    label, row and question id; the checks' outcomes and their cache key do not depend on
+    which rows were kept)."""
     return con.execute(f"select {', '.join(YEAR_COLUMNS)} from staging.answers "
                        "where school_year = ? order by file_name, row_number, question_id",
                        [year]).df()

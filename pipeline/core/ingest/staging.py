@@ -215,8 +215,9 @@ def stage_year(
         encoded = staged_files.encode(part)
         if encoded is not None:
             kept.store(key, encoded, slot=slot)
-            kept.store(key, staged_files.encode_state(part),
-                       slot=staged_files.state_slot(year, f.file_name))
+        # the state alone is plain text and counts: kept even when the rows cannot be
+        kept.store(key, staged_files.encode_state(part),
+                   slot=staged_files.state_slot(year, f.file_name))
     if (stager.files_replayed or stager.files_kept) and clean is not None:
         clean.keep_known()   # the replayed files' texts were not checked, and stay clean
     return stager.result()
@@ -230,10 +231,11 @@ def _replay(stager: _YearStager, kept: ResultCache, key: str, slot: str, decode,
     if data is None:
         return False
     try:
-        stager.replay(decode(data))
+        part = decode(data)
     except ValueError as exc:
         log.warning("kept staging of %s unusable (%s): staging it again", file_name, exc)
         return False
+    stager.replay(part)
     return True
 
 

@@ -71,10 +71,12 @@ class StagingCleanMemos:
         self.fuzzy = CleanMemo("fuzzy scan", context)
 
     def keep_known(self) -> None:
-        """Staging replayed kept files (ingest/staged_files.py): their texts' redaction and
-        identifier checks were skipped, so their digests are kept as loaded."""
+        """Staging replayed kept files (ingest/staged_files.py), or left their rows in the
+        warehouse (core/warehouse/file_rows.py): their texts' checks were skipped (the fuzzy
+        scan runs on the answers staged this run), so their digests are kept as loaded."""
         self.redaction.keep_known()
         self.identifier.keep_known()
+        self.fuzzy.keep_known()
 
     def save(self) -> None:
         for memo in (self.redaction, self.identifier, self.fuzzy):

@@ -917,7 +917,7 @@ def markdown_table(name: str) -> str:
     if spec.key:
         facts.append("key: " + ", ".join(f"`{k}`" for k in spec.key))
     facts += ["unique: " + ", ".join(f"`{k}`" for k in cols) for cols in spec.unique]
-    facts.append(f"partition: `{spec.partition}` (a run replaces one year's rows)"
+    facts.append(f"partition: `{spec.partition}` (a run writes one school year's rows)"
                  if spec.partition else "partition: none")
     lines += ["", "; ".join(facts) + "."]
     if spec.notes:

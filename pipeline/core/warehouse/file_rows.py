@@ -9,18 +9,19 @@ mapping, the roster, the code): a digest of all of that is the file's **key**
 table: at 600,000 answers a year, most of those steps' time went on rows that did not change.
 
 Here each file has a record in the result cache: its key -> the fingerprint (DuckDB's count and
-sum of row hashes, `Slice.columns` only) of each table's rows for it, and what the step's checks
-found. A file is **current** when its record's key is its key now *and* every table still holds
-exactly the recorded rows for it (rows written by anything else, an older code version or a
-hand edit, are never trusted). Every other file is **stale**: `write` replaces its rows in each
-table, deletes the rows of files that are not in the year any more, and records the stale
-files, in one transaction. The tables then equal what writing the whole year at once gives, up
-to row order and the time stamps of rows that were kept.
+sum of row hashes, `Slice.columns` only) of each table's rows for it. A file is **current** when
+its record's key is its key now *and* every table still holds exactly the recorded rows for it
+(rows written by anything else, an older code version or a hand edit, are never trusted).
+Every other file is **stale**: `write` replaces its rows in each table and deletes the rows of
+files that are not in the year any more, in one transaction, then records the stale files. The
+tables then equal what writing the whole year at once gives, up to row order and the time
+stamps of rows that were kept.
 
 A table may name a file by a label rather than its name (staging.answers shows the name with
-any roster name replaced, `Slice` says which); two files with one label share their rows there,
-so when one of them is stale both are. A missing or damaged record only means the file is
-written again.
+any roster name replaced, `Slice` says which); files with one label share their rows there, so
+when one of them is stale all are, and a record also holds which files shared its label: a
+file whose label-mates changed (one removed, one added) is stale too. A missing or damaged
+record only means the file is written again.
 """
 
 from __future__ import annotations
@@ -28,16 +29,17 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
 
 from pipeline.core.result_cache import ResultCache
-from pipeline.core.warehouse.fingerprint import fingerprint
+from pipeline.core.warehouse.fingerprint import SQL_NAME, fingerprint
 
 log = logging.getLogger(__name__)
 
-FORMAT = "file-rows/1"
+FORMAT = "file-rows/2"
 MAX_FILES = 4000   # result-cache entries: one per export file and step
 
 
@@ -58,37 +60,42 @@ class FilePlan:
     kind: str                       # the step ("raw", "staging"): the records' slot prefix
     year: str
     slices: tuple[Slice, ...]
-    keys: dict[str, str]            # file name -> its key
+    keys: dict[str, str]            # file name -> its key, in the files' order
     values: dict[str, dict[str, str]]   # file name -> table -> how that table names it
-    current: dict[str, dict] = field(default_factory=dict)   # file -> its record's `extra`
+    current: list[str] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)
 
     def only(self, files: list[str] | set[str]) -> FilePlan:
-        """The plan for these of its files (the ones that loaded): rows of any other file go."""
+        """The plan for these of its files (the ones that loaded): rows of any other file go.
+        A file sharing a table's name for its rows with one that left is written again."""
         keep = set(files)
-        return FilePlan(self.kind, self.year, self.slices,
-                        {f: k for f, k in self.keys.items() if f in keep},
-                        {f: v for f, v in self.values.items() if f in keep},
-                        {f: e for f, e in self.current.items() if f in keep},
-                        [f for f in self.stale if f in keep])
+        out = FilePlan(self.kind, self.year, self.slices,
+                       {f: k for f, k in self.keys.items() if f in keep},
+                       {f: v for f, v in self.values.items() if f in keep})
+        gone = set(self.keys) - keep
+        shared = {f for f in keep for s in self.slices
+                  if any(self.value(f, s) == self.value(g, s) for g in gone)}
+        out.current = [f for f in self.current if f in keep and f not in shared]
+        out.stale = [f for f in out.keys if f not in out.current]
+        return out
 
     def all_stale(self) -> FilePlan:
         """The plan with every file to be written again."""
-        return FilePlan(self.kind, self.year, self.slices, self.keys, self.values, {},
-                        sorted(self.keys))
+        return FilePlan(self.kind, self.year, self.slices, self.keys, self.values, [],
+                        list(self.keys))
 
     def value(self, file: str, s: Slice) -> str:
         return self.values.get(file, {}).get(s.table, file)
 
-
-def _check_names(*names: str) -> None:
-    for name in names:
-        if not all(part.isidentifier() for part in name.split(".")):
-            raise ValueError(f"not a table or column name: {name!r}")
+    def members(self, file: str, s: Slice) -> list[str]:
+        """The plan's files whose rows the slice's table names as it names `file`'s."""
+        return sorted(f for f in self.keys if self.value(f, s) == self.value(file, s))
 
 
 def _where(s: Slice) -> tuple[str, list]:
-    _check_names(s.table, s.column, *(k for k, _ in s.where), *s.columns)
+    for name in (s.table, s.column, *(k for k, _ in s.where), *s.columns):
+        if not SQL_NAME.fullmatch(name):
+            raise ValueError(f"not a table or column name: {name!r}")
     return "".join(f' and "{k}" = ?' for k, _ in s.where), [v for _, v in s.where]
 
 
@@ -105,38 +112,37 @@ def prints(con, s: Slice, year: str) -> dict[str, tuple[int, int]]:
 def plan(con, cache: ResultCache | None, kind: str, year: str, keys: dict[str, str],
          slices: list[Slice], values: dict[str, dict[str, str]] | None = None,
          in_order: bool = False) -> FilePlan:
-    """Which of the year's export files (`keys`: file name -> key) hold current rows in every
-    slice's table (see the module's doc). `values`: file -> table -> the value its rows carry
-    in the slice's column, where that is not the file name. `in_order`: a stale file makes
-    every file after it (in `keys`' order) stale too, so the tables keep the rows in the files'
-    order, as writing the whole year gives them (a reader that takes a table's order, like
-    the suggester's training answers, sees the same rows in the same order)."""
+    """Which of the year's export files (`keys`: file name -> key, in the files' order) hold
+    current rows in every slice's table (see the module's doc). `values`: file -> table ->
+    the value its rows carry in the slice's column, where that is not the file name; a file is
+    current only when the files sharing that value are the ones recorded with it.
+    `in_order`: a stale file makes every file after it stale too, so the tables keep the year's
+    rows in the files' order, as writing the whole year gives them."""
     from pipeline.core.warehouse.connection import ensure_tables
 
     ensure_tables(con, list(dict.fromkeys(s.table for s in slices)))
     out = FilePlan(kind, year, tuple(slices), dict(keys), dict(values or {}))
     written = {s: prints(con, s, year) for s in slices} if cache is not None else {}
+    stale = set()
     for file, key in keys.items():
         record = _record(cache, kind, year, file, key) if cache is not None else None
-        if record is not None and all(
-                tuple(record["rows"].get(s.table, (0, 0))) == written[s].get(
-                    out.value(file, s), (0, 0)) for s in slices):
-            out.current[file] = record["extra"]
-        else:
-            out.stale.append(file)
+        if record is None or not all(
+                record["rows"].get(s.table) == written[s].get(out.value(file, s), (0, 0))
+                and record["members"].get(s.table) == out.members(file, s) for s in slices):
+            stale.add(file)
     order = list(keys)
     while True:
-        stale = set(out.stale)
+        before = set(stale)
         # files a table names alike share their rows there: one stale makes all of them stale
         for s in slices:
             values_stale = {out.value(f, s) for f in stale}
-            stale |= {f for f in out.current if out.value(f, s) in values_stale}
+            stale |= {f for f in order if out.value(f, s) in values_stale}
         if in_order and stale:   # and every file after the first stale one
             stale |= set(order[min(order.index(f) for f in stale):])
-        if stale == set(out.stale):
+        if stale == before:
             break
-        out.stale = [f for f in order if f in stale]
-        out.current = {f: e for f, e in out.current.items() if f not in stale}
+    out.current = [f for f in order if f not in stale]
+    out.stale = [f for f in order if f in stale]
     return out
 
 
@@ -151,9 +157,8 @@ def _record(cache: ResultCache, kind: str, year: str, file: str, key: str) -> di
     try:
         record = json.loads(payload)
         rows = {str(t): (int(n), int(h)) for t, (n, h) in record["rows"].items()}
-        if not isinstance(record["extra"], dict):
-            raise ValueError("extra is not a mapping")
-        return {"rows": rows, "extra": record["extra"]}
+        members = {str(t): [str(f) for f in m] for t, m in record["members"].items()}
+        return {"rows": rows, "members": members}
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         log.warning("%s record of %s %s unusable (%s): writing its rows again", kind, year,
                     file, exc)
@@ -161,11 +166,13 @@ def _record(cache: ResultCache, kind: str, year: str, file: str, key: str) -> di
 
 
 def write(con, plan: FilePlan, frames: dict[str, pd.DataFrame], cache: ResultCache | None,
-          extras: dict[str, dict] | None = None, record: set[str] | None = None) -> None:
+          record: set[str] | None = None, after: Callable[[object], object] | None = None
+          ) -> None:
     """Replace each slice's rows of the plan's stale files (and of files not in the plan)
-    with `frames` (table -> the stale files' new rows), in one transaction; then record the
-    stale files in `record` (default: all of them) with their entry of `extras`. A file left
-    out of `record` (its rows failed a check) is written again on the next run."""
+    with `frames` (table -> the stale files' new rows) and run `after(con)`, in one
+    transaction; once it is committed, record the stale files in `record` (default: all of
+    them). A file left out of `record` (its rows failed a check) is written again on the next
+    run; a record stored without its rows committed (a crash between the two) cannot match."""
     from pipeline.core.warehouse.connection import ensure_tables, insert_frame, table_columns
 
     ensure_tables(con, list(dict.fromkeys(s.table for s in plan.slices)))
@@ -181,6 +188,8 @@ def write(con, plan: FilePlan, frames: dict[str, pd.DataFrame], cache: ResultCac
             frame = frames.get(s.table)
             if frame is not None:
                 insert_frame(con, s.table, table_columns(con, s.table), frame)
+        if after is not None:
+            after(con)
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
@@ -192,6 +201,6 @@ def write(con, plan: FilePlan, frames: dict[str, pd.DataFrame], cache: ResultCac
     for file in todo:
         entry = {"rows": {s.table: list(written[s].get(plan.value(file, s), (0, 0)))
                           for s in plan.slices},
-                 "extra": (extras or {}).get(file, {})}
+                 "members": {s.table: plan.members(file, s) for s in plan.slices}}
         cache.store(fingerprint(FORMAT, plan.keys[file]), json.dumps(entry).encode(),
                     slot=_slot(plan.kind, plan.year, file))

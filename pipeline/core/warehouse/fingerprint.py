@@ -27,7 +27,7 @@ from types import ModuleType
 import duckdb
 import pandas as pd
 
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
+SQL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
 
 
 def rows_fingerprint(con, table: str, where: dict[str, object] | None = None,
@@ -35,7 +35,7 @@ def rows_fingerprint(con, table: str, where: dict[str, object] | None = None,
     """(rows, sum of row hashes) of `table`'s rows matching `where` (column -> value, all equal).
     `columns`: hash only these columns (default: the whole row)."""
     for name in (table, *(where or {}), *(columns or ())):
-        if not _NAME.fullmatch(name):
+        if not SQL_NAME.fullmatch(name):
             raise ValueError(f"not a table or column name: {name!r}")
     row = f"({', '.join(columns)})" if columns else "t"
     sql = f"select count(*), coalesce(sum(hash({row})), 0) from {table} t"

@@ -89,8 +89,10 @@ def refi_qda_files(context: dg.AssetExecutionContext, paths: ProjectPaths,
                    codebooks: Codebooks, warehouse: Warehouse) -> dg.MaterializeResult:
     books = list(codebooks.load())
     with warehouse.connect(context.log, read_only=True) as con:
-        answers = wh.read_frame(con, "staging.answers")
-        final = wh.read_frame(con, "coding.final_codes")
+        # the columns the project shows, in its order (sorted by DuckDB, not pandas), and the
+        # final codes it exports, in the table's order (each answer's codes in that order)
+        answers = qdpx.read_answers(con)
+        final = qdpx.read_final_codes(con)
     qdc_bytes = qdc.qdc_bytes(books)
     project = qdpx.plan(books, answers, final)
     roster = load_roster(paths.roster_path)

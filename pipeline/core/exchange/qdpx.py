@@ -146,6 +146,29 @@ class Project:
                 for g, t in zip(a["source_guid"], a["answer_text"], strict=True)}
 
 
+def read_answers(con) -> pd.DataFrame:
+    """staging.answers' columns the project shows, in document order (what `plan` sorts them
+    into: the order is unique, answer_id last), read from the warehouse."""
+    from pipeline.core.warehouse.connection import empty_frame, table_columns
+
+    columns = list(dict.fromkeys((*ANSWER_COLUMNS, *DOCUMENT_ORDER)))
+    if not table_columns(con, "staging.answers"):
+        return empty_frame("staging.answers")[columns]
+    return con.execute(f"select {', '.join(columns)} from staging.answers "
+                       f"order by {', '.join(f'{c} nulls last' for c in DOCUMENT_ORDER)}").df()
+
+
+def read_final_codes(con) -> pd.DataFrame:
+    """The final codes the project exports (FINAL_COLUMNS), in the table's order."""
+    from pipeline.core.warehouse.connection import empty_frame, table_columns
+
+    if not table_columns(con, "coding.final_codes"):
+        return empty_frame("coding.final_codes")[list(FINAL_COLUMNS)]
+    marks = ", ".join("?" for _ in EXPORTED_PROVENANCES)
+    return con.execute(f"select {', '.join(FINAL_COLUMNS)} from coding.final_codes "
+                       f"where provenance in ({marks})", list(EXPORTED_PROVENANCES)).df()
+
+
 def plan(books: list[Codebook], answers: pd.DataFrame, final: pd.DataFrame) -> Project:
     """Check the final codes against the codebooks and gather what the document holds."""
     codes = {(b.framework, c.code_id): c for b in books for c in b.codes}

@@ -168,7 +168,9 @@ def staging_batches(year: str, answers: pd.DataFrame, by_file: pd.DataFrame,
 
     answers_frame = pd.DataFrame({
         "non_substantive": answers["non_substantive"].astype(float),
-        "submitted_at": pd.to_datetime(answers["submitted_at"]),
+        # nanoseconds: GX compares a datetime64[ns] column vectorised, any other unit (DuckDB
+        # gives microseconds) one value at a time (ColumnValuesBetween._pandas)
+        "submitted_at": pd.to_datetime(answers["submitted_at"]).astype("datetime64[ns]"),
         "response_id": answers["response_id"].where(
             answers["response_id"].isin(supplied_response_ids(answers)["response_id"])),
     })

@@ -11,7 +11,6 @@ from pipeline.core.privacy.name_scan import FuzzyNameScan
 from pipeline.core.privacy.redact import load_roster
 from pipeline.core.result_cache import ResultCache
 from pipeline.core.suggest.model import cache_dir
-from pipeline.core.warehouse import connection as wh
 from pipeline.defs.coding import CODEBOOK, KEYWORD
 from pipeline.defs.ingestion import ANSWERS
 from pipeline.defs.marts import FREQ

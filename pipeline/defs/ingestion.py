@@ -3,7 +3,6 @@ and the year lifecycle: a year whose landing folder is gone is retired (raw/year
 
 
 import shutil
-from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
@@ -11,11 +10,11 @@ import pandas as pd
 
 from pipeline import settings
 from pipeline.core.files import atomic_write_text
-from pipeline.core.ingest import raw, staged_files, staged_rows, staging, years
+from pipeline.core.ingest import raw, staged_files, staged_rows, years
 from pipeline.core.ingest.aliases import load_aliases, suggestions_csv
 from pipeline.core.ingest.mapping import MAPPING_FILE_NAME, load_mapping, suggested_name
 from pipeline.core.privacy.clean_memo import StagingCleanMemos
-from pipeline.core.privacy.labels import identifier_guard, label_export_files
+from pipeline.core.privacy.labels import label_export_files
 from pipeline.core.privacy.name_scan import FuzzyNameScan
 from pipeline.core.privacy.redact import load_roster, roster_fingerprint
 from pipeline.core.result_cache import ResultCache
@@ -166,29 +165,11 @@ def staging_answers(context: dg.AssetExecutionContext, paths: ProjectPaths,
         fuzzy = FuzzyNameScan(roster, clean=clean.fuzzy)
         # each export file's rows are written on their own (file_rows.py): the files whose
         # rows the tables hold already are not staged again, only their state is replayed
-        loaded = files[files["status"] == "loaded"].sort_values("file_name")
-        keys = staged_files.chain_keys(
-            staged_files.base_key(mapping, roster_fingerprint(roster), salt, aliases, others),
-            loaded, staged_rows.raw_prints(con, year))
-        guard = identifier_guard(roster)
-        labels = {f.file_name: {"staging.answers": guard.file_label(f.file_name, f.file_sha256)}
-                  for f in loaded.itertuples()}
-        plan = file_rows.plan(con, rows_records(), "staging", year, keys,
-                              list(staged_rows.SLICES), labels, in_order=True)
-        kept = ResultCache(cache_dir() / "results" / "staged_files",
-                           max_files=staged_files.MAX_FILES)
-        staged_at = datetime.now().replace(microsecond=0)
-
-        def stage(in_warehouse: set[str]) -> staging.StagedYear:
-            return staging.stage_year(
-                files, staged_rows.file_rows_reader(con, year), mapping, roster, salt=salt,
-                staged_at=staged_at, others=others, aliases=aliases, fuzzy=fuzzy,
-                clean=clean, kept=kept, keys=keys, in_warehouse=in_warehouse)
-
-        staged = stage(set(plan.current))
-        if set(staged.files_kept) != set(plan.current):   # a kept file's state is gone
-            plan = plan.all_stale()
-            staged = stage(set())
+        plan, staged = staged_rows.stage_new_files(
+            con, year, files, mapping, roster, salt, others=others, aliases=aliases,
+            fuzzy=fuzzy, clean=clean, records=rows_records(),
+            kept=ResultCache(cache_dir() / "results" / "staged_files",
+                             max_files=staged_files.MAX_FILES))
         # scanned before anything is written: an answer with a name never reaches staging
         leak_rows = name_leaks(staged.answers, fuzzy, files)
         clean.save()

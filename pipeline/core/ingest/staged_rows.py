@@ -10,14 +10,22 @@ only, while the year's tables end up as staging the whole year gives them.
   since a session's date depends on all of its files' rows;
 - `update_session_dates`: each session's date set again over the year's rows, as
   `staging._session_dates` computes it, after a write;
-- `year_answers`: the year's answers' columns the checks and the step's figures need.
+- `year_answers`: the year's answers' columns the checks and the step's figures need;
+- `stage_new_files`: the plan and the staging of the files it finds stale.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pandas as pd
 
+from pipeline.core.ingest import staged_files, staging
 from pipeline.core.ingest.staging import ANSWER_COLUMNS
+from pipeline.core.privacy.labels import identifier_guard
+from pipeline.core.privacy.redact import roster_fingerprint
+from pipeline.core.result_cache import ResultCache
+from pipeline.core.warehouse import file_rows
 from pipeline.core.warehouse.file_rows import Slice, prints
 
 SLICES = (
@@ -114,3 +122,35 @@ def quarantine_counts(con, year: str) -> tuple[dict[str, int], dict[str, int]]:
         levels[level] = levels.get(level, 0) + int(n)
         reasons[str(reason)] = reasons.get(str(reason), 0) + int(n)
     return levels, dict(sorted(reasons.items()))
+
+
+def stage_new_files(con, year: str, files: pd.DataFrame, mapping, roster: list, salt: str,
+                    others, aliases, fuzzy, clean, records: ResultCache | None,
+                    kept: ResultCache | None) -> tuple[file_rows.FilePlan, staging.StagedYear]:
+    """Which of the year's loaded exports (`files`: raw.export_files) hold current rows in
+    staging's tables (`records`: file_rows' records), and the staging of the others
+    (`staging.stage_year`, their raw rows read from the warehouse; the current ones' state
+    replayed from `kept`). When a current file's state is gone, every file is staged again.
+    The caller scans and writes the result (`file_rows.write`)."""
+    loaded = files[files["status"] == "loaded"].sort_values("file_name")
+    keys = staged_files.chain_keys(
+        staged_files.base_key(mapping, roster_fingerprint(roster), salt, aliases, others),
+        loaded, raw_prints(con, year))
+    guard = identifier_guard(roster)
+    labels = {f.file_name: {"staging.answers": guard.file_label(f.file_name, f.file_sha256)}
+              for f in loaded.itertuples()}
+    plan = file_rows.plan(con, records, "staging", year, keys, list(SLICES), labels,
+                          in_order=True)
+    staged_at = datetime.now().replace(microsecond=0)
+
+    def stage(in_warehouse: set[str]) -> staging.StagedYear:
+        return staging.stage_year(
+            files, file_rows_reader(con, year), mapping, roster, salt=salt,
+            staged_at=staged_at, others=others, aliases=aliases, fuzzy=fuzzy, clean=clean,
+            kept=kept, keys=keys, in_warehouse=in_warehouse)
+
+    staged = stage(set(plan.current))
+    if set(staged.files_kept) != set(plan.current):   # a kept file's state is gone
+        plan = plan.all_stale()
+        staged = stage(set())
+    return plan, staged

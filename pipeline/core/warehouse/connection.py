@@ -207,6 +207,18 @@ def years_in_warehouse(path: str | Path) -> list[str]:
             "select distinct school_year from staging.answers order by 1").fetchall()]
 
 
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One transaction: committed when the block ends, rolled back when it raises."""
+    con.execute("begin transaction")
+    try:
+        yield con
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
 def replace_rows(
     con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, where: dict | None = None
 ) -> int:
@@ -229,16 +241,11 @@ def replace_many(
         missing = [c for c in cols[table] if c not in frame.columns]
         if missing:
             raise ValueError(f"{table}: frame lacks column(s) {', '.join(missing)}")
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         for table, frame, where in writes:
             _replace_slice(con, table, cols[table], frame, where)
         if after is not None:
             after(con)
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     counts: dict[str, int] = {}
     for table, frame, _ in writes:
         counts[table] = counts.get(table, 0) + len(frame)

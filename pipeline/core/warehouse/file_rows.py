@@ -173,11 +173,15 @@ def write(con, plan: FilePlan, frames: dict[str, pd.DataFrame], cache: ResultCac
     transaction; once it is committed, record the stale files in `record` (default: all of
     them). A file left out of `record` (its rows failed a check) is written again on the next
     run; a record stored without its rows committed (a crash between the two) cannot match."""
-    from pipeline.core.warehouse.connection import ensure_tables, insert_frame, table_columns
+    from pipeline.core.warehouse.connection import (
+        ensure_tables,
+        insert_frame,
+        table_columns,
+        transaction,
+    )
 
     ensure_tables(con, list(dict.fromkeys(s.table for s in plan.slices)))
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         for s in plan.slices:
             clause, params = _where(s)
             keep = sorted({plan.value(f, s) for f in plan.current})
@@ -190,10 +194,6 @@ def write(con, plan: FilePlan, frames: dict[str, pd.DataFrame], cache: ResultCac
                 insert_frame(con, s.table, table_columns(con, s.table), frame)
         if after is not None:
             after(con)
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     todo = [f for f in plan.stale if record is None or f in record]
     if cache is None or not todo:
         return

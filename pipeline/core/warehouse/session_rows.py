@@ -193,12 +193,11 @@ def write(con, plan: SessionPlan, rows: pd.DataFrame, extras: dict[Session, dict
     the year) with `rows`, in one transaction, then record each stale session: the rows it now
     has and its entry of `extras` (what the checks found in its rows). `columns`: the table's
     columns, in order."""
-    from pipeline.core.warehouse.connection import ensure_tables, insert_frame
+    from pipeline.core.warehouse.connection import ensure_tables, insert_frame, transaction
 
     ensure_tables(con, [plan.table])
     year, table = plan.year, plan.table
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         con.execute(f"delete from {table} where school_year = ? and answer_id not in "
                     f"(select answer_id from {ANSWERS} where school_year = ?)", [year, year])
         if plan.stale:
@@ -206,10 +205,6 @@ def write(con, plan: SessionPlan, rows: pd.DataFrame, extras: dict[Session, dict
                         f"(select answer_id from {ANSWERS} where school_year = ? and "
                         f"({_where_sessions(plan.stale)}))", [year, year, *plan.stale])
         insert_frame(con, table, columns, rows)
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     if cache is None or not plan.stale:
         return
     written = table_prints(con, table, year)

@@ -72,8 +72,9 @@ def findings_report(context: dg.AssetExecutionContext, config: ReportConfig,
         def read(table, columns=None):
             # in one order, whatever order the writes left the rows in (the report's key,
             # core/report/kept.py, hashes the frames in order)
-            if not wh.table_columns(con, table):
-                return wh.read_frame(con, table)[columns or slice(None)]
+            if not wh.table_columns(con, table):   # not built yet
+                frame = wh.empty_frame(table)
+                return frame[columns] if columns else frame
             names = ", ".join(f'"{c}"' for c in columns) if columns else "*"
             return con.execute(f"select {names} from {table} order by all").df()
 

@@ -366,3 +366,58 @@ def test_runs_name_their_cache_slots_once_each():
                                  ("2020-21-3_run2", 5, 6)]
     with pytest.raises(ValueError):
         runs(frame, ())
+
+
+def test_view_rows_read_only_the_sessions_whose_results_are_not_kept(tmp_path, monkeypatch):
+    """ViewRows (the view run once into a temporary table, each session digested by DuckDB)
+    writes the files the view's frame writes, with the same counts and name hits; a second
+    write reads no session's rows; an edited answer's session is read, checked and rendered
+    again, alone. Across worksheets (a session split between two tabs), the same files."""
+    import shutil
+
+    from pipeline.core.exchange import spreadsheet
+    from pipeline.core.exchange.coded_answers import ViewRows, names_in_coded_answers
+    from pipeline.core.privacy.redact import RosterEntry
+    from pipeline.core.result_cache import ResultCache
+
+    path = data.build(tmp_path / "survey.duckdb")
+    roster = [RosterEntry(full_name="Marisol Quintero", role="teacher")]
+    names, rows_cache = ResultCache(tmp_path / "names"), ResultCache(tmp_path / "rows")
+
+    def write(tag):
+        with duckdb.connect(str(path), read_only=True) as con:
+            frame = read_coded_answers(con)
+            plain = write_coded_answers(frame, tmp_path / f"{tag}a.xlsx", tmp_path / f"{tag}a.csv")
+            view = ViewRows(con)
+            assert len(view) == len(frame)
+            assert [(n, a, b) for n, a, b in view.runs] == \
+                spreadsheet.runs(frame, ("school_year", "session_number"))
+            assert view.frame().equals(frame)
+            hits = names_in_coded_answers(view, roster, names)
+            assert hits == names_in_coded_answers(frame, roster, None)
+            got = write_coded_answers(view, tmp_path / f"{tag}b.xlsx", tmp_path / f"{tag}b.csv",
+                                      rows_cache)
+        assert _members(tmp_path / f"{tag}a.xlsx") == _members(tmp_path / f"{tag}b.xlsx")
+        assert (tmp_path / f"{tag}a.csv").read_bytes() == (tmp_path / f"{tag}b.csv").read_bytes()
+        assert {k: got[k] for k in plain} == plain
+        return view.read_sessions(), hits
+
+    everything = ["2020-21-1", "2020-21-2", "2024-25-1"]
+    assert write("1") == (everything, [])
+    assert write("2") == ([], [])
+    with duckdb.connect(str(path)) as con:
+        con.execute("update staging.answers set answer_text = 'Marisol helped' "
+                    "where answer_id = ?", [data.D])
+    read, hits = write("3")
+    assert read == ["2024-25-1"] and [h["row"] for h in hits] == ["3"]
+
+    monkeypatch.setattr(spreadsheet, "EXCEL_ROWS", 18)    # a header and 17 rows per tab
+    shutil.rmtree(tmp_path / "rows")
+    rows_cache = ResultCache(tmp_path / "rows")
+    with duckdb.connect(str(path)) as con:   # 40 answers: 2020-21-2 (rows 10-29) spans two tabs
+        con.execute("update staging.answers set answer_text = 'fine' where answer_id = ?",
+                    [data.D])
+        con.execute("insert into staging.answers select a.* replace (answer_id || '-' || k "
+                    "as answer_id) from staging.answers a, range(1, 10) r(k)")
+    assert write("4")[0] == everything
+    assert write("5")[0] == []

@@ -46,21 +46,25 @@ def _withheld(paths: list[Path]) -> None:
 )
 def coded_answers_workbook(context: dg.AssetExecutionContext, paths: ProjectPaths,
                            warehouse: Warehouse) -> dg.MaterializeResult:
-    with warehouse.connect(context.log, read_only=True) as con:
-        frame = coded_answers.read_coded_answers(con)
-    # checked per session; an unchanged session's result comes from the cache
-    hits = coded_answers.names_in_coded_answers(
-        frame, load_roster(paths.roster_path),
-        ResultCache(cache_dir() / "results" / "coded_answers_names",
-                    max_files=coded_answers.CACHE_FILES))
+    roster = load_roster(paths.roster_path)
     xlsx, csv_path = coded_answers.written_paths(paths.reports_dir)
-    if hits:   # never written with a name in it
-        _withheld([xlsx, csv_path])
-        counts = {}
-    else:
-        counts = coded_answers.write_coded_answers(
-            frame, xlsx, csv_path, ResultCache(cache_dir() / "results" / "coded_answers_rows",
-                                               max_files=coded_answers.CACHE_FILES))
+    # the connection stays open while the files are written: a session's rows are read from
+    # it only when its check or rendering is not kept (coded_answers.ViewRows)
+    with warehouse.connect(context.log, read_only=True) as con:
+        rows = coded_answers.ViewRows(con)
+        # checked per session; an unchanged session's result comes from the cache
+        hits = coded_answers.names_in_coded_answers(
+            rows, roster, ResultCache(cache_dir() / "results" / "coded_answers_names",
+                                      max_files=coded_answers.CACHE_FILES))
+        if hits:   # never written with a name in it
+            _withheld([xlsx, csv_path])
+            counts = {}
+        else:
+            counts = coded_answers.write_coded_answers(
+                rows, xlsx, csv_path,
+                ResultCache(cache_dir() / "results" / "coded_answers_rows",
+                            max_files=coded_answers.CACHE_FILES))
+            counts["sessions_read"] = rows.read_sessions()
     return dg.MaterializeResult(
         metadata={**counts, "written": not hits,
                   **({"xlsx": dg.MetadataValue.path(str(xlsx)),

@@ -10,11 +10,15 @@ tabs "coded answers (2)", "(3)"... (the CSV holds every row in one table).
 The rows are in school-year, session, question order. The roster check and the rendering of
 the rows run per session (`names_in_coded_answers`, `spreadsheet.RunsKept`): a session whose rows
 are unchanged since the last run reuses its result from the result cache, so the refresh after a
-new session's export checks and renders that session's rows.
+new session's export checks and renders that session's rows. `ViewRows` runs the view once into
+a temporary table, digests each session's rows there (DuckDB) and reads a session's rows only
+when they must be checked or rendered: the refresh reads the new session's rows, not the
+million others.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 from pathlib import Path
@@ -22,17 +26,18 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.core.exchange.spreadsheet import (
+    FrameRuns,
     RunsKept,
     add_table_sheet,
     open_workbook,
-    runs,
+    run_name,
     write_csv,
 )
 from pipeline.core.files import atomic_path
 from pipeline.core.privacy import name_scan
 from pipeline.core.privacy.name_scan import FuzzyNameScan
 from pipeline.core.result_cache import ResultCache
-from pipeline.core.warehouse.fingerprint import code_digest, fingerprint, frame_digest
+from pipeline.core.warehouse.fingerprint import code_digest, fingerprint
 
 VIEW = "marts.coded_answers"
 RUNS = ("school_year", "session_number")   # the view's rows are sorted by these first
@@ -68,12 +73,91 @@ def read_coded_answers(con) -> pd.DataFrame:
     return con.execute(f"select * from {VIEW}").df()
 
 
-def write_coded_answers(frame: pd.DataFrame, xlsx_path: str | Path | None,
+class ViewRows:
+    """The view's rows as runs of sessions (`spreadsheet.FrameRuns`' four: `columns`, length,
+    `runs`, `digest`, `rows`), for a connection that stays open while they are written.
+
+    The view runs once, into a temporary table of the connection (in the view's order: row i
+    is rowid i). Each session's row range and a DuckDB fingerprint of its rows (count, sum of
+    row hashes: the view's order is a function of its rows, so equal rows are equal rows in
+    order) come from one query there; a session's rows are read into pandas only when `rows`
+    asks for them (its check or rendering is not kept), and held for the xlsx and csv.
+    """
+
+    TEMP = "coded_answers_rows"
+
+    def __init__(self, con):
+        self._con = con
+        self.columns = list(COLUMNS)
+        con.execute(f"create or replace temp table {self.TEMP} as "
+                    f"select {', '.join(self.columns)} from {VIEW}")
+        found = con.execute(
+            f"select {', '.join(RUNS)}, min(rowid), max(rowid) + 1, count(*), "
+            f"coalesce(sum(hash(t)), 0) from {self.TEMP} t group by all order by 3").fetchall()
+        self.runs: list[tuple[str, int, int]] = []
+        self._prints: list[str] = []
+        for *values, start, stop, count, total in found:
+            if stop - start != count or start != (self.runs[-1][2] if self.runs else 0):
+                raise ValueError(f"{VIEW}: the rows of session {values} are not one run "
+                                 "(the view's order by is not school year, session first)")
+            self.runs.append((run_name(values), int(start), int(stop)))
+            self._prints.append(fingerprint("coded answers session", int(count), int(total)))
+        self._starts = [start for _, start, _ in self.runs]
+        self._read: dict[int, pd.DataFrame] = {}
+
+    def __len__(self) -> int:
+        return self.runs[-1][2] if self.runs else 0
+
+    def _run(self, start: int, stop: int) -> int:
+        i = bisect.bisect_right(self._starts, start) - 1
+        if i < 0 or stop > self.runs[i][2] or start >= stop:
+            raise ValueError(f"rows {start}..{stop - 1} are not within one session")
+        return i
+
+    def digest(self, start: int, stop: int) -> str:
+        i = self._run(start, stop)
+        first = self.runs[i][1]
+        return fingerprint(self._prints[i], start - first, stop - first)
+
+    def rows(self, start: int, stop: int) -> pd.DataFrame:
+        i = self._run(start, stop)
+        _, first, last = self.runs[i]
+        if i not in self._read:
+            part = self._con.execute(
+                f"select * from {self.TEMP} where rowid >= ? and rowid < ? order by rowid",
+                [first, last]).df()
+            part.index = pd.RangeIndex(first, last)
+            self._read[i] = part
+        return self._read[i].iloc[start - first:stop - first]
+
+    def frame(self) -> pd.DataFrame:
+        """Every row, in order."""
+        return self._con.execute(f"select * from {self.TEMP} order by rowid").df()
+
+    def counts(self) -> dict:
+        """write_coded_answers' figures, counted in DuckDB."""
+        answers, coded, codes, undecided = self._con.execute(
+            f"select count(*), count(*) filter (where n_codes > 0), "
+            f"coalesce(sum(n_codes), 0), count(*) filter (where coalesce(undecided, '') <> '') "
+            f"from {self.TEMP}").fetchone()
+        return {"answers": int(answers), "coded_answers": int(coded), "codes": int(codes),
+                "with_undecided": int(undecided)}
+
+    def read_sessions(self) -> list[str]:
+        """The sessions whose rows were read (the others' results were kept)."""
+        return [self.runs[i][0] for i in sorted(self._read)]
+
+
+def write_coded_answers(frame: pd.DataFrame | ViewRows, xlsx_path: str | Path | None,
                         csv_path: str | Path | None, cache: ResultCache | None = None) -> dict:
     """Write the XLSX and/or CSV (None skips one); returns counts for the run's metadata.
-    `cache`: each session's rendered rows are kept there and reused while the session's rows
-    (and where they start) are the same (`spreadsheet.RunsKept`)."""
-    frame = frame.reindex(columns=list(COLUMNS))
+    `frame`: the view's rows, or its `ViewRows`. `cache`: each session's rendered rows are
+    kept there and reused while the session's rows (and where they start) are the same
+    (`spreadsheet.RunsKept`)."""
+    if isinstance(frame, ViewRows) and cache is None:
+        frame = frame.frame()
+    if isinstance(frame, pd.DataFrame):
+        frame = frame.reindex(columns=list(COLUMNS))
     kept = RunsKept(cache, RUNS) if cache is not None else None
     if xlsx_path is not None:
         with atomic_path(xlsx_path) as tmp:
@@ -88,11 +172,13 @@ def write_coded_answers(frame: pd.DataFrame, xlsx_path: str | Path | None,
                 wb.close()
     if csv_path is not None:
         write_csv(frame, csv_path, kept)
+    reuse = {"rows_reused": kept.reused, "rows_rendered": kept.rendered} if kept else {}
+    if isinstance(frame, ViewRows):
+        return {**frame.counts(), **reuse}
     n_codes = pd.to_numeric(frame["n_codes"], errors="coerce").fillna(0)
     return {"answers": len(frame), "coded_answers": int((n_codes > 0).sum()),
             "codes": int(n_codes.sum()),
-            "with_undecided": int((frame["undecided"].fillna("") != "").sum()),
-            **({"rows_reused": kept.reused, "rows_rendered": kept.rendered} if kept else {})}
+            "with_undecided": int((frame["undecided"].fillna("") != "").sum()), **reuse}
 
 
 def written_paths(reports_dir: str | Path) -> tuple[Path, Path]:
@@ -100,20 +186,21 @@ def written_paths(reports_dir: str | Path) -> tuple[Path, Path]:
     return out / "coded_answers.xlsx", out / "coded_answers.csv"
 
 
-def names_in_coded_answers(frame: pd.DataFrame, roster: list, cache: ResultCache | None
-                           ) -> list[dict]:
+def names_in_coded_answers(frame: pd.DataFrame | ViewRows, roster: list,
+                           cache: ResultCache | None) -> list[dict]:
     """`names_in_frames(roster, {"coded_answers": frame})`, checked one session at a time:
-    each session's hits are kept in `cache` under a digest of its rows (index, columns,
-    dtypes, values in order), the roster and the check's code, so a refresh scans only the
-    sessions whose rows changed. Same hits in the same order (by column, then row)."""
+    each session's hits are kept in `cache` under a digest of its rows (`FrameRuns` or
+    `ViewRows`), where they start, the roster and the check's code, so a refresh scans only
+    the sessions whose rows changed. Same hits in the same order (by column, then row)."""
+    table = frame if isinstance(frame, ViewRows) else FrameRuns(frame, RUNS)
     scan = FuzzyNameScan(roster)
     roster_digest = hashlib.sha256(
         "\x1f".join(sorted(e.full_name for e in roster)).encode()).hexdigest()
     code = code_digest(name_scan)
     hits: list[dict] = []
-    for slot, start, stop in runs(frame, RUNS):
-        part = frame.iloc[start:stop]
-        key = fingerprint("coded_answers names", code, frame_digest(part), roster_digest)
+    for slot, start, stop in table.runs:
+        key = fingerprint("coded_answers names", code, start, table.digest(start, stop),
+                          roster_digest)
         kept = cache.load(key, slot=slot) if cache is not None else None
         if kept is not None:
             try:
@@ -121,9 +208,9 @@ def names_in_coded_answers(frame: pd.DataFrame, roster: list, cache: ResultCache
                 continue
             except ValueError:
                 pass
-        found = scan.scan_frames({"coded_answers": part})
+        found = scan.scan_frames({"coded_answers": table.rows(start, stop)})
         if cache is not None:
             cache.store(key, json.dumps(found).encode(), slot=slot)
         hits.extend(found)
-    order = {c: i for i, c in enumerate(frame.columns)}
+    order = {c: i for i, c in enumerate(table.columns)}
     return sorted(hits, key=lambda h: (order[h["column"]], int(h["row"])))

@@ -59,7 +59,7 @@ def cell_text(value: object) -> str:
 
 def write_csv(frame: pd.DataFrame, path: str | Path, kept: RunsKept | None = None) -> Path:
     """`kept`: each run of rows (a school year) kept rendered and reused while its rows are the
-    same (`RunsKept`)."""
+    same (`RunsKept`); then `frame` may also be a source of runs (`FrameRuns`)."""
     csv_text = lambda v: neutralise(cell_text(v))  # noqa: E731
 
     def rows(part: pd.DataFrame):
@@ -82,11 +82,37 @@ def write_csv(frame: pd.DataFrame, path: str | Path, kept: RunsKept | None = Non
     return Path(path)
 
 
+class FrameRuns:
+    """A frame's rows as runs of equal values of `run_columns`, for `RunsKept`: the table's
+    `columns`, its length, its `runs` ((name, start, stop), `runs()`), a digest of rows
+    start..stop-1 (`frame_digest`: index, columns, dtypes, values in order) and those rows.
+    Another source of runs (`coded_answers.ViewRows`: a warehouse view's sessions, digested
+    by DuckDB, read only when rendered) offers the same four."""
+
+    def __init__(self, frame: pd.DataFrame, run_columns: tuple[str, ...]):
+        self.frame = frame
+        self.columns = list(frame.columns)
+        self.runs = runs(frame, run_columns)
+        self._digests: dict[tuple[int, int], str] = {}
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def digest(self, start: int, stop: int) -> str:
+        if (start, stop) not in self._digests:
+            self._digests[(start, stop)] = frame_digest(self.frame.iloc[start:stop])
+        return self._digests[(start, stop)]
+
+    def rows(self, start: int, stop: int) -> pd.DataFrame:
+        return self.frame.iloc[start:stop]
+
+
 class RunsKept:
     """Rendered rows of a table kept per run of equal values of `columns` (a school year's
     session: the rows are sorted by year and session, so each session is one run) in a result
-    cache, keyed by the run's rows (`frame_digest`: index, columns, dtypes, values in order),
-    where the run starts, what it is rendered as and the code rendering it. A refresh that
+    cache, keyed by the run's rows (the table's `digest`: for a frame, `FrameRuns`), where the
+    run starts, what it is rendered as and the code rendering it. A kept run's rows are not
+    even asked for. A refresh that
     adds or changes one session renders that session's rows again and copies the others' (an
     XLSX row carries its row number: a run after one whose row count changed is rendered again
     too). With `deflated` (a worksheet's rows), a run is kept as the workbook's zip will hold
@@ -97,31 +123,35 @@ class RunsKept:
         self.cache, self.columns = cache, columns
         self.reused: list[str] = []
         self.rendered: list[str] = []
-        # the xlsx and csv share a run's digest: (id of the frame, start, stop) -> (frame, digest)
-        self._digests: dict[tuple[int, int, int], tuple[pd.DataFrame, str]] = {}
+        # the xlsx and csv of a frame share its runs and their digests: id -> (frame, runs)
+        self._frames: dict[int, tuple[pd.DataFrame, FrameRuns]] = {}
 
-    def chunks(self, frame: pd.DataFrame, kind: str, settings: str,
+    def table(self, frame) -> FrameRuns:
+        """`frame`'s runs (a frame: its `FrameRuns`, made once; a source of runs as it is)."""
+        if not isinstance(frame, pd.DataFrame):
+            return frame
+        seen = self._frames.get(id(frame))
+        if seen is None or seen[0] is not frame:   # held with the frame: its id is its own
+            seen = self._frames[id(frame)] = (frame, FrameRuns(frame, self.columns))
+        return seen[1]
+
+    def chunks(self, frame, kind: str, settings: str,
                render: Callable[[pd.DataFrame, int], Iterable[str]],
                span: tuple[int, int] | None = None, label: str = "", deflated: bool = False
                ) -> Iterator[str | Part]:
-        """The frame's rows rendered by `render(part, start)` (a run's rows and where they
-        start), run by run, a kept run's text instead when its key matches (with `deflated`,
-        its deflated `Part`). `span`: only rows lo..hi-1, `start` counted from lo (a worksheet
-        continuing the table); `label` tells its runs' cache slots from the other spans'."""
-        lo, hi = span if span is not None else (0, len(frame))
-        for name, run_start, run_stop in runs(frame, self.columns):
+        """The rows of `frame` (a DataFrame, or a source of runs like `FrameRuns`) rendered
+        by `render(part, start)` (a run's rows and where they start), run by run, a kept run's
+        text instead when its key matches (with `deflated`, its deflated `Part`). `span`: only
+        rows lo..hi-1, `start` counted from lo (a worksheet continuing the table); `label`
+        tells its runs' cache slots from the other spans'."""
+        table = self.table(frame)
+        lo, hi = span if span is not None else (0, len(table))
+        for name, run_start, run_stop in table.runs:
             start, stop = max(run_start, lo), min(run_stop, hi)
             if start >= stop:
                 continue
-            part = frame.iloc[start:stop]
-            seen = self._digests.get((id(frame), start, stop))
-            if seen is not None and seen[0] is frame:
-                digest = seen[1]
-            else:   # the frame is held with its digest: its id cannot be another frame's
-                digest = frame_digest(part)
-                self._digests[(id(frame), start, stop)] = (frame, digest)
-            key = fingerprint("rendered rows", kind, settings, _code(), start - lo, digest,
-                              "deflated" if deflated else "text")
+            key = fingerprint("rendered rows", kind, settings, _code(), start - lo,
+                              table.digest(start, stop), "deflated" if deflated else "text")
             slot = f"{kind}{label}-{name}"
             kept = self.cache.open(key, slot=slot)
             piece = _kept_part(kept) if deflated and kept is not None else None
@@ -130,6 +160,7 @@ class RunsKept:
                 kept = None
             if kept is None:   # rendered into the cache, then read back: memory stays flat
                 self.rendered.append(slot)
+                part = table.rows(start, stop)
                 encoded = (t.encode("utf-8") for t in render(part, start - lo))
                 if self.cache.store(key, _with_trailer(encoded) if deflated else encoded,
                                     slot=slot):
@@ -196,10 +227,15 @@ def runs(frame, columns: tuple[str, ...]) -> list[tuple[str, int, int]]:
     bounds = [*np.flatnonzero(starts).tolist(), n]
     out, seen = [], Counter()
     for start, stop in itertools.pairwise(bounds):
-        name = "-".join(p[start] for p in parts)
+        name = "-".join(p[start] for p in parts)   # run_name of the run's values
         seen[name] += 1
         out.append((name if seen[name] == 1 else f"{name}_run{seen[name]}", start, stop))
     return out
+
+
+def run_name(values: Iterable[object]) -> str:
+    """The name `runs` gives a run of these values (one per column)."""
+    return "-".join(_slot_part(v) for v in values)
 
 
 def _slot_part(value) -> str:
@@ -242,7 +278,8 @@ def add_table_sheet(wb, name: str, frame: pd.DataFrame, widths: dict[str, int] |
                     continued: bool = False) -> object:
     """One worksheet: the header on `first_row` (frozen, filtered), the rows below it. `wb`:
     an `open_workbook` (constant_memory); the rows are rendered in bulk (`xlsx_rows`).
-    `kept`: each run of rows (a school year) kept rendered and reused (`RunsKept`).
+    `kept`: each run of rows (a school year) kept rendered and reused (`RunsKept`); then
+    `frame` may also be a source of runs (`FrameRuns`).
     `title`: a line in bold on the first row, above a header on a later one.
 
     A worksheet holds at most EXCEL_ROWS rows. With `continued`, rows beyond that go on to

@@ -534,3 +534,30 @@ def test_a_years_marts_key_moves_with_its_rows_and_the_roster(tmp_path):
                 "answer_id = (select min(answer_id) from coding.final_codes "
                 "where school_year = ?)", [Y1, Y1])
     assert year_marts_key(con, two, codes, Y1) != key
+
+
+def test_missing_keys_are_groups_of_their_own():
+    """An answer without a session number or coach, a code without a category: each missing
+    value is one group of its own (the grouping is by numbers standing for the values, -1 for
+    a missing one), with the missing value in the mart, in the column's dtype."""
+    answers = make_answers()
+    answers.loc[answers["answer_id"].isin(["a1", "a2"]), "session_number"] = pd.NA
+    answers.loc[answers["answer_id"] == "a1", "coach_id"] = None
+    fc = make_final_codes()
+    fc.loc[fc["code_id"] == "collaboration", "dimension"] = None
+    made = marts.year_marts(fc, answers, make_codes())
+    trends = made["marts.code_trends"]
+    assert trends["session_number"].dtype == "Int64"
+    r = _row(trends, level="code", school_year=Y1, question_id="worked", session_number=None,
+             code_id="coaching_support")
+    assert (r.n_answers, r.n_substantive, r.n_sessions) == (2, 2, 0)   # a1, a2
+    r = _row(made["marts.by_coach"], level="framework", school_year=Y1, question_id="worked",
+             coach_id=None, framework="scale")
+    assert (r.n_answers, r.n_substantive) == (1, 1)                    # a1
+    freq = made["marts.code_frequencies"]
+    r = _row(freq, level="code", school_year=Y1, question_id="worked", dimension=None,
+             code_id="collaboration")
+    assert r.n_answers == 2                                            # a1, a3
+    r = _row(freq, level="dimension", school_year=Y1, question_id="worked", framework="scale",
+             dimension=None)
+    assert (r.n_answers, r.code_id) == (2, None)

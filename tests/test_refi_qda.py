@@ -395,6 +395,21 @@ def test_guids_are_uuid5():
         uuid.uuid5(NAMESPACE, "coding\x1fA1\x1fscale\x1fx\x1f7")).upper()
 
 
+def test_guids_of_many_are_each_ones_guid():
+    """guids (the shared prefix hashed once, the bits and digits set by numpy) gives guid's
+    string for each, one column or several, non-ASCII and NUL included."""
+    from pipeline.core.exchange.guids import guid, guids
+
+    ids = ["A1", "", "é—\x00" * 30, None, 17, *(f"A{i:012d}" for i in range(300))]
+    assert guids("source", ids) == [guid("source", a) for a in ids]
+    users = ["jm", "Lead researcher"] * (len(ids) // 2) + ["ak"] * (len(ids) % 2)
+    assert guids("coding", ids, users, range(len(ids))) == [
+        guid("coding", a, u, n) for a, u, n in zip(ids, users, range(len(ids)), strict=True)]
+    assert guids("source", []) == [] and guids("source") == []
+    with pytest.raises(ValueError):
+        guids("coding", ["a"], ["b", "c"])
+
+
 @pytest.mark.parametrize("names", [["Chloé Dubois"], ["Ed Bead", "Deb Face"], ["Zebulon Quark"]])
 def test_the_streamed_name_check_counts_as_names_in_texts(books, names, monkeypatch):
     """names_in_project == names_in_texts(roster, qdc, qde, *sources) with the GUIDs masked:

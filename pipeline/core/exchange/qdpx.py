@@ -39,7 +39,7 @@ import pandas as pd
 
 from pipeline.core.coding.codebook import Codebook
 from pipeline.core.exchange import zip_parts
-from pipeline.core.exchange.guids import code_guid, guid
+from pipeline.core.exchange.guids import code_guid, guid, guids
 from pipeline.core.exchange.qdc import ORIGIN, append_code_tree, xml_bytes
 from pipeline.core.exchange.spreadsheet import runs
 from pipeline.core.exchange.zip_parts import Part, Records
@@ -192,7 +192,7 @@ def plan(books: list[Codebook], answers: pd.DataFrame, final: pd.DataFrame) -> P
     # iterating a Series gives the values itertuples gave (Python scalars)
     cols = {c: (list(answers[c]) if c in answers.columns else [None] * len(answers))
             for c in ANSWER_COLUMNS}
-    cols["source_guid"] = [guid("source", a) for a in cols["answer_id"]]
+    cols["source_guid"] = guids("source", cols["answer_id"])
     cols["answer_text"] = [str(t) for t in cols["answer_text"]]
     twice = pd.Series(cols["source_guid"]).duplicated().to_numpy()   # one source file each
     if twice.any():
@@ -279,6 +279,14 @@ def source_chunks(project: Project, start: int, stop: int) -> Iterator[str]:
     variables = [(name, a[col], "IntegerValue" if name == "Session" else "TextValue")
                  for name, col, _kind in VARIABLES]
     label_attr = {k: _attr(v) for k, v in project.labels.items()}
+    # the span's final codes (rows of `f`) and who decided each, their GUIDs made together
+    rows = [k for i in range(start, stop) for k in project.by_answer.get(a["answer_id"][i], ())]
+    who_of = {k: coders_of(f["provenance"][k], f["decided_by"][k]) for k in rows}
+    selection_guid = dict(zip(rows, guids("selection", *([f[c][k] for k in rows] for c in (
+        "answer_id", "framework", "code_id"))), strict=True))
+    pairs = [(k, u) for k in rows for u in who_of[k]]
+    coding_guid = dict(zip(pairs, guids("coding", *([f[c][k] for k, _u in pairs] for c in (
+        "answer_id", "framework", "code_id")), [u for _k, u in pairs]), strict=True))
     out: list[str] = []
     for i in range(start, stop):
         aid = a["answer_id"][i]
@@ -290,10 +298,9 @@ def source_chunks(project: Project, start: int, stop: int) -> Iterator[str]:
         end = str(len(text))
         for k in project.by_answer.get(aid, ()):
             key = (f["framework"][k], f["code_id"][k])
-            provenance = f["provenance"][k]
-            who = coders_of(provenance, f["decided_by"][k])
+            provenance, who = f["provenance"][k], who_of[k]
             out.append(
-                f'      <PlainTextSelection guid="{guid("selection", aid, *key)}" '
+                f'      <PlainTextSelection guid="{selection_guid[k]}" '
                 f'name="{label_attr[key]}" startPosition="0" endPosition="{end}" '
                 f'creatingUser="{user_guids[who[0]]}">\n'
                 f"        <Description>"
@@ -301,7 +308,7 @@ def source_chunks(project: Project, start: int, stop: int) -> Iterator[str]:
                 "</Description>\n")
             ref = f'          <CodeRef targetGUID="{code_guid(*key)}" />\n'
             for u in who:
-                out.append(f'        <Coding guid="{guid("coding", aid, *key, u)}" '
+                out.append(f'        <Coding guid="{coding_guid[k, u]}" '
                            f'creatingUser="{user_guids[u]}">\n{ref}        </Coding>\n')
             out.append("      </PlainTextSelection>\n")
         for name, values, tag in variables:

@@ -49,7 +49,8 @@ def coded_answers_workbook(context: dg.AssetExecutionContext, paths: ProjectPath
     roster = load_roster(paths.roster_path)
     xlsx, csv_path = coded_answers.written_paths(paths.reports_dir)
     # the connection stays open while the files are written: a session's rows are read from
-    # it only when its check or rendering is not kept (coded_answers.ViewRows)
+    # it only when its check or rendering is not kept (coded_answers.ViewRows). A writer
+    # outside Dagster (the pool keeps the other steps out) waits for it as for any reader.
     with warehouse.connect(context.log, read_only=True) as con:
         rows = coded_answers.ViewRows(con)
         # checked per session; an unchanged session's result comes from the cache

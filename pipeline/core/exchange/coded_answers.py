@@ -74,14 +74,15 @@ def read_coded_answers(con) -> pd.DataFrame:
 
 
 class ViewRows:
-    """The view's rows as runs of sessions (`spreadsheet.FrameRuns`' four: `columns`, length,
-    `runs`, `digest`, `rows`), for a connection that stays open while they are written.
+    """The view's rows as runs of sessions, for a connection that stays open while they are
+    written: what `spreadsheet.FrameRuns` offers (`columns`, length, `runs`, `digest`, `rows`).
 
     The view runs once, into a temporary table of the connection (in the view's order: row i
-    is rowid i). Each session's row range and a DuckDB fingerprint of its rows (count, sum of
-    row hashes: the view's order is a function of its rows, so equal rows are equal rows in
-    order) come from one query there; a session's rows are read into pandas only when `rows`
-    asks for them (its check or rendering is not kept), and held for the xlsx and csv.
+    is rowid i). Each session's row range and a DuckDB fingerprint of its rows come from one
+    query there: the row count and the sum of the hashes of (rowid, row), so the rows' order
+    counts, with the table's column names and types beside them (a row hash sees neither). A
+    session's rows are read into pandas only when `rows` asks for them (its check or rendering
+    is not kept), and held for the xlsx and csv.
     """
 
     TEMP = "coded_answers_rows"
@@ -91,9 +92,13 @@ class ViewRows:
         self.columns = list(COLUMNS)
         con.execute(f"create or replace temp table {self.TEMP} as "
                     f"select {', '.join(self.columns)} from {VIEW}")
+        types = con.execute(f"select column_name, data_type from duckdb_columns() "
+                            f"where database_name = 'temp' and table_name = '{self.TEMP}' "
+                            f"order by column_index").fetchall()
         found = con.execute(
             f"select {', '.join(RUNS)}, min(rowid), max(rowid) + 1, count(*), "
-            f"coalesce(sum(hash(t)), 0) from {self.TEMP} t group by all order by 3").fetchall()
+            f"coalesce(sum(hash(rowid, t)), 0) from {self.TEMP} t group by all order by 3"
+        ).fetchall()
         self.runs: list[tuple[str, int, int]] = []
         self._prints: list[str] = []
         for *values, start, stop, count, total in found:
@@ -101,7 +106,8 @@ class ViewRows:
                 raise ValueError(f"{VIEW}: the rows of session {values} are not one run "
                                  "(the view's order by is not school year, session first)")
             self.runs.append((run_name(values), int(start), int(stop)))
-            self._prints.append(fingerprint("coded answers session", int(count), int(total)))
+            self._prints.append(fingerprint("coded answers session", types, int(count),
+                                            int(total)))
         self._starts = [start for _, start, _ in self.runs]
         self._read: dict[int, pd.DataFrame] = {}
 

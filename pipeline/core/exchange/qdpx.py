@@ -280,13 +280,16 @@ def source_chunks(project: Project, start: int, stop: int) -> Iterator[str]:
                  for name, col, _kind in VARIABLES]
     label_attr = {k: _attr(v) for k, v in project.labels.items()}
     # the span's final codes (rows of `f`) and who decided each, their GUIDs made together
-    rows = [k for i in range(start, stop) for k in project.by_answer.get(a["answer_id"][i], ())]
-    who_of = {k: coders_of(f["provenance"][k], f["decided_by"][k]) for k in rows}
-    selection_guid = dict(zip(rows, guids("selection", *([f[c][k] for k in rows] for c in (
-        "answer_id", "framework", "code_id"))), strict=True))
-    pairs = [(k, u) for k in rows for u in who_of[k]]
-    coding_guid = dict(zip(pairs, guids("coding", *([f[c][k] for k, _u in pairs] for c in (
-        "answer_id", "framework", "code_id")), [u for _k, u in pairs]), strict=True))
+    # (the answer's id as the answer holds it, as guid(kind, aid, ...) had it)
+    rows = [(k, aid) for aid in a["answer_id"][start:stop] for k in project.by_answer.get(aid, ())]
+    who_of = {k: coders_of(f["provenance"][k], f["decided_by"][k]) for k, _aid in rows}
+    selection_guid = dict(zip((k for k, _aid in rows), guids(
+        "selection", [aid for _k, aid in rows], [f["framework"][k] for k, _aid in rows],
+        [f["code_id"][k] for k, _aid in rows]), strict=True))
+    pairs = [(k, aid, u) for k, aid in rows for u in who_of[k]]
+    coding_guid = dict(zip(((k, u) for k, _aid, u in pairs), guids(
+        "coding", [aid for _k, aid, _u in pairs], [f["framework"][k] for k, _aid, _u in pairs],
+        [f["code_id"][k] for k, _aid, _u in pairs], [u for _k, _aid, u in pairs]), strict=True))
     out: list[str] = []
     for i in range(start, stop):
         aid = a["answer_id"][i]

@@ -59,7 +59,8 @@ def cell_text(value: object) -> str:
 
 def write_csv(frame: pd.DataFrame, path: str | Path, kept: RunsKept | None = None) -> Path:
     """`kept`: each run of rows (a school year) kept rendered and reused while its rows are the
-    same (`RunsKept`); then `frame` may also be a source of runs (`FrameRuns`)."""
+    same (`RunsKept`). Only with `kept`, `frame` may be a source of runs (`FrameRuns`)
+    instead of a DataFrame."""
     csv_text = lambda v: neutralise(cell_text(v))  # noqa: E731
 
     def rows(part: pd.DataFrame):
@@ -87,7 +88,7 @@ class FrameRuns:
     `columns`, its length, its `runs` ((name, start, stop), `runs()`), a digest of rows
     start..stop-1 (`frame_digest`: index, columns, dtypes, values in order) and those rows.
     Another source of runs (`coded_answers.ViewRows`: a warehouse view's sessions, digested
-    by DuckDB, read only when rendered) offers the same four."""
+    by DuckDB, read only when rendered) offers the same."""
 
     def __init__(self, frame: pd.DataFrame, run_columns: tuple[str, ...]):
         self.frame = frame
@@ -278,8 +279,8 @@ def add_table_sheet(wb, name: str, frame: pd.DataFrame, widths: dict[str, int] |
                     continued: bool = False) -> object:
     """One worksheet: the header on `first_row` (frozen, filtered), the rows below it. `wb`:
     an `open_workbook` (constant_memory); the rows are rendered in bulk (`xlsx_rows`).
-    `kept`: each run of rows (a school year) kept rendered and reused (`RunsKept`); then
-    `frame` may also be a source of runs (`FrameRuns`).
+    `kept`: each run of rows (a school year) kept rendered and reused (`RunsKept`). Only with
+    `kept`, `frame` may be a source of runs (`FrameRuns`) instead of a DataFrame.
     `title`: a line in bold on the first row, above a header on a later one.
 
     A worksheet holds at most EXCEL_ROWS rows. With `continued`, rows beyond that go on to

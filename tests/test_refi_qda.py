@@ -706,3 +706,28 @@ def test_a_sessions_key_follows_which_answer_each_code_belongs_to(books):
     kept_order = final.loc[[*final.index.difference(rows), *rows]].reset_index(drop=True)
     assert keys(kept_order) == before
     assert sum(keys(swapped)[k] != before[k] for k in before) == 1
+
+
+def test_the_final_codes_are_read_in_an_order_of_their_own(tmp_path):
+    """read_final_codes sorts the exported codes (each answer's by framework, code,
+    provenance, who decided): the project and each session's cache key do not follow where a
+    write left the rows (a refresh replaces a year's rows; a full build writes them in
+    another order). Only the exported provenances."""
+    import duckdb
+
+    from tests import exchange_data as data
+
+    path = data.build(tmp_path / "survey.duckdb")
+    with duckdb.connect(str(path)) as con:
+        first = qdpx.read_final_codes(con)
+        con.execute("create table coding.reversed as "
+                    "select * from coding.final_codes order by rowid desc")
+        con.execute("drop table coding.final_codes")
+        con.execute("alter table coding.reversed rename to final_codes")
+        again = qdpx.read_final_codes(con)
+        every = con.execute("select count(*) from coding.final_codes").fetchone()[0]
+    pd.testing.assert_frame_equal(first, again)
+    assert list(first.columns) == list(qdpx.FINAL_COLUMNS)
+    keys = list(first.itertuples(index=False))
+    assert keys == sorted(keys, key=lambda r: tuple("\uffff" if v is None else v for v in r))
+    assert set(first["provenance"]) <= set(qdpx.EXPORTED_PROVENANCES) and len(first) < every

@@ -94,7 +94,7 @@ def refi_qda_files(context: dg.AssetExecutionContext, paths: ProjectPaths,
     books = list(codebooks.load())
     with warehouse.connect(context.log, read_only=True) as con:
         # the columns the project shows, in its order (sorted by DuckDB, not pandas), and the
-        # final codes it exports, in the table's order (each answer's codes in that order)
+        # final codes it exports, sorted (each answer's codes by framework and code)
         answers = qdpx.read_answers(con)
         final = qdpx.read_final_codes(con)
     qdc_bytes = qdc.qdc_bytes(books)

@@ -159,14 +159,19 @@ def read_answers(con) -> pd.DataFrame:
 
 
 def read_final_codes(con) -> pd.DataFrame:
-    """The final codes the project exports (FINAL_COLUMNS), in the table's order."""
+    """The final codes the project exports (FINAL_COLUMNS), sorted by them: each answer's
+    codes by framework, code, provenance and who decided. Not in the table's order: where a
+    write leaves rows differs between a full build and a refresh (a year's rows replaced),
+    and the project, and each session's cache key, would follow it."""
     from pipeline.core.warehouse.connection import empty_frame, table_columns
 
     if not table_columns(con, "coding.final_codes"):
         return empty_frame("coding.final_codes")[list(FINAL_COLUMNS)]
     marks = ", ".join("?" for _ in EXPORTED_PROVENANCES)
     return con.execute(f"select {', '.join(FINAL_COLUMNS)} from coding.final_codes "
-                       f"where provenance in ({marks})", list(EXPORTED_PROVENANCES)).df()
+                       f"where provenance in ({marks}) "
+                       f"order by {', '.join(f'{c} nulls last' for c in FINAL_COLUMNS)}",
+                       list(EXPORTED_PROVENANCES)).df()
 
 
 def plan(books: list[Codebook], answers: pd.DataFrame, final: pd.DataFrame) -> Project:

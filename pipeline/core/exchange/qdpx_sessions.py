@@ -100,8 +100,9 @@ def roster_key(roster: Iterable) -> str:
 
 def span_keys(project: qdpx.Project, spans: list[tuple[int, int]], roster: str) -> list[str]:
     """The cache key of each run of sorted answers start..stop-1: everything its sources are
-    rendered from (the answers' columns; their final codes, in each answer's (sorted) order, with the
-    answer they belong to; the code labels, question texts and roster).
+    rendered from (the answers' columns; their final codes, in each answer's order, which
+    `qdpx.read_final_codes` sorts, with the answer they belong to; the code labels, question
+    texts and roster).
 
     The final codes are put in answer order once for all spans (a stable sort of their
     answers' positions), so each span's codes are one slice: no loop over answers."""

@@ -46,33 +46,39 @@ codes as (
     left join suggested s
            on s.answer_id = f.answer_id and s.framework = f.framework and s.code_id = f.code_id
 ),
-per_answer as (
+-- each answer's codes gathered once, in one order, then split into the aligned lists (one
+-- ordered aggregate instead of seven: a million answers in a second, not ten)
+gathered as (
     select answer_id,
-           count(*) filter (where provenance <> 'unresolved') as n_codes,
-           string_agg(label, '; ' order by framework, dimension, label)
-               filter (where provenance <> 'unresolved') as codes,
-           string_agg(category, '; ' order by framework, dimension, label)
-               filter (where provenance <> 'unresolved') as categories,
-           string_agg(how, '; ' order by framework, dimension, label)
-               filter (where provenance <> 'unresolved') as provenance,
-           string_agg(decided_by, '; ' order by framework, dimension, label)
-               filter (where provenance <> 'unresolved') as decided_by,
-           string_agg(label || ': "' || evidence || '"', ' | ' order by framework, dimension, label)
-               filter (where provenance <> 'unresolved' and evidence is not null) as evidence,
-           string_agg(label, '; ' order by framework, dimension, label)
-               filter (where provenance = 'unresolved') as undecided
+           list({'label': label, 'category': category, 'how': how, 'decided_by': decided_by,
+                 'evidence': evidence, 'decided': provenance <> 'unresolved'}
+                order by framework, dimension, label) as items
     from codes
     group by answer_id
+),
+per_answer as (
+    select answer_id,
+           list_filter(items, lambda x: x.decided) as decided,
+           list_filter(items, lambda x: not x.decided) as undecided
+    from gathered
 )
 select a.answer_id, a.school_year, a.session_number, a.school_id, a.role, a.question_id,
        case a.question_id when 'worked' then 'What worked from today''s coaching session?'
                           when 'improve' then 'In what ways can we improve today''s coaching session?'
                           else a.question_id end as question,
        a.answer_text, a.non_substantive,
-       coalesce(p.n_codes, 0) as n_codes, coalesce(p.codes, '') as codes,
-       coalesce(p.categories, '') as categories, coalesce(p.provenance, '') as provenance,
-       coalesce(p.decided_by, '') as decided_by, coalesce(p.evidence, '') as evidence,
-       coalesce(p.undecided, '') as undecided
+       coalesce(len(p.decided), 0) as n_codes,
+       coalesce(array_to_string(list_transform(p.decided, lambda x: x.label), '; '), '') as codes,
+       coalesce(array_to_string(list_transform(p.decided, lambda x: x.category), '; '), '')
+           as categories,
+       coalesce(array_to_string(list_transform(p.decided, lambda x: x.how), '; '), '') as provenance,
+       coalesce(array_to_string(list_transform(p.decided, lambda x: x.decided_by), '; '), '')
+           as decided_by,
+       coalesce(array_to_string(list_transform(
+           list_filter(p.decided, lambda x: x.evidence is not null),
+           lambda x: x.label || ': "' || x.evidence || '"'), ' | '), '') as evidence,
+       coalesce(array_to_string(list_transform(p.undecided, lambda x: x.label), '; '), '')
+           as undecided
 from staging.answers a
 left join per_answer p on p.answer_id = a.answer_id
 order by a.school_year, a.session_number nulls last,

@@ -143,9 +143,11 @@ def sheet_answers(answers: pd.DataFrame, school_year: str) -> pd.DataFrame:
     for col in ("session_number", "role"):
         if col not in a.columns:
             a[col] = None
-    a["_q"] = a["question_id"].map(lambda q: (QUESTION_ORDER.get(q, len(QUESTION_ORDER)), q))
+    # the question's place (others after, by name), as a number: sorting tuples is slow
+    a["_q"] = a["question_id"].map(QUESTION_ORDER).fillna(len(QUESTION_ORDER))
     a["_s"] = pd.to_numeric(a["session_number"], errors="coerce")
-    a = a.sort_values(["_q", "_s", "answer_id"], na_position="last", kind="stable")
+    a = a.sort_values(["_q", "question_id", "_s", "answer_id"], na_position="last",
+                      kind="stable")
     return a.drop(columns=["_q", "_s"]).reset_index(drop=True)
 
 

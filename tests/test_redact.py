@@ -204,6 +204,18 @@ def test_ascii_fast_paths_match_the_unicode_paths(text):
     assert normalise_for_check(text) == expected
 
 
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=0x17F), max_size=40)
+       | st.from_regex(r"R_[A-Za-z0-9]{15}", fullmatch=True))
+def test_spaced_words_are_the_spaced_text(text):
+    """spaced_words (two regex passes for ASCII ids) gives spaced()'s text: separators as
+    spaces, a space at each camelCase hump, on any text."""
+    from pipeline.core.privacy.labels import spaced, spaced_words
+
+    assert spaced_words(text) == spaced(text)[0]
+    assert spaced_words("R_yqrn39tO3DxaSmXn") == "R yqrn  t O Dxa Sm Xn"
+
+
 # --- the independent check's shortcuts change no result ----------------------------------------
 
 WINDOW = st.text(alphabet="abcdeiklmnorstuvyz", min_size=1, max_size=22)

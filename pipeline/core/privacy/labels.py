@@ -25,6 +25,7 @@ from pipeline.core.privacy.name_scan import FuzzyNameScan, NameScanner
 from pipeline.core.privacy.redact import Redactor
 
 _SEPARATORS = re.compile(r"[_\-.\d+()\[\]]")
+_HUMP = re.compile(r"(?<=[a-z])(?=[A-Z])")   # an ASCII camelCase hump
 
 
 def spaced(text: str) -> tuple[str, list[int]]:
@@ -40,6 +41,14 @@ def spaced(text: str) -> tuple[str, list[int]]:
     return "".join(out), index
 
 
+def spaced_words(text: str) -> str:
+    """`spaced(text)[0]`, by two regex passes for an ASCII text (response ids: a check per
+    row, where the loop over characters was a third of the check)."""
+    if text.isascii():   # separators are not letters: replacing them moves no hump
+        return _HUMP.sub(" ", _SEPARATORS.sub(" ", text))
+    return spaced(text)[0]
+
+
 class IdentifierGuard:
     """Redacts or replaces roster names in file names and ids (see the module doc)."""
 
@@ -53,7 +62,7 @@ class IdentifierGuard:
     def has_name(self, text: str) -> bool:
         if self.clean is not None and self.clean.is_clean(text):
             return False
-        words, _ = spaced(text)
+        words = spaced_words(text)
         found = bool(self.check.find(words) or self.scanner.find(words)
                      or self.check.find(text) or self.scanner.find(text))
         if not found and self.clean is not None:

@@ -464,11 +464,11 @@ def _cached_project(books, answers, final, roster, cache, tmp_path, name="c.qdpx
     (names found, sessions reused, the written file's bytes)."""
     from pipeline.core.exchange import qdpx_sessions
     from pipeline.core.privacy.name_scan import FuzzyNameScan
+    from pipeline.core.privacy.redact import roster_fingerprint
 
     project = qdpx.plan(books, answers, final)
     scan = FuzzyNameScan(roster)
-    pieces = qdpx_sessions.session_sources(project, scan, qdpx_sessions.roster_key(roster),
-                                           cache)
+    pieces = qdpx_sessions.session_sources(project, scan, roster_fingerprint(roster), cache)
     found = qdpx_sessions.names_in_project(scan, qdc.qdc_bytes(books).decode("utf-8"), project,
                                         pieces)
     reused = [p.label for p in pieces if p.reused]

@@ -8,7 +8,7 @@ import dagster as dg
 from pipeline.core.exchange import coded_answers, qdc, qdpx, qdpx_sessions
 from pipeline.core.files import atomic_write_bytes
 from pipeline.core.privacy.name_scan import FuzzyNameScan
-from pipeline.core.privacy.redact import load_roster
+from pipeline.core.privacy.redact import load_roster, roster_fingerprint
 from pipeline.core.result_cache import ResultCache
 from pipeline.core.suggest.model import cache_dir
 from pipeline.defs.coding import CODEBOOK, KEYWORD
@@ -103,7 +103,7 @@ def refi_qda_files(context: dg.AssetExecutionContext, paths: ProjectPaths,
     scan = FuzzyNameScan(roster)
     # each session's sources rendered and checked once, kept while its rows are unchanged
     pieces = qdpx_sessions.session_sources(
-        project, scan, qdpx_sessions.roster_key(roster),
+        project, scan, roster_fingerprint(roster),
         ResultCache(cache_dir() / "results" / "refi_qda", max_files=qdpx_sessions.MAX_FILES))
     # the same count as names_in_texts(roster, qdc, qde, *sources), the document streamed
     found = qdpx_sessions.names_in_project(scan, qdc_bytes.decode("utf-8"), project, pieces)

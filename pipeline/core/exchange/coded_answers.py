@@ -19,7 +19,6 @@ million others.
 from __future__ import annotations
 
 import bisect
-import hashlib
 import json
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from pipeline.core.exchange.spreadsheet import (
 from pipeline.core.files import atomic_path
 from pipeline.core.privacy import name_scan
 from pipeline.core.privacy.name_scan import FuzzyNameScan
+from pipeline.core.privacy.redact import roster_fingerprint
 from pipeline.core.result_cache import ResultCache
 from pipeline.core.warehouse.fingerprint import code_digest, fingerprint
 
@@ -200,8 +200,7 @@ def names_in_coded_answers(frame: pd.DataFrame | ViewRows, roster: list,
     the sessions whose rows changed. Same hits in the same order (by column, then row)."""
     table = frame if isinstance(frame, ViewRows) else FrameRuns(frame, RUNS)
     scan = FuzzyNameScan(roster)
-    roster_digest = hashlib.sha256(
-        "\x1f".join(sorted(e.full_name for e in roster)).encode()).hexdigest()
+    roster_digest = roster_fingerprint(roster)
     code = code_digest(name_scan)
     hits: list[dict] = []
     for slot, start, stop in table.runs:

@@ -31,12 +31,11 @@ across each boundary (tests/test_refi_qda.py compares it with the uncached count
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import logging
 import os
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,11 +90,6 @@ class SessionSources:
 @functools.cache
 def _code() -> str:
     return code_digest(qdpx, zip_parts, guids, project_names, name_scan, ids)
-
-
-def roster_key(roster: Iterable) -> str:
-    """A digest of the roster's names (what the check's findings depend on)."""
-    return hashlib.sha256("\x1f".join(sorted(e.full_name for e in roster)).encode()).hexdigest()
 
 
 def span_keys(project: qdpx.Project, spans: list[tuple[int, int]], roster: str) -> list[str]:

@@ -284,17 +284,21 @@ def source_chunks(project: Project, start: int, stop: int) -> Iterator[str]:
     variables = [(name, a[col], "IntegerValue" if name == "Session" else "TextValue")
                  for name, col, _kind in VARIABLES]
     label_attr = {k: _attr(v) for k, v in project.labels.items()}
-    # the span's final codes (rows of `f`) and who decided each, their GUIDs made together
-    # (the answer's id as the answer holds it, as guid(kind, aid, ...) had it)
-    rows = [(k, aid) for aid in a["answer_id"][start:stop] for k in project.by_answer.get(aid, ())]
-    who_of = {k: coders_of(f["provenance"][k], f["decided_by"][k]) for k, _aid in rows}
-    selection_guid = dict(zip((k for k, _aid in rows), guids(
-        "selection", [aid for _k, aid in rows], [f["framework"][k] for k, _aid in rows],
-        [f["code_id"][k] for k, _aid in rows]), strict=True))
-    pairs = [(k, aid, u) for k, aid in rows for u in who_of[k]]
-    coding_guid = dict(zip(((k, u) for k, _aid, u in pairs), guids(
-        "coding", [aid for _k, aid, _u in pairs], [f["framework"][k] for k, _aid, _u in pairs],
-        [f["code_id"][k] for k, _aid, _u in pairs], [u for _k, _aid, u in pairs]), strict=True))
+    # the span's final codes (rows k of `f`, with the answer's id as the answer holds it, as
+    # guid(kind, aid, ...) had it) and who decided each; their GUIDs made together
+    ks, aids = [], []
+    for aid in a["answer_id"][start:stop]:
+        for k in project.by_answer.get(aid, ()):
+            ks.append(k)
+            aids.append(aid)
+    who_of = {k: coders_of(f["provenance"][k], f["decided_by"][k]) for k in ks}
+    frameworks = [f["framework"][k] for k in ks]
+    code_ids = [f["code_id"][k] for k in ks]
+    selection_guid = dict(zip(ks, guids("selection", aids, frameworks, code_ids), strict=True))
+    pairs = [(i, u) for i, k in enumerate(ks) for u in who_of[k]]   # (code's place, coder)
+    coding_guid = dict(zip(((ks[i], u) for i, u in pairs), guids(
+        "coding", [aids[i] for i, _u in pairs], [frameworks[i] for i, _u in pairs],
+        [code_ids[i] for i, _u in pairs], [u for _i, u in pairs]), strict=True))
     out: list[str] = []
     for i in range(start, stop):
         aid = a["answer_id"][i]

@@ -112,11 +112,10 @@ class RunsKept:
     """Rendered rows of a table kept per run of equal values of `columns` (a school year's
     session: the rows are sorted by year and session, so each session is one run) in a result
     cache, keyed by the run's rows (the table's `digest`: for a frame, `FrameRuns`), where the
-    run starts, what it is rendered as and the code rendering it. A kept run's rows are not
-    even asked for. A refresh that
-    adds or changes one session renders that session's rows again and copies the others' (an
-    XLSX row carries its row number: a run after one whose row count changed is rendered again
-    too). With `deflated` (a worksheet's rows), a run is kept as the workbook's zip will hold
+    run starts, what it is rendered as and the code rendering it; a kept run's rows are not
+    even asked for. A refresh that adds or changes one session renders that session's rows
+    again and copies the others' (an XLSX row carries its row number: a run after one whose
+    row count changed is rendered again too). With `deflated` (a worksheet's rows), a run is kept as the workbook's zip will hold
     it: deflated as one part of the worksheet member (`zip_parts`), its CRC-32 and sizes in a
     trailer, and the workbook copies it into the zip as is (`xlsx_rows.QuickZipWorkbook`)."""
 

@@ -158,7 +158,7 @@ class _Prepared:
     sources: pd.DataFrame       # coding_sources
     # each GROUP_COLUMNS column of `coded` as numbers (-1: missing) and its distinct values:
     # grouping by numbers factorised once is several times faster than by the texts each time
-    numbers: dict[str, np.ndarray]
+    numbers: dict[str, pd.Series]
     uniques: dict[str, pd.Index]
 
     @classmethod
@@ -166,7 +166,8 @@ class _Prepared:
         coded = _coded_with_context(final_codes, answers)
         numbers, uniques = {}, {}
         for col in GROUP_COLUMNS:
-            numbers[col], uniques[col] = pd.factorize(coded[col], use_na_sentinel=True)
+            codes, uniques[col] = pd.factorize(coded[col], use_na_sentinel=True)
+            numbers[col] = pd.Series(codes, index=coded.index, name=col)
         return cls(coded, _substantive(answers), coding_sources(final_codes), numbers, uniques)
 
     def values(self, col: str, numbers: pd.Series) -> pd.Series:
@@ -200,8 +201,7 @@ def _frequencies(
     frames = []
     for level in LEVELS:
         group = keys + LEVEL_KEYS[level]
-        agg = counted.groupby([pd.Series(prepared.numbers[c], index=coded.index, name=c)
-                               for c in group]).nunique().reset_index()
+        agg = counted.groupby([prepared.numbers[c] for c in group]).nunique().reset_index()
         for c in group:
             agg[c] = prepared.values(c, agg[c])
         if zero_fill and codes is not None and not codes.empty:

@@ -78,6 +78,25 @@ def test_empty_frames_are_typed_and_load_into_the_warehouse(tmp_path):
             assert wh.read_frame(con, name).empty
 
 
+
+def test_read_columns_reads_in_an_order_of_the_rows_own(tmp_path):
+    """read_columns: the columns asked for (None: all), the rows sorted by `order_by` whatever
+    order they were written in, the catalog's empty frame for a table not built yet."""
+    with wh.connect(tmp_path / "survey.duckdb") as con:
+        assert list(wh.read_columns(con, "marts.by_coach", None).columns) == \
+            catalog.columns("marts.by_coach")
+        assert list(wh.read_columns(con, "marts.by_coach", ["coach_id", "level"]).columns) == \
+            ["coach_id", "level"]
+        con.execute("create schema t")
+        con.execute("create table t.x as select * from (values ('scale', 'c'), "
+                    "('scale', 'a'), ('rt', 'b')) v(framework, code_id)")
+        got = wh.read_columns(con, "t.x", ["framework", "code_id"],
+                              where={"framework": "scale"}, order_by="all")
+        assert got.values.tolist() == [["scale", "a"], ["scale", "c"]]
+        assert wh.read_columns(con, "t.x", None, order_by="code_id")["code_id"].tolist() == \
+            ["a", "b", "c"]
+
+
 # ----------------------------------------------------------------------------- column lists
 
 @pytest.mark.parametrize(("listed", "table"), [

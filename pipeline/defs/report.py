@@ -72,11 +72,7 @@ def findings_report(context: dg.AssetExecutionContext, config: ReportConfig,
         def read(table, columns=None):
             # in one order, whatever order the writes left the rows in (the report's key,
             # core/report/kept.py, hashes the frames in order)
-            if not wh.table_columns(con, table):   # not built yet
-                frame = wh.empty_frame(table)
-                return frame[columns] if columns else frame
-            names = ", ".join(f'"{c}"' for c in columns) if columns else "*"
-            return con.execute(f"select {names} from {table} order by all").df()
+            return wh.read_columns(con, table, columns, order_by="all")
 
         final_codes = wh.read_frame(con, "coding.final_codes")
         inputs = ReportInputs(

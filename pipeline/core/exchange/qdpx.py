@@ -149,13 +149,11 @@ class Project:
 def read_answers(con) -> pd.DataFrame:
     """staging.answers' columns the project shows, in document order (what `plan` sorts them
     into: the order is unique, answer_id last), read from the warehouse."""
-    from pipeline.core.warehouse.connection import empty_frame, table_columns
+    from pipeline.core.warehouse.connection import read_columns
 
-    columns = list(dict.fromkeys((*ANSWER_COLUMNS, *DOCUMENT_ORDER)))
-    if not table_columns(con, "staging.answers"):
-        return empty_frame("staging.answers")[columns]
-    return con.execute(f"select {', '.join(columns)} from staging.answers "
-                       f"order by {', '.join(f'{c} nulls last' for c in DOCUMENT_ORDER)}").df()
+    return read_columns(con, "staging.answers",
+                        list(dict.fromkeys((*ANSWER_COLUMNS, *DOCUMENT_ORDER))),
+                        order_by=", ".join(f"{c} nulls last" for c in DOCUMENT_ORDER))
 
 
 def read_final_codes(con) -> pd.DataFrame:

@@ -272,14 +272,18 @@ def insert_frame(con: duckdb.DuckDBPyConnection, table: str, cols: list[str],
         con.unregister("_incoming")
 
 
-def read_columns(con: duckdb.DuckDBPyConnection, table: str, columns: list[str],
-                 where: dict | None = None) -> pd.DataFrame:
-    """`read_frame` of these columns only (in this order)."""
+def read_columns(con: duckdb.DuckDBPyConnection, table: str, columns: list[str] | None,
+                 where: dict | None = None, order_by: str | None = None) -> pd.DataFrame:
+    """`read_frame` of these columns only (in this order; None: every column), sorted by
+    `order_by` (SQL, e.g. "all") when given: an order of the rows' own, not where the writes
+    left them."""
     if not table_columns(con, table):
-        return empty_frame(table)[list(columns)]
-    quoted = ", ".join(f'"{c}"' for c in columns)
+        frame = empty_frame(table)
+        return frame if columns is None else frame[list(columns)]
+    quoted = "*" if columns is None else ", ".join(f'"{c}"' for c in columns)
     clause = " and ".join(f'"{k}" = ?' for k in where or {})
-    return con.execute(f"select {quoted} from {table}" + (f" where {clause}" if where else ""),
+    return con.execute(f"select {quoted} from {table}" + (f" where {clause}" if where else "")
+                       + (f" order by {order_by}" if order_by else ""),
                        list((where or {}).values())).df()
 
 

@@ -1,12 +1,13 @@
 """Benchmark: the whole pipeline at N answers, then the refresh after one new session's export.
 
-    .venv/bin/python bench/pipeline.py --answers 100000 [--seed 2024] [--keep DIR]
+    .venv/bin/python bench/pipeline.py --answers 100000 [--seed 2024] [--years 2] [--keep DIR]
 
 1. Generates the data in a child process (not timed): `tools.sample.synth` with N answers
-   (two school years, 4 + 9 sessions), the two coders' sheets and the filled adjudication
-   file for them (`tools.sample.synth_coding`, scaled with N), and one more session's export
-   for the latest year (session 10, about 1/9 of that year's answers: the sessions of a second
-   sample with another seed, renumbered).
+   (the study's two school years, 4 + 9 sessions; `--years K`: K school years ending in
+   2023-24, `synth.study_years`, every session about as large), the two coders' sheets and
+   the filled adjudication file for them (`tools.sample.synth_coding`, scaled with N), and one
+   more session's export for the latest year (session 10, about 1/9 of that year's answers:
+   the sessions of a second sample with another seed and the same years, renumbered).
 2. Full run: what `survey-pipeline run` does (`pipeline.runner`: shared inputs, each school
    year's partitions in waves, all years; in-process executor) into a temporary warehouse.
 3. Incremental: session 10 is dropped into the latest year's landing folder and what the
@@ -48,19 +49,19 @@ import sys
 from pathlib import Path
 from tools.sample.synth import generate_sample
 from tools.sample.synth_coding import generate_coding_sample
-out, extra, n, seed, codebooks = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), \
-    int(sys.argv[4]), Path(sys.argv[5])
-generate_sample(out, n, seed)
+out, extra, n, seed, codebooks, years = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), \
+    int(sys.argv[4]), Path(sys.argv[5]), int(sys.argv[6])
+generate_sample(out, n, seed, years)
 generate_coding_sample(out, codebooks, seed)
 # the new session: a second sample's latest year (another seed), about 1/9 of that year
-generate_sample(extra, max(10, round(n / 9)), seed + 1)
+generate_sample(extra, max(10, round(n / 9)), seed + 1, years)
 """
 
 
-def generate(root: Path, n: int, seed: int) -> tuple[Path, Path]:
+def generate(root: Path, n: int, seed: int, years: int) -> tuple[Path, Path]:
     sample, extra = root / "sample", root / "extra"
     subprocess.run([sys.executable, "-c", GENERATE, str(sample), str(extra), str(n), str(seed),
-                    str(ROOT / "codebooks")], check=True, cwd=ROOT)
+                    str(ROOT / "codebooks"), str(years)], check=True, cwd=ROOT)
     return sample, extra
 
 
@@ -138,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--answers", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument("--years", type=int, default=2, help="school years generated (2: the "
+                        "study's 2020-21 and 2023-24; K: K years ending in 2023-24)")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (a second "
                         "run with the same folder, N and seed reuses the generated data)")
     parser.add_argument("--snapshot", type=Path, help="copy the warehouse, the cache and the "
@@ -149,7 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     root.mkdir(parents=True, exist_ok=True)
     try:
         t0 = time.perf_counter()
-        marker = root / f"generated-{args.answers}-{args.seed}"
+        # the name earlier runs used for the study's two years
+        marker = root / (f"generated-{args.answers}-{args.seed}" if args.years == 2
+                         else f"generated-{args.answers}-{args.seed}-{args.years}y")
         if marker.exists():  # --keep DIR of an earlier run: same data, a fresh warehouse
             sample, extra = root / "sample", root / "extra"
             for stale in (root / "survey.duckdb", root / "survey.duckdb.wal"):
@@ -159,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
                 late.unlink()
             print(f"reusing the data generated in {root}")
         else:
-            sample, extra = generate(root, args.answers, args.seed)
+            sample, extra = generate(root, args.answers, args.seed, args.years)
             marker.touch()
             print(f"generated {args.answers:,} answers, sheets and adjudications in "
                   f"{time.perf_counter() - t0:.1f} s (child process, not counted)")
@@ -228,8 +233,11 @@ def main(argv: list[str] | None = None) -> int:
 
         con = duckdb.connect(str(root / "survey.duckdb"), read_only=True)
         n_staged = con.execute("select count(*) from staging.answers").fetchone()[0]
+        n_new = con.execute("select count(*) from staging.answers where school_year = ? and "
+                            "session_number = ?", [year, NEW_SESSION]).fetchone()[0]
         con.close()
         print(f"\nstaged answers after the refresh: {n_staged:,}")
+        print(f"years={len(years)} new_answers={n_new:,} ({n_new / n_staged:.1%} of the staged)")
         print(f"answers={args.answers} full_s={full_s:.1f} incremental_s={inc_s:.1f} "
               f"incremental_ratio={inc_s / full_s:.3f} peak_mb={peak_mb:.0f}")
         return 1 if failed else 0

@@ -7,7 +7,10 @@ Qualtrics, one export file per session, with the quirks real exports have (cp125
 Excel, a UTF-8 BOM, smart quotes, emoji, typos, "NA"-style answers, blank answers, repeated
 submissions, names typed into free text).
 
-    python -m tools.sample.synth --out data/sample [--answers 772] [--seed 2024]
+    python -m tools.sample.synth --out data/sample [--answers 772] [--seed 2024] [--years 2]
+
+`--years K` (benchmarks of a longer history) writes K consecutive school years ending in 2023-24
+instead of the study's two (study_years).
 
 Pure Python (no Dagster); the same seed gives the same bytes on every run.
 """
@@ -465,6 +468,38 @@ YEARS = (
               date(2024, 1, 22), date(2024, 2, 26), date(2024, 3, 18), date(2024, 4, 15),
               date(2024, 5, 13)), 0.6),
 )
+
+
+def study_years(n_years: int = 2) -> tuple[YearSpec, ...]:
+    """The study's two years (YEARS), or `n_years` consecutive school years ending in 2023-24,
+    for benchmarks of a longer history: 2020-21 and 2023-24 as in the study, every other year
+    a 9-session Qualtrics year like 2023-24 with its sessions on the same weeks of its own
+    year. Each year's share of the answers follows its number of sessions, so every session
+    holds about as many answers."""
+    if n_years == len(YEARS):
+        return YEARS
+    if n_years < 1:
+        raise ValueError("n_years must be at least 1")
+    study = {y.school_year: y for y in YEARS}
+    latest = YEARS[-1]
+    first_start = int(latest.school_year[:4]) - n_years + 1
+    specs = []
+    for start in range(first_start, first_start + n_years):
+        label = f"{start}-{(start + 1) % 100:02d}"
+        shift = int(latest.school_year[:4]) - start
+        weeks = study[label].session_weeks if label in study else tuple(
+            _monday(d.replace(year=d.year - shift)) for d in latest.session_weeks)
+        source = study[label].source if label in study else latest.source
+        specs.append(YearSpec(label, source, weeks, 0.0))
+    sessions = sum(len(s.session_weeks) for s in specs)
+    return tuple(YearSpec(s.school_year, s.source, s.session_weeks,
+                          len(s.session_weeks) / sessions) for s in specs)
+
+
+def _monday(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
 ENCODINGS = {("2020-21", 2): "cp1252", ("2020-21", 3): "utf-8-sig"}  # else utf-8
 QUIRK_NOTES = {
     "cp1252": "saved by Excel as cp1252 (Windows-1252): no emoji, smart quotes as bytes 0x91-0x94",
@@ -688,7 +723,9 @@ def _compose(rng: random.Random, question: str, ctx: _Context, slots: _Slots) ->
         return _fill(rng.choice(ONE_WORD[question]), slots)
     bank = WORKED if question == "worked" else IMPROVE
     k = SENTENCES.get(kind) or rng.randint(4, 7)
-    picker = _THEME_PICKER[question, ctx.year, k == 1]
+    # years other than the study's two (study_years) weigh themes as 2023-24 does
+    picker = _THEME_PICKER.get((question, ctx.year, k == 1)) \
+        or _THEME_PICKER[question, YEARS[-1].school_year, k == 1]
     sentences = [_fill(rng.choice(bank[t]), slots) for t in _pick_themes(rng, picker, k)]
     if question == "worked" and rng.random() < P_CLOSER:
         sentences.append(_fill(rng.choice(CLOSERS), slots))
@@ -1010,8 +1047,10 @@ def _file_counts(subs: list[_Submission]) -> dict:
     }
 
 
-def _command(n_answers: int, seed: int) -> str:
-    return f"python -m tools.sample.synth --out data/sample --answers {n_answers} --seed {seed}"
+def _command(n_answers: int, seed: int, n_years: int = len(YEARS)) -> str:
+    years = f" --years {n_years}" if n_years != len(YEARS) else ""
+    return (f"python -m tools.sample.synth --out data/sample --answers {n_answers} "
+            f"--seed {seed}{years}")
 
 
 def _readme(counts: dict) -> str:
@@ -1027,9 +1066,12 @@ def _readme(counts: dict) -> str:
         "Regenerate (byte-for-byte identical for the same arguments):",
         "",
         "```sh",
-        f".venv/bin/{_command(counts['n_answers'], counts['seed'])}",
+        f".venv/bin/{_command(counts['n_answers'], counts['seed'], len(counts['by_year']))}",
         "```",
         "",
+        *([] if len(counts["by_year"]) == len(YEARS) else [
+            f"This copy holds {len(counts['by_year'])} school years (`--years`): the study's "
+            "two, and", "other years shaped like 2023-24 (9 Qualtrics sessions).", ""]),
         "## Layout",
         "",
         "- `roster.csv` — `full_name,role`: the 6 external coaches and "
@@ -1108,27 +1150,30 @@ def _readme(counts: dict) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def generate_sample(out_dir: Path, n_answers: int = 772, seed: int = 2024) -> dict:
+def generate_sample(out_dir: Path, n_answers: int = 772, seed: int = 2024,
+                    n_years: int = len(YEARS)) -> dict:
     """Write the synthetic sample (roster, mappings, exports, README) and return its counts.
 
     Exactly `n_answers` answered responses over distinct submissions, 40% in 2020-21 and 60%
     in 2023-24. The study's sessions stay fixed (4 + 9 export files); larger sizes add
     respondents per school and rows per file (1,000,000 answers: ~700k rows, ~1 minute).
+    `n_years` other than 2: the years of study_years(n_years), shared by their sessions.
     """
     if n_answers < 10:
         raise ValueError("n_answers must be at least 10")
     out_dir = Path(out_dir)
     rng = random.Random(seed)
-    targets = [round(n_answers * YEARS[0].share)]
-    targets.append(n_answers - targets[0])
-    busiest = max(t / len(y.session_weeks) for t, y in zip(targets, YEARS, strict=True))
+    specs = study_years(n_years)
+    targets = [round(n_answers * y.share) for y in specs[:-1]]
+    targets.append(n_answers - sum(targets))
+    busiest = max(t / len(y.session_weeks) for t, y in zip(targets, specs, strict=True))
     per_school = max(5, math.ceil(busiest / 1.45 / len(SCHOOLS) * 1.3))
     people = _build_people(rng, per_school)
     colleagues = _colleagues(people)
 
     coach_of = None
     years = []
-    for spec, target in zip(YEARS, targets, strict=True):
+    for spec, target in zip(specs, targets, strict=True):
         coach_of = _assign_coaches(rng, coach_of)
         n_blank = max(1, round(target / 300))
         year = _plan_year(rng, spec, target, coach_of, people, n_blank)
@@ -1194,8 +1239,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="output folder (data/sample)")
     parser.add_argument("--answers", type=int, default=772, help="answered responses (772)")
     parser.add_argument("--seed", type=int, default=2024, help="random seed (2024)")
+    parser.add_argument("--years", type=int, default=len(YEARS),
+                        help="school years (2: the study's; more: see study_years)")
     args = parser.parse_args(argv)
-    counts = generate_sample(args.out, args.answers, args.seed)
+    counts = generate_sample(args.out, args.answers, args.seed, args.years)
     print(f"wrote {counts['files']} export files to {args.out}: {counts['answered']} answered "
           f"responses (Q1 {counts['worked']}, Q2 {counts['improve']}), {counts['rows']} rows, "
           f"{counts['duplicates']} duplicate rows, {counts['blank_rows']} blank submissions, "

@@ -616,7 +616,7 @@ def test_small_member_records_are_the_bytes_writestr_writes(tmp_path):
                        compress_type=zipfile.ZIP_DEFLATED)
     kept = zip_parts.Records()
     (tmp_path / "kept.bin").write_bytes(b"".join(kept.stream(members[2:])))
-    with zipfile.ZipFile(tmp_path / "parts.zip", "w", zipfile.ZIP_DEFLATED) as z:
+    with zip_parts.PartsZip(tmp_path / "parts.zip", "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr(zipfile.ZipInfo("first", (1980, 1, 1, 0, 0, 0)), b"<x/>",
                    compress_type=zipfile.ZIP_DEFLATED)
         zip_parts.append_records(z, zip_parts.records(members[:2]))
@@ -630,6 +630,45 @@ def test_small_member_records_are_the_bytes_writestr_writes(tmp_path):
     with zipfile.ZipFile(tmp_path / "parts.zip") as z:
         assert z.testzip() is None
         assert {n: z.read(n).decode("utf-8") for n in texts} == texts
+
+
+@pytest.mark.parametrize("limits", [{}, {"ZIP_FILECOUNT_LIMIT": 3}, {"ZIP64_LIMIT": 1500}])
+def test_the_records_central_directory_is_zipfiles_with_zip64_too(tmp_path, monkeypatch, limits):
+    """The records' central directory entries, set from arrays, and the end records are the
+    bytes zipfile writes: also when the member count needs the ZIP64 end record and when the
+    members' offsets pass the ZIP64 limit (both limits lowered here, as a zip of millions of
+    members or past 4 GiB would need)."""
+    from pipeline.core.exchange import zip_parts
+
+    for name, value in limits.items():
+        monkeypatch.setattr(zipfile, name, value)
+    members = [(f"Sources/{i:03d}{'é' if i % 3 == 0 else ''}.txt",
+                f"answer {i} ".encode() * (i % 7)) for i in range(40)]
+    with zipfile.ZipFile(tmp_path / "writestr.zip", "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in [("first", b"<x/>"), *members]:
+            z.writestr(zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0)), data,
+                       compress_type=zipfile.ZIP_DEFLATED)
+    with zip_parts.PartsZip(tmp_path / "parts.zip", "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(zipfile.ZipInfo("first", (1980, 1, 1, 0, 0, 0)), b"<x/>",
+                   compress_type=zipfile.ZIP_DEFLATED)
+        zip_parts.append_records(z, zip_parts.records(members[:25]))
+        zip_parts.append_records(z, zip_parts.records(members[25:]))
+    assert (tmp_path / "parts.zip").read_bytes() == (tmp_path / "writestr.zip").read_bytes()
+    with zipfile.ZipFile(tmp_path / "parts.zip") as z:
+        assert z.testzip() is None
+        assert [z.read(n) for n, _data in members] == [data for _n, data in members]
+
+
+def test_the_records_entries_from_arrays_are_those_of_their_zipinfos():
+    from pipeline.core.exchange import zip_parts
+
+    for names in ([f"S/{i}{'€' * (i % 2)}.txt" for i in range(300)],   # UTF-8, any length
+                  [f"S/{i:04d}.txt" for i in range(300)]):                # one length, ASCII
+        recs = zip_parts.records([(n, bytes(i)) for i, n in enumerate(names)])
+        for base in (0, 7, 2**31):
+            assert zip_parts._central_entries(base, recs.entries) == b"".join(
+                zip_parts._central_entry(zip_parts._listed(e, base)) for e in recs.entries)
+    assert zip_parts._central_entries(0, []) == b""
 
 
 def test_crc32_combine_is_the_crc_of_the_joined_bytes():
@@ -662,7 +701,7 @@ def test_a_member_deflated_in_parts_reads_back_whole(tmp_path, monkeypatch, zip6
     d = zip_parts.Deflater()
     (tmp_path / "part.bin").write_bytes(b"".join(d.stream([texts[2]])))
     parts[2] = d.part(file=open(tmp_path / "part.bin", "rb"))
-    with zipfile.ZipFile(tmp_path / "m.zip", "w") as z:
+    with zip_parts.PartsZip(tmp_path / "m.zip", "w") as z:
         zip_parts.write_member(z, "doc.xml", parts)
         zip_parts.append_records(z, zip_parts.records([("after.txt", b"x" * 60_000)]))
     with zipfile.ZipFile(tmp_path / "m.zip") as z:

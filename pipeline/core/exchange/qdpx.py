@@ -387,7 +387,7 @@ def write_qdpx(books: list[Codebook], answers: pd.DataFrame, final: pd.DataFrame
                         else ([], []))
     head = zip_parts.deflate(encode(c) for c in [*head_chunks(project), *opening])
     tail = zip_parts.deflate([encode(c) for c in [*closing, project.tail]], last=True)
-    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+    with atomic_path(path) as tmp, zip_parts.PartsZip(tmp, "w", zipfile.ZIP_DEFLATED) as z:
         zip_parts.write_member(z, "project.qde", [head, *(doc for doc, _recs in sessions), tail])
         for _doc, recs in sessions:
             zip_parts.append_records(z, recs)

@@ -11,7 +11,9 @@ kept compressed (pipeline/core/exchange/qdpx_sessions.py) if the zip is assemble
 - `write_member`: a member from its parts, header first with the exact sizes (ZIP64 when they
   need it), no seeking back.
 - `Records`: small members' local records (header and deflated data) back to back, with what the
-  central directory needs of each; `append_records` copies them into the zip.
+  central directory needs of each; `append_records` copies them into a `PartsZip`, which writes
+  their central directory entries from arrays when it closes (a million members: no ZipInfo
+  each, the same bytes as zipfile writes).
 
 The files are ordinary zips: tests/test_refi_qda.py reads them with `zipfile` (CRC checked) and
 compares their members with the uncompressed document.
@@ -20,11 +22,14 @@ compares their members with the uncompressed document.
 from __future__ import annotations
 
 import functools
+import struct
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
+
+import numpy as np
 
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 _LEVEL = zlib.Z_DEFAULT_COMPRESSION
@@ -157,7 +162,7 @@ def write_member(z: zipfile.ZipFile, name: str | zipfile.ZipInfo, parts: list[Pa
         size += p.size
         compressed += p.compressed_size
     zinfo.CRC, zinfo.file_size, zinfo.compress_size = crc, size, compressed
-    if zinfo.filename in z.NameToInfo:
+    if zinfo.filename in z.NameToInfo or zinfo.filename in getattr(z, "record_names", ()):
         raise ValueError(f"duplicate zip member {zinfo.filename!r}")
     _check_writable(z)
     _seek_end(z)
@@ -181,6 +186,37 @@ def _small_info(name: str, crc: int, compressed: int, size: int) -> zipfile.ZipI
     return zinfo
 
 
+_PROTO = _small_info("a", 0, 0, 0)
+_DOS_TIME = ZIP_TIME[3] << 11 | ZIP_TIME[4] << 5 | (ZIP_TIME[5] // 2)
+_DOS_DATE = (ZIP_TIME[0] - 1980) << 9 | ZIP_TIME[1] << 5 | ZIP_TIME[2]
+_UTF8_NAME = 0x800   # the general purpose flag for a UTF-8 name (zipfile sets it likewise)
+
+
+def _name_flags(name: str) -> tuple[bytes, int]:
+    """zipfile's encoding of a member name: ASCII, else UTF-8 with the flag bit."""
+    try:
+        return name.encode("ascii"), _PROTO.flag_bits
+    except UnicodeEncodeError:
+        return name.encode("utf-8"), _PROTO.flag_bits | _UTF8_NAME
+
+
+def _local_header(name: bytes, flags: int, crc: int, compressed: int, size: int) -> bytes:
+    """A small member's local header, the bytes `_small_info(...).FileHeader(False)` gives."""
+    return struct.pack(zipfile.structFileHeader, zipfile.stringFileHeader, _PROTO.extract_version,
+                       _PROTO.reserved, flags, zipfile.ZIP_DEFLATED, _DOS_TIME, _DOS_DATE, crc,
+                       compressed, size, len(name), 0) + name
+
+
+# a central directory entry's fixed 46 bytes (zipfile.structCentralDir) as a numpy record
+_CENTRAL = np.dtype([(n, "<" + t) for n, t in (
+    ("signature", "u4"), ("create_version", "u1"), ("create_system", "u1"),
+    ("extract_version", "u1"), ("reserved", "u1"), ("flags", "u2"), ("method", "u2"),
+    ("time", "u2"), ("date", "u2"), ("crc", "u4"), ("compressed", "u4"), ("size", "u4"),
+    ("name_length", "u2"), ("extra_length", "u2"), ("comment_length", "u2"), ("disk", "u2"),
+    ("internal_attr", "u2"), ("external_attr", "u4"), ("offset", "u4"))])
+assert _CENTRAL.itemsize == struct.calcsize(zipfile.structCentralDir)
+
+
 @dataclass
 class Records:
     """Small members' local records back to back (`data` in memory, or `file` positioned at
@@ -197,7 +233,7 @@ class Records:
             z = zlib.compressobj(_LEVEL, zlib.DEFLATED, -15)
             compressed = z.compress(data) + z.flush()
             crc = zlib.crc32(data)
-            header = _small_info(name, crc, len(compressed), len(data)).FileHeader(False)
+            header = _local_header(*_name_flags(name), crc, len(compressed), len(data))
             self.entries.append((name, crc, len(compressed), len(data), offset))
             offset += len(header) + len(compressed)
             yield header + compressed
@@ -226,11 +262,134 @@ def records(members: Iterable[tuple[str, bytes]]) -> Records:
     return r
 
 
-def append_records(z: zipfile.ZipFile, recs: Records) -> None:
-    """Copy the records into a seekable zip open for writing, and list their members. A name
-    the zip (or the records) already has is an error, raised before anything is written."""
+class PartsZip(zipfile.ZipFile):
+    """A zip open for writing that also takes `Records` (`append_records`). Their members are
+    not listed one ZipInfo each: when the zip closes, the central directory lists the ordinary
+    members (zipfile's entries), then the records' members from arrays; byte for byte what
+    zipfile writes for the same members in that order."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.records: list[tuple[int, Records]] = []   # (where they start in the zip, them)
+        self.record_names: set[str] = set()
+
+    def _write_end_record(self) -> None:
+        for zinfo in self.filelist:
+            self.fp.write(_central_entry(zinfo))
+        for base, recs in self.records:
+            self.fp.write(_central_entries(base, recs.entries))
+        count = len(self.filelist) + sum(len(recs.entries) for _base, recs in self.records)
+        self.fp.write(_end_records(count, self.start_dir, self.fp.tell(), self._comment,
+                                   self._allowZip64))
+        self.fp.write(self._comment)
+        if self.mode == "a":
+            self.fp.truncate()
+        self.fp.flush()
+
+
+def _central_entry(zinfo: zipfile.ZipInfo) -> bytes:
+    """zipfile's central directory entry for `zinfo` (ZipFile._write_end_record, Python 3.11):
+    ZIP64 extra field when a size or the offset passes zipfile.ZIP64_LIMIT."""
+    extra = []
+    file_size, compress_size, header_offset = (zinfo.file_size, zinfo.compress_size,
+                                               zinfo.header_offset)
+    if file_size > zipfile.ZIP64_LIMIT or compress_size > zipfile.ZIP64_LIMIT:
+        extra += [file_size, compress_size]
+        file_size = compress_size = 0xFFFFFFFF
+    if header_offset > zipfile.ZIP64_LIMIT:
+        extra.append(header_offset)
+        header_offset = 0xFFFFFFFF
+    extra_data, min_version = zinfo.extra, 0
+    if extra:
+        extra_data = struct.pack("<HH" + "Q" * len(extra), 1, 8 * len(extra), *extra) \
+            + zipfile._strip_extra(extra_data, (1,))
+        min_version = zipfile.ZIP64_VERSION
+    if zinfo.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise ValueError("only stored or deflated members")
+    dt = zinfo.date_time
+    filename, flag_bits = zinfo._encodeFilenameFlags()
+    return struct.pack(
+        zipfile.structCentralDir, zipfile.stringCentralDir,
+        max(min_version, zinfo.create_version), zinfo.create_system,
+        max(min_version, zinfo.extract_version), zinfo.reserved, flag_bits,
+        zinfo.compress_type, dt[3] << 11 | dt[4] << 5 | (dt[5] // 2),
+        (dt[0] - 1980) << 9 | dt[1] << 5 | dt[2], zinfo.CRC, compress_size, file_size,
+        len(filename), len(extra_data), len(zinfo.comment), 0, zinfo.internal_attr,
+        zinfo.external_attr, header_offset) + filename + extra_data + zinfo.comment
+
+
+def _central_entries(base: int, entries: list[tuple[str, int, int, int, int]]) -> bytes:
+    """The central directory entries of records starting at `base` in the zip: the fixed 46
+    bytes of every entry set by numpy, each followed by its name. A member whose size or
+    offset needs ZIP64 (past 4 GiB) is listed through a ZipInfo as zipfile does."""
+    if not entries:
+        return b""
+    names, crcs, compressed, sizes, offsets = zip(*entries, strict=True)
+    offsets = np.asarray(offsets, dtype=np.int64) + base
+    compressed, sizes = np.asarray(compressed, np.int64), np.asarray(sizes, np.int64)
+    if max(offsets.max(), compressed.max(), sizes.max()) > zipfile.ZIP64_LIMIT:
+        return b"".join(_central_entry(_listed(e, base)) for e in entries)
+    fixed = np.zeros(len(entries), _CENTRAL)
+    fixed["signature"] = int.from_bytes(zipfile.stringCentralDir, "little")
+    fixed["create_version"] = _PROTO.create_version
+    fixed["create_system"] = _PROTO.create_system
+    fixed["extract_version"] = _PROTO.extract_version
+    fixed["reserved"] = _PROTO.reserved
+    fixed["method"] = zipfile.ZIP_DEFLATED
+    fixed["time"], fixed["date"] = _DOS_TIME, _DOS_DATE
+    fixed["crc"] = np.asarray(crcs, dtype=np.uint32)
+    fixed["compressed"], fixed["size"], fixed["offset"] = compressed, sizes, offsets
+    fixed["internal_attr"] = _PROTO.internal_attr
+    fixed["external_attr"] = _PROTO.external_attr
+    lengths = np.fromiter(map(len, names), dtype=np.int64, count=len(names))
+    joined = "".join(names)
+    if joined.isascii() and (lengths == lengths[0]).all():   # a project's: Sources/<GUID>.txt
+        fixed["flags"], fixed["name_length"] = _PROTO.flag_bits, lengths[0]
+        table = np.empty((len(names), _CENTRAL.itemsize + int(lengths[0])), dtype=np.uint8)
+        table[:, :_CENTRAL.itemsize] = fixed.view(np.uint8).reshape(len(names), -1)
+        table[:, _CENTRAL.itemsize:] = np.frombuffer(joined.encode("ascii"), dtype=np.uint8
+                                                     ).reshape(len(names), -1)
+        return table.tobytes()
+    encoded = [_name_flags(n) for n in names]
+    fixed["flags"] = [flags for _name, flags in encoded]
+    fixed["name_length"] = [len(name) for name, _flags in encoded]
+    raw, width = fixed.tobytes(), _CENTRAL.itemsize
+    return b"".join([raw[i * width:(i + 1) * width] + name
+                     for i, (name, _flags) in enumerate(encoded)])
+
+
+def _listed(entry: tuple[str, int, int, int, int], base: int) -> zipfile.ZipInfo:
+    name, crc, compressed, size, offset = entry
+    zinfo = _small_info(name, crc, compressed, size)
+    zinfo.header_offset = base + offset
+    return zinfo
+
+
+def _end_records(count: int, start: int, end: int, comment: bytes, allow_zip64: bool) -> bytes:
+    """The end of central directory record (after the ZIP64 end record and locator when the
+    count, offset or size need them), as ZipFile._write_end_record writes it, less the
+    comment."""
+    size, out = end - start, b""
+    if count > zipfile.ZIP_FILECOUNT_LIMIT or start > zipfile.ZIP64_LIMIT \
+            or size > zipfile.ZIP64_LIMIT:
+        if not allow_zip64:
+            raise zipfile.LargeZipFile("the central directory would require ZIP64 extensions")
+        out += struct.pack(zipfile.structEndArchive64, zipfile.stringEndArchive64, 44, 45, 45,
+                           0, 0, count, count, size, start)
+        out += struct.pack(zipfile.structEndArchive64Locator, zipfile.stringEndArchive64Locator,
+                           0, end, 1)
+        count, size, start = min(count, 0xFFFF), min(size, 0xFFFFFFFF), min(start, 0xFFFFFFFF)
+    return out + struct.pack(zipfile.structEndArchive, zipfile.stringEndArchive, 0, 0, count,
+                             count, size, start, len(comment))
+
+
+def append_records(z: PartsZip, recs: Records) -> None:
+    """Copy the records into a seekable PartsZip open for writing, and list their members. A
+    name the zip (or the records) already has is an error, raised before anything is
+    written."""
     names = [e[0] for e in recs.entries]
-    if len(set(names)) < len(names) or any(n in z.NameToInfo for n in names):
+    if len(set(names)) < len(names) or any(
+            n in z.NameToInfo or n in z.record_names for n in names):
         raise ValueError("duplicate zip member among the records")
     _check_writable(z)
     _seek_end(z)
@@ -243,11 +402,8 @@ def append_records(z: zipfile.ZipFile, recs: Records) -> None:
     z.start_dir = z.fp.tell()
     if written != recs.size:
         raise ValueError("kept zip records are not the size their entries say")
-    for name, crc, compressed, size, offset in recs.entries:
-        zinfo = _small_info(name, crc, compressed, size)
-        zinfo.header_offset = base + offset
-        z.filelist.append(zinfo)
-        z.NameToInfo[name] = zinfo
+    z.records.append((base, Records(recs.entries)))
+    z.record_names.update(names)
 
 
 def _check_writable(z: zipfile.ZipFile) -> None:

@@ -111,6 +111,30 @@ def test_counts_are_exact_at_other_sizes(tmp_path):
     assert got["duplicates"] == counts["duplicates"]
 
 
+def test_more_years_for_a_longer_history(tmp_path):
+    """--years K: K consecutive school years ending in 2023-24, the study's two as they are
+    (Google Forms 2020-21, 4 sessions), the others 9 Qualtrics sessions dated in their own
+    year; each year's share follows its sessions and the answers still add up exactly."""
+    specs = synth.study_years(5)
+    assert [s.school_year for s in specs] == ["2019-20", "2020-21", "2021-22", "2022-23",
+                                              "2023-24"]
+    assert [s.source for s in specs] == ["qualtrics", "google-forms", "qualtrics",
+                                         "qualtrics", "qualtrics"]
+    assert specs[1].session_weeks == synth.YEARS[0].session_weeks
+    assert all(d.weekday() == 0 and d.year in (2019, 2020) for d in specs[0].session_weeks)
+    assert sum(s.share for s in specs) == pytest.approx(1)
+    assert specs[0].share == pytest.approx(9 / 40)
+    assert synth.study_years(2) == synth.YEARS
+    with pytest.raises(ValueError):
+        synth.study_years(0)
+    counts = generate_sample(tmp_path, n_answers=3000, seed=3, n_years=5)
+    assert counts["answered"] == 3000
+    assert list(counts["by_year"]) == [s.school_year for s in specs]
+    assert counts["by_year"]["2020-21"] < counts["by_year"]["2021-22"]   # 4 sessions, not 9
+    assert sorted(p.name for p in (tmp_path / "landing").iterdir()) == list(counts["by_year"])
+    assert "--years 5" in (tmp_path / "README.md").read_text(encoding="utf-8")
+
+
 def test_readme_states_synthetic_and_counts():
     readme = (SAMPLE / "README.md").read_text(encoding="utf-8")
     assert "synthetic" in readme.lower()

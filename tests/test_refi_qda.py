@@ -665,10 +665,40 @@ def test_the_records_entries_from_arrays_are_those_of_their_zipinfos():
     for names in ([f"S/{i}{'€' * (i % 2)}.txt" for i in range(300)],   # UTF-8, any length
                   [f"S/{i:04d}.txt" for i in range(300)]):                # one length, ASCII
         recs = zip_parts.records([(n, bytes(i)) for i, n in enumerate(names)])
-        for base in (0, 7, 2**31):
+        for base in (0, 7, zipfile.ZIP64_LIMIT - 2**20):   # the arrays' path each time
             assert zip_parts._central_entries(base, recs.entries) == b"".join(
                 zip_parts._central_entry(zip_parts._listed(e, base)) for e in recs.entries)
     assert zip_parts._central_entries(0, []) == b""
+    for bad in ([("S/a.txt", 1, -1, 0, 0)], [("S/a.txt", 2**32, 1, 0, 0)]):
+        with pytest.raises(ValueError):
+            zip_parts._central_entries(0, bad)
+    with pytest.raises(ValueError):
+        zip_parts.records([("S/a\0.txt", b"x")])
+
+
+def test_members_written_between_records_keep_their_place_and_the_comment(tmp_path):
+    """Ordinary members written before, between and after records are listed where zipfile
+    would list them; the archive comment is kept; a name among the records is a duplicate
+    for writestr too (zipfile warns)."""
+    from pipeline.core.exchange import zip_parts
+
+    def info(name):
+        return zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0))
+
+    batches = [[(f"S/{k}{i}.txt", f"{k} {i}".encode()) for i in range(3)] for k in "ab"]
+    with zipfile.ZipFile(tmp_path / "writestr.zip", "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in [*batches[0], ("middle", b"m"), *batches[1], ("end", b"e")]:
+            z.writestr(info(name), data, compress_type=zipfile.ZIP_DEFLATED)
+        z.comment = b"a comment"
+    with zip_parts.PartsZip(tmp_path / "parts.zip", "w", zipfile.ZIP_DEFLATED) as z:
+        zip_parts.append_records(z, zip_parts.records(batches[0]))
+        z.writestr(info("middle"), b"m", compress_type=zipfile.ZIP_DEFLATED)
+        zip_parts.append_records(z, zip_parts.records(batches[1]))
+        z.writestr(info("end"), b"e", compress_type=zipfile.ZIP_DEFLATED)
+        z.comment = b"a comment"
+        with pytest.warns(UserWarning, match="Duplicate name"):
+            z._writecheck(info("S/a0.txt"))
+    assert (tmp_path / "parts.zip").read_bytes() == (tmp_path / "writestr.zip").read_bytes()
 
 
 def test_crc32_combine_is_the_crc_of_the_joined_bytes():

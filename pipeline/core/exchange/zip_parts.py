@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import struct
+import warnings
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator
@@ -193,7 +194,11 @@ _UTF8_NAME = 0x800   # the general purpose flag for a UTF-8 name (zipfile sets i
 
 
 def _name_flags(name: str) -> tuple[bytes, int]:
-    """zipfile's encoding of a member name: ASCII, else UTF-8 with the flag bit."""
+    """zipfile's encoding of a member name: ASCII, else UTF-8 with the flag bit. ZipInfo would
+    cut a name at a NUL, and the central directory holds names of up to 65535 bytes: such
+    names are refused."""
+    if "\0" in name or len(name) > 0xFFFF // 4 and len(name.encode("utf-8")) > 0xFFFF:
+        raise ValueError(f"zip member name not allowed: {name[:40]!r}")
     try:
         return name.encode("ascii"), _PROTO.flag_bits
     except UnicodeEncodeError:
@@ -264,21 +269,31 @@ def records(members: Iterable[tuple[str, bytes]]) -> Records:
 
 class PartsZip(zipfile.ZipFile):
     """A zip open for writing that also takes `Records` (`append_records`). Their members are
-    not listed one ZipInfo each: when the zip closes, the central directory lists the ordinary
-    members (zipfile's entries), then the records' members from arrays; byte for byte what
-    zipfile writes for the same members in that order."""
+    not listed one ZipInfo each (nor in `namelist()` while the zip is open): when it closes,
+    their central directory entries are set from arrays, in the order the members were
+    written among the others; byte for byte what zipfile writes for the same members."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.records: list[tuple[int, Records]] = []   # (where they start in the zip, them)
+        # (ordinary members written before them, where they start in the zip, the records)
+        self.records: list[tuple[int, int, Records]] = []
         self.record_names: set[str] = set()
 
+    def _writecheck(self, zinfo: zipfile.ZipInfo) -> None:
+        if zinfo.filename in self.record_names:   # as zipfile does for its listed members
+            warnings.warn(f"Duplicate name: {zinfo.filename!r}", stacklevel=3)
+        super()._writecheck(zinfo)
+
     def _write_end_record(self) -> None:
-        for zinfo in self.filelist:
-            self.fp.write(_central_entry(zinfo))
-        for base, recs in self.records:
+        listed = 0
+        for before, base, recs in self.records:
+            for zinfo in self.filelist[listed:before]:
+                self.fp.write(_central_entry(zinfo))
+            listed = before
             self.fp.write(_central_entries(base, recs.entries))
-        count = len(self.filelist) + sum(len(recs.entries) for _base, recs in self.records)
+        for zinfo in self.filelist[listed:]:
+            self.fp.write(_central_entry(zinfo))
+        count = len(self.filelist) + sum(len(recs.entries) for *_at, recs in self.records)
         self.fp.write(_end_records(count, self.start_dir, self.fp.tell(), self._comment,
                                    self._allowZip64))
         self.fp.write(self._comment)
@@ -304,8 +319,10 @@ def _central_entry(zinfo: zipfile.ZipInfo) -> bytes:
         extra_data = struct.pack("<HH" + "Q" * len(extra), 1, 8 * len(extra), *extra) \
             + zipfile._strip_extra(extra_data, (1,))
         min_version = zipfile.ZIP64_VERSION
-    if zinfo.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-        raise ValueError("only stored or deflated members")
+    if zinfo.compress_type == zipfile.ZIP_BZIP2:
+        min_version = max(zipfile.BZIP2_VERSION, min_version)
+    elif zinfo.compress_type == zipfile.ZIP_LZMA:
+        min_version = max(zipfile.LZMA_VERSION, min_version)
     dt = zinfo.date_time
     filename, flag_bits = zinfo._encodeFilenameFlags()
     return struct.pack(
@@ -321,12 +338,17 @@ def _central_entry(zinfo: zipfile.ZipInfo) -> bytes:
 def _central_entries(base: int, entries: list[tuple[str, int, int, int, int]]) -> bytes:
     """The central directory entries of records starting at `base` in the zip: the fixed 46
     bytes of every entry set by numpy, each followed by its name. A member whose size or
-    offset needs ZIP64 (past 4 GiB) is listed through a ZipInfo as zipfile does."""
+    offset needs ZIP64 (past zipfile.ZIP64_LIMIT, 2 GiB) is listed through a ZipInfo as
+    zipfile does."""
     if not entries:
         return b""
     names, crcs, compressed, sizes, offsets = zip(*entries, strict=True)
     offsets = np.asarray(offsets, dtype=np.int64) + base
     compressed, sizes = np.asarray(compressed, np.int64), np.asarray(sizes, np.int64)
+    crcs = np.asarray(crcs, dtype=np.int64)
+    if min(offsets.min(), compressed.min(), sizes.min(), crcs.min()) < 0 \
+            or crcs.max() > 0xFFFFFFFF:
+        raise ValueError("zip records with a negative size or offset, or no CRC-32")
     if max(offsets.max(), compressed.max(), sizes.max()) > zipfile.ZIP64_LIMIT:
         return b"".join(_central_entry(_listed(e, base)) for e in entries)
     fixed = np.zeros(len(entries), _CENTRAL)
@@ -337,13 +359,14 @@ def _central_entries(base: int, entries: list[tuple[str, int, int, int, int]]) -
     fixed["reserved"] = _PROTO.reserved
     fixed["method"] = zipfile.ZIP_DEFLATED
     fixed["time"], fixed["date"] = _DOS_TIME, _DOS_DATE
-    fixed["crc"] = np.asarray(crcs, dtype=np.uint32)
+    fixed["crc"] = crcs
     fixed["compressed"], fixed["size"], fixed["offset"] = compressed, sizes, offsets
     fixed["internal_attr"] = _PROTO.internal_attr
     fixed["external_attr"] = _PROTO.external_attr
     lengths = np.fromiter(map(len, names), dtype=np.int64, count=len(names))
     joined = "".join(names)
-    if joined.isascii() and (lengths == lengths[0]).all():   # a project's: Sources/<GUID>.txt
+    if joined.isascii() and (lengths == lengths[0]).all() and "\0" not in joined \
+            and lengths[0] <= 0xFFFF:   # a project's: Sources/<GUID>.txt
         fixed["flags"], fixed["name_length"] = _PROTO.flag_bits, lengths[0]
         table = np.empty((len(names), _CENTRAL.itemsize + int(lengths[0])), dtype=np.uint8)
         table[:, :_CENTRAL.itemsize] = fixed.view(np.uint8).reshape(len(names), -1)
@@ -402,7 +425,7 @@ def append_records(z: PartsZip, recs: Records) -> None:
     z.start_dir = z.fp.tell()
     if written != recs.size:
         raise ValueError("kept zip records are not the size their entries say")
-    z.records.append((base, Records(recs.entries)))
+    z.records.append((len(z.filelist), base, Records(recs.entries)))
     z.record_names.update(names)
 
 

@@ -620,8 +620,8 @@ def test_small_member_records_are_the_bytes_writestr_writes(tmp_path):
         z.writestr(zipfile.ZipInfo("first", (1980, 1, 1, 0, 0, 0)), b"<x/>",
                    compress_type=zipfile.ZIP_DEFLATED)
         zip_parts.append_records(z, zip_parts.records(members[:2]))
-        zip_parts.append_records(z, zip_parts.Records(kept.entries,
-                                                      file=open(tmp_path / "kept.bin", "rb")))
+        zip_parts.append_records(z, zip_parts.Records.from_json(
+            kept.to_json(), file=open(tmp_path / "kept.bin", "rb")))
         with pytest.raises(ValueError, match="duplicate"):
             zip_parts.append_records(z, zip_parts.records(members[:1]))
         with pytest.raises(ValueError, match="duplicate"):   # within the records: nothing written
@@ -666,12 +666,20 @@ def test_the_records_entries_from_arrays_are_those_of_their_zipinfos():
                   [f"S/{i:04d}.txt" for i in range(300)]):                # one length, ASCII
         recs = zip_parts.records([(n, bytes(i)) for i, n in enumerate(names)])
         for base in (0, 7, zipfile.ZIP64_LIMIT - 2**20):   # the arrays' path each time
-            assert zip_parts._central_entries(base, recs.entries) == b"".join(
-                zip_parts._central_entry(zip_parts._listed(e, base)) for e in recs.entries)
-    assert zip_parts._central_entries(0, []) == b""
-    for bad in ([("S/a.txt", 1, -1, 0, 0)], [("S/a.txt", 2**32, 1, 0, 0)]):
+            assert zip_parts._central_entries(base, recs) == b"".join(
+                zip_parts._central_entry(zip_parts._listed(base, *e))
+                for e in zip(*recs.columns(), strict=True))
+    assert zip_parts._central_entries(0, zip_parts.Records()) == b""
+    for bad in (("S/a.txt", 1, -1, 0, 0), ("S/a.txt", 2**32, 1, 0, 0)):
         with pytest.raises(ValueError):
-            zip_parts._central_entries(0, bad)
+            zip_parts._central_entries(0, zip_parts.Records(*([v] for v in bad)))
+    for damaged in ({"names": ["a"], "crcs": ["x"], "compressed": [1], "sizes": [1],
+                     "offsets": [0]},
+                    {"names": [1], "crcs": [1], "compressed": [1], "sizes": [1], "offsets": [0]},
+                    {"names": ["a", "b"], "crcs": [1], "compressed": [1], "sizes": [1],
+                     "offsets": [0]}, {"names": []}):
+        with pytest.raises((ValueError, TypeError, KeyError)):
+            zip_parts.Records.from_json(damaged)
     with pytest.raises(ValueError):
         zip_parts.records([("S/a\0.txt", b"x")])
 

@@ -170,7 +170,7 @@ def _render_into(cache: ResultCache, key: str, project: qdpx.Project, scan: Fuzz
     meta = {"names": names.to_json(),
             "source_names": _source_names(project, scan, start, stop),
             "document": [document.crc, document.size, document.compressed_size],
-            "records": recs.entries}
+            "records": recs.to_json()}
     if not cache.store(key, json.dumps(meta).encode(), slot=f"{slot}.names"):
         return None
     piece = _open(cache, key, label, slot)
@@ -187,13 +187,13 @@ def _open(cache: ResultCache, key: str, label: str, slot: str) -> SessionSources
         data = json.loads(meta)
         names, source_names = ChunkNames.from_json(data["names"]), int(data["source_names"])
         crc, size, compressed = (int(v) for v in data["document"])
-        entries = [(str(n), int(c), int(k), int(z), int(o)) for n, c, k, z, o in data["records"]]
+        listed = Records.from_json(data["records"])
     except (ValueError, KeyError, TypeError) as exc:
         log.warning("refi_qda cache entry for %s unusable (%s): rendering again", label, exc)
         return None
     document = cache.open(key, slot=slot)
     records = cache.open(key, slot=f"{slot}.sources")
-    expected = ((document, compressed), (records, Records(entries).size))
+    expected = ((document, compressed), (records, listed.size))
     if any(fh is None or _left(fh) != n for fh, n in expected):   # the three entries disagree
         for fh, _n in expected:
             if fh is not None:
@@ -203,7 +203,7 @@ def _open(cache: ResultCache, key: str, label: str, slot: str) -> SessionSources
         return None
     return SessionSources(label, names, source_names, reused=True,
                           document=Part(crc, size, compressed, file=document),
-                          records=Records(entries, file=records))
+                          records=Records(*listed.columns(), file=records))
 
 
 def _left(fh) -> int:

@@ -26,7 +26,7 @@ import struct
 import warnings
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -222,35 +222,69 @@ _CENTRAL = np.dtype([(n, "<" + t) for n, t in (
 assert _CENTRAL.itemsize == struct.calcsize(zipfile.structCentralDir)
 
 
+COLUMNS = ("names", "crcs", "compressed", "sizes", "offsets")
+
+
 @dataclass
 class Records:
     """Small members' local records back to back (`data` in memory, or `file` positioned at
-    them) and each one's (name, CRC-32, compressed size, size, offset in the records)."""
+    them) and, column by column, each one's name, CRC-32, compressed size, size and offset
+    in the records (lists, or arrays read back)."""
 
-    entries: list[tuple[str, int, int, int, int]] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    crcs: Sequence[int] = field(default_factory=list)
+    compressed: Sequence[int] = field(default_factory=list)
+    sizes: Sequence[int] = field(default_factory=list)
+    offsets: Sequence[int] = field(default_factory=list)
     data: bytes | None = None
     file: BinaryIO | None = None
 
     def stream(self, members: Iterable[tuple[str, bytes]]) -> Iterator[bytes]:
-        """Yield the records of `members` ((name, data) each, under 2 GiB), noting entries."""
+        """Yield the records of `members` ((name, data) each, under 2 GiB), noting each."""
         offset = 0
         for name, data in members:
             z = zlib.compressobj(_LEVEL, zlib.DEFLATED, -15)
             compressed = z.compress(data) + z.flush()
             crc = zlib.crc32(data)
             header = _local_header(*_name_flags(name), crc, len(compressed), len(data))
-            self.entries.append((name, crc, len(compressed), len(data), offset))
+            for column, value in zip(self.columns(), (name, crc, len(compressed), len(data),
+                                                      offset), strict=True):
+                column.append(value)
             offset += len(header) + len(compressed)
             yield header + compressed
+
+    def columns(self) -> tuple[Sequence, ...]:
+        return tuple(getattr(self, c) for c in COLUMNS)
+
+    def listed(self) -> Records:
+        """The same entries without the bytes."""
+        return Records(*self.columns())
+
+    def to_json(self) -> dict[str, list]:
+        return {c: list(getattr(self, c)) for c in COLUMNS}
+
+    @classmethod
+    def from_json(cls, data: dict, file: BinaryIO | None = None) -> Records:
+        """Entries stored by `to_json` (ValueError, KeyError or TypeError if they are not)."""
+        names = data["names"]
+        if not all(type(n) is str for n in names):
+            raise TypeError("zip record names are not text")
+        numbers = [np.asarray(data[c], dtype=np.int64) for c in COLUMNS[1:]]
+        if any(len(col) != len(names) for col in numbers):
+            raise ValueError("zip record columns of different lengths")
+        return cls(names, *numbers, file=file)
+
+    def __len__(self) -> int:
+        return len(self.names)
 
     @property
     def size(self) -> int:
         """The records' length in bytes, as their entries say (a local header is 30 bytes and
         the name; no extra field)."""
-        if not self.entries:
+        if not len(self):
             return 0
-        name, _crc, compressed, _size, offset = self.entries[-1]
-        return offset + 30 + len(name.encode("utf-8")) + compressed
+        return int(self.offsets[-1]) + 30 + len(self.names[-1].encode("utf-8")) \
+            + int(self.compressed[-1])
 
     def chunks(self) -> Iterator[bytes]:
         if self.data is not None:
@@ -290,10 +324,10 @@ class PartsZip(zipfile.ZipFile):
             for zinfo in self.filelist[listed:before]:
                 self.fp.write(_central_entry(zinfo))
             listed = before
-            self.fp.write(_central_entries(base, recs.entries))
+            self.fp.write(_central_entries(base, recs))
         for zinfo in self.filelist[listed:]:
             self.fp.write(_central_entry(zinfo))
-        count = len(self.filelist) + sum(len(recs.entries) for *_at, recs in self.records)
+        count = len(self.filelist) + sum(len(recs) for *_at, recs in self.records)
         self.fp.write(_end_records(count, self.start_dir, self.fp.tell(), self._comment,
                                    self._allowZip64))
         self.fp.write(self._comment)
@@ -335,23 +369,25 @@ def _central_entry(zinfo: zipfile.ZipInfo) -> bytes:
         zinfo.external_attr, header_offset) + filename + extra_data + zinfo.comment
 
 
-def _central_entries(base: int, entries: list[tuple[str, int, int, int, int]]) -> bytes:
+def _central_entries(base: int, recs: Records) -> bytes:
     """The central directory entries of records starting at `base` in the zip: the fixed 46
     bytes of every entry set by numpy, each followed by its name. A member whose size or
     offset needs ZIP64 (past zipfile.ZIP64_LIMIT, 2 GiB) is listed through a ZipInfo as
     zipfile does."""
-    if not entries:
+    if not len(recs):
         return b""
-    names, crcs, compressed, sizes, offsets = zip(*entries, strict=True)
-    offsets = np.asarray(offsets, dtype=np.int64) + base
-    compressed, sizes = np.asarray(compressed, np.int64), np.asarray(sizes, np.int64)
-    crcs = np.asarray(crcs, dtype=np.int64)
+    names = recs.names
+    offsets = np.asarray(recs.offsets, dtype=np.int64) + base
+    compressed = np.asarray(recs.compressed, dtype=np.int64)
+    sizes = np.asarray(recs.sizes, dtype=np.int64)
+    crcs = np.asarray(recs.crcs, dtype=np.int64)
     if min(offsets.min(), compressed.min(), sizes.min(), crcs.min()) < 0 \
             or crcs.max() > 0xFFFFFFFF:
         raise ValueError("zip records with a negative size or offset, or no CRC-32")
     if max(offsets.max(), compressed.max(), sizes.max()) > zipfile.ZIP64_LIMIT:
-        return b"".join(_central_entry(_listed(e, base)) for e in entries)
-    fixed = np.zeros(len(entries), _CENTRAL)
+        return b"".join(_central_entry(_listed(base, *entry))
+                        for entry in zip(*recs.columns(), strict=True))
+    fixed = np.zeros(len(names), _CENTRAL)
     fixed["signature"] = int.from_bytes(zipfile.stringCentralDir, "little")
     fixed["create_version"] = _PROTO.create_version
     fixed["create_system"] = _PROTO.create_system
@@ -381,10 +417,10 @@ def _central_entries(base: int, entries: list[tuple[str, int, int, int, int]]) -
                      for i, (name, _flags) in enumerate(encoded)])
 
 
-def _listed(entry: tuple[str, int, int, int, int], base: int) -> zipfile.ZipInfo:
-    name, crc, compressed, size, offset = entry
-    zinfo = _small_info(name, crc, compressed, size)
-    zinfo.header_offset = base + offset
+def _listed(base: int, name: str, crc: int, compressed: int, size: int, offset: int
+            ) -> zipfile.ZipInfo:
+    zinfo = _small_info(name, int(crc), int(compressed), int(size))
+    zinfo.header_offset = base + int(offset)
     return zinfo
 
 
@@ -410,7 +446,7 @@ def append_records(z: PartsZip, recs: Records) -> None:
     """Copy the records into a seekable PartsZip open for writing, and list their members. A
     name the zip (or the records) already has is an error, raised before anything is
     written."""
-    names = [e[0] for e in recs.entries]
+    names = recs.names
     if len(set(names)) < len(names) or any(
             n in z.NameToInfo or n in z.record_names for n in names):
         raise ValueError("duplicate zip member among the records")
@@ -425,7 +461,7 @@ def append_records(z: PartsZip, recs: Records) -> None:
     z.start_dir = z.fp.tell()
     if written != recs.size:
         raise ValueError("kept zip records are not the size their entries say")
-    z.records.append((len(z.filelist), base, Records(recs.entries)))
+    z.records.append((len(z.filelist), base, recs.listed()))
     z.record_names.update(names)
 
 

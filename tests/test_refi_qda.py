@@ -367,6 +367,26 @@ def _awkward_inputs(books):
                                                                     ignore_index=True)
 
 
+def test_answers_read_in_order_need_no_sort(books):
+    """`read_answers` sorts in DuckDB as `plan` sorts in pandas (nulls last, the same keys):
+    a plan told they are in order is the plan of the shuffled frame."""
+    import duckdb
+
+    answers, final = _awkward_inputs(books)
+    shuffled = answers.sample(frac=1, random_state=4).reset_index(drop=True)
+    con = duckdb.connect()
+    con.execute("create schema staging")
+    con.execute("create table staging.answers as select * from shuffled")
+    read = qdpx.read_answers(con)
+    assert not read["answer_id"].equals(shuffled["answer_id"])
+
+    def document(project):
+        return "".join(qdpx.qde_chunks(project)), project.files
+
+    assert document(qdpx.plan(books, read, final, in_order=True)) == document(
+        qdpx.plan(books, shuffled, final))
+
+
 @pytest.mark.parametrize("inputs", ["plain", "awkward", "no answers"])
 def test_the_streamed_document_is_the_tree_byte_for_byte(books, inputs, tmp_path):
     answers, final = (_awkward_inputs if inputs == "awkward" else _project_inputs)(books)

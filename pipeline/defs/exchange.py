@@ -98,7 +98,7 @@ def refi_qda_files(context: dg.AssetExecutionContext, paths: ProjectPaths,
         answers = qdpx.read_answers(con)
         final = qdpx.read_final_codes(con)
     qdc_bytes = qdc.qdc_bytes(books)
-    project = qdpx.plan(books, answers, final)
+    project = qdpx.plan(books, answers, final, in_order=True)
     roster = load_roster(paths.roster_path)
     scan = FuzzyNameScan(roster)
     # each session's sources rendered and checked once, kept while its rows are unchanged

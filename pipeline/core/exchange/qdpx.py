@@ -172,8 +172,11 @@ def read_final_codes(con) -> pd.DataFrame:
                        list(EXPORTED_PROVENANCES)).df()
 
 
-def plan(books: list[Codebook], answers: pd.DataFrame, final: pd.DataFrame) -> Project:
-    """Check the final codes against the codebooks and gather what the document holds."""
+def plan(books: list[Codebook], answers: pd.DataFrame, final: pd.DataFrame,
+         in_order: bool = False) -> Project:
+    """Check the final codes against the codebooks and gather what the document holds.
+    `in_order`: the answers are in DOCUMENT_ORDER already (`read_answers` sorts them so, in
+    DuckDB), so they are not sorted again."""
     codes = {(b.framework, c.code_id): c for b in books for c in b.codes}
     final = final[final["provenance"].isin(EXPORTED_PROVENANCES)]
     fw, cid = list(final["framework"]), list(final["code_id"])
@@ -190,8 +193,9 @@ def plan(books: list[Codebook], answers: pd.DataFrame, final: pd.DataFrame) -> P
             continue   # groupby drops missing keys
         by_answer.setdefault(aid, []).append(k)
 
-    answers = answers.sort_values([c for c in DOCUMENT_ORDER if c in answers.columns],
-                                  kind="mergesort")
+    if not in_order:
+        answers = answers.sort_values([c for c in DOCUMENT_ORDER if c in answers.columns],
+                                      kind="mergesort")
     # iterating a Series gives the values itertuples gave (Python scalars)
     cols = {c: (list(answers[c]) if c in answers.columns else [None] * len(answers))
             for c in ANSWER_COLUMNS}

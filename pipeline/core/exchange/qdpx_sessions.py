@@ -31,7 +31,6 @@ across each boundary (tests/test_refi_qda.py compares it with the uncached count
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import logging
 import os
@@ -99,40 +98,23 @@ def span_keys(project: qdpx.Project, spans: list[tuple[int, int]], roster: str) 
     `qdpx.read_final_codes` sorts, with the answer they belong to; the code labels, question
     texts and roster).
 
-    Every answer row and every final code row is hashed once (pandas' row hash of the values'
-    text, which is what the document shows of them; a missing value hashes apart from any
-    text), and a span's key digests its slice of each: no loop over answers, no repr of a
-    million values. The final codes are put in answer order once for all spans (a stable
-    sort of their answers' positions), so each span's codes are one slice."""
+    The final codes are put in answer order once for all spans (a stable sort of their
+    answers' positions), so each span's codes are one slice: no loop over answers."""
     a, f = project.answers, project.final
     position = pd.Index(a["answer_id"]).get_indexer(pd.Index(f["answer_id"], dtype=object))
     order = np.argsort(position, kind="stable")
     order = order[position[order] >= 0]   # codes of answers not exported: in no source
     at = position[order]
-    answer_rows = _row_hashes({c: a[c] for c in qdpx.ANSWER_COLUMNS})
-    code_rows = _row_hashes({c: np.asarray(f[c], dtype=object)[order]
-                             for c in qdpx.FINAL_COLUMNS})
+    columns = {c: np.asarray(f[c], dtype=object)[order] for c in qdpx.FINAL_COLUMNS}
     shared = (sorted(project.labels.items()), sorted(QUESTION_TEXT.items()), roster)
     keys = []
     for start, stop in spans:
         lo, hi = np.searchsorted(at, [start, stop])
-        within = (at[lo:hi] - start).astype(np.int64)   # the answer of each code, in the span
-        keys.append(fingerprint("refi_qda sources/3", _code(), stop - start,
-                                _digest(answer_rows[start:stop]), _digest(within),
-                                _digest(code_rows[lo:hi]), *shared))
+        codes = [(at[lo:hi] - start).tolist(),
+                 *(columns[c][lo:hi].tolist() for c in qdpx.FINAL_COLUMNS)]
+        keys.append(fingerprint("refi_qda sources/2", _code(),
+                                [a[c][start:stop] for c in qdpx.ANSWER_COLUMNS], codes, *shared))
     return keys
-
-
-def _digest(values: np.ndarray) -> str:
-    return hashlib.sha256(values.tobytes()).hexdigest()
-
-
-def _row_hashes(columns: dict) -> np.ndarray:
-    """One 64-bit hash per row of the columns (lists or arrays of one length)."""
-    frame = pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in columns.items()})
-    if frame.empty:
-        return np.zeros(0, dtype=np.uint64)
-    return pd.util.hash_pandas_object(frame, index=False).to_numpy()
 
 
 def session_sources(project: qdpx.Project, scan: FuzzyNameScan, roster: str,

@@ -138,6 +138,28 @@ def test_queue_cells_are_never_formulas(disc, tmp_path):
         assert not any(v.startswith(("=", "+", "-", "@", "\t", "\r")) for v in row)
 
 
+def test_a_queue_kept_under_its_inputs_key_is_copied_without_the_discrepancies(disc,
+                                                                                  tmp_path):
+    """`write_queue(..., key=K)` keeps the files and counts under K; `kept_queue(K)` copies
+    them back (the same bytes and counts) without being given the discrepancies; another
+    key, or damaged counts, find nothing."""
+    from pipeline.core.reconciliation.queue import inputs_key, kept_queue
+    from pipeline.core.result_cache import ResultCache
+
+    books = load_codebooks([ROOT / "codebooks"])
+    kept = ResultCache(tmp_path / "kept")
+    key = inputs_key("discrepancies print", "decisions print", "codebooks print")
+    assert key != inputs_key("discrepancies print", "decisions print", "other codebooks")
+    first = tmp_path / "a.xlsx", tmp_path / "a.csv"
+    counts = write_queue(disc, *first, codebooks=books, kept=kept, key=key)
+    again = tmp_path / "b.xlsx", tmp_path / "b.csv"
+    assert kept_queue(kept, key, *again) == counts
+    assert [p.read_bytes() for p in again] == [p.read_bytes() for p in first]
+    assert kept_queue(kept, inputs_key("something else"), *again) is None
+    kept.store(key, b"not json", slot="counts")
+    assert kept_queue(kept, key, *again) is None
+
+
 def test_a_kept_queue_is_copied_while_its_rows_are_the_same(disc, tmp_path, monkeypatch):
     """With a result cache the queue's files are written once and copied by the next runs
     (the same bytes); a decision made in between writes them again."""

@@ -13,13 +13,13 @@ from pipeline.core.privacy.name_scan import names_in_frames
 from pipeline.core.privacy.redact import Redactor, load_roster, roster_fingerprint
 from pipeline.core.reconciliation import agreement
 from pipeline.core.reconciliation.adjudications import read_adjudications
-from pipeline.core.reconciliation.discrepancies import discrepancies
+from pipeline.core.reconciliation.discrepancies import discrepancies, in_answer_order
 from pipeline.core.reconciliation.final_codes import (
     final_codes,
     reconciliation_summary,
     standin_by_year,
 )
-from pipeline.core.reconciliation.queue import write_queue
+from pipeline.core.reconciliation.queue import inputs_key, kept_queue, write_queue
 from pipeline.core.result_cache import ResultCache
 from pipeline.core.suggest.model import cache_dir
 from pipeline.core.warehouse import connection as wh
@@ -29,7 +29,7 @@ from pipeline.defs.checks import md_table
 from pipeline.defs.coding import KEYWORD
 from pipeline.defs.ingestion import ANSWERS
 from pipeline.defs.partitions import school_years
-from pipeline.defs.resources import Codebooks, ProjectPaths, Warehouse
+from pipeline.defs.resources import Codebooks, ProjectPaths, Warehouse, codebooks_digest
 from pipeline.defs.sources import (
     ADJUDICATION_FILE,
     CODEBOOK_FILES,
@@ -60,6 +60,12 @@ class AgreementConfig(dg.Config):
 
 def _read(con, *tables):
     return [wh.read_frame(con, t) for t in tables]
+
+
+def _discrepancies(con) -> pd.DataFrame:
+    """coding.discrepancies in answer order, whatever order the year's writes left the rows
+    in: the queue lists them so, the same after a rebuild and after a refresh."""
+    return in_answer_order(wh.read_frame(con, "coding.discrepancies"))
 
 
 APP_COLUMNS = "answer_id, school_year, coder, coder_kind, framework, dimension, code_id"
@@ -255,8 +261,12 @@ def adjudications(context: dg.AssetExecutionContext, paths: ProjectPaths,
     roster = load_roster(paths.roster_path)
     outputs = ["coding.adjudications", "coding.adjudication_problems"]
     records = ResultCache(cache_dir() / "results" / "adjudications", max_files=20)
+    queue_kept = ResultCache(cache_dir() / "results" / "adjudication_queue", max_files=8)
+    out = Path(paths.reports_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    queue_paths = [out / name for name in dual_coding.QUEUE_NAMES]
     with warehouse.connect(context.log) as con:
-        disc, = _read(con, "coding.discrepancies")
+        disc = None   # read only when the decisions or the queue must be made again
         # the decisions as read last time while the file, the discrepancies and the roster
         # are the same (and the tables still hold them): the file is not parsed again
         key = frame_memo.key(
@@ -268,6 +278,7 @@ def adjudications(context: dg.AssetExecutionContext, paths: ProjectPaths,
             adj, problems = (wh.read_frame(con, t) for t in outputs)
             names = found.get("names", [])
         else:
+            disc = _discrepancies(con)
             if path is None:
                 adj = wh.empty_frame("coding.adjudications")
                 problems = wh.empty_frame("coding.adjudication_problems")
@@ -281,14 +292,18 @@ def adjudications(context: dg.AssetExecutionContext, paths: ProjectPaths,
             wh.replace_many(con, [(t, frame, None)
                                   for t, frame in zip(outputs, (adj, problems), strict=True)])
             table_record.record(con, records, key, outputs, {"names": names})
-    out = Path(paths.reports_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    queue_paths = [out / name for name in dual_coding.QUEUE_NAMES]
-    # the files last written are copied while the queue's rows are the same
-    queue = write_queue(disc, *queue_paths, adj if path else None,
-                        codebooks=list(codebooks.load()),
-                        kept=ResultCache(cache_dir() / "results" / "adjudication_queue",
-                                         max_files=4))
+        # the queue is made of the discrepancies and the decisions (both in `key`) and the
+        # codebooks: its files last written are copied while those are the same, without
+        # reading the discrepancies
+        queue_key = inputs_key(key, codebooks_digest(codebooks.files()))
+        queue = kept_queue(queue_kept, queue_key, *queue_paths)
+        queue_reused = queue is not None
+        if queue is None:
+            if disc is None:
+                disc = _discrepancies(con)
+            queue = write_queue(disc, *queue_paths, adj if path else None,
+                                codebooks=list(codebooks.load()), kept=queue_kept,
+                                key=queue_key)
     if path is not None:
         for observation in file_observations(ADJUDICATION_FILE, [path],
                                              load_roster(paths.roster_path),
@@ -296,7 +311,7 @@ def adjudications(context: dg.AssetExecutionContext, paths: ProjectPaths,
             context.log_event(observation)
     return dg.MaterializeResult(
         metadata={"dagster/row_count": len(adj), "file": str(path), "problems": len(problems),
-                  "reused": found is not None,
+                  "reused": found is not None, "queue_reused": queue_reused,
                   "queue_xlsx": dg.MetadataValue.path(str(queue_paths[0])),
                   **{f"queue_{k}": int(v) for k, v in queue.items()}},
         check_results=[dg.AssetCheckResult(

@@ -8,6 +8,7 @@ Every cell is written as text (`neutralise`: no cell is ever run as a formula).
 from __future__ import annotations
 
 import functools
+import json
 import shutil
 from pathlib import Path
 
@@ -100,7 +101,8 @@ def _default_codebooks() -> list:
 def write_queue(discrepancies: pd.DataFrame, xlsx_path: str | Path | None,
                 csv_path: str | Path | None,
                 existing_adjudications: pd.DataFrame | None = None,
-                codebooks: list | None = None, kept: ResultCache | None = None) -> dict:
+                codebooks: list | None = None, kept: ResultCache | None = None,
+                key: str | None = None) -> dict:
     """Write the adjudication queue as XLSX and/or CSV (None skips a format).
 
     Open rows first; each code's label and category beside its ids (from `codebooks`, loaded
@@ -113,9 +115,9 @@ def write_queue(discrepancies: pd.DataFrame, xlsx_path: str | Path | None,
     get a leading '. The decision column offers 'apply' / 'do not apply' in the XLSX. Files
     are written atomically (pipeline.core.files).
     `kept`: a result cache holding the files last written, keyed by the queue's rows, the
-    codebook tab and the code writing them; while those are the same (a refresh whose new
-    session nobody has double-coded yet), the kept bytes are copied instead of writing the
-    files again.
+    codebook tab and the code writing them (or by `key`, a key of everything the queue is
+    made of, for `kept_queue`); while those are the same (a refresh whose new session nobody
+    has double-coded yet), the kept bytes are copied instead of writing the files again.
     Returns counts: n_rows, n_open, n_decided, n_stale.
     """
     if codebooks is None:
@@ -125,8 +127,9 @@ def write_queue(discrepancies: pd.DataFrame, xlsx_path: str | Path | None,
     counts = {"n_rows": len(q), "n_open": int((status == "open").sum()),
               "n_decided": int((status == "decided").sum()),
               "n_stale": int(status.str.startswith("stale").sum())}
-    key = fingerprint("adjudication queue", _code(), frame_digest(q),
-                      frame_digest(codebook_tab(codebooks))) if kept is not None else ""
+    if key is None and kept is not None:
+        key = fingerprint("adjudication queue", _code(), frame_digest(q),
+                          frame_digest(codebook_tab(codebooks)))
     for path, slot, write in (
             (xlsx_path, "xlsx", lambda p: _write_xlsx(_as_text(q[QUEUE_COLUMNS]), p, counts,
                                                       codebooks)),
@@ -140,6 +143,32 @@ def write_queue(discrepancies: pd.DataFrame, xlsx_path: str | Path | None,
         if kept is not None:
             with path.open("rb") as fh:
                 kept.store(key, iter(lambda: fh.read(1 << 20), b""), slot=slot)
+    if kept is not None:
+        kept.store(key, json.dumps(counts).encode(), slot="counts")
+    return counts
+
+
+def inputs_key(*inputs: object) -> str:
+    """A key for `write_queue(..., key=...)` and `kept_queue` from fingerprints of everything
+    the queue is made of (the discrepancies, the earlier decisions, the codebooks)."""
+    return fingerprint("adjudication queue/inputs", _code(), *inputs)
+
+
+def kept_queue(kept: ResultCache, key: str, xlsx_path: str | Path | None,
+               csv_path: str | Path | None) -> dict | None:
+    """The queue's counts after copying its files kept under `key` (`write_queue(...,
+    key=key)`) to the paths, without reading the discrepancies; None when anything is missing
+    (a file may then be copied already: the caller writes both)."""
+    data = kept.load(key, slot="counts")
+    try:
+        counts = {k: int(v) for k, v in json.loads(data).items()} if data is not None else None
+    except (ValueError, AttributeError, TypeError):
+        counts = None
+    if counts is None:
+        return None
+    for path, slot in ((xlsx_path, "xlsx"), (csv_path, "csv")):
+        if path is not None and not _copy_kept(kept, key, slot, Path(path)):
+            return None
     return counts
 
 

@@ -15,7 +15,7 @@ import xmlschema
 
 from pipeline.core.coding.codebook import load_codebook, load_codebooks
 from pipeline.core.exchange import qdc, qdc_import, qdpx
-from pipeline.core.exchange.guids import code_guid, guid, guids
+from pipeline.core.exchange.guids import code_guid
 from tests.helpers import ROOT
 
 FIXTURES = Path(__file__).parent / "fixtures" / "refi_qda"
@@ -389,20 +389,6 @@ def test_cases_and_codes_are_grouped_as_the_loop_grouped_them(books):
     assert qdpx._positions([]) == {}
 
 
-def test_duckdb_makes_the_guids_python_makes():
-    import duckdb
-
-    from pipeline.core.exchange.guids import sql_digest, sql_guid
-
-    ids = pd.DataFrame({"v": ["A000000000001", "é€ 'q' \"x\"", "", "tab\tnl\n", "😀",
-                              "x" * 500, "a\x1fb"]})
-    con = duckdb.connect()
-    for kind in ("source", "user"):
-        got = con.execute(f"select {sql_guid('d')} from (select {sql_digest(kind, 'v')} as d "
-                          "from ids)").fetchall()
-        assert [g for (g,) in got] == guids(kind, ids["v"]) == [guid(kind, v) for v in ids["v"]]
-
-
 def test_answers_read_in_order_need_no_sort(books):
     """`read_answers` sorts in DuckDB as `plan` sorts in pandas (nulls last, the same keys):
     a plan told they are in order is the plan of the shuffled frame."""
@@ -415,7 +401,6 @@ def test_answers_read_in_order_need_no_sort(books):
     con.execute("create table staging.answers as select * from shuffled")
     read = qdpx.read_answers(con)
     assert not read["answer_id"].equals(shuffled["answer_id"])
-    assert read["source_guid"].tolist() == guids("source", read["answer_id"])
 
     def document(project):
         return "".join(qdpx.qde_chunks(project)), project.files

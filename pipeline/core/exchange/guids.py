@@ -71,24 +71,6 @@ def guids(kind: str, *columns: Iterable[object]) -> list[str]:
     return text.view("S36").ravel().astype("U36").tolist()
 
 
-def sql_guid(digest: str) -> str:
-    """DuckDB SQL for `guid(kind, value)` from `digest`, the SQL name of a column holding
-    `sql_digest(kind, value)`: the version and variant digits set, upper-case, dashes."""
-    d = digest
-    variant = f"substr('89ab', (strpos('0123456789abcdef', substr({d}, 17, 1)) - 1) % 4 + 1, 1)"
-    return (f"upper(substr({d}, 1, 8) || '-' || substr({d}, 9, 4) || '-5' || substr({d}, 14, 3)"
-            f" || '-' || {variant} || substr({d}, 18, 3) || '-' || substr({d}, 21, 12))")
-
-
-def sql_digest(kind: str, column: str) -> str:
-    """DuckDB SQL for the SHA-1 (hex) behind `guid(kind, <column>)`, a VARCHAR column: of the
-    namespace, the kind and the value's UTF-8 bytes, as `guids` hashes them. A million source
-    GUIDs in DuckDB take a fraction of a second (tests/test_refi_qda.py compares them with
-    `guids`)."""
-    prefix = (_NAMESPACE_BYTES + f"{kind}\x1f".encode()).hex()
-    return f"sha1(unhex('{prefix}') || encode({column}))"
-
-
 def framework_guid(framework: str) -> str:
     return guid("framework", framework)
 

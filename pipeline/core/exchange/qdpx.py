@@ -39,7 +39,7 @@ import pandas as pd
 
 from pipeline.core.coding.codebook import Codebook
 from pipeline.core.exchange import zip_parts
-from pipeline.core.exchange.guids import code_guid, guid, guids, sql_digest, sql_guid
+from pipeline.core.exchange.guids import code_guid, guid, guids
 from pipeline.core.exchange.qdc import ORIGIN, append_code_tree, xml_bytes
 from pipeline.core.exchange.spreadsheet import runs
 from pipeline.core.exchange.zip_parts import Part, Records
@@ -148,19 +148,12 @@ class Project:
 
 def read_answers(con) -> pd.DataFrame:
     """staging.answers' columns the project shows, in document order (what `plan` sorts them
-    into: the order is unique, answer_id last), read from the warehouse, with each answer's
-    source GUID made by DuckDB (`guids.sql_digest`: what `plan` would make, in less time)."""
-    from pipeline.core.warehouse.connection import read_columns, table_columns
+    into: the order is unique, answer_id last), read from the warehouse."""
+    from pipeline.core.warehouse.connection import read_columns
 
-    columns = list(dict.fromkeys((*ANSWER_COLUMNS, *DOCUMENT_ORDER)))
-    order = ", ".join(f"{c} nulls last" for c in DOCUMENT_ORDER)
-    if not table_columns(con, "staging.answers"):
-        return read_columns(con, "staging.answers", columns, order_by=order)
-    listed = ", ".join(columns)
-    return con.execute(
-        f"select {listed}, {sql_guid('digest')} as source_guid from ("
-        f"select {listed}, {sql_digest('source', 'answer_id')} as digest "
-        f"from staging.answers) order by {order}").df()
+    return read_columns(con, "staging.answers",
+                        list(dict.fromkeys((*ANSWER_COLUMNS, *DOCUMENT_ORDER))),
+                        order_by=", ".join(f"{c} nulls last" for c in DOCUMENT_ORDER))
 
 
 def read_final_codes(con) -> pd.DataFrame:
@@ -202,8 +195,7 @@ def plan(books: list[Codebook], answers: pd.DataFrame, final: pd.DataFrame,
     # iterating a Series gives the values itertuples gave (Python scalars)
     cols = {c: (list(answers[c]) if c in answers.columns else [None] * len(answers))
             for c in ANSWER_COLUMNS}
-    cols["source_guid"] = (list(answers["source_guid"]) if "source_guid" in answers.columns
-                           else guids("source", cols["answer_id"]))
+    cols["source_guid"] = guids("source", cols["answer_id"])
     cols["answer_text"] = [str(t) for t in cols["answer_text"]]
     twice = pd.Series(cols["source_guid"]).duplicated().to_numpy()   # one source file each
     if twice.any():

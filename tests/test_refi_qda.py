@@ -367,28 +367,6 @@ def _awkward_inputs(books):
                                                                     ignore_index=True)
 
 
-def test_cases_and_codes_are_grouped_as_the_loop_grouped_them(books):
-    """Schools as `_text` writes them (1.0 -> "1"; no case for a missing or empty school),
-    each with its answers' places in order; each answer's final codes in their order."""
-    answers, final = _project_inputs(books)
-    n = len(answers)
-    ids = ([1.0, 2.5, None, "", "s", float("nan")] * n)[:n]
-    project = qdpx.plan(books, answers.assign(school_id=pd.Series(ids, dtype=object)), final)
-    texts = [qdpx._text(v) for v in project.answers["school_id"]]
-    expected = {}
-    for i, t in enumerate(texts):
-        if t:
-            expected.setdefault(t, []).append(i)
-    assert project.schools == sorted(expected.items())
-    assert {"1", "2.5"} <= dict(project.schools).keys()
-    by_answer = {}
-    for k, aid in enumerate(project.final["answer_id"]):
-        by_answer.setdefault(aid, []).append(k)
-    assert project.by_answer == by_answer
-    assert qdpx._positions([None, "a", float("nan"), "a", "b"]) == {"a": [1, 3], "b": [4]}
-    assert qdpx._positions([]) == {}
-
-
 def test_answers_read_in_order_need_no_sort(books):
     """`read_answers` sorts in DuckDB as `plan` sorts in pandas (nulls last, the same keys):
     a plan told they are in order is the plan of the shuffled frame."""

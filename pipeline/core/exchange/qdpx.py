@@ -187,7 +187,11 @@ def plan(books: list[Codebook], answers: pd.DataFrame, final: pd.DataFrame,
     users = sorted({u for p, d in set(zip(prov, decided, strict=True)) for u in coders_of(p, d)})
     fin = {"answer_id": list(final["answer_id"]), "framework": fw, "code_id": cid,
            "provenance": prov, "decided_by": decided}
-    by_answer = _positions(fin["answer_id"])
+    by_answer: dict[object, list[int]] = {}
+    for k, aid in enumerate(fin["answer_id"]):
+        if aid is None or (not isinstance(aid, str) and pd.isna(aid)):
+            continue   # groupby drops missing keys
+        by_answer.setdefault(aid, []).append(k)
 
     if not in_order:
         answers = answers.sort_values([c for c in DOCUMENT_ORDER if c in answers.columns],
@@ -202,11 +206,11 @@ def plan(books: list[Codebook], answers: pd.DataFrame, final: pd.DataFrame,
         seen = pd.Series(cols["answer_id"])[twice]
         raise ValueError("answers with the same answer_id: "
                          f"{', '.join(map(str, seen.unique()[:5]))}")
-    school_ids = cols["school_id"]
-    if pd.api.types.infer_dtype(school_ids, skipna=True) not in ("string", "empty"):
-        school_ids = [_text(s) for s in school_ids]   # numbers as _text writes them
-    schools = _positions(school_ids)
-    schools.pop("", None)
+    schools: dict[str, list[int]] = {}
+    for i, school in enumerate(cols["school_id"]):
+        school = _text(school)
+        if school:
+            schools.setdefault(school, []).append(i)
 
     head, tail = _head_and_tail(books, users)
     return Project(head=head, tail=tail, answers=cols, by_answer=by_answer, final=fin,
@@ -253,15 +257,6 @@ def head_chunks(project: Project) -> Iterator[str]:
     yield project.head
     if project.schools:
         yield from _cases(project)
-
-
-def _positions(values: list) -> dict[object, list[int]]:
-    """Each value -> the positions holding it, in order; missing values (None, NaN) left out."""
-    if not len(values):
-        return {}
-    series = pd.Series(values, dtype=object)
-    return {key: at.tolist()
-            for key, at in series.groupby(series, sort=False, dropna=True).indices.items()}
 
 
 def _cases(project: Project) -> Iterator[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import random
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -169,3 +170,25 @@ def test_kept_session_contenders_give_the_quotes_of_every_answer(tmp_path):
         f.write_bytes(f.read_bytes().replace(b'"columns"', b'"kolumns"'))
     assert check(edited, sessions - 1) == ["2020-21 session ?"]
     assert quotes_sessions.kept_quotes(duckdb.connect(), cache, None)[0].empty
+
+
+def test_kept_contenders_read_back_as_written():
+    """The cache's JSON gives the frame back: dtypes, None, NaN and pd.NA each in place (an
+    object column holding all three keeps them apart)."""
+    import math
+
+    from pipeline.core.marts import quotes_sessions
+
+    frame = pd.DataFrame({
+        "school_id": pd.Series(["s1", None, float("nan"), pd.NA, "é"], dtype=object),
+        "session_number": pd.Series([1, pd.NA, 3, 4, pd.NA], dtype="Int64"),
+        "tier": [1.5, float("nan"), 2.0, 0.0, -1.0],
+        "agreed": [True, False, True, True, False],
+        "n_chars": np.array([40, 41, 42, 43, 44], dtype=np.int64),
+    })
+    back = quotes_sessions._decoded(quotes_sessions._encoded(frame), "test")
+    pd.testing.assert_frame_equal(back, frame)
+    school = back["school_id"].tolist()
+    assert school[1] is None and math.isnan(school[2]) and school[3] is pd.NA
+    assert quotes_sessions._decoded(b'{"columns": [["a", "object", 3]]}', "x") is None
+    assert quotes_sessions._decoded(b'{"columns": [["a", "int64", ["x"]]]}', "x") is None

@@ -213,3 +213,21 @@ def test_the_quality_table_is_kept_until_a_coded_answers_rows_change(zs, tmp_pat
     # a coded answer's final code changes: computed again, and different
     changed = quality(answers, final.iloc[1:])
     assert fits == [1, 1] and not changed.equals(first)
+
+
+def test_a_training_comes_back_whole_or_not_at_all(tmp_path, monkeypatch):
+    """keep_training / kept_training: the key, the sample, its codes and can_train come back;
+    a missing part is a miss (computed again), as is another key."""
+    monkeypatch.setenv("SURVEY_CACHE_DIR", str(tmp_path))
+    answers = pd.DataFrame({"answer_id": ["A1", "A2"], "answer_text": ["More time.", "é ok"],
+                            "school_year": ["2020-21"] * 2})
+    codes = pd.DataFrame({"answer_id": ["A1"], "framework": ["scale"], "code_id": ["time"]})
+    trained_on = stage.Training("suggester key", answers, codes, True)
+    stage.keep_training("k", trained_on)
+    back = stage.kept_training("k")
+    assert (back.key, back.can_train) == ("suggester key", True)
+    pd.testing.assert_frame_equal(back.answers, answers)
+    pd.testing.assert_frame_equal(back.codes, codes)
+    assert stage.kept_training("other") is None
+    (tmp_path / stage.TRAINING_KIND / "k-codes.parquet").unlink()
+    assert stage.kept_training("k") is None

@@ -10,10 +10,14 @@ import dagster as dg
 import pandas as pd
 
 from pipeline.core import frame_memo
+from pipeline.core.coding import dual_coding
 from pipeline.core.coding.sheet_writer import RUNS_KEPT, write_coder_sheets
 from pipeline.core.exchange.spreadsheet import RunsKept
+from pipeline.core.ingest.hashing import file_sha256
+from pipeline.core.privacy.redact import load_roster, roster_fingerprint
 from pipeline.core.result_cache import ResultCache
 from pipeline.core.suggest import quality, stage
+from pipeline.core.suggest.fit_cache import sklearn_version
 from pipeline.core.suggest.model import ModelError, cache_dir
 from pipeline.core.warehouse import connection as wh
 from pipeline.core.warehouse import session_rows, table_record
@@ -76,6 +80,37 @@ def coded_elsewhere(con, year: str) -> pd.DataFrame:
         [year, year]).df()   # in the table's order: the suggester's key hashes them in order
 
 
+def year_training(con, paths: ProjectPaths, zs, year: str) -> stage.Training:
+    """What the year's suggester is trained on (the other years' coded answers and their
+    human final codes: stage.training), kept under a key of its inputs as DuckDB reads them
+    (their rows in the tables' order), the adjudication file, the roster, the model and the
+    codebooks: a refresh of the year whose other years are unchanged reads it back instead of
+    reading those years' coded answers and working out their final codes again."""
+    path = dual_coding.first_existing(paths.coder_sheets_dir, dual_coding.ADJUDICATION_NAMES)
+    rows = queries_fingerprint(
+        con, ("select rowid, * from staging.answers where school_year <> ? and answer_id in "
+              "(select answer_id from coding.coder_units where school_year <> ?)", [year, year]),
+        *((f"select rowid, * from {t} where school_year <> ?", [year])
+          for t in ("coding.coder_units", "coding.human_applications")))
+    key = frame_memo.key("suggestion training/1", year, rows,
+                         file_sha256(path) if path else "no adjudication file",
+                         roster_fingerprint(load_roster(paths.roster_path)), zs.sha256,
+                         ",".join(f"{b.framework}={b.version}" for b in zs.codebooks),
+                         stage.FIT_SETTINGS, sklearn_version())
+    kept = stage.kept_training(key)
+    if kept is not None:
+        return kept
+    others = coded_elsewhere(con, year)
+    units = _other_years(con, "coding.coder_units", year)
+    reference = training_codes(con, paths, others, year, units)
+    coded = stage.both_coders_saw(units)
+    others = others[others["answer_id"].isin(coded)]
+    train_codes = reference[reference["answer_id"].isin(set(others["answer_id"]))]
+    trained_on = stage.training(zs, others, train_codes)
+    stage.keep_training(key, trained_on)
+    return trained_on
+
+
 # the staging.answers columns a suggestion row depends on (besides the suggester itself)
 SUGGESTION_INPUTS = ["answer_id", "school_year", "question_id", "answer_text",
                      "non_substantive"]
@@ -125,13 +160,7 @@ def suggestions(context: dg.AssetExecutionContext, paths: ProjectPaths, codebook
         if zs is not None:
             # trained on the other years' coded answers; each session of the year kept
             # while its answers and that training are the same (session_rows)
-            others = coded_elsewhere(con, year)
-            units = _other_years(con, "coding.coder_units", year)
-            reference = training_codes(con, paths, others, year, units)
-            coded = stage.both_coders_saw(units)
-            others = others[others["answer_id"].isin(coded)]
-            train_codes = reference[reference["answer_id"].isin(set(others["answer_id"]))]
-            trained_on = stage.training(zs, others, train_codes)
+            trained_on = year_training(con, paths, zs, year)
             plan = session_rows.plan(con, kept, "suggestions", "coding.suggestions", year,
                                      SUGGESTION_INPUTS, trained_on.key)
             if plan.stale:

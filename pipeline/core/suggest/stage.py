@@ -117,6 +117,31 @@ def training(zs, train_answers: pd.DataFrame, train_codes: pd.DataFrame) -> Trai
     return Training(key, train_answers_used, train_codes, can_train)
 
 
+TRAINING_KIND = "suggestion_training"
+
+
+def kept_training(key: str) -> Training | None:
+    """The Training kept under `key` (`keep_training`), None when it is not there whole."""
+    meta = frame_memo.load(TRAINING_KIND, f"{key}-meta")
+    answers = frame_memo.load(TRAINING_KIND, f"{key}-answers")
+    codes = frame_memo.load(TRAINING_KIND, f"{key}-codes")
+    if meta is None or answers is None or codes is None or len(meta) != 1 \
+            or list(meta.columns) != ["key", "can_train"]:
+        return None
+    return Training(str(meta.at[0, "key"]), answers, codes, bool(meta.at[0, "can_train"]))
+
+
+def keep_training(key: str, trained_on: Training) -> None:
+    """Keep a year's Training under `key`, a key of everything it is made of (the caller's:
+    the other years' coded answers, coder units and human codes, the adjudication file, the
+    roster, the model and codebooks), so the next run of the year with the same inputs reads
+    it back instead of working out the other years' human final codes again."""
+    frame_memo.store(TRAINING_KIND, f"{key}-answers", trained_on.answers)
+    frame_memo.store(TRAINING_KIND, f"{key}-codes", trained_on.codes)
+    frame_memo.store(TRAINING_KIND, f"{key}-meta", pd.DataFrame(
+        {"key": [trained_on.key], "can_train": [trained_on.can_train]}))
+
+
 def year_suggestions(zs, answers: pd.DataFrame, train_answers: pd.DataFrame | Training,
                      train_codes: pd.DataFrame | None = None) -> pd.DataFrame:
     """Suggestions for `answers` (staging rows of one year, or some of its sessions): trained

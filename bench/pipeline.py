@@ -3,8 +3,9 @@
     .venv/bin/python bench/pipeline.py --answers 100000 [--seed 2024] [--years 2] [--keep DIR]
 
 1. Generates the data in a child process (not timed): `tools.sample.synth` with N answers
-   (the study's two school years, 4 + 9 sessions; `--years K`: K school years ending in
-   2023-24, `synth.study_years`, every session about as large), the two coders' sheets and
+   (the study's two school years, 4 + 9 sessions; `--years K`: K consecutive school years
+   ending in 2023-24, `synth.study_years`, every session about as large), the two coders'
+   sheets and
    the filled adjudication file for them (`tools.sample.synth_coding`, scaled with N), and one
    more session's export for the latest year (session 10, about 1/9 of that year's answers:
    the sessions of a second sample with another seed and the same years, renumbered).
@@ -163,7 +164,11 @@ def main(argv: list[str] | None = None) -> int:
             for late in (sample / "landing").glob(f"*/session-{NEW_SESSION:02d}.csv"):
                 late.unlink()
             print(f"reusing the data generated in {root}")
-        else:
+        else:   # the only marker, over data of these arguments only
+            for stale in root.glob("generated-*"):
+                stale.unlink()
+            for folder in ("sample", "extra"):
+                shutil.rmtree(root / folder, ignore_errors=True)
             sample, extra = generate(root, args.answers, args.seed, args.years)
             marker.touch()
             print(f"generated {args.answers:,} answers, sheets and adjudications in "

@@ -704,6 +704,23 @@ def test_the_records_entries_from_arrays_are_those_of_their_zipinfos():
         zip_parts.records([("S/a\0.txt", b"x")])
 
 
+def test_kept_records_read_back_and_are_checked():
+    """Records' entries go to JSON and back (also from the arrays read back); offsets that
+    are not the records back to back are refused."""
+    from pipeline.core.exchange import zip_parts
+
+    recs = zip_parts.records([(f"Sources/{n}.txt", n.encode()) for n in ("a", "bé", "c")])
+    back = zip_parts.Records.from_json(json.loads(json.dumps(recs.to_json())))
+    assert back.to_json() == recs.to_json() and back.size == recs.size
+    assert zip_parts.Records.from_json(back.to_json()).to_json() == recs.to_json()
+    for column, change in (("offsets", 1), ("compressed", -1)):
+        damaged = recs.to_json()
+        damaged[column][1] += change
+        with pytest.raises(ValueError):
+            zip_parts.Records.from_json(damaged)
+    assert len(zip_parts.Records.from_json(zip_parts.Records().to_json())) == 0
+
+
 def test_members_written_between_records_keep_their_place_and_the_comment(tmp_path):
     """Ordinary members written before, between and after records are listed where zipfile
     would list them; the archive comment is kept; a name among the records is a duplicate

@@ -221,7 +221,8 @@ def test_a_training_comes_back_whole_or_not_at_all(tmp_path, monkeypatch):
     monkeypatch.setenv("SURVEY_CACHE_DIR", str(tmp_path))
     answers = pd.DataFrame({"answer_id": ["A1", "A2"], "answer_text": ["More time.", "é ok"],
                             "school_year": ["2020-21"] * 2})
-    codes = pd.DataFrame({"answer_id": ["A1"], "framework": ["scale"], "code_id": ["time"]})
+    codes = pd.DataFrame({"answer_id": ["A1"], "framework": ["scale"], "code_id": ["time"],
+                          "decided_by": [None], "discrepancy_id": [None]})   # as final codes
     trained_on = stage.Training("suggester key", answers, codes, True)
     stage.keep_training("k", trained_on)
     back = stage.kept_training("k")

@@ -16,7 +16,7 @@ from pipeline.core.exchange.spreadsheet import RunsKept
 from pipeline.core.ingest.hashing import file_sha256
 from pipeline.core.privacy.redact import load_roster, roster_fingerprint
 from pipeline.core.result_cache import ResultCache
-from pipeline.core.suggest import quality, stage
+from pipeline.core.suggest import quality, row_memo, stage
 from pipeline.core.suggest.fit_cache import sklearn_version
 from pipeline.core.suggest.model import ModelError, cache_dir
 from pipeline.core.warehouse import connection as wh
@@ -62,11 +62,21 @@ def training_codes(con, paths: ProjectPaths, answers: pd.DataFrame, year: str,
     return stage.human_reference(reconciliation.human_final_codes(paths, apps, units, answers))
 
 
+# the rows a year's training reads (year_training's key fingerprints the same rows): the other
+# years' rows of a table, and the other years' answers some coder's units hold
+def _elsewhere(table: str) -> str:
+    return f"from {table} where school_year <> ?"
+
+
+CODED_ELSEWHERE = ("from staging.answers where school_year <> ? and answer_id in "
+                   "(select answer_id from coding.coder_units where school_year <> ?)")
+
+
 def _other_years(con, table: str, year: str) -> pd.DataFrame:
     """The rows of every school year but `year` (a table not built yet reads as empty)."""
     if not wh.table_columns(con, table):
         return wh.empty_frame(table)
-    return con.execute(f"select * from {table} where school_year <> ?", [year]).df()
+    return con.execute(f"select * {_elsewhere(table)}", [year]).df()
 
 
 def coded_elsewhere(con, year: str) -> pd.DataFrame:
@@ -74,10 +84,8 @@ def coded_elsewhere(con, year: str) -> pd.DataFrame:
     final codes it learns from) can read, without every year's texts."""
     if not wh.table_columns(con, "coding.coder_units"):
         return wh.empty_frame("staging.answers")
-    return con.execute(
-        "select * from staging.answers where school_year <> ? and answer_id in "
-        "(select answer_id from coding.coder_units where school_year <> ?) order by rowid",
-        [year, year]).df()   # in the table's order: the suggester's key hashes them in order
+    # in the table's order: the suggester's key hashes them in order
+    return con.execute(f"select * {CODED_ELSEWHERE} order by rowid", [year, year]).df()
 
 
 def year_training(con, paths: ProjectPaths, zs, year: str) -> stage.Training:
@@ -88,15 +96,13 @@ def year_training(con, paths: ProjectPaths, zs, year: str) -> stage.Training:
     reading those years' coded answers and working out their final codes again."""
     path = dual_coding.first_existing(paths.coder_sheets_dir, dual_coding.ADJUDICATION_NAMES)
     rows = queries_fingerprint(
-        con, ("select rowid, * from staging.answers where school_year <> ? and answer_id in "
-              "(select answer_id from coding.coder_units where school_year <> ?)", [year, year]),
-        *((f"select rowid, * from {t} where school_year <> ?", [year])
+        con, (f"select rowid, * {CODED_ELSEWHERE}", [year, year]),
+        *((f"select rowid, * {_elsewhere(t)}", [year])
           for t in ("coding.coder_units", "coding.human_applications")))
     key = frame_memo.key("suggestion training/1", year, rows,
                          file_sha256(path) if path else "no adjudication file",
                          roster_fingerprint(load_roster(paths.roster_path)), zs.sha256,
-                         ",".join(f"{b.framework}={b.version}" for b in zs.codebooks),
-                         stage.FIT_SETTINGS, sklearn_version())
+                         row_memo.codebook_versions(zs), stage.FIT_SETTINGS, sklearn_version())
     kept = stage.kept_training(key)
     if kept is not None:
         return kept

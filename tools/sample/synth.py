@@ -10,7 +10,7 @@ submissions, names typed into free text).
     python -m tools.sample.synth --out data/sample [--answers 772] [--seed 2024] [--years 2]
 
 `--years K` (benchmarks of a longer history) writes K consecutive school years ending in 2023-24
-instead of the study's two (study_years).
+instead of the study's two (study_years; 2020-21 is among them from K = 4).
 
 Pure Python (no Dagster); the same seed gives the same bytes on every run.
 """
@@ -472,9 +472,9 @@ YEARS = (
 
 def study_years(n_years: int = 2) -> tuple[YearSpec, ...]:
     """The study's two years (YEARS), or `n_years` consecutive school years ending in 2023-24,
-    for benchmarks of a longer history: 2020-21 and 2023-24 as in the study, every other year
-    a 9-session Qualtrics year like 2023-24 with its sessions on the same weeks of its own
-    year. Each year's share of the answers follows its number of sessions, so every session
+    for benchmarks of a longer history: 2020-21 (from n_years = 4) and 2023-24 as in the study,
+    every other year a 9-session Qualtrics year like 2023-24 with its sessions on the same
+    weeks of its own year. Each year's share of the answers follows its number of sessions, so every session
     holds about as many answers."""
     if n_years == len(YEARS):
         return YEARS
@@ -1070,8 +1070,10 @@ def _readme(counts: dict) -> str:
         "```",
         "",
         *([] if len(counts["by_year"]) == len(YEARS) else [
-            f"This copy holds {len(counts['by_year'])} school years (`--years`): the study's "
-            "two, and", "other years shaped like 2023-24 (9 Qualtrics sessions).", ""]),
+            f"This copy holds {len(counts['by_year'])} school years (`--years`), "
+            f"{min(counts['by_year'])} to {max(counts['by_year'])}: 2020-21 and 2023-24 as "
+            "described", "here when among them, the others shaped like 2023-24 (9 Qualtrics "
+            "sessions).", ""]),
         "## Layout",
         "",
         "- `roster.csv` — `full_name,role`: the 6 external coaches and "

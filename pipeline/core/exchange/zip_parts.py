@@ -261,17 +261,28 @@ class Records:
         return Records(*self.columns())
 
     def to_json(self) -> dict[str, list]:
-        return {c: list(getattr(self, c)) for c in COLUMNS}
+        return {"names": list(self.names),
+                **{c: np.asarray(getattr(self, c), dtype=np.int64).tolist() for c in COLUMNS[1:]}}
 
     @classmethod
     def from_json(cls, data: dict, file: BinaryIO | None = None) -> Records:
-        """Entries stored by `to_json` (ValueError, KeyError or TypeError if they are not)."""
+        """Entries stored by `to_json` (ValueError, KeyError or TypeError if they are not:
+        columns of other lengths or types, or offsets that are not the records back to back
+        from 0)."""
         names = data["names"]
         if not all(type(n) is str for n in names):
             raise TypeError("zip record names are not text")
         numbers = [np.asarray(data[c], dtype=np.int64) for c in COLUMNS[1:]]
         if any(len(col) != len(names) for col in numbers):
             raise ValueError("zip record columns of different lengths")
+        _crcs, compressed, _sizes, offsets = numbers
+        joined = "".join(names)
+        lengths = np.fromiter(map(len, names) if joined.isascii() else
+                              (len(n.encode("utf-8")) for n in names), dtype=np.int64,
+                              count=len(names))
+        if len(names) and (offsets[0] != 0 or not np.array_equal(
+                np.diff(offsets), 30 + lengths[:-1] + compressed[:-1])):
+            raise ValueError("zip record offsets are not the records back to back")
         return cls(names, *numbers, file=file)
 
     def __len__(self) -> int:

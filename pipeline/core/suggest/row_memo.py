@@ -31,6 +31,11 @@ ROW_COLUMNS = ["framework", "dimension", "code_id", "probability", "source", "ev
                "evidence_start", "evidence_end", "model_sha256", "codebook_version"]
 
 
+def codebook_versions(zs) -> str:
+    """The suggester's codebooks as "framework=version,..." (a part of its keys)."""
+    return ",".join(f"{b.framework}={b.version}" for b in zs.codebooks)
+
+
 def suggester_key(zs, train_answers: pd.DataFrame | None, train_codes: pd.DataFrame | None,
                   settings: str) -> str:
     """sha256 of everything a suggestion row depends on besides its answer's text: the
@@ -39,8 +44,7 @@ def suggester_key(zs, train_answers: pd.DataFrame | None, train_codes: pd.DataFr
     `train_answers` None: zero-shot only."""
     from pipeline.core.suggest.fit_cache import sklearn_version
 
-    books = ",".join(f"{b.framework}={b.version}" for b in zs.codebooks)
-    parts = [KIND, zs.sha256, f"sklearn {sklearn_version()}", books]
+    parts = [KIND, zs.sha256, f"sklearn {sklearn_version()}", codebook_versions(zs)]
     if train_answers is None:
         parts.append("zero-shot")
     else:

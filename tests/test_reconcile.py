@@ -160,6 +160,38 @@ def test_a_queue_kept_under_its_inputs_key_is_copied_without_the_discrepancies(d
     assert kept_queue(kept, key, *again) is None
 
 
+def test_the_queue_is_the_same_from_decisions_read_back_from_the_warehouse(disc, tmp_path):
+    """The adjudications asset keeps the queue written from the decisions as parsed and copies
+    it on the next runs, which read the decisions back from coding.adjudications: both give
+    the same files."""
+    import duckdb
+
+    from pipeline.core.warehouse import connection as wh
+
+    books = load_codebooks([ROOT / "codebooks"])
+    filled = tmp_path / "filled.csv"
+    write_queue(disc, None, filled, codebooks=books)
+    with filled.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.reader(fh))
+    d = QUEUE_COLUMNS.index("decision")
+    rows[1][d:d + 3] = ["apply", "the meaning, é", "jm"]
+    rows[2][d:d + 3] = ["do not apply", "", "ak"]
+    with filled.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    parsed, problems = read_adjudications(filled, disc)
+    assert problems.empty and len(parsed) == 2
+    con = duckdb.connect()
+    wh.ensure_tables(con, ["coding.adjudications"])
+    wh.replace_many(con, [("coding.adjudications", parsed, None)])
+    back = wh.read_frame(con, "coding.adjudications")
+    files = []
+    for name, adj in (("parsed", parsed), ("back", back)):
+        paths = tmp_path / f"{name}.xlsx", tmp_path / f"{name}.csv"
+        write_queue(disc, *paths, existing_adjudications=adj, codebooks=books)
+        files.append([p.read_bytes() for p in paths])
+    assert files[0] == files[1]
+
+
 def test_a_kept_queue_is_copied_while_its_rows_are_the_same(disc, tmp_path, monkeypatch):
     """With a result cache the queue's files are written once and copied by the next runs
     (the same bytes); a decision made in between writes them again."""

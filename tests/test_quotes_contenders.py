@@ -1,4 +1,5 @@
-"""The quote picker on its contenders only (`quotes._contenders`) chooses exactly what it chose
+"""The quote picker on its contenders only (`quotes._contenders`, `quotes._reachable`) chooses
+exactly what it chose
 on every candidate: random final codes with many schools, repeated texts (also across schools
 and years), mixed provenance and evidence, per_code 1..5, against the picker before the change
 (its loop kept here as the reference)."""
@@ -51,18 +52,20 @@ def reference_pick(group: pd.DataFrame, per_code: int) -> list[dict]:
     return picked
 
 
-def random_inputs(seed: int, n: int = 1500):
+def random_inputs(seed: int, n: int = 1500, years=("2020-21", "2023-24"), schools: int = 12,
+                  weeks: int = 40):
     rng = random.Random(seed)
+    school_ids = [f"S{k}" for k in range(schools)] + [None]
     answers, final, apps = [], [], []
     for i in range(n):
         aid = f"A{i:012x}"
-        text = rng.choice(TEXTS) + ("" if rng.random() < 0.6 else f" Week {rng.randint(1, 40)}.")
+        text = rng.choice(TEXTS) + ("" if rng.random() < 0.6 else f" Week {rng.randint(1, weeks)}.")
         if rng.random() < 0.2:
             text = "  " + text.upper() + " "  # same text once normalised
-        answers.append({"answer_id": aid, "school_year": rng.choice(["2020-21", "2023-24"]),
+        answers.append({"answer_id": aid, "school_year": rng.choice(years),
                         "question_id": rng.choice(["worked", "improve"]),
                         "session_number": rng.randint(1, 9),
-                        "school_id": rng.choice([f"S{k}" for k in range(12)] + [None]),
+                        "school_id": rng.choice(school_ids),
                         "answer_text": text, "non_substantive": rng.random() < 0.05})
         for code in rng.sample(["collaboration", "time_allocated", "data_use"], 2):
             prov = rng.choice(["agreed", "agreed", "adjudicated", "keyword", "unresolved"])
@@ -83,10 +86,33 @@ def test_contenders_pick_what_every_candidate_picked(seed, per_code, monkeypatch
     answers, final, apps = random_inputs(seed)
     got = quotes.exemplar_quotes(final, answers, apps, per_code=per_code)
     monkeypatch.setattr(quotes, "_contenders", lambda cand, key, per_code: cand)
+    monkeypatch.setattr(quotes, "_reachable", lambda cand, per_code: cand)
     monkeypatch.setattr(quotes, "_pick", reference_pick)
     want = quotes.exemplar_quotes(final, answers, apps, per_code=per_code)
     pd.testing.assert_frame_equal(got, want)
     assert len(got) == 6 * per_code  # 2 questions x 3 codes, each with plenty of candidates
+
+
+@pytest.mark.parametrize("seed,per_code,schools,weeks", [
+    (10, 1, 3, 2), (11, 2, 4, 3), (12, 3, 6, 4), (13, 5, 8, 6), (14, 6, 20, 3), (15, 4, 30, 40)])
+def test_reachable_contenders_pick_what_every_candidate_picked(seed, per_code, schools, weeks,
+                                                               monkeypatch):
+    """`_reachable` (a year's contenders whatever the other years hold) where it bites: five
+    years, few schools, texts repeated across schools (a text taken or a school quoted
+    excludes many candidates), a missing school as None and as NaN."""
+    years = ("2019-20", "2020-21", "2021-22", "2022-23", "2023-24")
+    answers, final, apps = random_inputs(seed, 2500, years, schools, weeks)
+    answers.loc[answers.index % 13 == 0, "school_id"] = float("nan")
+    cand = quotes._contenders(quotes._candidates(final, answers, apps, 40, 300, "keyword"),
+                              quotes.KEY, per_code)
+    reduced = quotes._reachable(cand, per_code)
+    assert len(reduced) < len(cand) / 2   # it bites
+    got = quotes.exemplar_quotes(final, answers, apps, per_code=per_code)
+    monkeypatch.setattr(quotes, "_reachable", lambda cand, per_code: cand)
+    monkeypatch.setattr(quotes, "_pick", reference_pick)
+    want = quotes.exemplar_quotes(final, answers, apps, per_code=per_code)
+    pd.testing.assert_frame_equal(got, want)
+    assert len(got) == 6 * per_code
 
 
 def test_the_text_normalisation_is_the_regex_one():
@@ -128,7 +154,8 @@ def test_contenders_made_per_session_pick_what_all_answers_pick(seed, per_code):
 def test_kept_session_contenders_give_the_quotes_of_every_answer(tmp_path):
     """quotes_sessions.kept_quotes on a warehouse: the quotes `exemplar_quotes` makes of every
     answer, on the first run, from the cache, and after one session's text changed (that
-    session alone computed again); an unreadable entry is computed again."""
+    session alone computed again); an unreadable entry is computed again (a year's from its
+    kept sessions, a session's from its rows)."""
     import duckdb
 
     from pipeline.core.marts import quotes_sessions
@@ -166,9 +193,17 @@ def test_kept_session_contenders_give_the_quotes_of_every_answer(tmp_path):
     edited.loc[row, "answer_text"] = "A brand new answer that is long enough to be quoted here."
     load(edited)
     assert check(edited, sessions - 1) == ["2023-24 session 4"]
-    for f in (tmp_path / "kept").glob("2020-21-session-none--*.bin"):
-        f.write_bytes(f.read_bytes().replace(b'"columns"', b'"kolumns"'))
+    assert len(list((tmp_path / "kept").glob("2023-24-year--*.bin"))) == 1   # the new one
+
+    def spoil(pattern):
+        for f in (tmp_path / "kept").glob(pattern):
+            f.write_bytes(f.read_bytes().replace(b'"columns"', b'"kolumns"'))
+
+    spoil("2020-21-session-none--*.bin")   # not read: the year is kept whole
+    assert check(edited, sessions) == []
+    spoil("2020-21-year--*.bin")           # the year made again of its sessions
     assert check(edited, sessions - 1) == ["2020-21 session ?"]
+    assert check(edited, sessions) == []
     assert quotes_sessions.kept_quotes(duckdb.connect(), cache, None)[0].empty
 
 

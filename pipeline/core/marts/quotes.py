@@ -132,6 +132,47 @@ def _contenders(cand: pd.DataFrame, key: list[str], per_code: int) -> pd.DataFra
     return cand[cand.groupby(where, dropna=False, sort=False).cumcount() < 2 * per_code]
 
 
+def _reachable(cand: pd.DataFrame, per_code: int) -> pd.DataFrame:
+    """The contenders `_pick` can ever choose whatever the other years hold: `_pick` needs
+    only these of each code and year, so a year reduced once is kept (the same picks, tens
+    of rows per code and year instead of 2 x per_code per school).
+
+    In a year's turn `_pick` takes, in the lowest tier with a fresh text, the first candidate
+    in (evidence, hash) order whose school is not yet quoted, else the first. Fewer than
+    per_code picks come before it, so at most per_code - 1 schools are quoted and per_code - 1
+    texts taken. Take, in that order, each candidate whose school and text differ from those
+    of every candidate taken so far: once 2 x per_code - 1 are taken, one of them is always
+    fresh with its school not yet quoted, so no later candidate of that tier, and none of a
+    later tier, can be chosen."""
+    if per_code <= 0 or cand.empty:
+        return cand.iloc[:0]
+    limit = 2 * per_code - 1
+    group = cand.groupby([*KEY, "school_year"], dropna=False, sort=False).ngroup()
+    cand = cand.assign(_group=group.to_numpy()).sort_values(
+        ["_group", "tier", "_no_evidence", "_hash"], kind="mergesort")
+    keep = np.zeros(len(cand), dtype=bool)
+    last_group = last_tier = None
+    full = False
+    schools: set = set()
+    texts: set = set()
+    for i, (g, tier, school, text) in enumerate(zip(
+            cand["_group"].tolist(), cand["tier"].tolist(), cand["school_id"].tolist(),
+            cand["_normq"].tolist(), strict=True)):
+        if g != last_group:
+            last_group, last_tier, full = g, None, False
+        if full:
+            continue
+        if tier != last_tier:
+            last_tier, schools, texts = tier, set(), set()
+        keep[i] = True   # fewer than `limit` distinct candidates before it in its tier
+        school = _school({"school_id": school})
+        if school not in schools and text not in texts:
+            schools.add(school)
+            texts.add(text)
+            full = len(schools) == limit
+    return cand[keep].drop(columns="_group")
+
+
 def _pick(group: pd.DataFrame, per_code: int) -> list[dict]:
     """Up to `per_code` candidates of one (question, code), the years taking turns: in each
     turn the year's best fresh text (tier, a school not yet quoted, evidence, hash). Plain
@@ -238,17 +279,25 @@ def contenders(
     return cand[[c for c in cand.columns if c in _PICK_COLUMNS]]
 
 
+def year_contenders(parts: list[pd.DataFrame], *, per_code: int = 5) -> pd.DataFrame:
+    """The contenders of parts of the answers (sessions, years) joined and reduced to those
+    `_pick` can ever choose (`_contenders`, then `_reachable` per code and year). Both keep
+    each code and year apart, so a year's result made of its sessions' contenders can be kept
+    and joined with the other years' (quotes_sessions.kept_quotes)."""
+    if not parts:
+        return pd.DataFrame(columns=sorted(_PICK_COLUMNS))
+    cand = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+    if len(parts) > 1:
+        cand = _contenders(cand, KEY, per_code)
+    return _reachable(cand, per_code).reset_index(drop=True)
+
+
 def quotes_from(parts: list[pd.DataFrame], codes: pd.DataFrame | None = None, *,
                 per_code: int = 5) -> pd.DataFrame:
     """marts.exemplar_quotes from the `contenders` of parts of the answers (sessions)."""
     labels = code_labels(codes)
     rows: list[dict] = []
-    if len(parts) == 1:
-        cand = parts[0]
-    elif parts:
-        cand = _contenders(pd.concat(parts, ignore_index=True), KEY, per_code)
-    else:
-        cand = pd.DataFrame(columns=sorted(_PICK_COLUMNS))
+    cand = year_contenders(parts, per_code=per_code)
     for _, group in cand.groupby(KEY, sort=True):
         for rank, row in enumerate(_pick(group, per_code), start=1):
             row["rank"] = rank

@@ -14,8 +14,14 @@ tests/test_marts.py compares both). Each session's contenders are kept in the re
 - the rule's settings (quotes per code, text length bounds, the keyword coder's name);
 - the code: quotes.py and the marts module whose provenances it counts.
 
+Each school year's contenders, its sessions' joined and reduced to those the choice can reach
+whatever the other years hold (`quotes.year_contenders`: tens of rows per code instead of ten
+per school), are kept beside them (`<year>-year--<key>.bin`), keyed by its sessions' keys. A
+refresh reads nine kept years whole, and in the changed year its kept sessions and the new
+session's rows.
+
 What is still done on every run: the fingerprints (three grouped queries), reading the missed
-sessions' rows (one query per table for all of them), and the choice over every session's
+sessions' rows (one query per table for all of them), and the choice over the years'
 contenders.
 """
 
@@ -35,6 +41,7 @@ from pipeline.core.warehouse.fingerprint import code_digest, fingerprint
 log = logging.getLogger(__name__)
 
 FORMAT = "quote-contenders/1"
+YEAR_FORMAT = "quote-contenders-year/1"   # a year's entry: keyed by its sessions' keys
 MAX_FILES = 4000   # result-cache entries: one per session, for years of sessions
 ANSWER_COLUMNS = ("answer_id", "school_year", "question_id", "session_number", "school_id",
                   "answer_text", "non_substantive")
@@ -51,33 +58,63 @@ def kept_quotes(con, cache: ResultCache | None, codes: pd.DataFrame | None, *,
                 per_code: int = 5, min_chars: int = 40, max_chars: int = 300,
                 keyword_coder: str = "keyword") -> tuple[pd.DataFrame, list[str], list[str]]:
     """(marts.exemplar_quotes, sessions reused, sessions computed) from the warehouse behind
-    `con`, each session's contenders from `cache` when its key matches."""
+    `con`. A school year whose sessions' keys all match its kept year entry is read whole
+    from `cache` (its sessions count as reused); in another year each session's contenders
+    come from `cache` when its key matches, else from its rows."""
     settings = dict(per_code=per_code, min_chars=min_chars, max_chars=max_chars,
                     keyword_coder=keyword_coder)
     prints = session_fingerprints(con, keyword_coder)
-    parts: dict[tuple, pd.DataFrame] = {}
-    missed: dict[tuple, tuple[str, str, str]] = {}   # session -> (label, key, slot)
-    for session, rows in prints.items():
-        year, number = session
-        label = f"{year} session {'?' if number is None else number}"
-        key = fingerprint(FORMAT, _code(), sorted(settings.items()), year, number, rows)
-        slot = f"{year}-session-{'none' if number is None else number}"
-        kept = cache.load(key, slot=slot) if cache is not None else None
-        frame = _decoded(kept, label) if kept is not None else None
+    keys = {session: fingerprint(FORMAT, _code(), sorted(settings.items()), *session, rows)
+            for session, rows in prints.items()}
+    by_year: dict[str, list[tuple]] = {}
+    for session in prints:
+        by_year.setdefault(session[0], []).append(session)
+    years: dict[str, pd.DataFrame] = {}
+    open_years: dict[str, str] = {}   # year -> its key, for the years not kept whole
+    for year, sessions in by_year.items():
+        key = fingerprint(YEAR_FORMAT, [keys[s] for s in sessions])
+        kept = cache.load(key, slot=f"{year}-year") if cache is not None else None
+        frame = _decoded(kept, f"{year} (year)") if kept is not None else None
         if frame is None:
-            missed[session] = (label, key, slot)
+            open_years[year] = key
+        else:
+            years[year] = frame
+    parts: dict[tuple, pd.DataFrame] = {}
+    missed: dict[tuple, tuple[str, str]] = {}   # session -> (label, slot)
+    for session in (s for year in open_years for s in by_year[year]):
+        kept = cache.load(keys[session], slot=_slot(session)) if cache is not None else None
+        frame = _decoded(kept, _label(session)) if kept is not None else None
+        if frame is None:
+            missed[session] = (_label(session), _slot(session))
         else:
             parts[session] = frame
     if missed:
         for session, frames in _read_sessions(con, list(missed), keyword_coder).items():
             parts[session] = quotes.contenders(*frames, **settings)
-            data = _encoded(parts[session]) if cache is not None else None
-            if data is not None:
-                _label, key, slot = missed[session]
-                cache.store(key, data, slot=slot)
-    reused = [f"{y} session {'?' if n is None else n}" for y, n in prints if (y, n) not in missed]
-    return (quotes.quotes_from([parts[s] for s in prints], codes, per_code=per_code), reused,
-            [label for label, _key, _slot in missed.values()])
+            _keep(cache, parts[session], keys[session], missed[session][1])
+    for year, key in open_years.items():
+        years[year] = quotes.year_contenders([parts[s] for s in by_year[year]],
+                                             per_code=per_code)
+        _keep(cache, years[year], key, f"{year}-year")
+    reused = [_label(s) for s in prints if s not in missed]
+    return (quotes.quotes_from([years[y] for y in by_year], codes, per_code=per_code), reused,
+            [label for label, _slot in missed.values()])
+
+
+def _label(session: tuple[str, int | None]) -> str:
+    year, number = session
+    return f"{year} session {'?' if number is None else number}"
+
+
+def _slot(session: tuple[str, int | None]) -> str:
+    year, number = session
+    return f"{year}-session-{'none' if number is None else number}"
+
+
+def _keep(cache: ResultCache | None, frame: pd.DataFrame, key: str, slot: str) -> None:
+    data = _encoded(frame) if cache is not None else None
+    if data is not None:
+        cache.store(key, data, slot=slot)
 
 
 def session_fingerprints(con, keyword_coder: str) -> dict[tuple[str, int | None], tuple]:

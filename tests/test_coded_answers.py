@@ -388,7 +388,7 @@ def test_view_rows_read_only_the_sessions_whose_results_are_not_kept(tmp_path, m
         with duckdb.connect(str(path), read_only=True) as con:
             frame = read_coded_answers(con)
             plain = write_coded_answers(frame, tmp_path / f"{tag}a.xlsx", tmp_path / f"{tag}a.csv")
-            view = ViewRows(con)
+            view = ViewRows(con, ResultCache(tmp_path / "counts"))
             assert len(view) == len(frame)
             assert [(n, a, b) for n, a, b in view.runs] == \
                 spreadsheet.runs(frame, ("school_year", "session_number"))
@@ -421,3 +421,30 @@ def test_view_rows_read_only_the_sessions_whose_results_are_not_kept(tmp_path, m
                     "as answer_id) from staging.answers a, range(1, 10) r(k)")
     assert write("4")[0] == everything
     assert write("5")[0] == []
+
+
+def test_view_rows_of_a_few_sessions_are_the_views_rows(tmp_path):
+    """A session's rows made by the view's SQL on that session's rows only (copied through
+    Parquet into an in-memory database) are the view's rows of that session: each session
+    alone, a missing session number among them, and every session at once. (pandas gives a
+    whole-number column without a missing value as int32, with one as Int32, as it did when
+    each session was read from the view's rows one at a time: same values.)"""
+    import pandas as pd
+
+    from pipeline.core.exchange.coded_answers import ViewRows
+
+    path = data.build(tmp_path / "survey.duckdb")
+    with duckdb.connect(str(path)) as con:
+        con.execute("insert into staging.answers select a.* replace (answer_id || '-x' as "
+                    "answer_id, null as session_number) from staging.answers a")
+        con.execute("insert into coding.final_codes select f.* replace (answer_id || '-x' as "
+                    "answer_id) from coding.final_codes f")
+    with duckdb.connect(str(path), read_only=True) as con:
+        frame = read_coded_answers(con)
+        view = ViewRows(con)
+        assert [name for name, _a, _b in view.runs][-1].endswith("-none")
+        for i, (_name, start, stop) in enumerate(view.runs):
+            pd.testing.assert_frame_equal(view._view_of([i]), frame.iloc[start:stop]
+                                          .reset_index(drop=True), check_dtype=False)
+        pd.testing.assert_frame_equal(view._view_of(list(range(len(view.runs)))), frame)
+        assert view.counts() == write_coded_answers(frame, None, None)

@@ -52,7 +52,9 @@ def coded_answers_workbook(context: dg.AssetExecutionContext, paths: ProjectPath
     # it only when its check or rendering is not kept (coded_answers.ViewRows). A writer
     # outside Dagster (the pool keeps the other steps out) waits for it as for any reader.
     with warehouse.connect(context.log, read_only=True) as con:
-        rows = coded_answers.ViewRows(con)
+        rows = coded_answers.ViewRows(con, ResultCache(
+            cache_dir() / "results" / "coded_answers_counts",
+            max_files=coded_answers.CACHE_FILES))
         # checked per session; an unchanged session's result comes from the cache
         hits = coded_answers.names_in_coded_answers(
             rows, roster, ResultCache(cache_dir() / "results" / "coded_answers_names",

@@ -12,6 +12,7 @@ from pipeline.core.privacy.labels import label_export_files
 from pipeline.core.privacy.name_scan import names_in_texts
 from pipeline.core.privacy.redact import load_roster
 from pipeline.core.report import kept
+from pipeline.core.report.from_warehouse import co_firing_candidates, provenance_counts
 from pipeline.core.report.inputs import EXPORT_FILE_COLUMNS, QUARANTINE_COLUMNS
 from pipeline.core.report.render import render_context
 from pipeline.core.report.report import TEMPLATES_ENV, ReportInputs, build_context
@@ -74,7 +75,6 @@ def findings_report(context: dg.AssetExecutionContext, config: ReportConfig,
             # core/report/kept.py, hashes the frames in order)
             return wh.read_columns(con, table, columns, order_by="all")
 
-        final_codes = wh.read_frame(con, "coding.final_codes")
         inputs = ReportInputs(
             frequencies=read("marts.code_frequencies"),
             quotes=read("marts.exemplar_quotes"),
@@ -83,8 +83,9 @@ def findings_report(context: dg.AssetExecutionContext, config: ReportConfig,
             agreement=read("coding.agreement"),
             keyword_quality=read("coding.keyword_quality"),
             suggestion_quality=read("coding.suggestion_quality"),
-            coding_sources=marts.coding_sources(final_codes),
-            co_firing=co_firing_groups(marts.counted_codes(final_codes)),
+            # worked out in DuckDB, not from every final code read into pandas
+            coding_sources=marts.coding_sources_of_counts(provenance_counts(con)),
+            co_firing=co_firing_groups(co_firing_candidates(con)),
             # file names as staging labels them: a file named after a person stays in raw
             export_files=label_export_files(read("raw.export_files", EXPORT_FILE_COLUMNS),
                                             roster),

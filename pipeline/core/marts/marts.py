@@ -59,7 +59,14 @@ def coding_sources(final_codes: pd.DataFrame) -> pd.DataFrame:
     With row counts per provenance (n_agreed, n_adjudicated, n_unresolved, n_keyword,
     n_trained_suggestion, n_zero_shot_suggestion)."""
     require_columns(final_codes, ["school_year", "provenance"], "final_codes")
-    counts = pd.crosstab(final_codes["school_year"], final_codes["provenance"])
+    return coding_sources_of_counts(pd.crosstab(final_codes["school_year"],
+                                                final_codes["provenance"]))
+
+
+def coding_sources_of_counts(counts: pd.DataFrame) -> pd.DataFrame:
+    """`coding_sources` from the final codes' row counts per school year (index) and
+    provenance (columns), as `pd.crosstab` gives them."""
+    counts = counts.copy()
     for col in (*HUMAN_PROVENANCES, *MACHINE_SOURCES):
         if col not in counts:
             counts[col] = 0

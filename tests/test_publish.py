@@ -147,3 +147,65 @@ def test_publishing_from_a_held_connection_and_a_failure_there(tmp_path: Path, m
         assert again.manifest["run_id"] == "run-3"
     with duckdb.connect(str(again.path), read_only=True) as con:
         assert con.execute("select count(*) from staging.answers").fetchone() == (4,)
+
+
+def _tables(path: Path) -> dict:
+    with duckdb.connect(str(path), read_only=True) as con:
+        names = [f"{s}.{t}" for s, t in con.execute(
+            "select schema_name, table_name from duckdb_tables() where schema_name <> 'raw' "
+            "order by 1, 2").fetchall()]
+        return {n: sorted(con.execute(f"select * from {n}").fetchall(), key=repr) for n in names}
+
+
+def test_a_copy_brought_up_to_date_replaces_only_the_changed_years(tmp_path: Path):
+    """With the same whole-copy key, the previous copy is brought up to date: only the
+    changed school years' rows (and a changed table without a school year) are copied, and
+    the copy holds what the working file holds. Another key, other definitions or a copy
+    grown past the limit: a whole copy."""
+    work = working_file(tmp_path / "survey.duckdb", ("2020-21", "2021-22", "2023-24"))
+    folder = tmp_path / "published"
+    first = pub.publish(work, folder, whole_copy_key="k1")
+    assert first.manifest["copied"] == "every table"
+    assert first.manifest["full_copy_bytes"] == first.size_bytes
+    with duckdb.connect(str(work)) as con:
+        con.execute("update staging.answers set answer_id = 'new' where answer_id = 'a2'")
+        con.execute("insert into staging.answers values ('c', '2024-25'), ('d', null)")
+        con.execute("delete from staging.answers where school_year = '2020-21'")
+        con.execute("insert into coding.codebook_codes values ('x', 'dddddddddddd')")
+    second = pub.publish(work, folder, whole_copy_key="k1")
+    assert sorted(second.manifest["copied"]) == [
+        "coding.codebook_codes", "staging.answers [2020-21]", "staging.answers [2023-24]",
+        "staging.answers [2024-25]", "staging.answers [None]"]
+    assert _tables(second.path) == _tables(work)
+    assert second.manifest["full_copy_bytes"] == first.size_bytes
+    with duckdb.connect(str(work)) as con:
+        con.execute("update staging.answers set answer_id = 'newer' where answer_id = 'new'")
+    assert pub.publish(work, folder, whole_copy_key="k1").manifest["copied"] == [
+        "staging.answers [2023-24]"]
+    assert pub.publish(work, folder, whole_copy_key="k1").manifest["copied"] == []
+    assert pub.publish(work, folder, whole_copy_key="k2").manifest["copied"] == "every table"
+    assert pub.publish(work, folder).manifest["copied"] == "every table"   # no key
+    pub.publish(work, folder, whole_copy_key="k2")
+    with duckdb.connect(str(work)) as con:
+        con.execute("alter table staging.answers add column note varchar")
+        con.execute("create view marts.more as select 1 as one")
+    out = pub.publish(work, folder, whole_copy_key="k2")
+    assert out.manifest["copied"] == "every table"
+    assert _tables(out.path) == _tables(work)
+    assert out.manifest["views"] == ["marts.answers_per_year", "marts.more"]
+
+
+def test_a_copy_grown_past_the_limit_is_made_whole(tmp_path: Path, monkeypatch):
+    work = working_file(tmp_path / "survey.duckdb", ("2020-21", "2023-24"))
+    folder = tmp_path / "published"
+    pub.publish(work, folder, whole_copy_key="k")
+    with duckdb.connect(str(work)) as con:
+        con.execute("insert into staging.answers values ('c', '2023-24')")
+    monkeypatch.setattr(pub, "GROWTH_LIMIT", 1.0)
+    monkeypatch.setattr(pub, "GROWTH_SLACK", 0)
+    assert pub.publish(work, folder, whole_copy_key="k").manifest["copied"] != "every table"
+    with duckdb.connect(str(work)) as con:
+        con.execute("insert into staging.answers select 'd' || range, '2023-24' from range(50000)")
+    out = pub.publish(work, folder, whole_copy_key="k")
+    assert out.manifest["copied"] == "every table"
+    assert _tables(out.path) == _tables(work)

@@ -13,8 +13,10 @@ from collections.abc import Sequence
 import dagster as dg
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
+from pipeline.core.privacy.redact import load_roster, roster_fingerprint
 from pipeline.core.warehouse import publish as core_publish
-from pipeline.defs.resources import Warehouse
+from pipeline.core.warehouse.fingerprint import fingerprint, package_digest
+from pipeline.defs.resources import ProjectPaths, Warehouse
 
 PUBLISHED = dg.AssetKey(["warehouse", "published"])
 
@@ -125,11 +127,12 @@ def published_warehouse_asset(upstream: Sequence[dg.AssetsDefinition],
         kinds={"duckdb"},
         description="A consistent read-only copy of the warehouse for analysts: "
         "warehouse/published/survey.duckdb (every table and view) and manifest.json (run id, "
-        "time, school years, codebook versions, row counts). Built under a temporary name and "
-        "renamed into place at the end of a refresh whose blocking checks all passed; the "
+        "time, school years, codebook versions, row counts, what was copied). Built under a "
+        "temporary name (the previous copy brought up to date: only the school years whose "
+        "rows changed are copied; or a whole copy) and renamed into place at the end of a refresh whose blocking checks all passed; the "
         "previous copy stays until then.",
     )
-    def published_warehouse(context: dg.AssetExecutionContext,
+    def published_warehouse(context: dg.AssetExecutionContext, paths: ProjectPaths,
                             warehouse: Warehouse) -> dg.MaterializeResult:
         unpassed = unpassed_blocking_checks(context.instance, gate)
         if unpassed:
@@ -141,8 +144,12 @@ def published_warehouse_asset(upstream: Sequence[dg.AssetsDefinition],
         # across its runs, and a held file cannot be attached by another connection
         core_publish.working_file(warehouse.path)   # a clear error before connecting
         with warehouse.connect(context.log, read_only=True) as con:
-            pub = core_publish.publish(warehouse.path, warehouse.published_path(),
-                                       run_id=context.run_id, con=con)
+            # a copy brought up to date while the roster and the code are the same; made
+            # whole when either changed (a row redacted anew leaves no old bytes behind)
+            pub = core_publish.publish(
+                warehouse.path, warehouse.published_path(), run_id=context.run_id, con=con,
+                whole_copy_key=fingerprint(roster_fingerprint(load_roster(paths.roster_path)),
+                                           package_digest()))
         context.log.info(f"published {pub.path} ({pub.size_bytes / 1e6:.1f} MB, "
                          f"{pub.seconds:.1f}s)")
         m = pub.manifest
@@ -155,6 +162,7 @@ def published_warehouse_asset(upstream: Sequence[dg.AssetsDefinition],
             "views": len(m["views"]),
             "size_mb": round(pub.size_bytes / 1e6, 2),
             "seconds": round(pub.seconds, 2),
+            "copied": dg.MetadataValue.json(m["copied"]),
             "row_counts": dg.MetadataValue.json(m["row_counts"]),
         })
 

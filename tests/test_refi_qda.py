@@ -845,3 +845,65 @@ def test_the_final_codes_are_read_in_an_order_of_their_own(tmp_path):
     keys = list(first.itertuples(index=False))
     assert keys == sorted(keys, key=lambda r: tuple("\uffff" if v is None else v for v in r))
     assert set(first["provenance"]) <= set(qdpx.EXPORTED_PROVENANCES) and len(first) < every
+
+
+def test_warehouse_keys_follow_each_sessions_rows(books, tmp_path):
+    """The sessions' keys from DuckDB (`warehouse_keys`, the asset's) line up with the
+    project's sessions; the same rows in another physical order give the same keys; an edited
+    answer, or a code no longer exported, changes its session's key only; the project
+    written from pieces kept under them is the one rendered without a cache; keys of other
+    sessions are refused."""
+    import duckdb
+
+    from pipeline.core.exchange import qdpx_sessions
+    from pipeline.core.privacy.name_scan import FuzzyNameScan
+    from pipeline.core.result_cache import ResultCache
+
+    answers, final = _awkward_inputs(books)
+    con = duckdb.connect()
+    con.execute("create schema staging; create schema coding")
+
+    def load(answers, final):
+        for table, frame in (("staging.answers", answers), ("coding.final_codes", final)):
+            con.register("frame", frame.sample(frac=1, random_state=len(frame)))
+            con.execute(f"create or replace table {table} as select * from frame")
+            con.unregister("frame")
+        labels = qdpx.code_labels(books)
+        return {(y, i): k for i, (y, _n, k) in
+                enumerate(qdpx_sessions.warehouse_keys(con, labels, "roster"))}
+
+    before = load(answers, final)
+    project = qdpx.plan(books, qdpx.read_answers(con), qdpx.read_final_codes(con), in_order=True)
+    spans = qdpx.session_spans(project)
+    assert len(before) == len(spans) > 3
+    assert load(answers.iloc[::-1], final.iloc[::-1]) == before
+    edited = answers.copy()
+    edited.loc[edited.index[0], "answer_text"] = "an edited answer"
+    assert sum(load(edited, final)[k] != before[k] for k in before) == 1
+    moved = final.copy()
+    first = moved.index[moved["answer_id"].isin(set(answers["answer_id"]))][0]
+    moved.loc[first, "provenance"] = "unresolved"   # no longer exported
+    assert sum(load(answers, moved)[k] != before[k] for k in before) == 1
+
+    load(answers, final)
+    scan = FuzzyNameScan([])
+    keys = qdpx_sessions.warehouse_keys(con, qdpx.code_labels(books), "roster")
+    cache = ResultCache(tmp_path / "kept")
+    with_keys = qdpx_sessions.session_sources(project, scan, "roster", cache, keys)
+    assert not any(p.reused for p in with_keys)
+    again = qdpx_sessions.session_sources(project, scan, "roster", cache, keys)
+    assert all(p.reused for p in again)
+    plain = qdpx_sessions.session_sources(project, scan, "roster", None)
+
+    def written(pieces, name):
+        path = tmp_path / name
+        qdpx.write_qdpx(books, answers, final, path, project, [p.parts() for p in pieces])
+        for p in pieces:
+            p.close()
+        return path.read_bytes()
+
+    assert written(again, "a.qdpx") == written(plain, "b.qdpx")
+    with pytest.raises(ValueError, match="not the project's"):
+        qdpx_sessions.session_sources(project, scan, "roster", None, keys[1:])
+    for p in with_keys:
+        p.close()

@@ -99,14 +99,18 @@ def refi_qda_files(context: dg.AssetExecutionContext, paths: ProjectPaths,
         # final codes it exports, sorted (each answer's codes by framework and code)
         answers = qdpx.read_answers(con)
         final = qdpx.read_final_codes(con)
+        roster = load_roster(paths.roster_path)
+        # each session's key: DuckDB fingerprints of what its sources are rendered from
+        keys = qdpx_sessions.warehouse_keys(con, qdpx.code_labels(books),
+                                            roster_fingerprint(roster))
     qdc_bytes = qdc.qdc_bytes(books)
     project = qdpx.plan(books, answers, final, in_order=True)
-    roster = load_roster(paths.roster_path)
     scan = FuzzyNameScan(roster)
     # each session's sources rendered and checked once, kept while its rows are unchanged
     pieces = qdpx_sessions.session_sources(
         project, scan, roster_fingerprint(roster),
-        ResultCache(cache_dir() / "results" / "refi_qda", max_files=qdpx_sessions.MAX_FILES))
+        ResultCache(cache_dir() / "results" / "refi_qda", max_files=qdpx_sessions.MAX_FILES),
+        keys)
     # the same count as names_in_texts(roster, qdc, qde, *sources), the document streamed
     found = qdpx_sessions.names_in_project(scan, qdc_bytes.decode("utf-8"), project, pieces)
     out = Path(paths.reports_dir)

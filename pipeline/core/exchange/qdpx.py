@@ -214,8 +214,13 @@ def plan(books: list[Codebook], answers: pd.DataFrame, final: pd.DataFrame,
 
     head, tail = _head_and_tail(books, users)
     return Project(head=head, tail=tail, answers=cols, by_answer=by_answer, final=fin,
-                   labels={k: c.label for k, c in codes.items()}, users=users,
+                   labels=code_labels(books), users=users,
                    schools=sorted(schools.items()))
+
+
+def code_labels(books: list[Codebook]) -> dict[tuple[str, str], str]:
+    """(framework, code id) -> label: what a coded selection is named by."""
+    return {(b.framework, c.code_id): c.label for b in books for c in b.codes}
 
 
 def _head_and_tail(books: list[Codebook], users: list[str]) -> tuple[str, str]:

@@ -17,8 +17,12 @@ found in both, and the parts' sizes and CRCs):
 - the roster (the check's findings depend on it);
 - the code: the source files of the renderer, the GUIDs and the roster check (`code_digest`).
 
-A changed row, label, roster or line of that code gives another key, so the session is
-rendered again; a missing or damaged entry too. A refresh copies the kept parts into the new
+The asset takes those keys from DuckDB (`warehouse_keys`: each session's row count and sum of
+row hashes of its answers' shown columns and of its answers' exported final codes, which the
+readers sort by their own values, so the sets decide the rendering); for frames given directly
+(tests, small projects) `span_keys` hashes the values in Python. A changed row, label, roster
+or line of that code gives another key, so the session is rendered again; a missing or damaged
+entry too. A refresh copies the kept parts into the new
 zip as they are. What is not kept: the head (users, the codebook, variables) and the cases
 (they list every year's sources by school), deflated anew on every run, and the zip's central
 directory.
@@ -117,14 +121,56 @@ def span_keys(project: qdpx.Project, spans: list[tuple[int, int]], roster: str) 
     return keys
 
 
+def warehouse_keys(con, labels: dict, roster: str) -> list[tuple[str, int, str]]:
+    """(school year, answers, key) of each session in document order, from the warehouse
+    behind `con`, for the project `read_answers` and `read_final_codes` read from it: instead
+    of `span_keys` over every answer in Python (~6 s at a million answers), DuckDB
+    fingerprints of what each session's sources are rendered from. Those readers sort the
+    rows by their own values (the answers by DOCUMENT_ORDER, its answer id unique; the codes
+    by every column), so a session's sources are a function of its answers' shown columns
+    and of its answers' exported final codes as sets: the row count and sum of row hashes of
+    each, with the columns' types, the code labels, question texts, roster and code."""
+    answer_cols = ", ".join(f"a.{c}" for c in qdpx.ANSWER_COLUMNS)
+    final_cols = ", ".join(f"f.{c}" for c in qdpx.FINAL_COLUMNS)
+    marks = ", ".join("?" for _ in qdpx.EXPORTED_PROVENANCES)
+    answers = con.execute(
+        f"select a.school_year, a.session_number, count(*), coalesce(sum(hash({answer_cols})), "
+        "0) from staging.answers a group by all "
+        "order by a.school_year nulls last, a.session_number nulls last").fetchall()
+    codes = {(y, n): (int(c), int(h)) for y, n, c, h in con.execute(
+        f"select a.school_year, a.session_number, count(*), coalesce(sum(hash({final_cols})), 0) "
+        f"from coding.final_codes f join staging.answers a on f.answer_id = a.answer_id "
+        f"where f.provenance in ({marks}) group by all",
+        list(qdpx.EXPORTED_PROVENANCES)).fetchall()}
+    types = con.execute(
+        "select table_name, column_name, data_type from duckdb_columns() "
+        "where database_name = current_database() and ((schema_name = 'staging' and "
+        "table_name = 'answers') or (schema_name = 'coding' and table_name = 'final_codes')) "
+        "order by table_name, column_index").fetchall()
+    shared = (sorted(labels.items()), sorted(QUESTION_TEXT.items()), roster, types)
+    return [(str(year), int(count), fingerprint(
+                "refi_qda sources/warehouse/1", _code(), (int(count), int(total)),
+                codes.get((year, number), (0, 0)), *shared))
+            for year, number, count, total in answers]
+
+
 def session_sources(project: qdpx.Project, scan: FuzzyNameScan, roster: str,
-                    cache: ResultCache | None) -> list[SessionSources]:
+                    cache: ResultCache | None,
+                    keys: list[tuple[str, int, str]] | None = None) -> list[SessionSources]:
     """Each session's run of sources, in document order: from the cache when its key matches,
     else rendered and checked, streamed into the cache and read back from it (memory stays
-    flat: a run is ~2 KB per answer), or held in memory without a cache."""
+    flat: a run is ~2 KB per answer), or held in memory without a cache. `keys`: the
+    sessions' `warehouse_keys` when the project was read from the warehouse, else
+    `span_keys` are made here."""
     out = []
     spans = qdpx.session_spans(project)
-    keys = span_keys(project, [(start, stop) for _y, _s, start, stop in spans], roster)
+    if keys is None:
+        keys = span_keys(project, [(start, stop) for _y, _s, start, stop in spans], roster)
+    elif [(y, n) for y, n, _k in keys] != [(y, b - a) for y, _s, a, b in spans]:
+        raise ValueError("the warehouse's sessions are not the project's: read them from the "
+                         "same connection")
+    else:
+        keys = [key for _y, _n, key in keys]
     for (year, session, start, stop), key in zip(spans, keys, strict=True):
         label = f"{year} session {session or '?'}"
         slot = f"{year}-session-{session or 'none'}"

@@ -206,8 +206,8 @@ class ViewRows:
         session tables' rows of those answers and the shared tables, copied through Parquet
         files (exact types) into an in-memory database."""
         sessions = [self._sessions[i] for i in wanted]
-        where = " or ".join("(school_year = ? and session_number is not distinct from ?)"
-                            for _ in sessions)
+        where = " or ".join("(school_year is not distinct from ? "
+                            "and session_number is not distinct from ?)" for _ in sessions)
         params = [v for session in sessions for v in session]
         ids = f"select answer_id from staging.answers where {where}"
         reads = {"staging.answers": (f"select * from staging.answers where {where}", params),

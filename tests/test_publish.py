@@ -209,3 +209,14 @@ def test_a_copy_grown_past_the_limit_is_made_whole(tmp_path: Path, monkeypatch):
     out = pub.publish(work, folder, whole_copy_key="k")
     assert out.manifest["copied"] == "every table"
     assert _tables(out.path) == _tables(work)
+
+
+def test_an_unreadable_manifest_means_a_whole_copy(tmp_path: Path):
+    work = working_file(tmp_path / "survey.duckdb", ("2020-21", "2023-24"))
+    folder = tmp_path / "published"
+    pub.publish(work, folder, whole_copy_key="k")
+    (folder / "manifest.json").write_text("[not json")
+    out = pub.publish(work, folder, whole_copy_key="k")
+    assert out.manifest["copied"] == "every table"
+    (folder / "manifest.json").write_text("[1, 2]")
+    assert pub.publish(work, folder, whole_copy_key="k").manifest["copied"] == "every table"

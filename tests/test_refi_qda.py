@@ -869,7 +869,7 @@ def test_warehouse_keys_follow_each_sessions_rows(books, tmp_path):
             con.execute(f"create or replace table {table} as select * from frame")
             con.unregister("frame")
         labels = qdpx.code_labels(books)
-        return {(y, i): k for i, (y, _n, k) in
+        return {(y, i): k for i, (y, _s, _n, k) in
                 enumerate(qdpx_sessions.warehouse_keys(con, labels, "roster"))}
 
     before = load(answers, final)

@@ -8,6 +8,7 @@ year did not pass. Being an asset, it runs at the end of `survey-pipeline run`, 
 all-years automation of sensor and schedule runs alike, and shows in the UI with its manifest.
 """
 
+import os
 from collections.abc import Sequence
 
 import dagster as dg
@@ -19,6 +20,8 @@ from pipeline.core.warehouse.fingerprint import fingerprint, package_digest
 from pipeline.defs.resources import ProjectPaths, Warehouse
 
 PUBLISHED = dg.AssetKey(["warehouse", "published"])
+# set (1/true/yes) to make the next copies whole: docs/operations.md, "Publishing"
+WHOLE_ENV = "SURVEY_PUBLISH_WHOLE"
 
 
 def sink_keys(assets: Sequence[dg.AssetsDefinition]) -> list[dg.AssetKey]:
@@ -145,11 +148,13 @@ def published_warehouse_asset(upstream: Sequence[dg.AssetsDefinition],
         core_publish.working_file(warehouse.path)   # a clear error before connecting
         with warehouse.connect(context.log, read_only=True) as con:
             # a copy brought up to date while the roster and the code are the same; made
-            # whole when either changed (a row redacted anew leaves no old bytes behind)
+            # whole when either changed (a row redacted anew leaves no old bytes behind), or
+            # when asked ($SURVEY_PUBLISH_WHOLE)
+            whole = os.environ.get(WHOLE_ENV, "").strip().lower() in ("1", "true", "yes")
             pub = core_publish.publish(
                 warehouse.path, warehouse.published_path(), run_id=context.run_id, con=con,
-                whole_copy_key=fingerprint(roster_fingerprint(load_roster(paths.roster_path)),
-                                           package_digest()))
+                whole_copy_key=None if whole else fingerprint(
+                    roster_fingerprint(load_roster(paths.roster_path)), package_digest()))
         context.log.info(f"published {pub.path} ({pub.size_bytes / 1e6:.1f} MB, "
                          f"{pub.seconds:.1f}s)")
         m = pub.manifest

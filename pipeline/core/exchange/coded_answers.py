@@ -85,11 +85,12 @@ class ViewRows:
     is its answers' count. Its digest is a DuckDB fingerprint of what the view reads for that
     session: the session's answers, the final codes, keyword applications and suggestions of
     those answers (count and sum of row hashes per session, one grouped query per table), the
-    codebook's codes, those tables' column types and the view's SQL. Rows are read only when
-    `rows` or `counts` ask for them (their check, rendering or counts are not kept), in one
-    go (`prefetch`): a few sessions by the view's own SQL run on just their rows (copied
-    into an in-memory database: at a million answers, a session in about a second where the
-    view takes ten), more than half the answers by the view itself.
+    codebook's codes, those tables' column types and the view's SQL (the file's). Rows are
+    read only when asked for (a session's check, rendering or counts not kept): the sessions
+    the check needs in one go (`prefetch`), a rendering's session with every later one (`rows`).
+    A few sessions are made by the view's SQL run on just their rows (copied into an
+    in-memory database: at a million answers, a session in about a second where the view
+    takes ten), more than half of the answers by the view's SQL over every row.
 
     `cache`: each session's counts (`counts`), kept under its digest."""
 
@@ -136,9 +137,10 @@ class ViewRows:
         for i, (slot, _start, _stop) in enumerate(self.runs):
             kept = cache.load(self._counts_key(i), slot=slot) if cache is not None else None
             try:
-                self._counts[i] = {k: int(v) for k, v in json.loads(kept).items()}
-            except (TypeError, ValueError, AttributeError):
-                pass
+                counts = {k: int(json.loads(kept)[k]) for k in COUNTS}
+            except (TypeError, ValueError, KeyError):
+                continue
+            self._counts[i] = counts
 
     def _counts_key(self, i: int) -> str:
         return fingerprint("coded answers counts/1", self._prints[i])
@@ -161,9 +163,15 @@ class ViewRows:
         return fingerprint(self._prints[i], start - first, stop - first)
 
     def rows(self, start: int, stop: int) -> pd.DataFrame:
+        """The rows start..stop-1 of one session. A session not read yet is read with every
+        later one not read yet: its check was kept, so its rows are asked for because its
+        rendering was not (the rendering's cache lost, or its code changed), and then the
+        later sessions' renderings are missed too (an XLSX row also carries its number)."""
         i = self._run(start, stop)
         first = self.runs[i][1]
-        self.prefetch([start])
+        if i not in self._read:
+            self.prefetch([self.runs[j][1] for j in range(i, len(self.runs))
+                           if j not in self._read])
         return self._read[i].iloc[start - first:stop - first]
 
     def prefetch(self, starts: list[int]) -> None:
@@ -181,10 +189,10 @@ class ViewRows:
             name, first, last = self.runs[i]
             part = frame.iloc[position:position + last - first]
             position += last - first
-            got = (part["school_year"].iloc[[0, -1]].tolist(),
-                   part["session_number"].iloc[[0, -1]].tolist())
-            if len(part) != last - first or any(run_name((y, n)) != name
-                                                for y, n in zip(*got, strict=True)):
+            if len(part) != last - first or any(
+                    run_name((y, n)) != name for y, n in zip(
+                        part["school_year"].iloc[[0, -1]], part["session_number"].iloc[[0, -1]],
+                        strict=True)):
                 raise ValueError(f"{VIEW}: the rows of session {name} are not one run "
                                  "(the view's order by is not school year, session first)")
             if i in self._read:
@@ -199,7 +207,9 @@ class ViewRows:
             raise ValueError(f"{VIEW}: {len(frame)} rows where the answers make {position}")
 
     def _view(self) -> pd.DataFrame:
-        return self._con.execute(f"select {', '.join(self.columns)} from {VIEW}").df()
+        """Every row: the view's SQL (the file's, which the digests name, whether or not the
+        view in the warehouse was made from this version of it)."""
+        return self._con.execute(f"select {', '.join(self.columns)} from ({self._sql})").df()
 
     def _view_of(self, wanted: list[int]) -> pd.DataFrame:
         """The view's SQL on the rows it reads for these sessions only: their answers, the
@@ -231,12 +241,14 @@ class ViewRows:
     def counts(self) -> dict:
         """write_coded_answers' figures: each session's, kept or counted when read."""
         self.prefetch([])
-        return {k: sum(c[k] for c in self._counts.values())
-                for k in ("answers", "coded_answers", "codes", "with_undecided")}
+        return {k: sum(c[k] for c in self._counts.values()) for k in COUNTS}
 
     def read_sessions(self) -> list[str]:
         """The sessions whose rows were read (the others' results were kept)."""
         return [self.runs[i][0] for i in sorted(self._read)]
+
+
+COUNTS = ("answers", "coded_answers", "codes", "with_undecided")
 
 
 def _counts(frame: pd.DataFrame) -> dict:

@@ -81,6 +81,11 @@ def coders_of(provenance: str, decided_by: object) -> list[str]:
     return [who or "unknown"]
 
 
+def text_value(value: object) -> str | None:
+    """A value as the document writes it (None when missing; 3.0 as "3")."""
+    return _text(value)
+
+
 def _text(value: object) -> str | None:
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return None

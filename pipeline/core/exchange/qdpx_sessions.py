@@ -59,6 +59,7 @@ from pipeline.core.ingest.ids import QUESTION_TEXT
 from pipeline.core.privacy import name_scan
 from pipeline.core.privacy.name_scan import FuzzyNameScan
 from pipeline.core.result_cache import ResultCache
+from pipeline.core.warehouse.connection import table_columns
 from pipeline.core.warehouse.fingerprint import code_digest, fingerprint
 
 log = logging.getLogger(__name__)
@@ -121,8 +122,10 @@ def span_keys(project: qdpx.Project, spans: list[tuple[int, int]], roster: str) 
     return keys
 
 
-def warehouse_keys(con, labels: dict, roster: str) -> list[tuple[str, int, str]]:
-    """(school year, answers, key) of each session in document order, from the warehouse
+def warehouse_keys(con, labels: dict, roster: str
+                   ) -> list[tuple[str, str | None, int, str]]:
+    """(school year, session, answers, key) of each session in document order (the year and
+    session as `qdpx.session_spans` gives them), from the warehouse
     behind `con`, for the project `read_answers` and `read_final_codes` read from it: instead
     of `span_keys` over every answer in Python (~6 s at a million answers), DuckDB
     fingerprints of what each session's sources are rendered from. Those readers sort the
@@ -141,14 +144,15 @@ def warehouse_keys(con, labels: dict, roster: str) -> list[tuple[str, int, str]]
         f"select a.school_year, a.session_number, count(*), coalesce(sum(hash({final_cols})), 0) "
         f"from coding.final_codes f join staging.answers a on f.answer_id = a.answer_id "
         f"where f.provenance in ({marks}) group by all",
-        list(qdpx.EXPORTED_PROVENANCES)).fetchall()}
+        list(qdpx.EXPORTED_PROVENANCES)).fetchall()} \
+        if table_columns(con, "coding.final_codes") else {}   # read as none, as the codes are
     types = con.execute(
         "select table_name, column_name, data_type from duckdb_columns() "
         "where database_name = current_database() and ((schema_name = 'staging' and "
         "table_name = 'answers') or (schema_name = 'coding' and table_name = 'final_codes')) "
         "order by table_name, column_index").fetchall()
     shared = (sorted(labels.items()), sorted(QUESTION_TEXT.items()), roster, types)
-    return [(str(year), int(count), fingerprint(
+    return [(str(year), qdpx.text_value(number), int(count), fingerprint(
                 "refi_qda sources/warehouse/1", _code(), (int(count), int(total)),
                 codes.get((year, number), (0, 0)), *shared))
             for year, number, count, total in answers]
@@ -166,11 +170,11 @@ def session_sources(project: qdpx.Project, scan: FuzzyNameScan, roster: str,
     spans = qdpx.session_spans(project)
     if keys is None:
         keys = span_keys(project, [(start, stop) for _y, _s, start, stop in spans], roster)
-    elif [(y, n) for y, n, _k in keys] != [(y, b - a) for y, _s, a, b in spans]:
+    elif [(y, s, n) for y, s, n, _k in keys] != [(y, s, b - a) for y, s, a, b in spans]:
         raise ValueError("the warehouse's sessions are not the project's: read them from the "
                          "same connection")
     else:
-        keys = [key for _y, _n, key in keys]
+        keys = [key for _y, _s, _n, key in keys]
     for (year, session, start, stop), key in zip(spans, keys, strict=True):
         label = f"{year} session {session or '?'}"
         slot = f"{year}-session-{session or 'none'}"

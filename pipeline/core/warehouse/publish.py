@@ -134,9 +134,9 @@ def publish(working: str | Path, published_dir: str | Path, run_id: str | None =
     changed are copied) when its manifest has the same `whole_copy_key` (not None), its
     definitions are the source's and it has grown less than GROWTH_LIMIT times since its
     last whole copy; else the copy is made whole. The replaced rows' old bytes can stay in a
-    copy brought up to date, so the caller gives a key that changes with whatever can remove
-    text from the published tables (the roster, the code that redacts): those copies are
-    made whole."""
+    copy brought up to date until the next whole copy, so the caller's key changes with what
+    usually removes a name from the published tables (the roster, the code that redacts), and
+    None asks for a whole copy (docs/operations.md: when to force one)."""
     started = time.monotonic()
     working = working_file(working)
     target, manifest_path = published_paths(published_dir)
@@ -144,7 +144,7 @@ def publish(working: str | Path, published_dir: str | Path, run_id: str | None =
     for stale in target.parent.glob(f"{TMP_PREFIX}*"):   # left by a publisher killed mid-copy
         stale.unlink(missing_ok=True)
     tmp = target.parent / f"{TMP_PREFIX}{os.getpid()}.{PUBLISHED_NAME}"
-    previous = read_manifest(published_dir) if target.exists() else None
+    previous = _previous_manifest(published_dir) if target.exists() else None
     own = con is None
     con = duckdb.connect() if own else con
     dst = f"{COPY_CATALOG}_{uuid.uuid4().hex[:12]}"   # never one a failed copy left attached
@@ -183,6 +183,10 @@ def publish(working: str | Path, published_dir: str | Path, run_id: str | None =
         _let_go(con, own, dst)
         _remove_database(tmp)
         raise PublishError(f"could not copy {working} to {target}: {exc}") from exc
+    except OSError as exc:   # copying the previous file: disk full, permissions
+        _let_go(con, own, dst)
+        _remove_database(tmp)
+        raise PublishError(f"could not copy {working} to {target}: {exc}") from exc
     except BaseException:
         _let_go(con, own, dst)
         _remove_database(tmp)
@@ -200,6 +204,15 @@ def publish(working: str | Path, published_dir: str | Path, run_id: str | None =
     atomic_write_text(manifest_path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return Publication(path=target, manifest_path=manifest_path, manifest=manifest,
                        seconds=time.monotonic() - started, size_bytes=size)
+
+
+def _previous_manifest(published_dir: str | Path) -> dict | None:
+    """The current copy's manifest, or None (a whole copy) when it cannot be read."""
+    try:
+        manifest = read_manifest(published_dir)
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
 
 
 def _grown(size: int, previous: dict) -> bool:

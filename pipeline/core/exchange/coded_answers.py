@@ -19,7 +19,9 @@ session's rows, not the million others, and does not run the view over them eith
 from __future__ import annotations
 
 import bisect
+import functools
 import json
+import sys
 import tempfile
 from pathlib import Path
 
@@ -128,7 +130,8 @@ class ViewRows:
             self.runs.append((run_name(session), start, start + int(count)))
             self._sessions.append(session)
             self._prints.append(fingerprint(
-                "coded answers session", self._sql, types, shared, (int(count), int(total)),
+                "coded answers session", _code(), self._sql, types, shared,
+                (int(count), int(total)),
                 [joined[table].get(session, (0, 0)) for table in self.SESSION_TABLES]))
             start += int(count)
         self._starts = [start for _, start, _ in self.runs]
@@ -249,6 +252,13 @@ class ViewRows:
 
 
 COUNTS = ("answers", "coded_answers", "codes", "with_undecided")
+
+
+@functools.cache
+def _code() -> str:
+    """This module's code: the digests' SQL and the counts (the rendering's and the check's
+    code are in their own keys)."""
+    return code_digest(sys.modules[__name__])
 
 
 def _counts(frame: pd.DataFrame) -> dict:

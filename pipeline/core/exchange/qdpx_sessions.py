@@ -15,7 +15,8 @@ found in both, and the parts' sizes and CRCs):
   exported final codes (in the order they are rendered), as values;
 - the codebooks' labels and the question texts;
 - the roster (the check's findings depend on it);
-- the code: the source files of the renderer, the GUIDs and the roster check (`code_digest`).
+- the code: the source files of the renderer, the GUIDs, the roster check and this module
+  (`code_digest`).
 
 The asset takes those keys from DuckDB (`warehouse_keys`: each session's row count and sum of
 row hashes of its answers' shown columns and of its answers' exported final codes, which the
@@ -38,6 +39,7 @@ import functools
 import json
 import logging
 import os
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -94,7 +96,8 @@ class SessionSources:
 
 @functools.cache
 def _code() -> str:
-    return code_digest(qdpx, zip_parts, guids, project_names, name_scan, ids)
+    return code_digest(qdpx, zip_parts, guids, project_names, name_scan, ids,
+                       sys.modules[__name__])
 
 
 def span_keys(project: qdpx.Project, spans: list[tuple[int, int]], roster: str) -> list[str]:

@@ -12,7 +12,7 @@ tests/test_marts.py compares both). Each session's contenders are kept in the re
 - DuckDB fingerprints of the session's rows: its answers (the columns the rule reads), the
   final codes of those answers and the keyword coder's applications to them (every column);
 - the rule's settings (quotes per code, text length bounds, the keyword coder's name);
-- the code: quotes.py and the marts module whose provenances it counts.
+- the code: quotes.py, the marts module whose provenances it counts, and this module.
 
 Each school year's contenders, its sessions' joined and reduced to those the choice can reach
 whatever the other years hold (`quotes.year_contenders`: tens of rows per code instead of ten
@@ -31,6 +31,7 @@ import functools
 import json
 import logging
 import math
+import sys
 
 import pandas as pd
 
@@ -51,7 +52,7 @@ _TABLES = ("staging.answers", "coding.final_codes", "coding.keyword_applications
 
 @functools.cache
 def _code() -> str:
-    return code_digest(quotes, marts)
+    return code_digest(quotes, marts, sys.modules[__name__])
 
 
 def kept_quotes(con, cache: ResultCache | None, codes: pd.DataFrame | None, *,
@@ -145,8 +146,8 @@ def _read_sessions(con, sessions: list[tuple[str, int | None]], keyword_coder: s
                    ) -> dict[tuple, tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]]:
     """session -> (final codes, answers, keyword applications) of those sessions, read with one
     query per table."""
-    where = " or ".join("(school_year = ? and session_number is not distinct from ?)"
-                        for _ in sessions)
+    where = " or ".join("(school_year is not distinct from ? "
+                        "and session_number is not distinct from ?)" for _ in sessions)
     params = [v for s in sessions for v in s]
     ids = f"select answer_id from staging.answers where {where}"
     answers = con.execute(f"select {', '.join(ANSWER_COLUMNS)} from staging.answers "

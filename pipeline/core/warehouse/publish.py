@@ -218,6 +218,8 @@ def _previous_manifest(published_dir: str | Path) -> dict | None:
 def _grown(size: int, previous: dict) -> bool:
     """Whether the previous copy grew past the limit since its last whole copy."""
     whole = previous.get("full_copy_bytes", size)
+    if not isinstance(whole, int) or isinstance(whole, bool):
+        return True   # a manifest not written by this function: make the copy whole
     return size > max(GROWTH_LIMIT * whole, whole + GROWTH_SLACK)
 
 

@@ -14,7 +14,7 @@ import pytest
 from pipeline.core.warehouse import connection as wh
 from pipeline.defs.partitions import school_years
 from pipeline.defs.publish import PUBLISHED, published_warehouse_asset, sink_keys
-from pipeline.defs.resources import Warehouse
+from pipeline.defs.resources import ProjectPaths, Warehouse
 
 FAIL = {"2020-21": False, "2023-24": False}
 WARN_ONLY = {"on": False}   # the failed evaluation has severity WARN (the run goes on)
@@ -49,7 +49,19 @@ def materialize(root: Path, instance, selection, partition_key=None):
     return dg.materialize(assets, selection=selection, partition_key=partition_key,
                           instance=instance, raise_on_error=False,
                           resources={"warehouse": Warehouse(path=str(root / "w.duckdb"),
-                                                            wait_seconds=1)})
+                                                            wait_seconds=1),
+                                     "paths": _paths(root)})
+
+
+def _paths(root: Path) -> ProjectPaths:
+    """The publishing asset reads the roster (its fingerprint keys the copy brought up to
+    date)."""
+    roster = root / "roster.csv"
+    if not roster.exists():
+        roster.write_text("full_name,role\nMarisol Quintero,teacher\n", encoding="utf-8")
+    return ProjectPaths(landing_dir=str(root / "landing"), roster_path=str(roster),
+                        coder_sheets_dir=str(root / "sheets"), reports_dir=str(root / "reports"),
+                        pseudonym_salt="test")
 
 
 @pytest.fixture

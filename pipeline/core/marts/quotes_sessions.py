@@ -81,25 +81,25 @@ def kept_quotes(con, cache: ResultCache | None, codes: pd.DataFrame | None, *,
         else:
             years[year] = frame
     parts: dict[tuple, pd.DataFrame] = {}
-    missed: dict[tuple, tuple[str, str]] = {}   # session -> (label, slot)
+    missed: list[tuple] = []   # sessions of those years not kept either
     for session in (s for year in open_years for s in by_year[year]):
         kept = cache.load(keys[session], slot=_slot(session)) if cache is not None else None
         frame = _decoded(kept, _label(session)) if kept is not None else None
         if frame is None:
-            missed[session] = (_label(session), _slot(session))
+            missed.append(session)
         else:
             parts[session] = frame
     if missed:
-        for session, frames in _read_sessions(con, list(missed), keyword_coder).items():
+        for session, frames in _read_sessions(con, missed, keyword_coder).items():
             parts[session] = quotes.contenders(*frames, **settings)
-            _keep(cache, parts[session], keys[session], missed[session][1])
+            _keep(cache, parts[session], keys[session], _slot(session))
     for year, key in open_years.items():
         years[year] = quotes.year_contenders([parts[s] for s in by_year[year]],
                                              per_code=per_code)
         _keep(cache, years[year], key, f"{year}-year")
     reused = [_label(s) for s in prints if s not in missed]
     return (quotes.quotes_from([years[y] for y in by_year], codes, per_code=per_code), reused,
-            [label for label, _slot in missed.values()])
+            [_label(s) for s in missed])
 
 
 def _label(session: tuple[str, int | None]) -> str:

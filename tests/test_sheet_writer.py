@@ -160,6 +160,32 @@ def test_sheets_are_zipped_at_the_fast_deflate_level(tmp_path, books):
             assert info.compress_size == len(packer.compress(data) + packer.flush()), info
 
 
+def test_a_workbook_is_the_same_bytes_whenever_it_is_written(tmp_path, books, monkeypatch):
+    """The package's creation time is fixed (xlsx_rows.CREATED), not the clock's: the same
+    sheet written in another second (the clock moved a day here) is the same bytes."""
+    import datetime as dt
+    import zipfile
+
+    import xlsxwriter.core
+
+    first = write_coder_sheets(answers_frame(), books, ["jm"], tmp_path / "a", YEAR)[0]
+
+    class IsDatetime(type):
+        def __instancecheck__(cls, obj):
+            return isinstance(obj, dt.datetime)
+
+    class Tomorrow(metaclass=IsDatetime):   # xlsxwriter.core's datetime, a day later
+        @staticmethod
+        def now(tz=None):
+            return dt.datetime.now(tz) + dt.timedelta(days=1)
+
+    monkeypatch.setattr(xlsxwriter.core, "datetime", Tomorrow)
+    again = write_coder_sheets(answers_frame(), books, ["jm"], tmp_path / "b", YEAR)[0]
+    assert again.read_bytes() == first.read_bytes()
+    with zipfile.ZipFile(first) as z:
+        assert b"1980-01-01T00:00:00Z" in z.read("docProps/core.xml")
+
+
 def test_blind_sheet_has_no_suggestion(tmp_path, books):
     path = write_coder_sheets(answers_frame(), books, ["jm"], tmp_path, YEAR)[0]
     wb = openpyxl.load_workbook(path)

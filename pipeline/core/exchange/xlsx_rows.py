@@ -27,6 +27,7 @@ length of `_store_workbook` (tests/test_sheet_writer.py checks the swap is undon
 
 from __future__ import annotations
 
+import datetime
 import functools
 import itertools
 import math
@@ -181,6 +182,12 @@ class RowsWorksheet(Worksheet):
 
 DEFLATE_LEVEL = 1
 
+# The package's "created" property when the caller sets none. xlsxwriter writes the time of
+# writing there, so two workbooks of the same rows written a second apart differed; fixed, a
+# workbook's bytes depend only on what is in it (kept results, checksums in the publishing
+# manifest, tests that compare files); xlsxwriter dates the zip's members 1980 likewise.
+CREATED = datetime.datetime(1980, 1, 1, tzinfo=datetime.UTC)
+
 
 # A kept part's place in a worksheet's XML: NUL never occurs in it otherwise (xlsxwriter and
 # `string_cell` write control characters as _xHHHH_), so a marker cannot be mistaken for text.
@@ -190,7 +197,8 @@ _PART_IDS = itertools.count()
 
 class QuickZipWorkbook(xlsxwriter.Workbook):
     """An xlsxwriter workbook whose package is zipped at DEFLATE_LEVEL (see the module doc),
-    its worksheets' kept parts copied into the zip as they are (`_PartsZipFile`)."""
+    its worksheets' kept parts copied into the zip as they are (`_PartsZipFile`), created
+    at CREATED unless `set_properties` says otherwise."""
 
     def add_worksheet(self, name: str | None = None, worksheet_class=None) -> Worksheet:
         ws = super().add_worksheet(name, worksheet_class=worksheet_class)
@@ -203,6 +211,7 @@ class QuickZipWorkbook(xlsxwriter.Workbook):
                  for n, p in (ws.kept_parts or {}).items()}
         if parts and self.in_memory:
             raise ValueError("kept parts need a workbook written through files, not in_memory")
+        self.doc_properties = {"created": CREATED, **self.doc_properties}
         module = xlsxwriter.workbook
         zip_file = module.ZipFile
         module.ZipFile = functools.partial(_PartsZipFile, parts=parts,

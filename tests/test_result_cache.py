@@ -7,7 +7,12 @@ import duckdb
 import pytest
 
 from pipeline.core.result_cache import ResultCache
-from pipeline.core.warehouse.fingerprint import fingerprint, rows_fingerprint
+from pipeline.core.warehouse.fingerprint import (
+    Joined,
+    fingerprint,
+    rows_fingerprint,
+    session_fingerprints,
+)
 
 KEY = "ab" * 32
 
@@ -142,6 +147,48 @@ def test_rows_fingerprint_of_chosen_columns_and_of_no_rows():
             == rows_fingerprint(edited, "s.t", columns=["school_year", "id"]))
     with pytest.raises(ValueError):
         rows_fingerprint(con, "s.t; drop table s.t", None)
+
+
+def _sessions(answers, codes):
+    con = duckdb.connect()
+    con.execute("create schema staging; create schema coding; "
+                "create table staging.answers (answer_id varchar, school_year varchar, "
+                "session_number integer, answer_text varchar); "
+                "create table coding.codes (answer_id varchar, code_id varchar, coder varchar)")
+    con.executemany("insert into staging.answers values (?, ?, ?, ?)", answers)
+    con.executemany("insert into coding.codes values (?, ?, ?)", codes)
+    return con
+
+
+ANSWERS = [("a1", "2020-21", 2, "x"), ("a2", "2020-21", 1, "y"), ("a3", "2020-21", None, "z"),
+           ("a4", "2023-24", 1, "w")]
+CODES = [("a1", "c1", "kw"), ("a1", "c2", "jm"), ("a4", "c1", "kw")]
+
+
+def test_session_fingerprints_per_session_in_order_with_the_joined_rows():
+    """Each session of the staged answers once, in year and session order (a missing
+    session last); a joined table's rows counted under their answers' session, (0, 0) where
+    none; each session's figures are `rows_fingerprint`s of its own rows only."""
+    joined = [Joined("coding.codes"), Joined("coding.codes", "t.code_id", "t.coder = ?", ("kw",))]
+    con = _sessions(ANSWERS, CODES)
+    prints = session_fingerprints(con, ["answer_id", "answer_text"], joined)
+    assert [(p.school_year, p.session_number) for p in prints] == [
+        ("2020-21", 1), ("2020-21", 2), ("2020-21", None), ("2023-24", 1)]
+    by = {(p.school_year, p.session_number): p for p in prints}
+    assert by["2020-21", 2].answers == rows_fingerprint(
+        con, "staging.answers", {"answer_id": "a1"}, ["answer_id", "answer_text"])
+    assert [n for n, _ in by["2020-21", 2].joined] == [2, 1]
+    assert by["2020-21", 1].joined == [(0, 0), (0, 0)]
+    # another session's rows changed (an answer, a code): this session's figures are the same
+    other = _sessions([*ANSWERS[:3], ("a4", "2023-24", 1, "edited")],
+                      [*CODES[:2], ("a4", "c9", "kw")])
+    again = {(p.school_year, p.session_number): p for p in session_fingerprints(
+        other, ["answer_id", "answer_text"], joined)}
+    assert again["2020-21", 2] == by["2020-21", 2]
+    assert again["2023-24", 1].answers != by["2023-24", 1].answers
+    assert again["2023-24", 1].joined[1] != by["2023-24", 1].joined[1]
+    with pytest.raises(ValueError):
+        session_fingerprints(con, ["answer_id); drop table x; --"])
 
 
 def test_fingerprint_digest_depends_on_every_part():

@@ -41,7 +41,13 @@ from pipeline.core.privacy import name_scan
 from pipeline.core.privacy.name_scan import FuzzyNameScan
 from pipeline.core.privacy.redact import roster_fingerprint
 from pipeline.core.result_cache import ResultCache
-from pipeline.core.warehouse.fingerprint import code_digest, fingerprint, rows_fingerprint
+from pipeline.core.warehouse.fingerprint import (
+    Joined,
+    code_digest,
+    fingerprint,
+    rows_fingerprint,
+    session_fingerprints,
+)
 from pipeline.core.warehouse.views import VIEWS, view_sql
 
 VIEW = "marts.coded_answers"
@@ -106,15 +112,8 @@ class ViewRows:
         self._cache = cache
         self.columns = list(COLUMNS)
         self._sql = view_sql(VIEWS[VIEW])
-        by = "group by a.school_year, a.session_number"
-        answers = con.execute(
-            f"select a.school_year, a.session_number, count(*), coalesce(sum(hash("
-            f"{', '.join('a.' + c for c in self.ANSWER_COLUMNS)})), 0) from staging.answers a "
-            f"{by} order by a.school_year, a.session_number nulls last").fetchall()
-        joined = {table: {(y, n): (int(c), int(h)) for y, n, c, h in con.execute(
-            f"select a.school_year, a.session_number, count(*), coalesce(sum(hash(t)), 0) "
-            f"from {table} t join staging.answers a on t.answer_id = a.answer_id {by}"
-        ).fetchall()} for table in self.SESSION_TABLES}
+        prints = session_fingerprints(con, self.ANSWER_COLUMNS,
+                                      [Joined(table) for table in self.SESSION_TABLES])
         shared = [rows_fingerprint(con, table) for table in self.SHARED_TABLES]
         types = con.execute(
             "select schema_name, table_name, column_name, data_type from duckdb_columns() "
@@ -125,15 +124,14 @@ class ViewRows:
         self._sessions: list[tuple[str, int | None]] = []
         self._prints: list[str] = []
         start = 0
-        for year, number, count, total in answers:
-            session = (year, number)
-            self.runs.append((run_name(session), start, start + int(count)))
+        for p in prints:
+            session = (p.school_year, p.session_number)
+            count = p.answers[0]
+            self.runs.append((run_name(session), start, start + count))
             self._sessions.append(session)
-            self._prints.append(fingerprint(
-                "coded answers session", _code(), self._sql, types, shared,
-                (int(count), int(total)),
-                [joined[table].get(session, (0, 0)) for table in self.SESSION_TABLES]))
-            start += int(count)
+            self._prints.append(fingerprint("coded answers session", _code(), self._sql, types,
+                                            shared, p.answers, p.joined))
+            start += count
         self._starts = [start for _, start, _ in self.runs]
         self._read: dict[int, pd.DataFrame] = {}
         self._counts: dict[int, dict] = {}

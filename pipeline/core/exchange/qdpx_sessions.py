@@ -62,7 +62,12 @@ from pipeline.core.privacy import name_scan
 from pipeline.core.privacy.name_scan import FuzzyNameScan
 from pipeline.core.result_cache import ResultCache
 from pipeline.core.warehouse.connection import table_columns
-from pipeline.core.warehouse.fingerprint import code_digest, fingerprint
+from pipeline.core.warehouse.fingerprint import (
+    Joined,
+    code_digest,
+    fingerprint,
+    session_fingerprints,
+)
 
 log = logging.getLogger(__name__)
 
@@ -136,29 +141,22 @@ def warehouse_keys(con, labels: dict, roster: str
     by every column), so a session's sources are a function of its answers' shown columns
     and of its answers' exported final codes as sets: the row count and sum of row hashes of
     each, with the columns' types, the code labels, question texts, roster and code."""
-    answer_cols = ", ".join(f"a.{c}" for c in qdpx.ANSWER_COLUMNS)
-    final_cols = ", ".join(f"f.{c}" for c in qdpx.FINAL_COLUMNS)
     marks = ", ".join("?" for _ in qdpx.EXPORTED_PROVENANCES)
-    answers = con.execute(
-        f"select a.school_year, a.session_number, count(*), coalesce(sum(hash({answer_cols})), "
-        "0) from staging.answers a group by all "
-        "order by a.school_year nulls last, a.session_number nulls last").fetchall()
-    codes = {(y, n): (int(c), int(h)) for y, n, c, h in con.execute(
-        f"select a.school_year, a.session_number, count(*), coalesce(sum(hash({final_cols})), 0) "
-        f"from coding.final_codes f join staging.answers a on f.answer_id = a.answer_id "
-        f"where f.provenance in ({marks}) group by all",
-        list(qdpx.EXPORTED_PROVENANCES)).fetchall()} \
-        if table_columns(con, "coding.final_codes") else {}   # read as none, as the codes are
+    codes = Joined("coding.final_codes", ", ".join(f"t.{c}" for c in qdpx.FINAL_COLUMNS),
+                   f"t.provenance in ({marks})", tuple(qdpx.EXPORTED_PROVENANCES))
+    # no final codes table: read as none, as the codes are
+    joined = [codes] if table_columns(con, "coding.final_codes") else []
+    prints = session_fingerprints(con, qdpx.ANSWER_COLUMNS, joined)
     types = con.execute(
         "select table_name, column_name, data_type from duckdb_columns() "
         "where database_name = current_database() and ((schema_name = 'staging' and "
         "table_name = 'answers') or (schema_name = 'coding' and table_name = 'final_codes')) "
         "order by table_name, column_index").fetchall()
     shared = (sorted(labels.items()), sorted(QUESTION_TEXT.items()), roster, types)
-    return [(str(year), qdpx.text_value(number), int(count), fingerprint(
-                "refi_qda sources/warehouse/1", _code(), (int(count), int(total)),
-                codes.get((year, number), (0, 0)), *shared))
-            for year, number, count, total in answers]
+    return [(str(p.school_year), qdpx.text_value(p.session_number), p.answers[0], fingerprint(
+                "refi_qda sources/warehouse/1", _code(), p.answers, *(p.joined or [(0, 0)]),
+                *shared))
+            for p in prints]
 
 
 def session_sources(project: qdpx.Project, scan: FuzzyNameScan, roster: str,

@@ -37,7 +37,12 @@ import pandas as pd
 
 from pipeline.core.marts import marts, quotes
 from pipeline.core.result_cache import ResultCache
-from pipeline.core.warehouse.fingerprint import code_digest, fingerprint
+from pipeline.core.warehouse.fingerprint import (
+    Joined,
+    code_digest,
+    fingerprint,
+    session_fingerprints,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +69,7 @@ def kept_quotes(con, cache: ResultCache | None, codes: pd.DataFrame | None, *,
     come from `cache` when its key matches, else from its rows."""
     settings = dict(per_code=per_code, min_chars=min_chars, max_chars=max_chars,
                     keyword_coder=keyword_coder)
-    prints = session_fingerprints(con, keyword_coder)
+    prints = session_rows(con, keyword_coder)
     keys = {session: fingerprint(FORMAT, _code(), sorted(settings.items()), *session, rows)
             for session, rows in prints.items()}
     by_year: dict[str, list[tuple]] = {}
@@ -118,28 +123,18 @@ def _keep(cache: ResultCache | None, frame: pd.DataFrame, key: str, slot: str) -
         cache.store(key, data, slot=slot)
 
 
-def session_fingerprints(con, keyword_coder: str) -> dict[tuple[str, int | None], tuple]:
+def session_rows(con, keyword_coder: str) -> dict[tuple[str, int | None], tuple]:
     """(school year, session) -> the fingerprints of its answers, their final codes and the
-    keyword coder's applications to them, in school-year and session order (a missing
-    session last); empty when a table is missing."""
+    keyword coder's applications to them (`fingerprint.session_fingerprints`), in school-year
+    and session order (a missing session last); empty when a table is missing."""
     if any(not con.execute("select count(*) from duckdb_tables() where schema_name || '.' || "
                            "table_name = ?", [t]).fetchone()[0] for t in _TABLES):
         return {}
-    by_session = ("from staging.answers a group by a.school_year, a.session_number "
-                  "order by a.school_year, a.session_number nulls last")
-    cols = ", ".join(f"a.{c}" for c in ANSWER_COLUMNS)
-    answers = con.execute(f"select a.school_year, a.session_number, count(*), "
-                          f"coalesce(sum(hash({cols})), 0) {by_session}").fetchall()
-    joined = ("select a.school_year, a.session_number, count(*), coalesce(sum(hash(t)), 0) "
-              "from {table} t join staging.answers a on t.answer_id = a.answer_id {where} "
-              "group by a.school_year, a.session_number")
-    final = {(y, s): (n, int(h)) for y, s, n, h in con.execute(
-        joined.format(table="coding.final_codes", where="")).fetchall()}
-    apps = {(y, s): (n, int(h)) for y, s, n, h in con.execute(
-        joined.format(table="coding.keyword_applications", where="where t.coder = ?"),
-        [keyword_coder]).fetchall()}
-    return {(y, s): ((n, int(h)), final.get((y, s), (0, 0)), apps.get((y, s), (0, 0)))
-            for y, s, n, h in answers}
+    joined = [Joined("coding.final_codes"),
+              Joined("coding.keyword_applications", where="t.coder = ?",
+                     params=(keyword_coder,))]
+    return {(p.school_year, p.session_number): (p.answers, *p.joined)
+            for p in session_fingerprints(con, ANSWER_COLUMNS, joined)}
 
 
 def _read_sessions(con, sessions: list[tuple[str, int | None]], keyword_coder: str

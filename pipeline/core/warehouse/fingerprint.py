@@ -2,7 +2,8 @@
 (`rows_fingerprint`), a frame's rows in order (`frame_digest`), the code that computes a result
 (`code_digest` for given modules, `package_digest` for the whole `pipeline` package,
 `files_digest` for any folder's files), the libraries that compute it (`library_versions`), and
-a digest of all of a key's parts (`fingerprint`).
+a digest of all of a key's parts (`fingerprint`); per session of the staged answers, the
+fingerprints of its answers and of other tables' rows about them (`session_fingerprints`).
 
 `rows_fingerprint(con, table, where)` is `(count(*), sum(hash(t)))` over the selected rows: DuckDB
 hashes each whole row (every column, NULLs included) and sums the hashes as a HUGEINT, so the
@@ -21,8 +22,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import NamedTuple
 
 import duckdb
 import pandas as pd
@@ -69,6 +72,48 @@ def queries_fingerprint(con, *queries: str | tuple[str, list]) -> str:
         except duckdb.CatalogException:
             parts.append("missing")
     return fingerprint(*parts)
+
+
+class Joined(NamedTuple):
+    """Rows of `table` (alias t) about the staged answers (joined on answer_id): `hashed` is
+    the hashed expression ("t" for the whole row, or "t.a, t.b"), `where` an optional
+    condition on them with its parameters."""
+    table: str
+    hashed: str = "t"
+    where: str = ""
+    params: tuple = ()
+
+
+class SessionPrint(NamedTuple):
+    school_year: str
+    session_number: int | None
+    answers: tuple[int, int]        # (rows, sum of hashes) of the answers' hashed columns
+    joined: list[tuple[int, int]]   # the same of each `Joined` query's rows, (0, 0) for none
+
+
+def session_fingerprints(con, answer_columns: Sequence[str],
+                         joined: Sequence[Joined] = ()) -> list[SessionPrint]:
+    """Each session of staging.answers (school year and session number, in that order, a
+    missing session last): the `rows_fingerprint` of its answers' `answer_columns` and of
+    each `joined` table's rows about its answers. One grouped query per table, so a key per
+    session costs a scan, not a read: what a step that keeps its work per session keys it by."""
+    for name in (*answer_columns, *(j.table for j in joined)):
+        if not SQL_NAME.fullmatch(name):
+            raise ValueError(f"not a table or column name: {name!r}")
+    by = "group by a.school_year, a.session_number"
+    cols = ", ".join(f"a.{c}" for c in answer_columns)
+    answers = con.execute(
+        f"select a.school_year, a.session_number, count(*), coalesce(sum(hash({cols})), 0) "
+        f"from staging.answers a {by} order by a.school_year, a.session_number nulls last"
+    ).fetchall()
+    tables = [{(y, n): (int(c), int(h)) for y, n, c, h in con.execute(
+        f"select a.school_year, a.session_number, count(*), coalesce(sum(hash({j.hashed})), 0) "
+        f"from {j.table} t join staging.answers a on t.answer_id = a.answer_id "
+        f"{'where ' + j.where if j.where else ''} {by}", list(j.params)).fetchall()}
+        for j in joined]
+    return [SessionPrint(year, number, (int(count), int(total)),
+                         [rows.get((year, number), (0, 0)) for rows in tables])
+            for year, number, count, total in answers]
 
 
 def fingerprint(*parts: object) -> str:

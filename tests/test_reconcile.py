@@ -348,6 +348,44 @@ def test_identical_duplicates_count_once(disc, tmp_path):
     assert problems["reason"].tolist() == ["duplicate of row 2 (same decision); ignored"]
 
 
+def test_a_years_decisions_are_those_read_against_its_discrepancies(disc, tmp_path,
+                                                                     monkeypatch):
+    """`decisions_for` (a year's reconciliation) gives the rows `read_adjudications` gives for
+    the same discrepancies, restricted to their ids, whatever else the file holds (other
+    years' ids, conflicts, identical duplicates, a bad decision, no adjudicator, open rows);
+    the file is parsed once until its content changes."""
+    from pipeline.core.reconciliation import adjudications
+
+    ids = disc["discrepancy_id"].tolist()
+    rows = [["discrepancy_id", "decision", "reason", "adjudicator"],
+            [ids[0], "apply", "clear", "jm"], [ids[0], "yes", "", "ak"],      # same decision
+            [ids[1], "apply", "", "jm"], [ids[1], "no", "", "ak"],            # conflicting
+            [ids[2], "maybe", "", "jm"],                                      # bad decision
+            ["Dother", "apply", "", "jm"], ["Dother", "no", "", "ak"],        # another year's
+            ["Dopen", "", "", ""], ["", "apply", "", "jm"],                   # open; no id
+            [ids[2], "do not apply", "", ""]]                                 # no adjudicator
+    path = tmp_path / "filled.csv"
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    parses = []
+    real = adjudications.read_tables
+    monkeypatch.setattr(adjudications, "read_tables", lambda p: (parses.append(p), real(p))[1])
+    for year in (disc.iloc[[0]], disc.iloc[[1, 2]], disc, disc.iloc[:0]):
+        full, _problems = read_adjudications(path, year)
+        expected = full[full["discrepancy_id"].isin(year["discrepancy_id"])]
+        pd.testing.assert_frame_equal(adjudications.decisions_for(path, year), expected)
+    assert adjudications.decisions_for(path, disc)["accepted"].tolist() == [
+        True, False, False, False, False, False]
+    before = len(parses)
+    adjudications.decisions_for(path, disc)
+    assert len(parses) == before                 # kept while the file is the same
+    rows[1][1] = "no"
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    changed = adjudications.decisions_for(path, disc)
+    assert len(parses) == before + 1 and changed["accepted"].tolist()[:2] == [False, False]
+
+
 def test_missing_columns_is_one_problem(disc, tmp_path):
     path = tmp_path / "x.csv"
     path.write_text("id,verdict\nD1,apply\n", encoding="utf-8")

@@ -12,7 +12,7 @@ from pipeline.core.ingest.hashing import file_sha256
 from pipeline.core.privacy.name_scan import names_in_frames
 from pipeline.core.privacy.redact import Redactor, load_roster, roster_fingerprint
 from pipeline.core.reconciliation import agreement
-from pipeline.core.reconciliation.adjudications import read_adjudications
+from pipeline.core.reconciliation.adjudications import decisions_for, read_adjudications
 from pipeline.core.reconciliation.discrepancies import discrepancies, in_answer_order
 from pipeline.core.reconciliation.final_codes import (
     final_codes,
@@ -503,10 +503,8 @@ def year_adjudications(paths: ProjectPaths, disc: pd.DataFrame) -> pd.DataFrame:
     path = dual_coding.first_existing(paths.coder_sheets_dir, dual_coding.ADJUDICATION_NAMES)
     if path is None or disc.empty:
         return wh.empty_frame("coding.adjudications")
-    adj, _problems = read_adjudications(path, disc)
-    adj = adj[adj["discrepancy_id"].isin(disc["discrepancy_id"])]
-    return dual_coding.redact_columns(adj, Redactor(load_roster(paths.roster_path)),
-                                      ADJUDICATION_TEXT)
+    return dual_coding.redact_columns(decisions_for(path, disc),
+                                      Redactor(load_roster(paths.roster_path)), ADJUDICATION_TEXT)
 
 
 @dg.asset(

@@ -79,7 +79,16 @@ def killed_run(root: Path, warehouse: Path, at) -> str:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(30)
     assert proc.returncode == -signal.SIGKILL
+    seen.append(proc.stdout.read())   # what it wrote before it died
     return "".join(seen)
+
+
+def left_unfinished(out: str) -> bool:
+    """Whether the killed process's log shows a run it started and never ended: what the next
+    run must find and mark failed. A kill 0.3 s into the last steps can come after the last
+    run ended on a fast machine (only the summary left to print)."""
+    ended = out.count(" - RUN_SUCCESS - ") + out.count(" - RUN_FAILURE - ")
+    return out.count(" - RUN_START - ") > ended
 
 
 def table_states(path: Path) -> dict[str, pd.DataFrame]:
@@ -142,19 +151,22 @@ def test_kill_9_at_any_stage_leaves_old_or_new_tables_and_the_next_run_converges
     new = table_states(reference)
     assert old["staging.answers"].shape[0] < new["staging.answers"].shape[0]
 
-    recovered = []
+    recovered, unfinished = [], []
     for stage, at in KILL_POINTS:
         out = killed_run(root, work, at)
         recovered.append("recovered: run " in out)
+        unfinished.append(left_unfinished(out))
         assert mixed_tables(table_states(work), old, new) == [], f"killed in {stage}"
         check_reports(root / "reports")
         check_published(work.parent / "published" / "survey.duckdb")
-    # every run after a kill found the dead run's slot and freed it (the first run killed
-    # follows an uninterrupted one: nothing to recover)
-    assert recovered == [False, True, True, True, True]
+    # every run after a kill that left a run unfinished found it and freed its slot (the first
+    # run killed follows an uninterrupted one: nothing to recover); the kills inside the
+    # school years' runs always leave one (more runs follow them)
+    assert unfinished[:3] == [True, True, True]
+    assert recovered == [False, *unfinished[:-1]]
 
     last = full_run(root, work)
-    assert "recovered: run " in last.stdout
+    assert ("recovered: run " in last.stdout) == unfinished[-1]
     assert compare(str(reference), str(work), set(RUN_TIMES)) == []
     check_published(work.parent / "published" / "survey.duckdb")
     check_reports(root / "reports")

@@ -377,8 +377,10 @@ def test_a_years_decisions_are_those_read_against_its_discrepancies(disc, tmp_pa
     assert adjudications.decisions_for(path, disc)["accepted"].tolist() == [
         True, False, False, False, False, False]
     before = len(parses)
-    adjudications.decisions_for(path, disc)
+    mine = adjudications.decisions_for(path, disc)
+    mine["accepted"] = True                      # a caller's changes stay its own
     assert len(parses) == before                 # kept while the file is the same
+    assert adjudications.decisions_for(path, disc)["accepted"].tolist()[0:2] == [True, False]
     rows[1][1] = "no"
     with path.open("w", encoding="utf-8", newline="") as fh:
         csv.writer(fh).writerows(rows)

@@ -7,7 +7,7 @@ apply') and coding.adjudication_problems (PROBLEM_COLUMNS, a reason per row).
 One school year's reconciliation needs only its discrepancies' decisions (`decisions_for`):
 the file is parsed once per process for every id and each year takes its own ids' rows, where
 reading it against each year's discrepancies parsed it again for every year (at a million
-answers a 100 MB queue, ~2.5 s a parse, about 30 parses in a full build: every year's
+answers a 109 MB file, ~5 s a parse, about 30 parses in a full build: every year's
 reconciliation and every year's suggester training set).
 """
 
@@ -75,15 +75,17 @@ def decisions_for(path: str | Path, discrepancies: pd.DataFrame) -> pd.DataFrame
     The file is parsed once per process and content, with every id in it taken as known, and
     each call takes its ids' rows: an id's acceptance depends only on its own rows (a
     decision, an adjudicator, no conflicting row for the same id), so knowing other ids
-    changes nothing for these. Only the last file is kept (at a million answers 291,704
-    decided rows, 130 MB, where a parse takes ~5 s)."""
+    changes nothing for these. Only the last file is kept (at a million answers its 291,704
+    filled rows, a 130 MB frame in memory). It is kept only when the file's bytes were the
+    same before and after the parse (not rewritten meanwhile)."""
     path = Path(path)
     key = (str(path.resolve()), file_sha256(path))
     parsed = _PARSED.get(key)
     if parsed is None:
         parsed, _problems = _read(path, None)
         _PARSED.clear()
-        _PARSED[key] = parsed
+        if file_sha256(path) == key[1]:
+            _PARSED[key] = parsed
     return parsed[parsed["discrepancy_id"].isin(discrepancies["discrepancy_id"])].copy()
 
 

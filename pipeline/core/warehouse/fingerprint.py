@@ -77,7 +77,8 @@ def queries_fingerprint(con, *queries: str | tuple[str, list]) -> str:
 class Joined(NamedTuple):
     """Rows of `table` (alias t) about the staged answers (joined on answer_id): `hashed` is
     the hashed expression ("t" for the whole row, or "t.a, t.b"), `where` an optional
-    condition on them with its parameters."""
+    condition on them with its parameters. `hashed` and `where` are SQL written by the
+    caller (constants; values go in `params`), not checked here as `table` is."""
     table: str
     hashed: str = "t"
     where: str = ""
@@ -104,7 +105,8 @@ def session_fingerprints(con, answer_columns: Sequence[str],
     cols = ", ".join(f"a.{c}" for c in answer_columns)
     answers = con.execute(
         f"select a.school_year, a.session_number, count(*), coalesce(sum(hash({cols})), 0) "
-        f"from staging.answers a {by} order by a.school_year, a.session_number nulls last"
+        f"from staging.answers a {by} "
+        "order by a.school_year nulls last, a.session_number nulls last"
     ).fetchall()
     tables = [{(y, n): (int(c), int(h)) for y, n, c, h in con.execute(
         f"select a.school_year, a.session_number, count(*), coalesce(sum(hash({j.hashed})), 0) "

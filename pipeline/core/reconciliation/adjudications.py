@@ -79,7 +79,8 @@ def decisions_for(path: str | Path, discrepancies: pd.DataFrame) -> pd.DataFrame
     filled rows, a 130 MB frame in memory). It is kept only when the file's bytes were the
     same before and after the parse (not rewritten meanwhile)."""
     path = Path(path)
-    key = (str(path.resolve()), file_sha256(path))
+    # the path as given, not resolved: the rows name the file (source_file) by it
+    key = (str(path.absolute()), file_sha256(path))
     parsed = _PARSED.get(key)
     if parsed is None:
         parsed, _problems = _read(path, None)

@@ -414,6 +414,58 @@ def test_queue_check_reads_the_headers(tmp_path):
     assert coder_sheet_files(tmp_path) == []   # a workbook with a queue tab is not a sheet
 
 
+def _headers_cases(folder: Path) -> list[Path]:
+    import datetime as dt
+
+    import openpyxl
+
+    folder.mkdir()
+    plain = write_workbook(folder / "plain.xlsx", {
+        "coder_jm": [[" answer_id ", 7, 2.5, None, "code"], ["A1"]],
+        "queue": [["discrepancy_id", "decision"], ["d1"]], "empty": []})
+    wb = openpyxl.Workbook()
+    wb.active.title = "dated"
+    wb.active.append([dt.date(2020, 1, 2), "x", None, " y ", dt.datetime(2021, 3, 4, 5, 6)])
+    wb.active.append(["A1"])
+    wb.save(folder / "dated.xlsx")
+    wb = openpyxl.Workbook()
+    wb.active.title = "from_b2"
+    wb.active["B2"] = "answer_id"
+    wb.create_sheet("row_1_empty")["A2"] = "answer_id"
+    wb.save(folder / "shifted.xlsx")
+    wb = openpyxl.Workbook()
+    wb.active.append(["answer_id", "code"])
+    wb.active.append(["A1", "#N/A"])            # an error cell: read by openpyxl
+    wb.save(folder / "errors.xlsx")
+    (folder / "bom.csv").write_bytes(b'\xef\xbb\xbf"answer\nid", code \r\nA1,x\r\n')
+    (folder / "cp1252.csv").write_bytes("r\xe9ponse,code\nA1,x\n".encode("cp1252"))
+    (folder / "empty.csv").write_bytes(b"")
+    return [plain, folder / "dated.xlsx", folder / "shifted.xlsx", folder / "errors.xlsx",
+            folder / "bom.csv",
+            folder / "cp1252.csv", folder / "empty.csv"]
+
+
+def test_headers_are_the_first_rows_read_tables_gives(tmp_path, monkeypatch):
+    """`read_headers` (telling a queue from a coder sheet) gives each tab's header as the
+    whole-file parse does: values of any type, blank cells, an empty tab, tabs that do not
+    start at A1, a workbook with error cells, CSVs in UTF-8 with a BOM and a quoted line
+    break, cp1252, empty; a plain workbook or CSV without parsing its rows."""
+    from pipeline.core.coding import coder_sheets
+
+    cases = _headers_cases(tmp_path / "cases")
+    expected = {p.name: [(sheet, header) for sheet, header, _rows in
+                         coder_sheets._parse_tables(p)] for p in cases}
+    assert expected["bom.csv"] == [(None, ["answer\nid", "code"])]
+    assert expected["plain.xlsx"][0] == ("coder_jm", ["answer_id", "7", "2.5", "", "code"])
+    parsed = []
+    real = coder_sheets._parse_tables
+    monkeypatch.setattr(coder_sheets, "_parse_tables", lambda p: parsed.append(p.name) or real(p))
+    monkeypatch.setattr(coder_sheets, "_TABLES_CACHE", type(coder_sheets._TABLES_CACHE)())
+    for path in cases:
+        assert coder_sheets.read_headers(path) == expected[path.name], path.name
+    assert sorted(parsed) == ["errors.xlsx", "shifted.xlsx"]
+
+
 # ------------------------------------------------------------------- the import, kept by inputs
 
 def _import_spy(monkeypatch):

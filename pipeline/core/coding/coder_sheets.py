@@ -250,11 +250,48 @@ def reader_versions() -> str:
 
 
 def read_headers(path: Path) -> list[tuple[str | None, list[str]]]:
-    """(sheet name or None for CSV, header) per tab / file, as `read_tables` gives them. The
-    whole file is parsed (and kept by read_tables when small enough, so the import that follows
-    reads it again for free): a header alone costs nearly as much, since its cells are in the
-    workbook's shared-strings table, which a reader takes in whole before the first row."""
+    """(sheet name or None for CSV, header) per tab / file, as `read_tables` gives them,
+    without parsing the rest where that can be avoided: a CSV's first record only; a
+    workbook's first row of each tab (calamine still loads every tab, but converts one row;
+    at a million answers the two coders' tabs, two million rows, took ~20 s to read whole
+    just to tell a queue from a sheet). A workbook with error cells (read by openpyxl), a tab
+    that does not start at A1 (read_tables pads it from A1) or a file read whole before in
+    this process gives what `read_tables` gives."""
+    path = Path(path)
+    key = _content_key(path)
+    if key is not None and key in _TABLES_CACHE:
+        return [(sheet, header) for sheet, header, _rows in _TABLES_CACHE[key]]
+    suffix = path.suffix.lower()
+    if key is not None and suffix == ".csv":
+        first = next(csv.reader(io.StringIO(_csv_text(path), newline="")), [])
+        return [(None, [c.strip() for c in first])]
+    if key is not None and suffix in (".xlsx", ".xlsm") and not has_error_cells(path):
+        headers = _calamine_headers(path)
+        if headers is not None:
+            return headers
     return [(sheet, header) for sheet, header, _rows in read_tables(path)]
+
+
+def _calamine_headers(path: Path) -> list[tuple[str, list[str]]] | None:
+    """Each worksheet's first row as `_calamine_sheets` gives it, or None when a tab does not
+    start at A1 (calamine's rows then start elsewhere than the padded rows read_tables gets)."""
+    from python_calamine import CalamineWorkbook, SheetTypeEnum
+
+    out = []
+    try:
+        with CalamineWorkbook.from_path(str(path)) as wb:
+            for meta in wb.sheets_metadata:
+                if meta.typ != SheetTypeEnum.WorkSheet:
+                    continue
+                sheet = wb.get_sheet_by_name(meta.name)
+                if sheet.start not in (None, (0, 0)):
+                    return None
+                first = next(iter(sheet.iter_rows()), None) if sheet.start else None
+                out.append((meta.name, [] if first is None else [
+                    v.strip() if type(v) is str else _calamine_text(v) for v in first]))
+    except Exception as exc:  # as _calamine_sheets
+        raise CoderSheetError(f"{path}: cannot read workbook: {exc}") from None
+    return out
 
 
 # A few files read whole, kept by content: the year partitions of one run import the same coder
@@ -298,18 +335,23 @@ def _parse_tables(path: Path
         for title, rows in sheets:
             yield title, rows[0] if rows else [], list(enumerate(rows[1:], start=2))
     elif path.suffix.lower() == ".csv":
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise CoderSheetError(f"{path}: cannot read: {exc.strerror}") from None
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            text = raw.decode("cp1252", errors="replace")
-        rows = [[c.strip() for c in r] for r in csv.reader(io.StringIO(text, newline=""))]
+        rows = [[c.strip() for c in r]
+                for r in csv.reader(io.StringIO(_csv_text(path), newline=""))]
         yield None, rows[0] if rows else [], list(enumerate(rows[1:], start=2))
     else:
         raise CoderSheetError(f"{path}: not a coder sheet (expected .xlsx or .csv)")
+
+
+def _csv_text(path: Path) -> str:
+    """A CSV's text: UTF-8 (BOM or not), else cp1252."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise CoderSheetError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="replace")
 
 
 def read_coder_sheets(paths) -> pd.DataFrame:

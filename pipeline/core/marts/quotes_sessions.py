@@ -37,6 +37,7 @@ import pandas as pd
 
 from pipeline.core.marts import marts, quotes
 from pipeline.core.result_cache import ResultCache
+from pipeline.core.warehouse.connection import table_columns
 from pipeline.core.warehouse.fingerprint import (
     Joined,
     code_digest,
@@ -127,8 +128,7 @@ def session_rows(con, keyword_coder: str) -> dict[tuple[str, int | None], tuple]
     """(school year, session) -> the fingerprints of its answers, their final codes and the
     keyword coder's applications to them (`fingerprint.session_fingerprints`), in school-year
     and session order (a missing session last); empty when a table is missing."""
-    if any(not con.execute("select count(*) from duckdb_tables() where schema_name || '.' || "
-                           "table_name = ?", [t]).fetchone()[0] for t in _TABLES):
+    if not all(table_columns(con, t) for t in _TABLES):
         return {}
     joined = [Joined("coding.final_codes"),
               Joined("coding.keyword_applications", where="t.coder = ?",

@@ -304,3 +304,23 @@ def test_a_refresh_writes_the_changed_exports_rows_and_equals_a_fresh_build(tmp_
     result = run_year(root, year)
     assert result.success and metadata(result, ingestion.ANSWERS)["files_kept"] == 0
     assert _year_tables(root, year) == fresh(root)
+
+
+def test_loaded_elsewhere_digests_the_other_years_ids_in_duckdb():
+    """The other years' response ids come with DuckDB's fingerprint of their rows (staging's
+    key uses it): the same for the same rows, another when an other year's id changes, and
+    blind to the year being staged."""
+    con = duckdb.connect()
+    con.execute("create schema staging; create table staging.answers (response_id varchar, "
+                "school_year varchar, file_name varchar, row_number bigint)")
+    con.executemany("insert into staging.answers values (?, ?, ?, ?)", [
+        ("R_1", "2022-23", "session-01.csv", 2), ("R_2", "2022-23", "session-01.csv", 3),
+        ("session-01-r4", "2022-23", "session-01.csv", 4), ("R_9", "2023-24", "s.csv", 2)])
+    first = ingestion.loaded_elsewhere(con, "2023-24")
+    assert first.response_ids == {"R_1": ("2022-23", "session-01.csv", 2),
+                                  "R_2": ("2022-23", "session-01.csv", 3)}
+    assert first.ids_digest.startswith("rows ")
+    con.execute("update staging.answers set response_id = 'R_3' where response_id = 'R_9'")
+    assert ingestion.loaded_elsewhere(con, "2023-24").ids_digest == first.ids_digest
+    con.execute("update staging.answers set response_id = 'R_5' where response_id = 'R_2'")
+    assert ingestion.loaded_elsewhere(con, "2023-24").ids_digest != first.ids_digest

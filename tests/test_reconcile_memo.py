@@ -108,3 +108,27 @@ def test_human_final_codes_read_back_equal_the_computed_ones(tmp_path, monkeypat
     changed = human_final_codes(paths, apps, UNITS, ANSWERS)
     assert len(list((tmp_path / "cache" / "human_final_codes").glob("*.parquet"))) == 2
     assert list(changed["code_id"]) == ["collaboration", "time_allocated"]   # not applied
+
+
+def test_human_final_codes_keyed_by_the_callers_row_fingerprints(tmp_path, monkeypatch):
+    """With `year_rows` (the warehouse's fingerprint of each year's rows) the year is kept
+    under that instead of digests of its frames: the same codes as without it, read back
+    while the fingerprint is the same, worked out again (a new entry) when it changes."""
+    from pipeline.defs.reconciliation import human_final_codes
+    from tests.test_reconcile import ANSWERS, APPS, UNITS
+
+    monkeypatch.setenv("SURVEY_CACHE_DIR", str(tmp_path / "cache"))
+    paths = _paths(tmp_path)
+    apps = APPS.merge(ANSWERS[["answer_id", "school_year"]], on="answer_id")
+    kept = tmp_path / "cache" / "human_final_codes"
+    by_frames = human_final_codes(paths, apps, UNITS, ANSWERS)
+    year = "2020-21"   # the year both coders coded (2023-24 has one: no final codes)
+    by_rows = human_final_codes(paths, apps, UNITS, ANSWERS, year_rows={year: "rows v1"})
+    pd.testing.assert_frame_equal(by_rows, by_frames)
+    assert len(list(kept.glob("*.parquet"))) == 2
+    # read back under the fingerprint alone: the frames given no longer matter
+    stored = human_final_codes(paths, apps.iloc[:0], UNITS, ANSWERS.iloc[:0],
+                               year_rows={year: "rows v1"})
+    pd.testing.assert_frame_equal(stored, by_frames)
+    human_final_codes(paths, apps, UNITS, ANSWERS, year_rows={year: "rows v2"})
+    assert len(list(kept.glob("*.parquet"))) == 3

@@ -137,3 +137,22 @@ def test_values_that_look_like_tags_round_trip_and_a_bad_part_is_staged_again(tm
     assert again.files_replayed == []
     _assert_same(again, reference)
     assert _stage(folder, cache, when).files_replayed   # stored again, replayed next time
+
+
+def test_the_base_key_follows_the_other_years_ids_or_the_callers_digest_of_them():
+    """What staging reads of other years (their response ids) is in every file's key: the
+    ids themselves, or the digest the caller made of the rows they came from
+    (defs/ingestion.loaded_elsewhere: DuckDB's fingerprint), when it made one."""
+    mapping = load_mapping(SAMPLE / "landing" / YEAR / "mapping.yaml")
+
+    def key(others):
+        return staged_files.base_key(mapping, "roster", "salt", None, others)
+
+    one = raw.OtherYears(response_ids={"R_1": ("2022-23", "session-01.csv", 2)})
+    assert key(one) == key(raw.OtherYears(response_ids=dict(one.response_ids)))
+    assert key(one) != key(raw.OtherYears(response_ids={"R_1": ("2022-23", "s.csv", 2)}))
+    assert key(one) != key(raw.OtherYears())
+    with_digest = raw.OtherYears(response_ids=dict(one.response_ids), ids_digest="rows a")
+    assert key(with_digest) != key(one)   # the digest stands for the ids
+    assert key(with_digest) == key(raw.OtherYears(ids_digest="rows a"))
+    assert key(with_digest) != key(raw.OtherYears(ids_digest="rows b"))

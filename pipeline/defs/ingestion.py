@@ -21,6 +21,7 @@ from pipeline.core.result_cache import ResultCache
 from pipeline.core.suggest.model import cache_dir
 from pipeline.core.warehouse import catalog, file_rows
 from pipeline.core.warehouse import connection as wh
+from pipeline.core.warehouse.fingerprint import fingerprint, query_fingerprint
 from pipeline.defs.checks import gx_result, md_table, pandera_result
 from pipeline.defs.partitions import school_years
 from pipeline.defs.resources import ProjectPaths, Warehouse
@@ -312,6 +313,10 @@ def loaded_elsewhere(con, year: str) -> raw.OtherYears:
     if wh.table_columns(con, "staging.answers"):
         for rid, other, name, row in con.execute(OTHER_IDS_SQL, {"year": year}).fetchall():
             out.response_ids.setdefault(rid, (other, name, int(row)))
+        # staging's key digests the ids: the same rows' fingerprint in DuckDB, not 900,000
+        # Python tuples sorted and hashed per year at a million answers
+        out.ids_digest = "rows " + fingerprint(query_fingerprint(con, OTHER_IDS_SQL,
+                                                                 {"year": year}))
     return out
 
 

@@ -461,7 +461,8 @@ def coded_year_key(con, paths: ProjectPaths, codes: pd.DataFrame, year: str) -> 
 
 
 def human_final_codes(paths: ProjectPaths, apps: pd.DataFrame, units: pd.DataFrame,
-                      answers: pd.DataFrame) -> pd.DataFrame:
+                      answers: pd.DataFrame, year_rows: dict[str, str] | None = None
+                      ) -> pd.DataFrame:
     """The final codes without a stand-in (agreed, adjudicated, unresolved) of the years in
     `apps` / `units` (coding.human_applications and coding.coder_units rows), computed as
     `reconcile_year` does from the human applications and the adjudication file, not read
@@ -469,7 +470,9 @@ def human_final_codes(paths: ProjectPaths, apps: pd.DataFrame, units: pd.DataFra
     suggestions as a stand-in (reading the table would make a cycle). Each year's are kept
     (frame_memo, kind human_final_codes) under a key of what they are made of, as
     `coded_year_key` keeps a coded year's reconciliation: a refresh of one year reads the
-    other years' back instead of reading the adjudication file against them again."""
+    other years' back instead of reading the adjudication file against them again.
+    `year_rows`: per school year, a fingerprint of the rows given for it (the caller's, from
+    the warehouse: suggestions.coded_year_rows), keying it in place of digests of its frames."""
     parts = []
     path = dual_coding.first_existing(paths.coder_sheets_dir, dual_coding.ADJUDICATION_NAMES)
     adjudication_file = file_sha256(path) if path else "no adjudication file"
@@ -478,15 +481,19 @@ def human_final_codes(paths: ProjectPaths, apps: pd.DataFrame, units: pd.DataFra
         humans = sorted(year_units["coder"].unique())
         if len(humans) != 2:
             continue
-        year_answers = answers[answers["school_year"] == year]
-        human = apps[apps["school_year"] == year]
         if roster is None:
             roster = roster_fingerprint(load_roster(paths.roster_path))
-        key = frame_memo.key("human final codes", adjudication_file, roster, year_units, human,
-                             year_answers[year_answers["answer_id"].isin(
-                                 set(year_units["answer_id"]))])
+        if year_rows is not None and year in year_rows:
+            key = frame_memo.key("human final codes/rows", adjudication_file, roster,
+                                 year_rows[year])
+        else:
+            key = frame_memo.key("human final codes", adjudication_file, roster, year_units,
+                                 apps[apps["school_year"] == year],
+                                 _coded(answers[answers["school_year"] == year], year_units))
         final = frame_memo.load("human_final_codes", key)
         if final is None:
+            year_answers = answers[answers["school_year"] == year]
+            human = apps[apps["school_year"] == year]
             disc = discrepancies(human, year_units, year_answers, apps.iloc[:0], *humans)
             no_standin = apps.iloc[:0].assign(provenance=None, decided_by=None)
             final = final_codes(human, year_units, year_adjudications(paths, disc),
@@ -495,6 +502,11 @@ def human_final_codes(paths: ProjectPaths, apps: pd.DataFrame, units: pd.DataFra
         parts.append(final.astype(object).where(final.notna(), None))
     return (pd.concat(parts, ignore_index=True) if parts
             else wh.empty_frame("coding.final_codes"))
+
+
+def _coded(answers: pd.DataFrame, year_units: pd.DataFrame) -> pd.DataFrame:
+    """The answers in one year's coder units."""
+    return answers[answers["answer_id"].isin(set(year_units["answer_id"]))]
 
 
 def year_adjudications(paths: ProjectPaths, disc: pd.DataFrame) -> pd.DataFrame:

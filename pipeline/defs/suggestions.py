@@ -21,7 +21,7 @@ from pipeline.core.suggest.fit_cache import sklearn_version
 from pipeline.core.suggest.model import ModelError, cache_dir
 from pipeline.core.warehouse import connection as wh
 from pipeline.core.warehouse import session_rows, table_record
-from pipeline.core.warehouse.fingerprint import queries_fingerprint
+from pipeline.core.warehouse.fingerprint import fingerprint, queries_fingerprint, year_fingerprints
 from pipeline.defs import reconciliation
 from pipeline.defs.checks import md_table, pandera_result
 from pipeline.defs.coding import KEYWORD
@@ -59,7 +59,20 @@ def training_codes(con, paths: ProjectPaths, answers: pd.DataFrame, year: str,
     their coders' units; `units`: the other years' coding.coder_units, if read already."""
     apps = _other_years(con, "coding.human_applications", year)
     units = _other_years(con, "coding.coder_units", year) if units is None else units
-    return stage.human_reference(reconciliation.human_final_codes(paths, apps, units, answers))
+    return stage.human_reference(reconciliation.human_final_codes(
+        paths, apps, units, answers, year_rows=coded_year_rows(con, year)))
+
+
+def coded_year_rows(con, year: str) -> dict[str, str]:
+    """Per school year but `year`, a fingerprint of the rows `training_codes` hands
+    human_final_codes for it (its coder units, human applications and coded answers, each
+    row with its rowid, so their order counts as the frames' does): three grouped DuckDB
+    queries instead of digesting the frames of every other year in pandas."""
+    parts = [year_fingerprints(con, f"select rowid, * {_elsewhere(table)}", [year])
+             for table in ("coding.coder_units", "coding.human_applications")]
+    parts.append(year_fingerprints(con, f"select rowid, * {CODED_ELSEWHERE}", [year, year]))
+    years = set().union(*parts)
+    return {y: fingerprint(*(part.get(y, (0, 0)) for part in parts)) for y in years}
 
 
 # the rows a year's training reads (year_training's key fingerprints the same rows): the other

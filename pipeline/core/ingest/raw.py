@@ -84,6 +84,9 @@ class OtherYears:
     files: dict[str, tuple[str, str]] = field(default_factory=dict)       # sha -> (year, file)
     response_ids: dict[str, tuple[str, str, int]] = field(default_factory=dict)
     # response id -> (year, file, row)
+    # a digest of the rows response_ids was read from, when the caller made one (the
+    # warehouse's fingerprint of them); else staged_files.base_key digests response_ids
+    ids_digest: str = ""
 
 
 def inside(path: Path, root: Path) -> bool:

@@ -43,12 +43,17 @@ MAX_FILES = 8000   # result-cache entries: two per export file, for years of ses
 def base_key(mapping: object, roster_digest: str, salt: str, aliases: object,
              others: object) -> str:
     """The key before a year's first file: everything staging depends on besides the files."""
-    ids = hashlib.sha256()   # what staging reads of the other years: their response ids
-    for k, v in sorted(getattr(others, "response_ids", {}).items()):
-        ids.update(repr((k, v)).encode())
+    # what staging reads of the other years: their response ids (the rows they were read
+    # from as the caller fingerprinted them, or digested here one by one)
+    ids_digest = getattr(others, "ids_digest", "")
+    if not ids_digest:
+        ids = hashlib.sha256()
+        for k, v in sorted(getattr(others, "response_ids", {}).items()):
+            ids.update(repr((k, v)).encode())
+        ids_digest = ids.hexdigest()
     salt_digest = hashlib.sha256(salt.encode()).hexdigest()
     return fingerprint(FORMAT, package_digest(), repr(mapping), roster_digest, salt_digest,
-                       repr(aliases), ids.hexdigest())
+                       repr(aliases), ids_digest)
 
 
 def file_key(previous: str, f: object, file_rows: pd.DataFrame | None) -> str:

@@ -50,7 +50,7 @@ def rows_fingerprint(con, table: str, where: dict[str, object] | None = None,
     return int(count), int(total)
 
 
-def query_fingerprint(con, sql: str, params: list | None = None) -> tuple[int, int]:
+def query_fingerprint(con, sql: str, params: list | dict | None = None) -> tuple[int, int]:
     """(rows, sum of row hashes) of what the query `sql` selects: `rows_fingerprint` for a
     selection a where-clause of equalities cannot say (rows of the answers in a set, say)."""
     # fetchall: the result finished, so the connection is free for (un)registering frames
@@ -72,6 +72,18 @@ def queries_fingerprint(con, *queries: str | tuple[str, list]) -> str:
         except duckdb.CatalogException:
             parts.append("missing")
     return fingerprint(*parts)
+
+
+def year_fingerprints(con, sql: str, params: list | None = None) -> dict[str, tuple[int, int]]:
+    """`query_fingerprint` of each school year's rows of what `sql` selects (a query with a
+    school_year column), by one grouped query; {} when it reads a table not built yet."""
+    try:
+        rows = con.execute(
+            f"select t.school_year, count(*), coalesce(sum(hash(t)), 0) from ({sql}) t "
+            "group by t.school_year", params or []).fetchall()
+    except duckdb.CatalogException:
+        return {}
+    return {year: (int(count), int(total)) for year, count, total in rows}
 
 
 class Joined(NamedTuple):

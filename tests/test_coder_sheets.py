@@ -759,3 +759,45 @@ def test_the_warehouse_query_selects_the_answers_the_sheets_can_depend_on():
         pd.testing.assert_frame_equal(got, want, check_dtype=False)
         assert len(want) or refs.at[0, "answer_id"] == "nope"
     assert dual_coding.warehouse_sheet_answers(duckdb.connect(), refs).empty
+
+
+def test_a_keyed_import_is_read_back_per_year_without_its_answers(tmp_path, monkeypatch):
+    """With the caller's key (import_key) and a school year: the year's applications and
+    units of the whole import, the whole quarantine; a second year's call and a repeat read
+    them back without importing or reading the answers again; a year nobody coded gets no
+    row, with the same columns; another key imports again."""
+    monkeypatch.setenv("SURVEY_CACHE_DIR", str(tmp_path / "cache"))
+    sheets = tmp_path / "coding"
+    sheets.mkdir()
+    write_csv(sheets / "coder_jm.csv", [LONG_HEADER, ["A1", "", "", "Collaboration", ""],
+                                        ["A4", "", "", "Knowledgeable", ""],
+                                        ["A9", "", "", "Knowledgeable", ""]])
+    write_csv(sheets / "coder_ak.csv", [LONG_HEADER, ["A2", "", "", "Time allocated", ""],
+                                        ["A4", "", "", "Collaboration", ""]])
+    answers = ANSWERS.assign(session_number=pd.array([1, 1, 1, 2, 2], dtype="Int64"),
+                             school_year=["2022-23", "2022-23", "2022-23", "2023-24",
+                                          "2023-24"])
+    redactor = Redactor([RosterEntry("Ana Lima", "coach")])
+    whole = dual_coding.import_sheets(sheets, answers, BOOKS, redactor)
+    assert set(whole[0]["school_year"]) == {"2022-23", "2023-24"} and len(whole[2])
+    calls, reads = _import_spy(monkeypatch), []
+
+    def given(refs):
+        reads.append(1)
+        return dual_coding.sheet_answers(answers, refs)
+
+    for n, year in enumerate(["2022-23", "2023-24", "2022-23"]):
+        got = dual_coding.import_sheets(sheets, given, BOOKS, redactor, key="k1", year=year)
+        for part, full in zip(got[:2], whole[:2], strict=True):
+            pd.testing.assert_frame_equal(
+                part, full[full["school_year"] == year].reset_index(drop=True),
+                check_dtype=False)
+        for part, full in zip(got[2:], whole[2:], strict=True):
+            pd.testing.assert_frame_equal(part.reset_index(drop=True),
+                                          full.reset_index(drop=True), check_dtype=False)
+        assert (len(calls), len(reads)) == (1, 1), n   # imported once, for the first call
+    none = dual_coding.import_sheets(sheets, given, BOOKS, redactor, key="k1", year="2019-20")
+    assert [len(f) for f in none[:2]] == [0, 0]
+    assert [list(f.columns) for f in none[:2]] == [list(f.columns) for f in whole[:2]]
+    dual_coding.import_sheets(sheets, given, BOOKS, redactor, key="k2", year="2022-23")
+    assert (len(calls), len(reads)) == (2, 2)

@@ -311,7 +311,9 @@ def test_loaded_elsewhere_digests_the_other_years_ids_in_duckdb():
     key uses it): the same for the same rows, another when an other year's id changes, and
     blind to the year being staged."""
     con = duckdb.connect()
-    con.execute("create schema staging; create table staging.answers (response_id varchar, "
+    con.execute("create schema staging")
+    nothing = ingestion.loaded_elsewhere(con, "2023-24").ids_digest   # no table yet
+    con.execute("create table staging.answers (response_id varchar, "
                 "school_year varchar, file_name varchar, row_number bigint)")
     con.executemany("insert into staging.answers values (?, ?, ?, ?)", [
         ("R_1", "2022-23", "session-01.csv", 2), ("R_2", "2022-23", "session-01.csv", 3),
@@ -319,7 +321,12 @@ def test_loaded_elsewhere_digests_the_other_years_ids_in_duckdb():
     first = ingestion.loaded_elsewhere(con, "2023-24")
     assert first.response_ids == {"R_1": ("2022-23", "session-01.csv", 2),
                                   "R_2": ("2022-23", "session-01.csv", 3)}
-    assert first.ids_digest.startswith("rows ")
+    assert first.ids_digest.startswith("rows ") and first.ids_digest != nothing
+    con.execute("delete from staging.answers where school_year <> '2023-24'")
+    assert ingestion.loaded_elsewhere(con, "2023-24").ids_digest == nothing   # no other year
+    con.executemany("insert into staging.answers values (?, ?, ?, ?)", [
+        ("R_1", "2022-23", "session-01.csv", 2), ("R_2", "2022-23", "session-01.csv", 3),
+        ("session-01-r4", "2022-23", "session-01.csv", 4)])
     con.execute("update staging.answers set response_id = 'R_3' where response_id = 'R_9'")
     assert ingestion.loaded_elsewhere(con, "2023-24").ids_digest == first.ids_digest
     con.execute("update staging.answers set response_id = 'R_5' where response_id = 'R_2'")

@@ -96,7 +96,9 @@ def load(kind: str, key: str) -> pd.DataFrame | None:
     return frame
 
 
-def store(kind: str, key: str, frame: pd.DataFrame) -> None:
+def store(kind: str, key: str, frame: pd.DataFrame, max_files: int = MAX_FILES) -> None:
+    """Keep `frame` under `key`; the kind's least recently used files beyond `max_files` are
+    deleted."""
     import duckdb
 
     def write(tmp: Path) -> None:
@@ -108,7 +110,7 @@ def store(kind: str, key: str, frame: pd.DataFrame) -> None:
     path = folder(kind) / f"{key}.parquet"
     if store_cache_file(path, path.with_name(f"{key}.{os.getpid()}.tmp.parquet"), write,
                         "cached frame", (OSError, duckdb.Error)):
-        prune(path.parent, "*.parquet", MAX_FILES)
+        prune(path.parent, "*.parquet", max_files)
 
 
 def prune(directory: Path, pattern: str, max_files: int) -> None:

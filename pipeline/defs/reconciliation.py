@@ -123,12 +123,12 @@ def human_applications(context: dg.AssetExecutionContext, paths: ProjectPaths,
             names, unaccounted, reused = found["names"], found["unaccounted"], True
         else:
             # the answers the sheets refer to (and their sessions), read by one query
+            # the import of every year's sheets kept under `key` (one year's parses them),
+            # its applications and units per year: this year's are read back
             apps, units, quarantine, unaccounted_rows = dual_coding.import_sheets(
                 paths.coder_sheets_dir,
                 lambda ids: dual_coding.warehouse_sheet_answers(con, ids), books, redactor,
-                refs=refs)
-            apps = apps[apps["school_year"] == year].reset_index(drop=True)
-            units = units[units["school_year"] == year].reset_index(drop=True)
+                refs=refs, key=key, year=year)
             names = names_in_frames(roster, {"human_applications": apps,
                                              "sheet_quarantine": quarantine})
             wh.replace_many(con, [

@@ -48,7 +48,8 @@ def redact_columns(frame: pd.DataFrame, redactor: Redactor, columns) -> pd.DataF
 
 
 def import_sheets(sheet_dir: str | Path, answers: pd.DataFrame | Callable, codebooks,
-                  redactor: Redactor, refs: tuple | None = None):
+                  redactor: Redactor, refs: tuple | None = None, key: str | None = None,
+                  year: str | None = None):
     """Read and validate every coder sheet in `sheet_dir`; notes and quarantine texts are
     redacted (the sheets themselves are the raw record). `answers`: staging.answers' rows, or
     a function giving `sheet_answers` for the sheets' references (say, a query of the
@@ -57,34 +58,99 @@ def import_sheets(sheet_dir: str | Path, answers: pd.DataFrame | Callable, codeb
     Returns (applications in coding.human_applications' shape, units, quarantine, unaccounted):
     `unaccounted` lists sheet rows naming a code that became neither an application nor a
     quarantine row (always empty unless the validator has a bug: a check asserts it).
+    `year`: only that school year's applications and units (the quarantine and the
+    unaccounted rows are the whole import's, as ever).
 
     The result is kept (frame_memo) under a key of exactly what it depends on: the sheet files'
     bytes, the answers the sheets can refer to (sheet_answers), the codebooks and the
-    redactor's roster. A refresh that adds a session nobody has coded yet reads it back instead of
-    parsing and validating every sheet again. `refs`: what `sheet_refs` gave for the folder,
-    when the caller has it already."""
+    redactor's roster; `key`, when the caller has such a key already (`import_key`: the
+    answers as a DuckDB fingerprint), so a kept import is found without reading them. A
+    refresh that adds a session nobody has coded yet reads it back instead of parsing and
+    validating every sheet again. The applications and units are kept per school year, so a
+    year's call reads its own. `refs`: what `sheet_refs` gave for the folder, when the caller
+    has it already."""
     folder = Path(sheet_dir)
     found = refs if refs is not None else sheet_refs(folder)
     if found is None:
         return _no_sheets()
     files_key, refs, rows = found
-    files = None
-    # validation looks at no other answer than these (sheet_answers)
-    answers = answers(refs) if callable(answers) else sheet_answers(answers, refs)
-    key = frame_memo.key("coder sheet import", files_key, answers,
-                         sheet_codes(codebooks), redactor.roster_fingerprint)
-    stored = [frame_memo.load("coder_sheet_import", f"{key}-{part}") for part in IMPORT_PARTS]
-    if all(frame is not None for frame in stored):
-        return tuple(stored)
-    files = files if files is not None else coder_sheet_files([folder])
+
+    def relevant() -> pd.DataFrame:   # validation looks at no other answer (sheet_answers)
+        return answers(refs) if callable(answers) else sheet_answers(answers, refs)
+
+    read = None
+    if key is None:
+        read = relevant()
+        key = frame_memo.key("coder sheet import", files_key, read,
+                             sheet_codes(codebooks), redactor.roster_fingerprint)
+    else:
+        key = frame_memo.key("coder sheet import, keyed", key)
+    stored = _kept_import(key, year)
+    if stored is not None:
+        return stored
+    files = coder_sheet_files([folder])
     if not files:
         return _no_sheets()
     # the sheets parsed once per import (read above for the references, or now)
     rows = rows if rows is not None else read_coder_sheets(files)
-    result = _import(rows, answers, codebooks, redactor)
-    for part, frame in zip(IMPORT_PARTS, result, strict=True):
-        frame_memo.store("coder_sheet_import", f"{key}-{part}", frame)
-    return result
+    result = _import(rows, read if read is not None else relevant(), codebooks, redactor)
+    _keep_import(key, result)
+    return _of_year(result, year)
+
+
+IMPORT_KIND = "coder_sheet_import"
+IMPORT_FILES_KEPT = 400   # parquet files: per import, two per school year and three more
+
+
+def _keep_import(key: str, result: tuple) -> None:
+    """The import under `key`: its quarantine and unaccounted rows, each school year's
+    applications and units, and the list of those years (written last: it says the rest is
+    there)."""
+    apps, units, quarantine, unaccounted = result
+    years = sorted({*apps["school_year"].dropna(), *units["school_year"].dropna()})
+    parts = [("quarantine", quarantine), ("unaccounted", unaccounted)]
+    for year in years:
+        parts += [(f"{year}-applications", apps[apps["school_year"] == year]),
+                  (f"{year}-units", units[units["school_year"] == year])]
+    parts.append(("years", pd.DataFrame({"school_year": pd.Series(years, dtype=object)})))
+    for part, frame in parts:
+        frame_memo.store(IMPORT_KIND, f"{key}-{part}", frame.reset_index(drop=True),
+                         max_files=IMPORT_FILES_KEPT)
+
+
+def _kept_import(key: str, year: str | None) -> tuple | None:
+    """What `_keep_import` kept under `key` (the year's applications and units, or every
+    year's), None when any of it is missing."""
+    years = frame_memo.load(IMPORT_KIND, f"{key}-years")
+    if years is None or list(years.columns) != ["school_year"]:
+        return None
+    every = list(years["school_year"])
+    wanted = [y for y in every if year is None or y == year]
+    # a year nobody coded: another year's slices give the columns, with no row
+    read = wanted or every[:1]
+    frames = {part: frame_memo.load(IMPORT_KIND, f"{key}-{part}")
+              for part in ("quarantine", "unaccounted",
+                           *(f"{y}-{kind}" for y in read for kind in ("applications", "units")))}
+    if any(frame is None for frame in frames.values()):
+        return None
+
+    def joined(kind: str, table: str) -> pd.DataFrame:
+        if not read:
+            return empty_frame(table)
+        pieces = [frames[f"{y}-{kind}"] for y in read]
+        out = pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else pieces[0]
+        return out if wanted else out.iloc[:0]
+
+    return (joined("applications", "coding.human_applications"),
+            joined("units", "coding.coder_units"), frames["quarantine"], frames["unaccounted"])
+
+
+def _of_year(result: tuple, year: str | None) -> tuple:
+    if year is None:
+        return result
+    apps, units, quarantine, unaccounted = result
+    return (apps[apps["school_year"] == year].reset_index(drop=True),
+            units[units["school_year"] == year].reset_index(drop=True), quarantine, unaccounted)
 
 
 def sheet_refs(folder: Path) -> tuple[str, pd.DataFrame, pd.DataFrame | None] | None:
@@ -121,7 +187,6 @@ def import_key(con, found: tuple | None, codebooks, redactor: Redactor) -> str:
                           redactor.roster_fingerprint)
 
 
-IMPORT_PARTS = ("applications", "units", "quarantine", "unaccounted")
 SHEET_ANSWER_COLUMNS = ("answer_id", "response_id", "school_year", "session_number",
                         "question_id", "answer_text", "non_substantive")
 

@@ -107,11 +107,14 @@ def _keep_import(key: str, result: tuple) -> None:
     applications and units, and the list of those years (written last: it says the rest is
     there)."""
     apps, units, quarantine, unaccounted = result
-    years = sorted({*apps["school_year"].dropna(), *units["school_year"].dropna()})
+    # each frame split by year in one pass (a year without rows in one: its empty slice)
+    by_year = [dict(tuple(frame.groupby("school_year", sort=False))) for frame in (apps, units)]
+    years = sorted({*by_year[0], *by_year[1]})
     parts = [("quarantine", quarantine), ("unaccounted", unaccounted)]
     for year in years:
-        parts += [(f"{year}-applications", apps[apps["school_year"] == year]),
-                  (f"{year}-units", units[units["school_year"] == year])]
+        parts += [(f"{year}-{kind}", groups.get(year, frame.iloc[:0]))
+                  for kind, groups, frame in (("applications", by_year[0], apps),
+                                              ("units", by_year[1], units))]
     parts.append(("years", pd.DataFrame({"school_year": pd.Series(years, dtype=object)})))
     for part, frame in parts:
         frame_memo.store(IMPORT_KIND, f"{key}-{part}", frame.reset_index(drop=True),

@@ -799,5 +799,12 @@ def test_a_keyed_import_is_read_back_per_year_without_its_answers(tmp_path, monk
     none = dual_coding.import_sheets(sheets, given, BOOKS, redactor, key="k1", year="2019-20")
     assert [len(f) for f in none[:2]] == [0, 0]
     assert [list(f.columns) for f in none[:2]] == [list(f.columns) for f in whole[:2]]
+    # every year read back: the computed import's rows, by school year (ak coded both years)
+    every = dual_coding.import_sheets(sheets, given, BOOKS, redactor, key="k1")
+    years = list(every[1]["school_year"])
+    assert years == sorted(years) and set(years) == {"2022-23", "2023-24"}
+    for part, full in zip(every, whole, strict=True):
+        pd.testing.assert_frame_equal(part, full.reset_index(drop=True), check_dtype=False)
+    assert (len(calls), len(reads)) == (1, 1)
     dual_coding.import_sheets(sheets, given, BOOKS, redactor, key="k2", year="2022-23")
     assert (len(calls), len(reads)) == (2, 2)

@@ -130,5 +130,45 @@ def test_human_final_codes_keyed_by_the_callers_row_fingerprints(tmp_path, monke
     stored = human_final_codes(paths, apps.iloc[:0], UNITS, ANSWERS.iloc[:0],
                                year_rows={year: "rows v1"})
     pd.testing.assert_frame_equal(stored, by_frames)
+    assert len(list(kept.glob("*.parquet"))) == 2   # read back, nothing new kept
     human_final_codes(paths, apps, UNITS, ANSWERS, year_rows={year: "rows v2"})
     assert len(list(kept.glob("*.parquet"))) == 3
+
+
+def test_coded_year_rows_follow_each_other_years_rows():
+    """The training's per-year fingerprints (suggestions.coded_year_rows): one per other
+    year, changed by an edit of that year's units, applications or coded answers, not by
+    another year's rows or by the year being trained."""
+    from pipeline.defs.suggestions import coded_year_rows
+
+    con = duckdb.connect()
+    con.execute("create schema staging; create schema coding; "
+                "create table staging.answers (answer_id varchar, school_year varchar, "
+                "answer_text varchar); "
+                "create table coding.coder_units (answer_id varchar, coder varchar, "
+                "school_year varchar); "
+                "create table coding.human_applications (answer_id varchar, coder varchar, "
+                "code_id varchar, school_year varchar)")
+    con.executemany("insert into staging.answers values (?, ?, ?)", [
+        ("A1", "2021-22", "a"), ("A2", "2021-22", "b"), ("B1", "2022-23", "c"),
+        ("C1", "2023-24", "d")])
+    con.executemany("insert into coding.coder_units values (?, ?, ?)", [
+        (a, c, y) for a, y in (("A1", "2021-22"), ("B1", "2022-23"), ("C1", "2023-24"))
+        for c in ("jm", "ak")])
+    con.executemany("insert into coding.human_applications values (?, ?, ?, ?)", [
+        ("A1", "jm", "collaboration", "2021-22"), ("B1", "ak", "time", "2022-23"),
+        ("C1", "jm", "time", "2023-24")])
+    first = coded_year_rows(con, "2023-24")
+    assert set(first) == {"2021-22", "2022-23"}
+    con.execute("update staging.answers set answer_text = 'e' where answer_id = 'C1'")
+    con.execute("update staging.answers set answer_text = 'f' where answer_id = 'A2'")  # uncoded
+    assert coded_year_rows(con, "2023-24") == first
+    for edit in ("update staging.answers set answer_text = 'g' where answer_id = 'A1'",
+                 "update coding.coder_units set coder = 'xx' where answer_id = 'A1' "
+                 "and coder = 'ak'",
+                 "update coding.human_applications set code_id = 'x' where answer_id = 'A1'"):
+        before = coded_year_rows(con, "2023-24")
+        con.execute(edit)
+        after = coded_year_rows(con, "2023-24")
+        assert after["2021-22"] != before["2021-22"], edit
+        assert after["2022-23"] == before["2022-23"], edit

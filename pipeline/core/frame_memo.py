@@ -18,7 +18,9 @@ result_cache keys use too.
 Stored as cache_dir()/<kind>/<key>.parquet, written and read through DuckDB (column types as
 DuckDB maps them: the caller restores pandas dtypes where it needs them). A missing, damaged or
 unreadable file means computing again; a file that cannot be written is skipped. Growth: at most
-MAX_FILES files per kind (least recently used deleted); deleting the folders is always safe.
+MAX_FILES files per kind (least recently used deleted), or the `max_files` a caller gives for a
+kind it keeps in many parts (the coder-sheet import: two per school year); deleting the
+folders is always safe.
 """
 
 from __future__ import annotations

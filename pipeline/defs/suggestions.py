@@ -51,23 +51,28 @@ class CoderSheetsConfig(dg.Config):
 
 
 def training_codes(con, paths: ProjectPaths, answers: pd.DataFrame, year: str,
-                   units: pd.DataFrame | None = None) -> pd.DataFrame:
+                   units: pd.DataFrame | None = None,
+                   year_rows: dict[str, str] | None = None) -> pd.DataFrame:
     """Agreed and adjudicated codes of every year but `year` (what its trained suggestions
     learn from; pipeline.defs.reconciliation.human_final_codes), only for those years: the
     partition's own year (often the largest) is never trained on, so its discrepancies and
     adjudications are not worked out here. `answers`: at least the other years' answers in
-    their coders' units; `units`: the other years' coding.coder_units, if read already."""
+    their coders' units; `units`: the other years' coding.coder_units, if read already;
+    `year_rows`: `coded_year_rows` of the same connection, only when `answers` and `units`
+    are exactly `coded_elsewhere` and `_other_years` of it (each year's final codes are then
+    kept under its rows' fingerprint instead of digests of its frames)."""
     apps = _other_years(con, "coding.human_applications", year)
     units = _other_years(con, "coding.coder_units", year) if units is None else units
     return stage.human_reference(reconciliation.human_final_codes(
-        paths, apps, units, answers, year_rows=coded_year_rows(con, year)))
+        paths, apps, units, answers, year_rows=year_rows))
 
 
 def coded_year_rows(con, year: str) -> dict[str, str]:
-    """Per school year but `year`, a fingerprint of the rows `training_codes` hands
-    human_final_codes for it (its coder units, human applications and coded answers, each
-    row with its rowid, so their order counts as the frames' does): three grouped DuckDB
-    queries instead of digesting the frames of every other year in pandas."""
+    """Per school year but `year`, a fingerprint of the rows `year_training` gives
+    human_final_codes for it: its coder units, human applications and coded answers, by
+    three grouped DuckDB queries instead of digests of every other year's frames in pandas.
+    Each row is hashed with its rowid, so the same rows in another order, or deleted and
+    written again, give another fingerprint (a miss, never a wrong hit)."""
     parts = [year_fingerprints(con, f"select rowid, * {_elsewhere(table)}", [year])
              for table in ("coding.coder_units", "coding.human_applications")]
     parts.append(year_fingerprints(con, f"select rowid, * {CODED_ELSEWHERE}", [year, year]))
@@ -121,7 +126,8 @@ def year_training(con, paths: ProjectPaths, zs, year: str) -> stage.Training:
         return kept
     others = coded_elsewhere(con, year)
     units = _other_years(con, "coding.coder_units", year)
-    reference = training_codes(con, paths, others, year, units)
+    reference = training_codes(con, paths, others, year, units,
+                               year_rows=coded_year_rows(con, year))
     coded = stage.both_coders_saw(units)
     others = others[others["answer_id"].isin(coded)]
     train_codes = reference[reference["answer_id"].isin(set(others["answer_id"]))]

@@ -26,7 +26,7 @@ from pipeline.core.coding.sheet_validation import (
 from pipeline.core.ingest.hashing import file_sha256
 from pipeline.core.privacy.redact import Redactor
 from pipeline.core.warehouse.connection import empty_frame, table_columns
-from pipeline.core.warehouse.fingerprint import query_fingerprint
+from pipeline.core.warehouse.fingerprint import fingerprint, query_fingerprint
 
 KEYWORD = "keyword"
 ADJUDICATION_NAMES = ("adjudications.xlsx", "adjudications.csv")
@@ -99,22 +99,21 @@ def import_sheets(sheet_dir: str | Path, answers: pd.DataFrame | Callable, codeb
 
 
 IMPORT_KIND = "coder_sheet_import"
-IMPORT_FILES_KEPT = 400   # parquet files: per import, two per school year and three more
+IMPORT_FILES_KEPT = 400   # parquet files: per import, two per school year and five more
 
 
 def _keep_import(key: str, result: tuple) -> None:
     """The import under `key`: its quarantine and unaccounted rows, each school year's
-    applications and units, and the list of those years (written last: it says the rest is
-    there)."""
+    applications and units, those without a school year, and the list of the years (written
+    last: it says the rest is there)."""
     apps, units, quarantine, unaccounted = result
     # each frame split by year in one pass (a year without rows in one: its empty slice)
     by_year = [dict(tuple(frame.groupby("school_year", sort=False))) for frame in (apps, units)]
     years = sorted({*by_year[0], *by_year[1]})
     parts = [("quarantine", quarantine), ("unaccounted", unaccounted)]
-    for year in years:
-        parts += [(f"{year}-{kind}", groups.get(year, frame.iloc[:0]))
-                  for kind, groups, frame in (("applications", by_year[0], apps),
-                                              ("units", by_year[1], units))]
+    for kind, groups, frame in (("applications", by_year[0], apps), ("units", by_year[1], units)):
+        parts += [(f"{year}-{kind}", groups.get(year, frame.iloc[:0])) for year in years]
+        parts.append((f"no-year-{kind}", frame[frame["school_year"].isna()]))
     parts.append(("years", pd.DataFrame({"school_year": pd.Series(years, dtype=object)})))
     for part, frame in parts:
         frame_memo.store(IMPORT_KIND, f"{key}-{part}", frame.reset_index(drop=True),
@@ -122,38 +121,43 @@ def _keep_import(key: str, result: tuple) -> None:
 
 
 def _kept_import(key: str, year: str | None) -> tuple | None:
-    """What `_keep_import` kept under `key` (the year's applications and units, or every
-    year's), None when any of it is missing."""
+    """What `_keep_import` kept under `key`, as `_of_year` gives it from the import; None when
+    any of it is missing."""
     years = frame_memo.load(IMPORT_KIND, f"{key}-years")
     if years is None or list(years.columns) != ["school_year"]:
         return None
     every = list(years["school_year"])
     wanted = [y for y in every if year is None or y == year]
     # a year nobody coded: another year's slices give the columns, with no row
-    read = wanted or every[:1]
+    read = [*(wanted or every[:1]), *(["no-year"] if year is None or not every else [])]
     frames = {part: frame_memo.load(IMPORT_KIND, f"{key}-{part}")
               for part in ("quarantine", "unaccounted",
                            *(f"{y}-{kind}" for y in read for kind in ("applications", "units")))}
     if any(frame is None for frame in frames.values()):
         return None
 
-    def joined(kind: str, table: str) -> pd.DataFrame:
-        if not read:
-            return empty_frame(table)
+    def joined(kind: str) -> pd.DataFrame:
         pieces = [frames[f"{y}-{kind}"] for y in read]
+        if wanted:   # the no-year rows only where there are some (their columns' types)
+            pieces = [p for y, p in zip(read, pieces, strict=True) if y != "no-year" or len(p)]
         out = pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else pieces[0]
-        return out if wanted else out.iloc[:0]
+        return out if wanted or year is None else out.iloc[:0]
 
-    return (joined("applications", "coding.human_applications"),
-            joined("units", "coding.coder_units"), frames["quarantine"], frames["unaccounted"])
+    return joined("applications"), joined("units"), frames["quarantine"], frames["unaccounted"]
 
 
 def _of_year(result: tuple, year: str | None) -> tuple:
-    if year is None:
-        return result
+    """The import's applications and units of `year`; with no year, all of them, by school
+    year (those without one last), as `_kept_import` reads them back."""
     apps, units, quarantine, unaccounted = result
-    return (apps[apps["school_year"] == year].reset_index(drop=True),
-            units[units["school_year"] == year].reset_index(drop=True), quarantine, unaccounted)
+
+    def of(frame: pd.DataFrame) -> pd.DataFrame:
+        if year is None:
+            return frame.sort_values("school_year", kind="stable", na_position="last",
+                                     ignore_index=True)
+        return frame[frame["school_year"] == year].reset_index(drop=True)
+
+    return of(apps), of(units), quarantine, unaccounted
 
 
 def sheet_refs(folder: Path) -> tuple[str, pd.DataFrame, pd.DataFrame | None] | None:
@@ -186,7 +190,7 @@ def import_key(con, found: tuple | None, codebooks, redactor: Redactor) -> str:
         return frame_memo.key("coder sheet import key", "no sheets")
     files_key, refs, _rows = found
     return frame_memo.key("coder sheet import key", files_key,
-                          repr(_sheet_answers_print(con, refs)), sheet_codes(codebooks),
+                          fingerprint(_sheet_answers_print(con, refs)), sheet_codes(codebooks),
                           redactor.roster_fingerprint)
 
 

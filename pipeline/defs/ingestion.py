@@ -310,9 +310,9 @@ def loaded_elsewhere(con, year: str) -> raw.OtherYears:
     if wh.table_columns(con, "raw.export_files"):
         for sha, other, name in con.execute(OTHER_FILES_SQL, {"year": year}).fetchall():
             out.files.setdefault(sha, (other, name))
-    ids = (0, 0)   # staging's key digests the ids: the rows' fingerprint in DuckDB, not
-    # 900,000 Python tuples sorted and hashed per year at a million answers (no table yet:
-    # no rows, as a table without the other years' rows gives)
+    # staging's key digests the ids as the rows' fingerprint in DuckDB, not 900,000 Python
+    # tuples sorted and hashed per year at a million answers; no table yet: no rows
+    ids = (0, 0)
     if wh.table_columns(con, "staging.answers"):
         for rid, other, name, row in con.execute(OTHER_IDS_SQL, {"year": year}).fetchall():
             out.response_ids.setdefault(rid, (other, name, int(row)))

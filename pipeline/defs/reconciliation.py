@@ -122,9 +122,10 @@ def human_applications(context: dg.AssetExecutionContext, paths: ProjectPaths,
             quarantine = wh.read_frame(con, "coding.sheet_quarantine")   # as written
             names, unaccounted, reused = found["names"], found["unaccounted"], True
         else:
-            # the answers the sheets refer to (and their sessions), read by one query
-            # the import of every year's sheets kept under `key` (one year's parses them),
-            # its applications and units per year: this year's are read back
+            # the import of every year's sheets, kept under `key` with its applications and
+            # units per year (the first year to run parses the sheets; the others read their
+            # own slice back); on a miss the answers the sheets refer to (and their sessions)
+            # are read by one query
             apps, units, quarantine, unaccounted_rows = dual_coding.import_sheets(
                 paths.coder_sheets_dir,
                 lambda ids: dual_coding.warehouse_sheet_answers(con, ids), books, redactor,

@@ -139,7 +139,7 @@ def test_coded_year_rows_follow_each_other_years_rows():
     """The training's per-year fingerprints (suggestions.coded_year_rows): one per other
     year, changed by an edit of that year's units, applications or coded answers, not by
     another year's rows or by the year being trained."""
-    from pipeline.defs.suggestions import coded_year_rows
+    from pipeline.defs.suggestions import coded_year_rows, other_year_prints
 
     con = duckdb.connect()
     con.execute("create schema staging; create schema coding; "
@@ -158,17 +158,26 @@ def test_coded_year_rows_follow_each_other_years_rows():
     con.executemany("insert into coding.human_applications values (?, ?, ?, ?)", [
         ("A1", "jm", "collaboration", "2021-22"), ("B1", "ak", "time", "2022-23"),
         ("C1", "jm", "time", "2023-24")])
-    first = coded_year_rows(con, "2023-24")
+    first = coded_year_rows(other_year_prints(con, "2023-24"))
     assert set(first) == {"2021-22", "2022-23"}
+    # summed over the years: each whole selection's fingerprint (year_training's key)
+    from pipeline.core.warehouse.fingerprint import query_fingerprint
+    from pipeline.defs.suggestions import CODED_ELSEWHERE, _total
+    answers, units, _apps = other_year_prints(con, "2023-24")
+    assert _total(answers) == query_fingerprint(
+        con, f"select rowid, * {CODED_ELSEWHERE}", ["2023-24", "2023-24"])
+    assert _total(units) == query_fingerprint(
+        con, "select rowid, * from coding.coder_units where school_year <> ?", ["2023-24"])
+    assert _total(units)[0] == 4
     con.execute("update staging.answers set answer_text = 'e' where answer_id = 'C1'")
     con.execute("update staging.answers set answer_text = 'f' where answer_id = 'A2'")  # uncoded
-    assert coded_year_rows(con, "2023-24") == first
+    assert coded_year_rows(other_year_prints(con, "2023-24")) == first
     for edit in ("update staging.answers set answer_text = 'g' where answer_id = 'A1'",
                  "update coding.coder_units set coder = 'xx' where answer_id = 'A1' "
                  "and coder = 'ak'",
                  "update coding.human_applications set code_id = 'x' where answer_id = 'A1'"):
-        before = coded_year_rows(con, "2023-24")
+        before = coded_year_rows(other_year_prints(con, "2023-24"))
         con.execute(edit)
-        after = coded_year_rows(con, "2023-24")
+        after = coded_year_rows(other_year_prints(con, "2023-24"))
         assert after["2021-22"] != before["2021-22"], edit
         assert after["2022-23"] == before["2022-23"], edit

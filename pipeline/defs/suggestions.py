@@ -58,7 +58,7 @@ def training_codes(con, paths: ProjectPaths, answers: pd.DataFrame, year: str,
     partition's own year (often the largest) is never trained on, so its discrepancies and
     adjudications are not worked out here. `answers`: at least the other years' answers in
     their coders' units; `units`: the other years' coding.coder_units, if read already;
-    `year_rows`: `coded_year_rows` of the same connection, only when `answers` and `units`
+    `year_rows`: `coded_year_rows` of the same connection's rows, only when `answers` and `units`
     are exactly `coded_elsewhere` and `_other_years` of it (each year's final codes are then
     kept under its rows' fingerprint instead of digests of its frames)."""
     apps = _other_years(con, "coding.human_applications", year)
@@ -67,17 +67,29 @@ def training_codes(con, paths: ProjectPaths, answers: pd.DataFrame, year: str,
         paths, apps, units, answers, year_rows=year_rows))
 
 
-def coded_year_rows(con, year: str) -> dict[str, str]:
-    """Per school year but `year`, a fingerprint of the rows `year_training` gives
-    human_final_codes for it: its coder units, human applications and coded answers, by
-    three grouped DuckDB queries instead of digests of every other year's frames in pandas.
-    Each row is hashed with its rowid, so the same rows in another order, or deleted and
-    written again, give another fingerprint (a miss, never a wrong hit)."""
-    parts = [year_fingerprints(con, f"select rowid, * {_elsewhere(table)}", [year])
-             for table in ("coding.coder_units", "coding.human_applications")]
-    parts.append(year_fingerprints(con, f"select rowid, * {CODED_ELSEWHERE}", [year, year]))
-    years = set().union(*parts)
-    return {y: fingerprint(*(part.get(y, (0, 0)) for part in parts)) for y in years}
+def other_year_prints(con, year: str) -> list[dict[str, tuple[int, int]]]:
+    """The rows a year's training reads, per other school year (`year_fingerprints`, each
+    row hashed with its rowid): its coded answers, coder units and human applications. Each
+    row counts under its own year, so their sums over the years are the fingerprints of the
+    whole selections (year_training's key) and each year's are what its human final codes are
+    made of (`coded_year_rows`)."""
+    return [year_fingerprints(con, f"select rowid, * {CODED_ELSEWHERE}", [year, year]),
+            *(year_fingerprints(con, f"select rowid, * {_elsewhere(table)}", [year])
+              for table in ("coding.coder_units", "coding.human_applications"))]
+
+
+def coded_year_rows(prints: list[dict[str, tuple[int, int]]]) -> dict[str, str]:
+    """Per other school year, a fingerprint of the rows `year_training` gives
+    human_final_codes for it (`other_year_prints`), in place of digests of every other year's
+    frames in pandas. The rowids make the same rows in another order, or deleted and written
+    again, another fingerprint (a miss, never a wrong hit)."""
+    years = set().union(*prints)
+    return {y: fingerprint(*(part.get(y, (0, 0)) for part in prints)) for y in years}
+
+
+def _total(prints: dict[str, tuple[int, int]]) -> tuple[int, int]:
+    """`query_fingerprint` of a selection from its years' (`year_fingerprints`)."""
+    return (sum(n for n, _h in prints.values()), sum(h for _n, h in prints.values()))
 
 
 # the rows a year's training reads (year_training's key fingerprints the same rows): the other
@@ -113,11 +125,8 @@ def year_training(con, paths: ProjectPaths, zs, year: str) -> stage.Training:
     codebooks: a refresh of the year whose other years are unchanged reads it back instead of
     reading those years' coded answers and working out their final codes again."""
     path = dual_coding.first_existing(paths.coder_sheets_dir, dual_coding.ADJUDICATION_NAMES)
-    rows = queries_fingerprint(
-        con, (f"select rowid, * {CODED_ELSEWHERE}", [year, year]),
-        *((f"select rowid, * {_elsewhere(t)}", [year])
-          for t in ("coding.coder_units", "coding.human_applications")))
-    key = frame_memo.key("suggestion training/1", year, rows,
+    prints = other_year_prints(con, year)
+    key = frame_memo.key("suggestion training/1", year, fingerprint(*map(_total, prints)),
                          file_sha256(path) if path else "no adjudication file",
                          roster_fingerprint(load_roster(paths.roster_path)), zs.sha256,
                          row_memo.codebook_versions(zs), stage.FIT_SETTINGS, sklearn_version())
@@ -127,7 +136,7 @@ def year_training(con, paths: ProjectPaths, zs, year: str) -> stage.Training:
     others = coded_elsewhere(con, year)
     units = _other_years(con, "coding.coder_units", year)
     reference = training_codes(con, paths, others, year, units,
-                               year_rows=coded_year_rows(con, year))
+                               year_rows=coded_year_rows(prints))
     coded = stage.both_coders_saw(units)
     others = others[others["answer_id"].isin(coded)]
     train_codes = reference[reference["answer_id"].isin(set(others["answer_id"]))]

@@ -138,10 +138,12 @@ def _kept_import(key: str, year: str | None) -> tuple | None:
 
     def joined(kind: str) -> pd.DataFrame:
         pieces = [frames[f"{y}-{kind}"] for y in read]
-        if wanted:   # the no-year rows only where there are some (their columns' types)
-            pieces = [p for y, p in zip(read, pieces, strict=True) if y != "no-year" or len(p)]
-        out = pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else pieces[0]
-        return out if wanted or year is None else out.iloc[:0]
+        if year is not None and not wanted:
+            return pieces[0].iloc[:0]
+        # the slices with rows: an empty one adds none, and its column types, as parquet
+        # gives them back, may not be those of the years with rows
+        pieces = [p for p in pieces if len(p)] or pieces[:1]
+        return pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else pieces[0]
 
     return joined("applications"), joined("units"), frames["quarantine"], frames["unaccounted"]
 

@@ -22,7 +22,10 @@ the full figure embeds every text; the refresh reuses what the full run stored.
 Prints the wall time of every step of every run (from the run's STEP_START / STEP_SUCCESS
 events), the totals, the peak RSS of this process (the pipeline only: generation runs in a
 child) and a last line
-`answers=... full_s=... incremental_s=... incremental_ratio=... peak_mb=...`.
+`answers=... full_s=... incremental_s=... incremental_ratio=... peak_mb=... machine_peak_mb=...`
+(`machine_peak_mb`: this process's RSS before the runs plus the most the machine's used memory,
+MemTotal - MemAvailable, rose above what it was then, sampled four times a second: it counts
+the worker processes steps fork, `pipeline.core.parallel`, which `peak_mb` does not).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -88,6 +92,39 @@ def new_session_export(extra: Path, year: str) -> bytes:
             row[id_col] = row[id_col] + "n"
             writer.writerow(row)
     return out.getvalue().encode("utf-8")
+
+
+def machine_used_mb() -> float:
+    """MemTotal - MemAvailable (Linux): what every process holds, page cache aside."""
+    info = {}
+    with open("/proc/meminfo") as fh:
+        for line in fh:
+            name, value = line.split(":", 1)
+            info[name] = int(value.split()[0])
+    return (info["MemTotal"] - info["MemAvailable"]) / 1024
+
+
+class MachinePeak:
+    """The peak of machine_used_mb() while running, sampled every `every` seconds: this
+    process and the worker processes it forks (parallel.map_forked), which its own peak RSS
+    does not count."""
+
+    def __init__(self, every: float = 0.25):
+        self.every, self.peak = every, machine_used_mb()
+        self.start_used = self.peak
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.every):
+            self.peak = max(self.peak, machine_used_mb())
+
+    def stop(self) -> float:
+        """The peak's rise over the machine's use when this started, in MB."""
+        self._stop.set()
+        self._thread.join()
+        return self.peak - self.start_used
 
 
 def step_times(instance, run_id: str) -> dict[str, float]:
@@ -203,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
         before, partitioned, after = run_order(defs.get_repository_def().asset_graph)
 
         full = []
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        watch = MachinePeak() if os.path.exists("/proc/meminfo") else None
         t_full = time.perf_counter()
         if before:
             full.append(("shared inputs", *materialise(defs, instance, resources, before)))
@@ -227,6 +266,9 @@ def main(argv: list[str] | None = None) -> int:
                             *materialise(defs, instance, resources, after)))
         inc_s = time.perf_counter() - t_inc
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        # this process's memory before the runs, plus what the machine's use rose by during
+        # them (this process and its forked workers)
+        machine_mb = rss_before + watch.stop() if watch is not None else float("nan")
 
         print_steps(f"full run: {full_s:.1f} s", full, instance)
         print_steps(f"incremental refresh (session {NEW_SESSION} of {year}): {inc_s:.1f} s",
@@ -244,7 +286,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nstaged answers after the refresh: {n_staged:,}")
         print(f"years={len(years)} new_answers={n_new:,} ({n_new / n_staged:.1%} of the staged)")
         print(f"answers={args.answers} full_s={full_s:.1f} incremental_s={inc_s:.1f} "
-              f"incremental_ratio={inc_s / full_s:.3f} peak_mb={peak_mb:.0f}")
+              f"incremental_ratio={inc_s / full_s:.3f} peak_mb={peak_mb:.0f} "
+              f"machine_peak_mb={machine_mb:.0f}")
         return 1 if failed else 0
     finally:
         if not args.keep:

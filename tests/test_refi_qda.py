@@ -508,16 +508,30 @@ def _uncached(books, answers, final, roster, tmp_path):
     return found, (tmp_path / "u.qdpx").read_bytes()
 
 
+@pytest.mark.parametrize("forked", [False, True])
 def test_session_pieces_are_reused_only_while_their_rows_are_unchanged(books, tmp_path,
-                                                                       monkeypatch):
+                                                                       monkeypatch, forked):
     """The cached path writes the uncached file byte for byte and counts the same names; a
     second run reuses every session; a changed final code of 2023-24, a changed answer of
     2020-21's session 3, a changed roster each render again exactly the sessions they touch;
-    a new session of a year renders that session only."""
+    a new session of a year renders that session only. `forked`: the sessions to render are
+    rendered in worker processes (as above PARALLEL_MIN_ANSWERS answers), with the same
+    result."""
+    from pipeline.core import parallel
+    from pipeline.core.exchange import qdpx_sessions
     from pipeline.core.privacy.redact import RosterEntry
     from pipeline.core.result_cache import ResultCache
 
     monkeypatch.setattr(qdpx, "_SOURCES_PER_CHUNK", 1)
+    forked_maps = []
+    if forked:
+        monkeypatch.setattr(qdpx_sessions, "PARALLEL_MIN_ANSWERS", 1)
+
+        def recorded(func, items, **kw):
+            forked_maps.append(len(items))
+            return parallel.map_forked(func, items, workers=2, **kw)
+
+        monkeypatch.setattr(qdpx_sessions, "map_forked", recorded)
     cache = ResultCache(tmp_path / "cache")
     answers, final = _awkward_inputs(books)
     roster = [RosterEntry(full_name="Chloé Dubois", role="teacher")]
@@ -557,6 +571,8 @@ def test_session_pieces_are_reused_only_while_their_rows_are_unchanged(books, tm
                          "role": "teacher", "question_id": "worked",
                          "answer_text": "more like this"}])
     check(pd.concat([edited, new], ignore_index=True), changed, quark, [s1, s2, s3, none])
+    # forked: the first run's four sessions, and each later run's to render, in the workers
+    assert forked_maps == ([4, 1, 1, 4, 1, 1, 1] if forked else [])
 
 
 def test_sources_are_in_year_then_session_order(books):

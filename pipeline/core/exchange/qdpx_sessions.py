@@ -58,6 +58,7 @@ from pipeline.core.exchange.project_names import (
 from pipeline.core.exchange.zip_parts import Part, Records
 from pipeline.core.ingest import ids
 from pipeline.core.ingest.ids import QUESTION_TEXT
+from pipeline.core.parallel import map_forked
 from pipeline.core.privacy import name_scan
 from pipeline.core.privacy.name_scan import FuzzyNameScan
 from pipeline.core.result_cache import ResultCache
@@ -166,8 +167,8 @@ def session_sources(project: qdpx.Project, scan: FuzzyNameScan, roster: str,
     else rendered and checked, streamed into the cache and read back from it (memory stays
     flat: a run is ~2 KB per answer), or held in memory without a cache. `keys`: the
     sessions' `warehouse_keys` when the project was read from the warehouse, else
-    `span_keys` are made here."""
-    out = []
+    `span_keys` are made here. Sessions to render are rendered side by side in worker
+    processes (`map_forked`) when they hold PARALLEL_MIN_ANSWERS answers or more."""
     spans = qdpx.session_spans(project)
     if keys is None:
         keys = span_keys(project, [(start, stop) for _y, _s, start, stop in spans], roster)
@@ -176,15 +177,42 @@ def session_sources(project: qdpx.Project, scan: FuzzyNameScan, roster: str,
                          "same connection")
     else:
         keys = [key for _y, _s, _n, key in keys]
+    work = []   # (label, slot, key, start, stop) of each session, in document order
     for (year, session, start, stop), key in zip(spans, keys, strict=True):
-        label = f"{year} session {session or '?'}"
-        slot = f"{year}-session-{session or 'none'}"
-        piece = None
-        if cache is not None:
+        work.append((f"{year} session {session or '?'}", f"{year}-session-{session or 'none'}",
+                     key, start, stop))
+    kept = [_open(cache, key, label, slot) if cache is not None else None
+            for label, slot, key, _a, _b in work]
+    missing = [w for w, piece in zip(work, kept, strict=True) if piece is None]
+    if cache is not None and sum(stop - start for *_k, start, stop in missing) \
+            >= PARALLEL_MIN_ANSWERS:
+        # the sessions are independent: rendered side by side, each into the cache, then
+        # opened from it below
+        map_forked(lambda w: _stored(cache, project, scan, *w), missing)
+    out = []
+    for (label, slot, key, start, stop), piece in zip(work, kept, strict=True):
+        if piece is None and cache is not None:
             piece = _open(cache, key, label, slot) or _render_into(
                 cache, key, project, scan, label, slot, start, stop)
+            if piece is not None:
+                piece.reused = False
         out.append(piece or _render(project, scan, label, start, stop))
     return out
+
+
+# below this many answers to render, the sessions are rendered in this process (forking the
+# workers costs more than it saves)
+PARALLEL_MIN_ANSWERS = 20_000
+
+
+def _stored(cache: ResultCache, project: qdpx.Project, scan: FuzzyNameScan, label: str,
+            slot: str, key: str, start: int, stop: int) -> bool:
+    """Render a session into the cache (in a worker process); whether it was stored."""
+    piece = _render_into(cache, key, project, scan, label, slot, start, stop)
+    if piece is None:
+        return False
+    piece.close()
+    return True
 
 
 def _render(project: qdpx.Project, scan: FuzzyNameScan, label: str, start: int, stop: int

@@ -1,0 +1,72 @@
+"""Pure work spread over this machine's cores, in forked worker processes.
+
+A step of the pipeline runs in one process, on one core, and the warehouse has one writer, so
+the steps of a run go one after another. Some of their work is a pure function of many
+independent items (a session's rendering, a text's name check): `map_forked` runs it in
+worker processes forked from this one, which see what this process holds (the roster, the
+project) without pickling it, and return their results in order. Only the items' results
+travel back (pickled). The results are those of `[func(x) for x in items]`, whatever the number
+of workers: the function must not depend on state its calls change (caches that give the same
+answer either way are fine), and what it changes in this process's objects is lost.
+
+It falls back to running in this process when the work is small (a fork costs milliseconds,
+the pool's start more), when there is one core, when fork is not available (not Linux), and in
+a daemonic process, which may not have children.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+MAX_WORKERS = 4
+_WORK: Callable | None = None   # the function of the current map, as the forked workers see it
+_ONE_MAP = threading.Lock()     # one map at a time in this process (another thread's runs here)
+
+
+def cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:   # not on Linux
+        return os.cpu_count() or 1
+
+
+def can_fork() -> bool:
+    return ("fork" in multiprocessing.get_all_start_methods()
+            and not multiprocessing.current_process().daemon)
+
+
+def _call_chunk(chunk: Sequence) -> list:
+    return [_WORK(item) for item in chunk]
+
+
+def map_forked(func: Callable[[T], R], items: Iterable[T], min_items: int = 2,
+               workers: int | None = None) -> list[R]:
+    """`[func(x) for x in items]`, in `workers` forked processes (default: one per core, at
+    most MAX_WORKERS) when there are at least `min_items` items; in order. `func` need not be
+    picklable (a closure is fine): the workers inherit it."""
+    global _WORK
+    items = list(items)
+    n = min(workers or min(cores(), MAX_WORKERS), len(items))
+    # _WORK set: inside a worker (no nesting); the lock taken: another thread's map runs
+    if n < 2 or len(items) < max(min_items, 2) or not can_fork() or _WORK is not None \
+            or not _ONE_MAP.acquire(blocking=False):
+        return [func(x) for x in items]
+    # a few chunks per worker: the items' costs differ, and each chunk is one round trip
+    size = -(-len(items) // (4 * n))
+    chunks = [items[i:i + size] for i in range(0, len(items), size)]
+    _WORK = func
+    try:
+        with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("fork")) as pool:
+            return [r for part in pool.map(_call_chunk, chunks) for r in part]
+    finally:
+        _WORK = None
+        _ONE_MAP.release()

@@ -1,0 +1,41 @@
+"""map_forked: the results of a plain map, in order, computed in forked workers."""
+
+import os
+
+import pytest
+
+from pipeline.core import parallel
+
+
+def test_results_in_order_from_forked_workers():
+    offset = 7   # a closure: the workers inherit it, nothing is pickled but items and results
+    got = parallel.map_forked(lambda x: (x + offset, os.getpid()), range(50), workers=2)
+    assert [v for v, _pid in got] == [x + 7 for x in range(50)]
+    if parallel.can_fork():
+        assert os.getpid() not in {pid for _v, pid in got}
+        assert len({pid for _v, pid in got}) == 2
+
+
+def test_small_work_stays_in_this_process():
+    got = parallel.map_forked(lambda x: os.getpid(), range(5), min_items=10, workers=2)
+    assert set(got) == {os.getpid()}
+    assert parallel.map_forked(lambda x: x, [], workers=2) == []
+
+
+def test_no_nesting_inside_a_worker():
+    def inner(x):
+        return parallel.map_forked(lambda y: os.getpid(), range(4), workers=2)
+
+    for pids in parallel.map_forked(inner, range(4), workers=2):
+        assert len(set(pids)) == 1   # the worker ran its own map itself
+
+
+def test_a_workers_error_is_raised_here():
+    def fail(x):
+        if x == 3:
+            raise ValueError(f"item {x}")
+        return x
+
+    with pytest.raises(ValueError, match="item 3"):
+        parallel.map_forked(fail, range(10), workers=2)
+    assert parallel.map_forked(lambda x: x, range(4), workers=2) == [0, 1, 2, 3]

@@ -133,6 +133,21 @@ def test_human_final_codes_keyed_by_the_callers_row_fingerprints(tmp_path, monke
     assert len(list(kept.glob("*.parquet"))) == 2   # read back, nothing new kept
     human_final_codes(paths, apps, UNITS, ANSWERS, year_rows={year: "rows v2"})
     assert len(list(kept.glob("*.parquet"))) == 3
+    # the applications as a function of the year: read only for a year not kept
+    asked = []
+
+    def of_year(y):
+        asked.append(y)
+        return apps[apps["school_year"] == y]
+
+    pd.testing.assert_frame_equal(
+        human_final_codes(paths, of_year, UNITS, ANSWERS, year_rows={year: "rows v2"}),
+        by_frames)
+    assert asked == []
+    pd.testing.assert_frame_equal(
+        human_final_codes(paths, of_year, UNITS, ANSWERS, year_rows={year: "rows v3"}),
+        by_frames)
+    assert asked == [year]
 
 
 def test_coded_year_rows_follow_each_other_years_rows():

@@ -1,5 +1,6 @@
 """Reconciliation: coder sheets -> agreement, discrepancies, adjudication, final codes."""
 
+from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
@@ -461,9 +462,9 @@ def coded_year_key(con, paths: ProjectPaths, codes: pd.DataFrame, year: str) -> 
         roster_fingerprint(load_roster(paths.roster_path)), codes)
 
 
-def human_final_codes(paths: ProjectPaths, apps: pd.DataFrame, units: pd.DataFrame,
-                      answers: pd.DataFrame, year_rows: dict[str, str] | None = None
-                      ) -> pd.DataFrame:
+def human_final_codes(paths: ProjectPaths, apps: pd.DataFrame | Callable[[str], pd.DataFrame],
+                      units: pd.DataFrame, answers: pd.DataFrame,
+                      year_rows: dict[str, str] | None = None) -> pd.DataFrame:
     """The final codes without a stand-in (agreed, adjudicated, unresolved) of the years in
     `apps` / `units` (coding.human_applications and coding.coder_units rows), computed as
     `reconcile_year` does from the human applications and the adjudication file, not read
@@ -473,7 +474,9 @@ def human_final_codes(paths: ProjectPaths, apps: pd.DataFrame, units: pd.DataFra
     `coded_year_key` keeps a coded year's reconciliation: a refresh of one year reads the
     other years' back instead of reading the adjudication file against them again.
     `year_rows`: per school year, a fingerprint of the rows given for it (the caller's, from
-    the warehouse: suggestions.coded_year_rows), keying it in place of digests of its frames."""
+    the warehouse: suggestions.coded_year_rows), keying it in place of digests of its frames.
+    `apps` may be a function giving one year's applications: they are then read only for a
+    year that is not kept (the other years' applications are most of the table)."""
     parts = []
     path = dual_coding.first_existing(paths.coder_sheets_dir, dual_coding.ADJUDICATION_NAMES)
     adjudication_file = file_sha256(path) if path else "no adjudication file"
@@ -484,25 +487,31 @@ def human_final_codes(paths: ProjectPaths, apps: pd.DataFrame, units: pd.DataFra
             continue
         if roster is None:
             roster = roster_fingerprint(load_roster(paths.roster_path))
+        human = None
         if year_rows is not None and year in year_rows:
             key = frame_memo.key("human final codes/rows", adjudication_file, roster,
                                  year_rows[year])
         else:
+            human = _year_apps(apps, year)
             key = frame_memo.key("human final codes", adjudication_file, roster, year_units,
-                                 apps[apps["school_year"] == year],
+                                 human,
                                  _coded(answers[answers["school_year"] == year], year_units))
         final = frame_memo.load("human_final_codes", key)
         if final is None:
             year_answers = answers[answers["school_year"] == year]
-            human = apps[apps["school_year"] == year]
-            disc = discrepancies(human, year_units, year_answers, apps.iloc[:0], *humans)
-            no_standin = apps.iloc[:0].assign(provenance=None, decided_by=None)
+            human = _year_apps(apps, year) if human is None else human
+            disc = discrepancies(human, year_units, year_answers, human.iloc[:0], *humans)
+            no_standin = human.iloc[:0].assign(provenance=None, decided_by=None)
             final = final_codes(human, year_units, year_adjudications(paths, disc),
                                 disc, no_standin, year_answers)
             frame_memo.store("human_final_codes", key, final)
         parts.append(final.astype(object).where(final.notna(), None))
     return (pd.concat(parts, ignore_index=True) if parts
             else wh.empty_frame("coding.final_codes"))
+
+
+def _year_apps(apps: pd.DataFrame | Callable[[str], pd.DataFrame], year: str) -> pd.DataFrame:
+    return apps(year) if callable(apps) else apps[apps["school_year"] == year]
 
 
 def _coded(answers: pd.DataFrame, year_units: pd.DataFrame) -> pd.DataFrame:

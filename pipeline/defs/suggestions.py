@@ -61,7 +61,9 @@ def training_codes(con, paths: ProjectPaths, answers: pd.DataFrame, year: str,
     `year_rows`: `coded_year_rows` of the same connection's rows, only when `answers` and `units`
     are exactly `coded_elsewhere` and `_other_years` of it (each year's final codes are then
     kept under its rows' fingerprint instead of digests of its frames)."""
-    apps = _other_years(con, "coding.human_applications", year)
+    # with year_rows, a year's applications are read only when its final codes are not kept
+    apps = (_other_years(con, "coding.human_applications", year) if year_rows is None
+            else lambda y: wh.read_frame(con, "coding.human_applications", {"school_year": y}))
     units = _other_years(con, "coding.coder_units", year) if units is None else units
     return stage.human_reference(reconciliation.human_final_codes(
         paths, apps, units, answers, year_rows=year_rows))

@@ -689,3 +689,24 @@ def test_fitted_rule_keeps_categories_under_the_bar_and_finds_most():
                     for p, t in zip(picks, truth, strict=True)])
     assert hits > 0.9
     assert fitted_rule(probs, np.zeros_like(truth), dims).min_probability == 0.3  # no truth
+
+
+def test_chunks_scored_in_forked_workers_give_the_same_rows(zs, suggested, monkeypatch):
+    """Several chunks of answers: every unit embedded first, then the chunks scored side by
+    side in forked workers (parallel.map_forked); the rows are those of one chunk in this
+    process, the real fixtures' answers and the model's real vectors."""
+    import pipeline.core.suggest.suggester as suggester
+    from pipeline.core import parallel
+
+    frame, rows = suggested
+    calls = []
+
+    def recorded(func, items, **kw):
+        calls.append(len(items))
+        return parallel.map_forked(func, items, workers=2, **kw)
+
+    monkeypatch.setattr(suggester, "CHUNK_ANSWERS", 40)
+    monkeypatch.setattr(suggester, "map_forked", recorded)
+    forked = suggest(zs, frame, "id", "text")
+    assert calls == [-(-len(frame) // 40)] and calls[0] > 2
+    pd.testing.assert_frame_equal(forked, rows)

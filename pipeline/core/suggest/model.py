@@ -173,6 +173,15 @@ class EmbeddingModel:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack([self._cache[t] for t in texts])
 
+    def hold(self, texts) -> bool:
+        """Embed `texts` (as `embed`) and say whether every one of their vectors is now in
+        this process's memory, within MEMORY_VECTORS: `embed` of any of them then neither runs
+        the model nor reads the disk cache, so a forked worker process can call it (the
+        runtime's threads and the cache's SQLite connection do not survive a fork)."""
+        texts = [str(t) for t in texts]
+        self.embed(texts)
+        return len(self._cache) <= MEMORY_VECTORS and all(t in self._cache for t in texts)
+
     def disk_cache(self) -> VectorCache:
         """The on-disk vector cache of this model under cache_dir() (read when first needed, so
         $SURVEY_CACHE_DIR set after the model was loaded still counts)."""

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.core.ingest.staging import is_non_substantive
+from pipeline.core.parallel import map_forked
 from pipeline.core.suggest.model import EmbeddingModel
 from pipeline.core.suggest.select import (
     TRAINED_RULE,
@@ -21,6 +22,7 @@ from pipeline.core.suggest.select import (
     fitted_rule,
     select,
 )
+from pipeline.core.suggest.sentences import units_frame
 from pipeline.core.suggest.trained import (
     TrainedSuggester,
     answer_features,
@@ -84,9 +86,17 @@ def suggest(zs: ZeroShot, answers: pd.DataFrame, id_column: str, text_column: st
     # CHUNK_ANSWERS at a time: an answer's rows are its own (its units, vectors,
     # probabilities and picks), and memory stays flat (the features alone are answers x ~475
     # float64: 2.5 GB for 660,000 answers at once)
-    return pd.concat([_suggest_chunk(zs, answers.iloc[start:start + CHUNK_ANSWERS], id_column,
-                                     text_column, trained, rule)
-                      for start in range(0, len(answers), CHUNK_ANSWERS)], ignore_index=True)
+    chunks = [answers.iloc[start:start + CHUNK_ANSWERS]
+              for start in range(0, len(answers), CHUNK_ANSWERS)]
+
+    def rows(chunk: pd.DataFrame) -> pd.DataFrame:
+        return _suggest_chunk(zs, chunk, id_column, text_column, trained, rule)
+
+    # several chunks: every unit embedded here first (the model runs its own threads), then
+    # the chunks scored side by side in forked workers, which find the vectors in memory
+    if len(chunks) > 1 and zs.model.hold(units_frame(answers, id_column, text_column)["text"]):
+        return pd.concat(map_forked(rows, chunks), ignore_index=True)
+    return pd.concat([rows(chunk) for chunk in chunks], ignore_index=True)
 
 
 def _suggest_chunk(zs: ZeroShot, answers: pd.DataFrame, id_column: str, text_column: str,

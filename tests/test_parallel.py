@@ -12,8 +12,9 @@ def test_results_in_order_from_forked_workers():
     got = parallel.map_forked(lambda x: (x + offset, os.getpid()), range(50), workers=2)
     assert [v for v, _pid in got] == [x + 7 for x in range(50)]
     if parallel.can_fork():
-        assert os.getpid() not in {pid for _v, pid in got}
-        assert len({pid for _v, pid in got}) == 2
+        pids = {pid for _v, pid in got}
+        # in the workers (one of them may take every chunk before the other starts)
+        assert os.getpid() not in pids and 1 <= len(pids) <= 2
 
 
 def test_small_work_stays_in_this_process():

@@ -370,9 +370,6 @@ def name_leaks(answers: pd.DataFrame, scanner: FuzzyNameScan,
     out = []
     columns = [c for c in dict.fromkeys((*SCANNED_COLUMNS, "row_number", "answer_id"))
                if c in answers.columns]
-    # the distinct texts scanned at once (side by side when many), then found in memory
-    scanner.find_many(v for c in SCANNED_COLUMNS if c in answers.columns
-                      for v in answers[c].unique())
     for values in zip(*(answers[c].tolist() for c in columns), strict=True):
         rec = dict(zip(columns, values, strict=True))
         for column in SCANNED_COLUMNS:

@@ -33,10 +33,9 @@ from pipeline.core.ingest.dates import DateResolution, resolve_dates
 from pipeline.core.ingest.ids import QUESTION_IDS, answer_id, default_response_id, pseudonym
 from pipeline.core.ingest.mapping import Mapping, norm_header, resolve_columns
 from pipeline.core.ingest.raw import QUARANTINE_COLUMNS, OtherYears
-from pipeline.core.parallel import map_forked
 from pipeline.core.privacy.clean_memo import StagingCleanMemos
 from pipeline.core.privacy.labels import IdentifierGuard
-from pipeline.core.privacy.name_scan import PARALLEL_MIN_TEXTS, FuzzyNameScan, NameScanner
+from pipeline.core.privacy.name_scan import FuzzyNameScan, NameScanner
 from pipeline.core.privacy.redact import Redactor, RosterEntry, roster_fingerprint
 from pipeline.core.result_cache import ResultCache
 
@@ -330,26 +329,8 @@ class _YearStager:
                                self.mapping) if name_of["submitted_at"] else DateResolution())
         export = _ExportFile(f.file_name, name_of, header_texts, label,
                              label.rsplit(".", 1)[0], dates, set(dates.outside))
-        self._prefetch(export, records)
         for row_number, rec in records:
             self.stage_row(export, row_number, rec)
-
-    def _prefetch(self, f: _ExportFile, records: list[tuple[int, dict]]) -> None:
-        """The file's response ids checked and its answers redacted and scanned in one go
-        before its rows are staged, side by side in forked workers when they are many
-        (PARALLEL_MIN_TEXTS): pure functions of the text, so the rows come out the same; the
-        rows then find them in memory."""
-        column = f.name_of["response_id"]
-        if column is not None:
-            self.guard.prefetch((rec.get(column) or "").strip() for _n, rec in records)
-        columns = [f.name_of[q] for q in QUESTION_IDS if f.name_of[q] is not None]
-        texts = dict.fromkeys(clean_text(rec.get(c) or "") for _n, rec in records
-                              for c in columns)
-        todo = [t for t in texts if t and t not in self._redaction
-                and not (self.clean is not None and self.clean.is_clean(t))]
-        if len(todo) >= PARALLEL_MIN_TEXTS:
-            for text, done in zip(todo, map_forked(self._redact_text, todo), strict=True):
-                self._remember(text, *done)
 
     def stage_row(self, f: _ExportFile, row_number: int, rec: dict) -> None:
         """One raw record: quarantined as a whole, or staged as one or two answers."""
@@ -439,17 +420,12 @@ class _YearStager:
             if self.clean is not None and self.clean.is_clean(text):
                 self._redaction[text] = ((text, []), False)   # no name found in it before
             else:
-                self._remember(text, *self._redact_text(text))
+                result = self.redactor.redact(text)
+                leaky = bool(self.scanner.find(result[0]))
+                if not result[1] and not leaky and self.clean is not None:
+                    self.clean.mark_clean(text)
+                self._redaction[text] = (result, leaky)
         return self._redaction[text]
-
-    def _redact_text(self, text: str) -> tuple[tuple[str, list], bool]:
-        result = self.redactor.redact(text)
-        return result, bool(self.scanner.find(result[0]))
-
-    def _remember(self, text: str, result: tuple[str, list], leaky: bool) -> None:
-        if not result[1] and not leaky and self.clean is not None:
-            self.clean.mark_clean(text)
-        self._redaction[text] = (result, leaky)
 
     def _submitted_at(self, f: _ExportFile, row_number: int, cell) -> datetime | None:
         """The submission time, or None (with a cell-level quarantine entry) when the year's

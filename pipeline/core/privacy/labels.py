@@ -69,13 +69,6 @@ class IdentifierGuard:
             self.clean.mark_clean(text)
         return found
 
-    def prefetch(self, texts) -> None:
-        """Check many ids at once: the independent check's scans of them (both forms
-        `has_name` scans) side by side, when they are many (FuzzyNameScan.find_many)."""
-        todo = [t for t in dict.fromkeys(texts) if isinstance(t, str) and t
-                and not (self.clean is not None and self.clean.is_clean(t))]
-        self.check.find_many(x for t in todo for x in (spaced_words(t), t))
-
     def redact(self, text: str) -> str:
         words, index = spaced(text)
         found = self.redactor.find(words)

@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterable
 import pandas as pd
 from rapidfuzz import fuzz, process
 
-from pipeline.core.parallel import map_forked
 from pipeline.core.privacy.redact import RosterEntry, fold, name_variants
 
 TOKEN = re.compile(r"\w+")
@@ -97,9 +96,6 @@ INVISIBLE_CATEGORIES = {"Cf"}            # format characters: U+200B-U+200D, U+0
 FUZZY_THRESHOLD = 85.0                   # rapidfuzz ratio (0-100) that counts as the name
 FUZZY_MIN_LENGTH = 5                     # shorter name words must match exactly
 _PLACEHOLDER_TEXT = ("[external coach name]", "[name]")
-# below this many texts to scan, find_many leaves them to find, in this process (forking the
-# workers costs more than it saves)
-PARALLEL_MIN_TEXTS = 5_000
 
 
 def normalise_for_check(text: str) -> str:
@@ -213,36 +209,15 @@ class FuzzyNameScan:
             if self.clean is not None and self.clean.is_clean(text):
                 found = ()
             else:
-                found = self._remember(text, self._scan(text))
+                found = tuple(sorted(w for w in windows(letter_tokens(normalise_for_check(text)))
+                                     if self.match(w)))
+                if not found and self.clean is not None:
+                    self.clean.mark_clean(text)
             self._texts[text] = found
         return list(found)
 
-    def _scan(self, text: str) -> tuple[str, ...]:
-        return tuple(sorted(w for w in windows(letter_tokens(normalise_for_check(text)))
-                            if self.match(w)))
-
-    def _remember(self, text: str, found: tuple[str, ...]) -> tuple[str, ...]:
-        self._texts[text] = found
-        if not found and self.clean is not None:
-            self.clean.mark_clean(text)
-        return found
-
-    def find_many(self, texts: Iterable) -> None:
-        """Scan the texts `find` has not seen (nor found clean before) side by side in forked
-        worker processes, when they are PARALLEL_MIN_TEXTS or more, and remember what was
-        found: `find` then answers from memory, as it would after scanning them itself."""
-        todo = [t for t in dict.fromkeys(texts)
-                if isinstance(t, str) and t and t not in self._texts
-                and not (self.clean is not None and self.clean.is_clean(t))]
-        if len(todo) >= PARALLEL_MIN_TEXTS:
-            for text, found in zip(todo, map_forked(self._scan, todo), strict=True):
-                self._remember(text, found)
-
     def scan_frames(self, frames: dict[str, pd.DataFrame]) -> list[dict]:
-        """Every text cell of every frame, by the independent method (see `scan_frames`); the
-        distinct texts scanned at once first (find_many)."""
-        self.find_many(v for frame in frames.values() for c in frame.columns
-                       if frame[c].dtype == object for v in frame[c].unique())
+        """Every text cell of every frame, by the independent method (see `scan_frames`)."""
         return scan_frames(frames, self.find)
 
 

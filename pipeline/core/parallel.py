@@ -1,21 +1,24 @@
 """Pure work spread over this machine's cores, in forked worker processes.
 
 A step of the pipeline runs in one process, on one core, and the warehouse has one writer, so
-the steps of a run go one after another. Some of their work is a pure function of many
-independent items (a session's rendering, a text's name check): `map_forked` runs it in
-worker processes forked from this one, which see what this process holds (the roster, the
-project) without pickling it, and return their results in order. Only the items' results
+the steps of a run go one after another. Some of their work is a pure function of a few large
+independent items (a session's REFI-QDA sources, a chunk of answers to suggest codes for):
+`map_forked` runs it in worker processes forked from this one, which see what this process
+holds (the project, the fitted suggester) without pickling it, and return their results in
+order. Only the items' results
 travel back (pickled). The results are those of `[func(x) for x in items]`, whatever the number
 of workers: the function must not depend on state its calls change (caches that give the same
 answer either way are fine), and what it changes in this process's objects is lost.
 
-It falls back to running in this process when the work is small (a fork costs milliseconds,
-the pool's start more), when there is one core, when fork is not available (not Linux), and in
-a daemonic process, which may not have children.
+Each map forks its workers anew: about half a second for a step that holds gigabytes, so the
+callers keep to work of several seconds or more. It runs in this process when there are fewer
+than `min_items` items, when there is one core, when fork is not available (not Linux), and
+in a daemonic process, which may not have children.
 """
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import threading
@@ -64,9 +67,13 @@ def map_forked(func: Callable[[T], R], items: Iterable[T], min_items: int = 2,
     size = -(-len(items) // (4 * n))
     chunks = [items[i:i + size] for i in range(0, len(items), size)]
     _WORK = func
+    # this process's objects out of the collector's reach while the workers live: a full
+    # collection in a worker would touch (and so copy) every page it shares with this one
+    gc.freeze()
     try:
         with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("fork")) as pool:
             return [r for part in pool.map(_call_chunk, chunks) for r in part]
     finally:
+        gc.unfreeze()
         _WORK = None
         _ONE_MAP.release()

@@ -25,7 +25,8 @@ child) and a last line
 `answers=... full_s=... incremental_s=... incremental_ratio=... peak_mb=... machine_peak_mb=...`
 (`machine_peak_mb`: this process's RSS before the runs plus the most the machine's used memory,
 MemTotal - MemAvailable, rose above what it was then, sampled four times a second: it counts
-the worker processes steps fork, `pipeline.core.parallel`, which `peak_mb` does not).
+the worker processes steps fork, `pipeline.core.parallel`, which `peak_mb` does not; it also
+counts anything else the machine runs meanwhile, so run the benchmark alone).
 """
 
 from __future__ import annotations
@@ -102,6 +103,15 @@ def machine_used_mb() -> float:
             name, value = line.split(":", 1)
             info[name] = int(value.split()[0])
     return (info["MemTotal"] - info["MemAvailable"]) / 1024
+
+
+def current_rss_mb() -> float:
+    """This process's resident memory now (Linux; 0 elsewhere)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        return 0.0
 
 
 class MachinePeak:
@@ -240,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         before, partitioned, after = run_order(defs.get_repository_def().asset_graph)
 
         full = []
-        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        rss_before = current_rss_mb()
         watch = MachinePeak() if os.path.exists("/proc/meminfo") else None
         t_full = time.perf_counter()
         if before:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import zipfile
 import zlib
@@ -532,6 +533,16 @@ def test_session_pieces_are_reused_only_while_their_rows_are_unchanged(books, tm
             return parallel.map_forked(func, items, workers=2, **kw)
 
         monkeypatch.setattr(qdpx_sessions, "map_forked", recorded)
+    parent = os.getpid()
+    rendered_here = []   # the sessions this process rendered (a worker's list is its own)
+    render_into = qdpx_sessions._render_into
+
+    def recorded_render(cache, key, project, scan, label, *args):
+        if os.getpid() == parent:
+            rendered_here.append(label)
+        return render_into(cache, key, project, scan, label, *args)
+
+    monkeypatch.setattr(qdpx_sessions, "_render_into", recorded_render)
     cache = ResultCache(tmp_path / "cache")
     answers, final = _awkward_inputs(books)
     roster = [RosterEntry(full_name="Chloé Dubois", role="teacher")]
@@ -545,6 +556,8 @@ def test_session_pieces_are_reused_only_while_their_rows_are_unchanged(books, tm
         return found
 
     assert check(answers, final, roster, []) > 0       # 'Chloé' in 2020-21's session 3
+    # forked: the workers rendered and stored the four sessions; this process only opened them
+    assert rendered_here == ([] if forked else [s1, s2, s3, none])
     check(answers, final, roster, [s1, s2, s3, none])
     changed = final.copy()
     changed.loc[changed["answer_id"] == "A000000000002", "decided_by"] = "suggester ffffffffffff"

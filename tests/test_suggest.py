@@ -707,6 +707,19 @@ def test_chunks_scored_in_forked_workers_give_the_same_rows(zs, suggested, monke
 
     monkeypatch.setattr(suggester, "CHUNK_ANSWERS", 40)
     monkeypatch.setattr(suggester, "map_forked", recorded)
+    # a worker never runs the model nor opens the vector cache (neither survives a fork)
+    parent = os.getpid()
+    model = type(zs.model)
+
+    def here_only(method):
+        def guarded(self, *args, **kwargs):
+            if os.getpid() != parent:
+                raise RuntimeError(f"{method.__name__} in a forked worker")
+            return method(self, *args, **kwargs)
+        return guarded
+
+    monkeypatch.setattr(model, "_encode", here_only(model._encode))
+    monkeypatch.setattr(model, "disk_cache", here_only(model.disk_cache))
     forked = suggest(zs, frame, "id", "text")
     assert calls == [-(-len(frame) // 40)] and calls[0] > 2
     pd.testing.assert_frame_equal(forked, rows)

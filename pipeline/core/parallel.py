@@ -12,19 +12,24 @@ answer either way are fine), and what it changes in this process's objects is lo
 
 Each map forks its workers anew: about half a second for a step that holds gigabytes, so the
 callers keep to work of several seconds or more. It runs in this process when there are fewer
-than `min_items` items, when there is one core, when fork is not available (not Linux), and
-in a daemonic process, which may not have children.
+than `min_items` items, when there is one core, when fork is not available (not Linux), in a
+daemonic process, which may not have children, and, after a warning, when the workers cannot
+be forked (memory) or one of them dies.
 """
 
 from __future__ import annotations
 
 import gc
+import logging
 import multiprocessing
 import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -63,17 +68,23 @@ def map_forked(func: Callable[[T], R], items: Iterable[T], min_items: int = 2,
     if n < 2 or len(items) < max(min_items, 2) or not can_fork() or _WORK is not None \
             or not _ONE_MAP.acquire(blocking=False):
         return [func(x) for x in items]
-    # a few chunks per worker: the items' costs differ, and each chunk is one round trip
-    size = -(-len(items) // (4 * n))
-    chunks = [items[i:i + size] for i in range(0, len(items), size)]
-    _WORK = func
-    # this process's objects out of the collector's reach while the workers live: a full
-    # collection in a worker would touch (and so copy) every page it shares with this one
-    gc.freeze()
     try:
-        with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("fork")) as pool:
-            return [r for part in pool.map(_call_chunk, chunks) for r in part]
+        # a few chunks per worker: the items' costs differ, and each chunk is one round trip
+        size = -(-len(items) // (4 * n))
+        chunks = [items[i:i + size] for i in range(0, len(items), size)]
+        _WORK = func
+        # this process's objects out of the collector's reach while the workers live: a full
+        # collection in a worker would touch (and so copy) every page it shares with this one
+        gc.freeze()
+        try:
+            with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("fork")) as pool:
+                return [r for part in pool.map(_call_chunk, chunks) for r in part]
+        except (OSError, BrokenProcessPool) as exc:   # no fork (memory), a worker killed
+            log.warning("worker processes failed (%s): running %d items in this process",
+                        exc, len(items))
+        finally:
+            gc.unfreeze()
+            _WORK = None
     finally:
-        gc.unfreeze()
-        _WORK = None
         _ONE_MAP.release()
+    return [func(x) for x in items]

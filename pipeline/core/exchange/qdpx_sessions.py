@@ -184,14 +184,22 @@ def session_sources(project: qdpx.Project, scan: FuzzyNameScan, roster: str,
     kept = [_open(cache, key, label, slot) if cache is not None else None
             for label, slot, key, _a, _b in work]
     missing = [w for w, piece in zip(work, kept, strict=True) if piece is None]
+    unstored = set()   # rendered by a worker, not stored: rendered again in memory
     if cache is not None and sum(stop - start for *_k, start, stop in missing) \
             >= PARALLEL_MIN_ANSWERS:
         # the sessions are independent: rendered side by side, each into the cache, then
         # opened from it below
-        map_forked(lambda w: _stored(cache, project, scan, *w), missing)
+        try:
+            stored = map_forked(lambda w: _stored(cache, project, scan, *w), missing)
+        except BaseException:
+            for piece in kept:
+                if piece is not None:
+                    piece.close()
+            raise
+        unstored = {w[1] for w, ok in zip(missing, stored, strict=True) if not ok}
     out = []
     for (label, slot, key, start, stop), piece in zip(work, kept, strict=True):
-        if piece is None and cache is not None:
+        if piece is None and cache is not None and slot not in unstored:
             piece = _open(cache, key, label, slot) or _render_into(
                 cache, key, project, scan, label, slot, start, stop)
             if piece is not None:

@@ -177,8 +177,11 @@ class EmbeddingModel:
         """Embed `texts` (as `embed`) and say whether every one of their vectors is now in
         this process's memory, within MEMORY_VECTORS: `embed` of any of them then neither runs
         the model nor reads the disk cache, so a forked worker process can call it (the
-        runtime's threads and the cache's SQLite connection do not survive a fork)."""
+        runtime's threads and the cache's SQLite connection do not survive a fork). More than
+        MEMORY_VECTORS distinct texts: False at once, nothing embedded."""
         texts = [str(t) for t in texts]
+        if len(set(texts)) > MEMORY_VECTORS:   # they cannot all stay in memory: not embedded
+            return False
         self.embed(texts)
         return len(self._cache) <= MEMORY_VECTORS and all(t in self._cache for t in texts)
 

@@ -5,10 +5,10 @@ the steps of a run go one after another. Some of their work is a pure function o
 independent items (a session's REFI-QDA sources, a chunk of answers to suggest codes for):
 `map_forked` runs it in worker processes forked from this one, which see what this process
 holds (the project, the fitted suggester) without pickling it, and return their results in
-order. Only the items' results
-travel back (pickled). The results are those of `[func(x) for x in items]`, whatever the number
-of workers: the function must not depend on state its calls change (caches that give the same
-answer either way are fine), and what it changes in this process's objects is lost.
+order: only the items' results travel back (pickled). The results are those of
+`[func(x) for x in items]`, whatever the number of workers: the function must not depend on
+state its calls change (caches that give the same answer either way are fine), and what it
+changes in this process's objects is lost.
 
 Each map forks its workers anew: about half a second for a step that holds gigabytes, so the
 callers keep to work of several seconds or more. It runs in this process when there are fewer

@@ -51,22 +51,19 @@ class CoderSheetsConfig(dg.Config):
 
 
 def training_codes(con, paths: ProjectPaths, answers: pd.DataFrame, year: str,
-                   units: pd.DataFrame | None = None,
-                   year_rows: dict[str, str] | None = None) -> pd.DataFrame:
+                   units: pd.DataFrame, year_rows: dict[str, str] | None = None) -> pd.DataFrame:
     """Agreed and adjudicated codes of every year but `year` (what its trained suggestions
     learn from; pipeline.defs.reconciliation.human_final_codes), only for those years: the
     partition's own year (often the largest) is never trained on, so its discrepancies and
     adjudications are not worked out here. `answers`: at least the other years' answers in
-    their coders' units; `units`: the other years' coding.coder_units, if read already;
+    their coders' units; `units`: the other years' coding.coder_units;
     `year_rows`: `coded_year_rows` of the same connection's rows, only when `answers` and `units`
     are exactly `coded_elsewhere` and `_other_years` of it (each year's final codes are then
-    kept under its rows' fingerprint instead of digests of its frames)."""
-    # with year_rows, a year's applications are read only when its final codes are not kept
-    apps = (_other_years(con, "coding.human_applications", year) if year_rows is None
-            else lambda y: wh.read_frame(con, "coding.human_applications", {"school_year": y}))
-    units = _other_years(con, "coding.coder_units", year) if units is None else units
+    kept under its rows' fingerprint instead of digests of its frames). A year's human
+    applications are read only when its final codes are worked out or keyed by them."""
     return stage.human_reference(reconciliation.human_final_codes(
-        paths, apps, units, answers, year_rows=year_rows))
+        paths, lambda y: wh.read_frame(con, "coding.human_applications", {"school_year": y}),
+        units, answers, year_rows=year_rows))
 
 
 def other_year_prints(con, year: str) -> list[dict[str, tuple[int, int]]]:

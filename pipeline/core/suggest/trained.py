@@ -11,12 +11,13 @@ answer, and where grouped a school or a school year, is never in both train and 
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from pipeline.core.parallel import cores
 
 MIN_POSITIVES = 5
 C, MAX_ITER = 1.0, 2000
@@ -26,11 +27,7 @@ FIT_SETTINGS = f"LogisticRegression(C={C}, max_iter={MAX_ITER}) per code, " \
 
 def _fit_workers() -> int:
     """Threads for the per-code fits: the cores this process may use, at most four."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:   # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(4, cores))
+    return max(1, min(4, cores()))
 
 
 def _classifier():

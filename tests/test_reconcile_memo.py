@@ -148,6 +148,27 @@ def test_human_final_codes_keyed_by_the_callers_row_fingerprints(tmp_path, monke
         human_final_codes(paths, of_year, UNITS, ANSWERS, year_rows={year: "rows v3"}),
         by_frames)
     assert asked == [year]
+    # the units and answers as functions of the year too (`years`: those with two coders):
+    # read only for a year not kept; `only` keeps the codes of some answers
+    read = []
+
+    def reader(frame, name):
+        def of(y):
+            read.append((name, y))
+            return frame[frame["school_year"] == y]
+        return of
+
+    args = (paths, of_year, reader(UNITS, "units"), reader(ANSWERS, "answers"))
+    pd.testing.assert_frame_equal(
+        human_final_codes(*args, year_rows={year: "rows v3"}, years=[year]), by_frames)
+    assert read == []
+    pd.testing.assert_frame_equal(
+        human_final_codes(*args, year_rows={year: "rows v4"}, years=[year]), by_frames)
+    assert sorted(set(read)) == [("answers", year), ("units", year)]
+    some = {by_frames.at[0, "answer_id"]}
+    pd.testing.assert_frame_equal(
+        human_final_codes(*args, year_rows={year: "rows v4"}, years=[year], only=some),
+        by_frames[by_frames["answer_id"].isin(some)].reset_index(drop=True))
 
 
 def test_coded_year_rows_follow_each_other_years_rows():
@@ -196,3 +217,43 @@ def test_coded_year_rows_follow_each_other_years_rows():
         after = coded_year_rows(other_year_prints(con, "2023-24"))
         assert after["2021-22"] != before["2021-22"], edit
         assert after["2022-23"] == before["2022-23"], edit
+
+
+def test_the_training_pool_draws_in_duckdb_what_training_sample_draws_from_frames():
+    """suggestions.training_pool: the other years' substantive answers both coders saw, the
+    ones with the smallest sha256 of their id, in the table's order, and how many answers
+    both coders saw: what stage.training draws from those answers read whole (its sample and
+    the count `can_train` looks at), under the cap and over it."""
+    import random
+
+    from pipeline.core.suggest import stage
+    from pipeline.defs.suggestions import training_pool
+
+    rng = random.Random(7)
+    years = ("2021-22", "2022-23", "2023-24")
+    answers = pd.DataFrame({
+        "answer_id": [f"A{i:05d}" for i in range(600)],
+        "school_year": [years[i % 3] for i in range(600)],
+        "answer_text": [f"text {i}" for i in range(600)],
+        "non_substantive": [i % 7 == 0 for i in range(600)]}
+    ).sample(frac=1, random_state=3).reset_index(drop=True)   # table order: shuffled
+    seen_by = {a: rng.choice([("jm",), ("jm", "ak"), ("jm", "ak"), ()])
+               for a in answers["answer_id"]}
+    units = pd.DataFrame([(a, c, y) for a, y in zip(answers["answer_id"],
+                                                    answers["school_year"], strict=True)
+                          for c in seen_by[a]], columns=["answer_id", "coder", "school_year"])
+    con = duckdb.connect()
+    con.execute("create schema staging; create schema coding")
+    con.execute("create table staging.answers as select * from answers")
+    con.execute("create table coding.coder_units as select * from units")
+    year = "2023-24"
+    others = answers[(answers["school_year"] != year)
+                     & answers["answer_id"].isin(stage.both_coders_saw(
+                         units[units["school_year"] != year]))]
+    for cap in (None, 50, 10_000):
+        sample, available = training_pool(con, year, cap)
+        expected = stage.hashed_sample(stage.substantive(others), cap)
+        assert available == len(others)
+        pd.testing.assert_frame_equal(sample, expected.reset_index(drop=True),
+                                      check_dtype=False)
+    assert len(training_pool(con, year, 50)[0]) == 50

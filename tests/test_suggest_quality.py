@@ -204,8 +204,8 @@ def test_cv_sample_caps_a_year_by_a_fixed_rule():
 
 
 def test_training_sample_caps_the_training_answers_and_their_codes():
-    """stage.training_sample: the training answers and codes whole under the cap; over it, the
-    answers cv_sample's rule picks and only their codes."""
+    """stage.training_sample: the training answers and their codes whole under the cap; over
+    it, the answers cv_sample's rule picks and only their codes."""
     from pipeline.core.suggest.stage import cv_sample, training_sample
 
     answers = pd.DataFrame({"answer_id": [f"A{i:06d}" for i in range(300)],
@@ -213,7 +213,10 @@ def test_training_sample_caps_the_training_answers_and_their_codes():
     codes = pd.DataFrame({"answer_id": [f"A{i:06d}" for i in range(0, 300, 2)],
                           "code_id": "C1"})
     whole, whole_codes = training_sample(answers, codes, 300)
-    assert whole is answers and whole_codes is codes
+    assert whole is answers and whole_codes.equals(codes)
+    # the codes of answers not in the training answers are left out, under the cap too
+    stray = pd.DataFrame({"answer_id": ["B000001"], "code_id": ["C1"]})
+    assert training_sample(answers, pd.concat([codes, stray]), 300)[1].equals(codes)
     sample, sample_codes = training_sample(answers, codes, 100)
     assert sample.equals(cv_sample(answers, 100))
     assert set(sample_codes["answer_id"]) == set(sample["answer_id"]) & set(codes["answer_id"])

@@ -462,9 +462,12 @@ def coded_year_key(con, paths: ProjectPaths, codes: pd.DataFrame, year: str) -> 
         roster_fingerprint(load_roster(paths.roster_path)), codes)
 
 
-def human_final_codes(paths: ProjectPaths, apps: pd.DataFrame | Callable[[str], pd.DataFrame],
-                      units: pd.DataFrame, answers: pd.DataFrame,
-                      year_rows: dict[str, str] | None = None) -> pd.DataFrame:
+YearRows = pd.DataFrame | Callable[[str], pd.DataFrame]   # rows of some years, or one year's
+
+
+def human_final_codes(paths: ProjectPaths, apps: YearRows, units: YearRows, answers: YearRows,
+                      year_rows: dict[str, str] | None = None, only: set | None = None,
+                      years: list[str] | None = None) -> pd.DataFrame:
     """The final codes without a stand-in (agreed, adjudicated, unresolved) of the years in
     `apps` / `units` (coding.human_applications and coding.coder_units rows), computed as
     `reconcile_year` does from the human applications and the adjudication file, not read
@@ -475,43 +478,55 @@ def human_final_codes(paths: ProjectPaths, apps: pd.DataFrame | Callable[[str], 
     other years' back instead of reading the adjudication file against them again.
     `year_rows`: per school year, a fingerprint of the rows given for it (the caller's, from
     the warehouse: suggestions.coded_year_rows), keying it in place of digests of its frames.
-    `apps` may be a function giving one year's applications: they are then read only for a
-    year that is not kept (the other years' applications are most of the table)."""
+    `apps`, `units` and `answers` may each be a function giving one year's rows: they are
+    then read only for a year that is not kept (the other years' rows are most of the
+    tables); with `units` a function, `years` names the years whose units hold two coders.
+    `only`: the answer ids whose codes are wanted (the rest of each year's are dropped before
+    they are converted and joined)."""
     parts = []
     path = dual_coding.first_existing(paths.coder_sheets_dir, dual_coding.ADJUDICATION_NAMES)
     adjudication_file = file_sha256(path) if path else "no adjudication file"
     roster = None
-    for year, year_units in units.groupby("school_year"):
-        humans = sorted(year_units["coder"].unique())
-        if len(humans) != 2:
+    if callable(units):
+        if years is None:
+            raise ValueError("human_final_codes: units read per year need the list of years")
+        per_year = [(year, None) for year in years]
+    else:
+        per_year = list(units.groupby("school_year"))
+    for year, year_units in per_year:
+        if year_units is not None and len(year_units["coder"].unique()) != 2:
             continue
         if roster is None:
             roster = roster_fingerprint(load_roster(paths.roster_path))
-        human = None
+        human = year_answers = None
         if year_rows is not None and year in year_rows:
             key = frame_memo.key("human final codes/rows", adjudication_file, roster,
                                  year_rows[year])
         else:
-            human = _year_apps(apps, year)
+            year_units = _year_rows(units, year) if year_units is None else year_units
+            human, year_answers = _year_rows(apps, year), _year_rows(answers, year)
             key = frame_memo.key("human final codes", adjudication_file, roster, year_units,
-                                 human,
-                                 _coded(answers[answers["school_year"] == year], year_units))
+                                 human, _coded(year_answers, year_units))
         final = frame_memo.load("human_final_codes", key)
         if final is None:
-            year_answers = answers[answers["school_year"] == year]
-            human = _year_apps(apps, year) if human is None else human
+            year_units = _year_rows(units, year) if year_units is None else year_units
+            humans = sorted(year_units["coder"].unique())
+            year_answers = _year_rows(answers, year) if year_answers is None else year_answers
+            human = _year_rows(apps, year) if human is None else human
             disc = discrepancies(human, year_units, year_answers, human.iloc[:0], *humans)
             no_standin = human.iloc[:0].assign(provenance=None, decided_by=None)
             final = final_codes(human, year_units, year_adjudications(paths, disc),
                                 disc, no_standin, year_answers)
             frame_memo.store("human_final_codes", key, final)
+        if only is not None:
+            final = final[final["answer_id"].isin(only)]
         parts.append(final.astype(object).where(final.notna(), None))
     return (pd.concat(parts, ignore_index=True) if parts
             else wh.empty_frame("coding.final_codes"))
 
 
-def _year_apps(apps: pd.DataFrame | Callable[[str], pd.DataFrame], year: str) -> pd.DataFrame:
-    return apps(year) if callable(apps) else apps[apps["school_year"] == year]
+def _year_rows(rows: YearRows, year: str) -> pd.DataFrame:
+    return rows(year) if callable(rows) else rows[rows["school_year"] == year]
 
 
 def _coded(answers: pd.DataFrame, year_units: pd.DataFrame) -> pd.DataFrame:

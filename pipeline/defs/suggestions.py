@@ -50,20 +50,28 @@ class CoderSheetsConfig(dg.Config):
     with_suggestions: bool = False  # blind by default: double coding must stay independent
 
 
-def training_codes(con, paths: ProjectPaths, answers: pd.DataFrame, year: str,
-                   units: pd.DataFrame, year_rows: dict[str, str] | None = None) -> pd.DataFrame:
-    """Agreed and adjudicated codes of every year but `year` (what its trained suggestions
-    learn from; pipeline.defs.reconciliation.human_final_codes), only for those years: the
+def training_codes(con, paths: ProjectPaths, year: str, year_rows: dict[str, str],
+                   only: set) -> pd.DataFrame:
+    """Agreed and adjudicated codes of the answers `only` (a training sample), from every year
+    but `year` (pipeline.defs.reconciliation.human_final_codes), only for those years: the
     partition's own year (often the largest) is never trained on, so its discrepancies and
-    adjudications are not worked out here. `answers`: at least the other years' answers in
-    their coders' units; `units`: the other years' coding.coder_units;
-    `year_rows`: `coded_year_rows` of the same connection's rows, only when `answers` and `units`
-    are exactly `coded_elsewhere` and `_other_years` of it (each year's final codes are then
-    kept under its rows' fingerprint instead of digests of its frames). A year's human
-    applications are read only when its final codes are worked out or keyed by them."""
+    adjudications are not worked out here. `year_rows`: `coded_year_rows` of the same
+    connection: each year's final codes are kept under its rows' fingerprint, so a year's
+    units, applications and coded answers are read only when its final codes are worked out."""
+    def units(y: str) -> pd.DataFrame:
+        return wh.read_frame(con, "coding.coder_units", {"school_year": y})
+
+    def answers(y: str) -> pd.DataFrame:   # CODED_ELSEWHERE's rows of the year, in its order
+        return con.execute(f"select * {CODED_ELSEWHERE} and school_year = ? order by rowid",
+                           [year, year, y]).df()
+
+    years = [y for (y,) in con.execute(
+        "select school_year from coding.coder_units where school_year <> ? group by all "
+        "having count(distinct coder) = 2 order by school_year",
+        [year]).fetchall()]
     return stage.human_reference(reconciliation.human_final_codes(
         paths, lambda y: wh.read_frame(con, "coding.human_applications", {"school_year": y}),
-        units, answers, year_rows=year_rows))
+        units, answers, year_rows=year_rows, only=only, years=years))
 
 
 def other_year_prints(con, year: str) -> list[dict[str, tuple[int, int]]]:
@@ -101,20 +109,30 @@ CODED_ELSEWHERE = ("from staging.answers where school_year <> ? and answer_id in
                    "(select answer_id from coding.coder_units where school_year <> ?)")
 
 
-def _other_years(con, table: str, year: str) -> pd.DataFrame:
-    """The rows of every school year but `year` (a table not built yet reads as empty)."""
-    if not wh.table_columns(con, table):
-        return wh.empty_frame(table)
-    return con.execute(f"select * {_elsewhere(table)}", [year]).df()
+# the answers a year's suggester may train on: the other years' answers two coders saw
+# (stage.both_coders_saw); `training_pool` reads how many, and the sample of them
+BOTH_CODERS_SAW = ("from staging.answers where school_year <> ? and answer_id in "
+                   "(select answer_id from coding.coder_units where school_year <> ? "
+                   "group by answer_id having count(distinct coder) >= 2)")
 
 
-def coded_elsewhere(con, year: str) -> pd.DataFrame:
-    """The other years' answers some coder's units hold: all the training (and the human
-    final codes it learns from) can read, without every year's texts."""
+def training_pool(con, year: str, max_answers: int | None = stage.TRAIN_MAX_ANSWERS
+                  ) -> tuple[pd.DataFrame, int]:
+    """(the training sample, how many answers it was drawn from): the other years' answers
+    both coders saw, and among their substantive ones the `max_answers` whose sha256 of the
+    answer id is smallest, in the table's order; what `stage.training` draws from the same
+    answers read whole (`stage.training_sample`), drawn in DuckDB so the other years' texts
+    are never read."""
     if not wh.table_columns(con, "coding.coder_units"):
-        return wh.empty_frame("staging.answers")
-    # in the table's order: the suggester's key hashes them in order
-    return con.execute(f"select * {CODED_ELSEWHERE} order by rowid", [year, year]).df()
+        return wh.empty_frame("staging.answers"), 0
+    (available,) = con.execute(f"select count(*) {BOTH_CODERS_SAW}", [year, year]).fetchone()
+    limit = "" if max_answers is None else f"limit {int(max_answers)}"
+    sample = con.execute(
+        f"with pool as (select rowid as row_at, * {BOTH_CODERS_SAW} "
+        "and not coalesce(non_substantive, false)), "
+        f"sample as (select * from pool order by sha256(answer_id), row_at {limit}) "
+        "select * exclude (row_at) from sample order by row_at", [year, year]).df()
+    return sample, int(available)
 
 
 def year_training(con, paths: ProjectPaths, zs, year: str) -> stage.Training:
@@ -132,14 +150,9 @@ def year_training(con, paths: ProjectPaths, zs, year: str) -> stage.Training:
     kept = stage.kept_training(key)
     if kept is not None:
         return kept
-    others = coded_elsewhere(con, year)
-    units = _other_years(con, "coding.coder_units", year)
-    reference = training_codes(con, paths, others, year, units,
-                               year_rows=coded_year_rows(prints))
-    coded = stage.both_coders_saw(units)
-    others = others[others["answer_id"].isin(coded)]
-    train_codes = reference[reference["answer_id"].isin(set(others["answer_id"]))]
-    trained_on = stage.training(zs, others, train_codes)
+    sample, available = training_pool(con, year)
+    codes = training_codes(con, paths, year, coded_year_rows(prints), set(sample["answer_id"]))
+    trained_on = stage.sampled_training(zs, sample, codes, available)
     stage.keep_training(key, trained_on)
     return trained_on
 

@@ -110,11 +110,19 @@ def training(zs, train_answers: pd.DataFrame, train_codes: pd.DataFrame) -> Trai
     """The training of a year's suggester on the other years' coded answers and their human
     codes: at most TRAIN_MAX_ANSWERS of them (training_sample), when they hold at least
     MIN_POSITIVES answers, else none (zero-shot only)."""
-    train_answers_used, train_codes = training_sample(substantive(train_answers), train_codes)
-    can_train = len(train_answers) >= 2 * MIN_POSITIVES and len(train_codes) > 0
-    key = row_memo.suggester_key(zs, train_answers_used if can_train else None,
-                                 train_codes if can_train else None, FIT_SETTINGS)
-    return Training(key, train_answers_used, train_codes, can_train)
+    sample, codes = training_sample(substantive(train_answers), train_codes)
+    return sampled_training(zs, sample, codes, len(train_answers))
+
+
+def sampled_training(zs, sample: pd.DataFrame, codes: pd.DataFrame, available: int
+                     ) -> Training:
+    """`training` of a sample drawn already (`training_sample`, or the same draw made in
+    DuckDB: pipeline.defs.suggestions.training_pool) from `available` coded answers, with
+    its codes."""
+    can_train = available >= 2 * MIN_POSITIVES and len(codes) > 0
+    key = row_memo.suggester_key(zs, sample if can_train else None,
+                                 codes if can_train else None, FIT_SETTINGS)
+    return Training(key, sample, codes, can_train)
 
 
 TRAINING_KIND = "suggestion_training"
@@ -269,15 +277,14 @@ def training_sample(answers: pd.DataFrame, codes: pd.DataFrame,
                     max_answers: int | None = TRAIN_MAX_ANSWERS
                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The training answers a year's trained suggester is fitted on (at most `max_answers`
-    of the other years' coded answers, hashed_sample) and their final codes. Why a cap: the
+    of the other years' coded answers, hashed_sample) and their final codes (only theirs:
+    not those of answers left out, nor of non-substantive ones). Why a cap: the
     fit is four fits of every code's model (the model, then three folds for its selection
     rule) over answers x ~475 features; at 280,000 coded answers that is 12 minutes and 7 GB.
     20,000 answers are still 40 per feature, and a code with fewer than MIN_POSITIVES of
     them keeps its zero-shot probability, as a rare code always has. The study's years (a
     few thousand coded answers each) and the sample's are used whole."""
     sample = hashed_sample(answers, max_answers)
-    if len(sample) == len(answers):
-        return answers, codes
     return sample, codes[codes["answer_id"].isin(set(sample["answer_id"]))]
 
 

@@ -537,10 +537,10 @@ def test_session_pieces_are_reused_only_while_their_rows_are_unchanged(books, tm
     rendered_here = []   # the sessions this process rendered (a worker's list is its own)
     render_into = qdpx_sessions._render_into
 
-    def recorded_render(cache, key, project, scan, label, *args):
+    def recorded_render(cache, project, scan, session, *args):
         if os.getpid() == parent:
-            rendered_here.append(label)
-        return render_into(cache, key, project, scan, label, *args)
+            rendered_here.append(session.label)
+        return render_into(cache, project, scan, session, *args)
 
     monkeypatch.setattr(qdpx_sessions, "_render_into", recorded_render)
     cache = ResultCache(tmp_path / "cache")
@@ -936,3 +936,84 @@ def test_warehouse_keys_follow_each_sessions_rows(books, tmp_path):
         qdpx_sessions.session_sources(project, scan, "roster", None, keys[1:])
     for p in with_keys:
         p.close()
+
+
+def test_only_the_sessions_not_kept_are_read_and_planned(books, tmp_path):
+    """The asset's way (pipeline/defs/exchange.py): the warehouse's keys, the kept sessions
+    opened, then only the other sessions' answers and codes read (`rows_to_plan`) and
+    planned, the outline put together from every session's piece. The file and the names
+    found are the uncached whole project's, on the first run (all read), the second (none
+    read), with one session's entry lost (that session read), and after an edit (the edited
+    session read)."""
+    import duckdb
+
+    from pipeline.core.exchange import qdpx_sessions
+    from pipeline.core.privacy.name_scan import FuzzyNameScan
+    from pipeline.core.privacy.redact import RosterEntry, roster_fingerprint
+    from pipeline.core.result_cache import ResultCache
+
+    answers, final = _awkward_inputs(books)
+    roster = [RosterEntry(full_name="Chloé Dubois", role="teacher")]
+    scan, fingerprint = FuzzyNameScan(roster), roster_fingerprint(roster)
+    cache = ResultCache(tmp_path / "kept")
+    con = duckdb.connect()
+    con.execute("create schema staging; create schema coding")
+
+    def load(answers, final):
+        for table, frame in (("staging.answers", answers), ("coding.final_codes", final)):
+            con.register("frame", frame.sample(frac=1, random_state=len(frame)))
+            con.execute(f"create or replace table {table} as select * from frame")
+            con.unregister("frame")
+
+    def asset_way():
+        keys = qdpx_sessions.warehouse_keys(con, qdpx.code_labels(books), fingerprint)
+        sessions = qdpx_sessions.sessions_of(keys)
+        kept = qdpx_sessions.open_kept(cache, sessions)
+        pairs, decisions = qdpx.read_decisions(con)
+        qdpx.check_codes(books, pairs)
+        rows = qdpx_sessions.rows_to_plan(sessions, kept)
+        some, codes = qdpx.read_answers(con, rows), qdpx.read_final_codes(con, rows)
+        users = qdpx.users_of(decisions)
+        project = qdpx.plan(books, some, codes, in_order=True, users=users)
+        pieces = qdpx_sessions.session_sources(project, scan, fingerprint, cache, keys, kept)
+        whole = qdpx_sessions.outline(books, users, pieces)
+        found = qdpx_sessions.names_in_project(scan, qdc.qdc_bytes(books).decode("utf-8"),
+                                               whole, pieces)
+        path = tmp_path / "asset.qdpx"
+        counts = qdpx.write_qdpx(books, some, codes, path, project,
+                                 [p.parts() for p in pieces], whole)
+        for piece in [*kept, *pieces]:
+            if piece is not None:
+                piece.close()
+        planned = sorted(set(some["answer_id"]))
+        return (found, path.read_bytes()), counts, planned, [p.label for p in pieces
+                                                            if not p.reused]
+
+    load(answers, final)
+    expected = _uncached(books, answers, final, roster, tmp_path)
+    assert expected[0] > 0   # the roster's name is in one answer
+    got, counts, planned, rendered = asset_way()
+    assert got == expected
+    assert planned == sorted(answers["answer_id"]) and len(rendered) > 3
+    assert counts["sources"] == len(answers)
+    exported = final[final["provenance"].isin(qdpx.EXPORTED_PROVENANCES)]
+    # the selections written: the exported codes of the project's answers
+    assert counts["selections"] == int(exported["answer_id"].isin(answers["answer_id"]).sum())
+    got, again, planned, rendered = asset_way()
+    assert (got, again, planned, rendered) == (expected, counts, [], [])
+    # one session's entry lost: that session alone is read, planned and rendered
+    project = qdpx.plan(books, answers, final)
+    year, session, start, stop = qdpx.session_spans(project)[1]
+    for lost in (tmp_path / "kept").glob(f"{year}-session-{session}.names--*"):
+        lost.unlink()
+    got, _counts, planned, rendered = asset_way()
+    assert got == expected and rendered == [f"{year} session {session}"]
+    assert planned == sorted(project.answers["answer_id"][start:stop])
+    # an edited answer: its session alone, and the file and names follow the edit
+    edited = answers.copy()
+    at = edited.index[edited["answer_id"] == project.answers["answer_id"][start]][0]
+    edited.loc[at, "answer_text"] = "Chloé Dubois again"
+    load(edited, final)
+    got, _counts, planned, rendered = asset_way()
+    assert got == _uncached(books, edited, final, roster, tmp_path) != expected
+    assert rendered == [f"{year} session {session}"]

@@ -94,43 +94,51 @@ def coded_answers_workbook(context: dg.AssetExecutionContext, paths: ProjectPath
 def refi_qda_files(context: dg.AssetExecutionContext, paths: ProjectPaths,
                    codebooks: Codebooks, warehouse: Warehouse) -> dg.MaterializeResult:
     books = list(codebooks.load())
-    with warehouse.connect(context.log, read_only=True) as con:
-        # the columns the project shows, in its order (sorted by DuckDB, not pandas), and the
-        # final codes it exports, sorted (each answer's codes by framework and code)
-        answers = qdpx.read_answers(con)
-        final = qdpx.read_final_codes(con)
-        roster = load_roster(paths.roster_path)
-        # each session's key: DuckDB fingerprints of what its sources are rendered from
-        keys = qdpx_sessions.warehouse_keys(con, qdpx.code_labels(books),
-                                            roster_fingerprint(roster))
-    qdc_bytes = qdc.qdc_bytes(books)
-    project = qdpx.plan(books, answers, final, in_order=True)
-    scan = FuzzyNameScan(roster)
-    # each session's sources rendered and checked once, kept while its rows are unchanged
-    pieces = qdpx_sessions.session_sources(
-        project, scan, roster_fingerprint(roster),
-        ResultCache(cache_dir() / "results" / "refi_qda", max_files=qdpx_sessions.MAX_FILES),
-        keys)
-    # the same count as names_in_texts(roster, qdc, qde, *sources), the document streamed
-    found = qdpx_sessions.names_in_project(scan, qdc_bytes.decode("utf-8"), project, pieces)
-    out = Path(paths.reports_dir)
-    qdc_path, qdpx_path = out / "codebooks.qdc", out / "project.qdpx"
-    metadata: dict = {"written": not found,
-                      "sessions_reused": sum(p.reused for p in pieces),
-                      "sessions_rendered": [p.label for p in pieces if not p.reused]}
+    roster = load_roster(paths.roster_path)
+    cache = ResultCache(cache_dir() / "results" / "refi_qda", max_files=qdpx_sessions.MAX_FILES)
+    kept, pieces = [], []
     try:
+        with warehouse.connect(context.log, read_only=True) as con:
+            # each session's key: DuckDB fingerprints of what its sources are rendered from
+            keys = qdpx_sessions.warehouse_keys(con, qdpx.code_labels(books),
+                                                roster_fingerprint(roster))
+            sessions = qdpx_sessions.sessions_of(keys)
+            kept = qdpx_sessions.open_kept(cache, sessions)
+            # every exported code's codebook entry and deciders (the users), in DuckDB; the
+            # answers and final codes of the sessions not kept only, in the document's order
+            # (sorted by DuckDB, not pandas; each answer's codes by framework and code)
+            pairs, decisions = qdpx.read_decisions(con)
+            qdpx.check_codes(books, pairs)
+            rows = qdpx_sessions.rows_to_plan(sessions, kept)
+            answers, final = qdpx.read_answers(con, rows), qdpx.read_final_codes(con, rows)
+        qdc_bytes = qdc.qdc_bytes(books)
+        users = qdpx.users_of(decisions)
+        project = qdpx.plan(books, answers, final, in_order=True, users=users)
+        scan = FuzzyNameScan(roster)
+        # each session's sources rendered and checked once, kept while its rows are unchanged
+        pieces = qdpx_sessions.session_sources(project, scan, roster_fingerprint(roster),
+                                               cache, keys, kept)
+        whole = qdpx_sessions.outline(books, users, pieces)
+        # the same count as names_in_texts(roster, qdc, qde, *sources), the document streamed
+        found = qdpx_sessions.names_in_project(scan, qdc_bytes.decode("utf-8"), whole, pieces)
+        out = Path(paths.reports_dir)
+        qdc_path, qdpx_path = out / "codebooks.qdc", out / "project.qdpx"
+        metadata: dict = {"written": not found,
+                          "sessions_reused": sum(p.reused for p in pieces),
+                          "sessions_rendered": [p.label for p in pieces if not p.reused]}
         if found:
             _withheld([qdc_path, qdpx_path])
         else:
             atomic_write_bytes(qdc_path, qdc_bytes)
             metadata.update(qdpx.write_qdpx(books, answers, final, qdpx_path, project,
-                                            [p.parts() for p in pieces]))
+                                            [p.parts() for p in pieces], whole))
             metadata["codes"] = sum(len(b.codes) for b in books)
             metadata["qdc"] = dg.MetadataValue.path(str(qdc_path))
             metadata["qdpx"] = dg.MetadataValue.path(str(qdpx_path))
     finally:
-        for piece in pieces:   # the kept parts' files (those copied are closed already)
-            piece.close()
+        for piece in [*kept, *pieces]:   # the kept parts' files (closing twice is harmless)
+            if piece is not None:
+                piece.close()
     return dg.MaterializeResult(
         metadata=metadata,
         check_results=[dg.AssetCheckResult(

@@ -71,6 +71,7 @@ ANSWER_COLUMNS = ("answer_id", "school_year", "question_id", "answer_text",
 DOCUMENT_ORDER = ("school_year", "session_number", "question_id", "answer_id")
 FINAL_COLUMNS = ("answer_id", "framework", "code_id", "provenance", "decided_by")
 _SOURCES_PER_CHUNK = 500
+_CASES_PER_CHUNK = 1 << 20   # characters of <SourceRef> lines
 
 
 def coders_of(provenance: str, decided_by: object) -> list[str]:
@@ -125,6 +126,21 @@ def _leaf(indent: str, tag: str, text: str) -> str:
 
 
 @dataclass
+class Outline:
+    """The document around its sources: the head (users, codebook, variables), the cases, the
+    tail, and what it counts. A project's own (`Project.outline`), or put together from each
+    session's cases (`session_cases`, kept with the session's sources) when only some
+    sessions are planned (pipeline/core/exchange/qdpx_sessions.py)."""
+
+    head: str
+    tail: str
+    cases: list[tuple[str, list[str]]]   # (school, its <SourceRef> lines in runs), sorted
+    sources: int
+    selections: int
+    users: int
+
+
+@dataclass
 class Project:
     """What project.qde and Sources/ are made of (`plan`), to render twice without a tree:
     once for the name scan, once into the zip."""
@@ -136,11 +152,18 @@ class Project:
     final: dict[str, list]      # the exported final codes, column -> values
     labels: dict[tuple[str, str], str]   # (framework, code_id) -> label
     users: list[str]
-    schools: list[tuple[str, list[int]]]  # (school, positions of its answers), sorted
 
     @property
     def n_selections(self) -> int:
-        return len(self.final["answer_id"])
+        """The coded selections the document holds (final codes of its answers only)."""
+        by_answer = self.by_answer
+        return sum(len(by_answer.get(aid, ())) for aid in self.answers["answer_id"])
+
+    def outline(self) -> Outline:
+        """The document around the sources of these answers, all of it."""
+        n = len(self.answers["answer_id"])
+        return Outline(self.head, self.tail, merged_cases([session_cases(self, 0, n)]),
+                       sources=n, selections=self.n_selections, users=len(self.users))
 
     @property
     def files(self) -> dict[str, str]:
@@ -151,45 +174,80 @@ class Project:
                 for g, t in zip(a["source_guid"], a["answer_text"], strict=True)}
 
 
-def read_answers(con) -> pd.DataFrame:
+Rows = list[tuple[int, int]]   # ranges start..stop-1 of the answers in document order
+
+
+def read_answers(con, rows: Rows | None = None) -> pd.DataFrame:
     """staging.answers' columns the project shows, in document order (what `plan` sorts them
-    into: the order is unique, answer_id last), read from the warehouse."""
+    into: the order is unique, answer_id last), read from the warehouse: all of them, or the
+    answers at `rows` of that order (some sessions')."""
     from pipeline.core.warehouse.connection import read_columns
 
-    return read_columns(con, "staging.answers",
-                        list(dict.fromkeys((*ANSWER_COLUMNS, *DOCUMENT_ORDER))),
-                        order_by=", ".join(f"{c} nulls last" for c in DOCUMENT_ORDER))
+    columns = list(dict.fromkeys((*ANSWER_COLUMNS, *DOCUMENT_ORDER)))
+    if rows is None:
+        return read_columns(con, "staging.answers", columns, order_by=_ORDER)
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    return con.execute(f"select {quoted} {_at_rows(rows)} order by doc_row",
+                       [v for r in rows for v in r]).df()
 
 
-def read_final_codes(con) -> pd.DataFrame:
+def read_final_codes(con, rows: Rows | None = None) -> pd.DataFrame:
     """The final codes the project exports (FINAL_COLUMNS), sorted by them: each answer's
     codes by framework, code, provenance and who decided. Not in the table's order: where a
     write leaves rows differs between a full build and a refresh (a year's rows replaced),
-    and the project, and each session's cache key, would follow it."""
+    and the project, and each session's cache key, would follow it. `rows`: only the codes
+    of the answers at those rows of the document order (`read_answers`)."""
     from pipeline.core.warehouse.connection import empty_frame, table_columns
 
     if not table_columns(con, "coding.final_codes"):
         return empty_frame("coding.final_codes")[list(FINAL_COLUMNS)]
     marks = ", ".join("?" for _ in EXPORTED_PROVENANCES)
+    of_rows = "" if rows is None else f"and answer_id in (select answer_id {_at_rows(rows)})"
     return con.execute(f"select {', '.join(FINAL_COLUMNS)} from coding.final_codes "
-                       f"where provenance in ({marks}) "
+                       f"where provenance in ({marks}) {of_rows} "
                        f"order by {', '.join(f'{c} nulls last' for c in FINAL_COLUMNS)}",
-                       list(EXPORTED_PROVENANCES)).df()
+                       [*EXPORTED_PROVENANCES, *(v for r in rows or () for v in r)]).df()
+
+
+def read_decisions(con) -> tuple[set[tuple[str, str]], set[tuple[str, object]]]:
+    """(the distinct (framework, code id), the distinct (provenance, decided by)) of every
+    final code the project exports: what `check_codes` and `users_of` need of the codes of
+    sessions that are not planned."""
+    from pipeline.core.warehouse.connection import table_columns
+
+    if not table_columns(con, "coding.final_codes"):
+        return set(), set()
+    marks = ", ".join("?" for _ in EXPORTED_PROVENANCES)
+    pairs = [set(con.execute(f"select distinct {cols} from coding.final_codes "
+                             f"where provenance in ({marks})",
+                             list(EXPORTED_PROVENANCES)).fetchall())
+             for cols in ("framework, code_id", "provenance, decided_by")]
+    return pairs[0], pairs[1]
+
+
+_ORDER = ", ".join(f"{c} nulls last" for c in DOCUMENT_ORDER)
+
+
+def _at_rows(rows: Rows) -> str:
+    """`from` the answers with their place `doc_row` in document order, at those rows (the
+    parameters: each range's start and stop)."""
+    where = " or ".join("(doc_row >= ? and doc_row < ?)" for _ in rows) or "false"
+    return (f"from (select *, row_number() over (order by {_ORDER}) - 1 as doc_row "
+            f"from staging.answers) where {where}")
 
 
 def plan(books: list[Codebook], answers: pd.DataFrame, final: pd.DataFrame,
-         in_order: bool = False) -> Project:
+         in_order: bool = False, users: list[str] | None = None) -> Project:
     """Check the final codes against the codebooks and gather what the document holds.
     `in_order`: the answers are in DOCUMENT_ORDER already (`read_answers` sorts them so, in
-    DuckDB), so they are not sorted again."""
-    codes = {(b.framework, c.code_id): c for b in books for c in b.codes}
+    DuckDB), so they are not sorted again. `users`: the project's users, when `answers` and
+    `final` are some sessions' only (`read_users` of the whole project)."""
     final = final[final["provenance"].isin(EXPORTED_PROVENANCES)]
     fw, cid = list(final["framework"]), list(final["code_id"])
-    unknown = sorted({f"{f}/{c}" for f, c in zip(fw, cid, strict=True) if (f, c) not in codes})
-    if unknown:
-        raise ValueError(f"final codes not in the codebooks: {', '.join(unknown[:5])}")
+    check_codes(books, set(zip(fw, cid, strict=True)))
     prov, decided = list(final["provenance"]), list(final["decided_by"])
-    users = sorted({u for p, d in set(zip(prov, decided, strict=True)) for u in coders_of(p, d)})
+    if users is None:
+        users = users_of(set(zip(prov, decided, strict=True)))
     fin = {"answer_id": list(final["answer_id"]), "framework": fw, "code_id": cid,
            "provenance": prov, "decided_by": decided}
     by_answer: dict[object, list[int]] = {}
@@ -211,16 +269,22 @@ def plan(books: list[Codebook], answers: pd.DataFrame, final: pd.DataFrame,
         seen = pd.Series(cols["answer_id"])[twice]
         raise ValueError("answers with the same answer_id: "
                          f"{', '.join(map(str, seen.unique()[:5]))}")
-    schools: dict[str, list[int]] = {}
-    for i, school in enumerate(cols["school_id"]):
-        school = _text(school)
-        if school:
-            schools.setdefault(school, []).append(i)
-
-    head, tail = _head_and_tail(books, users)
+    head, tail = head_and_tail(books, users)
     return Project(head=head, tail=tail, answers=cols, by_answer=by_answer, final=fin,
-                   labels=code_labels(books), users=users,
-                   schools=sorted(schools.items()))
+                   labels=code_labels(books), users=users)
+
+
+def check_codes(books: list[Codebook], pairs: set[tuple[str, str]]) -> None:
+    """ValueError naming the (framework, code id) pairs the codebooks do not hold."""
+    codes = {(b.framework, c.code_id) for b in books for c in b.codes}
+    unknown = sorted(f"{f}/{c}" for f, c in pairs if (f, c) not in codes)
+    if unknown:
+        raise ValueError(f"final codes not in the codebooks: {', '.join(unknown[:5])}")
+
+
+def users_of(decisions: set[tuple[str, object]]) -> list[str]:
+    """The project's users, sorted: whoever decided the (provenance, decided_by) pairs."""
+    return sorted({u for p, d in decisions for u in coders_of(p, d)})
 
 
 def code_labels(books: list[Codebook]) -> dict[tuple[str, str], str]:
@@ -228,7 +292,7 @@ def code_labels(books: list[Codebook]) -> dict[tuple[str, str], str]:
     return {(b.framework, c.code_id): c.label for b in books for c in b.codes}
 
 
-def _head_and_tail(books: list[Codebook], users: list[str]) -> tuple[str, str]:
+def head_and_tail(books: list[Codebook], users: list[str]) -> tuple[str, str]:
     """The document without cases and sources, by ElementTree, cut where they go."""
     root = ET.Element("Project", xmlns=PROJECT_NS, name=PROJECT_NAME, origin=ORIGIN)
     users_el = ET.SubElement(root, "Users")
@@ -253,7 +317,7 @@ def qde_chunks(project: Project, sources: Iterable[str | bytes] | None = None
     break); joined, the document ElementTree writes for the same project. `sources`: the
     `<TextSource>` elements rendered already (str, or bytes encoded by `encode`), in order,
     instead of rendering them here."""
-    yield from head_chunks(project)
+    yield from head_chunks(project.outline())
     if project.answers["answer_id"]:
         yield "  <Sources>\n"
         yield from (source_chunks(project, 0, len(project.answers["answer_id"]))
@@ -262,26 +326,50 @@ def qde_chunks(project: Project, sources: Iterable[str | bytes] | None = None
     yield project.tail
 
 
-def head_chunks(project: Project) -> Iterator[str]:
+def head_chunks(outline: Outline) -> Iterator[str]:
     """The document up to its sources: the head and the cases."""
-    yield project.head
-    if project.schools:
-        yield from _cases(project)
+    yield outline.head
+    if outline.cases:
+        yield from _cases(outline.cases)
 
 
-def _cases(project: Project) -> Iterator[str]:
-    source_guid = project.answers["source_guid"]
-    out = ["  <Cases>\n"]
-    for school, rows in project.schools:
+def _cases(cases: list[tuple[str, list[str]]]) -> Iterator[str]:
+    out, size = ["  <Cases>\n"], 0
+    for school, refs in cases:
         out.append(f'    <Case guid="{guid("case", school)}" name="{_attr(school)}">\n'
                    f"      <Description>{CASE_DESCRIPTION}</Description>\n")
-        out.extend(f'      <SourceRef targetGUID="{source_guid[i]}" />\n' for i in rows)
+        out.extend(refs)
         out.append("    </Case>\n")
-        if len(out) > 4 * _SOURCES_PER_CHUNK:
+        size += sum(map(len, refs))
+        if size > _CASES_PER_CHUNK:
             yield "".join(out)
-            out = []
+            out, size = [], 0
     out.append("  </Cases>\n")
     yield "".join(out)
+
+
+def session_cases(project: Project, start: int, stop: int) -> dict[str, str]:
+    """school -> the `<SourceRef>` lines of its answers among the sorted answers
+    start..stop-1, in order: a session's share of the cases, which list each school's
+    answers in document order (so a school's case is its shares in session order,
+    `merged_cases`)."""
+    a = project.answers
+    out: dict[str, list[str]] = {}
+    for school, g in zip(a["school_id"][start:stop], a["source_guid"][start:stop], strict=True):
+        school = _text(school)
+        if school:
+            out.setdefault(school, []).append(f'      <SourceRef targetGUID="{g}" />\n')
+    return {school: "".join(refs) for school, refs in out.items()}
+
+
+def merged_cases(shares: Iterable[dict[str, str]]) -> list[tuple[str, list[str]]]:
+    """(school, its shares in order) sorted by school: the cases of the sessions whose
+    `session_cases` are `shares`, in document order."""
+    out: dict[str, list[str]] = {}
+    for share in shares:
+        for school, refs in share.items():
+            out.setdefault(school, []).append(refs)
+    return sorted(out.items())
 
 
 def source_chunks(project: Project, start: int, stop: int) -> Iterator[str]:
@@ -385,10 +473,12 @@ def session_parts(project: Project, start: int, stop: int) -> tuple[Part, Record
 
 def write_qdpx(books: list[Codebook], answers: pd.DataFrame, final: pd.DataFrame,
                path: str | Path, project: Project | None = None,
-               sessions: list[tuple[Part, Records]] | None = None) -> dict:
+               sessions: list[tuple[Part, Records]] | None = None,
+               outline: Outline | None = None) -> dict:
     """Write the `.qdpx` atomically; returns counts (sources, selections, users). `project`:
     the `plan` of the same inputs, if made already; `sessions`: each session's `session_parts`
-    in document order, if made already (kept ones, qdpx_sessions.py).
+    in document order, if made already (kept ones, qdpx_sessions.py); `outline`: the whole
+    document's, when `project` plans only some sessions (the others' parts are kept).
 
     project.qde is deflated in parts (zip_parts.py): the head and cases, each session's sources,
     the end; then come the source files, session by session. A session's parts depend on its
@@ -397,13 +487,13 @@ def write_qdpx(books: list[Codebook], answers: pd.DataFrame, final: pd.DataFrame
     if sessions is None:
         sessions = [session_parts(project, start, stop)
                     for _year, _session, start, stop in session_spans(project)]
-    opening, closing = ((["  <Sources>\n"], ["  </Sources>\n"]) if project.answers["answer_id"]
-                        else ([], []))
-    head = zip_parts.deflate(encode(c) for c in [*head_chunks(project), *opening])
-    tail = zip_parts.deflate([encode(c) for c in [*closing, project.tail]], last=True)
+    outline = outline or project.outline()
+    opening, closing = (["  <Sources>\n"], ["  </Sources>\n"]) if outline.sources else ([], [])
+    head = zip_parts.deflate(encode(c) for c in [*head_chunks(outline), *opening])
+    tail = zip_parts.deflate([encode(c) for c in [*closing, outline.tail]], last=True)
     with atomic_path(path) as tmp, zip_parts.PartsZip(tmp, "w", zipfile.ZIP_DEFLATED) as z:
         zip_parts.write_member(z, "project.qde", [head, *(doc for doc, _recs in sessions), tail])
         for _doc, recs in sessions:
             zip_parts.append_records(z, recs)
-    return {"sources": len(project.answers["answer_id"]), "selections": project.n_selections,
-            "users": len(project.users)}
+    return {"sources": outline.sources, "selections": outline.selections,
+            "users": outline.users}

@@ -90,6 +90,9 @@ class SessionSources:
     reused: bool
     document: Part
     records: Records
+    cases: dict[str, str]   # the session's share of the cases (qdpx.session_cases)
+    sources: int            # its answers
+    selections: int         # their coded selections
 
     def parts(self) -> tuple[Part, Records]:
         return self.document, self.records
@@ -160,52 +163,109 @@ def warehouse_keys(con, labels: dict, roster: str
             for p in prints]
 
 
+@dataclass
+class Session:
+    """One session of the document: its label, its result-cache slot and key, its school
+    year and session as `qdpx.session_spans` gives them, and its number of answers."""
+
+    label: str
+    slot: str
+    key: str
+    year: str
+    session: str | None
+    answers: int
+
+
+def sessions_of(keys: list[tuple[str, str | None, int, str]]) -> list[Session]:
+    """The sessions of `warehouse_keys` (or of `span_keys` with the spans), in order."""
+    return [Session(f"{year} session {session or '?'}", f"{year}-session-{session or 'none'}",
+                    key, year, session, n) for year, session, n, key in keys]
+
+
+def open_kept(cache: ResultCache | None, sessions: list[Session]
+              ) -> list[SessionSources | None]:
+    """Each session's kept sources (None where there are none, or no cache), in order."""
+    return [_open(cache, s.key, s.label, s.slot) if cache is not None else None
+            for s in sessions]
+
+
+def rows_to_plan(sessions: list[Session], kept: list[SessionSources | None]
+                 ) -> qdpx.Rows:
+    """The ranges of the document's answers (`qdpx.read_answers(con, rows)`) of the sessions
+    not kept, adjacent ones joined."""
+    rows: qdpx.Rows = []
+    start = 0
+    for session, piece in zip(sessions, kept, strict=True):
+        stop = start + session.answers
+        if piece is None:
+            if rows and rows[-1][1] == start:
+                rows[-1] = (rows[-1][0], stop)
+            else:
+                rows.append((start, stop))
+        start = stop
+    return rows
+
+
 def session_sources(project: qdpx.Project, scan: FuzzyNameScan, roster: str,
                     cache: ResultCache | None,
-                    keys: list[tuple[str, int, str]] | None = None) -> list[SessionSources]:
+                    keys: list[tuple[str, str | None, int, str]] | None = None,
+                    kept: list[SessionSources | None] | None = None) -> list[SessionSources]:
     """Each session's run of sources, in document order: from the cache when its key matches,
     else rendered and checked, streamed into the cache and read back from it (memory stays
     flat: a run is ~2 KB per answer), or held in memory without a cache. `keys`: the
     sessions' `warehouse_keys` when the project was read from the warehouse, else
-    `span_keys` are made here. Sessions to render are rendered side by side in worker
-    processes (`map_forked`) when they hold PARALLEL_MIN_ANSWERS answers or more."""
+    `span_keys` are made here. `kept`: `open_kept` of those keys, when `project` plans only
+    the sessions not kept (the answers at `rows_to_plan`); else `project` holds every
+    session. Sessions to render are rendered side by side in worker processes
+    (`map_forked`) when they hold PARALLEL_MIN_ANSWERS answers or more."""
     spans = qdpx.session_spans(project)
     if keys is None:
-        keys = span_keys(project, [(start, stop) for _y, _s, start, stop in spans], roster)
-    elif [(y, s, n) for y, s, n, _k in keys] != [(y, s, b - a) for y, s, a, b in spans]:
+        if kept is not None:
+            raise ValueError("kept sessions need the keys they were kept under")
+        keys = [(y, s, b - a, k) for (y, s, a, b), k in zip(spans, span_keys(
+            project, [(a, b) for _y, _s, a, b in spans], roster), strict=True)]
+    sessions = sessions_of(keys)
+    planned = sessions if kept is None else [
+        s for s, piece in zip(sessions, kept, strict=True) if piece is None]
+    if [(s.year, s.session, s.answers) for s in planned] != \
+            [(y, s, b - a) for y, s, a, b in spans]:
         raise ValueError("the warehouse's sessions are not the project's: read them from the "
                          "same connection")
-    else:
-        keys = [key for _y, _s, _n, key in keys]
-    work = []   # (label, slot, key, start, stop) of each session, in document order
-    for (year, session, start, stop), key in zip(spans, keys, strict=True):
-        work.append((f"{year} session {session or '?'}", f"{year}-session-{session or 'none'}",
-                     key, start, stop))
-    kept = [_open(cache, key, label, slot) if cache is not None else None
-            for label, slot, key, _a, _b in work]
-    missing = [w for w, piece in zip(work, kept, strict=True) if piece is None]
+    at = {s.slot: (a, b) for s, (_y, _s, a, b) in zip(planned, spans, strict=True)}
+    if kept is None:
+        kept = open_kept(cache, sessions)
+    missing = [s for s, piece in zip(sessions, kept, strict=True) if piece is None]
     unstored = set()   # rendered by a worker, not stored: rendered again in memory
-    if cache is not None and sum(stop - start for *_k, start, stop in missing) \
-            >= PARALLEL_MIN_ANSWERS:
+    if cache is not None and sum(s.answers for s in missing) >= PARALLEL_MIN_ANSWERS:
         # the sessions are independent: rendered side by side, each into the cache, then
         # opened from it below
         try:
-            stored = map_forked(lambda w: _stored(cache, project, scan, *w), missing)
+            stored = map_forked(lambda s: _stored(cache, project, scan, s, *at[s.slot]),
+                                missing)
         except BaseException:
             for piece in kept:
                 if piece is not None:
                     piece.close()
             raise
-        unstored = {w[1] for w, ok in zip(missing, stored, strict=True) if not ok}
+        unstored = {s.slot for s, ok in zip(missing, stored, strict=True) if not ok}
     out = []
-    for (label, slot, key, start, stop), piece in zip(work, kept, strict=True):
-        if piece is None and cache is not None and slot not in unstored:
-            piece = _open(cache, key, label, slot) or _render_into(
-                cache, key, project, scan, label, slot, start, stop)
+    for s, piece in zip(sessions, kept, strict=True):
+        if piece is None and cache is not None and s.slot not in unstored:
+            piece = _open(cache, s.key, s.label, s.slot) or _render_into(
+                cache, project, scan, s, *at[s.slot])
             if piece is not None:
                 piece.reused = False
-        out.append(piece or _render(project, scan, label, start, stop))
+        out.append(piece or _render(project, scan, s.label, *at[s.slot]))
     return out
+
+
+def outline(books: list, users: list[str], pieces: list[SessionSources]) -> qdpx.Outline:
+    """The whole document's outline from its sessions' pieces (`qdpx.Project.outline` of a
+    project planned whole): its users (`qdpx.users_of` every exported code's decisions)."""
+    head, tail = qdpx.head_and_tail(books, users)
+    return qdpx.Outline(head, tail, qdpx.merged_cases(p.cases for p in pieces),
+                        sources=sum(p.sources for p in pieces),
+                        selections=sum(p.selections for p in pieces), users=len(users))
 
 
 # below this many answers to render, the sessions are rendered in this process (forking the
@@ -213,10 +273,10 @@ def session_sources(project: qdpx.Project, scan: FuzzyNameScan, roster: str,
 PARALLEL_MIN_ANSWERS = 20_000
 
 
-def _stored(cache: ResultCache, project: qdpx.Project, scan: FuzzyNameScan, label: str,
-            slot: str, key: str, start: int, stop: int) -> bool:
+def _stored(cache: ResultCache, project: qdpx.Project, scan: FuzzyNameScan, session: Session,
+            start: int, stop: int) -> bool:
     """Render a session into the cache (in a worker process); whether it was stored."""
-    piece = _render_into(cache, key, project, scan, label, slot, start, stop)
+    piece = _render_into(cache, project, scan, session, start, stop)
     if piece is None:
         return False
     piece.close()
@@ -229,7 +289,14 @@ def _render(project: qdpx.Project, scan: FuzzyNameScan, label: str, start: int, 
     return SessionSources(label, scan_chunks(scan, chunks),
                           _source_names(project, scan, start, stop), reused=False,
                           document=zip_parts.deflate(qdpx.encode(c) for c in chunks),
-                          records=zip_parts.records(qdpx.source_members(project, start, stop)))
+                          records=zip_parts.records(qdpx.source_members(project, start, stop)),
+                          cases=qdpx.session_cases(project, start, stop), sources=stop - start,
+                          selections=_selections(project, start, stop))
+
+
+def _selections(project: qdpx.Project, start: int, stop: int) -> int:
+    by_answer = project.by_answer
+    return sum(len(by_answer.get(aid, ())) for aid in project.answers["answer_id"][start:stop])
 
 
 def _source_names(project: qdpx.Project, scan: FuzzyNameScan, start: int, stop: int) -> int:
@@ -237,11 +304,13 @@ def _source_names(project: qdpx.Project, scan: FuzzyNameScan, start: int, stop: 
     return sum(n * len(scan.find(t)) for t, n in texts.items())
 
 
-def _render_into(cache: ResultCache, key: str, project: qdpx.Project, scan: FuzzyNameScan,
-                 label: str, slot: str, start: int, stop: int) -> SessionSources | None:
+def _render_into(cache: ResultCache, project: qdpx.Project, scan: FuzzyNameScan,
+                 session: Session, start: int, stop: int) -> SessionSources | None:
     """Render, check and deflate the session's run chunk by chunk into the cache, then its
-    source files' records, then what the check found and the parts' sizes (a third entry,
-    written last); then open them. None if they could not be stored."""
+    source files' records, then what the check found, the parts' sizes and the session's
+    cases and counts (a third entry, written last); then open them. None if they could not
+    be stored."""
+    key, label, slot = session.key, session.label, session.slot
     names = ChunkNames()
 
     def encoded() -> Iterator[bytes]:
@@ -257,7 +326,9 @@ def _render_into(cache: ResultCache, key: str, project: qdpx.Project, scan: Fuzz
     meta = {"names": names.to_json(),
             "source_names": _source_names(project, scan, start, stop),
             "document": [document.crc, document.size, document.compressed_size],
-            "records": recs.to_json()}
+            "records": recs.to_json(),
+            "cases": qdpx.session_cases(project, start, stop),
+            "selections": _selections(project, start, stop)}
     if not cache.store(key, json.dumps(meta).encode(), slot=f"{slot}.names"):
         return None
     piece = _open(cache, key, label, slot)
@@ -275,6 +346,9 @@ def _open(cache: ResultCache, key: str, label: str, slot: str) -> SessionSources
         names, source_names = ChunkNames.from_json(data["names"]), int(data["source_names"])
         crc, size, compressed = (int(v) for v in data["document"])
         listed = Records.from_json(data["records"])
+        cases, selections = dict(data["cases"]), int(data["selections"])
+        if not all(isinstance(v, str) for v in (*cases, *cases.values())):
+            raise ValueError("cases are not text")
     except (ValueError, KeyError, TypeError) as exc:
         log.warning("refi_qda cache entry for %s unusable (%s): rendering again", label, exc)
         return None
@@ -290,7 +364,8 @@ def _open(cache: ResultCache, key: str, label: str, slot: str) -> SessionSources
         return None
     return SessionSources(label, names, source_names, reused=True,
                           document=Part(crc, size, compressed, file=document),
-                          records=Records(*listed.columns(), file=records))
+                          records=Records(*listed.columns(), file=records),
+                          cases=cases, sources=len(listed), selections=selections)
 
 
 def _left(fh) -> int:
@@ -298,16 +373,18 @@ def _left(fh) -> int:
     return os.fstat(fh.fileno()).st_size - fh.tell()
 
 
-def names_in_project(scan: FuzzyNameScan, qdc_text: str, project: qdpx.Project,
-                     pieces: list[SessionSources]) -> int:
+def names_in_project(scan: FuzzyNameScan, qdc_text: str,
+                     project: qdpx.Project | qdpx.Outline, pieces: list[SessionSources]) -> int:
     """`project_names.names_in_project(scan, qdc, qde_chunks(project), sources)`, with each
-    session's findings taken from its piece."""
-    parts = [scan_chunks(scan, qdpx.head_chunks(project))]
-    if project.answers["answer_id"]:
+    session's findings taken from its piece (`project`: the project planned whole, or the
+    document's `outline`)."""
+    whole = project.outline() if isinstance(project, qdpx.Project) else project
+    parts = [scan_chunks(scan, qdpx.head_chunks(whole))]
+    if whole.sources:
         parts.append(scan_chunks(scan, ["  <Sources>\n"]))
         parts.extend(p.names for p in pieces)
         parts.append(scan_chunks(scan, ["  </Sources>\n"]))
-    parts.append(scan_chunks(scan, [project.tail]))
+    parts.append(scan_chunks(scan, [whole.tail]))
     document = len(joined(scan, parts))
     return (len(scan.find(without_guids(qdc_text))) + document
             + sum(p.source_names for p in pieces))

@@ -17,7 +17,9 @@ gives the same file.
 
 How it is written (100,000 answers: a million elements): `plan` gathers what the document is
 made of once (the answers sorted by school year, session, question and id; each answer's final
-codes; the users; the small head and tail of the document rendered by ElementTree);
+codes; the users; the small head and tail of the document rendered by ElementTree; the asset
+plans only the sessions it has not kept, and puts the cases together from every session's
+share, `Outline`);
 `qde_chunks` renders the document from it as text chunks, each a run of whole lines, in the
 exact bytes `xml.etree.ElementTree` (indented by `ET.indent`) writes for the same tree;
 `write_qdpx` deflates them into the zip member in parts (one per session, `zip_parts`). No

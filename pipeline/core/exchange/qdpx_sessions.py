@@ -24,9 +24,12 @@ readers sort by their own values, so the sets decide the rendering); for frames 
 (tests, small projects) `span_keys` hashes the values in Python. A changed row, label, roster
 or line of that code gives another key, so the session is rendered again; a missing or damaged
 entry too. A refresh copies the kept parts into the new
-zip as they are. What is not kept: the head (users, the codebook, variables) and the cases
-(they list every year's sources by school), deflated anew on every run, and the zip's central
-directory.
+zip as they are, and reads and plans only the other sessions' answers and final codes
+(`rows_to_plan`; the users and the codebook check come from distinct values in DuckDB). Each
+session's share of the cases (the `<SourceRef>` lines of its answers, per school) and its
+counts are kept with its findings, so the cases, which list every year's sources by school,
+are put together from the pieces (`outline`) and deflated anew on every run, with the head
+(users, the codebook, variables) and the zip's central directory.
 
 The check stays the independent method's count over the whole document: the kept findings of
 each session's run join with the rest by `project_names.joined`, which adds the pairs of tokens
@@ -190,9 +193,12 @@ def open_kept(cache: ResultCache | None, sessions: list[Session]
 
 
 def rows_to_plan(sessions: list[Session], kept: list[SessionSources | None]
-                 ) -> qdpx.Rows:
+                 ) -> qdpx.Rows | None:
     """The ranges of the document's answers (`qdpx.read_answers(con, rows)`) of the sessions
-    not kept, adjacent ones joined."""
+    not kept, adjacent ones joined; None when none is kept (every answer, read in order
+    without placing each)."""
+    if all(piece is None for piece in kept):
+        return None
     rows: qdpx.Rows = []
     start = 0
     for session, piece in zip(sessions, kept, strict=True):

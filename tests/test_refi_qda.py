@@ -1001,14 +1001,19 @@ def test_only_the_sessions_not_kept_are_read_and_planned(books, tmp_path):
     assert counts["selections"] == int(exported["answer_id"].isin(answers["answer_id"]).sum())
     got, again, planned, rendered = asset_way()
     assert (got, again, planned, rendered) == (expected, counts, [], [])
-    # one session's entry lost: that session alone is read, planned and rendered
+    # two sessions' entries lost, apart: those alone are read (two ranges), planned, rendered
     project = qdpx.plan(books, answers, final)
-    year, session, start, stop = qdpx.session_spans(project)[1]
-    for lost in (tmp_path / "kept").glob(f"{year}-session-{session}.names--*"):
-        lost.unlink()
+    spans = qdpx.session_spans(project)
+    lost = [spans[1], spans[3]]
+    for year, session, _a, _b in lost:
+        for entry in (tmp_path / "kept").glob(f"{year}-session-{session or 'none'}.names--*"):
+            entry.unlink()
     got, _counts, planned, rendered = asset_way()
-    assert got == expected and rendered == [f"{year} session {session}"]
-    assert planned == sorted(project.answers["answer_id"][start:stop])
+    assert got == expected
+    assert rendered == [f"{y} session {s or '?'}" for y, s, _a, _b in lost]
+    assert planned == sorted(a for _y, _s, start, stop in lost
+                             for a in project.answers["answer_id"][start:stop])
+    year, session, start, stop = spans[1]
     # an edited answer: its session alone, and the file and names follow the edit
     edited = answers.copy()
     at = edited.index[edited["answer_id"] == project.answers["answer_id"][start]][0]
@@ -1017,3 +1022,7 @@ def test_only_the_sessions_not_kept_are_read_and_planned(books, tmp_path):
     got, _counts, planned, rendered = asset_way()
     assert got == _uncached(books, edited, final, roster, tmp_path) != expected
     assert rendered == [f"{year} session {session}"]
+    # an answer id twice in the warehouse: refused, though its sessions are kept
+    con.execute("insert into staging.answers select * from staging.answers limit 1")
+    with pytest.raises(ValueError, match="the same answer_id"):
+        qdpx.check_unique_answers(con)

@@ -109,6 +109,7 @@ def refi_qda_files(context: dg.AssetExecutionContext, paths: ProjectPaths,
             # (sorted by DuckDB, not pandas; each answer's codes by framework and code)
             pairs, decisions = qdpx.read_decisions(con)
             qdpx.check_codes(books, pairs)
+            qdpx.check_unique_answers(con)
             rows = qdpx_sessions.rows_to_plan(sessions, kept)
             answers, final = qdpx.read_answers(con, rows), qdpx.read_final_codes(con, rows)
         qdc_bytes = qdc.qdc_bytes(books)

@@ -469,7 +469,8 @@ def human_final_codes(paths: ProjectPaths, apps: YearRows, units: YearRows, answ
                       year_rows: dict[str, str] | None = None, only: set | None = None,
                       years: list[str] | None = None) -> pd.DataFrame:
     """The final codes without a stand-in (agreed, adjudicated, unresolved) of the years in
-    `apps` / `units` (coding.human_applications and coding.coder_units rows), computed as
+    `apps` / `units` (coding.human_applications and coding.coder_units rows; `years` when
+    they are read per year), computed as
     `reconcile_year` does from the human applications and the adjudication file, not read
     from coding.final_codes: the suggestions train on them, and final codes take the
     suggestions as a stand-in (reading the table would make a cycle). Each year's are kept

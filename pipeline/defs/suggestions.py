@@ -65,6 +65,8 @@ def training_codes(con, paths: ProjectPaths, year: str, year_rows: dict[str, str
         return con.execute(f"select * {CODED_ELSEWHERE} and school_year = ? order by rowid",
                            [year, year, y]).df()
 
+    if not wh.table_columns(con, "coding.coder_units"):   # no coder sheets imported yet
+        return stage.human_reference(wh.empty_frame("coding.final_codes"))
     years = [y for (y,) in con.execute(
         "select school_year from coding.coder_units where school_year <> ? group by all "
         "having count(distinct coder) = 2 order by school_year",
@@ -121,8 +123,8 @@ def training_pool(con, year: str, max_answers: int | None = stage.TRAIN_MAX_ANSW
     """(the training sample, how many answers it was drawn from): the other years' answers
     both coders saw, and among their substantive ones the `max_answers` whose sha256 of the
     answer id is smallest, in the table's order; what `stage.training` draws from the same
-    answers read whole (`stage.training_sample`), drawn in DuckDB so the other years' texts
-    are never read."""
+    answers read whole (`stage.training_sample`), drawn in DuckDB so only the sample's texts
+    are read."""
     if not wh.table_columns(con, "coding.coder_units"):
         return wh.empty_frame("staging.answers"), 0
     (available,) = con.execute(f"select count(*) {BOTH_CODERS_SAW}", [year, year]).fetchone()

@@ -211,6 +211,21 @@ def read_final_codes(con, rows: Rows | None = None) -> pd.DataFrame:
                        [*EXPORTED_PROVENANCES, *(v for r in rows or () for v in r)]).df()
 
 
+def check_unique_answers(con) -> None:
+    """ValueError naming answer ids staging.answers holds more than once (one source file
+    each: `plan` checks the answers it plans, this the whole project's when it plans only
+    some sessions)."""
+    from pipeline.core.warehouse.connection import table_columns
+
+    if not table_columns(con, "staging.answers"):
+        return
+    twice = [a for (a,) in con.execute(
+        "select answer_id from staging.answers group by answer_id having count(*) > 1 "
+        "order by answer_id limit 5").fetchall()]
+    if twice:
+        raise ValueError(f"answers with the same answer_id: {', '.join(map(str, twice))}")
+
+
 def read_decisions(con) -> tuple[set[tuple[str, str]], set[tuple[str, object]]]:
     """(the distinct (framework, code id), the distinct (provenance, decided by)) of every
     final code the project exports: what `check_codes` and `users_of` need of the codes of
@@ -243,7 +258,7 @@ def plan(books: list[Codebook], answers: pd.DataFrame, final: pd.DataFrame,
     """Check the final codes against the codebooks and gather what the document holds.
     `in_order`: the answers are in DOCUMENT_ORDER already (`read_answers` sorts them so, in
     DuckDB), so they are not sorted again. `users`: the project's users, when `answers` and
-    `final` are some sessions' only (`read_users` of the whole project)."""
+    `final` are some sessions' only (`users_of` the whole project's `read_decisions`)."""
     final = final[final["provenance"].isin(EXPORTED_PROVENANCES)]
     fw, cid = list(final["framework"]), list(final["code_id"])
     check_codes(books, set(zip(fw, cid, strict=True)))

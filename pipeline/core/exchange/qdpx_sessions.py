@@ -188,8 +188,16 @@ def sessions_of(keys: list[tuple[str, str | None, int, str]]) -> list[Session]:
 def open_kept(cache: ResultCache | None, sessions: list[Session]
               ) -> list[SessionSources | None]:
     """Each session's kept sources (None where there are none, or no cache), in order."""
-    return [_open(cache, s.key, s.label, s.slot) if cache is not None else None
-            for s in sessions]
+    kept: list[SessionSources | None] = []
+    try:
+        for s in sessions:
+            kept.append(_open(cache, s.key, s.label, s.slot) if cache is not None else None)
+    except BaseException:
+        for piece in kept:
+            if piece is not None:
+                piece.close()
+        raise
+    return kept
 
 
 def rows_to_plan(sessions: list[Session], kept: list[SessionSources | None]

@@ -187,6 +187,18 @@ def _training(seed: int = 1):
 
 
 def _count_fits(monkeypatch) -> list[int]:
+    """One entry per code fitted (trained.py fits the codes side by side: batched_fit.py)."""
+    from pipeline.core.suggest import trained
+
+    fits: list[int] = []
+    real_fit = trained.fit_logistic_columns
+    monkeypatch.setattr(trained, "fit_logistic_columns",
+                        lambda x, y, columns, *a, **k: fits.extend(columns) or
+                        real_fit(x, y, columns, *a, **k))
+    return fits
+
+
+def _count_sklearn_fits(monkeypatch) -> list[int]:
     from sklearn.linear_model import LogisticRegression
 
     fits: list[int] = []
@@ -239,7 +251,7 @@ def test_the_zero_shot_fit_is_kept_and_the_same_figures_come_back(model_files, t
 
     monkeypatch.setenv("SURVEY_CACHE_DIR", str(tmp_path))
     books = load_codebooks(Path(__file__).resolve().parents[1] / "codebooks")
-    fits = _count_fits(monkeypatch)
+    fits = _count_sklearn_fits(monkeypatch)
     first = ZeroShot.fit(_fresh(model_files), books)
     assert len(fits) == 1
     second = ZeroShot.fit(_fresh(model_files), books)   # another process, same codebooks

@@ -1,0 +1,85 @@
+"""The per-code logistic fits run side by side (pipeline/core/suggest/batched_fit.py) are
+scikit-learn's own fits, to the last bits of a matrix product."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+
+from pipeline.core.suggest import batched_fit
+from pipeline.core.suggest.batched_fit import fit_logistic_columns, products
+
+
+def _problem(seed: int = 3, n: int = 600, d: int = 20, k: int = 6):
+    rng = np.random.default_rng(seed)
+    x = np.hstack([rng.random((n, 3)), rng.standard_normal((n, d - 3)) * 0.1])
+    true = rng.standard_normal((d, k)) * 3
+    y = (rng.random((n, k)) < 1 / (1 + np.exp(-(x @ true - 1.5)))).astype(np.int64)
+    return x, y
+
+
+def test_each_column_is_the_fit_scikit_learn_gives_alone():
+    x, y = _problem()
+    columns = [0, 2, 3, 5]
+    models = fit_logistic_columns(x, y, columns, c=1.0, max_iter=2000)
+    assert sorted(models) == columns
+    for col in columns:
+        alone = LogisticRegression(C=1.0, max_iter=2000).fit(x, y[:, col])
+        ours = models[col]
+        assert ours.n_iter_[0] == alone.n_iter_[0]  # the same optimisation, step for step
+        np.testing.assert_allclose(ours.coef_, alone.coef_, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(ours.intercept_, alone.intercept_, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(ours.predict_proba(x), alone.predict_proba(x), rtol=0,
+                                   atol=1e-10)
+        assert list(ours.classes_) == [0, 1] and ours.n_features_in_ == x.shape[1]
+
+
+def test_a_column_fits_the_same_whichever_columns_run_beside_it():
+    x, y = _problem(4)
+    together = fit_logistic_columns(x, y, [0, 1, 2, 3, 4, 5], c=1.0, max_iter=2000)
+    alone = fit_logistic_columns(x, y, [4], c=1.0, max_iter=2000)
+    assert together[4].coef_.tobytes() == alone[4].coef_.tobytes()
+    assert together[4].intercept_.tobytes() == alone[4].intercept_.tobytes()
+
+
+def test_products_do_not_depend_on_the_number_of_threads():
+    rng = np.random.default_rng(5)
+    left, right = rng.standard_normal((3000, 40)), rng.standard_normal((40, 9))
+    one = products(left, right, threads=1)
+    assert one.tobytes() == products(left, right, threads=2).tobytes() == \
+        products(left, right, threads=4).tobytes()
+    np.testing.assert_allclose(one, left @ right, rtol=1e-12, atol=1e-12)
+
+
+def test_no_columns_fits_nothing():
+    x, y = _problem()
+    assert fit_logistic_columns(x, y, [], c=1.0, max_iter=100) == {}
+
+
+def test_an_optimisation_stopped_by_max_iter_warns_as_scikit_learn_does():
+    x, y = _problem()
+    with pytest.warns(ConvergenceWarning, match="column 1"):
+        models = fit_logistic_columns(x, y, [1], c=1.0, max_iter=2)
+    assert models[1].n_iter_[0] == 2
+
+
+def test_a_failed_shared_evaluation_raises_in_every_fit_instead_of_hanging(monkeypatch):
+    x, y = _problem()
+
+    def broken(self, pending):
+        raise MemoryError("no room for the products")
+
+    monkeypatch.setattr(batched_fit._Rounds, "_compute", broken)
+    with pytest.raises(RuntimeError, match="shared evaluation failed"):
+        fit_logistic_columns(x, y, [0, 1, 2], c=1.0, max_iter=50)
+
+
+def test_a_single_column_is_computed_as_it_is_among_others():
+    rng = np.random.default_rng(6)
+    left, right = rng.standard_normal((2000, 30)), rng.standard_normal((30, 5))
+    full = products(left, right, threads=1)
+    for j in range(5):
+        assert products(left, right[:, [j]], threads=1).tobytes() == full[:, [j]].tobytes()
+    assert products(left, right, threads=4).tobytes() == full.tobytes()  # parts of 2, 1, 1, 1

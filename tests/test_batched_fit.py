@@ -83,3 +83,20 @@ def test_a_single_column_is_computed_as_it_is_among_others():
     for j in range(5):
         assert products(left, right[:, [j]], threads=1).tobytes() == full[:, [j]].tobytes()
     assert products(left, right, threads=4).tobytes() == full.tobytes()  # parts of 2, 1, 1, 1
+
+
+def test_the_trained_suggester_predicts_what_each_model_s_predict_proba_gives(tmp_path,
+                                                                            monkeypatch):
+    from pipeline.core.suggest.trained import TrainedSuggester
+
+    monkeypatch.setenv("SURVEY_CACHE_DIR", str(tmp_path))
+    x, y = _problem(7, k=4)
+    y[:, 2] = 0  # no positives: no model, the zero-shot figure stays
+    zero_shot = np.full((len(x), 4), 0.25)
+    trained = TrainedSuggester.fit(x, y)
+    probs, mask = trained.predict(x, zero_shot)
+    assert mask.tolist() == [True, True, False, True]
+    assert (probs[:, 2] == 0.25).all()
+    for c in (0, 1, 3):
+        np.testing.assert_allclose(probs[:, c], trained.models[c].predict_proba(x)[:, 1],
+                                   rtol=0, atol=1e-12)

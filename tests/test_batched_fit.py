@@ -36,17 +36,23 @@ def test_each_column_is_the_fit_scikit_learn_gives_alone():
         assert list(ours.classes_) == [0, 1] and ours.n_features_in_ == x.shape[1]
 
 
-def test_a_column_fits_the_same_whichever_columns_run_beside_it():
-    x, y = _problem(4)
-    together = fit_logistic_columns(x, y, [0, 1, 2, 3, 4, 5], c=1.0, max_iter=2000)
-    alone = fit_logistic_columns(x, y, [4], c=1.0, max_iter=2000)
-    assert together[4].coef_.tobytes() == alone[4].coef_.tobytes()
-    assert together[4].intercept_.tobytes() == alone[4].intercept_.tobytes()
+def test_the_same_arrays_fit_the_same_bits_on_any_number_of_cores(monkeypatch):
+    x, y = _problem(4, k=60)
+    y[:, :30] = y[:, 30:]  # 60 codes: two shares of columns
+    columns = [c for c in range(60) if 5 <= y[:, c].sum() <= len(y) - 5]
+    assert len(columns) > batched_fit.SHARE_COLUMNS
+    fitted = {}
+    for threads in (1, 2, 4):
+        monkeypatch.setattr(batched_fit, "_threads", lambda threads=threads: threads)
+        models = fit_logistic_columns(x, y, columns, c=1.0, max_iter=2000)
+        fitted[threads] = b"".join(models[c].coef_.tobytes() + models[c].intercept_.tobytes()
+                                   for c in columns)
+    assert fitted[1] == fitted[2] == fitted[4]
 
 
 def test_products_do_not_depend_on_the_number_of_threads():
     rng = np.random.default_rng(5)
-    left, right = rng.standard_normal((3000, 40)), rng.standard_normal((40, 9))
+    left, right = rng.standard_normal((3000, 40)), rng.standard_normal((40, 101))
     one = products(left, right, threads=1)
     assert one.tobytes() == products(left, right, threads=2).tobytes() == \
         products(left, right, threads=4).tobytes()
@@ -74,15 +80,6 @@ def test_a_failed_shared_evaluation_raises_in_every_fit_instead_of_hanging(monke
     monkeypatch.setattr(batched_fit._Rounds, "_compute", broken)
     with pytest.raises(RuntimeError, match="shared evaluation failed"):
         fit_logistic_columns(x, y, [0, 1, 2], c=1.0, max_iter=50)
-
-
-def test_a_single_column_is_computed_as_it_is_among_others():
-    rng = np.random.default_rng(6)
-    left, right = rng.standard_normal((2000, 30)), rng.standard_normal((30, 5))
-    full = products(left, right, threads=1)
-    for j in range(5):
-        assert products(left, right[:, [j]], threads=1).tobytes() == full[:, [j]].tobytes()
-    assert products(left, right, threads=4).tobytes() == full.tobytes()  # parts of 2, 1, 1, 1
 
 
 def test_the_trained_suggester_predicts_what_each_model_s_predict_proba_gives(tmp_path,

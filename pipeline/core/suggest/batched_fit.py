@@ -18,7 +18,7 @@ of twice per code.
 A matrix-matrix product adds in another order than a matrix-vector one, so the coefficients
 differ from scikit-learn's in the last bits (|difference| ~1e-12 in the probabilities on
 20,000 synthetic answers; docs/benchmarks.md, Stop 30); they are the same from run to run for the
-same arrays, whatever the number of cores and whichever codes are fitted beside (`products`).
+same arrays, whatever the number of cores (`_shares`).
 """
 
 from __future__ import annotations
@@ -31,28 +31,35 @@ import numpy as np
 
 from pipeline.core.parallel import cores
 
+SHARE_COLUMNS = 48   # codes per matrix product: the shares are the same on any machine
+
+
+def _shares(k: int) -> list[np.ndarray]:
+    """Column positions 0..k-1 in contiguous shares of SHARE_COLUMNS. BLAS's figures for a
+    column can depend on the columns multiplied with it (its kernels handle the last few
+    columns another way), so the shares, unlike the threads that compute them, must not
+    depend on the number of cores. 48: two shares for ~90 codes, one per core here; smaller
+    shares read the features more often (16 columns: ~1.5x the time per product)."""
+    return [np.arange(i, min(i + SHARE_COLUMNS, k)) for i in range(0, k, SHARE_COLUMNS)]
+
+
+def _threads() -> int:
+    return max(1, min(4, cores()))
+
 
 def products(left: np.ndarray, right: np.ndarray, threads: int | None = None) -> np.ndarray:
-    """left @ right, right's columns split between threads (at most four, one per core), each
-    product with one BLAS thread, and always as a matrix-matrix product (a single column is
-    computed twice over: numpy would hand it to a matrix-vector product, which adds in another
-    order). So a column's figures do not depend on which columns come with it nor on the
-    number of cores (tests/test_batched_fit.py)."""
+    """left @ right, right's columns in fixed shares (_shares) computed by threads (at most
+    four, one per core), each with one BLAS thread: the same figures on any number of cores
+    (tests/test_batched_fit.py)."""
     from threadpoolctl import threadpool_limits
 
-    threads = threads or max(1, min(4, cores()))
-    parts = np.array_split(np.arange(right.shape[1]), min(threads, max(1, right.shape[1])))
-
-    def part(cols: np.ndarray) -> np.ndarray:
-        if len(cols) == 1:
-            return (left @ right[:, [cols[0], cols[0]]])[:, :1]
-        return left @ right[:, cols]
-
+    parts = _shares(right.shape[1])
     with threadpool_limits(limits=1, user_api="blas"):
-        if len(parts) == 1:
-            return part(parts[0])
-        with ThreadPoolExecutor(max_workers=len(parts)) as pool:
-            return np.hstack(list(pool.map(part, parts)))
+        if len(parts) <= 1:
+            return left @ right
+        with ThreadPoolExecutor(max_workers=min(len(parts), threads or _threads())) as pool:
+            return np.hstack(list(pool.map(
+                lambda cols: left @ np.ascontiguousarray(right[:, cols]), parts)))
 
 
 class _Rounds:
@@ -100,27 +107,39 @@ class _Rounds:
         self.cond.notify_all()
 
     def _compute(self, pending: dict[int, np.ndarray]) -> dict[int, tuple[float, np.ndarray]]:
+        """Every pending point's loss and gradient, the codes shared between threads."""
         codes = sorted(pending)
+        parts = _shares(len(codes))
+        if len(parts) == 1:
+            return self._share(codes, pending)
+        with ThreadPoolExecutor(max_workers=min(len(parts), self.threads)) as pool:
+            shares = pool.map(lambda part: self._share([codes[i] for i in part], pending), parts)
+            return {c: result for share in shares for c, result in share.items()}
+
+    def _share(self, codes: list[int], pending: dict[int, np.ndarray]
+               ) -> dict[int, tuple[float, np.ndarray]]:
+        """scikit-learn's LinearModelLoss.loss_gradient for these codes' points, its two
+        matrix-vector products made two matrix-matrix ones (one BLAS thread: the caller's)."""
         n, d = self.x.shape
         points = np.stack([pending[c] for c in codes], axis=1)          # (d + 1, k)
         weights, intercepts = points[:d], points[d]
-        raw = products(self.x, weights, self.threads)                           # (n, k)
+        raw = self.x @ weights                                 # (n, k)
         raw += intercepts
-        pointwise = np.empty((len(codes), n), dtype=np.float64)
+        pointwise = np.empty((n, len(codes)), dtype=np.float64, order="F")
         losses = []
         for j, c in enumerate(codes):
             loss, grad = self.loss.loss_gradient(
                 y_true=self.targets[:, c], raw_prediction=np.ascontiguousarray(raw[:, j]),
                 sample_weight=None, n_threads=1)
             losses.append(float(loss.sum() / n))
-            pointwise[j] = grad / n
-        x_grad = products(self.x.T, pointwise.T, self.threads)                  # (d, k)
+            pointwise[:, j] = grad / n
+        x_grad = self.x.T @ pointwise                          # (d, k)
         out = {}
         for j, c in enumerate(codes):
             w = weights[:, j]
             gradient = np.empty(d + 1, dtype=np.float64)
             gradient[:d] = x_grad[:, j] + self.l2 * w
-            gradient[d] = pointwise[j].sum()
+            gradient[d] = pointwise[:, j].sum()
             out[c] = (losses[j] + 0.5 * self.l2 * float(w @ w), gradient)
         return out
 
@@ -131,13 +150,14 @@ def fit_logistic_columns(x: np.ndarray, y: np.ndarray, columns: list[int], c: fl
     (0/1 labels with both classes present), as scikit-learn's lbfgs solver fits it."""
     from scipy import optimize
     from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
 
     if not columns:
         return {}
     x = np.ascontiguousarray(x, dtype=np.float64)
     n, d = x.shape
     targets = np.asfortranarray(y, dtype=np.float64)
-    threads = max(1, min(4, cores()))
+    threads = _threads()
     rounds = _Rounds(x, targets, 1.0 / (c * n), len(columns), threads)
 
     def fit_one(code: int):
@@ -149,7 +169,8 @@ def fit_logistic_columns(x: np.ndarray, y: np.ndarray, columns: list[int], c: fl
         finally:
             rounds.finished()
 
-    with ThreadPoolExecutor(max_workers=len(columns)) as pool:
+    with threadpool_limits(limits=1, user_api="blas"), \
+            ThreadPoolExecutor(max_workers=len(columns)) as pool:
         results = list(pool.map(fit_one, columns))
     models = {}
     for code, res in zip(columns, results, strict=True):

@@ -54,21 +54,23 @@ def quality_table(suggested: pd.DataFrame, keyword: pd.DataFrame, reference: pd.
     `codes`: the codebook (framework, dimension, code_id) so codes nobody applied get a row too;
     `suggested` may carry a `source` column (zero_shot / trained), reported as 'mixed' if both."""
     answers = answers[["answer_id", "school_year", "question_id"]].drop_duplicates("answer_id")
-    ids = set(answers["answer_id"])
     sources = sorted(set(suggested.get("source", pd.Series(dtype=object)).dropna()))
     source = sources[0] if len(sources) == 1 else ("mixed" if sources else None)
     parts = []
     keys = ["framework", "dimension", "code_id"]
     by = ["school_year", "question_id", *keys]
     flags = ["s", "k", "r"]
+    # the coded answers' rows of each set, taken once for the three levels
+    ids = pd.Index(answers["answer_id"].unique())
+    applied = [(name, f[f["answer_id"].isin(ids)]) for name, f in
+               (("s", suggested), ("k", keyword), ("r", reference))]
     for level in LEVELS:
         grid = _blank(_keys(codes.assign(answer_id=0), level).drop(columns="answer_id")
                       .drop_duplicates(), keys)
         # Counted from the applied (answer, key) pairs only: an answer no set marks for a key
         # is a true negative of both coders, so tn = n - tp - fp - fn. No answers x keys frame.
         marked = pd.concat(
-            [_blank(_keys(f[f["answer_id"].isin(ids)], level), keys).assign(which=name)
-             for name, f in (("s", suggested), ("k", keyword), ("r", reference))],
+            [_blank(_keys(f, level), keys).assign(which=name) for name, f in applied],
             ignore_index=True)
         marked = marked.merge(grid, on=keys, how="inner")  # a key outside the codebook: no row
         for c in flags:

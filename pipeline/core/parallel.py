@@ -47,6 +47,12 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
+def in_map() -> bool:
+    """Whether a map_forked runs: in one of its worker processes (which share the cores with
+    the others), or in the process waiting for them."""
+    return _WORK is not None
+
+
 def can_fork() -> bool:
     return ("fork" in multiprocessing.get_all_start_methods()
             and not multiprocessing.current_process().daemon)

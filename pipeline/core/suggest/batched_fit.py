@@ -17,7 +17,8 @@ of twice per code.
 
 A matrix-matrix product adds in another order than a matrix-vector one, so the coefficients
 differ from scikit-learn's in the last bits (|difference| ~1e-12 in the probabilities on
-20,000 synthetic answers; docs/benchmarks.md, Stop 30); they are the same from run to run for the
+20,000 synthetic answers;
+docs/benchmarks.md, "The per-code fits"); they are the same from run to run for the
 same arrays, whatever the number of cores (`_shares`).
 """
 
@@ -29,9 +30,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from pipeline.core.parallel import cores
+from pipeline.core.parallel import cores, in_map
 
 SHARE_COLUMNS = 48   # codes per matrix product: the shares are the same on any machine
+
+
+def scipy_version() -> str:
+    """scipy's version from its metadata (the fit cache's key; no import of scipy needed)."""
+    from importlib.metadata import version
+
+    return version("scipy")
 
 
 def _shares(k: int) -> list[np.ndarray]:
@@ -44,7 +52,8 @@ def _shares(k: int) -> list[np.ndarray]:
 
 
 def _threads() -> int:
-    return max(1, min(4, cores()))
+    """One per core, at most four; one in a map_forked worker (its siblings use the others)."""
+    return 1 if in_map() else max(1, min(4, cores()))
 
 
 def products(left: np.ndarray, right: np.ndarray, threads: int | None = None) -> np.ndarray:
@@ -80,14 +89,25 @@ class _Rounds:
 
     def evaluate(self, code: int, point: np.ndarray) -> tuple[float, np.ndarray]:
         with self.cond:
+            if self.failure is not None:
+                raise self.failure
             self.pending[code] = np.array(point, dtype=np.float64)
             mine = self.round
             self._maybe_compute()
             while self.round == mine:
                 self.cond.wait()
             if self.failure is not None:
-                raise RuntimeError("a shared evaluation failed") from self.failure
+                raise self.failure   # in every code's thread: the fit raises it
             return self.results.pop(code)
+
+    def abort(self, exc: BaseException, missing: int) -> None:
+        """`missing` codes will never run (their threads could not start): the others stop."""
+        with self.cond:
+            self.failure = self.failure or exc
+            self.live -= missing
+            self.pending = {}
+            self.round += 1
+            self.cond.notify_all()
 
     def finished(self) -> None:
         with self.cond:
@@ -152,13 +172,20 @@ def fit_logistic_columns(x: np.ndarray, y: np.ndarray, columns: list[int], c: fl
     from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_limits
 
+    columns = [int(col) for col in columns]
+    if len(set(columns)) != len(columns):
+        raise ValueError(f"columns repeat: {columns}")
     if not columns:
         return {}
     x = np.ascontiguousarray(x, dtype=np.float64)
     n, d = x.shape
+    if not np.isfinite(x).all():
+        raise ValueError("the features hold NaN or infinite values")
+    for col in columns:   # scikit-learn's own refusal of a one-class problem
+        if len(np.unique(y[:, col])) != 2:
+            raise ValueError(f"column {col} of the labels needs two classes (0 and 1)")
     targets = np.asfortranarray(y, dtype=np.float64)
-    threads = _threads()
-    rounds = _Rounds(x, targets, 1.0 / (c * n), len(columns), threads)
+    rounds = _Rounds(x, targets, 1.0 / (c * n), len(columns), _threads())
 
     def fit_one(code: int):
         try:
@@ -169,9 +196,18 @@ def fit_logistic_columns(x: np.ndarray, y: np.ndarray, columns: list[int], c: fl
         finally:
             rounds.finished()
 
+    # every code needs its own thread at once (a round waits for all of them); if one cannot
+    # start, the started ones are stopped instead of waiting for it forever
     with threadpool_limits(limits=1, user_api="blas"), \
             ThreadPoolExecutor(max_workers=len(columns)) as pool:
-        results = list(pool.map(fit_one, columns))
+        futures = []
+        try:
+            for col in columns:
+                futures.append(pool.submit(fit_one, col))
+        except BaseException as exc:
+            rounds.abort(exc, len(columns) - len(futures))
+            raise
+        results = [future.result() for future in futures]
     models = {}
     for code, res in zip(columns, results, strict=True):
         if res.status != 0:
@@ -179,8 +215,8 @@ def fit_logistic_columns(x: np.ndarray, y: np.ndarray, columns: list[int], c: fl
 
             warnings.warn(f"lbfgs failed to converge for code column {code} "
                           f"({res.message})", ConvergenceWarning, stacklevel=2)
-        model = LogisticRegression(C=c, max_iter=max_iter)
-        model.classes_ = np.array([0, 1], dtype=np.int64)
+        model = LogisticRegression(C=c, max_iter=max_iter, tol=tol)
+        model.classes_ = np.unique(y[:, code])
         model.coef_ = res.x[:d].reshape(1, d).copy()
         model.intercept_ = res.x[d:].copy()
         model.n_iter_ = np.array([min(res.nit, max_iter)], dtype=np.int32)

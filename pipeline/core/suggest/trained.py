@@ -16,12 +16,20 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pipeline.core.suggest.batched_fit import fit_logistic_columns, products
+from pipeline.core.suggest.batched_fit import (
+    SHARE_COLUMNS,
+    fit_logistic_columns,
+    products,
+    scipy_version,
+)
 
 MIN_POSITIVES = 5
 C, MAX_ITER = 1.0, 2000
+# what the coefficients depend on besides x and y (fit_cache.py adds scikit-learn's version):
+# the batching's shares change their last bits, and scipy's L-BFGS-B is called directly
 FIT_SETTINGS = f"LogisticRegression(C={C}, max_iter={MAX_ITER}) per code, " \
-    f"min_positives={MIN_POSITIVES}, codes batched (batched_fit)"
+    f"min_positives={MIN_POSITIVES}, batched_fit v1 shares of {SHARE_COLUMNS}, " \
+    f"scipy {scipy_version()}"
 
 
 def _classifier():
@@ -102,7 +110,8 @@ class TrainedSuggester:
                 return cls(rebuilt, y.shape[1])
         # One L-BFGS optimisation per code with enough positives and negatives, exactly as
         # scikit-learn runs it, the codes side by side so that each pass over x serves every
-        # code at once (batched_fit.py: about 4x faster than one fit after another, the same
+        # code at once (batched_fit.py: about 3x faster than the fits one by
+        # (two at a time), the same
         # iterations, probabilities within ~1e-12 of scikit-learn's own fits)
         fitted = [c for c in range(y.shape[1])
                   if MIN_POSITIVES <= int(y[:, c].sum()) <= len(y) - MIN_POSITIVES]

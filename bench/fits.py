@@ -1,5 +1,6 @@
-"""Benchmark: the trained suggester's per-code logistic fits, one after another (scikit-learn,
-the baseline) against side by side (pipeline/core/suggest/batched_fit.py), in one process.
+"""Benchmark: the trained suggester's per-code logistic fits one by one (scikit-learn, one
+fit per core at a time: the baseline) against side by side (pipeline/core/suggest/batched_fit.py),
+in one process.
 
     .venv/bin/python bench/fits.py [--n 20000] [--repeats 3] [--noise 0.15]
 

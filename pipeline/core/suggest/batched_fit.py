@@ -17,9 +17,12 @@ of twice per code.
 
 A matrix-matrix product adds in another order than a matrix-vector one, so the coefficients
 differ from scikit-learn's in the last bits (|difference| ~1e-12 in the probabilities on
-20,000 synthetic answers;
-docs/benchmarks.md, "The per-code fits"); they are the same from run to run for the
-same arrays, whatever the number of cores (`_shares`).
+20,000 synthetic answers; docs/benchmarks.md, "The per-code fits"); they are the same from
+run to run for the same arrays, whatever the number of cores (`_shares`).
+
+One fit (or `products`) at a time per process: they set the BLAS thread limit, which is the
+whole process's (threadpoolctl), so two overlapping calls in two threads would restore it out
+of order. The pipeline's steps run one at a time in a process.
 """
 
 from __future__ import annotations

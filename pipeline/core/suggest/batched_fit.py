@@ -33,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from pipeline.core.parallel import cores, in_map
+from pipeline.core.parallel import MAX_WORKERS, cores, in_map
 
 SHARE_COLUMNS = 48   # codes per matrix product: the shares are the same on any machine
 
@@ -55,8 +55,19 @@ def _shares(k: int) -> list[np.ndarray]:
 
 
 def _threads() -> int:
-    """One per core, at most four; one in a map_forked worker (its siblings use the others)."""
-    return 1 if in_map() else max(1, min(4, cores()))
+    """One per core, at most MAX_WORKERS; one in a map_forked worker (its siblings use the
+    others)."""
+    return 1 if in_map() else max(1, min(MAX_WORKERS, cores()))
+
+
+def _over_shares(k: int, threads: int, func) -> list:
+    """func(share) for each share of k columns (_shares), the shares on at most `threads`
+    threads, in order."""
+    parts = _shares(k)
+    if len(parts) <= 1:
+        return [func(part) for part in parts]
+    with ThreadPoolExecutor(max_workers=min(len(parts), threads)) as pool:
+        return list(pool.map(func, parts))
 
 
 def products(left: np.ndarray, right: np.ndarray, threads: int | None = None) -> np.ndarray:
@@ -65,13 +76,11 @@ def products(left: np.ndarray, right: np.ndarray, threads: int | None = None) ->
     (tests/test_batched_fit.py)."""
     from threadpoolctl import threadpool_limits
 
-    parts = _shares(right.shape[1])
     with threadpool_limits(limits=1, user_api="blas"):
-        if len(parts) <= 1:
+        if right.shape[1] <= SHARE_COLUMNS:
             return left @ right
-        with ThreadPoolExecutor(max_workers=min(len(parts), threads or _threads())) as pool:
-            return np.hstack(list(pool.map(
-                lambda cols: left @ np.ascontiguousarray(right[:, cols]), parts)))
+        return np.hstack(_over_shares(right.shape[1], threads or _threads(),
+                                      lambda cols: left @ np.ascontiguousarray(right[:, cols])))
 
 
 class _Rounds:
@@ -132,12 +141,9 @@ class _Rounds:
     def _compute(self, pending: dict[int, np.ndarray]) -> dict[int, tuple[float, np.ndarray]]:
         """Every pending point's loss and gradient, the codes shared between threads."""
         codes = sorted(pending)
-        parts = _shares(len(codes))
-        if len(parts) == 1:
-            return self._share(codes, pending)
-        with ThreadPoolExecutor(max_workers=min(len(parts), self.threads)) as pool:
-            shares = pool.map(lambda part: self._share([codes[i] for i in part], pending), parts)
-            return {c: result for share in shares for c, result in share.items()}
+        shares = _over_shares(len(codes), self.threads,
+                              lambda part: self._share([codes[i] for i in part], pending))
+        return {c: result for share in shares for c, result in share.items()}
 
     def _share(self, codes: list[int], pending: dict[int, np.ndarray]
                ) -> dict[int, tuple[float, np.ndarray]]:
@@ -167,12 +173,25 @@ class _Rounds:
         return out
 
 
+def logistic_model(c: float, max_iter: int, tol: float, classes: np.ndarray, coef: np.ndarray,
+                   intercept: np.ndarray, n_iter: int, n_features: int):
+    """A fitted binary `LogisticRegression` from its figures (what `fit` would have set)."""
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=c, max_iter=max_iter, tol=tol)
+    model.classes_ = np.array(classes).copy()
+    model.coef_ = np.array(coef, dtype=np.float64).reshape(1, n_features).copy()
+    model.intercept_ = np.array(intercept, dtype=np.float64).reshape(1).copy()
+    model.n_iter_ = np.array([n_iter], dtype=np.int32)
+    model.n_features_in_ = n_features
+    return model
+
+
 def fit_logistic_columns(x: np.ndarray, y: np.ndarray, columns: list[int], c: float,
                          max_iter: int, tol: float = 1e-4) -> dict[int, object]:
     """One fitted `LogisticRegression(C=c, max_iter=max_iter)` per column of y in `columns`
     (0/1 labels with both classes present), as scikit-learn's lbfgs solver fits it."""
     from scipy import optimize
-    from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_limits
 
     columns = [int(col) for col in columns]
@@ -218,11 +237,6 @@ def fit_logistic_columns(x: np.ndarray, y: np.ndarray, columns: list[int], c: fl
 
             warnings.warn(f"lbfgs failed to converge for code column {code} "
                           f"({res.message})", ConvergenceWarning, stacklevel=2)
-        model = LogisticRegression(C=c, max_iter=max_iter, tol=tol)
-        model.classes_ = np.unique(y[:, code])
-        model.coef_ = res.x[:d].reshape(1, d).copy()
-        model.intercept_ = res.x[d:].copy()
-        model.n_iter_ = np.array([min(res.nit, max_iter)], dtype=np.int32)
-        model.n_features_in_ = d
-        models[code] = model
+        models[code] = logistic_model(c, max_iter, tol, np.unique(y[:, code]), res.x[:d],
+                                      res.x[d:], min(res.nit, max_iter), d)
     return models

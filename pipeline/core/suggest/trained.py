@@ -19,23 +19,18 @@ import pandas as pd
 from pipeline.core.suggest.batched_fit import (
     SHARE_COLUMNS,
     fit_logistic_columns,
+    logistic_model,
     products,
     scipy_version,
 )
 
 MIN_POSITIVES = 5
-C, MAX_ITER = 1.0, 2000
+C, MAX_ITER, TOL = 1.0, 2000, 1e-4   # TOL: scikit-learn's default, as before
 # what the coefficients depend on besides x and y (fit_cache.py adds scikit-learn's version):
 # the batching's shares change their last bits, and scipy's L-BFGS-B is called directly
 FIT_SETTINGS = f"LogisticRegression(C={C}, max_iter={MAX_ITER}) per code, " \
     f"min_positives={MIN_POSITIVES}, batched_fit v1 shares of {SHARE_COLUMNS}, " \
     f"scipy {scipy_version()}"
-
-
-def _classifier():
-    from sklearn.linear_model import LogisticRegression
-
-    return LogisticRegression(C=C, max_iter=MAX_ITER)
 
 
 def _arrays(models: dict, n_features: int) -> dict[str, np.ndarray]:
@@ -58,13 +53,9 @@ def _rebuild(arrays: dict[str, np.ndarray], n_features: int) -> dict | None:
         return None
     models = {}
     for i, c in enumerate(codes.tolist()):
-        model = _classifier()
-        model.classes_ = arrays["classes"][i].copy()
-        model.coef_ = coef[i : i + 1].copy()
-        model.intercept_ = arrays["intercept"][i : i + 1].copy()
-        model.n_iter_ = arrays["n_iter"][i : i + 1].astype(np.int32)
-        model.n_features_in_ = n_features
-        models[int(c)] = model
+        models[int(c)] = logistic_model(C, MAX_ITER, TOL, arrays["classes"][i],
+                                        coef[i], arrays["intercept"][i : i + 1],
+                                        int(arrays["n_iter"][i]), n_features)
     return models
 
 
@@ -110,12 +101,11 @@ class TrainedSuggester:
                 return cls(rebuilt, y.shape[1])
         # One L-BFGS optimisation per code with enough positives and negatives, exactly as
         # scikit-learn runs it, the codes side by side so that each pass over x serves every
-        # code at once (batched_fit.py: about 3x faster than the fits one by
-        # (two at a time), the same
-        # iterations, probabilities within ~1e-12 of scikit-learn's own fits)
+        # code at once (batched_fit.py: about 3x faster than the fits one by one, two at a
+        # time; the same iterations, probabilities within ~1e-12 of scikit-learn's own fits)
         fitted = [c for c in range(y.shape[1])
                   if MIN_POSITIVES <= int(y[:, c].sum()) <= len(y) - MIN_POSITIVES]
-        models = fit_logistic_columns(x, y, fitted, C, MAX_ITER)
+        models = fit_logistic_columns(x, y, fitted, C, MAX_ITER, TOL)
         fit_cache.store(key, _arrays(models, x.shape[1]))
         return cls(models, y.shape[1])
 

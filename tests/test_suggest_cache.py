@@ -290,6 +290,34 @@ def test_similarities_in_chunks_are_the_same_figures():
                                atol=1e-6)
 
 
+def test_similarities_are_each_codes_best_and_top_three_mean():
+    """Against the definition, unit by unit: the units x prototypes product (the same bits on
+    OpenBLAS), each code's prototypes gathered, the best and the mean of the three best;
+    codes with one, two and three prototypes, and prototypes listed in no code order."""
+    from pipeline.core.suggest import prototypes
+
+    rng = np.random.default_rng(3)
+    code_of = np.repeat(np.arange(6), [1, 2, 3, 4, 9, 17])
+    rng.shuffle(code_of)
+    vectors = rng.standard_normal((len(code_of) + 500, 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    protos = prototypes.Prototypes(codes=[None] * 6, texts=[""] * len(code_of),
+                                   kinds=[""] * len(code_of), code_of=code_of,
+                                   vectors=vectors[:len(code_of)])
+    units = vectors[len(code_of):]
+    exclude = rng.random((len(units), len(code_of))) < 0.2
+    best, top3 = prototypes.code_similarity(units, protos, exclude)
+    sims = units @ protos.vectors.T
+    sims[exclude] = -1.0
+    for c in range(6):
+        ranked = -np.sort(-sims[:, code_of == c], axis=1)[:, :3]
+        np.testing.assert_array_equal(best[:, c], ranked[:, 0])
+        np.testing.assert_allclose(top3[:, c], ranked.astype(np.float64).mean(axis=1),
+                                   rtol=0, atol=1e-7)
+    assert best.flags.c_contiguous and top3.flags.c_contiguous
+    assert best.dtype == top3.dtype == np.float32
+
+
 @pytest.mark.slow
 def test_memory_holds_a_bounded_number_of_vectors(model_files, tmp_path, monkeypatch):
     from pipeline.core.suggest import model as model_module

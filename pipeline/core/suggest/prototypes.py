@@ -88,22 +88,49 @@ def code_similarity(unit_vectors: np.ndarray, protos: Prototypes, exclude: np.nd
 
     `exclude` (n_units, n_prototypes) bool masks prototypes out per unit (leave-one-out).
     Units are taken CHUNK rows at a time: the (units x prototypes) similarities of a year's
-    answers at a million answers would not fit in memory at once (several GB)."""
+    answers at a million answers would not fit in memory at once (several GB).
+
+    The similarities are computed prototypes x units, with each code's prototypes in
+    consecutive rows, so a code's figures come from whole contiguous rows (`best_and_mean`)
+    rather than from its columns gathered and partitioned unit by unit (5x slower at a
+    million answers, docs/benchmarks.md). On OpenBLAS the product gives the same bits as
+    units x prototypes did (tests/test_suggest_cache.py checks it against that product)."""
     n_codes = len(protos.codes)
-    best = np.full((len(unit_vectors), n_codes), -1.0, dtype=np.float32)
+    order = np.argsort(protos.code_of, kind="stable")
+    bounds = np.searchsorted(protos.code_of[order], np.arange(n_codes + 1))
+    vectors = protos.vectors[order]
+    best = np.full((n_codes, len(unit_vectors)), -1.0, dtype=np.float32)
     topk = np.full_like(best, -1.0)
-    columns = [np.flatnonzero(protos.code_of == c) for c in range(n_codes)]
     for start in range(0, len(unit_vectors), CHUNK):
         rows = slice(start, start + CHUNK)
-        sims = unit_vectors[rows] @ protos.vectors.T
+        sims = vectors @ unit_vectors[rows].T
         if exclude is not None:
-            sims = np.where(exclude[rows], -1.0, sims)
-        for c, cols in enumerate(columns):
-            if not len(cols):
-                continue
-            block = sims[:, cols]
-            k = min(TOP_K, len(cols))
-            part = -np.partition(-block, k - 1, axis=1)[:, :k]
-            best[rows, c] = part.max(axis=1)
-            topk[rows, c] = part.mean(axis=1)
-    return best, topk
+            sims = np.where(exclude[rows][:, order].T, -1.0, sims)
+        for c in range(n_codes):
+            a, b = bounds[c], bounds[c + 1]
+            if a < b:
+                best_and_mean(sims[a:b], min(TOP_K, b - a), best[c, rows], topk[c, rows])
+    return np.ascontiguousarray(best.T), np.ascontiguousarray(topk.T)
+
+
+def best_and_mean(block: np.ndarray, k: int, best: np.ndarray, mean: np.ndarray) -> None:
+    """Column by column of `block` (one code's prototypes x units): the largest value into
+    `best` and the mean of the `k` largest into `mean`. The k largest are kept as `block`'s
+    rows are read, a few whole-row maximum/minimum passes per prototype; the mean is summed
+    in float64, so it does not depend on the order the values came in."""
+    if len(block) <= k:
+        np.max(block, axis=0, out=best)
+        mean[:] = block.sum(axis=0, dtype=np.float64) / len(block)
+        return
+    top = np.full((k, block.shape[1]), -np.inf, dtype=block.dtype)
+    high, low = np.empty_like(top[0]), np.empty_like(top[0])
+    for row in block:
+        value = row
+        for kept in top[:-1]:   # insert `value`: the larger stays, the smaller moves down
+            np.maximum(kept, value, out=high)
+            np.minimum(kept, value, out=low)
+            kept[:] = high
+            value = low
+        np.maximum(top[-1], value, out=top[-1])
+    best[:] = top[0]
+    mean[:] = top.sum(axis=0, dtype=np.float64) / k

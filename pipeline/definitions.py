@@ -38,6 +38,5 @@ def build_defs(resources: dict | None = None) -> dg.Definitions:
 
 defs = build_defs()
 # every process that runs the pipeline loads this module: the CLI, Dagster's code server and
-# run workers, the benchmarks; what they imported and built so far is frozen
-# (pipeline/process_gc.py)
+# run workers, the benchmarks (pipeline/process_gc.py)
 process_gc.tune()

@@ -291,9 +291,10 @@ def test_similarities_in_chunks_are_the_same_figures():
 
 
 def test_similarities_are_each_codes_best_and_top_three_mean():
-    """Against the definition, unit by unit: the units x prototypes product (the same bits on
-    OpenBLAS), each code's prototypes gathered, the best and the mean of the three best;
-    codes with one, two and three prototypes, and prototypes listed in no code order."""
+    """Against the definition, unit by unit: the units x prototypes product, each code's
+    prototypes gathered, the best and the mean of the three best; codes with one, two and
+    three prototypes, and prototypes listed in no code order. (The product is computed the
+    other way round: a BLAS may round it differently in the last bit.)"""
     from pipeline.core.suggest import prototypes
 
     rng = np.random.default_rng(3)
@@ -311,9 +312,9 @@ def test_similarities_are_each_codes_best_and_top_three_mean():
     sims[exclude] = -1.0
     for c in range(6):
         ranked = -np.sort(-sims[:, code_of == c], axis=1)[:, :3]
-        np.testing.assert_array_equal(best[:, c], ranked[:, 0])
+        np.testing.assert_allclose(best[:, c], ranked[:, 0], rtol=0, atol=1e-6)
         np.testing.assert_allclose(top3[:, c], ranked.astype(np.float64).mean(axis=1),
-                                   rtol=0, atol=1e-7)
+                                   rtol=0, atol=1e-6)
     assert best.flags.c_contiguous and top3.flags.c_contiguous
     assert best.dtype == top3.dtype == np.float32
 

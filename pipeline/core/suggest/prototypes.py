@@ -92,9 +92,10 @@ def code_similarity(unit_vectors: np.ndarray, protos: Prototypes, exclude: np.nd
 
     The similarities are computed prototypes x units, with each code's prototypes in
     consecutive rows, so a code's figures come from whole contiguous rows (`best_and_mean`)
-    rather than from its columns gathered and partitioned unit by unit (5x slower at a
-    million answers, docs/benchmarks.md). On OpenBLAS the product gives the same bits as
-    units x prototypes did (tests/test_suggest_cache.py checks it against that product)."""
+    rather than from its columns gathered and partitioned unit by unit (the whole function
+    was 3.1x slower so: bench/similarity.py, docs/benchmarks.md). On this host's OpenBLAS the
+    product gives the same bits as units x prototypes did (the bench checks it); a BLAS that
+    rounds the two orders differently would move the figures in the last bit only."""
     n_codes = len(protos.codes)
     order = np.argsort(protos.code_of, kind="stable")
     bounds = np.searchsorted(protos.code_of[order], np.arange(n_codes + 1))

@@ -12,7 +12,8 @@ def test_loading_the_definitions_sets_the_collector():
 
 
 def test_a_cycle_is_collected_without_being_asked():
-    """No gc.collect(): a young cycle goes at the next young collection, within
+    """No gc.collect(): with THRESHOLDS the collector still runs by itself (a threshold of
+    0 would turn it off), and a young cycle goes at the next young collection, within
     THRESHOLDS[0] allocations."""
     import weakref
 

@@ -298,11 +298,11 @@ def test_similarities_are_each_codes_best_and_top_three_mean():
     from pipeline.core.suggest import prototypes
 
     rng = np.random.default_rng(3)
-    code_of = np.repeat(np.arange(6), [1, 2, 3, 4, 9, 17])
+    code_of = np.repeat(np.arange(6), [1, 2, 3, 4, 9, 17])   # code 6 has no prototype
     rng.shuffle(code_of)
     vectors = rng.standard_normal((len(code_of) + 500, 32)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    protos = prototypes.Prototypes(codes=[None] * 6, texts=[""] * len(code_of),
+    protos = prototypes.Prototypes(codes=[None] * 7, texts=[""] * len(code_of),
                                    kinds=[""] * len(code_of), code_of=code_of,
                                    vectors=vectors[:len(code_of)])
     units = vectors[len(code_of):]
@@ -315,8 +315,11 @@ def test_similarities_are_each_codes_best_and_top_three_mean():
         np.testing.assert_allclose(best[:, c], ranked[:, 0], rtol=0, atol=1e-6)
         np.testing.assert_allclose(top3[:, c], ranked.astype(np.float64).mean(axis=1),
                                    rtol=0, atol=1e-6)
+    assert (best[:, 6] == -1.0).all() and (top3[:, 6] == -1.0).all()
     assert best.flags.c_contiguous and top3.flags.c_contiguous
     assert best.dtype == top3.dtype == np.float32
+    none = prototypes.code_similarity(units[:0], protos)
+    assert none[0].shape == none[1].shape == (0, 7)
 
 
 @pytest.mark.slow

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 TOP_K = 3
-# Units per similarity block (32,768 x 1,344 prototypes in float32: 176 MB). Large on purpose:
+# Units per similarity block (1,522 prototypes x 32,768 in float32: 200 MB; a leave-one-out
+# mask adds its reordered copy). Large on purpose:
 # BLAS rounds a row's dot products differently depending on how many rows a product has, so
 # any call with fewer units than this gives the same bits as one product of all its units did.
 CHUNK = 32_768

@@ -33,9 +33,10 @@ from pipeline.core.ingest.dates import DateResolution, resolve_dates
 from pipeline.core.ingest.ids import QUESTION_IDS, answer_id, default_response_id, pseudonym
 from pipeline.core.ingest.mapping import Mapping, norm_header, resolve_columns
 from pipeline.core.ingest.raw import QUARANTINE_COLUMNS, OtherYears
+from pipeline.core.parallel import map_forked
 from pipeline.core.privacy.clean_memo import StagingCleanMemos
 from pipeline.core.privacy.labels import IdentifierGuard
-from pipeline.core.privacy.name_scan import FuzzyNameScan, NameScanner
+from pipeline.core.privacy.name_scan import AHEAD_MIN_TEXTS, FuzzyNameScan, NameScanner
 from pipeline.core.privacy.redact import Redactor, RosterEntry, roster_fingerprint
 from pipeline.core.result_cache import ResultCache
 
@@ -267,6 +268,7 @@ class _YearStager:
         # answers repeat ("More time to plan."), as do school and coach names: the redaction
         # and the scan after it, and each pseudonym, are pure functions of the text, made once
         self._redaction: dict[str, tuple[tuple[str, list], bool]] = {}
+        self._ahead: dict[str, tuple[tuple[str, list], bool]] = {}   # done by _check_ahead
         self._pseudonym: dict[tuple[str, str], str] = {}
         self.names = NameResolver(aliases, [e.full_name for e in roster if e.is_coach])
         self.answers: list[dict] = []
@@ -329,6 +331,7 @@ class _YearStager:
                                self.mapping) if name_of["submitted_at"] else DateResolution())
         export = _ExportFile(f.file_name, name_of, header_texts, label,
                              label.rsplit(".", 1)[0], dates, set(dates.outside))
+        self._check_ahead(export, records)
         for row_number, rec in records:
             self.stage_row(export, row_number, rec)
 
@@ -420,12 +423,43 @@ class _YearStager:
             if self.clean is not None and self.clean.is_clean(text):
                 self._redaction[text] = ((text, []), False)   # no name found in it before
             else:
-                result = self.redactor.redact(text)
-                leaky = bool(self.scanner.find(result[0]))
+                result, leaky = self._ahead.pop(text, None) or self._redact_and_scan(text)
                 if not result[1] and not leaky and self.clean is not None:
                     self.clean.mark_clean(text)
                 self._redaction[text] = (result, leaky)
         return self._redaction[text]
+
+    def _redact_and_scan(self, text: str) -> tuple[tuple[str, list], bool]:
+        result = self.redactor.redact(text)
+        return result, bool(self.scanner.find(result[0]))
+
+    def _check_ahead(self, f: _ExportFile, records: list[tuple[int, dict]]) -> None:
+        """The name checks of a file's answers (redaction and the scan after it) and of its
+        response ids (the identifier guard's), done on every core before its rows are staged
+        one by one (core.parallel.map_forked): they are pure functions of the text and were
+        two thirds of staging a row. Each result waits aside until the row asks for it
+        (`_redact`, IdentifierGuard.has_name), which counts it in the memos as if it were
+        computed then: the staged rows and the clean memos are the same either way. Fewer
+        than AHEAD_MIN_TEXTS texts to check: each row checks its own."""
+        columns = [f.name_of[q] for q in QUESTION_IDS if f.name_of[q] is not None]
+        answers = [t for t in dict.fromkeys(clean_text(rec.get(c, "") or "")
+                                            for _, rec in records for c in columns)
+                   if t and t not in self._redaction and t not in self._ahead
+                   and not (self.clean is not None and self.clean.knows(t))]
+        id_column = f.name_of["response_id"]
+        ids = [] if id_column is None else self.guard.unchecked(
+            (rec.get(id_column, "") or "").strip() for _, rec in records)
+        if len(answers) + len(ids) < AHEAD_MIN_TEXTS:
+            return
+        done = map_forked(self._check_one, [*((True, t) for t in answers),
+                                            *((False, t) for t in ids)])
+        self._ahead.update(zip(answers, done[:len(answers)], strict=True))
+        self.guard.keep_ahead(ids, done[len(answers):])
+
+    def _check_one(self, item: tuple[bool, str]):
+        """An answer's redaction and scan, or an id's name checks (`_check_ahead`)."""
+        is_answer, text = item
+        return self._redact_and_scan(text) if is_answer else self.guard.check_uncached(text)
 
     def _submitted_at(self, f: _ExportFile, row_number: int, cell) -> datetime | None:
         """The submission time, or None (with a cell-level quarantine entry) when the year's

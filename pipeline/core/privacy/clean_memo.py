@@ -47,6 +47,11 @@ class CleanMemo:
             return True
         return False
 
+    def knows(self, text: str) -> bool:
+        """Whether an earlier run found `text` clean, without counting it as used (a check
+        about to be asked for it does that)."""
+        return digest(text) in self.known
+
     def mark_clean(self, text: str) -> None:
         self.used.add(digest(text))
 

@@ -58,16 +58,41 @@ class IdentifierGuard:
         self.scanner = scanner
         self.check = check
         self.clean = clean  # ids found clean by an earlier run (privacy/clean_memo), or None
+        self._ahead: dict[str, tuple[str, bool, bool]] = {}   # keep_ahead's, not yet asked
 
     def has_name(self, text: str) -> bool:
         if self.clean is not None and self.clean.is_clean(text):
             return False
-        words = spaced_words(text)
-        found = bool(self.check.find(words) or self.scanner.find(words)
-                     or self.check.find(text) or self.scanner.find(text))
+        words, in_words, in_text = self._ahead.pop(text, None) or (spaced_words(text), None,
+                                                                   None)
+        found = bool(self.check.find(words) or _seen(self.scanner, words, in_words)
+                     or self.check.find(text) or _seen(self.scanner, text, in_text))
         if not found and self.clean is not None:
             self.clean.mark_clean(text)
         return found
+
+    # Checking ahead (staging's ids, core/ingest/staging.py `_check_ahead`): `has_name`'s
+    # parts for many ids, computed at once in forked workers; `has_name` takes them when it
+    # is asked for the id and does the rest as it always has (the memos, the clean memo).
+
+    def unchecked(self, ids) -> list[str]:
+        """The distinct ids `has_name` would check: not checked ahead, not known clean."""
+        return [t for t in dict.fromkeys(ids) if t and t not in self._ahead
+                and not (self.clean is not None and self.clean.knows(t))]
+
+    def check_uncached(self, text: str) -> tuple:
+        """`has_name`'s parts for an id, computed now without touching a memo: its spaced
+        words, the fuzzy scans of them and of the id (of those FuzzyNameScan.find would scan),
+        and whether the scanner sees a name in each."""
+        words = spaced_words(text)
+        scans = {t: self.check.scan_uncached(t) for t in self.check.unscanned([words, text])}
+        return words, scans, bool(self.scanner.find(words)), bool(self.scanner.find(text))
+
+    def keep_ahead(self, ids: list[str], parts: list[tuple]) -> None:
+        """`check_uncached` of each of `ids`, computed elsewhere, for `has_name` to use."""
+        for text, (words, scans, in_words, in_text) in zip(ids, parts, strict=True):
+            self._ahead[text] = (words, in_words, in_text)
+            self.check.keep_ahead(list(scans), list(scans.values()))
 
     def redact(self, text: str) -> str:
         words, index = spaced(text)
@@ -99,6 +124,11 @@ class IdentifierGuard:
         if not self.has_name(rid):
             return rid
         return "rid-" + hashlib.sha256(rid.encode("utf-8")).hexdigest()[:12]
+
+
+def _seen(scanner: NameScanner, text: str, known: bool | None) -> bool:
+    """Whether the scanner sees a name in `text` (`known`: found ahead)."""
+    return bool(scanner.find(text)) if known is None else known
 
 
 def identifier_guard(roster) -> IdentifierGuard:

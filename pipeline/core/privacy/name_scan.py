@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 import pandas as pd
 from rapidfuzz import fuzz, process
 
+from pipeline.core.parallel import map_forked
 from pipeline.core.privacy.redact import RosterEntry, fold, name_variants
 
 TOKEN = re.compile(r"\w+")
@@ -146,6 +147,11 @@ def windows(tokens: list[str]) -> set[str]:
     return out
 
 
+# scan_ahead forks for this many texts or more: a fork of a staging step costs ~0.05 s, and
+# the scan of an answer or a response id ~0.1 ms on this machine
+AHEAD_MIN_TEXTS = 2000
+
+
 class FuzzyNameScan:
     """Flags text in which a token or a pair of tokens scores >= `threshold` against a roster
     name word or a whole roster name (words joined). Name words shorter than `min_length`
@@ -169,6 +175,7 @@ class FuzzyNameScan:
         self._min_length = min_length
         self._cache: dict[str, str | None] = {}
         self._texts: dict[str, tuple[str, ...]] = {}   # text -> its windows taken for a name
+        self._ahead: dict[str, tuple[str, ...]] = {}   # scanned by scan_ahead, not yet asked
         self._by_length: dict[int, list[str]] = {}     # window length -> forms it can match
 
     def match(self, window: str) -> str | None:
@@ -209,12 +216,45 @@ class FuzzyNameScan:
             if self.clean is not None and self.clean.is_clean(text):
                 found = ()
             else:
-                found = tuple(sorted(w for w in windows(letter_tokens(normalise_for_check(text)))
-                                     if self.match(w)))
+                found = self._ahead.pop(text, None)
+                if found is None:
+                    found = self.scan_uncached(text)
                 if not found and self.clean is not None:
                     self.clean.mark_clean(text)
             self._texts[text] = found
         return list(found)
+
+    def scan_uncached(self, text: str) -> tuple[str, ...]:
+        """What `find` finds in a text, scanned now: no memo of texts read or written (the
+        windows' memo aside), so it can run in a forked worker."""
+        return tuple(sorted(w for w in windows(letter_tokens(normalise_for_check(text)))
+                            if self.match(w)))
+
+    # Scanning ahead: many texts scanned at once on every core (core.parallel.map_forked),
+    # for the `find` calls to come. A result waits aside until `find` asks for its text, and
+    # `find` then counts it as it counts its own scans (the memo, the clean memo): what `find`
+    # returns and what the clean memo keeps are the same with or without scanning ahead.
+
+    def unscanned(self, texts: Iterable[str]) -> list[str]:
+        """The distinct texts `find` would scan: not seen, not scanned ahead, not known clean
+        (the clean memo is not marked: `find` does that when it is asked)."""
+        return [t for t in dict.fromkeys(texts)
+                if isinstance(t, str) and t and t not in self._texts and t not in self._ahead
+                and not (self.clean is not None and self.clean.knows(t))]
+
+    def keep_ahead(self, texts: list[str], found: list[tuple[str, ...]]) -> None:
+        """`scan_uncached` of each of `texts`, computed elsewhere, for `find` to use."""
+        self._ahead.update(zip(texts, found, strict=True))
+
+    def scan_ahead(self, texts: Iterable[str], min_texts: int | None = None) -> int:
+        """Scan the `unscanned` of `texts` ahead, when there are at least `min_texts` of them
+        (default AHEAD_MIN_TEXTS; fewer: `find` scans them as they come, since forking would
+        cost more than it saves). Returns how many were scanned."""
+        todo = self.unscanned(texts)
+        if len(todo) < (AHEAD_MIN_TEXTS if min_texts is None else min_texts):
+            return 0
+        self.keep_ahead(todo, map_forked(self.scan_uncached, todo))
+        return len(todo)
 
     def scan_frames(self, frames: dict[str, pd.DataFrame]) -> list[dict]:
         """Every text cell of every frame, by the independent method (see `scan_frames`)."""

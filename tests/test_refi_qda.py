@@ -632,9 +632,10 @@ def test_findings_of_parts_join_with_the_pairs_across_their_boundaries():
 
 
 def test_lines_repeated_many_times_are_scanned_as_the_names_in_texts_find():
-    """The scan cuts runs of equal lines to two copies (the cases' SourceRef lines): the same
-    names as the independent check on the whole text, including a name that only forms across
-    the boundary between two copies of a line."""
+    """The scan takes each distinct line once and each distinct pair of adjacent lines once
+    (the markup's lines repeat): the same names as the independent check on the whole text,
+    including a name that only forms across the boundary between two copies of a line, across
+    a line without a letter, but not across a placeholder; accents folded as on the whole."""
     from pipeline.core.exchange.project_names import scan_chunks
     from pipeline.core.privacy.name_scan import FuzzyNameScan, names_in_texts
     from pipeline.core.privacy.redact import RosterEntry
@@ -644,7 +645,9 @@ def test_lines_repeated_many_times_are_scanned_as_the_names_in_texts_find():
     scan = FuzzyNameScan(roster)
     for lines in (["Okafor and then Marisol\n"] * 5, ["Okafor\n"] * 3 + ["Marisol x\n"] * 4,
                   ["<r/>\n"] * 7 + ["Bead\n", "Ed\n", "Ed\n", "Ed\n"], ["Okafor Marisol\n"],
-                  ["Marisol\n", "Okafor\n"] * 3):
+                  ["Marisol\n", "Okafor\n"] * 3, ["Ed\n", "--- 12 <>\n", "\n", "Bead\n"],
+                  ["Ed [name]\n", "Bead\n", "Ed\n", "[external coach name] Bead\n"],
+                  ["Marisöl\n", "ÓKAFOR\n", "Ëd\n", "x\u200bBéad\n"]):
         found = scan_chunks(scan, ["".join(lines)]).found
         assert len(found) == names_in_texts(roster, "".join(lines)), lines
         assert scan_chunks(scan, lines).found == found   # line by line, as chunks

@@ -18,6 +18,7 @@ of the document's 25 million tokens at 100,000 answers.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -36,17 +37,6 @@ _GUID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}
 def without_guids(text: str) -> str:
     """`text` with every GUID replaced by a space (a token boundary, as the GUID was)."""
     return _GUID.sub(" ", text)
-
-
-_REPEATED_LINES = re.compile(r"^(.*\n)\1{2,}", re.M)
-
-
-def _repeats_collapsed(text: str) -> str:
-    """A run of three or more equal lines cut to two: the scan's windows (each token and each
-    pair of adjacent tokens) of a line repeated k >= 2 times are those of two copies, and the
-    first and last tokens are the same. The cases list one `<SourceRef targetGUID=" " />` line
-    per answer once the GUIDs are masked: a million equal lines at a million answers."""
-    return _REPEATED_LINES.sub(r"\1\1", text)
 
 
 @dataclass
@@ -76,13 +66,32 @@ def scan_chunks(scan: FuzzyNameScan, chunks: Iterable[str]) -> ChunkNames:
 
 
 def scan_chunk(scan: FuzzyNameScan, out: ChunkNames, chunk: str) -> None:
-    """Add one chunk (the next after those `out` holds) to `out`."""
-    for piece in _ascii_runs(_repeats_collapsed(without_guids(chunk))):
-        tokens = letter_tokens(normalise_for_check(piece))
-        out.found.update(w for w in windows(out.last + tokens) if scan.match(w))
+    """Add one chunk (the next after those `out` holds) to `out`.
+
+    A line break separates tokens and no placeholder or combining sequence spans one, so the
+    chunk's windows are those inside each line and the pairs of the last token of a line
+    (with a token) and the first of the next. Once the GUIDs are masked the lines repeat (the
+    markup around each source: 7% of them are distinct in a chunk at a million answers), so
+    each distinct line is scanned once, and each distinct pair of adjacent lines gives its
+    window across once."""
+    lines = without_guids(chunk).split("\n")
+    distinct = set(lines)
+    ends: dict[str, tuple[str, str]] = {}   # a line with a token -> (first, last token)
+    for line in distinct:
+        tokens = letter_tokens(normalise_for_check(line))
         if tokens:
-            out.first = out.first or tokens[:1]
-            out.last = tokens[-1:]
+            out.found.update(w for w in windows(tokens) if scan.match(w))
+            ends[line] = (tokens[0], tokens[-1])
+    if not ends:
+        return
+    if len(ends) < len(distinct):   # lines without a token do not part their neighbours
+        lines = [line for line in lines if line in ends]
+    pairs = {(ends[a][1], ends[b][0]) for a, b in set(itertools.pairwise(lines))}
+    if out.last:   # across the boundary with the chunks before
+        pairs.add((out.last[0], ends[lines[0]][0]))
+    out.found.update(a + b for a, b in pairs if a != "|" and b != "|" and scan.match(a + b))
+    out.first = out.first or [ends[lines[0]][0]]
+    out.last = [ends[lines[-1]][1]]
 
 
 def joined(scan: FuzzyNameScan, parts: Iterable[ChunkNames]) -> set[str]:
@@ -102,27 +111,6 @@ def names_in_chunks(scan: FuzzyNameScan, chunks: Iterable[str]) -> int:
     """`len(scan.find("".join(chunks)))` without joining them; each chunk but the last must
     end with a line break."""
     return len(scan_chunks(scan, chunks).found)
-
-
-def _ascii_runs(chunk: str) -> list[str]:
-    """The chunk cut at line breaks into runs of ASCII lines and single other lines: the scan
-    has a fast path for ASCII text only, and one label with an accent would otherwise send
-    a whole chunk down the per-character path. A line break separates tokens, so the cut
-    changes no window."""
-    if chunk.isascii():
-        return [chunk] if chunk else []
-    runs, ascii_lines = [], []
-    for line in chunk.split("\n"):
-        if line.isascii():
-            ascii_lines.append(line)
-            continue
-        if ascii_lines:
-            runs.append("\n".join(ascii_lines))
-            ascii_lines = []
-        runs.append(line)
-    if ascii_lines:
-        runs.append("\n".join(ascii_lines))
-    return runs
 
 
 def names_in_project(scan: FuzzyNameScan, qdc_text: str, qde_chunks: Iterable[str],

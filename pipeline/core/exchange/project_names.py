@@ -75,6 +75,8 @@ def scan_chunk(scan: FuzzyNameScan, out: ChunkNames, chunk: str) -> None:
     each distinct line is scanned once, and each distinct pair of adjacent lines gives its
     window across once."""
     lines = without_guids(chunk).split("\n")
+    if len(lines) > 1 and not lines[-1]:   # after the chunk's last line break
+        lines.pop()
     distinct = set(lines)
     ends: dict[str, tuple[str, str]] = {}   # a line with a token -> (first, last token)
     for line in distinct:

@@ -1,8 +1,9 @@
 """Pure work spread over this machine's cores, in forked worker processes.
 
 A step of the pipeline runs in one process, on one core, and the warehouse has one writer, so
-the steps of a run go one after another. Some of their work is a pure function of a few large
-independent items (a session's REFI-QDA sources, a chunk of answers to suggest codes for):
+the steps of a run go one after another. Some of their work is a pure function of many
+independent items (a session's REFI-QDA sources, a chunk of answers to suggest codes for, the
+name checks of an export file's texts):
 `map_forked` runs it in worker processes forked from this one, which see what this process
 holds (the project, the fitted suggester) without pickling it, and return their results in
 order: only the items' results travel back (pickled). The results are those of

@@ -370,9 +370,10 @@ def name_leaks(answers: pd.DataFrame, scanner: FuzzyNameScan,
     out = []
     columns = [c for c in dict.fromkeys((*SCANNED_COLUMNS, "row_number", "answer_id"))
                if c in answers.columns]
-    scanner.scan_ahead(v for c in SCANNED_COLUMNS if c in answers.columns
-                       for v in answers[c].tolist())   # on every core, when they are many
-    for values in zip(*(answers[c].tolist() for c in columns), strict=True):
+    cells = {c: answers[c].tolist() for c in columns}
+    scanner.scan_ahead(v for c in SCANNED_COLUMNS if c in cells
+                       for v in cells[c])   # on every core, when they are many
+    for values in zip(*cells.values(), strict=True):
         rec = dict(zip(columns, values, strict=True))
         for column in SCANNED_COLUMNS:
             value = rec.get(column)

@@ -117,11 +117,13 @@ def current_rss_mb() -> float:
 class MachinePeak:
     """The peak of machine_used_mb() while running, sampled every `every` seconds: this
     process and the worker processes it forks (parallel.map_forked), which its own peak RSS
-    does not count."""
+    does not count. Also keeps (time.time(), this process's RSS) at every sample, so each
+    step's memory can be read off its start and end (`rss_during`)."""
 
     def __init__(self, every: float = 0.25):
         self.every, self.peak = every, machine_used_mb()
         self.start_used = self.peak
+        self.samples: list[tuple[float, float]] = [(time.time(), current_rss_mb())]
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
         self._thread.start()
@@ -129,6 +131,12 @@ class MachinePeak:
     def _watch(self) -> None:
         while not self._stop.wait(self.every):
             self.peak = max(self.peak, machine_used_mb())
+            self.samples.append((time.time(), current_rss_mb()))
+
+    def rss_during(self, start: float, end: float) -> tuple[float, float]:
+        """(the most, the last) RSS sampled in [start, end], in MB; NaNs if none was."""
+        inside = [rss for t, rss in self.samples if start <= t <= end]
+        return (max(inside), inside[-1]) if inside else (float("nan"), float("nan"))
 
     def stop(self) -> float:
         """The peak's rise over the machine's use when this started, in MB."""
@@ -137,10 +145,11 @@ class MachinePeak:
         return self.peak - self.start_used
 
 
-def step_times(instance, run_id: str) -> dict[str, float]:
+def step_spans(instance, run_id: str) -> dict[str, tuple[float, float]]:
+    """step key -> (start, end) timestamps (time.time()) of the steps that ended."""
     import dagster as dg
 
-    starts, seconds = {}, {}
+    starts, spans = {}, {}
     for entry in instance.all_logs(run_id, of_type={dg.DagsterEventType.STEP_START,
                                                     dg.DagsterEventType.STEP_SUCCESS,
                                                     dg.DagsterEventType.STEP_FAILURE}):
@@ -148,8 +157,8 @@ def step_times(instance, run_id: str) -> dict[str, float]:
         if entry.dagster_event_type == dg.DagsterEventType.STEP_START:
             starts[key] = entry.timestamp
         elif key in starts:
-            seconds[key] = entry.timestamp - starts[key]
-    return seconds
+            spans[key] = (starts[key], entry.timestamp)
+    return spans
 
 
 def materialise(defs, instance, resources, selection, partition=None):
@@ -167,16 +176,20 @@ def materialise(defs, instance, resources, selection, partition=None):
     return result, time.perf_counter() - t0
 
 
-def print_steps(label: str, runs: list[tuple[str, object, float]], instance) -> dict[str, float]:
-    """One line per step: run label, step, seconds. Returns step -> seconds summed."""
+def print_steps(label: str, runs: list[tuple[str, object, float]], instance,
+                watch: MachinePeak | None = None) -> dict[str, float]:
+    """One line per step: run label, step, seconds, and (with `watch`) this process's most
+    and last RSS sampled during the step, to see which step grows memory and keeps it.
+    Returns step -> seconds summed."""
     total = defaultdict(float)
     print(f"\n{label}")
-    print(f"{'run':<22} {'step':<44} {'seconds':>8}")
+    print(f"{'run':<22} {'step':<44} {'seconds':>8} {'rss_max_mb':>10} {'rss_end_mb':>10}")
     for run_label, result, wall in runs:
-        steps = step_times(instance, result.run_id)
-        for step, sec in sorted(steps.items(), key=lambda kv: -kv[1]):
-            print(f"{run_label:<22} {step:<44} {sec:8.2f}")
-            total[step] += sec
+        spans = step_spans(instance, result.run_id)
+        for step, (start, end) in sorted(spans.items(), key=lambda kv: kv[1][0]):
+            most, last = watch.rss_during(start, end) if watch else (float("nan"),) * 2
+            print(f"{run_label:<22} {step:<44} {end - start:8.2f} {most:10.0f} {last:10.0f}")
+            total[step] += end - start
         print(f"{run_label:<22} {'(run wall time, incl. start-up)':<44} {wall:8.2f}"
               f"{'' if result.success else '  FAILED'}")
     return total
@@ -280,9 +293,9 @@ def main(argv: list[str] | None = None) -> int:
         # them (this process and its forked workers)
         machine_mb = rss_before + watch.stop() if watch is not None else float("nan")
 
-        print_steps(f"full run: {full_s:.1f} s", full, instance)
+        print_steps(f"full run: {full_s:.1f} s", full, instance, watch)
         print_steps(f"incremental refresh (session {NEW_SESSION} of {year}): {inc_s:.1f} s",
-                    incremental, instance)
+                    incremental, instance, watch)
         failed = [label for label, r, _ in full + incremental if not r.success]
         if failed:
             print(f"\nFAILED runs: {failed}")

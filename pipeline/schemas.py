@@ -22,6 +22,21 @@ Suggestions = MODELS["coding.suggestions"]
 SuggestionQuality = MODELS["coding.suggestion_quality"]
 
 
+def validate(model: type[pa.DataFrameModel], frame, lazy: bool = True) -> None:
+    """`model.validate(frame, lazy=lazy)` (raises its SchemaErrors), leaving no reference
+    cycle behind. pandera validates a copy of the frame (the models coerce) and caches its
+    `.pandera` accessor on the copy and on the frame; the accessor points back at its frame,
+    so both would wait for the collector's full collections (rare in a long build, which
+    tunes them: pipeline/process_gc.py) instead of being freed when the last reference goes.
+    At a million answers one coder-sheet import left its 292,410-row copy waiting so."""
+    checked = frame
+    try:
+        checked = model.validate(frame, lazy=lazy)
+    finally:
+        for obj in (frame, checked):
+            vars(obj).pop("pandera", None)
+
+
 def failure_summary(exc: pa.errors.SchemaErrors, limit: int = 20) -> dict:
     """The failing rules and a sample of failing rows, for asset-check metadata."""
     cases = exc.failure_cases

@@ -7,13 +7,13 @@ import pandera.pandas as pa
 
 from pipeline.core.result_cache import ResultCache
 from pipeline.expectations import ERROR, Batch, run_batches
-from pipeline.schemas import failure_summary
+from pipeline.schemas import failure_summary, validate
 
 
 def pandera_result(check_name: str, model: type[pa.DataFrameModel], frame: pd.DataFrame,
                    asset_key: dg.AssetKey) -> dg.AssetCheckResult:
     try:
-        model.validate(frame, lazy=True)
+        validate(model, frame, lazy=True)
     except pa.errors.SchemaErrors as exc:
         summary = failure_summary(exc)
         return dg.AssetCheckResult(

@@ -307,6 +307,12 @@ def main(argv: list[str] | None = None) -> int:
                             "session_number = ?", [year, NEW_SESSION]).fetchone()[0]
         con.close()
         print(f"\nstaged answers after the refresh: {n_staged:,}")
+        from pipeline import process_gc
+
+        growth = process_gc.watch()
+        if growth is not None:
+            print(f"full collections on memory growth (pipeline/process_gc.py): "
+                  f"{growth.collections} in {growth.seconds:.1f} s")
         print(f"years={len(years)} new_answers={n_new:,} ({n_new / n_staged:.1%} of the staged)")
         print(f"answers={args.answers} full_s={full_s:.1f} incremental_s={inc_s:.1f} "
               f"incremental_ratio={inc_s / full_s:.3f} peak_mb={peak_mb:.0f} "

@@ -16,6 +16,15 @@ promoted) or ~8 million (twice) instead of ~7,700 or ~85,000. A frame or array h
 a cycle stays that much longer: the 1M full build's peak was 5.5 GB against 5.4 GB before (the
 target is 8 GB). No result depends on when the collector runs.
 
+Collections are counted in objects, not bytes, and in a long build what a cycle holds is
+often large: pandas caches an accessor on its object, and the accessor points back at it, so a
+Series whose `.str` was used, or a frame pandera validated (`pipeline.schemas.validate` breaks
+that one), is a cycle. Each step left hundreds of MB so; the 1M build's process held ~5.5 GB
+between steps, of which a full collection freed most (docs/benchmarks.md, stop 39). So `tune`
+also starts a thread (`GrowthWatch`) that reads this process's resident memory every
+WATCH_SECONDS and makes a full collection when it is GROWTH_MB above what it was after the
+last one (or its lowest since): the garbage waiting for the collector is bounded in bytes.
+
 The imports' objects are not frozen (`gc.freeze`, which would spare each full collection
 those ~400,000): `core.parallel.map_forked` freezes everything while its workers live and
 unfreezes everything after, so a freeze made here would last only until the first map.
@@ -24,10 +33,70 @@ unfreezes everything after, so a freeze made here would last only until the firs
 from __future__ import annotations
 
 import gc
+import os
+import threading
+import time
 
 THRESHOLDS = (20_000, 20, 20)
+GROWTH_MB = 1024      # a full collection when resident memory grew this much since the last
+WATCH_SECONDS = 0.5   # how often GrowthWatch reads resident memory (~20 microseconds a read)
+
+_WATCH: GrowthWatch | None = None
+
+
+def resident_mb() -> float | None:
+    """This process's resident memory (Linux's /proc/self/statm), or None elsewhere."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class GrowthWatch:
+    """A daemon thread: a full collection (`gc.collect()`) whenever this process's resident
+    memory is `growth_mb` above its floor, the memory after the last collection or the lowest
+    read since. Which thread collects changes no result; `collections` and `seconds` count
+    what it did."""
+
+    def __init__(self, growth_mb: float = GROWTH_MB, every: float = WATCH_SECONDS):
+        self.growth_mb, self.every = growth_mb, every
+        self.pid = os.getpid()
+        self.collections, self.seconds = 0, 0.0
+        self.floor = resident_mb() or 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="gc-growth-watch",
+                                        daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.every):
+            now = resident_mb()
+            if now is None:
+                return
+            if now < self.floor:
+                self.floor = now
+            elif now - self.floor >= self.growth_mb:
+                start = time.perf_counter()
+                gc.collect()
+                self.seconds += time.perf_counter() - start
+                self.collections += 1
+                self.floor = resident_mb() or now
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def watch() -> GrowthWatch | None:
+    """This process's GrowthWatch, started by `tune` (None: not started, or not Linux)."""
+    return _WATCH if _WATCH is not None and _WATCH.pid == os.getpid() else None
 
 
 def tune() -> None:
-    """Set THRESHOLDS (again: harmless)."""
+    """Set THRESHOLDS and start this process's GrowthWatch (again: harmless; a forked child
+    starts its own, the parent's thread is not copied into it)."""
+    global _WATCH
     gc.set_threshold(*THRESHOLDS)
+    if watch() is None and resident_mb() is not None:
+        _WATCH = GrowthWatch()

@@ -208,12 +208,44 @@ def _members(path):
         return {n: z.read(n) for n in z.namelist() if n != "docProps/core.xml"}
 
 
-def test_rows_kept_per_session_write_the_same_files(rows, tmp_path):
+def spreadsheet_runs(frame) -> list:
+    from pipeline.core.exchange import spreadsheet
+    from pipeline.core.exchange.coded_answers import RUNS
+
+    return spreadsheet.runs(frame, RUNS)
+
+
+def _ahead_always(monkeypatch) -> list[int]:
+    """Runs rendered and texts scanned ahead in forked workers however few they are; returns
+    the sizes of the maps run."""
+    from pipeline.core import parallel
+    from pipeline.core.exchange import spreadsheet
+    from pipeline.core.privacy import name_scan
+
+    sizes = []
+
+    def counted(func, items, *args, **kwargs):
+        items = list(items)
+        sizes.append(len(items))
+        return parallel.map_forked(func, items, *args, **kwargs)
+
+    for module in (spreadsheet, name_scan):
+        monkeypatch.setattr(module, "map_forked", counted)
+    monkeypatch.setattr(spreadsheet, "AHEAD_MIN_ROWS", 0)
+    monkeypatch.setattr(name_scan, "AHEAD_MIN_TEXTS", 0)
+    return sizes
+
+
+@pytest.mark.parametrize("ahead", [False, True], ids=["in order", "rendered ahead"])
+def test_rows_kept_per_session_write_the_same_files(rows, tmp_path, monkeypatch, ahead):
     """write_coded_answers with the result cache writes the files it writes without one (xlsx
     member by member, csv byte for byte), on the first run, the second (every session reused)
     and after a change: a changed later session is rendered again; a changed row count of the
-    first session renders the later sessions' rows again (they start elsewhere)."""
+    first session renders the later sessions' rows again (they start elsewhere). The same when
+    the runs to render are rendered ahead in forked workers (RunsKept.render_ahead)."""
     from pipeline.core.result_cache import ResultCache
+
+    maps = _ahead_always(monkeypatch) if ahead else []
 
     cache = ResultCache(tmp_path / "cache")
     sessions = ["2020-21-1", "2020-21-2", "2024-25-1"]
@@ -234,6 +266,10 @@ def test_rows_kept_per_session_write_the_same_files(rows, tmp_path):
     check(later, [f"{k}-{s}" for k in ("xlsx", "csv") for s in sessions[:2]])
     fewer = later.drop(index=0).reset_index(drop=True)
     check(fewer, [])
+    # rendered ahead: the xlsx's and the csv's sessions on the first write (three) and the
+    # last (every session left: two); one session only after the change, not worth a fork
+    assert maps == ([3, 3, len(spreadsheet_runs(fewer)), len(spreadsheet_runs(fewer))]
+                    if ahead else [])
 
 
 def test_kept_worksheet_parts_are_copied_into_the_zip_and_checked(rows, tmp_path):
@@ -368,11 +404,15 @@ def test_runs_name_their_cache_slots_once_each():
         runs(frame, ())
 
 
-def test_view_rows_read_only_the_sessions_whose_results_are_not_kept(tmp_path, monkeypatch):
+@pytest.mark.parametrize("ahead", [False, True], ids=["in order", "ahead"])
+def test_view_rows_read_only_the_sessions_whose_results_are_not_kept(tmp_path, monkeypatch,
+                                                                     ahead):
     """ViewRows (the view run once into a temporary table, each session digested by DuckDB)
     writes the files the view's frame writes, with the same counts and name hits; a second
     write reads no session's rows; an edited answer's session is read, checked and rendered
-    again, alone. Across worksheets (a session split between two tabs), the same files."""
+    again, alone. Across worksheets (a session split between two tabs), the same files. The
+    same with the names scanned and the runs rendered ahead in forked workers (which read
+    nothing from the warehouse: the rows are read before they fork)."""
     import shutil
 
     from pipeline.core.exchange import spreadsheet
@@ -383,6 +423,7 @@ def test_view_rows_read_only_the_sessions_whose_results_are_not_kept(tmp_path, m
     path = data.build(tmp_path / "survey.duckdb")
     roster = [RosterEntry(full_name="Marisol Quintero", role="teacher")]
     names, rows_cache = ResultCache(tmp_path / "names"), ResultCache(tmp_path / "rows")
+    maps = _ahead_always(monkeypatch) if ahead else []
 
     def write(tag):
         with duckdb.connect(str(path), read_only=True) as con:
@@ -421,6 +462,7 @@ def test_view_rows_read_only_the_sessions_whose_results_are_not_kept(tmp_path, m
                     "as answer_id) from staging.answers a, range(1, 10) r(k)")
     assert write("4")[0] == everything
     assert write("5")[0] == []
+    assert (len(maps) > 0) == ahead
 
 
 def test_view_rows_of_a_few_sessions_are_the_views_rows(tmp_path):

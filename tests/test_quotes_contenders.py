@@ -151,15 +151,29 @@ def test_contenders_made_per_session_pick_what_all_answers_pick(seed, per_code):
     assert len(parts) > 15 and len(got) == 6 * per_code
 
 
-def test_kept_session_contenders_give_the_quotes_of_every_answer(tmp_path):
+@pytest.mark.parametrize("forked", [False, True], ids=["in this process", "forked"])
+def test_kept_session_contenders_give_the_quotes_of_every_answer(tmp_path, monkeypatch,
+                                                                   forked):
     """quotes_sessions.kept_quotes on a warehouse: the quotes `exemplar_quotes` makes of every
     answer, on the first run, from the cache, and after one session's text changed (that
     session alone computed again); an unreadable entry is computed again (a year's from its
-    kept sessions, a session's from its rows)."""
+    kept sessions, a session's from its rows). The same when the sessions' and the years'
+    contenders are made (and kept) in forked workers."""
     import duckdb
 
+    from pipeline.core import parallel
     from pipeline.core.marts import quotes_sessions
     from pipeline.core.result_cache import ResultCache
+
+    forks = []
+    if forked:
+        monkeypatch.setattr(quotes_sessions, "PARALLEL_MIN_ANSWERS", 0)
+
+        def counted(func, items, workers=None):
+            forks.append(len(items) if workers is None else 0)
+            return parallel.map_forked(func, items, workers=workers)
+
+        monkeypatch.setattr(quotes_sessions, "map_forked", counted)
 
     answers, final, apps = _with_sessions(6)
     apps = pd.concat([apps, apps.head(50).assign(coder="other")], ignore_index=True)
@@ -205,6 +219,7 @@ def test_kept_session_contenders_give_the_quotes_of_every_answer(tmp_path):
     assert check(edited, sessions - 1) == ["2020-21 session ?"]
     assert check(edited, sessions) == []
     assert quotes_sessions.kept_quotes(duckdb.connect(), cache, None)[0].empty
+    assert (max(forks) == sessions) if forked else forks == []
 
 
 def test_kept_contenders_read_back_as_written():

@@ -88,6 +88,10 @@ class ResultCache:
         fh.close()
         return None
 
+    def has(self, key: str, slot: str = "all") -> bool:
+        """Whether an entry is there under `key` (not read: `open` checks it)."""
+        return self._path(key, slot).exists()
+
     def load(self, key: str, slot: str = "all") -> bytes | None:
         """The payload stored under `key`, or None (missing, damaged or another key's)."""
         fh = self.open(key, slot)

@@ -38,7 +38,7 @@ from pipeline.core.exchange.spreadsheet import (
 )
 from pipeline.core.files import atomic_path
 from pipeline.core.privacy import name_scan
-from pipeline.core.privacy.name_scan import FuzzyNameScan
+from pipeline.core.privacy.name_scan import FuzzyNameScan, frame_texts
 from pipeline.core.privacy.redact import roster_fingerprint
 from pipeline.core.result_cache import ResultCache
 from pipeline.core.warehouse.fingerprint import (
@@ -322,6 +322,9 @@ def names_in_coded_answers(frame: pd.DataFrame | ViewRows, roster: list,
             missed[i] = (key, slot, start, stop)
     if missed and isinstance(table, ViewRows):
         table.prefetch([start for _key, _slot, start, _stop in missed.values()])
+    # every missed session's texts scanned at once on every core (one fork, not one a session)
+    scan.scan_ahead(frame_texts(table.rows(start, stop)
+                                for _key, _slot, start, stop in missed.values()))
     for i, (key, slot, start, stop) in missed.items():
         found[i] = scan.scan_frames({"coded_answers": table.rows(start, stop)})
         if cache is not None:

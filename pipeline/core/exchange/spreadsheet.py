@@ -36,11 +36,13 @@ from pipeline.core.exchange.xlsx_rows import (
 )
 from pipeline.core.exchange.zip_parts import Part
 from pipeline.core.files import atomic_path
+from pipeline.core.parallel import map_forked
 from pipeline.core.reconciliation.queue import FORMULA_START, neutralise
 from pipeline.core.result_cache import ResultCache
 from pipeline.core.warehouse.fingerprint import code_digest, fingerprint, frame_digest
 
 ROWS_PER_BLOCK = 5000   # rows of a table rendered at a time
+AHEAD_MIN_ROWS = 20_000   # RunsKept.render_ahead forks for this many rows to render or more
 EXCEL_ROWS = 1_048_576   # rows in a worksheet (Excel and LibreOffice open no more)
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,7 @@ def write_csv(frame: pd.DataFrame, path: str | Path, kept: RunsKept | None = Non
         if kept is None:
             w.writerows(rows(frame))
         else:
+            kept.render_ahead(frame, "csv", "", text)
             fh.writelines(kept.chunks(frame, "csv", "", text))
     return Path(path)
 
@@ -125,6 +128,7 @@ class RunsKept:
         self.rendered: list[str] = []
         # the xlsx and csv of a frame share its runs and their digests: id -> (frame, runs)
         self._frames: dict[int, tuple[pd.DataFrame, FrameRuns]] = {}
+        self._ahead: set[str] = set()   # slots render_ahead stored, not yet copied
 
     def table(self, frame) -> FrameRuns:
         """`frame`'s runs (a frame: its `FrameRuns`, made once; a source of runs as it is)."""
@@ -134,6 +138,47 @@ class RunsKept:
         if seen is None or seen[0] is not frame:   # held with the frame: its id is its own
             seen = self._frames[id(frame)] = (frame, FrameRuns(frame, self.columns))
         return seen[1]
+
+    def _runs(self, table, kind: str, settings: str, span: tuple[int, int] | None,
+              label: str, deflated: bool) -> Iterator[tuple[str, str, int, int, int]]:
+        """(key, slot, start, stop, lo) of each run of `table` within `span` (see `chunks`)."""
+        lo, hi = span if span is not None else (0, len(table))
+        for name, run_start, run_stop in table.runs:
+            start, stop = max(run_start, lo), min(run_stop, hi)
+            if start >= stop:
+                continue
+            key = fingerprint("rendered rows", kind, settings, _code(), start - lo,
+                              table.digest(start, stop), "deflated" if deflated else "text")
+            yield key, f"{kind}{label}-{name}", start, stop, lo
+
+    def render_ahead(self, frame, kind: str, settings: str,
+                     render: Callable[[pd.DataFrame, int], Iterable[str]],
+                     span: tuple[int, int] | None = None, label: str = "",
+                     deflated: bool = False, min_rows: int | None = None) -> int:
+        """Render into the cache, on every core (core.parallel.map_forked), the runs that
+        `chunks` with the same arguments would render (no entry under their key), when there
+        are two or more of them with at least `min_rows` rows (default AHEAD_MIN_ROWS) in all;
+        `chunks` then copies them as it copies kept runs, and counts them as rendered. The
+        runs' rows are read here first (a source of runs reads a warehouse: the workers only
+        render). Returns how many runs were rendered."""
+        table = self.table(frame)
+        todo = [run for run in self._runs(table, kind, settings, span, label, deflated)
+                if not self.cache.has(run[0], slot=run[1])]
+        if len(todo) < 2 or sum(stop - start for _k, _s, start, stop, _lo in todo) < (
+                AHEAD_MIN_ROWS if min_rows is None else min_rows):
+            return 0
+        for _key, _slot, start, stop, _lo in todo:
+            table.rows(start, stop)
+
+        def store(run) -> bool:
+            key, slot, start, stop, lo = run
+            encoded = (t.encode("utf-8") for t in render(table.rows(start, stop), start - lo))
+            return self.cache.store(key, _with_trailer(encoded) if deflated else encoded,
+                                    slot=slot)
+
+        stored = map_forked(store, todo)
+        self._ahead.update(run[1] for run, ok in zip(todo, stored, strict=True) if ok)
+        return sum(stored)
 
     def chunks(self, frame, kind: str, settings: str,
                render: Callable[[pd.DataFrame, int], Iterable[str]],
@@ -145,14 +190,8 @@ class RunsKept:
         rows lo..hi-1, `start` counted from lo (a worksheet continuing the table); `label`
         tells its runs' cache slots from the other spans'."""
         table = self.table(frame)
-        lo, hi = span if span is not None else (0, len(table))
-        for name, run_start, run_stop in table.runs:
-            start, stop = max(run_start, lo), min(run_stop, hi)
-            if start >= stop:
-                continue
-            key = fingerprint("rendered rows", kind, settings, _code(), start - lo,
-                              table.digest(start, stop), "deflated" if deflated else "text")
-            slot = f"{kind}{label}-{name}"
+        for key, slot, start, stop, lo in self._runs(table, kind, settings, span, label,
+                                                     deflated):
             kept = self.cache.open(key, slot=slot)
             piece = _kept_part(kept) if deflated and kept is not None else None
             if deflated and kept is not None and piece is None:
@@ -170,6 +209,9 @@ class RunsKept:
                     # not stored (or not readable back): rendered again, straight to the file
                     yield from render(part, start - lo)
                     continue
+            elif slot in self._ahead:   # rendered by render_ahead
+                self._ahead.discard(slot)
+                self.rendered.append(slot)
             else:
                 self.reused.append(slot)
             if deflated:
@@ -348,10 +390,12 @@ def _table_sheet(wb, name: str, frame: pd.DataFrame, span: tuple[int, int],
     if kept is None:
         rows = blocks(frame.iloc[lo:hi], first_row + 1)
     else:   # a run's rows start at its own row: first_row + 1 + its start
-        rows = kept.chunks(frame, "xlsx", repr((name, first_row, text_xf, quoted_xf,
+        how = dict(kind="xlsx", settings=repr((name, first_row, text_xf, quoted_xf,
                                                sorted(numeric))),
-                           lambda part, start: blocks(part, first_row + 1 + start),
-                           span=span, label="" if lo == 0 else f".{lo}", deflated=True)
+                   render=lambda part, start: blocks(part, first_row + 1 + start),
+                   span=span, label="" if lo == 0 else f".{lo}", deflated=True)
+        kept.render_ahead(frame, **how)
+        rows = kept.chunks(frame, **how)
     ws.write_rendered_rows(first_row + 1, first_row + hi - lo, len(columns) - 1, rows)
     ws.freeze_panes(first_row + 1, 0)
     ws.autofilter(first_row, 0, first_row + max(hi - lo, 1), max(len(columns) - 1, 0))

@@ -36,6 +36,7 @@ import sys
 import pandas as pd
 
 from pipeline.core.marts import marts, quotes
+from pipeline.core.parallel import map_forked
 from pipeline.core.result_cache import ResultCache
 from pipeline.core.warehouse.connection import table_columns
 from pipeline.core.warehouse.fingerprint import (
@@ -50,6 +51,7 @@ log = logging.getLogger(__name__)
 FORMAT = "quote-contenders/1"
 YEAR_FORMAT = "quote-contenders-year/1"   # a year's entry: keyed by its sessions' keys
 MAX_FILES = 4000   # result-cache entries: one per session, for years of sessions
+PARALLEL_MIN_ANSWERS = 20_000   # fewer answers to read: made in this process (a fork costs more)
 ANSWER_COLUMNS = ("answer_id", "school_year", "question_id", "session_number", "school_id",
                   "answer_text", "non_substantive")
 APPLICATION_COLUMNS = ("answer_id", "coder", "framework", "dimension", "code_id", "evidence")
@@ -95,14 +97,25 @@ def kept_quotes(con, cache: ResultCache | None, codes: pd.DataFrame | None, *,
             missed.append(session)
         else:
             parts[session] = frame
-    if missed:
-        for session, frames in _read_sessions(con, missed, keyword_coder).items():
-            parts[session] = quotes.contenders(*frames, **settings)
-            _keep(cache, parts[session], keys[session], _slot(session))
-    for year, key in open_years.items():
-        years[year] = quotes.year_contenders([parts[s] for s in by_year[year]],
-                                             per_code=per_code)
-        _keep(cache, years[year], key, f"{year}-year")
+    # the sessions' and then the years' contenders are independent of each other: made (and
+    # kept) side by side in forked workers when there are many answers (core.parallel)
+    read = _read_sessions(con, missed, keyword_coder) if missed else {}
+    workers = None if sum(len(f[1]) for f in read.values()) >= PARALLEL_MIN_ANSWERS else 1
+
+    def session_contenders(session: tuple) -> pd.DataFrame:
+        part = quotes.contenders(*read[session], **settings)
+        _keep(cache, part, keys[session], _slot(session))
+        return part
+
+    def year_of(year: str) -> pd.DataFrame:
+        frame = quotes.year_contenders([parts[s] for s in by_year[year]], per_code=per_code)
+        _keep(cache, frame, open_years[year], f"{year}-year")
+        return frame
+
+    parts.update(zip(read, map_forked(session_contenders, list(read), workers=workers),
+                     strict=True))
+    years.update(zip(open_years, map_forked(year_of, list(open_years), workers=workers),
+                     strict=True))
     reused = [_label(s) for s in prints if s not in missed]
     return (quotes.quotes_from([years[y] for y in by_year], codes, per_code=per_code), reused,
             [_label(s) for s in missed])

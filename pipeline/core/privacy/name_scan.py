@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 import pandas as pd
 from rapidfuzz import fuzz, process
@@ -46,6 +46,14 @@ class NameScanner:
     def scan_frames(self, frames: dict[str, pd.DataFrame]) -> list[dict]:
         """Every text cell of every frame, by this scanner (see `scan_frames`)."""
         return scan_frames(frames, self.find)
+
+
+def frame_texts(frames: Iterable[pd.DataFrame]) -> Iterator[str]:
+    """The texts `scan_frames` asks about: each text column's distinct values."""
+    for frame in frames:
+        for column in frame.columns:
+            if frame[column].dtype == object:
+                yield from (v for v in frame[column].drop_duplicates() if isinstance(v, str))
 
 
 def scan_frames(frames: dict[str, pd.DataFrame], find: Callable[[str], list[str]]) -> list[dict]:
@@ -257,7 +265,9 @@ class FuzzyNameScan:
         return len(todo)
 
     def scan_frames(self, frames: dict[str, pd.DataFrame]) -> list[dict]:
-        """Every text cell of every frame, by the independent method (see `scan_frames`)."""
+        """Every text cell of every frame, by the independent method (see `scan_frames`),
+        scanned ahead on every core when there are many."""
+        self.scan_ahead(frame_texts(frames.values()))
         return scan_frames(frames, self.find)
 
 

@@ -20,8 +20,9 @@ $SURVEY_CACHE_DIR (sentence vectors, fitted models) is DIR/cache, emptied before
 the full figure embeds every text; the refresh reuses what the full run stored.
 
 Prints the wall time of every step of every run (from the run's STEP_START / STEP_SUCCESS
-events), the totals, the peak RSS of this process (the pipeline only: generation runs in a
-child) and a last line
+events) with this process's most and last resident memory sampled during it, in the order the
+steps ran, the totals, the full collections `pipeline/process_gc.py`'s watch made, the peak
+RSS of this process (the pipeline only: generation runs in a child) and a last line
 `answers=... full_s=... incremental_s=... incremental_ratio=... peak_mb=... machine_peak_mb=...`
 (`machine_peak_mb`: this process's RSS before the runs plus the most the machine's used memory,
 MemTotal - MemAvailable, rose above what it was then, sampled four times a second: it counts

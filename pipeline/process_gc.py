@@ -19,11 +19,13 @@ target is 8 GB). No result depends on when the collector runs.
 Collections are counted in objects, not bytes, and in a long build what a cycle holds is
 often large: pandas caches an accessor on its object, and the accessor points back at it, so a
 Series whose `.str` was used, or a frame pandera validated (`pipeline.schemas.validate` breaks
-that one), is a cycle. Each step left hundreds of MB so; the 1M build's process held ~5.5 GB
-between steps, of which a full collection freed most (docs/benchmarks.md, stop 39). So `tune`
+that one), is a cycle. Each step left hundreds of MB so: the 1M build's process held ~5.5 GB
+between steps and peaked at 8.5 GB; with the watch below, ~2 GB and 5.0 GB, for 14 full
+collections taking 14 s of the 29-minute build (docs/benchmarks.md, Stop 39). So `tune`
 also starts a thread (`GrowthWatch`) that reads this process's resident memory every
 WATCH_SECONDS and makes a full collection when it is GROWTH_MB above what it was after the
 last one (or its lowest since): the garbage waiting for the collector is bounded in bytes.
+$SURVEY_GC_GROWTH_MB sets GROWTH_MB (0: no watch).
 
 The imports' objects are not frozen (`gc.freeze`, which would spare each full collection
 those ~400,000): `core.parallel.map_forked` freezes everything while its workers live and
@@ -39,6 +41,7 @@ import time
 
 THRESHOLDS = (20_000, 20, 20)
 GROWTH_MB = 1024      # a full collection when resident memory grew this much since the last
+GROWTH_ENV = "SURVEY_GC_GROWTH_MB"   # overrides GROWTH_MB; 0 turns the watch off
 WATCH_SECONDS = 0.5   # how often GrowthWatch reads resident memory (~20 microseconds a read)
 
 _WATCH: GrowthWatch | None = None
@@ -88,15 +91,28 @@ class GrowthWatch:
         self._thread.join()
 
 
+def growth_mb() -> float:
+    """GROWTH_MB, or $SURVEY_GC_GROWTH_MB when set (0 or less: no watch)."""
+    value = os.environ.get(GROWTH_ENV, "").strip()
+    if not value:
+        return GROWTH_MB
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"{GROWTH_ENV}={value!r}: expected a number of MB (0: no watch)")
+
+
 def watch() -> GrowthWatch | None:
     """This process's GrowthWatch, started by `tune` (None: not started, or not Linux)."""
     return _WATCH if _WATCH is not None and _WATCH.pid == os.getpid() else None
 
 
 def tune() -> None:
-    """Set THRESHOLDS and start this process's GrowthWatch (again: harmless; a forked child
-    starts its own, the parent's thread is not copied into it)."""
+    """Set THRESHOLDS and start this process's GrowthWatch, unless $SURVEY_GC_GROWTH_MB is 0
+    (again: harmless; a forked child starts its own, the parent's thread is not copied into
+    it)."""
     global _WATCH
     gc.set_threshold(*THRESHOLDS)
-    if watch() is None and resident_mb() is not None:
-        _WATCH = GrowthWatch()
+    growth = growth_mb()
+    if watch() is None and growth > 0 and resident_mb() is not None:
+        _WATCH = GrowthWatch(growth)

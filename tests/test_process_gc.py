@@ -90,3 +90,26 @@ def test_the_watch_is_one_per_process():
     assert process_gc.watch() is first
     if process_gc.resident_mb() is not None:
         assert first is not None and first.pid == __import__("os").getpid()
+
+
+def test_the_threshold_comes_from_the_environment(monkeypatch):
+    import pytest
+
+    monkeypatch.setenv(process_gc.GROWTH_ENV, "256")
+    assert process_gc.growth_mb() == 256
+    monkeypatch.setenv(process_gc.GROWTH_ENV, "")
+    assert process_gc.growth_mb() == process_gc.GROWTH_MB
+    monkeypatch.setenv(process_gc.GROWTH_ENV, "lots")
+    with pytest.raises(ValueError, match="SURVEY_GC_GROWTH_MB"):
+        process_gc.growth_mb()
+
+
+def test_no_watch_when_turned_off(monkeypatch):
+    restart = _without_the_process_watch()
+    try:
+        monkeypatch.setenv(process_gc.GROWTH_ENV, "0")
+        process_gc.tune()
+        assert process_gc.watch() is None
+    finally:
+        monkeypatch.delenv(process_gc.GROWTH_ENV)
+        restart()

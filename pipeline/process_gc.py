@@ -99,7 +99,7 @@ def growth_mb() -> float:
     try:
         return float(value)
     except ValueError:
-        raise ValueError(f"{GROWTH_ENV}={value!r}: expected a number of MB (0: no watch)")
+        raise ValueError(f"{GROWTH_ENV}={value!r}: expected a number of MB (0: no watch)") from None
 
 
 def watch() -> GrowthWatch | None:

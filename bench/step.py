@@ -107,7 +107,12 @@ def main(argv: list[str] | None = None) -> int:
     title = "refresh" if args.refresh else ", ".join(args.asset)
     bench.print_steps(f"{title} ({args.partition or 'all years'})", done, instance)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"total_s={time.perf_counter() - t0:.1f} peak_mb={peak_mb:.0f}")
+    from pipeline import process_gc
+
+    growth = process_gc.watch()   # the full collections on memory growth, if any
+    print(f"total_s={time.perf_counter() - t0:.1f} peak_mb={peak_mb:.0f} gc_growth_collections="
+          f"{growth.collections if growth else 0} gc_growth_s="
+          f"{growth.seconds if growth else 0.0:.1f}")
     return 0 if all(result.success for _, result, _ in done) else 1
 
 

@@ -60,7 +60,8 @@ class GrowthWatch:
     """A daemon thread: a full collection (`gc.collect()`) whenever this process's resident
     memory is `growth_mb` above its floor, the memory after the last collection or the lowest
     read since. Which thread collects changes no result; `collections` and `seconds` count
-    what it did."""
+    what it did. A map_forked worker forked while this thread is collecting (it can be,
+    while a finalizer runs) may collect no cycles of its own; the workers live for one map."""
 
     def __init__(self, growth_mb: float = GROWTH_MB, every: float = WATCH_SECONDS):
         self.growth_mb, self.every = growth_mb, every

@@ -108,11 +108,9 @@ def machine_used_mb() -> float:
 
 def current_rss_mb() -> float:
     """This process's resident memory now (Linux; 0 elsewhere)."""
-    try:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except OSError:
-        return 0.0
+    from pipeline.process_gc import resident_mb
+
+    return resident_mb() or 0.0
 
 
 class MachinePeak:

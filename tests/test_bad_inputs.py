@@ -13,6 +13,7 @@ import pytest
 from pipeline.core.ingest import raw, staging
 from pipeline.core.ingest.aliases import load_aliases
 from pipeline.core.ingest.mapping import MappingError, load_mapping
+from pipeline.core.privacy.labels import withheld_response_id
 from pipeline.core.privacy.name_scan import FuzzyNameScan, NameScanner
 from pipeline.core.privacy.redact import load_roster
 
@@ -202,7 +203,12 @@ def test_an_export_already_loaded_for_another_year_is_refused_naming_it():
     assert len(data.quarantine) == 3 and staged.answers.empty
 
 
-def test_a_response_id_loaded_for_another_year_is_quarantined_naming_it(tmp_path: Path):
+@pytest.mark.parametrize("fetched", [False, True])
+def test_a_response_id_loaded_for_another_year_is_quarantined_naming_it(tmp_path: Path,
+                                                                        fetched: bool):
+    """The other years' ids given whole, or fetched for the staged file's ids only (as the
+    warehouse gives them: defs/ingestion.loaded_elsewhere), each id in both the forms
+    staging may have stored it in."""
     path = tmp_path / "2024-25" / "export.csv"
     path.parent.mkdir()
     path.write_text("Timestamp,ResponseId,Session,What worked from today's coaching session?,"
@@ -215,12 +221,21 @@ def test_a_response_id_loaded_for_another_year_is_quarantined_naming_it(tmp_path
         "response_id": "ResponseId", "session": "Session",
         "worked": mapping.columns["worked"], "improve": mapping.columns["improve"]}})
     data = raw.read_file(path, mapping)
-    others = raw.OtherYears(response_ids={"R_old": ("2023-24", "session-03.csv", 17)})
+    loaded = {"R_old": ("2023-24", "session-03.csv", 17)}
+    asked = []
+
+    def fetch(ids: list[str]) -> dict:
+        asked.append(ids)
+        return {rid: loaded[rid] for rid in ids if rid in loaded}
+
+    others = raw.OtherYears(fetch=fetch) if fetched else raw.OtherYears(response_ids=loaded)
     staged = staging.stage_year(data.export_files, data.survey_rows, mapping, ROSTER,
                                 others=others)
     assert set(staged.answers["response_id"]) == {"R_new"}
     [reason] = staged.quarantine["reason"]
     assert reason == "response id R_old was already loaded for 2023-24 (session-03.csv row 17)"
+    assert asked == ([["R_old", withheld_response_id("R_old"),
+                       "R_new", withheld_response_id("R_new")]] if fetched else [])
 
 
 @pytest.mark.skipif(not hasattr(os, "symlink"), reason="no symbolic links here")

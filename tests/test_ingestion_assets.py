@@ -319,8 +319,13 @@ def test_loaded_elsewhere_digests_the_other_years_ids_in_duckdb():
         ("R_1", "2022-23", "session-01.csv", 2), ("R_2", "2022-23", "session-01.csv", 3),
         ("session-01-r4", "2022-23", "session-01.csv", 4), ("R_9", "2023-24", "s.csv", 2)])
     first = ingestion.loaded_elsewhere(con, "2023-24")
+    assert first.response_ids == {}   # fetched as staging asks for them
+    first.need(["R_1", "R_9", "session-01-r4", "R_7"])
+    assert first.response_ids == {"R_1": ("2022-23", "session-01.csv", 2)}
+    first.need(["R_2", "R_1"])
     assert first.response_ids == {"R_1": ("2022-23", "session-01.csv", 2),
                                   "R_2": ("2022-23", "session-01.csv", 3)}
+    assert ingestion.loaded_elsewhere(con, "2023-24", ids=False).fetch is None
     assert first.ids_digest.startswith("rows ") and first.ids_digest != nothing
     con.execute("delete from staging.answers where school_year <> '2023-24'")
     assert ingestion.loaded_elsewhere(con, "2023-24").ids_digest == nothing   # no other year

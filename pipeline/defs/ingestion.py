@@ -2,6 +2,7 @@
 and the year lifecycle: a year whose landing folder is gone is retired (raw/year_retirements)."""
 
 
+import functools
 import shutil
 from pathlib import Path
 
@@ -82,7 +83,7 @@ def raw_survey_rows(context: dg.AssetExecutionContext, paths: ProjectPaths,
         keys = {p.name: k for p in exports
                 if (k := raw.file_key(p, mapping, shas[p.name])) is not None}
         plan = file_rows.plan(con, rows_records(), "raw", year, keys, [RAW_ROWS_SLICE])
-        data = raw.read_year(folder, others=loaded_elsewhere(con, year),
+        data = raw.read_year(folder, others=loaded_elsewhere(con, year, ids=False),
                              rows_kept=set(plan.current), shas=shas)
         loaded = data.export_files.loc[data.export_files["status"] == "loaded", "file_name"]
         plan = plan.only(set(loaded))
@@ -302,22 +303,36 @@ where school_year <> $year
   and response_id <> regexp_replace(file_name, '[.][^.]*$', '') || '-r' || row_number
 group by all order by school_year, file_name
 """
+OTHER_IDS_AMONG_SQL = OTHER_IDS_SQL.replace(
+    "group by all", "and response_id in (select unnest($ids::varchar[]))\ngroup by all")
 
 
-def loaded_elsewhere(con, year: str) -> raw.OtherYears:
-    """Export files (by sha256) and response ids other school years loaded, with where."""
+def loaded_elsewhere(con, year: str, ids: bool = True) -> raw.OtherYears:
+    """Export files (by sha256) other school years loaded, with where; with `ids`, their
+    response ids too, fetched from `con` as staging asks for them (`OtherYears.need`: the
+    ids of the files it stages), so `con` must stay open while they are used."""
     out = raw.OtherYears()
     if wh.table_columns(con, "raw.export_files"):
         for sha, other, name in con.execute(OTHER_FILES_SQL, {"year": year}).fetchall():
             out.files.setdefault(sha, (other, name))
+    if not ids:
+        return out
     # staging's key digests the ids as the rows' fingerprint in DuckDB, not 900,000 Python
     # tuples sorted and hashed per year at a million answers; no table yet: no rows
-    ids = (0, 0)
+    digest = (0, 0)
     if wh.table_columns(con, "staging.answers"):
-        for rid, other, name, row in con.execute(OTHER_IDS_SQL, {"year": year}).fetchall():
-            out.response_ids.setdefault(rid, (other, name, int(row)))
-        ids = query_fingerprint(con, OTHER_IDS_SQL, {"year": year})
-    out.ids_digest = "rows " + fingerprint(ids)
+        out.fetch = functools.partial(_other_ids, con, year)
+        digest = query_fingerprint(con, OTHER_IDS_SQL, {"year": year})
+    out.ids_digest = "rows " + fingerprint(digest)
+    return out
+
+
+def _other_ids(con, year: str, ids: list[str]) -> dict[str, tuple[str, str, int]]:
+    """Which of `ids` other school years loaded, each with its first year, file and row."""
+    out: dict[str, tuple[str, str, int]] = {}
+    for rid, other, name, row in con.execute(OTHER_IDS_AMONG_SQL,
+                                             {"year": year, "ids": ids}).fetchall():
+        out.setdefault(rid, (other, name, int(row)))
     return out
 
 
@@ -346,15 +361,15 @@ def other_years(con, year: str, response_ids=None) -> History:
     that no id repeats another year's fails on exactly the same ids, and GX copies and
     serialises its value set many times (all other years' ids cost ~1 minute at 100,000
     answers)."""
+    among = "" if response_ids is None else "and response_id in (select unnest($ids))"
+    params = {"year": year} if response_ids is None else {
+        "year": year, "ids": [str(r) for r in dict.fromkeys(response_ids) if r is not None]}
     ids = con.execute("select distinct response_id from staging.answers "
-                      "where school_year <> $year", {"year": year}).fetchall()
+                      f"where school_year <> $year {among}", params).fetchall()
     hashes = con.execute("select distinct file_sha256 from raw.export_files "
                          "where school_year <> $year and status = 'loaded'",
                          {"year": year}).fetchall()
-    others = {r for (r,) in ids}
-    if response_ids is not None:
-        others &= set(response_ids)
-    return History(response_ids=others, file_sha256={h for (h,) in hashes})
+    return History(response_ids={r for (r,) in ids}, file_sha256={h for (h,) in hashes})
 
 
 SCANNED_COLUMNS = ("answer_text", "file_name", "response_id")

@@ -19,6 +19,7 @@ staging) or in `raw.quarantine` with a reason. A file is
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -87,6 +88,22 @@ class OtherYears:
     # a digest of the rows response_ids was read from, when the caller made one (the
     # warehouse's fingerprint of them); else staged_files.base_key digests response_ids
     ids_digest: str = ""
+    # when set, response_ids holds only what `need` asked for: fetch(ids) gives the entries
+    # of those ids that other years loaded (the warehouse's query; a refresh stages one new
+    # export, so it asks for that file's ids, not the 900,000 of ten years)
+    fetch: Callable[[list[str]], dict[str, tuple[str, str, int]]] | None = None
+    _asked: set[str] = field(default_factory=set, repr=False)
+
+    def need(self, ids: Iterable[str]) -> None:
+        """Make response_ids hold the entry of each of `ids` other years loaded (nothing to do
+        when it holds every entry already: no `fetch`)."""
+        if self.fetch is None:
+            return
+        new = [i for i in dict.fromkeys(ids) if i not in self._asked]
+        if new:
+            self._asked.update(new)
+            for rid, entry in self.fetch(new).items():
+                self.response_ids.setdefault(rid, entry)
 
 
 def inside(path: Path, root: Path) -> bool:

@@ -35,7 +35,7 @@ from pipeline.core.ingest.mapping import Mapping, norm_header, resolve_columns
 from pipeline.core.ingest.raw import QUARANTINE_COLUMNS, OtherYears
 from pipeline.core.parallel import map_forked
 from pipeline.core.privacy.clean_memo import StagingCleanMemos
-from pipeline.core.privacy.labels import IdentifierGuard
+from pipeline.core.privacy.labels import IdentifierGuard, possible_response_ids
 from pipeline.core.privacy.name_scan import AHEAD_MIN_TEXTS, FuzzyNameScan, NameScanner
 from pipeline.core.privacy.redact import Redactor, RosterEntry, roster_fingerprint
 from pipeline.core.result_cache import ResultCache
@@ -331,6 +331,10 @@ class _YearStager:
                                self.mapping) if name_of["submitted_at"] else DateResolution())
         export = _ExportFile(f.file_name, name_of, header_texts, label,
                              label.rsplit(".", 1)[0], dates, set(dates.outside))
+        id_column = name_of["response_id"]
+        if id_column is not None:   # what a row's id may repeat of other years' (_admitted)
+            self.others.need(possible_response_ids(
+                (rec.get(id_column, "") or "").strip() for _, rec in records))
         self._check_ahead(export, records)
         for row_number, rec in records:
             self.stage_row(export, row_number, rec)

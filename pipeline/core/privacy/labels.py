@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable, Iterator
 from pathlib import PurePath
 
 from pipeline.core.privacy.name_scan import FuzzyNameScan, NameScanner
@@ -123,7 +124,21 @@ class IdentifierGuard:
     def response_id(self, rid: str) -> str:
         if not self.has_name(rid):
             return rid
-        return "rid-" + hashlib.sha256(rid.encode("utf-8")).hexdigest()[:12]
+        return withheld_response_id(rid)
+
+
+def withheld_response_id(rid: str) -> str:
+    """What a response id with a name in it is staged as."""
+    return "rid-" + hashlib.sha256(rid.encode("utf-8")).hexdigest()[:12]
+
+
+def possible_response_ids(supplied: Iterable[str]) -> Iterator[str]:
+    """Each supplied response id as `IdentifierGuard.response_id` may stage it: itself, and
+    its withheld form (without the name check that decides which)."""
+    for rid in supplied:
+        if rid:
+            yield rid
+            yield withheld_response_id(rid)
 
 
 def _seen(scanner: NameScanner, text: str, known: bool | None) -> bool:

@@ -488,6 +488,12 @@ def session_parts(project: Project, start: int, stop: int) -> tuple[Part, Record
             zip_parts.records(source_members(project, start, stop)))
 
 
+# zlib's fastest level for the head and cases, which are deflated anew on every run (the
+# cases list every answer's source, so a new session changes them): at a million answers
+# 71 MB in 0.7 s instead of 1.7 s at the default level, 24.7 MB instead of 23.1 MB
+HEAD_LEVEL = 1
+
+
 def write_qdpx(books: list[Codebook], answers: pd.DataFrame, final: pd.DataFrame,
                path: str | Path, project: Project | None = None,
                sessions: list[tuple[Part, Records]] | None = None,
@@ -506,7 +512,8 @@ def write_qdpx(books: list[Codebook], answers: pd.DataFrame, final: pd.DataFrame
                     for _year, _session, start, stop in session_spans(project)]
     outline = outline or project.outline()
     opening, closing = (["  <Sources>\n"], ["  </Sources>\n"]) if outline.sources else ([], [])
-    head = zip_parts.deflate(encode(c) for c in [*head_chunks(outline), *opening])
+    head = zip_parts.deflate((encode(c) for c in [*head_chunks(outline), *opening]),
+                             level=HEAD_LEVEL)
     tail = zip_parts.deflate([encode(c) for c in [*closing, outline.tail]], last=True)
     with atomic_path(path) as tmp, zip_parts.PartsZip(tmp, "w", zipfile.ZIP_DEFLATED) as z:
         zip_parts.write_member(z, "project.qde", [head, *(doc for doc, _recs in sessions), tail])

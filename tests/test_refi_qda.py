@@ -455,6 +455,33 @@ def test_the_streamed_name_check_counts_as_names_in_texts(books, names, monkeypa
     assert (got > 0) == (names != ["Zebulon Quark"])
 
 
+@pytest.mark.parametrize("names", [["Targetguid Sourceref"], ["Sourceref Case"],
+                                   ["Chloé Dubois"], ["Zebulon Quark"]])
+def test_the_cases_are_scanned_collapsed_with_the_same_findings(books, names, monkeypatch):
+    """The name scan sees each case's <SourceRef> lines collapsed to two (qdpx_sessions.
+    _scanned_head) and finds what it finds in the cases as written: names of the words of
+    those lines, of them and the case's end, one in the document, none; with a school of
+    one answer and a school of several."""
+    from pipeline.core.exchange import qdpx_sessions
+    from pipeline.core.exchange.project_names import scan_chunks
+    from pipeline.core.privacy.name_scan import FuzzyNameScan
+    from pipeline.core.privacy.redact import RosterEntry
+
+    monkeypatch.setattr(qdpx, "_CASES_PER_CHUNK", 1)   # a chunk per case: boundaries too
+    answers, final = _awkward_inputs(books)
+    final.loc[0, "decided_by"] = "chloe+ak"
+    more = answers.iloc[[-1] * 3].assign(answer_id=["A000000000101", "A000000000102",
+                                                    "A000000000103"])
+    answers = pd.concat([answers, more], ignore_index=True)
+    outline = qdpx.plan(books, answers, final).outline()
+    refs = [sum(r.count("\n") for r in shares) for _school, shares in outline.cases]
+    assert 1 in refs and max(refs) > 2
+    scan = FuzzyNameScan([RosterEntry(full_name=n, role="teacher") for n in names])
+    written = scan_chunks(scan, qdpx.head_chunks(outline))
+    assert scan_chunks(scan, qdpx_sessions._scanned_head(outline)) == written
+    assert bool(written.found) == (names != ["Zebulon Quark"])
+
+
 def test_hex_letter_names_do_not_match_guids(books):
     """A roster of names made of hex letters finds nothing in a project that holds no name
     (unmasked, 'fae', 'acc' and 'bede' are fragments of its GUIDs), and still finds the name

@@ -375,8 +375,13 @@ def session_cases(project: Project, start: int, stop: int) -> dict[str, str]:
     for school, g in zip(a["school_id"][start:stop], a["source_guid"][start:stop], strict=True):
         school = _text(school)
         if school:
-            out.setdefault(school, []).append(f'      <SourceRef targetGUID="{g}" />\n')
+            out.setdefault(school, []).append(source_ref(g))
     return {school: "".join(refs) for school, refs in out.items()}
+
+
+def source_ref(source_guid: str) -> str:
+    """A case's line naming one of its sources."""
+    return f'      <SourceRef targetGUID="{source_guid}" />\n'
 
 
 def merged_cases(shares: Iterable[dict[str, str]]) -> list[tuple[str, list[str]]]:

@@ -38,6 +38,7 @@ across each boundary (tests/test_refi_qda.py compares it with the uncached count
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -393,7 +394,7 @@ def names_in_project(scan: FuzzyNameScan, qdc_text: str,
     session's findings taken from its piece (`project`: the project planned whole, or the
     document's `outline`)."""
     whole = project.outline() if isinstance(project, qdpx.Project) else project
-    parts = [scan_chunks(scan, qdpx.head_chunks(whole))]
+    parts = [scan_chunks(scan, _scanned_head(whole))]
     if whole.sources:
         parts.append(scan_chunks(scan, ["  <Sources>\n"]))
         parts.extend(p.names for p in pieces)
@@ -402,3 +403,17 @@ def names_in_project(scan: FuzzyNameScan, qdc_text: str,
     document = len(joined(scan, parts))
     return (len(scan.find(without_guids(qdc_text))) + document
             + sum(p.source_names for p in pieces))
+
+
+def _scanned_head(outline: qdpx.Outline) -> Iterator[str]:
+    """`qdpx.head_chunks(outline)` as the scan sees it, without masking a GUID per answer:
+    each case lists its sources as `<SourceRef>` lines (`session_cases`, of the GUIDs
+    `guids.guids` made), which are all one line once their GUIDs are masked, and the scan's
+    windows are those of each distinct line and of each distinct pair of adjacent lines
+    (`project_names.scan_chunk`). So each case's lines, collapsed to two of them (one when
+    it has one), give the same findings; at a million answers the cases are 71 MB, and
+    masking their GUIDs took most of a second on every run."""
+    masked = without_guids(qdpx.source_ref(guids.guid("source", "")))
+    cases = [(school, [masked * min(2, sum(share.count("\n") for share in shares))])
+             for school, shares in outline.cases]
+    return qdpx.head_chunks(dataclasses.replace(outline, cases=cases))

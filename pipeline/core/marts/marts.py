@@ -167,6 +167,10 @@ class _Prepared:
     # grouping by numbers factorised once is several times faster than by the texts each time
     numbers: dict[str, pd.Series]
     uniques: dict[str, pd.Index]
+    # what the marts count of each coded row, as numbers (one per distinct value, NaN for a
+    # missing one): counting distinct numbers gives the same counts as distinct strings,
+    # several times faster; made once for the four marts
+    counted: pd.DataFrame
 
     @classmethod
     def of(cls, final_codes: pd.DataFrame, answers: pd.DataFrame) -> _Prepared:
@@ -175,7 +179,13 @@ class _Prepared:
         for col in GROUP_COLUMNS:
             codes, uniques[col] = pd.factorize(coded[col], use_na_sentinel=True)
             numbers[col] = pd.Series(codes, index=coded.index, name=col)
-        return cls(coded, _substantive(answers), coding_sources(final_codes), numbers, uniques)
+        sessions = coded["school_id"].astype(str) + "\x1f" + coded["session_number"].astype(str)
+        counted = pd.DataFrame({"n_answers": _numbered(coded["answer_id"]),
+                                "n_schools": _numbered(coded["school_id"]),
+                                "n_sessions": _numbered(sessions.where(
+                                    coded["session_number"].notna()))}, index=coded.index)
+        return cls(coded, _substantive(answers), coding_sources(final_codes), numbers, uniques,
+                   counted)
 
     def values(self, col: str, numbers: pd.Series) -> pd.Series:
         """The values of `col` the numbers stand for, in its dtype; -1 gives the missing value
@@ -194,16 +204,9 @@ def _frequencies(
 ) -> pd.DataFrame:
     keys = [*BASE_KEY, *extra]
     prepared = prepared or _Prepared.of(final_codes, answers)
-    coded = prepared.coded
     base = prepared.substantive.groupby(keys, dropna=False).size().rename("n_substantive")
     base = base.reset_index()
-    sessions = coded["school_id"].astype(str) + "\x1f" + coded["session_number"].astype(str)
-    # what is counted, as numbers (one per distinct value, NaN for a missing one): counting
-    # distinct numbers gives the same counts as distinct strings, several times faster
-    counted = pd.DataFrame({"n_answers": _numbered(coded["answer_id"]),
-                            "n_schools": _numbered(coded["school_id"]),
-                            "n_sessions": _numbered(sessions.where(
-                                coded["session_number"].notna()))}, index=coded.index)
+    counted = prepared.counted
     labels = code_labels(codes)
     frames = []
     for level in LEVELS:

@@ -16,6 +16,7 @@ from pipeline.core.reconciliation import agreement
 from pipeline.core.reconciliation.adjudications import decisions_for, read_adjudications
 from pipeline.core.reconciliation.discrepancies import discrepancies, in_answer_order
 from pipeline.core.reconciliation.final_codes import (
+    STANDIN_COLUMNS,
     final_codes,
     reconciliation_summary,
     standin_by_year,
@@ -376,22 +377,28 @@ def reconcile_year(context: dg.AssetExecutionContext, paths: ProjectPaths,
             final = final.astype(object).where(final.notna(), None)
             answer_ids = con.execute("select answer_id from staging.answers "
                                      "where school_year = ?", [year]).df()["answer_id"]
-            n_suggestions = con.execute("select count(*) from coding.suggestions "
-                                        "where school_year = ?", [year]).fetchone()[0] \
-                if wh.table_columns(con, "coding.suggestions") else 0
         else:
-            answers, units, suggestions, human, keyword = (wh.read_frame(con, t, where)
-                                                           for t in YEAR_INPUTS)
+            answers, units, human, keyword = (wh.read_frame(con, t, where)
+                                              for t in YEAR_INPUTS)
             disc = discrepancies(human, units, answers, keyword, *humans) \
                 if len(humans) == 2 else wh.empty_frame("coding.discrepancies")
             adj = year_adjudications(paths, disc)
-            # suggestions where coding.suggestions has the year; else the keyword coder
-            standin = standin_by_year(suggestions, keyword, answers)
+            if humans:
+                # a year coded by hand takes none of the machine's codes (final_codes keeps
+                # the stand-in's rows in years without coder units only): not read nor made
+                standin = pd.DataFrame(columns=STANDIN_COLUMNS)
+            else:
+                # suggestions where coding.suggestions has the year; else the keyword coder
+                standin = standin_by_year(wh.read_frame(con, SUGGESTIONS_TABLE, where),
+                                          keyword, answers)
             final = final_codes(human, units, adj, disc, standin, answers)
             if key:
                 for part, frame in zip(RECONCILED, (disc, adj, final), strict=True):
                     frame_memo.store("reconciled_year", f"{key}-{part}", frame)
-            answer_ids, n_suggestions = answers["answer_id"], len(suggestions)
+            answer_ids = answers["answer_id"]
+        n_suggestions = con.execute("select count(*) from coding.suggestions "
+                                    "where school_year = ?", [year]).fetchone()[0] \
+            if wh.table_columns(con, SUGGESTIONS_TABLE) else 0
         wh.replace_many(con, [("coding.discrepancies", disc, where),
                               ("coding.final_codes", final, where)])
     summary = reconciliation_summary(disc, adj, final)
@@ -435,8 +442,9 @@ def agreement_key(con, codes: pd.DataFrame, config: AgreementConfig) -> str:
 
 
 RECONCILED = ("discrepancies", "adjudications", "final_codes")
-YEAR_INPUTS = ("staging.answers", "coding.coder_units", "coding.suggestions",
-               "coding.human_applications", "coding.keyword_applications")
+YEAR_INPUTS = ("staging.answers", "coding.coder_units", "coding.human_applications",
+               "coding.keyword_applications")
+SUGGESTIONS_TABLE = "coding.suggestions"   # read for years nobody coded by hand
 
 
 def coded_year_key(con, paths: ProjectPaths, codes: pd.DataFrame, year: str) -> str:

@@ -228,7 +228,8 @@ def test_a_response_id_loaded_for_another_year_is_quarantined_naming_it(tmp_path
         asked.append(ids)
         return {rid: loaded[rid] for rid in ids if rid in loaded}
 
-    others = raw.OtherYears(fetch=fetch) if fetched else raw.OtherYears(response_ids=loaded)
+    others = raw.OtherYears(fetch=fetch, ids_digest="rows of the other years") if fetched \
+        else raw.OtherYears(response_ids=loaded)
     staged = staging.stage_year(data.export_files, data.survey_rows, mapping, ROSTER,
                                 others=others)
     assert set(staged.answers["response_id"]) == {"R_new"}

@@ -8,6 +8,7 @@ import dagster as dg
 import duckdb
 import pytest
 
+from pipeline.core.ingest import raw
 from pipeline.defs import ingestion
 from tests.helpers import SESSION_1, make_resources, write_landing
 
@@ -326,6 +327,8 @@ def test_loaded_elsewhere_digests_the_other_years_ids_in_duckdb():
     assert first.response_ids == {"R_1": ("2022-23", "session-01.csv", 2),
                                   "R_2": ("2022-23", "session-01.csv", 3)}
     assert ingestion.loaded_elsewhere(con, "2023-24", ids=False).fetch is None
+    with pytest.raises(ValueError, match="ids_digest"):   # a key blind to the other years
+        raw.OtherYears(fetch=lambda ids: {})
     assert first.ids_digest.startswith("rows ") and first.ids_digest != nothing
     con.execute("delete from staging.answers where school_year <> '2023-24'")
     assert ingestion.loaded_elsewhere(con, "2023-24").ids_digest == nothing   # no other year

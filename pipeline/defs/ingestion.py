@@ -2,6 +2,7 @@
 and the year lifecycle: a year whose landing folder is gone is retired (raw/year_retirements)."""
 
 
+import dataclasses
 import functools
 import shutil
 from pathlib import Path
@@ -303,8 +304,14 @@ where school_year <> $year
   and response_id <> regexp_replace(file_name, '[.][^.]*$', '') || '-r' || row_number
 group by all order by school_year, file_name
 """
-OTHER_IDS_AMONG_SQL = OTHER_IDS_SQL.replace(
-    "group by all", "and response_id in (select unnest($ids::varchar[]))\ngroup by all")
+OTHER_IDS_AMONG_SQL = """
+select response_id, school_year, file_name, min(row_number) as row_number
+from staging.answers
+where school_year <> $year
+  and response_id <> regexp_replace(file_name, '[.][^.]*$', '') || '-r' || row_number
+  and response_id in (select unnest($ids::varchar[]))
+group by all order by school_year, file_name
+"""   # OTHER_IDS_SQL's rows with these ids
 
 
 def loaded_elsewhere(con, year: str, ids: bool = True) -> raw.OtherYears:
@@ -321,9 +328,11 @@ def loaded_elsewhere(con, year: str, ids: bool = True) -> raw.OtherYears:
     # tuples sorted and hashed per year at a million answers; no table yet: no rows
     digest = (0, 0)
     if wh.table_columns(con, "staging.answers"):
-        out.fetch = functools.partial(_other_ids, con, year)
         digest = query_fingerprint(con, OTHER_IDS_SQL, {"year": year})
-    out.ids_digest = "rows " + fingerprint(digest)
+        out = dataclasses.replace(out, ids_digest="rows " + fingerprint(digest),
+                                  fetch=functools.partial(_other_ids, con, year))
+    else:
+        out.ids_digest = "rows " + fingerprint(digest)
     return out
 
 

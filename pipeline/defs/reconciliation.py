@@ -385,7 +385,8 @@ def reconcile_year(context: dg.AssetExecutionContext, paths: ProjectPaths,
             adj = year_adjudications(paths, disc)
             if humans:
                 # a year coded by hand takes none of the machine's codes (final_codes keeps
-                # the stand-in's rows in years without coder units only): not read nor made
+                # the stand-in's rows in years without coder units only): not read nor made,
+                # so the suggestions' source is not checked here either (their contract does)
                 standin = pd.DataFrame(columns=STANDIN_COLUMNS)
             else:
                 # suggestions where coding.suggestions has the year; else the keyword coder

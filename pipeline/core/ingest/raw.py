@@ -94,6 +94,11 @@ class OtherYears:
     fetch: Callable[[list[str]], dict[str, tuple[str, str, int]]] | None = None
     _asked: set[str] = field(default_factory=set, repr=False)
 
+    def __post_init__(self) -> None:
+        if self.fetch is not None and not self.ids_digest:
+            # staged_files.base_key would digest the few ids fetched, not the other years'
+            raise ValueError("OtherYears with fetch needs the ids_digest of what it fetches from")
+
     def need(self, ids: Iterable[str]) -> None:
         """Make response_ids hold the entry of each of `ids` other years loaded (nothing to do
         when it holds every entry already: no `fetch`)."""

@@ -2,7 +2,6 @@
 and the year lifecycle: a year whose landing folder is gone is retired (raw/year_retirements)."""
 
 
-import dataclasses
 import functools
 import shutil
 from pathlib import Path
@@ -296,44 +295,38 @@ select file_sha256, school_year, file_name from raw.export_files
 where school_year <> $year and status = 'loaded' and file_sha256 is not null
 order by school_year, file_name
 """
-# response ids the exports supplied (not `<file stem>-r<row>` made up by staging)
-OTHER_IDS_SQL = """
+# response ids the exports supplied (not `<file stem>-r<row>` made up by staging); {among}:
+# nothing, or AMONG_IDS for only the ids in the list $ids
+_OTHER_IDS = """
 select response_id, school_year, file_name, min(row_number) as row_number
 from staging.answers
 where school_year <> $year
   and response_id <> regexp_replace(file_name, '[.][^.]*$', '') || '-r' || row_number
+  {among}
 group by all order by school_year, file_name
 """
-OTHER_IDS_AMONG_SQL = """
-select response_id, school_year, file_name, min(row_number) as row_number
-from staging.answers
-where school_year <> $year
-  and response_id <> regexp_replace(file_name, '[.][^.]*$', '') || '-r' || row_number
-  and response_id in (select unnest($ids::varchar[]))
-group by all order by school_year, file_name
-"""   # OTHER_IDS_SQL's rows with these ids
+AMONG_IDS = "and response_id in (select unnest($ids::varchar[]))"
+OTHER_IDS_SQL = _OTHER_IDS.format(among="")
+OTHER_IDS_AMONG_SQL = _OTHER_IDS.format(among=AMONG_IDS)
 
 
 def loaded_elsewhere(con, year: str, ids: bool = True) -> raw.OtherYears:
     """Export files (by sha256) other school years loaded, with where; with `ids`, their
     response ids too, fetched from `con` as staging asks for them (`OtherYears.need`: the
     ids of the files it stages), so `con` must stay open while they are used."""
-    out = raw.OtherYears()
+    files: dict[str, tuple[str, str]] = {}
     if wh.table_columns(con, "raw.export_files"):
         for sha, other, name in con.execute(OTHER_FILES_SQL, {"year": year}).fetchall():
-            out.files.setdefault(sha, (other, name))
+            files.setdefault(sha, (other, name))
     if not ids:
-        return out
+        return raw.OtherYears(files=files)
     # staging's key digests the ids as the rows' fingerprint in DuckDB, not 900,000 Python
     # tuples sorted and hashed per year at a million answers; no table yet: no rows
-    digest = (0, 0)
+    digest, fetch = (0, 0), None
     if wh.table_columns(con, "staging.answers"):
         digest = query_fingerprint(con, OTHER_IDS_SQL, {"year": year})
-        out = dataclasses.replace(out, ids_digest="rows " + fingerprint(digest),
-                                  fetch=functools.partial(_other_ids, con, year))
-    else:
-        out.ids_digest = "rows " + fingerprint(digest)
-    return out
+        fetch = functools.partial(_other_ids, con, year)
+    return raw.OtherYears(files=files, ids_digest="rows " + fingerprint(digest), fetch=fetch)
 
 
 def _other_ids(con, year: str, ids: list[str]) -> dict[str, tuple[str, str, int]]:
@@ -370,7 +363,7 @@ def other_years(con, year: str, response_ids=None) -> History:
     that no id repeats another year's fails on exactly the same ids, and GX copies and
     serialises its value set many times (all other years' ids cost ~1 minute at 100,000
     answers)."""
-    among = "" if response_ids is None else "and response_id in (select unnest($ids))"
+    among = "" if response_ids is None else AMONG_IDS
     params = {"year": year} if response_ids is None else {
         "year": year, "ids": [str(r) for r in dict.fromkeys(response_ids) if r is not None]}
     ids = con.execute("select distinct response_id from staging.answers "

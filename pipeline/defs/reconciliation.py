@@ -397,7 +397,7 @@ def reconcile_year(context: dg.AssetExecutionContext, paths: ProjectPaths,
                 for part, frame in zip(RECONCILED, (disc, adj, final), strict=True):
                     frame_memo.store("reconciled_year", f"{key}-{part}", frame)
             answer_ids = answers["answer_id"]
-        n_suggestions = con.execute("select count(*) from coding.suggestions "
+        n_suggestions = con.execute(f"select count(*) from {SUGGESTIONS_TABLE} "
                                     "where school_year = ?", [year]).fetchone()[0] \
             if wh.table_columns(con, SUGGESTIONS_TABLE) else 0
         wh.replace_many(con, [("coding.discrepancies", disc, where),

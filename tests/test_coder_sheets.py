@@ -733,6 +733,38 @@ def test_the_kept_queue_check_is_redone_for_another_reader_version(tmp_path, mon
     assert check("python-calamine 0.9.2") is False and len(read) == 2
 
 
+def test_a_folder_read_parses_each_unknown_workbook_once(tmp_path, monkeypatch):
+    """Reading a folder tells its queues from its sheets from the workbooks it parses anyway:
+    no separate header read (calamine loads a tab whole for its first row), the same rows as
+    reading the files coder_sheet_files lists, and the queue check kept for the next read."""
+    from pipeline.core.coding import coder_sheets
+
+    monkeypatch.setenv("SURVEY_CACHE_DIR", str(tmp_path / "cache"))
+    folder = tmp_path / "sheets"
+    folder.mkdir()
+    write_workbook(folder / "sheets.xlsx", {"coder_jm": [LONG_HEADER, ["A1", "Scale", "Depth",
+                                                                        "Collaboration", ""]],
+                                            "coder_ab": [LONG_HEADER, ["A2"]]})
+    write_workbook(folder / "queue.xlsx", {"queue": [["discrepancy_id", "decision"], ["d1"]]})
+    write_csv(folder / "coder_cd.csv", [LONG_HEADER, ["A3", "", "", "", ""]])
+    headers, parses = [], []
+    real_headers, real_tables = coder_sheets.read_headers, coder_sheets.read_tables
+    monkeypatch.setattr(coder_sheets, "read_headers",
+                        lambda p: headers.append(Path(p).name) or real_headers(p))
+    monkeypatch.setattr(coder_sheets, "read_tables",
+                        lambda p: parses.append(Path(p).name) or real_tables(p))
+    coder_sheets._QUEUE_CACHE.clear()
+    rows = read_coder_sheets(folder)
+    assert [h for h in headers if h.endswith(".xlsx")] == []
+    assert sorted(parses) == ["coder_cd.csv", "queue.xlsx", "sheets.xlsx"]
+    assert set(rows["coder"]) == {"coder_jm", "coder_ab", "coder_cd"}
+    coder_sheets._QUEUE_CACHE.clear()   # the disk memo now knows both workbooks
+    files = coder_sheet_files(folder)
+    assert [f.name for f in files] == ["coder_cd.csv", "sheets.xlsx"]
+    assert [h for h in headers if h.endswith(".xlsx")] == []
+    pd.testing.assert_frame_equal(read_coder_sheets(files), rows)
+
+
 def test_the_warehouse_query_selects_the_answers_the_sheets_can_depend_on():
     """warehouse_sheet_answers (one DuckDB query) gives sheet_answers' rows: the answers named
     by id or by response id, and every answer of their sessions, sorted by answer id."""

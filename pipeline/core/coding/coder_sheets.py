@@ -113,26 +113,45 @@ def _listed(paths) -> list[tuple[Path, bool]]:
     return out
 
 
-def _is_queue(path: Path) -> bool:
+def _is_queue(path: Path, headers: list[tuple[str | None, list[str]]] | None = None) -> bool:
     """Whether the file is an adjudication queue (a `discrepancy_id` column): kept per
     content in this process and on disk (frame_memo), since telling it needs the workbook
-    parsed (seconds for a large sheet)."""
+    parsed (seconds for a large sheet). `headers`: the file's (as read_headers gives them),
+    when the caller has parsed it already."""
     key = _content_key(path)
-    if key is not None and key in _QUEUE_CACHE:
-        return _QUEUE_CACHE[key]
-    memo_key = (frame_memo.key("is adjudication queue", key[1], reader_versions())
-                if key is not None else None)
-    stored = frame_memo.load("sheet_is_queue", memo_key) if memo_key else None
-    if stored is not None and list(stored.columns) == ["is_queue"] and len(stored) == 1:
-        found = bool(stored["is_queue"].iloc[0])
-    else:
+    found = _known_queue(key)
+    if found is None:
         found = any("discrepancy_id" in {norm_key(h) for h in header}
-                    for _sheet, header in read_headers(path))
-        if memo_key:
-            frame_memo.store("sheet_is_queue", memo_key, pd.DataFrame({"is_queue": [found]}))
-    if key is not None:
-        _QUEUE_CACHE[key] = found
+                    for _sheet, header in (read_headers(path) if headers is None else headers))
+        if key is not None:
+            frame_memo.store("sheet_is_queue", _queue_memo_key(key),
+                             pd.DataFrame({"is_queue": [found]}))
+            _QUEUE_CACHE[key] = found
     return found
+
+
+def _queue_unknown(path: Path) -> bool:
+    """Whether `_is_queue` has to read the file's headers: a readable file that neither this
+    process nor the disk memo has told apart."""
+    key = _content_key(path)
+    return key is not None and _known_queue(key) is None
+
+
+def _known_queue(key: tuple[str, str] | None) -> bool | None:
+    """Whether the file of this `_content_key` is a queue, as this process or the disk memo
+    knows it; None when neither does."""
+    if key is None:
+        return None
+    if key not in _QUEUE_CACHE:
+        stored = frame_memo.load("sheet_is_queue", _queue_memo_key(key))
+        if stored is None or list(stored.columns) != ["is_queue"] or len(stored) != 1:
+            return None
+        _QUEUE_CACHE[key] = bool(stored["is_queue"].iloc[0])
+    return _QUEUE_CACHE[key]
+
+
+def _queue_memo_key(key: tuple[str, str]) -> str:
+    return frame_memo.key("is adjudication queue", key[1], reader_versions())
 
 
 def _content_key(path: Path) -> tuple[str, str] | None:
@@ -362,8 +381,17 @@ def read_coder_sheets(paths) -> pd.DataFrame:
     cannot be recognised. Columns: SHEET_ROW_COLUMNS (all text; source_row int).
     """
     out: list[dict] = []
-    for path in coder_sheet_files(paths):
-        for sheet, header, rows in read_tables(path):
+    for path, in_folder in _listed(paths):
+        tables = None
+        if in_folder and path.suffix.lower() in (".xlsx", ".xlsm") and _queue_unknown(path):
+            # telling a queue loads the workbook's tabs whole (read_headers): parsed once here,
+            # for both
+            tables = read_tables(path)
+            if _is_queue(path, [(sheet, header) for sheet, header, _rows in tables]):
+                continue
+        elif in_folder and _is_queue(path):
+            continue
+        for sheet, header, rows in tables if tables is not None else read_tables(path):
             if sheet is not None and sheet.startswith(("_", "#")):
                 continue
             coder = (sheet if sheet is not None else path.stem).strip()

@@ -174,10 +174,9 @@ def sheet_refs(folder: Path) -> tuple[str, pd.DataFrame, pd.DataFrame | None] | 
         reader_versions())
     refs, rows = frame_memo.load("coder_sheet_refs", files_key), None
     if refs is None:
-        files = coder_sheet_files([folder])
-        rows = read_coder_sheets(files) if files else None
-        refs = rows[["answer_id", "response_id"]].drop_duplicates().reset_index(drop=True) \
-            if rows is not None else pd.DataFrame(columns=["answer_id", "response_id"])
+        # the folder's sheets (not its adjudication queues), each parsed once
+        rows = read_coder_sheets([folder])
+        refs = rows[["answer_id", "response_id"]].drop_duplicates().reset_index(drop=True)
         frame_memo.store("coder_sheet_refs", files_key, refs)
     return files_key, refs, rows
 

@@ -384,6 +384,31 @@ def test_validator_gives_the_same_frames_as_the_row_by_row_reference(rows):
         pd.testing.assert_frame_equal(g, w)
 
 
+@settings(max_examples=25, deadline=None)
+@given(mixed_sheet_rows(), st.randoms(use_true_random=False))
+def test_coders_validated_apart_on_every_core_give_the_same_frames(rows, random):
+    """A large import validates each coder's rows in its own forked worker: the same frames
+    as the row-by-row reference, also when the coders' rows are interleaved."""
+    from pipeline.core.coding import sheet_validation
+    from tests import sheet_validation_reference as reference
+
+    order = list(range(len(rows)))
+    random.shuffle(order)
+    rows = rows.iloc[order].reset_index(drop=True)
+    answers = pd.concat([ANSWERS, ANSWERS.assign(answer_id=ANSWERS["answer_id"] + "b",
+                                                 school_year="2021-22").iloc[:2]],
+                        ignore_index=True)
+    want = reference.validate_coder_sheets(rows, answers, CODES)
+    threshold = sheet_validation.PARALLEL_MIN_ROWS
+    sheet_validation.PARALLEL_MIN_ROWS = 0   # split however few the rows
+    try:
+        got = validate_coder_sheets(rows, answers, CODES)
+    finally:
+        sheet_validation.PARALLEL_MIN_ROWS = threshold
+    for g, w in zip(got, want, strict=True):
+        pd.testing.assert_frame_equal(g, w)
+
+
 # ----------------------------------------------------------------------------- reading once
 
 

@@ -14,10 +14,12 @@ import json
 from dataclasses import dataclass
 from operator import itemgetter
 
+import numpy as np
 import pandas as pd
 from rapidfuzz import fuzz, process
 
 from pipeline.core.coding.coder_sheets import norm_key
+from pipeline.core.parallel import map_forked
 
 APPLICATION_COLUMNS = [
     "answer_id", "coder", "framework", "dimension", "code_id", "note",
@@ -109,6 +111,37 @@ def validate_coder_sheets(rows: pd.DataFrame, answers: pd.DataFrame, codes: pd.D
     """
     book = SheetCodes.from_frame(codes)
     ans = _AnswerIndex(answers)
+    # a sheet row's outcome depends on its coder's other rows only (duplicates, sessions):
+    # each coder's rows are validated on their own, on every core for a large import
+    coders = sorted(set(rows["coder"].tolist()))
+    if len(coders) > 1 and len(rows) >= PARALLEL_MIN_ROWS:
+        of_coder = rows["coder"].to_numpy()
+        positions = [np.flatnonzero(of_coder == coder) for coder in coders]
+        parts = map_forked(lambda at: _validate_rows(rows.iloc[at], at, ans, book, answers),
+                           positions)
+    else:
+        parts = [_validate_rows(rows, np.arange(len(rows)), ans, book, answers)]
+
+    def joined(i: int) -> pd.DataFrame:   # the parts' frames as one part gives them
+        frames = [part[i] for part in parts if len(part[i])] or [parts[0][i]]
+        return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+    def in_row_order(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.sort_values("_at", kind="stable", ignore_index=True).drop(columns="_at")
+
+    # each part's units are sorted (units_of) and the parts come by coder: they are in order
+    return in_row_order(joined(0)), joined(1), in_row_order(joined(2))
+
+
+# sheet rows from which validate_coder_sheets splits the coders over the cores: forking costs
+# about half a second for a process holding a large import
+PARALLEL_MIN_ROWS = 200_000
+
+
+def _validate_rows(rows: pd.DataFrame, at: np.ndarray, ans: _AnswerIndex, book: SheetCodes,
+                   answers: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """validate_coder_sheets of `rows`, all of the coders they hold (each coder's rows are
+    all there); the applications and the quarantine carry each row's position `at` (`_at`)."""
     apps, quarantine, listed = [], [], []
     seen: dict[tuple[str, str, str], str] = {}
     sessions: dict[str, set[tuple]] = {}
@@ -118,7 +151,7 @@ def validate_coder_sheets(rows: pd.DataFrame, answers: pd.DataFrame, codes: pd.D
     answer_fields = itemgetter("answer_id", "response_id", "question", "school_year")
     resolved_codes: dict[tuple, tuple[str | None, list]] = {}
     resolved_answers: dict[tuple, tuple[str | None, list]] = {}
-    for r in _records(rows):
+    for position, r in zip(at.tolist(), _records(rows), strict=True):
         problems: list[tuple[str, str]] = []
         key = answer_fields(r)
         if key not in resolved_answers:
@@ -153,20 +186,21 @@ def validate_coder_sheets(rows: pd.DataFrame, answers: pd.DataFrame, codes: pd.D
                                "source_column": r["source_column"] or None,
                                "answer_id": aid or r["answer_id"] or None,
                                "column_name": r["source_column"] or problems[0][0],
-                               "reason": "; ".join(p for _c, p in problems)})
+                               "reason": "; ".join(p for _c, p in problems),
+                               "_at": position})
         elif code_id is not None:
             c = book.code[code_id]
             apps.append({"answer_id": aid, "coder": r["coder"], "framework": c["framework"],
                          "dimension": c["dimension"], "code_id": code_id, "note": r["note"],
                          **{k: r[k] for k in ("source_file", "source_sheet", "source_row")},
-                         "source_column": r["source_column"] or None})
+                         "source_column": r["source_column"] or None, "_at": position})
             listed.append((aid, r["coder"]))
         else:  # an answer listed with no code: coded, nothing applies
             listed.append((aid, r["coder"]))
 
-    applications = pd.DataFrame(apps, columns=APPLICATION_COLUMNS)
+    applications = pd.DataFrame(apps, columns=[*APPLICATION_COLUMNS, "_at"])
     return (applications, units_of(listed, sessions, answers),
-            _frame(quarantine, QUARANTINE_COLUMNS))
+            _frame(quarantine, [*QUARANTINE_COLUMNS, "_at"]))
 
 
 class _AnswerIndex:

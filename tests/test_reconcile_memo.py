@@ -165,12 +165,17 @@ def test_human_final_codes_keyed_by_the_callers_row_fingerprints(tmp_path, monke
     pd.testing.assert_frame_equal(
         human_final_codes(*args, year_rows={year: "rows v4"}, years=[year]), by_frames)
     assert sorted(set(read)) == [("answers", year), ("units", year)]
-    some = {by_frames.at[0, "answer_id"]}
-    for rows in ("rows v4", "rows v5"):   # read back, then worked out (a new key)
-        pd.testing.assert_frame_equal(
-            human_final_codes(*args, year_rows={year: rows}, years=[year], only=some),
-            by_frames[by_frames["answer_id"].isin(some)].reset_index(drop=True))
-    assert len(list(kept.glob("*.parquet"))) == 6
+    # `only`: just those answers' rows reconciled, kept under a key naming them (worked
+    # out, then read back); the same rows as every answer's codes keep of them
+    ids = sorted(set(ANSWERS["answer_id"]))
+    for some in ({by_frames.at[0, "answer_id"]}, set(ids[::2]), set(ids[1::2]), {"nope"},
+                 set(ids)):
+        want = by_frames[by_frames["answer_id"].isin(some)].reset_index(drop=True)
+        for _twice in range(2):
+            pd.testing.assert_frame_equal(
+                human_final_codes(*args, year_rows={year: "rows v4"}, years=[year], only=some),
+                want)
+    assert len(list(kept.glob("*.parquet"))) == 5 + 5
 
 
 def test_coded_year_rows_follow_each_other_years_rows():

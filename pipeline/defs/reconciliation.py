@@ -491,9 +491,14 @@ def human_final_codes(paths: ProjectPaths, apps: YearRows, units: YearRows, answ
     `apps`, `units` and `answers` may each be a function giving one year's rows: they are
     then read only for a year that is not kept (the other years' rows are most of the
     tables); with `units` a function, `years` names the years whose units hold two coders.
-    `only`: the answer ids whose codes are wanted (the rest of each year's are dropped before
-    they are converted and joined)."""
+    `only`: the answer ids whose codes are wanted: only their rows are reconciled (an
+    answer's final codes depend on its own applications, discrepancies and adjudications
+    only), and they are kept under a key that names them too. A year's suggester trains on a
+    sample of 20,000 of the other years' answers (stage.TRAIN_MAX_ANSWERS): at a million
+    answers, 3% of their coded ones."""
     parts = []
+    wanted = None if only is None else frame_memo.key(
+        "answer ids", pd.DataFrame({"answer_id": sorted(map(str, only))}))
     path = dual_coding.first_existing(paths.coder_sheets_dir, dual_coding.ADJUDICATION_NAMES)
     adjudication_file = file_sha256(path) if path else "no adjudication file"
     roster = None
@@ -517,12 +522,17 @@ def human_final_codes(paths: ProjectPaths, apps: YearRows, units: YearRows, answ
             human, year_answers = _year_rows(apps, year), _year_rows(answers, year)
             key = frame_memo.key("human final codes", adjudication_file, roster, year_units,
                                  human, _coded(year_answers, year_units))
+        if wanted is not None:
+            key = frame_memo.key("human final codes of some answers", key, wanted)
         final = frame_memo.load("human_final_codes", key)
         if final is None:
             year_units = _year_rows(units, year) if year_units is None else year_units
             humans = sorted(year_units["coder"].unique())
             year_answers = _year_rows(answers, year) if year_answers is None else year_answers
             human = _year_rows(apps, year) if human is None else human
+            if only is not None:   # the units stay whole: they name the year's two coders
+                human = human[human["answer_id"].isin(only)]
+                year_answers = year_answers[year_answers["answer_id"].isin(only)]
             disc = discrepancies(human, year_units, year_answers, human.iloc[:0], *humans)
             no_standin = human.iloc[:0].assign(provenance=None, decided_by=None)
             final = final_codes(human, year_units, year_adjudications(paths, disc),

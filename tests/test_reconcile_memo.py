@@ -83,106 +83,58 @@ def test_the_key_ignores_answers_nobody_coded_and_follows_everything_else(tmp_pa
     assert _key(other_roster, codes, answers, units, human, keyword) != with_file
 
 
-def test_human_final_codes_read_back_equal_the_computed_ones(tmp_path, monkeypatch):
-    """The other years' human final codes the suggestions train on (human_final_codes) are
-    kept per year; a second call reads them back, equal to the first, and a changed
-    adjudication file is a new key."""
+def test_the_final_codes_of_some_answers_are_those_of_their_whole_year(tmp_path, monkeypatch):
+    """human_final_codes, which the suggestions train on: a year's final codes as
+    reconcile_year works them out with no stand-in (agreed, adjudicated, unresolved), and, given
+    only some answers' rows, exactly those answers' codes of the whole year: also when the
+    rows given hold one coder's units (an answer only one coder saw, with or without a code)."""
     from pipeline.core.reconciliation.discrepancies import discrepancies
-    from pipeline.defs.reconciliation import human_final_codes
-    from tests.test_reconcile import ANSWERS, APPS, KEYWORD, UNITS
+    from pipeline.core.reconciliation.final_codes import final_codes
+    from pipeline.defs.reconciliation import human_final_codes, year_adjudications
+    from tests.test_reconcile import ANSWERS, APPS, KEYWORD, UNITS, apps
 
     monkeypatch.setenv("SURVEY_CACHE_DIR", str(tmp_path / "cache"))
     paths = _paths(tmp_path)
-    apps = APPS.merge(ANSWERS[["answer_id", "school_year"]], on="answer_id")
-    disc = discrepancies(APPS, UNITS, ANSWERS, KEYWORD, "jm", "ak")
-    adjudications = tmp_path / "coding" / "adjudications.csv"
-    adjudications.write_text("discrepancy_id,decision,reason,adjudicator\n"
-                             f"{disc.at[0, 'discrepancy_id']},apply,clear,jm+ak\n")
-    fresh = human_final_codes(paths, apps, UNITS, ANSWERS)
-    assert list(fresh["provenance"]) == ["agreed", "adjudicated", "unresolved"]
-    kept = list((tmp_path / "cache" / "human_final_codes").glob("*.parquet"))
-    assert len(kept) == 1
-    pd.testing.assert_frame_equal(human_final_codes(paths, apps, UNITS, ANSWERS), fresh)
-    adjudications.write_text("discrepancy_id,decision,reason,adjudicator\n"
-                             f"{disc.at[0, 'discrepancy_id']},do not apply,no,jm+ak\n")
-    changed = human_final_codes(paths, apps, UNITS, ANSWERS)
-    assert len(list((tmp_path / "cache" / "human_final_codes").glob("*.parquet"))) == 2
-    assert list(changed["code_id"]) == ["collaboration", "time_allocated"]   # not applied
+    year = "2020-21"
+    answers = pd.concat([ANSWERS, pd.DataFrame(
+        [("A6", year, "worked", "Planning time"), ("A7", year, "improve", "Nothing")],
+        columns=ANSWERS.columns)], ignore_index=True)
+    human = pd.concat([APPS, apps(("jm", "A6", "time_allocated"))], ignore_index=True)
+    human = human.merge(answers[["answer_id", "school_year"]], on="answer_id")
+    year_units = pd.concat([UNITS, pd.DataFrame(
+        [("A6", "jm", "worked", year), ("A7", "jm", "improve", year)], columns=UNITS.columns)],
+        ignore_index=True)
+    disc = discrepancies(human, year_units, answers, KEYWORD, "jm", "ak")
+    (tmp_path / "coding" / "adjudications.csv").write_text(
+        "discrepancy_id,decision,reason,adjudicator\n"
+        f"{disc.at[0, 'discrepancy_id']},apply,clear,jm+ak\n")
+    whole = human_final_codes(paths, human, year_units, answers, {year: ["ak", "jm"]})
+    of_year = [f[f["school_year"] == year] for f in (human, year_units, answers)]
+    disc = discrepancies(*of_year, KEYWORD, "ak", "jm")   # as reconcile_year gives them
+    want = final_codes(of_year[0], of_year[1], year_adjudications(paths, disc), disc,
+                       of_year[0].iloc[:0].assign(provenance=None, decided_by=None),
+                       of_year[2])
+    pd.testing.assert_frame_equal(whole, want.astype(object).where(want.notna(), None))
+    assert set(whole["provenance"]) == {"agreed", "adjudicated", "unresolved"}
+    ids = sorted(answers.loc[answers["school_year"] == year, "answer_id"])
+    for some in ({"A1"}, {"A6"}, {"A7"}, {"A6", "A7"}, set(ids[::2]), set(ids[1::2]),
+                 {"nope"}, set(ids)):
+        def only(frame, some=some):
+            return lambda y: frame[(frame["school_year"] == y) & frame["answer_id"].isin(some)]
+        got = human_final_codes(paths, only(human), only(year_units), only(answers),
+                                {year: ["ak", "jm"]}, only=some)
+        pd.testing.assert_frame_equal(
+            got, whole[whole["answer_id"].isin(some)].reset_index(drop=True), check_dtype=False)
+    assert not (tmp_path / "cache" / "human_final_codes").exists()   # nothing kept
 
 
-def test_human_final_codes_keyed_by_the_callers_row_fingerprints(tmp_path, monkeypatch):
-    """With `year_rows` (the warehouse's fingerprint of each year's rows) the year is kept
-    under that instead of digests of its frames: the same codes as without it, read back
-    while the fingerprint is the same, worked out again (a new entry) when it changes."""
-    from pipeline.defs.reconciliation import human_final_codes
-    from tests.test_reconcile import ANSWERS, APPS, UNITS
-
-    monkeypatch.setenv("SURVEY_CACHE_DIR", str(tmp_path / "cache"))
-    paths = _paths(tmp_path)
-    apps = APPS.merge(ANSWERS[["answer_id", "school_year"]], on="answer_id")
-    kept = tmp_path / "cache" / "human_final_codes"
-    by_frames = human_final_codes(paths, apps, UNITS, ANSWERS)
-    year = "2020-21"   # the year both coders coded (2023-24 has one: no final codes)
-    by_rows = human_final_codes(paths, apps, UNITS, ANSWERS, year_rows={year: "rows v1"})
-    pd.testing.assert_frame_equal(by_rows, by_frames)
-    assert len(list(kept.glob("*.parquet"))) == 2
-    # read back under the fingerprint alone: the frames given no longer matter
-    stored = human_final_codes(paths, apps.iloc[:0], UNITS, ANSWERS.iloc[:0],
-                               year_rows={year: "rows v1"})
-    pd.testing.assert_frame_equal(stored, by_frames)
-    assert len(list(kept.glob("*.parquet"))) == 2   # read back, nothing new kept
-    human_final_codes(paths, apps, UNITS, ANSWERS, year_rows={year: "rows v2"})
-    assert len(list(kept.glob("*.parquet"))) == 3
-    # the applications as a function of the year: read only for a year not kept
-    asked = []
-
-    def of_year(y):
-        asked.append(y)
-        return apps[apps["school_year"] == y]
-
-    pd.testing.assert_frame_equal(
-        human_final_codes(paths, of_year, UNITS, ANSWERS, year_rows={year: "rows v2"}),
-        by_frames)
-    assert asked == []
-    pd.testing.assert_frame_equal(
-        human_final_codes(paths, of_year, UNITS, ANSWERS, year_rows={year: "rows v3"}),
-        by_frames)
-    assert asked == [year]
-    # the units and answers as functions of the year too (`years`: those with two coders):
-    # read only for a year not kept; `only` keeps the codes of some answers
-    read = []
-
-    def reader(frame, name):
-        def of(y):
-            read.append((name, y))
-            return frame[frame["school_year"] == y]
-        return of
-
-    args = (paths, of_year, reader(UNITS, "units"), reader(ANSWERS, "answers"))
-    pd.testing.assert_frame_equal(
-        human_final_codes(*args, year_rows={year: "rows v3"}, years=[year]), by_frames)
-    assert read == []
-    pd.testing.assert_frame_equal(
-        human_final_codes(*args, year_rows={year: "rows v4"}, years=[year]), by_frames)
-    assert sorted(set(read)) == [("answers", year), ("units", year)]
-    # `only`: just those answers' rows reconciled, kept under a key naming them (worked
-    # out, then read back); the same rows as every answer's codes keep of them
-    ids = sorted(set(ANSWERS["answer_id"]))
-    for some in ({by_frames.at[0, "answer_id"]}, set(ids[::2]), set(ids[1::2]), {"nope"},
-                 set(ids)):
-        want = by_frames[by_frames["answer_id"].isin(some)].reset_index(drop=True)
-        for _twice in range(2):
-            pd.testing.assert_frame_equal(
-                human_final_codes(*args, year_rows={year: "rows v4"}, years=[year], only=some),
-                want)
-    assert len(list(kept.glob("*.parquet"))) == 5 + 5
-
-
-def test_coded_year_rows_follow_each_other_years_rows():
-    """The training's per-year fingerprints (suggestions.coded_year_rows): one per other
-    year, changed by an edit of that year's units, applications or coded answers, not by
-    another year's rows or by the year being trained."""
-    from pipeline.defs.suggestions import coded_year_rows, other_year_prints
+def test_the_training_key_follows_the_other_years_coded_rows():
+    """year_training's key fingerprints the other years' coded answers, coder units and human
+    applications (other_year_prints, summed over the years: each whole selection's
+    fingerprint): an edit of another year's coded rows changes it; an answer nobody coded
+    and the year being trained do not."""
+    from pipeline.core.warehouse.fingerprint import query_fingerprint
+    from pipeline.defs.suggestions import CODED_ELSEWHERE, _total, other_year_prints
 
     con = duckdb.connect()
     con.execute("create schema staging; create schema coding; "
@@ -201,12 +153,13 @@ def test_coded_year_rows_follow_each_other_years_rows():
     con.executemany("insert into coding.human_applications values (?, ?, ?, ?)", [
         ("A1", "jm", "collaboration", "2021-22"), ("B1", "ak", "time", "2022-23"),
         ("C1", "jm", "time", "2023-24")])
-    first = coded_year_rows(other_year_prints(con, "2023-24"))
-    assert set(first) == {"2021-22", "2022-23"}
-    # summed over the years: each whole selection's fingerprint (year_training's key)
-    from pipeline.core.warehouse.fingerprint import query_fingerprint
-    from pipeline.defs.suggestions import CODED_ELSEWHERE, _total
+
+    def key() -> list[tuple[int, int]]:
+        return [_total(part) for part in other_year_prints(con, "2023-24")]
+
+    first = key()
     answers, units, _apps = other_year_prints(con, "2023-24")
+    assert set(answers) == {"2021-22", "2022-23"}
     assert _total(answers) == query_fingerprint(
         con, f"select rowid, * {CODED_ELSEWHERE}", ["2023-24", "2023-24"])
     assert _total(units) == query_fingerprint(
@@ -214,16 +167,14 @@ def test_coded_year_rows_follow_each_other_years_rows():
     assert _total(units)[0] == 4
     con.execute("update staging.answers set answer_text = 'e' where answer_id = 'C1'")
     con.execute("update staging.answers set answer_text = 'f' where answer_id = 'A2'")  # uncoded
-    assert coded_year_rows(other_year_prints(con, "2023-24")) == first
+    assert key() == first
     for edit in ("update staging.answers set answer_text = 'g' where answer_id = 'A1'",
                  "update coding.coder_units set coder = 'xx' where answer_id = 'A1' "
                  "and coder = 'ak'",
                  "update coding.human_applications set code_id = 'x' where answer_id = 'A1'"):
-        before = coded_year_rows(other_year_prints(con, "2023-24"))
+        before = key()
         con.execute(edit)
-        after = coded_year_rows(other_year_prints(con, "2023-24"))
-        assert after["2021-22"] != before["2021-22"], edit
-        assert after["2022-23"] == before["2022-23"], edit
+        assert key() != before, edit
 
 
 def test_the_training_pool_draws_in_duckdb_what_training_sample_draws_from_frames():
@@ -278,4 +229,4 @@ def test_no_coder_units_yet_means_no_training(tmp_path, monkeypatch):
     con.execute("insert into staging.answers values ('A1', '2022-23', 'a', false)")
     sample, available = training_pool(con, "2023-24")
     assert sample.empty and available == 0
-    assert training_codes(con, _paths(tmp_path), "2023-24", {}, set()).empty
+    assert training_codes(con, _paths(tmp_path), "2023-24", set()).empty

@@ -475,69 +475,23 @@ YearRows = pd.DataFrame | Callable[[str], pd.DataFrame]   # rows of some years, 
 
 
 def human_final_codes(paths: ProjectPaths, apps: YearRows, units: YearRows, answers: YearRows,
-                      year_rows: dict[str, str] | None = None, only: set | None = None,
-                      years: list[str] | None = None) -> pd.DataFrame:
-    """The final codes without a stand-in (agreed, adjudicated, unresolved) of the years in
-    `apps` / `units` (coding.human_applications and coding.coder_units rows; `years` when
-    they are read per year), computed as
-    `reconcile_year` does from the human applications and the adjudication file, not read
-    from coding.final_codes: the suggestions train on them, and final codes take the
-    suggestions as a stand-in (reading the table would make a cycle). Each year's are kept
-    (frame_memo, kind human_final_codes) under a key of what they are made of, as
-    `coded_year_key` keeps a coded year's reconciliation: a refresh of one year reads the
-    other years' back instead of reading the adjudication file against them again.
-    `year_rows`: per school year, a fingerprint of the rows given for it (the caller's, from
-    the warehouse: suggestions.coded_year_rows), keying it in place of digests of its frames.
-    `apps`, `units` and `answers` may each be a function giving one year's rows: they are
-    then read only for a year that is not kept (the other years' rows are most of the
-    tables); with `units` a function, `years` names the years whose units hold two coders.
-    `only`: the answer ids whose codes are wanted: only their rows are reconciled (an
-    answer's final codes depend on its own applications, discrepancies and adjudications
-    only), and they are kept under a key that names them too. A year's suggester trains on a
-    sample of 20,000 of the other years' answers (stage.TRAIN_MAX_ANSWERS): at a million
-    answers, 3% of their coded ones."""
+                      coders: dict[str, list[str]], only: set | None = None) -> pd.DataFrame:
+    """The final codes without a stand-in (agreed, adjudicated, unresolved) of the school years
+    in `coders` (each with its two human coders), computed as `reconcile_year` does from the
+    human applications and the adjudication file, not read from coding.final_codes: the
+    suggestions train on them, and final codes take the suggestions as a stand-in (reading the
+    table would make a cycle). `apps`, `units` and `answers`: coding.human_applications,
+    coding.coder_units and staging.answers rows, or functions giving one year's.
+
+    `only`: the answer ids whose codes are wanted. The rows given may be those answers' alone:
+    an answer's final codes depend only on its own applications, units, discrepancies and
+    adjudications, so just those are reconciled. A year's suggester trains on 20,000 of the
+    other years' answers (stage.TRAIN_MAX_ANSWERS): at a million answers, 3% of their coded
+    ones."""
     parts = []
-    wanted = None if only is None else frame_memo.key(
-        "answer ids", pd.DataFrame({"answer_id": sorted(map(str, only))}))
-    path = dual_coding.first_existing(paths.coder_sheets_dir, dual_coding.ADJUDICATION_NAMES)
-    adjudication_file = file_sha256(path) if path else "no adjudication file"
-    roster = None
-    if callable(units):
-        if years is None:
-            raise ValueError("human_final_codes: units read per year need the list of years")
-        per_year = [(year, None) for year in years]
-    else:
-        per_year = list(units.groupby("school_year"))
-    for year, year_units in per_year:
-        if year_units is not None and len(year_units["coder"].unique()) != 2:
-            continue
-        if roster is None:
-            roster = roster_fingerprint(load_roster(paths.roster_path))
-        human = year_answers = None
-        if year_rows is not None and year in year_rows:
-            key = frame_memo.key("human final codes/rows", adjudication_file, roster,
-                                 year_rows[year])
-        else:
-            year_units = _year_rows(units, year) if year_units is None else year_units
-            human, year_answers = _year_rows(apps, year), _year_rows(answers, year)
-            key = frame_memo.key("human final codes", adjudication_file, roster, year_units,
-                                 human, _coded(year_answers, year_units))
-        if wanted is not None:
-            key = frame_memo.key("human final codes of some answers", key, wanted)
-        final = frame_memo.load("human_final_codes", key)
-        if final is None:
-            year_units = _year_rows(units, year) if year_units is None else year_units
-            humans = sorted(year_units["coder"].unique())
-            year_answers = _year_rows(answers, year) if year_answers is None else year_answers
-            human = _year_rows(apps, year) if human is None else human
-            if only is not None:   # the units stay whole: they name the year's two coders
-                human = human[human["answer_id"].isin(only)]
-                year_answers = year_answers[year_answers["answer_id"].isin(only)]
-            disc = discrepancies(human, year_units, year_answers, human.iloc[:0], *humans)
-            no_standin = human.iloc[:0].assign(provenance=None, decided_by=None)
-            final = final_codes(human, year_units, year_adjudications(paths, disc),
-                                disc, no_standin, year_answers)
-            frame_memo.store("human_final_codes", key, final)
+    for year in sorted(coders):
+        final = _human_year_final(paths, _year_rows(apps, year), _year_rows(units, year),
+                                  _year_rows(answers, year), coders[year])
         if only is not None:
             final = final[final["answer_id"].isin(only)]
         parts.append(final.astype(object).where(final.notna(), None))
@@ -545,13 +499,18 @@ def human_final_codes(paths: ProjectPaths, apps: YearRows, units: YearRows, answ
             else wh.empty_frame("coding.final_codes"))
 
 
+def _human_year_final(paths: ProjectPaths, human: pd.DataFrame, units: pd.DataFrame,
+                      answers: pd.DataFrame, humans: list[str]) -> pd.DataFrame:
+    """One year's final codes from its two coders' applications and the adjudication file,
+    with no stand-in."""
+    disc = discrepancies(human, units, answers, human.iloc[:0], *humans)
+    no_standin = human.iloc[:0].assign(provenance=None, decided_by=None)
+    return final_codes(human, units, year_adjudications(paths, disc), disc, no_standin, answers,
+                       coders=humans)
+
+
 def _year_rows(rows: YearRows, year: str) -> pd.DataFrame:
     return rows(year) if callable(rows) else rows[rows["school_year"] == year]
-
-
-def _coded(answers: pd.DataFrame, year_units: pd.DataFrame) -> pd.DataFrame:
-    """The answers in one year's coder units."""
-    return answers[answers["answer_id"].isin(set(year_units["answer_id"]))]
 
 
 def year_adjudications(paths: ProjectPaths, disc: pd.DataFrame) -> pd.DataFrame:

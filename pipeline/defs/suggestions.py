@@ -50,50 +50,45 @@ class CoderSheetsConfig(dg.Config):
     with_suggestions: bool = False  # blind by default: double coding must stay independent
 
 
-def training_codes(con, paths: ProjectPaths, year: str, year_rows: dict[str, str],
-                   only: set) -> pd.DataFrame:
+def training_codes(con, paths: ProjectPaths, year: str, only: set) -> pd.DataFrame:
     """Agreed and adjudicated codes of the answers `only` (a training sample), from every year
     but `year` (pipeline.defs.reconciliation.human_final_codes), only for those years: the
     partition's own year (often the largest) is never trained on, so its discrepancies and
-    adjudications are not worked out here. `year_rows`: `coded_year_rows` of the same
-    connection: each year's final codes are kept under its rows' fingerprint, so a year's
-    units, applications and coded answers are read only when its final codes are worked out."""
-    def units(y: str) -> pd.DataFrame:
-        return wh.read_frame(con, "coding.coder_units", {"school_year": y})
-
-    def answers(y: str) -> pd.DataFrame:   # CODED_ELSEWHERE's rows of the year, in its order
-        return con.execute(f"select * {CODED_ELSEWHERE} and school_year = ? order by rowid",
-                           [year, year, y]).df()
-
+    adjudications are not worked out here. Only the sample's rows are read and reconciled (a
+    year's training is kept whole: year_training)."""
     if not wh.table_columns(con, "coding.coder_units"):   # no coder sheets imported yet
         return stage.human_reference(wh.empty_frame("coding.final_codes"))
-    years = [y for (y,) in con.execute(
-        "select school_year from coding.coder_units where school_year <> ? group by all "
-        "having count(distinct coder) = 2 order by school_year",
-        [year]).fetchall()]
-    return stage.human_reference(reconciliation.human_final_codes(
-        paths, lambda y: wh.read_frame(con, "coding.human_applications", {"school_year": y}),
-        units, answers, year_rows=year_rows, only=only, years=years))
+    coders = {y: list(pair) for y, pair in con.execute(
+        "select school_year, list(distinct coder order by coder) from coding.coder_units "
+        "where school_year <> ? group by all having count(distinct coder) = 2",
+        [year]).fetchall()}
+    sampled = "answer_id in (select answer_id from _training_ids)"
+
+    def rows(sql: str, *params) -> pd.DataFrame:   # in the table's order
+        return con.execute(f"{sql} and {sampled} order by rowid", list(params)).df()
+
+    con.register("_training_ids", pd.DataFrame({"answer_id": pd.Series(sorted(only),
+                                                                       dtype=object)}))
+    try:
+        return stage.human_reference(reconciliation.human_final_codes(
+            paths,
+            lambda y: rows("select * from coding.human_applications where school_year = ?", y),
+            lambda y: rows("select * from coding.coder_units where school_year = ?", y),
+            # CODED_ELSEWHERE's rows of the year
+            lambda y: rows(f"select * {CODED_ELSEWHERE} and school_year = ?", year, year, y),
+            only=only, coders=coders))
+    finally:
+        con.unregister("_training_ids")
 
 
 def other_year_prints(con, year: str) -> list[dict[str, tuple[int, int]]]:
     """The rows a year's training reads, per other school year (`year_fingerprints`, each
     row hashed with its rowid): its coded answers, coder units and human applications. Each
     row counts under its own year, so their sums over the years are the fingerprints of the
-    whole selections (year_training's key) and each year's are what its human final codes are
-    made of (`coded_year_rows`)."""
+    whole selections (year_training's key)."""
     return [year_fingerprints(con, f"select rowid, * {CODED_ELSEWHERE}", [year, year]),
             *(year_fingerprints(con, f"select rowid, * {_elsewhere(table)}", [year])
               for table in ("coding.coder_units", "coding.human_applications"))]
-
-
-def coded_year_rows(prints: list[dict[str, tuple[int, int]]]) -> dict[str, str]:
-    """Per other school year, a fingerprint of the rows `year_training` gives
-    human_final_codes for it (`other_year_prints`), in place of digests of every other year's
-    frames in pandas. The rowids make the same rows in another order, or deleted and written
-    again, another fingerprint (a miss, never a wrong hit)."""
-    years = set().union(*prints)
-    return {y: fingerprint(*(part.get(y, (0, 0)) for part in prints)) for y in years}
 
 
 def _total(prints: dict[str, tuple[int, int]]) -> tuple[int, int]:
@@ -153,7 +148,7 @@ def year_training(con, paths: ProjectPaths, zs, year: str) -> stage.Training:
     if kept is not None:
         return kept
     sample, available = training_pool(con, year)
-    codes = training_codes(con, paths, year, coded_year_rows(prints), set(sample["answer_id"]))
+    codes = training_codes(con, paths, year, set(sample["answer_id"]))
     trained_on = stage.sampled_training(zs, sample, codes, available)
     stage.keep_training(key, trained_on)
     return trained_on

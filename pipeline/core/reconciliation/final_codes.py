@@ -29,7 +29,7 @@ SUGGESTER = "suggester"
 
 def final_codes(applications: pd.DataFrame, units: pd.DataFrame, adjudications: pd.DataFrame,
                 discrepancies: pd.DataFrame, standin: pd.DataFrame,
-                answers: pd.DataFrame) -> pd.DataFrame:
+                answers: pd.DataFrame, coders: list[str] | None = None) -> pd.DataFrame:
     """The reconciled codes, one row per (answer, code), with provenance and who decided.
 
     - agreed: both human coders coded the answer and applied the code (decided_by 'a+b');
@@ -42,9 +42,10 @@ def final_codes(applications: pd.DataFrame, units: pd.DataFrame, adjudications: 
       'suggester <model sha256 prefix>') or `keyword_standin` ('keyword', decided_by
       'keyword coder'). Stand-in rows of human-coded years are ignored.
     The two human coders are those named in `discrepancies` or, when it is empty, the coders in
-    `units` (there must then be exactly two, or none). Columns: FINAL_COLUMNS.
+    `units` (there must then be exactly two, or none), unless `coders` names them (units
+    given for some answers only may hold one). Columns: FINAL_COLUMNS.
     """
-    coders = _human_coders(units, discrepancies)
+    coders = tuple(coders) if coders is not None else _human_coders(units, discrepancies)
     parts = []
     if coders:
         a, b = coders

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+import numpy as np
 import pandas as pd
 
 from pipeline.core.frames import CODE_KEY
@@ -69,11 +70,11 @@ def discrepancies(applications: pd.DataFrame, units: pd.DataFrame, answers: pd.D
         raise KeyError(f"answer {missing!r} of a coder's application is not in the answers")
 
     def decision(coder: str) -> pd.Series:
-        coded = out["answer_id"].isin(set(units.loc[units["coder"] == coder, "answer_id"]))
+        coded = out["answer_id"].isin(units.loc[units["coder"] == coder, "answer_id"])
         applied = out["coder"] == coder
-        return pd.Series(
-            ["applied" if a else "not applied" if c else "not coded"
-             for a, c in zip(applied, coded, strict=True)], index=out.index, dtype=object)
+        return pd.Series(np.where(applied, "applied", np.where(coded, "not applied",
+                                                               "not coded")),
+                         index=out.index, dtype=object)
 
     kw = keyword_frame(keyword_applications)[["answer_id", "framework", "code_id", "evidence"]]
     kw = kw.drop_duplicates(["answer_id", "framework", "code_id"], keep="last")

@@ -771,6 +771,9 @@ def test_a_folder_read_parses_each_unknown_workbook_once(tmp_path, monkeypatch):
                                                                         "Collaboration", ""]],
                                             "coder_ab": [LONG_HEADER, ["A2"]]})
     write_workbook(folder / "queue.xlsx", {"queue": [["discrepancy_id", "decision"], ["d1"]]})
+    # the adjudication file, by its name: its headers read, not the whole workbook
+    write_workbook(folder / "adjudications.xlsx", {"queue": [["discrepancy_id", "decision"],
+                                                             ["d1", "apply"]]})
     write_csv(folder / "coder_cd.csv", [LONG_HEADER, ["A3", "", "", "", ""]])
     headers, parses = [], []
     real_headers, real_tables = coder_sheets.read_headers, coder_sheets.read_tables
@@ -780,13 +783,13 @@ def test_a_folder_read_parses_each_unknown_workbook_once(tmp_path, monkeypatch):
                         lambda p: parses.append(Path(p).name) or real_tables(p))
     coder_sheets._QUEUE_CACHE.clear()
     rows = read_coder_sheets(folder)
-    assert [h for h in headers if h.endswith(".xlsx")] == []
+    assert [h for h in headers if h.endswith(".xlsx")] == ["adjudications.xlsx"]
     assert sorted(parses) == ["coder_cd.csv", "queue.xlsx", "sheets.xlsx"]
     assert set(rows["coder"]) == {"coder_jm", "coder_ab", "coder_cd"}
     coder_sheets._QUEUE_CACHE.clear()   # the disk memo now knows both workbooks
     files = coder_sheet_files(folder)
     assert [f.name for f in files] == ["coder_cd.csv", "sheets.xlsx"]
-    assert [h for h in headers if h.endswith(".xlsx")] == []
+    assert [h for h in headers if h.endswith(".xlsx")] == ["adjudications.xlsx"]
     pd.testing.assert_frame_equal(read_coder_sheets(files), rows)
 
 

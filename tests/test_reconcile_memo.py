@@ -124,8 +124,45 @@ def test_the_final_codes_of_some_answers_are_those_of_their_whole_year(tmp_path,
         got = human_final_codes(paths, only(human), only(year_units), only(answers),
                                 {year: ["ak", "jm"]}, only=some)
         pd.testing.assert_frame_equal(
-            got, whole[whole["answer_id"].isin(some)].reset_index(drop=True), check_dtype=False)
+            got, whole[whole["answer_id"].isin(some)].reset_index(drop=True))
     assert not (tmp_path / "cache" / "human_final_codes").exists()   # nothing kept
+
+
+def test_training_codes_read_from_the_warehouse_are_the_whole_years_codes(tmp_path,
+                                                                          monkeypatch):
+    """suggestions.training_codes selects the sample's rows of each other year in DuckDB: the
+    same codes as every other year's whole final codes cut to the sample; the trained year
+    and a year with one coder give none."""
+    from pipeline.core.reconciliation.discrepancies import discrepancies
+    from pipeline.core.suggest import stage
+    from pipeline.defs.reconciliation import human_final_codes
+    from pipeline.defs.suggestions import training_codes
+    from tests.test_reconcile import ANSWERS, APPS, KEYWORD, UNITS
+
+    monkeypatch.setenv("SURVEY_CACHE_DIR", str(tmp_path / "cache"))
+    paths = _paths(tmp_path)
+    human = APPS.merge(ANSWERS[["answer_id", "school_year"]], on="answer_id")
+    disc = discrepancies(APPS, UNITS, ANSWERS, KEYWORD, "jm", "ak")
+    (tmp_path / "coding" / "adjudications.csv").write_text(
+        "discrepancy_id,decision,reason,adjudicator\n"
+        f"{disc.at[0, 'discrepancy_id']},apply,clear,jm+ak\n")
+    con = duckdb.connect()
+    con.execute("create schema staging; create schema coding")
+    for table, frame in (("staging.answers", ANSWERS.iloc[::-1]), ("coding.coder_units", UNITS),
+                         ("coding.human_applications", human)):
+        con.register("frame", frame)
+        con.execute(f"create table {table} as select * from frame")
+        con.unregister("frame")
+    year = "2020-21"   # coded by both; 2023-24's units hold one coder
+    whole = stage.human_reference(human_final_codes(paths, human, UNITS, ANSWERS,
+                                                    {year: ["ak", "jm"]}))
+    assert set(whole["answer_id"]) == {"A1", "A3"}   # agreed; adjudicated
+    ids = sorted(ANSWERS["answer_id"])
+    for some in (set(ids), {"A1"}, {"A2", "A3"}, {"A4", "A5"}, set()):
+        want = whole[whole["answer_id"].isin(some)].reset_index(drop=True)
+        got = training_codes(con, paths, "2024-25", some)
+        pd.testing.assert_frame_equal(got, want)
+    assert training_codes(con, paths, year, set(ids)).empty   # the trained year: none
 
 
 def test_the_training_key_follows_the_other_years_coded_rows():

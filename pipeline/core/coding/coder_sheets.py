@@ -47,6 +47,11 @@ FIELDS = {
     "code": ("code", "coded_term", "term", "code_id"),
     "note": ("note", "notes", "comment", "comments", "memo"),
 }
+# The adjudication file and the discrepancy queue as the pipeline names them in the coder
+# sheets' folder (core.coding.dual_coding): never coder sheets.
+ADJUDICATION_NAMES = ("adjudications.xlsx", "adjudications.csv")
+QUEUE_NAMES = ("discrepancy_queue.xlsx", "discrepancy_queue.csv")
+QUEUE_FILE_NAMES = (*ADJUDICATION_NAMES, *QUEUE_NAMES)
 # Wide layout: columns that give context and are neither ids nor codes.
 CONTEXT_COLUMNS = {"answer", "answer_text", "text", "response", "question_text", "session",
                    "session_number", "school", "school_id", "role", "coder"}
@@ -378,14 +383,17 @@ def read_coder_sheets(paths) -> pd.DataFrame:
 
     Workbook tabs whose name starts with '_' or '#' are skipped (notes, instructions). Fully
     blank spreadsheet rows are not data. Raises CoderSheetError for a tab or file whose layout
-    cannot be recognised. Columns: SHEET_ROW_COLUMNS (all text; source_row int).
+    cannot be recognised (the first such file in name order). Columns: SHEET_ROW_COLUMNS (all
+    text; source_row int).
     """
     out: list[dict] = []
     for path, in_folder in _listed(paths):
         tables = None
-        if in_folder and path.suffix.lower() in (".xlsx", ".xlsm") and _queue_unknown(path):
-            # telling a queue loads the workbook's tabs whole (read_headers): parsed once here,
-            # for both
+        if in_folder and path.suffix.lower() == ".xlsx" and path.name not in QUEUE_FILE_NAMES \
+                and _queue_unknown(path):
+            # telling a queue loads the workbook's tabs whole (read_headers): a workbook that
+            # may be a coder sheet is parsed once here, for both (the adjudication file and the
+            # queue, by their names, have their headers read)
             tables = read_tables(path)
             if _is_queue(path, [(sheet, header) for sheet, header, _rows in tables]):
                 continue

@@ -10,7 +10,9 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.core import frame_memo
-from pipeline.core.coding.coder_sheets import (
+from pipeline.core.coding.coder_sheets import (  # noqa: F401 - the file names, used as dual_coding's
+    ADJUDICATION_NAMES,
+    QUEUE_NAMES,
     SHEET_ROW_COLUMNS,
     candidate_files,
     coder_sheet_files,
@@ -29,8 +31,6 @@ from pipeline.core.warehouse.connection import empty_frame, table_columns
 from pipeline.core.warehouse.fingerprint import fingerprint, query_fingerprint
 
 KEYWORD = "keyword"
-ADJUDICATION_NAMES = ("adjudications.xlsx", "adjudications.csv")
-QUEUE_NAMES = ("discrepancy_queue.xlsx", "discrepancy_queue.csv")
 
 
 def redact_columns(frame: pd.DataFrame, redactor: Redactor, columns) -> pd.DataFrame:
@@ -165,7 +165,8 @@ def _of_year(result: tuple, year: str | None) -> tuple:
 def sheet_refs(folder: Path) -> tuple[str, pd.DataFrame, pd.DataFrame | None] | None:
     """The coder sheets' files key (their names and bytes, the readers' versions), the answers
     they refer to (answer_id and response_id cells; kept in the frame memo under that key) and
-    their parsed rows when they had to be parsed for that (else None). None: no sheet."""
+    their parsed rows when they had to be parsed for that (else None; an empty frame when the
+    folder holds queues only). None: no file at all."""
     candidates = candidate_files([folder]) if folder.is_dir() else []
     if not candidates:
         return None

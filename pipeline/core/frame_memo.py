@@ -5,9 +5,8 @@ do not change when a refresh adds a session nobody has coded yet: a school year'
 rows per answer text (suggest/row_memo.py), its suggestion-quality table
 (suggest/stage.year_quality), the coder sheets' import (coding/dual_coding.import_sheets), a
 hand-coded year's reconciliation (defs/reconciliation.coded_year_key), a loaded export's raw
-frames (ingest/raw.read_file_kept),
-the name checks' clean texts (privacy/clean_memo.py) and marts.year_over_year
-(marts/year_comparison.kept_year_over_year). The key is the caller's: `key(...)` hashes strings and
+frames (ingest/raw.read_file_kept), the name checks' clean texts (privacy/clean_memo.py) and
+marts.year_over_year (marts/year_comparison.kept_year_over_year). The key is the caller's: `key(...)` hashes strings and
 frames (values, column names and order), so any change in what the result depends on is a new
 key, never a stale hit. Every key also covers the source of the pipeline (`package_digest`: every
 .py file of the `pipeline` package, the Dagster layer too, since some memoised steps are wired

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.core import frame_memo
-from pipeline.core.coding.coder_sheets import (  # noqa: F401 - the file names, used as dual_coding's
+from pipeline.core.coding.coder_sheets import (  # noqa: F401 (the file names: re-exported)
     ADJUDICATION_NAMES,
     QUEUE_NAMES,
     SHEET_ROW_COLUMNS,

@@ -167,11 +167,9 @@ def test_training_codes_read_from_the_warehouse_are_the_whole_years_codes(tmp_pa
 
 def test_the_training_key_follows_the_other_years_coded_rows():
     """year_training's key fingerprints the other years' coded answers, coder units and human
-    applications (other_year_prints, summed over the years: each whole selection's
-    fingerprint): an edit of another year's coded rows changes it; an answer nobody coded
-    and the year being trained do not."""
-    from pipeline.core.warehouse.fingerprint import query_fingerprint
-    from pipeline.defs.suggestions import CODED_ELSEWHERE, _total, other_year_prints
+    applications (training_rows_print): an edit of another year's coded rows changes it; an
+    answer nobody coded and the year being trained do not."""
+    from pipeline.defs.suggestions import training_rows_print
 
     con = duckdb.connect()
     con.execute("create schema staging; create schema coding; "
@@ -190,28 +188,18 @@ def test_the_training_key_follows_the_other_years_coded_rows():
     con.executemany("insert into coding.human_applications values (?, ?, ?, ?)", [
         ("A1", "jm", "collaboration", "2021-22"), ("B1", "ak", "time", "2022-23"),
         ("C1", "jm", "time", "2023-24")])
-
-    def key() -> list[tuple[int, int]]:
-        return [_total(part) for part in other_year_prints(con, "2023-24")]
-
-    first = key()
-    answers, units, _apps = other_year_prints(con, "2023-24")
-    assert set(answers) == {"2021-22", "2022-23"}
-    assert _total(answers) == query_fingerprint(
-        con, f"select rowid, * {CODED_ELSEWHERE}", ["2023-24", "2023-24"])
-    assert _total(units) == query_fingerprint(
-        con, "select rowid, * from coding.coder_units where school_year <> ?", ["2023-24"])
-    assert _total(units)[0] == 4
+    first = training_rows_print(con, "2023-24")
     con.execute("update staging.answers set answer_text = 'e' where answer_id = 'C1'")
+    con.execute("update coding.human_applications set code_id = 'x' where answer_id = 'C1'")
     con.execute("update staging.answers set answer_text = 'f' where answer_id = 'A2'")  # uncoded
-    assert key() == first
+    assert training_rows_print(con, "2023-24") == first
     for edit in ("update staging.answers set answer_text = 'g' where answer_id = 'A1'",
-                 "update coding.coder_units set coder = 'xx' where answer_id = 'A1' "
+                 "update coding.coder_units set coder = 'xx' where answer_id = 'B1' "
                  "and coder = 'ak'",
                  "update coding.human_applications set code_id = 'x' where answer_id = 'A1'"):
-        before = key()
+        before = training_rows_print(con, "2023-24")
         con.execute(edit)
-        assert key() != before, edit
+        assert training_rows_print(con, "2023-24") != before, edit
 
 
 def test_the_training_pool_draws_in_duckdb_what_training_sample_draws_from_frames():

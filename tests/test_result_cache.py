@@ -10,10 +10,8 @@ from pipeline.core.result_cache import ResultCache
 from pipeline.core.warehouse.fingerprint import (
     Joined,
     fingerprint,
-    query_fingerprint,
     rows_fingerprint,
     session_fingerprints,
-    year_fingerprints,
 )
 
 KEY = "ab" * 32
@@ -191,20 +189,6 @@ def test_session_fingerprints_per_session_in_order_with_the_joined_rows():
     assert again["2023-24", 1].joined[1] != by["2023-24", 1].joined[1]
     with pytest.raises(ValueError):
         session_fingerprints(con, ["answer_id); drop table x; --"])
-
-
-def test_year_fingerprints_are_each_years_query_fingerprint():
-    """One grouped query gives, per school year, the `query_fingerprint` of that year's rows
-    of the query (a year with none is absent); a table not built yet gives {}."""
-    con = _sessions(ANSWERS, CODES)
-    sql = "select answer_id, school_year, answer_text from staging.answers where answer_id <> ?"
-    prints = year_fingerprints(con, sql, ["a2"])
-    assert prints == {
-        year: query_fingerprint(con, f"{sql} and school_year = ?", ["a2", year])
-        for year in ("2020-21", "2023-24")}
-    assert prints["2020-21"][0] == 2
-    assert set(year_fingerprints(con, sql, ["a4"])) == {"2020-21"}
-    assert year_fingerprints(con, "select * from coding.nothing_here") == {}
 
 
 def test_fingerprint_digest_depends_on_every_part():

@@ -21,7 +21,7 @@ from pipeline.core.suggest.fit_cache import sklearn_version
 from pipeline.core.suggest.model import ModelError, cache_dir
 from pipeline.core.warehouse import connection as wh
 from pipeline.core.warehouse import session_rows, table_record
-from pipeline.core.warehouse.fingerprint import fingerprint, queries_fingerprint, year_fingerprints
+from pipeline.core.warehouse.fingerprint import queries_fingerprint
 from pipeline.defs import reconciliation
 from pipeline.defs.checks import md_table, pandera_result
 from pipeline.defs.coding import KEYWORD
@@ -81,19 +81,14 @@ def training_codes(con, paths: ProjectPaths, year: str, only: set) -> pd.DataFra
         con.unregister("_training_ids")
 
 
-def other_year_prints(con, year: str) -> list[dict[str, tuple[int, int]]]:
-    """The rows a year's training reads, per other school year (`year_fingerprints`, each
-    row hashed with its rowid): its coded answers, coder units and human applications. Each
-    row counts under its own year, so their sums over the years are the fingerprints of the
-    whole selections (year_training's key)."""
-    return [year_fingerprints(con, f"select rowid, * {CODED_ELSEWHERE}", [year, year]),
-            *(year_fingerprints(con, f"select rowid, * {_elsewhere(table)}", [year])
-              for table in ("coding.coder_units", "coding.human_applications"))]
-
-
-def _total(prints: dict[str, tuple[int, int]]) -> tuple[int, int]:
-    """`query_fingerprint` of a selection from its years' (`year_fingerprints`)."""
-    return (sum(n for n, _h in prints.values()), sum(h for _n, h in prints.values()))
+def training_rows_print(con, year: str) -> str:
+    """A fingerprint of the rows a year's training reads: the other years' coded answers, coder
+    units and human applications, each row hashed with its rowid (their order counts, as it
+    does for the training)."""
+    return queries_fingerprint(
+        con, (f"select rowid, * {CODED_ELSEWHERE}", [year, year]),
+        *((f"select rowid, * {_elsewhere(table)}", [year])
+          for table in ("coding.coder_units", "coding.human_applications")))
 
 
 # the rows a year's training reads (year_training's key fingerprints the same rows): the other
@@ -139,8 +134,7 @@ def year_training(con, paths: ProjectPaths, zs, year: str) -> stage.Training:
     codebooks: a refresh of the year whose other years are unchanged reads it back instead of
     reading those years' coded answers and working out their final codes again."""
     path = dual_coding.first_existing(paths.coder_sheets_dir, dual_coding.ADJUDICATION_NAMES)
-    prints = other_year_prints(con, year)
-    key = frame_memo.key("suggestion training/1", year, fingerprint(*map(_total, prints)),
+    key = frame_memo.key("suggestion training/1", year, training_rows_print(con, year),
                          file_sha256(path) if path else "no adjudication file",
                          roster_fingerprint(load_roster(paths.roster_path)), zs.sha256,
                          row_memo.codebook_versions(zs), stage.FIT_SETTINGS, sklearn_version())

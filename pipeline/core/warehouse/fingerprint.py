@@ -74,18 +74,6 @@ def queries_fingerprint(con, *queries: str | tuple[str, list]) -> str:
     return fingerprint(*parts)
 
 
-def year_fingerprints(con, sql: str, params: list | None = None) -> dict[str, tuple[int, int]]:
-    """`query_fingerprint` of each school year's rows of what `sql` selects (a query with a
-    school_year column), by one grouped query; {} when it reads a table not built yet."""
-    try:
-        rows = con.execute(
-            f"select t.school_year, count(*), coalesce(sum(hash(t)), 0) from ({sql}) t "
-            "group by t.school_year", params or []).fetchall()
-    except duckdb.CatalogException:
-        return {}
-    return {year: (int(count), int(total)) for year, count, total in rows}
-
-
 class Joined(NamedTuple):
     """Rows of `table` (alias t) about the staged answers (joined on answer_id): `hashed` is
     the hashed expression ("t" for the whole row, or "t.a, t.b"), `where` an optional

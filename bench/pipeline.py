@@ -10,11 +10,13 @@
    more session's export for the latest year (session 10, about 1/9 of that year's answers:
    the sessions of a second sample with another seed and the same years, renumbered).
 2. Full run: what `survey-pipeline run` does (`pipeline.runner`: shared inputs, each school
-   year's partitions in waves, all years; in-process executor) into a temporary warehouse.
+   year's partitions in waves, all years; in-process executor; every run's steps served by one
+   open warehouse connection, `Warehouse.hold`) into a temporary warehouse.
 3. Incremental: session 10 is dropped into the latest year's landing folder and what the
    landing sensor plus the all-years automation would refresh is run: that year's partitioned
    assets (the sensor's `school_year_refresh` job), then the unpartitioned assets downstream of
-   them (`all_years_automation`: deps updated).
+   them (`all_years_automation`: deps updated); each step opens the file itself, as the
+   daemon's runs do (no hold).
 
 $SURVEY_CACHE_DIR (sentence vectors, fitted models) is DIR/cache, emptied before the full run:
 the full figure embeds every text; the refresh reuses what the full run stored.
@@ -44,6 +46,7 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
+from contextlib import nullcontext
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -199,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--answers", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument("--no-hold", action="store_true", help="full run without "
+                        "Warehouse.hold: every step opens the file (the bench before stop 43)")
     parser.add_argument("--years", type=int, default=2, help="school years generated (2: the "
                         "study's 2020-21 and 2023-24; K: K years ending in 2023-24)")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (a second "
@@ -244,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
 
         from pipeline.definitions import build_defs
         from pipeline.defs.resources import Codebooks, ProjectPaths, Warehouse
-        from pipeline.runner import partition_waves, run_order, sync_partitions
+        from pipeline.runner import (held_warehouse, partition_waves, run_order,
+                                     sync_partitions)
 
         resources = {
             "paths": ProjectPaths(landing_dir=str(sample / "landing"),
@@ -265,15 +271,17 @@ def main(argv: list[str] | None = None) -> int:
         rss_before = current_rss_mb()
         watch = MachinePeak() if os.path.exists("/proc/meminfo") else None
         t_full = time.perf_counter()
-        if before:
-            full.append(("shared inputs", *materialise(defs, instance, resources, before)))
-        for i, wave in enumerate(partition_waves(defs.get_repository_def().asset_graph,
-                                                 partitioned)):
-            for year in years:
-                full.append((f"{year} wave {i + 1}",
-                             *materialise(defs, instance, resources, wave, year)))
-        full.append(("all years", *materialise(defs, instance, resources, after)))
-        full_s = time.perf_counter() - t_full
+        # as survey-pipeline run: one open file
+        with nullcontext() if args.no_hold else held_warehouse(defs, resources):
+            if before:
+                full.append(("shared inputs", *materialise(defs, instance, resources, before)))
+            for i, wave in enumerate(partition_waves(defs.get_repository_def().asset_graph,
+                                                     partitioned)):
+                for year in years:
+                    full.append((f"{year} wave {i + 1}",
+                                 *materialise(defs, instance, resources, wave, year)))
+            full.append(("all years", *materialise(defs, instance, resources, after)))
+        full_s = time.perf_counter() - t_full   # the held file's closing checkpoint included
 
         if args.snapshot:
             save_snapshot(root, args.snapshot)

@@ -20,7 +20,10 @@ sorts before others, or any change to an earlier one, changes the keys of every 
 A replayed quarantine entry keeps its original `quarantined_at`.
 
 Entries are JSON (the two datetime fields as ISO text), written only when every value is one
-JSON holds exactly; an entry that cannot be read back means staging the file again. They hold
+JSON holds exactly; an entry that cannot be read back means staging the file again. A part of
+plain values (text, whole numbers, booleans, None, the two datetimes) is written by orjson,
+about twenty times faster than `json` on a large export; anything else (a float, a nested
+value) goes through `json`, which refuses NaN and infinities. They hold
 raw-layer data (the redaction audit's originals, the spellings of school and coach names, the
 export file names), as `raw.redactions` and the `raw_file/` memo do: the cache folder is as
 private as the warehouse (docs/privacy.md). Submissions are remembered by digest, not text.
@@ -29,9 +32,12 @@ private as the warehouse (docs/privacy.md). Submissions are remembered by digest
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
+from collections import Counter
 from datetime import datetime
 
+import orjson
 import pandas as pd
 
 from pipeline.core.warehouse.fingerprint import fingerprint, frame_digest, package_digest
@@ -90,7 +96,11 @@ def state_slot(school_year: str, file_name: str) -> str:
 
 
 def encode_state(part: dict) -> bytes:
-    return json.dumps({k: part[k] for k in STATE}, ensure_ascii=False).encode("utf-8")
+    state = {k: part[k] for k in STATE}
+    try:
+        return orjson.dumps(state)
+    except TypeError:   # a key that is not text: json writes it as text
+        return json.dumps(state, ensure_ascii=False).encode("utf-8")
 
 
 def decode_state(data: bytes) -> dict:
@@ -111,6 +121,11 @@ _DATETIMES = {"answers": "submitted_at", "quarantine": "quarantined_at"}
 
 def encode(part: dict) -> bytes | None:
     """The part as JSON bytes, or None when a value is not one JSON holds exactly."""
+    if _plain(part):
+        try:
+            return orjson.dumps(part)   # the datetimes as ISO text, as isoformat() writes them
+        except TypeError:   # a key that is not text, a whole number past 64 bits
+            pass
     try:
         out = dict(part)
         for rows, name in _DATETIMES.items():
@@ -120,10 +135,40 @@ def encode(part: dict) -> bytes | None:
         return None
 
 
+_PARTS = frozenset({"answers", "quarantine", "redactions", "seen_content", "seen_response",
+                    "names_seen"})
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
+def _plain(part: dict) -> bool:
+    """The part holds its six fields only, and every value of their rows and mappings is text,
+    a whole number, a boolean or None, but for the datetime fields: datetimes (not a subclass,
+    which would come back as a datetime) or None."""
+    try:
+        if part.keys() != _PARTS:
+            return False
+        datetimes = 0
+        for rows, name in _DATETIMES.items():
+            types = Counter(type(row[name]) for row in part[rows])
+            if not types.keys() <= {datetime, type(None)}:
+                return False
+            datetimes += types[datetime]
+        values = itertools.chain(
+            *(itertools.chain.from_iterable(row.values() for row in part[rows])
+              for rows in ("answers", "quarantine", "redactions")),
+            part["seen_content"].values(), part["seen_response"].values(),
+            itertools.chain.from_iterable(d.values() for d in part["names_seen"].values()))
+        types = Counter(map(type, values))
+        # a datetime anywhere else would come back as text
+        return types.keys() <= _PLAIN | {datetime} and types[datetime] == datetimes
+    except (KeyError, TypeError, AttributeError):
+        return False
+
+
 def decode(data: bytes) -> dict:
     """A part `encode` wrote; ValueError when it is not one (the file is staged again)."""
     try:
-        part = json.loads(data.decode("utf-8"))
+        part = json.loads(data.decode("utf-8"))   # not orjson: a whole number past 64 bits
         for rows, name in _DATETIMES.items():
             part[rows] = [{**row, name: _datetime(row[name])} for row in part[rows]]
         for key in ("redactions", "seen_content", "seen_response", "names_seen"):

@@ -249,8 +249,7 @@ def main(argv: list[str] | None = None) -> int:
 
         from pipeline.definitions import build_defs
         from pipeline.defs.resources import Codebooks, ProjectPaths, Warehouse
-        from pipeline.runner import (held_warehouse, partition_waves, run_order,
-                                     sync_partitions)
+        from pipeline.runner import held_warehouse, partition_waves, run_order, sync_partitions
 
         resources = {
             "paths": ProjectPaths(landing_dir=str(sample / "landing"),

@@ -22,9 +22,12 @@ QUALITY_COLUMNS = [
 ]
 
 
+LEVEL_COLUMNS = {"code": ["framework", "dimension", "code_id"],
+                 "dimension": ["framework", "dimension"], "framework": ["framework"]}
+
+
 def _keys(frame: pd.DataFrame, level: str) -> pd.DataFrame:
-    cols = {"code": ["framework", "dimension", "code_id"], "dimension": ["framework", "dimension"],
-            "framework": ["framework"]}[level]
+    cols = LEVEL_COLUMNS[level]
     out = frame[["answer_id", *cols]].drop_duplicates()
     for c in ("framework", "dimension", "code_id"):
         if c not in cols:
@@ -35,6 +38,20 @@ def _keys(frame: pd.DataFrame, level: str) -> pd.DataFrame:
 def _blank(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Key columns as text with '' for none (groupby and merges then keep those rows)."""
     return frame.astype({k: object for k in keys}).fillna({k: "" for k in keys})
+
+
+def _pairs(frame: pd.DataFrame, at: np.ndarray, grid: pd.DataFrame, keys: list[str],
+           level: str) -> np.ndarray:
+    """The distinct (answer, key) pairs of a set's rows, as answer position x len(grid) + the
+    key's row in `grid` (the level's keys, blank-filled as `_blank` does); rows whose key is not
+    in the grid give none. `at`: each row's answer position."""
+    cols = LEVEL_COLUMNS[level]
+    if frame.empty:
+        return np.empty(0, dtype=np.int64)
+    mine = _blank(frame[cols], cols)
+    key = pd.MultiIndex.from_frame(grid[cols]).get_indexer(pd.MultiIndex.from_frame(mine))
+    found = key >= 0
+    return np.unique(at[found].astype(np.int64) * len(grid) + key[found])
 
 
 def scores(tp, fp, fn, tn) -> dict[str, np.ndarray]:
@@ -59,34 +76,39 @@ def quality_table(suggested: pd.DataFrame, keyword: pd.DataFrame, reference: pd.
     parts = []
     keys = ["framework", "dimension", "code_id"]
     by = ["school_year", "question_id", *keys]
-    flags = ["s", "k", "r"]
-    # the coded answers' rows of each set, taken once for the three levels
-    ids = pd.Index(answers["answer_id"].unique())
-    applied = [(name, f[f["answer_id"].isin(ids)]) for name, f in
-               (("s", suggested), ("k", keyword), ("r", reference))]
+    # Each coded answer's position and its (school_year, question_id) group's; an answer
+    # without either is in no group (groupby drops it), as it is in no row.
+    grouped = answers.groupby(["school_year", "question_id"], sort=True)
+    groups = grouped.size().rename("n").reset_index()
+    group_of = grouped.ngroup().fillna(-1).to_numpy(dtype=np.int64)
+    ids = pd.Index(answers["answer_id"])
+    # the coded answers' rows of each set, as answer positions, taken once for the three levels
+    applied = []
+    for f in (suggested, keyword, reference):
+        at = ids.get_indexer(f["answer_id"])
+        applied.append((f[at >= 0], at[at >= 0]))
     for level in LEVELS:
-        grid = _blank(_keys(codes.assign(answer_id=0), level).drop(columns="answer_id")
-                      .drop_duplicates(), keys)
+        grid = (_blank(_keys(codes.assign(answer_id=0), level).drop(columns="answer_id")
+                       .drop_duplicates(), keys).reset_index(drop=True))
         # Counted from the applied (answer, key) pairs only: an answer no set marks for a key
-        # is a true negative of both coders, so tn = n - tp - fp - fn. No answers x keys frame.
-        marked = pd.concat(
-            [_blank(_keys(f, level), keys).assign(which=name) for name, f in applied],
-            ignore_index=True)
-        marked = marked.merge(grid, on=keys, how="inner")  # a key outside the codebook: no row
-        for c in flags:
-            marked[c] = (marked["which"] == c).astype(np.int64)
-        pairs = (marked.groupby(["answer_id", *keys], sort=False)[flags].max().reset_index()
-                 .merge(answers, on="answer_id", how="inner"))
-        s_, k_, r_ = (pairs[c].to_numpy(dtype=np.int64) for c in flags)
-        pairs = pairs.assign(tp=s_ & r_, fp=s_ & (1 - r_), fn=(1 - s_) & r_,
-                             ktp=k_ & r_, kfp=k_ & (1 - r_), kfn=(1 - k_) & r_)
-        summed = (pairs.groupby(by, sort=False)[["tp", "fp", "fn", "ktp", "kfp", "kfn"]].sum()
-                  .reset_index())
-        groups = (answers.groupby(["school_year", "question_id"], sort=True).size()
-                  .rename("n").reset_index())
-        counts = groups.merge(grid, how="cross").merge(summed, on=by, how="left")
-        for c in ("tp", "fp", "fn", "ktp", "kfp", "kfn"):
-            counts[c] = counts[c].fillna(0).astype(np.int64)
+        # is a true negative of both coders, so tn = n - tp - fp - fn. No answers x keys
+        # frame: each set's pairs are numbered answer x len(grid) + key, distinct pairs kept
+        # (a key outside the codebook: no pair); a pair's cell is its group's row of the
+        # groups x grid frame below.
+        n_keys = len(grid)
+        s_, k_, r_ = (_pairs(f, at, grid, keys, level) for f, at in applied)
+
+        def cells(pairs, n_keys=n_keys):
+            group = group_of[pairs // n_keys]
+            cell = group[group >= 0] * n_keys + pairs[group >= 0] % n_keys
+            return np.bincount(cell, minlength=len(groups) * n_keys).astype(np.int64)
+
+        r_cells = cells(r_)
+        tp = cells(np.intersect1d(s_, r_, assume_unique=True))
+        ktp = cells(np.intersect1d(k_, r_, assume_unique=True))
+        counts = groups.merge(grid, how="cross")   # row = group x len(grid) + key
+        counts = counts.assign(tp=tp, fp=cells(s_) - tp, fn=r_cells - tp, ktp=ktp,
+                               kfp=cells(k_) - ktp, kfn=r_cells - ktp)
         counts["tn"] = counts["n"] - counts["tp"] - counts["fp"] - counts["fn"]
         counts["ktn"] = counts["n"] - counts["ktp"] - counts["kfp"] - counts["kfn"]
         counts = (counts.sort_values(by, kind="stable").reset_index(drop=True)

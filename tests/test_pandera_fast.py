@@ -13,10 +13,11 @@ PATTERN = r"^20\d\d-\d\d$"
 VALUES = ["2020-21", "2021-22", "2020-21", "2020/21", "x2020-21", "2020-21\n", "", "2023-24"]
 
 
-def _model(dtype, **field):
+def _model(dtype, coerce: bool = False, **field):
+    config = type("Config", (), {"coerce": coerce})
     return type("Model", (pa.DataFrameModel,), {
         "__annotations__": {"year": pa.typing.Series[dtype]},
-        "year": pa.Field(nullable=True, **field)})
+        "year": pa.Field(nullable=True, **field), "Config": config})
 
 
 def _failures(model, frame: pd.DataFrame) -> list[tuple]:
@@ -53,3 +54,22 @@ def test_matches_fails_exactly_where_str_matches_does(values):
     assert fast == slow
     if values[:len(VALUES)] == VALUES:
         assert {i for _, i, _ in fast} == {3, 4, 6}   # "2020-21\n" matches, as with re.match
+
+
+@pytest.mark.parametrize("values", [
+    VALUES,
+    [*VALUES, None, float("nan")],
+    [None, None],
+    [],
+    ["2020-21", 3, None, 4.5],   # not all strings: coerced by pandera, as `str` does
+])
+def test_coercion_gives_what_pandera_str_gives(values):
+    """A column of strings and nulls is left as it is: what pandera's coercion gives back."""
+    frame = pd.DataFrame({"year": pd.Series(values, dtype=object)})
+
+    def coerced(dtype):
+        return _model(dtype, coerce=True).validate(frame.copy())
+
+    pd.testing.assert_frame_equal(coerced(FastString), coerced(str))
+    if values == VALUES:   # left as it was
+        assert coerced(FastString)["year"].tolist() == VALUES

@@ -40,18 +40,17 @@ def _blank(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return frame.astype({k: object for k in keys}).fillna({k: "" for k in keys})
 
 
-def _pairs(frame: pd.DataFrame, at: np.ndarray, grid: pd.DataFrame, keys: list[str],
-           level: str) -> np.ndarray:
-    """The distinct (answer, key) pairs of a set's rows, as answer position x len(grid) + the
-    key's row in `grid` (the level's keys, blank-filled as `_blank` does); rows whose key is not
-    in the grid give none. `at`: each row's answer position."""
-    cols = LEVEL_COLUMNS[level]
+def _pairs(frame: pd.DataFrame, at: np.ndarray, grid_keys: pd.MultiIndex) -> np.ndarray:
+    """The distinct (answer, key) pairs of a set's rows, as answer position x len(grid_keys) +
+    the key's position in `grid_keys` (the level's key columns of the grid, blank-filled as
+    `_blank` does); rows whose key is not in the grid give none. `at`: each row's answer
+    position."""
     if frame.empty:
         return np.empty(0, dtype=np.int64)
-    mine = _blank(frame[cols], cols)
-    key = pd.MultiIndex.from_frame(grid[cols]).get_indexer(pd.MultiIndex.from_frame(mine))
+    cols = list(grid_keys.names)
+    key = grid_keys.get_indexer(pd.MultiIndex.from_frame(_blank(frame[cols], cols)))
     found = key >= 0
-    return np.unique(at[found].astype(np.int64) * len(grid) + key[found])
+    return np.unique(at[found].astype(np.int64) * len(grid_keys) + key[found])
 
 
 def scores(tp, fp, fn, tn) -> dict[str, np.ndarray]:
@@ -96,11 +95,13 @@ def quality_table(suggested: pd.DataFrame, keyword: pd.DataFrame, reference: pd.
         # (a key outside the codebook: no pair); a pair's cell is its group's row of the
         # groups x grid frame below.
         n_keys = len(grid)
-        s_, k_, r_ = (_pairs(f, at, grid, keys, level) for f, at in applied)
+        grid_keys = pd.MultiIndex.from_frame(grid[LEVEL_COLUMNS[level]])
+        s_, k_, r_ = (_pairs(f, at, grid_keys) for f, at in applied)
 
         def cells(pairs, n_keys=n_keys):
             group = group_of[pairs // n_keys]
-            cell = group[group >= 0] * n_keys + pairs[group >= 0] % n_keys
+            grouped = group >= 0
+            cell = group[grouped] * n_keys + pairs[grouped] % n_keys
             return np.bincount(cell, minlength=len(groups) * n_keys).astype(np.int64)
 
         r_cells = cells(r_)

@@ -33,7 +33,7 @@ class FastString(pandas_engine.NpString):
     """pandera's `str` (NpString: coerced the same way), with a vectorised check."""
 
     def coerce(self, data_container):
-        if _all_strings(data_container) and data_container.dtype == object:
+        if pd.api.types.is_object_dtype(data_container) and _all_strings(data_container):
             return data_container   # what NpString.coerce gives: the strings, the nulls kept
         return super().coerce(data_container)
 

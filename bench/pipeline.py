@@ -124,7 +124,7 @@ class MachinePeak:
 
     def __init__(self, every: float = 0.25):
         self.every, self.peak = every, machine_used_mb()
-        self.start_used = self.peak
+        self.start_used, self.peak_at = self.peak, time.time()
         self.samples: list[tuple[float, float]] = [(time.time(), current_rss_mb())]
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
@@ -132,13 +132,23 @@ class MachinePeak:
 
     def _watch(self) -> None:
         while not self._stop.wait(self.every):
-            self.peak = max(self.peak, machine_used_mb())
+            used = machine_used_mb()
+            if used > self.peak:
+                self.peak, self.peak_at = used, time.time()
             self.samples.append((time.time(), current_rss_mb()))
 
     def rss_during(self, start: float, end: float) -> tuple[float, float]:
         """(the most, the last) RSS sampled in [start, end], in MB; NaNs if none was."""
         inside = [rss for t, rss in self.samples if start <= t <= end]
         return (max(inside), inside[-1]) if inside else (float("nan"), float("nan"))
+
+    def step_at_peak(self, runs: list[tuple[str, object, float]], instance) -> str:
+        """The run and step that were running when the machine's use peaked."""
+        for run_label, result, _wall in runs:
+            for step, (start, end) in step_spans(instance, result.run_id).items():
+                if start <= self.peak_at <= end:
+                    return f"{run_label}: {step}"
+        return "between steps"
 
     def stop(self) -> float:
         """The peak's rise over the machine's use when this started, in MB."""
@@ -302,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
         print_steps(f"full run: {full_s:.1f} s", full, instance, watch)
         print_steps(f"incremental refresh (session {NEW_SESSION} of {year}): {inc_s:.1f} s",
                     incremental, instance, watch)
+        if watch is not None:
+            print(f"\nmachine peak during {watch.step_at_peak(full + incremental, instance)}")
         failed = [label for label, r, _ in full + incremental if not r.success]
         if failed:
             print(f"\nFAILED runs: {failed}")

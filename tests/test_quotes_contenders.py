@@ -151,14 +151,16 @@ def test_contenders_made_per_session_pick_what_all_answers_pick(seed, per_code):
     assert len(parts) > 15 and len(got) == 6 * per_code
 
 
-@pytest.mark.parametrize("forked", [False, True], ids=["in this process", "forked"])
+@pytest.mark.parametrize(("forked", "batched"), [(False, False), (True, False), (False, True)],
+                         ids=["in this process", "forked", "read in batches"])
 def test_kept_session_contenders_give_the_quotes_of_every_answer(tmp_path, monkeypatch,
-                                                                   forked):
+                                                                   forked, batched):
     """quotes_sessions.kept_quotes on a warehouse: the quotes `exemplar_quotes` makes of every
     answer, on the first run, from the cache, and after one session's text changed (that
     session alone computed again); an unreadable entry is computed again (a year's from its
     kept sessions, a session's from its rows). The same when the sessions' and the years'
-    contenders are made (and kept) in forked workers."""
+    contenders are made (and kept) in forked workers, and when the sessions' rows are read a
+    few sessions at a time."""
     import duckdb
 
     from pipeline.core import parallel
@@ -174,8 +176,19 @@ def test_kept_session_contenders_give_the_quotes_of_every_answer(tmp_path, monke
             return parallel.map_forked(func, items, workers=workers)
 
         monkeypatch.setattr(quotes_sessions, "map_forked", counted)
+    reads = []
+    if batched:
+        read_sessions = quotes_sessions._read_sessions
+
+        def counted_reads(con, sessions, coder):
+            reads.append(len(sessions))
+            return read_sessions(con, sessions, coder)
+
+        monkeypatch.setattr(quotes_sessions, "_read_sessions", counted_reads)
 
     answers, final, apps = _with_sessions(6)
+    if batched:
+        monkeypatch.setattr(quotes_sessions, "READ_BATCH_ANSWERS", len(answers) // 4)
     apps = pd.concat([apps, apps.head(50).assign(coder="other")], ignore_index=True)
     con = duckdb.connect()
     for schema in ("staging", "coding"):
@@ -201,6 +214,8 @@ def test_kept_session_contenders_give_the_quotes_of_every_answer(tmp_path, monke
         return computed
 
     check(answers, 0)
+    if batched:   # the first run read every session, a few at a time
+        assert len(reads) >= 4 and sum(reads) == sessions
     check(answers, sessions)
     edited = answers.copy()
     row = edited.index[(edited["school_year"] == "2023-24") & (edited["session_number"] == 4)][0]
@@ -220,6 +235,16 @@ def test_kept_session_contenders_give_the_quotes_of_every_answer(tmp_path, monke
     assert check(edited, sessions) == []
     assert quotes_sessions.kept_quotes(duckdb.connect(), cache, None)[0].empty
     assert (max(forks) == sessions) if forked else forks == []
+
+
+def test_sessions_are_read_in_batches_of_bounded_answers(monkeypatch):
+    from pipeline.core.marts import quotes_sessions
+
+    monkeypatch.setattr(quotes_sessions, "READ_BATCH_ANSWERS", 10)
+    sizes = {"a": 4, "b": 5, "c": 3, "d": 12, "e": 1}
+    batches = quotes_sessions._batches(list(sizes), sizes)
+    assert batches == [["a", "b"], ["c"], ["d"], ["e"]]   # in order; a large session alone
+    assert quotes_sessions._batches([], {}) == []
 
 
 def test_kept_contenders_read_back_as_written():

@@ -52,6 +52,7 @@ FORMAT = "quote-contenders/1"
 YEAR_FORMAT = "quote-contenders-year/1"   # a year's entry: keyed by its sessions' keys
 MAX_FILES = 4000   # result-cache entries: one per session, for years of sessions
 PARALLEL_MIN_ANSWERS = 20_000   # fewer answers to read: made in this process (a fork costs more)
+READ_BATCH_ANSWERS = 250_000    # the missed sessions' rows are read this many answers at a time
 ANSWER_COLUMNS = ("answer_id", "school_year", "question_id", "session_number", "school_id",
                   "answer_text", "non_substantive")
 APPLICATION_COLUMNS = ("answer_id", "coder", "framework", "dimension", "code_id", "evidence")
@@ -98,27 +99,52 @@ def kept_quotes(con, cache: ResultCache | None, codes: pd.DataFrame | None, *,
         else:
             parts[session] = frame
     # the sessions' and then the years' contenders are independent of each other: made (and
-    # kept) side by side in forked workers when there are many answers (core.parallel)
-    read = _read_sessions(con, missed, keyword_coder) if missed else {}
-    workers = None if sum(len(f[1]) for f in read.values()) >= PARALLEL_MIN_ANSWERS else 1
-
-    def session_contenders(session: tuple) -> pd.DataFrame:
-        part = quotes.contenders(*read[session], **settings)
-        _keep(cache, part, keys[session], _slot(session))
-        return part
+    # kept) side by side in forked workers when there are many answers (core.parallel); the
+    # sessions' rows are read a batch of sessions at a time (READ_BATCH_ANSWERS)
+    for batch in _batches(missed, {s: prints[s][0][0] for s in missed}):
+        parts.update(_contenders(_read_sessions(con, batch, keyword_coder), settings,
+                                 cache, keys))
 
     def year_of(year: str) -> pd.DataFrame:
         frame = quotes.year_contenders([parts[s] for s in by_year[year]], per_code=per_code)
         _keep(cache, frame, open_years[year], f"{year}-year")
         return frame
 
-    parts.update(zip(read, map_forked(session_contenders, list(read), workers=workers),
-                     strict=True))
+    workers = None if sum(prints[s][0][0] for s in missed) >= PARALLEL_MIN_ANSWERS else 1
     years.update(zip(open_years, map_forked(year_of, list(open_years), workers=workers),
                      strict=True))
     reused = [_label(s) for s in prints if s not in missed]
     return (quotes.quotes_from([years[y] for y in by_year], codes, per_code=per_code), reused,
             [_label(s) for s in missed])
+
+
+def _batches(sessions: list[tuple], answers: dict[tuple, int]) -> list[list[tuple]]:
+    """The sessions in order, cut into runs of at most READ_BATCH_ANSWERS answers (a larger
+    session alone). At a million answers, reading every session's rows at once held 2.7 GB in
+    this process while the workers copied what they touched of it."""
+    batches: list[list[tuple]] = []
+    size = 0
+    for session in sessions:
+        if not batches or size + answers[session] > READ_BATCH_ANSWERS:
+            batches.append([])
+            size = 0
+        batches[-1].append(session)
+        size += answers[session]
+    return batches
+
+
+def _contenders(read: dict[tuple, tuple], settings: dict, cache: ResultCache | None,
+                keys: dict[tuple, str]) -> dict[tuple, pd.DataFrame]:
+    """session -> its contenders (`quotes.contenders` of its rows in `read`), each kept in
+    `cache` under its key; in forked workers when there are many answers."""
+    def session_contenders(session: tuple) -> pd.DataFrame:
+        part = quotes.contenders(*read[session], **settings)
+        _keep(cache, part, keys[session], _slot(session))
+        return part
+
+    workers = None if sum(len(f[1]) for f in read.values()) >= PARALLEL_MIN_ANSWERS else 1
+    return dict(zip(read, map_forked(session_contenders, list(read), workers=workers),
+                    strict=True))
 
 
 def _label(session: tuple[str, int | None]) -> str:

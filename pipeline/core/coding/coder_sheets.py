@@ -17,7 +17,6 @@ Validation against the codebook and the answers: core.coding.sheet_validation.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import re
 import zipfile
@@ -30,6 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.core import frame_memo
+from pipeline.core.ingest.hashing import file_sha256
 
 SHEET_ROW_COLUMNS = [
     "source_file", "source_sheet", "source_row", "source_column", "coder", "layout",
@@ -162,7 +162,7 @@ def _queue_memo_key(key: tuple[str, str]) -> str:
 def _content_key(path: Path) -> tuple[str, str] | None:
     """(resolved path, sha256 of the bytes), or None when the file cannot be read."""
     try:
-        return str(Path(path).resolve()), hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        return str(Path(path).resolve()), file_sha256(path)
     except OSError:
         return None
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from pipeline.core.coding.coder_sheets import norm_key, read_tables
@@ -66,7 +67,7 @@ def read_adjudications(path: str | Path, discrepancies: pd.DataFrame
 
 
 # the last file `decisions_for` parsed: (path, sha256) -> its rows read with every id known
-_PARSED: dict[tuple[str, str], pd.DataFrame] = {}
+_PARSED: dict[tuple[str, str], tuple[pd.DataFrame, pd.Index]] = {}   # (rows, their ids)
 
 
 def decisions_for(path: str | Path, discrepancies: pd.DataFrame) -> pd.DataFrame:
@@ -81,13 +82,19 @@ def decisions_for(path: str | Path, discrepancies: pd.DataFrame) -> pd.DataFrame
     path = Path(path)
     # the path as given, not resolved: the rows name the file (source_file) by it
     key = (str(path.absolute()), file_sha256(path))
-    parsed = _PARSED.get(key)
-    if parsed is None:
+    kept = _PARSED.get(key)
+    if kept is None:
         parsed, _problems = _read(path, None)
+        # the ids' hash table is built once per parsed file (pandas keeps it with the Index):
+        # each call looks its own ids up instead of testing every row of the file against them
+        kept = parsed, pd.Index(parsed["discrepancy_id"])
         _PARSED.clear()
         if file_sha256(path) == key[1]:
-            _PARSED[key] = parsed
-    return parsed[parsed["discrepancy_id"].isin(discrepancies["discrepancy_id"])].copy()
+            _PARSED[key] = kept
+    parsed, ids = kept
+    wanted = pd.unique(discrepancies["discrepancy_id"].to_numpy(dtype=object))
+    at = ids.get_indexer_non_unique(wanted)[0]
+    return parsed.iloc[np.sort(at[at >= 0])].copy()
 
 
 def _read(path: Path, known: set | None) -> tuple[pd.DataFrame, pd.DataFrame]:

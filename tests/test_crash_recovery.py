@@ -19,8 +19,10 @@ import time
 import zipfile
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import pandas as pd
+from dagster._core.storage.dagster_run import NOT_FINISHED_STATUSES
 
 from pipeline.core.marts.marts import reconcile_marts_with_final_codes
 from tests.helpers import ROOT
@@ -83,12 +85,17 @@ def killed_run(root: Path, warehouse: Path, at) -> str:
     return "".join(seen)
 
 
-def left_unfinished(out: str) -> bool:
-    """Whether the killed process's log shows a run it started and never ended: what the next
-    run must find and mark failed. A kill 0.3 s into the last steps can come after the last
-    run ended on a fast machine (only the summary left to print)."""
-    ended = out.count(" - RUN_SUCCESS - ") + out.count(" - RUN_FAILURE - ")
-    return out.count(" - RUN_START - ") > ended
+def left_for_recovery(root: Path) -> bool:
+    """Whether the killed process left the instance something the next run must clean up: a
+    run it started and never ended, or a `warehouse` pool slot still claimed. Read from the
+    instance, not the killed process's log: a kill can land after a run recorded its end but
+    before its slot was freed, or after a run started but before its log line was flushed."""
+    with dg.DagsterInstance.from_config(str(root / "dagster_home")) as instance:
+        if instance.get_runs(filters=dg.RunsFilter(statuses=list(NOT_FINISHED_STATUSES))):
+            return True
+        storage = instance.event_log_storage
+        return bool(storage.supports_global_concurrency_limits
+                    and storage.get_concurrency_run_ids())
 
 
 def table_states(path: Path) -> dict[str, pd.DataFrame]:
@@ -151,22 +158,23 @@ def test_kill_9_at_any_stage_leaves_old_or_new_tables_and_the_next_run_converges
     new = table_states(reference)
     assert old["staging.answers"].shape[0] < new["staging.answers"].shape[0]
 
-    recovered, unfinished = [], []
+    recovered, left = [], []
     for stage, at in KILL_POINTS:
         out = killed_run(root, work, at)
-        recovered.append("recovered: run " in out)
-        unfinished.append(left_unfinished(out))
+        recovered.append("recovered: " in out)
+        left.append(left_for_recovery(root))
         assert mixed_tables(table_states(work), old, new) == [], f"killed in {stage}"
         check_reports(root / "reports")
         check_published(work.parent / "published" / "survey.duckdb")
-    # every run after a kill that left a run unfinished found it and freed its slot (the first
-    # run killed follows an uninterrupted one: nothing to recover); the kills inside the
-    # school years' runs always leave one (more runs follow them)
-    assert unfinished[:3] == [True, True, True]
-    assert recovered == [False, *unfinished[:-1]]
+    # every run after a kill that left an unfinished run or a claimed slot cleaned it up, and
+    # only then (the first run killed follows an uninterrupted one: nothing to recover). A kill
+    # 0.3 s into a step on this tiny data can land between two runs, leaving nothing; most
+    # leave something, so the recovery is exercised
+    assert sum(left) >= 2, left
+    assert recovered == [False, *left[:-1]]
 
     last = full_run(root, work)
-    assert ("recovered: run " in last.stdout) == unfinished[-1]
+    assert ("recovered: " in last.stdout) == left[-1]
     assert compare(str(reference), str(work), set(RUN_TIMES)) == []
     check_published(work.parent / "published" / "survey.duckdb")
     check_reports(root / "reports")

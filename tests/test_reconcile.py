@@ -222,6 +222,31 @@ def test_a_kept_queue_is_copied_while_its_rows_are_the_same(disc, tmp_path, monk
     assert files[1] == plain.read_bytes()
 
 
+def test_a_large_queue_is_written_on_two_cores_as_on_one(disc, tmp_path, monkeypatch):
+    """From PARALLEL_MIN_ROWS rows the XLSX and CSV are written by two forked processes at
+    once: the same bytes, counts and kept files as written one after the other."""
+    from pipeline.core.reconciliation import queue
+    from pipeline.core.result_cache import ResultCache
+
+    books = load_codebooks([ROOT / "codebooks"])
+
+    def run(name: str) -> tuple:
+        kept = ResultCache(tmp_path / f"kept-{name}")
+        paths = tmp_path / f"{name}.xlsx", tmp_path / f"{name}.csv"
+        counts = write_queue(disc, *paths, codebooks=books, kept=kept)
+        again = tmp_path / f"{name}-again.xlsx", tmp_path / f"{name}-again.csv"
+        write_queue(disc, *again, codebooks=books, kept=kept)   # copied from the cache
+        return counts, [p.read_bytes() for p in (*paths, *again)]
+
+    one = run("one")
+    forked = []
+    real = queue.map_forked
+    monkeypatch.setattr(queue, "map_forked", lambda f, items: forked.append(1) or real(f, items))
+    monkeypatch.setattr(queue, "PARALLEL_MIN_ROWS", 0)
+    assert run("two") == one and forked
+    assert one[1][0][:2] == b"PK" and one[1][0] == one[1][2] and one[1][1] == one[1][3]
+
+
 def test_queue_shows_labels_open_first_a_count_and_the_codebook(disc, tmp_path):
     books = load_codebooks([ROOT / "codebooks"])
     adj = pd.DataFrame([{"discrepancy_id": disc.at[1, "discrepancy_id"], "decision": "apply",

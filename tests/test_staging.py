@@ -130,3 +130,27 @@ def test_public_salt_is_flagged_only_for_real_data():
     assert not settings.public_salt_on_real_data(settings.DEFAULT_SALT, settings.landing_dir())
     assert settings.public_salt_on_real_data(settings.DEFAULT_SALT, "/srv/district/landing")
     assert not settings.public_salt_on_real_data("a private salt", "/srv/district/landing")
+
+
+@pytest.mark.parametrize("record", [
+    {"a": "text", "b": "", "c": "é \u2028 ok"},
+    {"n": 123456789012345678901234567890, "x": "t"},    # past 64 bits: json keeps the int
+    {"f": 1.5, "i": 7, "b": True, "z": None},
+    {"nan": float("nan"), "inf": float("inf")},
+    {"lone": "\ud800"},                                    # a lone surrogate
+])
+def test_read_record_reads_what_json_reads(record):
+    import json
+    text = json.dumps(record, ensure_ascii=False)
+    got, want = raw.read_record(text), json.loads(text)
+    assert repr(got) == repr(want)
+    assert [type(v) for v in got.values()] == [type(v) for v in want.values()]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.text(max_size=5), st.one_of(
+    st.text(), st.integers(), st.floats(allow_nan=False), st.booleans(), st.none())))
+def test_read_record_matches_json_on_any_flat_record(record):
+    import json
+    text = json.dumps(record, ensure_ascii=False)
+    assert repr(raw.read_record(text)) == repr(json.loads(text))

@@ -32,7 +32,7 @@ from pipeline.core.ingest.aliases import Aliases, NameResolver, name_key
 from pipeline.core.ingest.dates import DateResolution, resolve_dates
 from pipeline.core.ingest.ids import QUESTION_IDS, answer_id, default_response_id, pseudonym
 from pipeline.core.ingest.mapping import Mapping, norm_header, resolve_columns
-from pipeline.core.ingest.raw import QUARANTINE_COLUMNS, OtherYears
+from pipeline.core.ingest.raw import QUARANTINE_COLUMNS, OtherYears, read_record
 from pipeline.core.parallel import map_forked
 from pipeline.core.privacy.clean_memo import StagingCleanMemos
 from pipeline.core.privacy.labels import IdentifierGuard, possible_response_ids
@@ -325,7 +325,7 @@ class _YearStager:
         if file_rows is None:
             return
         label = self.guard.file_label(f.file_name, f.file_sha256)
-        records = [(int(n), json.loads(r)) for n, r in
+        records = [(int(n), read_record(r)) for n, r in
                    zip(file_rows["row_number"], file_rows["record"], strict=True)]
         dates = (resolve_dates([(n, rec.get(name_of["submitted_at"], "")) for n, rec in records],
                                self.mapping) if name_of["submitted_at"] else DateResolution())

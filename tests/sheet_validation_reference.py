@@ -22,7 +22,7 @@ import pandas as pd
 from rapidfuzz import fuzz, process
 
 from pipeline.core.coding.coder_sheets import norm_key
-from pipeline.core.coding.sheet_validation import session_keys, units_of
+from pipeline.core.coding.sheet_validation import session_keys
 
 APPLICATION_COLUMNS = [
     "answer_id", "coder", "framework", "dimension", "code_id", "note",
@@ -112,8 +112,8 @@ def validate_coder_sheets(rows: pd.DataFrame, answers: pd.DataFrame, codes: pd.D
     """
     book = SheetCodes.from_frame(codes)
     ans = answers.set_index("answer_id", drop=False)
-    # the units (which answers each coder saw) are the validator's own units_of: the oracle is
-    # for the row-by-row resolution
+    # the units (which answers each coder saw): units_of below, the validator's own before it
+    # was judged column by column
     session_of = dict(zip(answers["answer_id"], session_keys(answers), strict=True))
     by_response: dict[tuple[str, str], list[str]] = {}
     for aid, rid, q in zip(answers["answer_id"], answers["response_id"], answers["question_id"],
@@ -239,3 +239,19 @@ def _resolve_code(r, book: SheetCodes, problems) -> str | None:
     return code_id
 
 
+def units_of(listed: list[tuple[str, str]], sessions: dict[str, set[tuple]],
+             answers: pd.DataFrame) -> pd.DataFrame:
+    """coding.coder_units: each (answer, coder) listed, then every substantive answer of each
+    session the coder's sheet refers to."""
+    info = answers.set_index("answer_id")[["question_id", "school_year"]]
+    out = {(aid, coder): "listed" for aid, coder in listed}
+    substantive = answers[~answers["non_substantive"].astype(bool)]
+    keys = pd.Series(session_keys(substantive), index=substantive.index, dtype=object)
+    for coder, seen in sorted(sessions.items()):
+        for aid in substantive.loc[keys.isin(seen), "answer_id"]:
+            out.setdefault((aid, coder), "session")
+    frame = pd.DataFrame([(a, c, b) for (a, c), b in out.items()],
+                         columns=["answer_id", "coder", "basis"])
+    frame = frame.join(info, on="answer_id")
+    return frame[UNIT_COLUMNS].sort_values(["coder", "school_year", "answer_id"],
+                                           ignore_index=True)

@@ -11,15 +11,14 @@ docs/reconciliation.md has the rules.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from operator import itemgetter
 
 import numpy as np
 import pandas as pd
 from rapidfuzz import fuzz, process
 
 from pipeline.core.coding.coder_sheets import norm_key
-from pipeline.core.parallel import map_forked
 
 APPLICATION_COLUMNS = [
     "answer_id", "coder", "framework", "dimension", "code_id", "note",
@@ -108,128 +107,172 @@ def validate_coder_sheets(rows: pd.DataFrame, answers: pd.DataFrame, codes: pd.D
     coders coded every answer of a session) plus every answer the coder listed; basis 'listed'
     or 'session'. A session exported after the sheets were handed out is nobody's unit until a
     sheet refers to it.
+
+    The rows are judged column by column: each distinct answer reference and each distinct
+    code cell is resolved once (a sheet repeats the same few hundred codes on every row), and
+    only the rows with a problem are looked at one by one, to word their reasons.
+    tests/sheet_validation_reference.py is the row-by-row rule this gives the same frames as.
     """
     book = SheetCodes.from_frame(codes)
     ans = _AnswerIndex(answers)
-    # a sheet row's outcome depends on its coder's other rows only (duplicates, sessions):
-    # each coder's rows are validated on their own, on every core for a large import
-    coders = sorted(set(rows["coder"].tolist()))
-    if len(coders) > 1 and len(rows) >= PARALLEL_MIN_ROWS:
-        of_coder = rows["coder"].to_numpy()
-        positions = [np.flatnonzero(of_coder == coder) for coder in coders]
-        parts = map_forked(lambda at: _validate_rows(rows.iloc[at], at, ans, book, answers),
-                           positions)
-    else:
-        parts = [_validate_rows(rows, np.arange(len(rows)), ans, book, answers)]
+    n = len(rows)
+    cell = {c: _text(rows[c]) for c in rows.columns if c != "source_row"}
+    cell["source_row"] = rows["source_row"].to_numpy()
+    problems: dict[int, list[tuple[str, str]]] = {}   # row -> its problems, in rule order
 
-    def joined(i: int) -> pd.DataFrame:   # the parts' frames as one part gives them
-        frames = [part[i] for part in parts if len(part[i])] or [parts[0][i]]
-        return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    def flag(at: np.ndarray, found: Callable[[int], list[tuple[str, str]]]) -> None:
+        for i in at.tolist():
+            problems.setdefault(i, []).extend(found(i))
 
-    def in_row_order(frame: pd.DataFrame) -> pd.DataFrame:
-        return frame.sort_values("_at", kind="stable", ignore_index=True).drop(columns="_at")
+    # the answer each row refers to (its position in `answers`): its answer id, or its
+    # response id and question
+    pos = np.full(n, -1, dtype=np.int64)
+    given = cell["answer_id"] != ""
+    pos[given] = ans.ids.get_indexer(cell["answer_id"][given])
+    flag(np.flatnonzero(given & (pos < 0)), lambda i: [(
+        "answer_id", f"unknown answer id {cell['answer_id'][i]!r} (not in staging.answers)")])
+    by_response = np.flatnonzero(~given)
+    pos[by_response] = _each_distinct(
+        cell, by_response, ("response_id", "question", "school_year"), problems,
+        lambda r, found: ans.position(_resolve_by_response(r, ans, found)))
+    has_answer = pos >= 0
 
-    # each part's units are sorted (units_of) and the parts come by coder: they are in order
-    return in_row_order(joined(0)), joined(1), in_row_order(joined(2))
+    # the code of each row naming one
+    code_id = np.full(n, None, dtype=object)
+    named = np.flatnonzero((cell["code"] != "") | (cell["value"] != ""))
+    code_id[named] = _each_distinct(
+        cell, named, ("layout", "value", "source_column", "code", "framework", "category"),
+        problems, lambda r, found: _resolve_code(r, book, found))
+    has_code = np.not_equal(code_id, None)
+    flag(np.flatnonzero((cell["code"] == "") & (cell["value"] == "") & (cell["category"] != "")),
+         lambda i: [("category", f"category {cell['category'][i]!r} given without a code")])
+    on_empty = has_code & has_answer
+    on_empty[on_empty] = ans.non_substantive[pos[on_empty]]
+    flag(np.flatnonzero(on_empty), lambda i: [(
+        "code", f"human code {code_id[i]} on a non-substantive answer "
+                f"({ans.text[pos[i]]!r})")])
+
+    # a code a coder already applied to the answer elsewhere (in an earlier row without a
+    # problem) is a duplicate; the same code twice in one row is not
+    clean = np.ones(n, dtype=bool)
+    clean[list(problems)] = False
+    applied = np.flatnonzero(clean & has_code)
+    if len(applied):
+        first, inverse = _distinct([cell["coder"][applied], pos[applied], code_id[applied]])
+        earlier = applied[first][inverse]
+        for i, j in zip(applied[earlier != applied].tolist(),
+                        earlier[earlier != applied].tolist(), strict=True):
+            here, there = _where(cell, i), _where(cell, j)
+            if here != there:
+                problems[i] = [("code", f"duplicate: {cell['coder'][i]} already applied "
+                                        f"{code_id[i]} to {ans.ids[pos[i]]} ({there})")]
+                clean[i] = False
+
+    aid = np.full(n, None, dtype=object)
+    aid[has_answer] = ans.ids.to_numpy(dtype=object)[pos[has_answer]]
+    at_apps = np.flatnonzero(clean & has_code)
+    applications = _applications(cell, aid, code_id, at_apps, book) if len(at_apps) \
+        else pd.DataFrame([], columns=APPLICATION_COLUMNS)
+    quarantine = _frame([{**{c: cell[c][i] for c in ("source_file", "source_sheet",
+                                                     "source_row", "coder", "code")},
+                          "source_column": cell["source_column"][i] or None,
+                          "answer_id": aid[i] or cell["answer_id"][i] or None,
+                          "column_name": cell["source_column"][i] or found[0][0],
+                          "reason": "; ".join(p for _c, p in found)}
+                         for i, found in sorted(problems.items())], QUARANTINE_COLUMNS)
+    # listed: every row without a problem (a code applied, or an answer coded with none)
+    listed = pd.DataFrame({"position": pos[clean], "coder": cell["coder"][clean]})
+    seen = pd.DataFrame({"position": pos[has_answer], "coder": cell["coder"][has_answer]})
+    return applications, _units(listed, seen, ans), quarantine
 
 
-# sheet rows from which validate_coder_sheets splits the coders over the cores: forking costs
-# about half a second for a process holding a large import
-PARALLEL_MIN_ROWS = 200_000
+def _text(column: pd.Series) -> np.ndarray:
+    """A sheet column's cells as an object array, missing (None, NaN) as ''."""
+    return column.where(column.notna(), "").to_numpy(dtype=object)
 
 
-def _validate_rows(rows: pd.DataFrame, at: np.ndarray, ans: _AnswerIndex, book: SheetCodes,
-                   answers: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """validate_coder_sheets of `rows`, all of the coders they hold (each coder's rows are
-    all there); the applications and the quarantine carry each row's position `at` (`_at`)."""
-    apps, quarantine, listed = [], [], []
-    seen: dict[tuple[str, str, str], str] = {}
-    sessions: dict[str, set[tuple]] = {}
-    # a code cell's outcome depends only on these fields: each distinct combination is
-    # resolved once (a sheet repeats the same few hundred codes on every row)
-    code_fields = itemgetter("layout", "value", "source_column", "code", "framework", "category")
-    answer_fields = itemgetter("answer_id", "response_id", "question", "school_year")
-    resolved_codes: dict[tuple, tuple[str | None, list]] = {}
-    resolved_answers: dict[tuple, tuple[str | None, list]] = {}
-    for position, r in zip(at.tolist(), _records(rows), strict=True):
-        problems: list[tuple[str, str]] = []
-        key = answer_fields(r)
-        if key not in resolved_answers:
-            found: list[tuple[str, str]] = []
-            resolved_answers[key] = (_resolve_answer(r, ans, ans.by_response, found), found)
-        aid, found = resolved_answers[key]
-        problems.extend(found)
-        if aid is not None:
-            sessions.setdefault(r["coder"], set()).add(ans.session[aid])
-        code_id = None
-        if r["code"] or r["value"]:
-            key = code_fields(r)
-            if key not in resolved_codes:
-                found = []
-                resolved_codes[key] = (_resolve_code(r, book, found), found)
-            code_id, found = resolved_codes[key]
-            problems.extend(found)
-        if not r["code"] and not r["value"] and r["category"]:
-            problems.append(("category", f"category {r['category']!r} given without a code"))
-        if code_id is not None and aid is not None and ans.non_substantive[aid]:
-            problems.append(("code", f"human code {code_id} on a non-substantive answer "
-                                     f"({ans.text[aid]!r})"))
-        here = _where(r)
-        if not problems and code_id is not None:
-            first = seen.setdefault((r["coder"], aid, code_id), here)
-            if first != here:
-                problems.append(("code", f"duplicate: {r['coder']} already applied {code_id} "
-                                          f"to {aid} ({first})"))
-        if problems:
-            quarantine.append({**{c: r[c] for c in ("source_file", "source_sheet", "source_row",
-                                                    "coder", "code")},
-                               "source_column": r["source_column"] or None,
-                               "answer_id": aid or r["answer_id"] or None,
-                               "column_name": r["source_column"] or problems[0][0],
-                               "reason": "; ".join(p for _c, p in problems),
-                               "_at": position})
-        elif code_id is not None:
-            c = book.code[code_id]
-            apps.append({"answer_id": aid, "coder": r["coder"], "framework": c["framework"],
-                         "dimension": c["dimension"], "code_id": code_id, "note": r["note"],
-                         **{k: r[k] for k in ("source_file", "source_sheet", "source_row")},
-                         "source_column": r["source_column"] or None, "_at": position})
-            listed.append((aid, r["coder"]))
-        else:  # an answer listed with no code: coded, nothing applies
-            listed.append((aid, r["coder"]))
+def _each_distinct(cell: dict, at: np.ndarray, fields: tuple[str, ...], problems: dict,
+                   resolve: Callable[[dict, list], object]) -> np.ndarray:
+    """`resolve(fields of a row, problems found)` of the rows `at`, called once per distinct
+    combination of their `fields`: each row's value (an object array); the rows whose
+    combination had problems get them in `problems`."""
+    if not len(at):
+        return np.array([], dtype=object)
+    first, inverse = _distinct([cell[f][at] for f in fields])
+    values, found = [], []
+    for i in at[first].tolist():
+        found.append([])
+        values.append(resolve({f: cell[f][i] for f in fields}, found[-1]))
+    bad = np.array([bool(f) for f in found])[inverse]
+    for i, k in zip(at[bad].tolist(), inverse[bad].tolist(), strict=True):
+        problems.setdefault(i, []).extend(found[k])
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out[inverse]
 
-    applications = pd.DataFrame(apps, columns=[*APPLICATION_COLUMNS, "_at"])
-    return (applications, units_of(listed, sessions, answers),
-            _frame(quarantine, [*QUARANTINE_COLUMNS, "_at"]))
+
+def _distinct(columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(the position of each distinct combination's first row, in order of first appearance;
+    each row's combination as an index into those)."""
+    key = np.zeros(len(columns[0]), dtype=np.int64)
+    for column in columns:   # numbered in order of first appearance, one column at a time
+        codes = pd.factorize(column, use_na_sentinel=False)[0].astype(np.int64)
+        key = pd.factorize(key * (codes.max(initial=0) + 1) + codes)[0].astype(np.int64)
+    _values, first = np.unique(key, return_index=True)
+    return first, key
+
+
+def _applications(cell: dict, aid: np.ndarray, code_id: np.ndarray, at: np.ndarray,
+                  book: SheetCodes) -> pd.DataFrame:
+    ids = code_id[at]
+    which, distinct = pd.factorize(ids)
+
+    def of_code(field: str) -> np.ndarray:
+        return np.array([book.code[c][field] for c in distinct], dtype=object)[which]
+
+    source_column = cell["source_column"][at].copy()
+    source_column[source_column == ""] = None
+    return pd.DataFrame({
+        "answer_id": aid[at], "coder": cell["coder"][at], "framework": of_code("framework"),
+        "dimension": of_code("dimension"), "code_id": ids, "note": cell["note"][at], "source_file": cell["source_file"][at],
+        "source_sheet": cell["source_sheet"][at],
+        "source_row": np.asarray(cell["source_row"][at], dtype=np.int64),
+        "source_column": source_column}, columns=APPLICATION_COLUMNS)
 
 
 class _AnswerIndex:
-    """staging.answers as plain dicts keyed by answer id (a pandas lookup per sheet row is
-    slow): membership, school year, session, non-substantive flag and text; and the answers of
-    each (response id, question)."""
+    """staging.answers for lookups by answer id (`ids`, an Index: an answer's position), with
+    the school year, non-substantive flag and text by position, and the answers of each
+    (response id, question)."""
 
     def __init__(self, answers: pd.DataFrame):
-        ids = answers["answer_id"].tolist()
-        self.year = dict(zip(ids, answers["school_year"].tolist(), strict=True))
-        self.session = dict(zip(ids, session_keys(answers), strict=True))
-        self.non_substantive = dict(zip(ids, answers["non_substantive"].astype(bool).tolist(),
-                                        strict=True))
-        self.text = dict(zip(ids, answers["answer_text"].tolist(), strict=True))
-        self.by_response: dict[tuple[str, str], list[str]] = {}
-        for aid, rid, q in zip(ids, answers["response_id"], answers["question_id"], strict=True):
-            self.by_response.setdefault((str(rid), q), []).append(aid)
+        answers = answers.drop_duplicates("answer_id", keep="last")   # as a dict by id keeps
+        self.answers = answers
+        self.ids = pd.Index(answers["answer_id"].to_numpy(dtype=object))
+        self.year = answers["school_year"].to_numpy(dtype=object)
+        self.non_substantive = answers["non_substantive"].astype(bool).to_numpy()
+        self.text = answers["answer_text"].to_numpy(dtype=object)
+        self._by_response: dict[tuple[str, str], list[str]] | None = None
 
     def __contains__(self, aid: str) -> bool:
-        return aid in self.year
+        return aid in self.ids
 
+    def position(self, aid: str | None) -> int:
+        """The answer's position in `answers`; -1 for None."""
+        return -1 if aid is None else int(self.ids.get_loc(aid))
 
-def _records(rows: pd.DataFrame):
-    """Sheet rows as dicts with missing values (None, NaN) as ''."""
-    columns = list(rows.columns)
-    cleaned = [["" if v is None or (isinstance(v, float) and v != v) else v
-                for v in rows[c].tolist()] for c in columns]
-    for values in zip(*cleaned, strict=True):
-        yield dict(zip(columns, values, strict=True))
+    def year_of(self, aid: str) -> str:
+        return self.year[self.position(aid)]
+
+    @property
+    def by_response(self) -> dict[tuple[str, str], list[str]]:
+        if self._by_response is None:
+            self._by_response = {}
+            a = self.answers
+            for aid, rid, q in zip(a["answer_id"], a["response_id"], a["question_id"],
+                                   strict=True):
+                self._by_response.setdefault((str(rid), q), []).append(aid)
+        return self._by_response
 
 
 def _frame(records: list[dict], columns: list[str]) -> pd.DataFrame:
@@ -238,18 +281,14 @@ def _frame(records: list[dict], columns: list[str]) -> pd.DataFrame:
     return out
 
 
-def _where(r: dict) -> str:
-    sheet = f" [{r['source_sheet']}]" if r["source_sheet"] else ""
-    return f"{r['source_file']}{sheet} row {r['source_row']}"
+def _where(cell: dict, i: int) -> str:
+    sheet = f" [{cell['source_sheet'][i]}]" if cell["source_sheet"][i] else ""
+    return f"{cell['source_file'][i]}{sheet} row {cell['source_row'][i]}"
 
 
-def _resolve_answer(r, ans, by_response, problems) -> str | None:
-    if r["answer_id"]:
-        if r["answer_id"] in ans:
-            return r["answer_id"]
-        problems.append(("answer_id", f"unknown answer id {r['answer_id']!r} "
-                                      "(not in staging.answers)"))
-        return None
+def _resolve_by_response(r: dict, ans: _AnswerIndex, problems: list) -> str | None:
+    """The answer a row without an answer id names by its response id and question (and
+    school year, when given)."""
     if not r["response_id"]:
         problems.append(("answer_id", "no answer id (and no response id)"))
         return None
@@ -261,16 +300,16 @@ def _resolve_answer(r, ans, by_response, problems) -> str | None:
         problems.append(("question", f"question {r['question']!r} is not worked/improve "
                                      "(Q1/Q2)"))
         return None
-    found = by_response.get((r["response_id"], q), [])
+    found = ans.by_response.get((r["response_id"], q), [])
     if r["school_year"]:
-        found = [a for a in found if ans.year[a] == r["school_year"]]
+        found = [a for a in found if ans.year_of(a) == r["school_year"]]
     if len(found) == 1:
         return found[0]
     if not found:
         problems.append(("response_id", f"unknown response id {r['response_id']!r} for "
                                         f"question {q} (not in staging.answers)"))
     else:
-        yrs = ", ".join(sorted(ans.year[a] for a in found))
+        yrs = ", ".join(sorted(ans.year_of(a) for a in found))
         problems.append(("response_id", f"response id {r['response_id']!r} matches answers in "
                                         f"several school years ({yrs}); add a school_year column"))
     return None
@@ -317,19 +356,30 @@ def session_keys(answers: pd.DataFrame) -> list[tuple]:
             for y, n in zip(answers["school_year"], numbers, strict=True)]
 
 
-def units_of(listed: list[tuple[str, str]], sessions: dict[str, set[tuple]],
-             answers: pd.DataFrame) -> pd.DataFrame:
-    """coding.coder_units: each (answer, coder) listed, then every substantive answer of each
-    session the coder's sheet refers to."""
-    info = answers.set_index("answer_id")[["question_id", "school_year"]]
-    out = {(aid, coder): "listed" for aid, coder in listed}
-    substantive = answers[~answers["non_substantive"].astype(bool)]
-    keys = pd.Series(session_keys(substantive), index=substantive.index, dtype=object)
-    for coder, seen in sorted(sessions.items()):
-        for aid in substantive.loc[keys.isin(seen), "answer_id"]:
-            out.setdefault((aid, coder), "session")
-    frame = pd.DataFrame([(a, c, b) for (a, c), b in out.items()],
-                         columns=["answer_id", "coder", "basis"])
-    frame = frame.join(info, on="answer_id")
-    return frame[UNIT_COLUMNS].sort_values(["coder", "school_year", "answer_id"],
-                                           ignore_index=True)
+def _units(listed: pd.DataFrame, seen: pd.DataFrame, ans: _AnswerIndex) -> pd.DataFrame:
+    """coding.coder_units: each (answer, coder) listed (`listed`: rows of answer positions and
+    coders), then every substantive answer of each session a coder's rows refer to (`seen`):
+    sessions are (school year, session number); answers without a session number (or a frame
+    without the column) form one session per year."""
+    a = ans.answers
+    number = a["session_number"] if "session_number" in a.columns \
+        else pd.Series(np.nan, index=a.index)
+    missing = number.isna().to_numpy()
+    _first, session = _distinct([ans.year, missing,
+                                 number.where(~missing, 0).to_numpy().astype(np.int64)])
+    sessions = pd.DataFrame({"coder": seen["coder"].to_numpy(),
+                             "session": session[seen["position"].to_numpy()]}
+                            ).drop_duplicates()
+    substantive = np.flatnonzero(~ans.non_substantive)
+    in_session = pd.DataFrame({"position": substantive, "session": session[substantive]}
+                              ).merge(sessions, on="session")
+    units = pd.concat([listed.assign(basis="listed"),
+                       in_session[["position", "coder"]].assign(basis="session")],
+                      ignore_index=True).drop_duplicates(["position", "coder"])
+    at = units["position"].to_numpy()
+    frame = pd.DataFrame({"answer_id": ans.ids.to_numpy(dtype=object)[at],
+                          "coder": units["coder"].to_numpy(dtype=object),
+                          "question_id": a["question_id"].to_numpy()[at],
+                          "school_year": a["school_year"].to_numpy()[at],
+                          "basis": units["basis"].to_numpy(dtype=object)})
+    return frame.sort_values(["coder", "school_year", "answer_id"], ignore_index=True)

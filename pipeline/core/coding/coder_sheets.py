@@ -26,6 +26,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from pipeline.core import frame_memo
@@ -386,7 +387,7 @@ def read_coder_sheets(paths) -> pd.DataFrame:
     cannot be recognised (the first such file in name order). Columns: SHEET_ROW_COLUMNS (all
     text; source_row int).
     """
-    out: list[dict] = []
+    out: list[pd.DataFrame] = []
     for path, in_folder in _listed(paths):
         tables = None
         if in_folder and path.suffix.lower() == ".xlsx" and path.name not in QUEUE_FILE_NAMES \
@@ -403,13 +404,15 @@ def read_coder_sheets(paths) -> pd.DataFrame:
             if sheet is not None and sheet.startswith(("_", "#")):
                 continue
             coder = (sheet if sheet is not None else path.stem).strip()
-            out.extend(_sheet_rows(path, sheet, coder, header, rows))
-    frame = pd.DataFrame(out, columns=SHEET_ROW_COLUMNS)
+            out.append(_sheet_rows(path, sheet, coder, header, rows))
+    frame = pd.concat(out, ignore_index=True) if out else \
+        pd.DataFrame([], columns=SHEET_ROW_COLUMNS)
     frame["source_row"] = frame["source_row"].astype("int64")
     return frame
 
 
-def _sheet_rows(path: Path, sheet, coder, header, rows) -> list[dict]:
+def _sheet_rows(path: Path, sheet, coder, header, rows) -> pd.DataFrame:
+    """One tab's (or CSV's) sheet rows, SHEET_ROW_COLUMNS."""
     where = f"{path.name}" + (f" [{sheet}]" if sheet is not None else "")
     keys = [norm_key(h) for h in header]
     field_of = {}
@@ -419,14 +422,25 @@ def _sheet_rows(path: Path, sheet, coder, header, rows) -> list[dict]:
                 field_of[field] = i
     rows = [(n, cells) for n, cells in rows if any(cells)]   # cells are text
     if not header and not rows:
-        return []
+        return pd.DataFrame([], columns=SHEET_ROW_COLUMNS)
     base = {"source_file": path.name, "source_sheet": sheet or "", "coder": coder}
     if "code" in field_of:
         if "answer_id" not in field_of and "response_id" not in field_of:
             raise CoderSheetError(f"{where}: long layout needs an 'answer_id' column "
                                   f"(or 'response_id' and 'question'); header: {header}")
-        return [{**base, "source_row": n, "source_column": None, "layout": "long",
-                 **_fields(cells, field_of), "value": None} for n, cells in rows]
+        # a row per spreadsheet row: built a column at a time, as object arrays (a frame
+        # infers nothing from them)
+        def same(value) -> np.ndarray:
+            return np.full(len(rows), value, dtype=object)
+
+        columns = {**{k: same(v) for k, v in base.items()},
+                   "source_row": np.array([n for n, _cells in rows], dtype=np.int64),
+                   "source_column": same(None), "layout": same("long"), "value": same(None)}
+        for field in FIELDS:
+            i = field_of.get(field)
+            columns[field] = same("") if i is None else np.array(
+                [cells[i] if i < len(cells) else "" for _n, cells in rows], dtype=object)
+        return pd.DataFrame(columns, columns=SHEET_ROW_COLUMNS, copy=False)
     if "answer_id" not in field_of and "response_id" not in field_of:
         raise CoderSheetError(f"{where}: cannot tell the layout: no 'code' column (long layout) "
                               f"and no 'answer_id' column (wide layout); header: {header}")
@@ -444,7 +458,7 @@ def _sheet_rows(path: Path, sheet, coder, header, rows) -> list[dict]:
                 out.append({**base, "source_row": n, "source_column": header[i] or f"#{i + 1}",
                             "layout": "wide", **ids, "framework": "", "category": "",
                             "code": header[i], "value": v, "note": ""})
-    return out
+    return pd.DataFrame(out, columns=SHEET_ROW_COLUMNS)
 
 
 def _fields(cells: list[str], field_of: dict[str, int]) -> dict[str, str]:

@@ -863,3 +863,25 @@ def test_a_keyed_import_is_read_back_per_year_without_its_answers(tmp_path, monk
     assert (len(calls), len(reads)) == (1, 1)
     dual_coding.import_sheets(sheets, given, BOOKS, redactor, key="k2", year="2022-23")
     assert (len(calls), len(reads)) == (2, 2)
+
+
+def test_a_sheet_row_the_validator_loses_is_unaccounted(tmp_path, monkeypatch):
+    """The import's guard (the `sheet_rows_accounted` check): a sheet row naming a code that
+    became neither an application nor a quarantine row is listed, and only that one."""
+    sheets = tmp_path / "coding"
+    sheets.mkdir()
+    write_csv(sheets / "coder_jm.csv", [LONG_HEADER, ["A1", "", "", "Collaboration", ""],
+                                        ["A4", "", "", "Knowledgeable", ""],
+                                        ["A9", "", "", "Knowledgeable", ""]])
+    rows = read_coder_sheets(coder_sheet_files([sheets]))
+    redactor = Redactor([])
+    *_, unaccounted = dual_coding._import(rows, ANSWERS, BOOKS, redactor)
+    assert unaccounted.empty   # A1, A4 applied; A9 quarantined (unknown answer id)
+
+    def losing_one(*args):
+        apps, units, quarantine = validate_coder_sheets(*args)
+        return apps[apps["answer_id"] != "A4"].reset_index(drop=True), units, quarantine
+
+    monkeypatch.setattr(dual_coding, "validate_coder_sheets", losing_one)
+    *_, unaccounted = dual_coding._import(rows, ANSWERS, BOOKS, redactor)
+    assert unaccounted[["answer_id", "source_row"]].values.tolist() == [["A4", 3]]

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from itertools import combinations
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from pipeline.core import frame_memo
@@ -21,6 +22,7 @@ from pipeline.core.coding.coder_sheets import (  # noqa: F401 (the file names: r
 )
 from pipeline.core.coding.keyword import HUMAN_COLUMNS
 from pipeline.core.coding.sheet_validation import (
+    distinct_rows,
     session_keys,
     sheet_codes,
     validate_coder_sheets,
@@ -262,9 +264,10 @@ def _import(rows: pd.DataFrame, answers: pd.DataFrame, codebooks, redactor: Reda
     quarantine = redact_columns(quarantine, redactor, ["code", "reason", "answer_id"])
     key = ["source_file", "source_sheet", "source_row", "source_column"]
     named = rows[rows["code"].fillna("").astype(str).str.strip() != ""]
-    seen = pd.concat([apps[key], quarantine[key]]).astype(str).drop_duplicates()
-    probe = named[key].astype(str).merge(seen, on=key, how="left", indicator=True)
-    unaccounted = named[(probe["_merge"] == "left_only").to_numpy()]
+    # each row's key numbered (equal keys, equal numbers) over the named rows then the others
+    both = pd.concat([named[key], apps[key], quarantine[key]], ignore_index=True)
+    _first, number = distinct_rows([both[c].to_numpy() for c in key])
+    unaccounted = named[~np.isin(number[:len(named)], number[len(named):])]
     meta = answers.set_index("answer_id")[["school_year", "question_id"]]
     out = apps.join(meta, on="answer_id")
     out["coder_kind"] = "human"

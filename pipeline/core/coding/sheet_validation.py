@@ -158,7 +158,7 @@ def validate_coder_sheets(rows: pd.DataFrame, answers: pd.DataFrame, codes: pd.D
     clean[list(problems)] = False
     applied = np.flatnonzero(clean & has_code)
     if len(applied):
-        first, inverse = _distinct([cell["coder"][applied], pos[applied], code_id[applied]])
+        first, inverse = distinct_rows([cell["coder"][applied], pos[applied], code_id[applied]])
         earlier = applied[first][inverse]
         for i, j in zip(applied[earlier != applied].tolist(),
                         earlier[earlier != applied].tolist(), strict=True):
@@ -198,7 +198,7 @@ def _each_distinct(cell: dict, at: np.ndarray, fields: tuple[str, ...], problems
     combination had problems get them in `problems`."""
     if not len(at):
         return np.array([], dtype=object)
-    first, inverse = _distinct([cell[f][at] for f in fields])
+    first, inverse = distinct_rows([cell[f][at] for f in fields])
     values, found = [], []
     for i in at[first].tolist():
         found.append([])
@@ -211,9 +211,10 @@ def _each_distinct(cell: dict, at: np.ndarray, fields: tuple[str, ...], problems
     return out[inverse]
 
 
-def _distinct(columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """(the position of each distinct combination's first row, in order of first appearance;
-    each row's combination as an index into those)."""
+def distinct_rows(columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of equal-length columns by their values: (the position of each distinct row's
+    first appearance, in that order; each row's number, an index into those). Missing values
+    (None, NaN) are equal to each other."""
     key = np.zeros(len(columns[0]), dtype=np.int64)
     for column in columns:   # numbered in order of first appearance, one column at a time
         codes = pd.factorize(column, use_na_sentinel=False)[0].astype(np.int64)
@@ -365,7 +366,7 @@ def _units(listed: pd.DataFrame, seen: pd.DataFrame, ans: _AnswerIndex) -> pd.Da
     number = a["session_number"] if "session_number" in a.columns \
         else pd.Series(np.nan, index=a.index)
     missing = number.isna().to_numpy()
-    _first, session = _distinct([ans.year, missing,
+    _first, session = distinct_rows([ans.year, missing,
                                  number.where(~missing, 0).to_numpy().astype(np.int64)])
     sessions = pd.DataFrame({"coder": seen["coder"].to_numpy(),
                              "session": session[seen["position"].to_numpy()]}

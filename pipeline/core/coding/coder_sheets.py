@@ -22,6 +22,7 @@ import re
 import zipfile
 from collections import OrderedDict
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -212,27 +213,60 @@ def has_error_cells(path: Path) -> bool:
         return True
 
 
-def _calamine_sheets(path: Path) -> Iterable[tuple[str, list[list[str]]]]:
+def _calamine_sheets(path: Path) -> list[tuple[str, list[list[str]]]]:
     """Every worksheet (not chart sheets) as text rows from A1, as `_openpyxl_sheets` gives
     them: python-calamine (Rust) reads a sheet 3-4x faster than openpyxl's read-only mode
     (the 100k bench's two coders' tabs, 311,000 rows, as text: 2.2-2.7 s against 8.0-9.1 s;
     docs/benchmarks.md, stop 17). Its values differ from openpyxl's in type only where
     cell_text() makes them equal (1.0 for 1, '' for None), except a date-only cell, a `date`
-    here and a midnight `datetime` there: made the same."""
+    here and a midnight `datetime` there: made the same. An error cell reads as an empty
+    one: `_workbook_sheets` reads such a workbook with openpyxl."""
+    return [(name, _calamine_sheet(path, name)) for name in _calamine_sheet_names(path)]
+
+
+def _workbook_sheets(path: Path) -> list[tuple[str, list[list[str]]]]:
+    """`_calamine_sheets`, or `_openpyxl_sheets` for a workbook with an error cell
+    (`has_error_cells`). The search and the sheets are read on threads at once: calamine
+    parses without holding the GIL (the 1M bench's two 1,048,576-row tabs and the search:
+    7.0 s one after another, about 3.5 s so)."""
+    with ThreadPoolExecutor(max_workers=_SHEET_THREADS) as pool:
+        errors = pool.submit(has_error_cells, path)
+        try:
+            parsed = [(name, pool.submit(_calamine_sheet, path, name))
+                      for name in _calamine_sheet_names(path)]
+            if not errors.result():
+                return [(name, rows.result()) for name, rows in parsed]
+        except CoderSheetError:
+            if not errors.result():   # else openpyxl names the problem
+                raise
+    return list(_openpyxl_sheets(path))
+
+
+_SHEET_THREADS = 3   # the error-cell search and two sheets at once (two cores)
+
+
+def _calamine_sheet_names(path: Path) -> list[str]:
     from python_calamine import CalamineWorkbook, SheetTypeEnum
 
     try:
         with CalamineWorkbook.from_path(str(path)) as wb:
-            for meta in wb.sheets_metadata:
-                if meta.typ != SheetTypeEnum.WorkSheet:
-                    continue
-                rows = wb.get_sheet_by_name(meta.name).to_python(skip_empty_area=False)
-                for i, r in enumerate(rows):   # in place: one copy of a large sheet at a time
-                    # most cells are text: cell_text() of a str is its strip(), without a call
-                    rows[i] = [v.strip() if type(v) is str else _calamine_text(v) for v in r]
-                yield meta.name, rows
+            return [m.name for m in wb.sheets_metadata if m.typ == SheetTypeEnum.WorkSheet]
     except Exception as exc:  # python-calamine raises its own and several builtin types
         raise CoderSheetError(f"{path}: cannot read workbook: {exc}") from None
+
+
+def _calamine_sheet(path: Path, name: str) -> list[list[str]]:
+    from python_calamine import CalamineWorkbook
+
+    try:
+        with CalamineWorkbook.from_path(str(path)) as wb:
+            rows = wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
+    except Exception as exc:  # as _calamine_sheet_names
+        raise CoderSheetError(f"{path}: cannot read workbook: {exc}") from None
+    for i, r in enumerate(rows):   # in place: one copy of a large sheet at a time
+        # most cells are text: cell_text() of a str is its strip(), without a call
+        rows[i] = [v.strip() if type(v) is str else _calamine_text(v) for v in r]
+    return rows
 
 
 def _calamine_text(value: object) -> str:
@@ -356,7 +390,7 @@ def read_tables(path: Path) -> list[tuple[str | None, list[str], list[tuple[int,
 def _parse_tables(path: Path
                   ) -> Iterable[tuple[str | None, list[str], list[tuple[int, list[str]]]]]:
     if path.suffix.lower() in (".xlsx", ".xlsm"):
-        sheets = (_openpyxl_sheets(path) if has_error_cells(path) else _calamine_sheets(path))
+        sheets = _workbook_sheets(path)
         for title, rows in sheets:
             yield title, rows[0] if rows else [], list(enumerate(rows[1:], start=2))
     elif path.suffix.lower() == ".csv":

@@ -407,8 +407,8 @@ def test_each_year_is_trained_only_on_other_years(monkeypatch):
     monkeypatch.setattr(stage, "trained_for", fake_train)
     # no stored rows: every year is suggested (the memo has tests of its own)
     monkeypatch.setattr(stage.row_memo, "suggester_key", lambda *args: "no model")
-    monkeypatch.setattr(stage.row_memo, "load", lambda key: None)
-    monkeypatch.setattr(stage.row_memo, "store", lambda key, rows: None)
+    monkeypatch.setattr(stage.row_memo, "load", lambda key, texts: None)
+    monkeypatch.setattr(stage.row_memo, "add", lambda key, rows: None)
     monkeypatch.setattr(stage, "suggest", fake_suggest)
     monkeypatch.setattr(stage, "year_suggestions", year_spy)
     class NoModel:   # what year_suggestions asks of the zero-shot before fake_train and

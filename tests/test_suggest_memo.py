@@ -72,9 +72,36 @@ def test_rows_by_text_come_back_as_the_same_rows(tmp_path, monkeypatch):
     memo = row_memo.by_text(rows, texts)
     assert sorted(memo["text"].unique()) == ["nothing here", "other", "same text"]
     assert memo.loc[memo["text"] == "nothing here", "pick"].tolist() == [-1]
-    row_memo.store("k", memo)  # through parquet and back
-    back = row_memo.rows_for(row_memo.load("k"), pd.Series(ids), texts.reset_index(drop=True))
+    row_memo.add("k", memo)  # through parquet and back
+    back = row_memo.rows_for(row_memo.load("k", texts), pd.Series(ids),
+                             texts.reset_index(drop=True))
     pd.testing.assert_frame_equal(back, rows.reset_index(drop=True))
+
+
+def test_kept_rows_are_read_for_the_texts_asked_and_added_in_parts(tmp_path, monkeypatch):
+    """Each call that adds texts writes a file of its own; a read brings back only the rows
+    of the texts it asks for, from every file; past SEGMENTS_KEPT files they become one."""
+    monkeypatch.setenv("SURVEY_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(row_memo, "SEGMENTS_KEPT", 3)
+    ids = [f"a{i}" for i in range(6)]
+    texts = pd.Series([f"text {i}" for i in range(6)], index=ids)
+    rows = _suggest_like(ids, texts, [2, 1, 0, 1, 2, 1])
+    memo = row_memo.by_text(rows, texts)
+    assert row_memo.load("k", texts) is None
+    for part in ("text 0|text 1", "text 2|text 3"):   # two refreshes, two files
+        row_memo.add("k", memo[memo["text"].str.fullmatch(part)])
+    files = sorted((tmp_path / row_memo.KIND).glob("k-*.parquet"))
+    assert len(files) == 2
+    got = row_memo.load("k", pd.Series(["text 1", "text 2", "never seen"]))
+    assert sorted(got["text"].unique()) == ["text 1", "text 2"]
+    assert got.loc[got["text"] == "text 2", "pick"].tolist() == [-1]   # no suggestion
+    row_memo.add("k", memo[memo["text"].isin(["text 4"])])
+    row_memo.add("k", memo[memo["text"].isin(["text 5"])])   # the 4th file: merged into one
+    assert len(list((tmp_path / row_memo.KIND).glob("k-*.parquet"))) == 1
+    back = row_memo.rows_for(row_memo.load("k", texts.drop("a3")), pd.Series(ids).drop(3),
+                             texts.drop("a3").reset_index(drop=True))
+    want = rows[rows["id"] != "a3"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(back, want)
 
 
 def test_a_rule_survives_its_array():

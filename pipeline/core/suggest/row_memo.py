@@ -10,9 +10,11 @@ carrying unit is chosen with a tolerance: zero_shot.TIE). So a refresh that adds
 export to a year, whose suggester is trained on the OTHER years and so does not change, needs
 to suggest only the texts it has not seen.
 
-Stored with frame_memo.py under cache_dir()/suggestion_rows/<suggester key>.parquet: one row
-per (text, pick) with the suggestion's columns, and for a text with no suggestion one row with
-pick -1 and no code (so it is not suggested again). The trained suggester itself (its per-code
+Stored with frame_memo.py under cache_dir()/suggestion_rows/<suggester key>-<part>.parquet, a
+file per call that added texts (a refresh writes only its new ones; `load` reads, in DuckDB, only
+the rows of the texts it is asked for): one row per (text, pick) with the suggestion's columns,
+and for a text with no suggestion one row with pick -1 and no code (so it is not suggested
+again). The trained suggester itself (its per-code
 coefficients and the rule chosen on held-out predictions) is kept under the same key in the
 fit cache (fit_cache.py), so a refresh with new texts does not train again either.
 """
@@ -20,11 +22,16 @@ fit cache (fit_cache.py), so a refresh with new texts does not train again eithe
 from __future__ import annotations
 
 import dataclasses
+import logging
+import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from pipeline.core import frame_memo
+
+log = logging.getLogger(__name__)
 
 KIND = "suggestion_rows"
 ROW_COLUMNS = ["framework", "dimension", "code_id", "probability", "source", "evidence_text",
@@ -55,16 +62,61 @@ def suggester_key(zs, train_answers: pd.DataFrame | None, train_codes: pd.DataFr
     return frame_memo.key(*parts)
 
 
-def load(key: str) -> pd.DataFrame | None:
-    """The stored rows of this suggester (text, pick, ROW_COLUMNS), None when there are none."""
-    frame = frame_memo.load(KIND, key)
-    if frame is None or list(frame.columns) != ["text", "pick", *ROW_COLUMNS]:
+def load(key: str, texts: pd.Series) -> pd.DataFrame | None:
+    """The stored rows of this suggester (text, pick, ROW_COLUMNS) for these texts only (read
+    in DuckDB: the rest of the memo, other years' texts, is not brought into pandas); None
+    when nothing is stored."""
+    import duckdb
+
+    files = _segments(key)
+    if not files:
         return None
-    return frame
+    wanted = pd.DataFrame({"text": pd.Series(pd.unique(texts.to_numpy(dtype=object)),
+                                             dtype=object)})
+    try:
+        with frame_memo._duckdb() as con:
+            con.register("wanted_texts", wanted)
+            frame = con.execute(
+                "select * from read_parquet(?) where text in (select text from wanted_texts)",
+                [[str(f) for f in files]]).df()
+        for f in files:
+            os.utime(f)   # recently used: kept by the pruning
+    except (OSError, duckdb.Error) as exc:
+        log.warning("suggestion rows %s unreadable (%s): suggesting again", key, exc)
+        return None
+    if list(frame.columns) != ["text", "pick", *ROW_COLUMNS]:
+        return None
+    # two processes adding the same new text at once store it twice: its rows are the same
+    return frame.drop_duplicates(["text", "pick"], ignore_index=True)
 
 
-def store(key: str, rows: pd.DataFrame) -> None:
-    frame_memo.store(KIND, key, rows[["text", "pick", *ROW_COLUMNS]])
+def add(key: str, rows: pd.DataFrame) -> None:
+    """Keep the rows of texts new to this suggester (by_text's), beside the ones kept: each
+    call adds a file (a refresh writes its new texts only); past SEGMENTS_KEPT files the
+    suggester's rows are written again as one."""
+    files = _segments(key)
+    merged = len(files) >= SEGMENTS_KEPT
+    if merged:   # a damaged file's texts are only suggested again
+        kept = [frame_memo.load(KIND, f.stem) for f in files]
+        rows = pd.concat([*(k for k in kept if k is not None), rows], ignore_index=True
+                         ).drop_duplicates(["text", "pick"], ignore_index=True)
+    name = f"{key}-{frame_memo.key('segment', rows[['text', 'pick']])[:16]}"
+    frame_memo.store(KIND, name, rows[["text", "pick", *ROW_COLUMNS]])
+    if merged:
+        for f in files:
+            f.unlink(missing_ok=True)
+
+
+SEGMENTS_KEPT = 16   # files of one suggester's rows before they are written again as one
+
+
+def _segments(key: str) -> list[Path]:
+    """The files holding this suggester's rows (`<key>-<part>.parquet`, and `<key>.parquet`
+    as the rows were kept in one file before)."""
+    folder = frame_memo.folder(KIND)
+    whole = folder / f"{key}.parquet"
+    return sorted([*(f for f in folder.glob(f"{key}-*.parquet") if ".tmp." not in f.name),
+                   *([whole] if whole.exists() else [])])
 
 
 def by_text(rows: pd.DataFrame, texts: pd.Series) -> pd.DataFrame:

@@ -162,7 +162,7 @@ def year_suggestions(zs, answers: pd.DataFrame, train_answers: pd.DataFrame | Tr
     key = trained_on.key
     answers = substantive(answers)
     texts = answers["answer_text"].fillna("").astype(str)
-    memo = row_memo.load(key)
+    memo = row_memo.load(key, texts)   # the rows of these texts kept so far
     new = answers if memo is None else answers[~texts.isin(set(memo["text"]))]
     if len(new):
         zs = zs.fitted()
@@ -171,8 +171,8 @@ def year_suggestions(zs, answers: pd.DataFrame, train_answers: pd.DataFrame | Tr
         fresh = suggest(zs, new, "answer_id", "answer_text", trained)
         added = row_memo.by_text(fresh, pd.Series(texts[new.index].to_numpy(),
                                                   index=new["answer_id"].to_numpy()))
+        row_memo.add(key, added)
         memo = added if memo is None else pd.concat([memo, added], ignore_index=True)
-        row_memo.store(key, memo)
     if memo is None:  # no substantive answer
         return pd.DataFrame(columns=table_columns())
     rows = row_memo.rows_for(memo, answers["answer_id"], texts)

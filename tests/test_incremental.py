@@ -24,7 +24,7 @@ import openpyxl
 from pipeline.definitions import build_defs
 from pipeline.defs.coding import KEYWORD
 from pipeline.defs.ingestion import ANSWERS, RAW_ROWS
-from pipeline.defs.reconciliation import ADJUDICATIONS, AGREEMENT, HUMAN, QUALITY
+from pipeline.defs.reconciliation import ADJUDICATIONS, AGREEMENT, FINAL, HUMAN, QUALITY
 from pipeline.defs.suggestions import SUGGESTION_QUALITY, SUGGESTIONS
 from pipeline.runner import materialize_all, run_order, sync_partitions
 from tests.helpers import SAMPLE, make_resources
@@ -126,6 +126,8 @@ def test_refreshing_one_year_equals_a_full_rebuild(tmp_path, monkeypatch):
     assert refreshed[KEYWORD]["sessions_coded"] == [f"{LATE_YEAR} session 9"]
     assert refreshed[SUGGESTIONS]["sessions_suggested"] == [f"{LATE_YEAR} session 9"]
     assert refreshed[SUGGESTIONS]["sessions_kept"] == 8
+    # 2023-24 nobody coded: its final codes are the suggestions', the new session's written
+    assert refreshed[FINAL]["sessions_computed"] == [f"{LATE_YEAR} session 9"]
     # nobody coded session 9 yet: the agreement figures are the table's already
     assert refreshed[AGREEMENT]["reused"] is True
     assert refreshed[QUALITY]["reused"] is True

@@ -16,16 +16,20 @@ from pipeline.core.reconciliation import agreement
 from pipeline.core.reconciliation.adjudications import decisions_for, read_adjudications
 from pipeline.core.reconciliation.discrepancies import discrepancies, in_answer_order
 from pipeline.core.reconciliation.final_codes import (
+    FINAL_COLUMNS,
+    PROVENANCES,
     STANDIN_COLUMNS,
     final_codes,
+    keyword_standin,
     reconciliation_summary,
     standin_by_year,
+    suggestion_standin,
 )
 from pipeline.core.reconciliation.queue import inputs_key, kept_queue, write_queue
 from pipeline.core.result_cache import ResultCache
 from pipeline.core.suggest.model import cache_dir
 from pipeline.core.warehouse import connection as wh
-from pipeline.core.warehouse import table_record
+from pipeline.core.warehouse import session_rows, table_record
 from pipeline.core.warehouse.fingerprint import queries_fingerprint
 from pipeline.defs.checks import md_table
 from pipeline.defs.coding import KEYWORD
@@ -366,66 +370,149 @@ def reconcile_year(context: dg.AssetExecutionContext, paths: ProjectPaths,
         if humans and len(humans) != 2:
             context.log.warning(f"{year}: discrepancies need exactly two human coders; "
                                 f"found {humans}")
-        # a year coded by hand: kept by what it is made of (coded_year_key, from the rows'
-        # fingerprints in DuckDB); a refresh that adds a session nobody coded yet reads it
-        # back without reading the year's rows
-        key = coded_year_key(con, paths, codes, year) if humans else None
-        stored = [frame_memo.load("reconciled_year", f"{key}-{part}") for part in RECONCILED] \
-            if key else [None]
-        if all(frame is not None for frame in stored):
-            disc, adj, final = stored
-            final = final.astype(object).where(final.notna(), None)
-            answer_ids = con.execute("select answer_id from staging.answers "
-                                     "where school_year = ?", [year]).df()["answer_id"]
+        if not humans and not _has_year_rows(con, "coding.discrepancies", year):
+            # nobody coded the year by hand: the machine's codes, session by session
+            disc, summary, unknown_codes, unknown_answers, computed = machine_coded_year(
+                con, year, codes)
         else:
-            answers, units, human, keyword = (wh.read_frame(con, t, where)
-                                              for t in YEAR_INPUTS)
-            disc = discrepancies(human, units, answers, keyword, *humans) \
-                if len(humans) == 2 else wh.empty_frame("coding.discrepancies")
-            adj = year_adjudications(paths, disc)
-            if humans:
-                # a year coded by hand takes none of the machine's codes (final_codes keeps
-                # the stand-in's rows in years without coder units only): not read nor made,
-                # so the suggestions' source is not checked here either (their contract does)
-                standin = pd.DataFrame(columns=STANDIN_COLUMNS)
-            else:
-                # suggestions where coding.suggestions has the year; else the keyword coder
-                standin = standin_by_year(wh.read_frame(con, SUGGESTIONS_TABLE, where),
-                                          keyword, answers)
-            final = final_codes(human, units, adj, disc, standin, answers)
-            if key:
-                for part, frame in zip(RECONCILED, (disc, adj, final), strict=True):
-                    frame_memo.store("reconciled_year", f"{key}-{part}", frame)
-            answer_ids = answers["answer_id"]
+            disc, adj, final, answer_ids = _reconciled_year(con, paths, codes, year, humans)
+            computed = "the whole year"
+            wh.replace_many(con, [("coding.discrepancies", disc, where),
+                                  ("coding.final_codes", final, where)])
+            summary = reconciliation_summary(disc, adj, final)
+            unknown_codes = len(final.merge(codes[["framework", "dimension", "code_id"]],
+                                            how="left", indicator=True)
+                                .query("_merge == 'left_only'"))
+            unknown_answers = int((~final["answer_id"].isin(answer_ids)).sum())
         n_suggestions = con.execute(f"select count(*) from {SUGGESTIONS_TABLE} "
                                     "where school_year = ?", [year]).fetchone()[0] \
             if wh.table_columns(con, SUGGESTIONS_TABLE) else 0
-        wh.replace_many(con, [("coding.discrepancies", disc, where),
-                              ("coding.final_codes", final, where)])
-    summary = reconciliation_summary(disc, adj, final)
-    unknown_codes = final.merge(codes[["framework", "dimension", "code_id"]], how="left",
-                                indicator=True).query("_merge == 'left_only'")
-    unknown_answers = final[~final["answer_id"].isin(answer_ids)]
     yield dg.MaterializeResult(asset_key=DISCREPANCIES, metadata={
         "dagster/row_count": len(disc),
         "by_code": md_table(disc.groupby("code_id").size().sort_values(ascending=False)
                             .reset_index(name="discrepancies"), 20),
     })
     yield dg.MaterializeResult(asset_key=FINAL, metadata={
-        "dagster/row_count": len(final),
+        "dagster/row_count": summary["n_final_codes"] + summary["n_unresolved"],
         **{k: v for k, v in summary.items() if isinstance(v, int)},
         "by_provenance": dg.MetadataValue.json(summary["by_provenance"]),
-        "suggestion_rows": int(n_suggestions)})
+        "suggestion_rows": int(n_suggestions),
+        "sessions_computed": dg.MetadataValue.json(computed)})
     yield dg.AssetCheckResult(
         check_name="final_codes_valid", asset_key=FINAL,
-        passed=unknown_codes.empty and unknown_answers.empty,
-        metadata={"unknown_codes": len(unknown_codes),
-                  "unknown_answer_ids": len(unknown_answers)})
+        passed=not unknown_codes and not unknown_answers,
+        metadata={"unknown_codes": unknown_codes, "unknown_answer_ids": unknown_answers})
     yield dg.AssetCheckResult(
         check_name="no_unresolved_discrepancies", asset_key=FINAL,
         passed=summary["n_unresolved"] == 0, severity=dg.AssetCheckSeverity.WARN,
         metadata={"unresolved": summary["n_unresolved"],
                   "discrepancies": summary["n_discrepancies"]})
+
+
+def _reconciled_year(con, paths: ProjectPaths, codes: pd.DataFrame, year: str,
+                     humans: list[str]):
+    """(discrepancies, adjudications, final codes, the year's answer ids) of a year as a
+    whole: a year coded by hand, kept by what it is made of (coded_year_key, from the rows'
+    fingerprints in DuckDB): a refresh that adds a session nobody coded yet reads it back
+    without reading the year's rows."""
+    where = {"school_year": year}
+    key = coded_year_key(con, paths, codes, year) if humans else None
+    stored = [frame_memo.load("reconciled_year", f"{key}-{part}") for part in RECONCILED] \
+        if key else [None]
+    if all(frame is not None for frame in stored):
+        disc, adj, final = stored
+        final = final.astype(object).where(final.notna(), None)
+        answer_ids = con.execute("select answer_id from staging.answers "
+                                 "where school_year = ?", [year]).df()["answer_id"]
+        return disc, adj, final, answer_ids
+    answers, units, human, keyword = (wh.read_frame(con, t, where) for t in YEAR_INPUTS)
+    disc = discrepancies(human, units, answers, keyword, *humans) \
+        if len(humans) == 2 else wh.empty_frame("coding.discrepancies")
+    adj = year_adjudications(paths, disc)
+    if humans:
+        # a year coded by hand takes none of the machine's codes (final_codes keeps the
+        # stand-in's rows in years without coder units only): not read nor made, so the
+        # suggestions' source is not checked here either (their contract does)
+        standin = pd.DataFrame(columns=STANDIN_COLUMNS)
+    else:
+        # suggestions where coding.suggestions has the year; else the keyword coder
+        standin = standin_by_year(wh.read_frame(con, SUGGESTIONS_TABLE, where), keyword,
+                                  answers)
+    final = final_codes(human, units, adj, disc, standin, answers)
+    if key:
+        for part, frame in zip(RECONCILED, (disc, adj, final), strict=True):
+            frame_memo.store("reconciled_year", f"{key}-{part}", frame)
+    return disc, adj, final, answers["answer_id"]
+
+
+def machine_coded_year(con, year: str, codes: pd.DataFrame
+                       ) -> tuple[pd.DataFrame, dict, int, int, list[str]]:
+    """A year nobody coded by hand (and with no discrepancies left from when somebody did):
+    its final codes are the machine's stand-in, the suggestions where coding.suggestions has
+    the year, else the keyword coder's codes, answer by answer. So they are worked out and
+    written session by session (session_rows): a refresh adding one session's export reads
+    and writes that session's rows only. The same rows as `_reconciled_year` gives, up to
+    their order in the table. Returns (the year's discrepancies: none, the summary, final
+    codes with a code not in the codebook, final codes of an answer not in the year, the
+    sessions worked out)."""
+    tables = [t for t in (SUGGESTIONS_TABLE, KEYWORD_TABLE) if wh.table_columns(con, t)]
+    covered = SUGGESTIONS_TABLE in tables and con.execute(
+        f"select count(*) > 0 from {SUGGESTIONS_TABLE} where school_year = ?",
+        [year]).fetchall()[0][0]
+    kept = ResultCache(cache_dir() / "results" / "final_code_sessions",
+                       max_files=SESSIONS_KEPT)
+    plan = session_rows.plan(con, kept, "final_codes", FINAL_TABLE, year, MACHINE_INPUTS,
+                             frame_memo.key("machine final codes/1", f"covered={covered}"),
+                             tuple(tables))
+    answers = session_rows.read_answers(con, year, plan.stale, MACHINE_INPUTS)
+
+    def rows(table: str) -> pd.DataFrame:
+        return session_rows.read_rows(con, table, year, plan.stale) if table in tables \
+            else wh.empty_frame(table)
+
+    standin = suggestion_standin(rows(SUGGESTIONS_TABLE)) if covered \
+        else keyword_standin(rows(KEYWORD_TABLE))
+    disc = wh.empty_frame("coding.discrepancies")
+    final = final_codes(wh.empty_frame("coding.human_applications"),
+                        wh.empty_frame("coding.coder_units"),
+                        wh.empty_frame("coding.adjudications"), disc, standin,
+                        answers[MACHINE_INPUTS])
+    wh.replace_rows(con, "coding.discrepancies", disc, {"school_year": year})
+    session_rows.write(con, plan, final, {}, kept, FINAL_COLUMNS)
+    by_provenance = dict(con.execute(
+        f"select provenance, count(*) from {FINAL_TABLE} where school_year = ? group by all",
+        [year]).fetchall())
+    n_answers, unknown_answers = con.execute(
+        f"select count(distinct answer_id) filter (where provenance <> 'unresolved'), "
+        f"count(*) filter (where answer_id not in (select answer_id from staging.answers "
+        f"where school_year = ?)) from {FINAL_TABLE} where school_year = ?",
+        [year, year]).fetchall()[0]
+    con.register("_codebook_codes", codes[["framework", "dimension", "code_id"]])
+    try:
+        (unknown_codes,) = con.execute(
+            f"select count(*) from {FINAL_TABLE} f where school_year = ? and not exists ("
+            "select 1 from _codebook_codes c where c.framework = f.framework and "
+            "c.dimension = f.dimension and c.code_id = f.code_id)", [year]).fetchall()[0]
+    finally:
+        con.unregister("_codebook_codes")
+    unresolved = by_provenance.get("unresolved", 0)
+    summary = {"n_discrepancies": 0, "n_decided_apply": 0, "n_decided_do_not_apply": 0,
+               "n_unresolved": unresolved,
+               "n_final_codes": sum(by_provenance.values()) - unresolved,
+               "by_provenance": {p: int(by_provenance.get(p, 0)) for p in PROVENANCES},
+               "n_answers_coded": int(n_answers)}
+    return disc, summary, int(unknown_codes), int(unknown_answers), plan.computed
+
+
+def _has_year_rows(con, table: str, year: str) -> bool:
+    return bool(wh.table_columns(con, table)) and con.execute(
+        f"select count(*) > 0 from {table} where school_year = ?", [year]).fetchall()[0][0]
+
+
+MACHINE_INPUTS = ["answer_id", "school_year", "question_id"]   # what final_codes reads of them
+FINAL_TABLE = "coding.final_codes"
+KEYWORD_TABLE = "coding.keyword_applications"
+SESSIONS_KEPT = 4000   # result-cache records: one per session, for years of sessions
 
 
 def agreement_key(con, codes: pd.DataFrame, config: AgreementConfig) -> str:

@@ -129,19 +129,24 @@ def read_rows(con, table: str, year: str, sessions: list[Session], extra: dict |
 
 
 def plan(con, cache: ResultCache | None, kind: str, table: str, year: str,
-         columns: list[str], settings: object) -> SessionPlan:
+         columns: list[str], settings: object, tables: tuple[str, ...] = ()) -> SessionPlan:
     """Which of the year's sessions hold current rows in `table` (see the module's doc).
     `columns`: the answer columns the work reads; `settings`: everything else its rows depend
-    on (code version, codebook versions, ...), any value with a stable repr."""
+    on (code version, codebook versions, ...), any value with a stable repr; `tables`: other
+    per-answer tables the work reads the session's rows of (their rows are part of its key,
+    as `table_prints` gives them)."""
     from pipeline.core.warehouse.connection import ensure_tables
 
     ensure_tables(con, [table])
     inputs = input_prints(con, year, columns)
+    upstream = [table_prints(con, t, year) for t in tables]
     written = table_prints(con, table, year) if cache is not None else {}
     out = SessionPlan(kind, table, year, {}, {})
     for session in sorted(inputs, key=lambda s: (s is None, s or 0)):
         key = fingerprint(FORMAT, kind, table, year, session, columns, settings,
-                          inputs[session])
+                          inputs[session],
+                          *((t, rows.get(session, (0, 0))) for t, rows in zip(tables, upstream,
+                                                                              strict=True)))
         out.keys[session] = key
         record = _record(cache, kind, year, session, key) if cache is not None else None
         if record is not None and tuple(record["rows"]) == written.get(session, (0, 0)):

@@ -1,7 +1,8 @@
-"""REFERENCE ONLY (tests): pipeline/core/coding/sheet_validation.py as it was before its row
-loop was sped up (dict lookups instead of pandas `.at`, each distinct code cell and answer
-reference resolved once). tests/test_coder_sheets.py checks that the current validator gives
-the very same frames as this one. Do not import it from the pipeline.
+"""REFERENCE ONLY (tests): the rule of pipeline/core/coding/sheet_validation.py written row by
+row, as it was before the validator judged rows column by column (and, earlier, before its row
+loop used dicts instead of pandas `.at`). tests/test_coder_sheets.py checks that the current
+validator gives the very same frames as this one on text cells (what read_coder_sheets gives).
+Do not import it from the pipeline.
 
 Validating human coder sheets against the codebook and the answers.
 

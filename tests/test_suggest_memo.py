@@ -104,6 +104,21 @@ def test_kept_rows_are_read_for_the_texts_asked_and_added_in_parts(tmp_path, mon
     pd.testing.assert_frame_equal(back, want)
 
 
+def test_a_part_of_texts_with_no_suggestion_reads_with_the_others(tmp_path, monkeypatch):
+    """A refresh whose new texts got no suggestion stores a part with no value in most
+    columns: it is still read as one table with the parts beside it."""
+    monkeypatch.setenv("SURVEY_CACHE_DIR", str(tmp_path))
+    ids = ["a1", "a2"]
+    texts = pd.Series(["coded", "nothing here"], index=ids)
+    rows = _suggest_like(ids, texts, [2, 0])
+    memo = row_memo.by_text(rows, texts)
+    row_memo.add("k", memo[memo["text"] == "nothing here"])   # pick -1 only: no codes
+    row_memo.add("k", memo[memo["text"] == "coded"])
+    back = row_memo.rows_for(row_memo.load("k", texts), pd.Series(ids),
+                             texts.reset_index(drop=True))
+    pd.testing.assert_frame_equal(back, rows.reset_index(drop=True))
+
+
 def test_a_rule_survives_its_array():
     rule = SelectionRule(min_probability=0.07, relative=0.2, max_categories=2,
                          unsure_below=0.4, max_codes_per_category=1, floor=0.01)

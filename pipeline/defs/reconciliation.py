@@ -359,7 +359,9 @@ def adjudications(context: dg.AssetExecutionContext, paths: ProjectPaths,
 def reconcile_year(context: dg.AssetExecutionContext, paths: ProjectPaths,
                    codebooks: Codebooks, warehouse: Warehouse):
     """One school year's discrepancies and final codes, written in one transaction: the
-    warehouse never holds this year's new discrepancies with its old final codes."""
+    warehouse never holds this year's new discrepancies with its old final codes. (A year
+    nobody coded by hand, holding no discrepancies, has its final codes written session by
+    session: machine_coded_year.)"""
     year = context.partition_key
     codes = codebooks.codes_frame()
     with warehouse.connect(context.log) as con:
@@ -491,8 +493,9 @@ def machine_coded_year(con, year: str, codes: pd.DataFrame
     try:
         (unknown_codes,) = con.execute(
             f"select count(*) from {FINAL_TABLE} f where school_year = ? and not exists ("
-            "select 1 from _codebook_codes c where c.framework = f.framework and "
-            "c.dimension = f.dimension and c.code_id = f.code_id)", [year]).fetchall()[0]
+            "select 1 from _codebook_codes c where c.framework::varchar = f.framework and "
+            "c.dimension::varchar = f.dimension and c.code_id::varchar = f.code_id)",
+            [year]).fetchall()[0]
     finally:
         con.unregister("_codebook_codes")
     unresolved = by_provenance.get("unresolved", 0)

@@ -236,13 +236,16 @@ def _workbook_sheets(path: Path) -> list[tuple[str, list[list[str]]]]:
                       for name in _calamine_sheet_names(path)]
             if not errors.result():
                 return [(name, rows.result()) for name, rows in parsed]
+            for _name, rows in parsed:   # not started yet: not parsed for nothing
+                rows.cancel()
+            del parsed
         except CoderSheetError:
             if not errors.result():   # else openpyxl names the problem
                 raise
     return list(_openpyxl_sheets(path))
 
 
-_SHEET_THREADS = 3   # the error-cell search and two sheets at once (two cores)
+_SHEET_THREADS = 3   # the error-cell search and two coders' sheets at once
 
 
 def _calamine_sheet_names(path: Path) -> list[str]:
@@ -261,11 +264,11 @@ def _calamine_sheet(path: Path, name: str) -> list[list[str]]:
     try:
         with CalamineWorkbook.from_path(str(path)) as wb:
             rows = wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
+        for i, r in enumerate(rows):   # in place: one copy of a large sheet at a time
+            # most cells are text: cell_text() of a str is its strip(), without a call
+            rows[i] = [v.strip() if type(v) is str else _calamine_text(v) for v in r]
     except Exception as exc:  # as _calamine_sheet_names
         raise CoderSheetError(f"{path}: cannot read workbook: {exc}") from None
-    for i, r in enumerate(rows):   # in place: one copy of a large sheet at a time
-        # most cells are text: cell_text() of a str is its strip(), without a call
-        rows[i] = [v.strip() if type(v) is str else _calamine_text(v) for v in r]
     return rows
 
 

@@ -96,7 +96,7 @@ def validate_coder_sheets(rows: pd.DataFrame, answers: pd.DataFrame, codes: pd.D
                           ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Split sheet rows into (applications, units, quarantine).
 
-    rows: read_coder_sheets output. answers: staging.answers (answer_id, response_id,
+    rows: read_coder_sheets output (text cells, '' or None when blank). answers: staging.answers (answer_id, response_id,
     school_year, question_id, answer_text, non_substantive). codes: codebook_codes_frame or
     sheet_codes (the latter also accepts aliases and dimension / framework labels).
 
@@ -146,9 +146,9 @@ def validate_coder_sheets(rows: pd.DataFrame, answers: pd.DataFrame, codes: pd.D
     has_code = np.not_equal(code_id, None)
     flag(np.flatnonzero((cell["code"] == "") & (cell["value"] == "") & (cell["category"] != "")),
          lambda i: [("category", f"category {cell['category'][i]!r} given without a code")])
-    on_empty = has_code & has_answer
-    on_empty[on_empty] = ans.non_substantive[pos[on_empty]]
-    flag(np.flatnonzero(on_empty), lambda i: [(
+    on_non_substantive = has_code & has_answer
+    on_non_substantive[on_non_substantive] = ans.non_substantive[pos[on_non_substantive]]
+    flag(np.flatnonzero(on_non_substantive), lambda i: [(
         "code", f"human code {code_id[i]} on a non-substantive answer "
                 f"({ans.text[pos[i]]!r})")])
 
@@ -182,8 +182,8 @@ def validate_coder_sheets(rows: pd.DataFrame, answers: pd.DataFrame, codes: pd.D
                          for i, found in sorted(problems.items())], QUARANTINE_COLUMNS)
     # listed: every row without a problem (a code applied, or an answer coded with none)
     listed = pd.DataFrame({"position": pos[clean], "coder": cell["coder"][clean]})
-    seen = pd.DataFrame({"position": pos[has_answer], "coder": cell["coder"][has_answer]})
-    return applications, _units(listed, seen, ans), quarantine
+    referred = pd.DataFrame({"position": pos[has_answer], "coder": cell["coder"][has_answer]})
+    return applications, _units(listed, referred, ans), quarantine
 
 
 def _text(column: pd.Series) -> np.ndarray:
@@ -254,9 +254,6 @@ class _AnswerIndex:
         self.non_substantive = answers["non_substantive"].astype(bool).to_numpy()
         self.text = answers["answer_text"].to_numpy(dtype=object)
         self._by_response: dict[tuple[str, str], list[str]] | None = None
-
-    def __contains__(self, aid: str) -> bool:
-        return aid in self.ids
 
     def position(self, aid: str | None) -> int:
         """The answer's position in `answers`; -1 for None."""
@@ -357,9 +354,10 @@ def session_keys(answers: pd.DataFrame) -> list[tuple]:
             for y, n in zip(answers["school_year"], numbers, strict=True)]
 
 
-def _units(listed: pd.DataFrame, seen: pd.DataFrame, ans: _AnswerIndex) -> pd.DataFrame:
+def _units(listed: pd.DataFrame, referred: pd.DataFrame, ans: _AnswerIndex) -> pd.DataFrame:
     """coding.coder_units: each (answer, coder) listed (`listed`: rows of answer positions and
-    coders), then every substantive answer of each session a coder's rows refer to (`seen`):
+    coders), then every substantive answer of each session a coder's rows refer to (`referred`:
+    every row's answer, problem or not):
     sessions are (school year, session number); answers without a session number (or a frame
     without the column) form one session per year."""
     a = ans.answers
@@ -367,9 +365,9 @@ def _units(listed: pd.DataFrame, seen: pd.DataFrame, ans: _AnswerIndex) -> pd.Da
         else pd.Series(np.nan, index=a.index)
     missing = number.isna().to_numpy()
     _first, session = distinct_rows([ans.year, missing,
-                                 number.where(~missing, 0).to_numpy().astype(np.int64)])
-    sessions = pd.DataFrame({"coder": seen["coder"].to_numpy(),
-                             "session": session[seen["position"].to_numpy()]}
+                                     number.where(~missing, 0).to_numpy().astype(np.int64)])
+    sessions = pd.DataFrame({"coder": referred["coder"].to_numpy(),
+                             "session": session[referred["position"].to_numpy()]}
                             ).drop_duplicates()
     substantive = np.flatnonzero(~ans.non_substantive)
     in_session = pd.DataFrame({"position": substantive, "session": session[substantive]}

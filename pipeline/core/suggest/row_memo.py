@@ -21,6 +21,7 @@ fit cache (fit_cache.py), so a refresh with new texts does not train again eithe
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -79,11 +80,12 @@ def load(key: str, texts: pd.Series) -> pd.DataFrame | None:
             frame = con.execute(
                 "select * from read_parquet(?) where text in (select text from wanted_texts)",
                 [[str(f) for f in files]]).df()
-        for f in files:
-            os.utime(f)   # recently used: kept by the pruning
     except (OSError, duckdb.Error) as exc:
         log.warning("suggestion rows %s unreadable (%s): suggesting again", key, exc)
         return None
+    for f in files:   # recently used: kept by the pruning (a file gone since: no matter)
+        with contextlib.suppress(OSError):
+            os.utime(f)
     if list(frame.columns) != ["text", "pick", *ROW_COLUMNS]:
         return None
     # two processes adding the same new text at once store it twice: its rows are the same
@@ -101,22 +103,27 @@ def add(key: str, rows: pd.DataFrame) -> None:
         rows = pd.concat([*(k for k in kept if k is not None), rows], ignore_index=True
                          ).drop_duplicates(["text", "pick"], ignore_index=True)
     name = f"{key}-{frame_memo.key('segment', rows[['text', 'pick']])[:16]}"
-    frame_memo.store(KIND, name, rows[["text", "pick", *ROW_COLUMNS]])
+    # each file's column types fixed, whatever its rows (a part of texts with no suggestion
+    # has no value in most columns): the parts are read as one table
+    frame_memo.store(KIND, name, rows[["text", "pick", *ROW_COLUMNS]].astype(_TYPES),
+                     max_files=FILES_KEPT)
     if merged:
         for f in files:
             f.unlink(missing_ok=True)
 
 
 SEGMENTS_KEPT = 16   # files of one suggester's rows before they are written again as one
+FILES_KEPT = 50 * (SEGMENTS_KEPT + 1)   # in the folder, for ~50 suggesters (least used go)
+_TYPES = {"text": "string", "pick": "int64", "framework": "string", "dimension": "string",
+          "code_id": "string", "probability": "float64", "source": "string",
+          "evidence_text": "string", "evidence_start": "Int64", "evidence_end": "Int64",
+          "model_sha256": "string", "codebook_version": "string"}
 
 
 def _segments(key: str) -> list[Path]:
-    """The files holding this suggester's rows (`<key>-<part>.parquet`, and `<key>.parquet`
-    as the rows were kept in one file before)."""
-    folder = frame_memo.folder(KIND)
-    whole = folder / f"{key}.parquet"
-    return sorted([*(f for f in folder.glob(f"{key}-*.parquet") if ".tmp." not in f.name),
-                   *([whole] if whole.exists() else [])])
+    """The files holding this suggester's rows (`<key>-<part>.parquet`)."""
+    return sorted(f for f in frame_memo.folder(KIND).glob(f"{key}-*.parquet")
+                  if ".tmp." not in f.name)
 
 
 def by_text(rows: pd.DataFrame, texts: pd.Series) -> pd.DataFrame:

@@ -885,3 +885,22 @@ def test_a_sheet_row_the_validator_loses_is_unaccounted(tmp_path, monkeypatch):
     monkeypatch.setattr(dual_coding, "validate_coder_sheets", losing_one)
     *_, unaccounted = dual_coding._import(rows, ANSWERS, BOOKS, redactor)
     assert unaccounted[["answer_id", "source_row"]].values.tolist() == [["A4", 3]]
+
+
+def test_tabs_are_stacked_as_concat_stacks_them():
+    """read_coder_sheets stacks the tabs a column at a time (_stacked): the same frame as
+    pd.concat, whatever the mix of layouts, empty tabs and all-None columns."""
+    from pipeline.core.coding.coder_sheets import _sheet_rows, _stacked
+
+    path = Path("sheets.xlsx")
+    long = _sheet_rows(path, "coder_jm", "coder_jm", ["answer_id", "code", "note"],
+                       [(2, ["A1", "C1", ""]), (3, ["", "", ""]), (4, ["A2", "", "n"])])
+    wide = _sheet_rows(path, "coder_ak", "coder_ak", ["answer_id", "C1", "C2"],
+                       [(2, ["A1", "1", ""]), (5, ["A2", "", "x"])])
+    empty = _sheet_rows(path, "blank", "blank", [], [])
+    assert long["value"].isna().all() and len(wide) == 4 and empty.empty
+    for frames in ([long, wide], [wide, empty, long], [long, long], [empty, empty]):
+        stacked = _stacked(frames)
+        pd.testing.assert_frame_equal(stacked, pd.concat(frames, ignore_index=True))
+    assert _stacked([long]) is long
+    assert list(_stacked([]).columns) == SHEET_ROW_COLUMNS

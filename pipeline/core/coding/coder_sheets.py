@@ -442,10 +442,21 @@ def read_coder_sheets(paths) -> pd.DataFrame:
                 continue
             coder = (sheet if sheet is not None else path.stem).strip()
             out.append(_sheet_rows(path, sheet, coder, header, rows))
-    frame = pd.concat(out, ignore_index=True) if out else \
-        pd.DataFrame([], columns=SHEET_ROW_COLUMNS)
+    frame = _stacked(out)
     frame["source_row"] = frame["source_row"].astype("int64")
     return frame
+
+
+def _stacked(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The tabs' rows one after another, as pd.concat(ignore_index=True) gives them, but a
+    column at a time: pd.concat looks at every cell of a column that is all None in a tab
+    (source_column and value in the long layout), 2.3 s for two 1M-row tabs."""
+    if not frames:
+        return pd.DataFrame([], columns=SHEET_ROW_COLUMNS)
+    if len(frames) == 1:
+        return frames[0]
+    return pd.DataFrame({c: np.concatenate([f[c].to_numpy() for f in frames])
+                         for c in SHEET_ROW_COLUMNS}, copy=False)
 
 
 def _sheet_rows(path: Path, sheet, coder, header, rows) -> pd.DataFrame:

@@ -135,6 +135,13 @@ def test_unknown_codes_and_the_summary_come_from_the_table(books):
     assert keyword_sessions.unknown_codes(con, YEAR, codes).empty
     assert len(keyword_sessions.unknown_codes(con, YEAR, codes.iloc[1:])) == (
         _table(con)["code_id"] == codes.iloc[0]["code_id"]).sum()
+    # any table of codes applied to answers (reconcile_year checks coding.final_codes so)
+    con.execute("create table coding.final_codes as select answer_id, school_year, "
+                "framework, dimension, code_id from coding.keyword_applications")
+    dropped = _table(con)["code_id"].iloc[0]
+    assert len(keyword_sessions.unknown_codes(con, YEAR, codes[codes["code_id"] != dropped],
+                                              "coding.final_codes")) == (
+        _table(con)["code_id"] == dropped).sum() > 0
     summary = keyword_sessions.year_summary(con, YEAR)
     table = _table(con)
     assert summary["rows"] == len(table)

@@ -7,7 +7,7 @@ import dagster as dg
 import pandas as pd
 
 from pipeline.core import frame_memo
-from pipeline.core.coding import dual_coding
+from pipeline.core.coding import dual_coding, keyword_sessions
 from pipeline.core.coding.coder_sheets import coder_sheet_files
 from pipeline.core.ingest.hashing import file_sha256
 from pipeline.core.privacy.name_scan import names_in_frames
@@ -374,18 +374,19 @@ def reconcile_year(context: dg.AssetExecutionContext, paths: ProjectPaths,
                                 f"found {humans}")
         if not humans and not _has_year_rows(con, "coding.discrepancies", year):
             # nobody coded the year by hand: the machine's codes, session by session
-            disc, summary, unknown_codes, unknown_answers, computed = machine_coded_year(
-                con, year, codes)
+            disc, summary, computed = machine_coded_year(con, year)
         else:
-            disc, adj, final, answer_ids = _reconciled_year(con, paths, codes, year, humans)
+            disc, adj, final = _reconciled_year(con, paths, codes, year, humans)
             computed = "the whole year"
             wh.replace_many(con, [("coding.discrepancies", disc, where),
-                                  ("coding.final_codes", final, where)])
+                                  (FINAL_TABLE, final, where)])
             summary = reconciliation_summary(disc, adj, final)
-            unknown_codes = len(final.merge(codes[["framework", "dimension", "code_id"]],
-                                            how="left", indicator=True)
-                                .query("_merge == 'left_only'"))
-            unknown_answers = int((~final["answer_id"].isin(answer_ids)).sum())
+        # what the table holds now, however it was written
+        unknown_codes = len(keyword_sessions.unknown_codes(con, year, codes, FINAL_TABLE))
+        (unknown_answers,) = con.execute(
+            f"select count(*) from {FINAL_TABLE} where school_year = ? and answer_id not in "
+            "(select answer_id from staging.answers where school_year = ?)",
+            [year, year]).fetchall()[0]
         n_suggestions = con.execute(f"select count(*) from {SUGGESTIONS_TABLE} "
                                     "where school_year = ?", [year]).fetchone()[0] \
             if wh.table_columns(con, SUGGESTIONS_TABLE) else 0
@@ -413,8 +414,7 @@ def reconcile_year(context: dg.AssetExecutionContext, paths: ProjectPaths,
 
 def _reconciled_year(con, paths: ProjectPaths, codes: pd.DataFrame, year: str,
                      humans: list[str]):
-    """(discrepancies, adjudications, final codes, the year's answer ids) of a year as a
-    whole: a year coded by hand, kept by what it is made of (coded_year_key, from the rows'
+    """(discrepancies, adjudications, final codes) of a year as a whole: a year coded by hand, kept by what it is made of (coded_year_key, from the rows'
     fingerprints in DuckDB): a refresh that adds a session nobody coded yet reads it back
     without reading the year's rows."""
     where = {"school_year": year}
@@ -424,9 +424,7 @@ def _reconciled_year(con, paths: ProjectPaths, codes: pd.DataFrame, year: str,
     if all(frame is not None for frame in stored):
         disc, adj, final = stored
         final = final.astype(object).where(final.notna(), None)
-        answer_ids = con.execute("select answer_id from staging.answers "
-                                 "where school_year = ?", [year]).df()["answer_id"]
-        return disc, adj, final, answer_ids
+        return disc, adj, final
     answers, units, human, keyword = (wh.read_frame(con, t, where) for t in YEAR_INPUTS)
     disc = discrepancies(human, units, answers, keyword, *humans) \
         if len(humans) == 2 else wh.empty_frame("coding.discrepancies")
@@ -444,23 +442,19 @@ def _reconciled_year(con, paths: ProjectPaths, codes: pd.DataFrame, year: str,
     if key:
         for part, frame in zip(RECONCILED, (disc, adj, final), strict=True):
             frame_memo.store("reconciled_year", f"{key}-{part}", frame)
-    return disc, adj, final, answers["answer_id"]
+    return disc, adj, final
 
 
-def machine_coded_year(con, year: str, codes: pd.DataFrame
-                       ) -> tuple[pd.DataFrame, dict, int, int, list[str]]:
+def machine_coded_year(con, year: str) -> tuple[pd.DataFrame, dict, list[str]]:
     """A year nobody coded by hand (and with no discrepancies left from when somebody did):
     its final codes are the machine's stand-in, the suggestions where coding.suggestions has
     the year, else the keyword coder's codes, answer by answer. So they are worked out and
     written session by session (session_rows): a refresh adding one session's export reads
     and writes that session's rows only. The same rows as `_reconciled_year` gives, up to
-    their order in the table. Returns (the year's discrepancies: none, the summary, final
-    codes with a code not in the codebook, final codes of an answer not in the year, the
+    their order in the table. Returns (the year's discrepancies: none, the summary, the
     sessions worked out)."""
     tables = [t for t in (SUGGESTIONS_TABLE, KEYWORD_TABLE) if wh.table_columns(con, t)]
-    covered = SUGGESTIONS_TABLE in tables and con.execute(
-        f"select count(*) > 0 from {SUGGESTIONS_TABLE} where school_year = ?",
-        [year]).fetchall()[0][0]
+    covered = _has_year_rows(con, SUGGESTIONS_TABLE, year)
     kept = ResultCache(cache_dir() / "results" / "final_code_sessions",
                        max_files=SESSIONS_KEPT)
     plan = session_rows.plan(con, kept, "final_codes", FINAL_TABLE, year, MACHINE_INPUTS,
@@ -484,27 +478,16 @@ def machine_coded_year(con, year: str, codes: pd.DataFrame
     by_provenance = dict(con.execute(
         f"select provenance, count(*) from {FINAL_TABLE} where school_year = ? group by all",
         [year]).fetchall())
-    n_answers, unknown_answers = con.execute(
-        f"select count(distinct answer_id) filter (where provenance <> 'unresolved'), "
-        f"count(*) filter (where answer_id not in (select answer_id from staging.answers "
-        f"where school_year = ?)) from {FINAL_TABLE} where school_year = ?",
-        [year, year]).fetchall()[0]
-    con.register("_codebook_codes", codes[["framework", "dimension", "code_id"]])
-    try:
-        (unknown_codes,) = con.execute(
-            f"select count(*) from {FINAL_TABLE} f where school_year = ? and not exists ("
-            "select 1 from _codebook_codes c where c.framework::varchar = f.framework and "
-            "c.dimension::varchar = f.dimension and c.code_id::varchar = f.code_id)",
-            [year]).fetchall()[0]
-    finally:
-        con.unregister("_codebook_codes")
+    (n_answers,) = con.execute(
+        f"select count(distinct answer_id) filter (where provenance <> 'unresolved') "
+        f"from {FINAL_TABLE} where school_year = ?", [year]).fetchall()[0]
     unresolved = by_provenance.get("unresolved", 0)
     summary = {"n_discrepancies": 0, "n_decided_apply": 0, "n_decided_do_not_apply": 0,
                "n_unresolved": unresolved,
                "n_final_codes": sum(by_provenance.values()) - unresolved,
                "by_provenance": {p: int(by_provenance.get(p, 0)) for p in PROVENANCES},
                "n_answers_coded": int(n_answers)}
-    return disc, summary, int(unknown_codes), int(unknown_answers), plan.computed
+    return disc, summary, plan.computed
 
 
 def _has_year_rows(con, table: str, year: str) -> bool:

@@ -65,12 +65,13 @@ def code_year(con, codebooks, year: str, cache: ResultCache | None) -> KeywordYe
                        sample=[b for e in every for b in e.get("sample", [])][:SAMPLE])
 
 
-def unknown_codes(con, year: str, codes: pd.DataFrame) -> pd.DataFrame:
-    """The year's applications whose (framework, dimension, code_id) is not in `codes`."""
+def unknown_codes(con, year: str, codes: pd.DataFrame, table: str = TABLE) -> pd.DataFrame:
+    """The year's rows of `table` (the keyword applications, or another table of codes
+    applied to answers) whose (framework, dimension, code_id) is not in `codes`."""
     con.register("_codes", codes[["framework", "dimension", "code_id"]].drop_duplicates())
     try:
         return con.execute(
-            f"select framework, dimension, code_id, answer_id from {TABLE} t "
+            f"select framework, dimension, code_id, answer_id from {table} t "
             "where school_year = ? and not exists (select 1 from _codes c where "
             "c.framework = t.framework and c.dimension is not distinct from t.dimension "
             "and c.code_id = t.code_id) order by answer_id, code_id", [year]).df()

@@ -723,3 +723,27 @@ def test_chunks_scored_in_forked_workers_give_the_same_rows(zs, suggested, monke
     forked = suggest(zs, frame, "id", "text")
     assert calls == [-(-len(frame) // 40)] and calls[0] > 2
     pd.testing.assert_frame_equal(forked, rows)
+
+
+def test_chunk_units_cut_the_units_frame_of_each_run_of_answers():
+    """suggest() splits the answers into units once and gives each chunk its rows: the same
+    frame units_frame makes of the chunk alone (None for a chunk without a unit)."""
+    from pipeline.core.suggest.suggester import chunk_units
+
+    answers = pd.DataFrame({
+        "id": [f"a{i}" for i in range(9)],
+        "text": ["Clear steps. Kept us on time; more practice", "ok", "", "Modelling the "
+                 "lesson helped\n- feedback\n- next steps", "no", "-", "1. more time 2. more "
+                 "examples", "Loved it!", "??"]})
+    sizes = [2, 1, 3, 2, 1]   # the second and fifth runs hold no unit
+    units = units_frame(answers, "id", "text")
+    parts = chunk_units(units, answers["id"], sizes)
+    starts = np.cumsum([0, *sizes])
+    assert len(parts) == len(sizes)
+    for part, a, b in zip(parts, starts[:-1], starts[1:], strict=True):
+        alone = units_frame(answers.iloc[a:b], "id", "text")
+        if alone.empty:
+            assert part is None
+        else:
+            pd.testing.assert_frame_equal(part, alone)
+    assert [p is None for p in parts] == [False, True, False, False, True]

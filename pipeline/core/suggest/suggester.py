@@ -43,9 +43,11 @@ def load_zero_shot(codebooks, model: EmbeddingModel | None = None) -> ZeroShot:
     return ZeroShot.fit(model or EmbeddingModel.load(), codebooks)
 
 
-def scored(zs: ZeroShot, answers: pd.DataFrame, id_column: str, text_column: str):
-    """Everything both suggesters need: units, their vectors, answer-level zero-shot figures."""
-    units, probs, carrier = zs.probabilities(answers, id_column, text_column)
+def scored(zs: ZeroShot, answers: pd.DataFrame, id_column: str, text_column: str,
+           units: pd.DataFrame | None = None):
+    """Everything both suggesters need: units, their vectors, answer-level zero-shot figures.
+    `units`: the answers' units_frame, when the caller has it already."""
+    units, probs, carrier = zs.probabilities(answers, id_column, text_column, units)
     vectors = zs.model.embed(units["text"].tolist())
     features = answer_features(probs, units, vectors, answers[id_column])
     return units, probs, carrier, features
@@ -88,20 +90,41 @@ def suggest(zs: ZeroShot, answers: pd.DataFrame, id_column: str, text_column: st
     # float64: 2.5 GB for 660,000 answers at once)
     chunks = [answers.iloc[start:start + CHUNK_ANSWERS]
               for start in range(0, len(answers), CHUNK_ANSWERS)]
+    if len(chunks) == 1:
+        return pd.concat([_suggest_chunk(zs, answers, id_column, text_column, trained, rule)],
+                         ignore_index=True)
+    # several chunks: the answers split into units once, here, and every unit embedded here
+    # (the model runs its own threads); then the chunks scored side by side in forked
+    # workers, which find each chunk's answers and units, and the vectors, in memory: only
+    # the chunk's number goes to a worker
+    units = units_frame(answers, id_column, text_column)
+    parts = chunk_units(units, answers[id_column], [len(c) for c in chunks])
 
-    def rows(chunk: pd.DataFrame) -> pd.DataFrame:
-        return _suggest_chunk(zs, chunk, id_column, text_column, trained, rule)
+    def rows(k: int) -> pd.DataFrame:
+        return _suggest_chunk(zs, chunks[k], id_column, text_column, trained, rule, parts[k])
 
-    # several chunks: every unit embedded here first (the model runs its own threads), then
-    # the chunks scored side by side in forked workers, which find the vectors in memory
-    if len(chunks) > 1 and zs.model.hold(units_frame(answers, id_column, text_column)["text"]):
-        return pd.concat(map_forked(rows, chunks), ignore_index=True)
-    return pd.concat([rows(chunk) for chunk in chunks], ignore_index=True)
+    if zs.model.hold(units["text"]):
+        return pd.concat(map_forked(rows, range(len(chunks))), ignore_index=True)
+    return pd.concat([rows(k) for k in range(len(chunks))], ignore_index=True)
+
+
+def chunk_units(units: pd.DataFrame, ids: pd.Series, sizes: list[int]) -> list:
+    """The units_frame of each run of `sizes` consecutive answers (ids: the answers' ids, in
+    the order units_frame read them), cut from the units_frame of them all: an answer's units
+    are consecutive rows, in answer order. None for a run with no unit, which units_frame
+    makes with its own (empty) column types."""
+    place = pd.Index(ids).get_indexer(units["id"])
+    bounds = np.searchsorted(place, np.cumsum([0, *sizes]), side="left")
+    parts = []
+    for a, b in itertools.pairwise(bounds):
+        parts.append(units.iloc[a:b].reset_index(drop=True) if b > a else None)
+    return parts
 
 
 def _suggest_chunk(zs: ZeroShot, answers: pd.DataFrame, id_column: str, text_column: str,
-                   trained: TrainedSuggester | None, rule: SelectionRule) -> pd.DataFrame:
-    units, probs, carrier, x = scored(zs, answers, id_column, text_column)
+                   trained: TrainedSuggester | None, rule: SelectionRule,
+                   units: pd.DataFrame | None = None) -> pd.DataFrame:
+    units, probs, carrier, x = scored(zs, answers, id_column, text_column, units)
     source = np.full(probs.shape[1], "zero_shot", dtype=object)
     if trained is not None:
         probs, mask = trained.predict(x, probs)

@@ -130,9 +130,12 @@ class ZeroShot:
         """Itself (stage.ZeroShotOnDemand fits when asked; both serve stage's functions)."""
         return self
 
-    def unit_probabilities(self, answers: pd.DataFrame, id_column: str, text_column: str):
-        """Units of the answers and their (n_units, n_codes) probabilities."""
-        units = units_frame(answers, id_column, text_column)
+    def unit_probabilities(self, answers: pd.DataFrame, id_column: str, text_column: str,
+                           units: pd.DataFrame | None = None):
+        """Units of the answers and their (n_units, n_codes) probabilities. `units`: the
+        answers' units_frame, when the caller has it already."""
+        if units is None:
+            units = units_frame(answers, id_column, text_column)
         vecs = centred(self.model.embed(units["text"].tolist()), self.center)
         best, top3 = code_similarity(vecs, self.protos)
         texts = answers[text_column].fillna("").astype(str).tolist()
@@ -143,11 +146,13 @@ class ZeroShot:
         probs = (1.0 / (1.0 + np.exp(-z))).reshape(best.shape)
         return units, probs
 
-    def probabilities(self, answers: pd.DataFrame, id_column: str, text_column: str
+    def probabilities(self, answers: pd.DataFrame, id_column: str, text_column: str,
+                      units: pd.DataFrame | None = None
                       ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
         """Per answer (in `answers` order): (n_answers, n_codes) probabilities and the unit row
-        that carries each. Also returns the units frame."""
-        units, probs = self.unit_probabilities(answers, id_column, text_column)
+        that carries each. Also returns the units frame (`units`, when given: the answers'
+        units_frame)."""
+        units, probs = self.unit_probabilities(answers, id_column, text_column, units)
         return best_units(answers[id_column], units, probs)
 
 

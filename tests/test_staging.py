@@ -154,3 +154,19 @@ def test_read_record_matches_json_on_any_flat_record(record):
     import json
     text = json.dumps(record, ensure_ascii=False)
     assert repr(raw.read_record(text)) == repr(json.loads(text))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.text(), st.none(), st.integers(), st.floats()), max_size=6),
+       st.sampled_from(["", "\ud800", "\udfff x", "é 😀 \u2028 \x00 \x7f"]))
+def test_record_text_is_compact_json_of_the_row(cells, extra):
+    """raw.survey_rows' record text: the text json.dumps gives (ensure_ascii off, compact),
+    whether orjson writes it (every cell text) or json does (a lone surrogate, a non-text
+    cell); read_record gives the row back."""
+    import json
+    row = [*cells, extra]
+    columns = [f"col {i}" for i in range(len(row))]
+    text = raw.record_text(columns, row)
+    assert text == json.dumps(dict(zip(columns, row, strict=True)), ensure_ascii=False,
+                              separators=(",", ":"))
+    assert repr(raw.read_record(text)) == repr(json.loads(text))

@@ -747,3 +747,23 @@ def test_chunk_units_cut_the_units_frame_of_each_run_of_answers():
         else:
             pd.testing.assert_frame_equal(part, alone)
     assert [p is None for p in parts] == [False, True, False, False, True]
+
+
+def test_batches_shared_between_sessions_give_the_bits_of_one_session(model, suggested):
+    """load() opens one single-threaded session per core (at most MAX_SESSIONS) and _encode
+    shares the batches between them on threads: the vectors are those one session gives
+    running every batch, for texts of many lengths (the evaluation answers and their units)."""
+    import dataclasses
+
+    from pipeline.core.parallel import cores
+    from pipeline.core.suggest.model import BATCH, MAX_SESSIONS
+
+    assert len(model._sessions) == max(1, min(cores(), MAX_SESSIONS))
+    frame, _ = suggested
+    texts = sorted({*frame["text"].astype(str), *units_frame(frame, "id", "text")["text"]})
+    assert len(texts) > 4 * BATCH
+    one = dataclasses.replace(model, _sessions=[model._session], _cache={}, _disk=None)
+    two = dataclasses.replace(model, _sessions=[model._session, model._session], _cache={},
+                              _disk=None)
+    assert np.array_equal(model._encode(texts), one._encode(texts))
+    assert np.array_equal(two._encode(texts), one._encode(texts))

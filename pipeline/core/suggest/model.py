@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.core.ingest.hashing import file_sha256
+from pipeline.core.parallel import cores
 from pipeline.core.suggest.vector_cache import VectorCache
 
 MODEL_ENV = "SURVEY_EMBEDDING_MODEL"
@@ -32,6 +33,7 @@ MAX_TOKENS = 128  # the model's training length; longer sentences are truncated
 # texts per onnxruntime call (sorted by length first): the vectors are the same bits for any
 # size from 8 to 256; 32 was 6-11% faster than 64 here (docs/benchmarks.md, Stop 18)
 BATCH = 32
+MAX_SESSIONS = 4  # single-threaded runtime sessions at most (one per core, see load)
 MEMORY_VECTORS = 200_000  # vectors kept in a process's memory (~300 MB at 384 dimensions)
 
 
@@ -122,6 +124,7 @@ class EmbeddingModel:
     sha256: str  # of model.onnx
     tokenizer_sha256: str = ""
     _session: object = field(repr=False, default=None)
+    _sessions: list = field(repr=False, default_factory=list)   # _session first; see load
     _tokenizer: object = field(repr=False, default=None)
     _cache: dict = field(repr=False, default_factory=dict)
     _disk: VectorCache | None = field(repr=False, default=None)
@@ -143,9 +146,15 @@ class EmbeddingModel:
         # spinning thread only steals the core the computing one needs (docs/benchmarks.md,
         # Suggestions: ~20% more tokens/s under load). Output-neutral: bit-identical embeddings.
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        session = ort.InferenceSession(str(files.model), opts, providers=["CPUExecutionProvider"])
+        # one single-threaded session per core, each running whole batches (_encode), rather
+        # than one session splitting every batch's work between the cores: about 10% faster
+        # on 2 cores, the same bits (docs/benchmarks.md, Stop 48)
+        opts.intra_op_num_threads = 1
+        sessions = [ort.InferenceSession(str(files.model), opts,
+                                         providers=["CPUExecutionProvider"])
+                    for _ in range(max(1, min(cores(), MAX_SESSIONS)))]
         return cls(files=files, sha256=shas["model.onnx"], tokenizer_sha256=shas["tokenizer.json"],
-                   _session=session, _tokenizer=tokenizer)
+                   _session=sessions[0], _tokenizer=tokenizer, _sessions=sessions)
 
     @property
     def dim(self) -> int:
@@ -200,12 +209,32 @@ class EmbeddingModel:
         return self._disk
 
     def _encode(self, texts: list[str]) -> np.ndarray:
+        """The model's vectors of `texts`, BATCH texts of similar length at a time; with
+        several sessions, the batches shared between them on threads (the runtime releases
+        the GIL), each batch's rows the same whichever session runs it."""
         encodings = self._tokenizer.encode_batch(texts)
         order = np.argsort([len(e.ids) for e in encodings], kind="stable")  # little padding
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         names = {i.name for i in self._session.get_inputs()}
-        for start in range(0, len(order), BATCH):
-            idx = order[start : start + BATCH]
+        batches = [order[start:start + BATCH] for start in range(0, len(order), BATCH)]
+        sessions = self._sessions or [self._session]
+        if len(sessions) < 2 or len(batches) < 2:
+            self._run_batches(self._session, batches, encodings, names, out)
+            return out
+        from concurrent.futures import ThreadPoolExecutor
+
+        n = min(len(sessions), len(batches))
+        with ThreadPoolExecutor(n) as pool:
+            done = [pool.submit(self._run_batches, sessions[k], batches[k::n], encodings, names,
+                                out) for k in range(n)]
+            for future in done:
+                future.result()
+        return out
+
+    def _run_batches(self, session, batches: list[np.ndarray], encodings, names: set,
+                     out: np.ndarray) -> None:
+        """Run `session` over each batch (indices into `encodings`), writing its rows of `out`."""
+        for idx in batches:
             width = max(len(encodings[i].ids) for i in idx)
             ids = np.zeros((len(idx), width), dtype=np.int64)
             mask = np.zeros_like(ids)
@@ -216,7 +245,7 @@ class EmbeddingModel:
             feeds = {"input_ids": ids, "attention_mask": mask}
             if "token_type_ids" in names:
                 feeds["token_type_ids"] = np.zeros_like(ids)
-            hidden = self._session.run(None, feeds)[0]
+            hidden = session.run(None, feeds)[0]
             if self.files.pooling == "cls":
                 pooled = hidden[:, 0, :]
             else:
@@ -224,4 +253,3 @@ class EmbeddingModel:
                 pooled = (hidden * w).sum(axis=1) / np.clip(w.sum(axis=1), 1e-9, None)
             norms = np.linalg.norm(pooled, axis=1, keepdims=True)
             out[idx] = pooled / np.clip(norms, 1e-12, None)
-        return out

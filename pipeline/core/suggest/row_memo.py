@@ -75,7 +75,7 @@ def load(key: str, texts: pd.Series) -> pd.DataFrame | None:
     wanted = pd.DataFrame({"text": pd.Series(pd.unique(texts.to_numpy(dtype=object)),
                                              dtype=object)})
     try:
-        with frame_memo._duckdb() as con:
+        with frame_memo.memory_cursor() as con:
             con.register("wanted_texts", wanted)
             frame = con.execute(
                 "select * from read_parquet(?) where text in (select text from wanted_texts)",

@@ -142,14 +142,13 @@ class EmbeddingModel:
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3
-        # Idle threads sleep instead of spinning: on a 2-core machine shared with other work the
-        # spinning thread only steals the core the computing one needs (docs/benchmarks.md,
-        # Suggestions: ~20% more tokens/s under load). Output-neutral: bit-identical embeddings.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        # one single-threaded session per core, each running whole batches (_encode), rather
+        # One single-threaded session per core, each running whole batches (_encode), rather
         # than one session splitting every batch's work between the cores: about 10% faster
-        # on 2 cores, the same bits (docs/benchmarks.md, Stop 48)
+        # on 2 cores, the same bits (docs/benchmarks.md, Stop 48). Before, with the session's
+        # own threads, idle ones were kept from spinning (~20% more tokens/s under load); a
+        # single-threaded session has no idle thread to spin, and the setting stays harmless.
         opts.intra_op_num_threads = 1
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         sessions = [ort.InferenceSession(str(files.model), opts,
                                          providers=["CPUExecutionProvider"])
                     for _ in range(max(1, min(cores(), MAX_SESSIONS)))]

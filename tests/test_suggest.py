@@ -752,8 +752,12 @@ def test_chunk_units_cut_the_units_frame_of_each_run_of_answers():
 def test_batches_shared_between_sessions_give_the_bits_of_one_session(model, suggested):
     """load() opens one single-threaded session per core (at most MAX_SESSIONS) and _encode
     shares the batches between them on threads: the vectors are those one session gives
-    running every batch, for texts of many lengths (the evaluation answers and their units)."""
+    running every batch, single-threaded or with two threads of its own (as the model ran
+    before, and as the vectors cached by earlier runs were made), for texts of many lengths
+    (the evaluation answers and their units)."""
     import dataclasses
+
+    import onnxruntime as ort
 
     from pipeline.core.parallel import cores
     from pipeline.core.suggest.model import BATCH, MAX_SESSIONS
@@ -762,8 +766,50 @@ def test_batches_shared_between_sessions_give_the_bits_of_one_session(model, sug
     frame, _ = suggested
     texts = sorted({*frame["text"].astype(str), *units_frame(frame, "id", "text")["text"]})
     assert len(texts) > 4 * BATCH
-    one = dataclasses.replace(model, _sessions=[model._session], _cache={}, _disk=None)
-    two = dataclasses.replace(model, _sessions=[model._session, model._session], _cache={},
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.intra_op_num_threads = 2
+    threaded = ort.InferenceSession(str(model.files.model), opts,
+                                    providers=["CPUExecutionProvider"])
+
+    def alone(session):   # one session running every batch
+        return dataclasses.replace(model, _session=session, _sessions=[session], _cache={},
+                                   _disk=None)
+
+    reference = alone(threaded)._encode(texts)
+    assert np.array_equal(alone(model._session)._encode(texts), reference)
+    assert np.array_equal(model._encode(texts), reference)
+    two = dataclasses.replace(model, _sessions=[model._session, threaded], _cache={},
                               _disk=None)
-    assert np.array_equal(model._encode(texts), one._encode(texts))
-    assert np.array_equal(two._encode(texts), one._encode(texts))
+    assert np.array_equal(two._encode(texts), reference)
+
+
+def test_a_failing_batch_stops_the_encoding_and_raises(model):
+    """A session that fails on a batch: _encode raises its error, and the batches not yet
+    started are cancelled rather than run."""
+    import dataclasses
+
+    from pipeline.core.suggest.model import BATCH
+
+    calls = []
+
+    class Failing:
+        def __init__(self, session):
+            self._s = session
+
+        def run(self, outputs, feeds):
+            calls.append(len(calls))
+            if len(calls) == 3:
+                raise RuntimeError("a batch failed")
+            return self._s.run(outputs, feeds)
+
+        def __getattr__(self, name):   # get_inputs, get_outputs
+            return getattr(self._s, name)
+
+    sessions = [Failing(model._session), Failing(model._session)]
+    broken = dataclasses.replace(model, _session=sessions[0], _sessions=sessions, _cache={},
+                                 _disk=None)
+    texts = [f"answer number {i} about feedback" for i in range(40 * BATCH)]
+    with pytest.raises(RuntimeError, match="a batch failed"):
+        broken._encode(texts)
+    assert len(calls) < 40

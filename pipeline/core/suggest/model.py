@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -144,14 +145,16 @@ class EmbeddingModel:
         opts.log_severity_level = 3
         # One single-threaded session per core, each running whole batches (_encode), rather
         # than one session splitting every batch's work between the cores: about 10% faster
-        # on 2 cores, the same bits (docs/benchmarks.md, Stop 48). Before, with the session's
-        # own threads, idle ones were kept from spinning (~20% more tokens/s under load); a
-        # single-threaded session has no idle thread to spin, and the setting stays harmless.
-        opts.intra_op_num_threads = 1
+        # on 2 cores, the same bits (docs/benchmarks.md, Stop 48). A session with threads of
+        # its own keeps the idle ones from spinning (~20% more tokens/s under load, when one
+        # session had every core).
+        # (Past MAX_SESSIONS cores, each session has cores // MAX_SESSIONS threads.)
+        n_sessions = max(1, min(cores(), MAX_SESSIONS))
+        opts.intra_op_num_threads = max(1, cores() // n_sessions)
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         sessions = [ort.InferenceSession(str(files.model), opts,
                                          providers=["CPUExecutionProvider"])
-                    for _ in range(max(1, min(cores(), MAX_SESSIONS)))]
+                    for _ in range(n_sessions)]
         return cls(files=files, sha256=shas["model.onnx"], tokenizer_sha256=shas["tokenizer.json"],
                    _session=sessions[0], _tokenizer=tokenizer, _sessions=sessions)
 
@@ -185,7 +188,8 @@ class EmbeddingModel:
         """Embed `texts` (as `embed`) and say whether every one of their vectors is now in
         this process's memory, within MEMORY_VECTORS: `embed` of any of them then neither runs
         the model nor reads the disk cache, so a forked worker process can call it (the
-        runtime's threads and the cache's SQLite connection do not survive a fork). More than
+        cache's SQLite connection does not survive a fork, and the workers have the cores the
+        model's sessions would use). More than
         MEMORY_VECTORS distinct texts: False at once, nothing embedded."""
         texts = [str(t) for t in texts]
         if len(set(texts)) > MEMORY_VECTORS:   # they cannot all stay in memory: not embedded
@@ -218,37 +222,50 @@ class EmbeddingModel:
         batches = [order[start:start + BATCH] for start in range(0, len(order), BATCH)]
         sessions = self._sessions or [self._session]
         if len(sessions) < 2 or len(batches) < 2:
-            self._run_batches(self._session, batches, encodings, names, out)
+            for idx in batches:
+                self._run_batch(self._session, idx, encodings, names, out)
             return out
         from concurrent.futures import ThreadPoolExecutor
 
-        n = min(len(sessions), len(batches))
-        with ThreadPoolExecutor(n) as pool:
-            done = [pool.submit(self._run_batches, sessions[k], batches[k::n], encodings, names,
-                                out) for k in range(n)]
-            for future in done:
+        # a batch per task, on whichever session is free: an error or an interrupt stops the
+        # batches not yet started instead of waiting for a thread's whole share
+        free: queue.SimpleQueue = queue.SimpleQueue()
+        for session in sessions:
+            free.put(session)
+
+        def run(idx: np.ndarray) -> None:
+            session = free.get()
+            try:
+                self._run_batch(session, idx, encodings, names, out)
+            finally:
+                free.put(session)
+
+        pool = ThreadPoolExecutor(min(len(sessions), len(batches)))
+        try:
+            for future in [pool.submit(run, idx) for idx in batches]:
                 future.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
         return out
 
-    def _run_batches(self, session, batches: list[np.ndarray], encodings, names: set,
-                     out: np.ndarray) -> None:
-        """Run `session` over each batch (indices into `encodings`), writing its rows of `out`."""
-        for idx in batches:
-            width = max(len(encodings[i].ids) for i in idx)
-            ids = np.zeros((len(idx), width), dtype=np.int64)
-            mask = np.zeros_like(ids)
-            for row, i in enumerate(idx):
-                n = len(encodings[i].ids)
-                ids[row, :n] = encodings[i].ids
-                mask[row, :n] = 1
-            feeds = {"input_ids": ids, "attention_mask": mask}
-            if "token_type_ids" in names:
-                feeds["token_type_ids"] = np.zeros_like(ids)
-            hidden = session.run(None, feeds)[0]
-            if self.files.pooling == "cls":
-                pooled = hidden[:, 0, :]
-            else:
-                w = mask[..., None].astype(np.float32)
-                pooled = (hidden * w).sum(axis=1) / np.clip(w.sum(axis=1), 1e-9, None)
-            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-            out[idx] = pooled / np.clip(norms, 1e-12, None)
+    def _run_batch(self, session, idx: np.ndarray, encodings, names: set,
+                   out: np.ndarray) -> None:
+        """Run `session` over one batch (indices into `encodings`), writing its rows of `out`."""
+        width = max(len(encodings[i].ids) for i in idx)
+        ids = np.zeros((len(idx), width), dtype=np.int64)
+        mask = np.zeros_like(ids)
+        for row, i in enumerate(idx):
+            n = len(encodings[i].ids)
+            ids[row, :n] = encodings[i].ids
+            mask[row, :n] = 1
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in names:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        hidden = session.run(None, feeds)[0]
+        if self.files.pooling == "cls":
+            pooled = hidden[:, 0, :]
+        else:
+            w = mask[..., None].astype(np.float32)
+            pooled = (hidden * w).sum(axis=1) / np.clip(w.sum(axis=1), 1e-9, None)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        out[idx] = pooled / np.clip(norms, 1e-12, None)

@@ -145,10 +145,9 @@ class EmbeddingModel:
         opts.log_severity_level = 3
         # One single-threaded session per core, each running whole batches (_encode), rather
         # than one session splitting every batch's work between the cores: about 10% faster
-        # on 2 cores, the same bits (docs/benchmarks.md, Stop 48). A session with threads of
-        # its own keeps the idle ones from spinning (~20% more tokens/s under load, when one
-        # session had every core).
-        # (Past MAX_SESSIONS cores, each session has cores // MAX_SESSIONS threads.)
+        # on 2 cores, the same bits (docs/benchmarks.md, Stop 48). Past MAX_SESSIONS cores,
+        # each session has cores // MAX_SESSIONS threads, whose idle ones sleep instead of
+        # spinning (when one session had every core: ~20% more tokens/s under load).
         n_sessions = max(1, min(cores(), MAX_SESSIONS))
         opts.intra_op_num_threads = max(1, cores() // n_sessions)
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")

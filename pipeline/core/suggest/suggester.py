@@ -94,7 +94,7 @@ def suggest(zs: ZeroShot, answers: pd.DataFrame, id_column: str, text_column: st
         return pd.concat([_suggest_chunk(zs, answers, id_column, text_column, trained, rule)],
                          ignore_index=True)
     # several chunks: the answers split into units once, here, and every unit embedded here
-    # (the model runs its own threads); then the chunks scored side by side in forked
+    # (the model's sessions run side by side on threads); then the chunks scored side by side in forked
     # workers, which find each chunk's answers and units, and the vectors, in memory: only
     # the chunk's number goes to a worker
     units = units_frame(answers, id_column, text_column)

@@ -414,9 +414,10 @@ def reconcile_year(context: dg.AssetExecutionContext, paths: ProjectPaths,
 
 def _reconciled_year(con, paths: ProjectPaths, codes: pd.DataFrame, year: str,
                      humans: list[str]):
-    """(discrepancies, adjudications, final codes) of a year as a whole: a year coded by hand, kept by what it is made of (coded_year_key, from the rows'
-    fingerprints in DuckDB): a refresh that adds a session nobody coded yet reads it back
-    without reading the year's rows."""
+    """(discrepancies, adjudications, final codes) of a year as a whole: a year coded by
+    hand, kept by what it is made of (coded_year_key, from the rows' fingerprints in DuckDB):
+    a refresh that adds a session nobody coded yet reads it back without reading the year's
+    rows."""
     where = {"school_year": year}
     key = coded_year_key(con, paths, codes, year) if humans else None
     stored = [frame_memo.load("reconciled_year", f"{key}-{part}") for part in RECONCILED] \
